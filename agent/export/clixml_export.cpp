@@ -1,0 +1,82 @@
+#include "agent/export/clixml_export.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "agent/files/atomic_file.h"
+#include "powershell/clixml/reader.h"
+
+namespace easgate::agent {
+namespace {
+
+Result<std::string, ExportError> readWholeFile(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    return ExportError{ExportErrc::kInputUnreadable, file.string() + " is a directory, not a CLIXML file"};
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return ExportError{ExportErrc::kInputUnreadable, "cannot open " + file.string() + ": " + std::strerror(errno)};
+  }
+  auto size = std::filesystem::file_size(file, ec);
+  std::string bytes;
+  if (!ec) bytes.reserve(static_cast<std::size_t>(size));
+  bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return ExportError{ExportErrc::kInputUnreadable, "cannot read " + file.string() + ": " + std::strerror(errno)};
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem::path& file,
+                                                          const ProgressCallback& progress) {
+  auto bytes = readWholeFile(file);
+  if (!bytes) return bytes.error();
+  auto reader = powershell::ClixmlReader::fromBytes(std::move(bytes).value());
+  auto invalid = [&](const powershell::ClixmlError& e) {
+    return ExportError{ExportErrc::kInputInvalid, file.string() + ": " + e.message};
+  };
+  if (!reader) return invalid(reader.error());
+  InventoryBuilder builder;
+  while (true) {
+    auto value = reader->next();
+    if (!value) return invalid(value.error());
+    if (!value.value()) break;
+    builder.add(*value.value());
+    if (progress) progress(reader->position(), reader->size());
+  }
+  InventoryFile result;
+  result.counts = builder.counts();
+  result.records = std::move(builder).finish();
+  return result;
+}
+
+Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records, ExportFormat format,
+                                         const std::optional<std::filesystem::path>& output,
+                                         std::ostream& standard_output, ExportOptions options) {
+  auto write_all = [&](std::ostream& out) {
+    auto writer = makeInventoryWriter(format, out, options);
+    for (const auto& record : records) writer->write(record);
+    writer->finish();
+  };
+  if (!output) {
+    write_all(standard_output);
+    if (!standard_output) {
+      return ExportError{ExportErrc::kOutputFailed, "cannot write to standard output"};
+    }
+    return {};
+  }
+  auto file = AtomicFile::create(*output);
+  if (!file) return ExportError{ExportErrc::kOutputFailed, file.error().message};
+  write_all(file->stream());
+  if (auto committed = file->commit(); !committed) {
+    return ExportError{ExportErrc::kOutputFailed, committed.error().message};
+  }
+  return {};
+}
+
+}  // namespace easgate::agent

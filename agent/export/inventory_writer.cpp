@@ -1,0 +1,138 @@
+#include "agent/export/inventory_writer.h"
+
+#include <string>
+
+#include "common/json/json_writer.h"
+
+namespace easgate::agent {
+namespace {
+
+class CsvWriter final : public InventoryWriter {
+ public:
+  CsvWriter(std::ostream& out, ExportOptions options) : out_(out), options_(options) {
+    bool first = true;
+    for (const auto& field : deviceFields()) {
+      if (!first) line_.push_back(',');
+      first = false;
+      line_.append(field.name);
+    }
+    line_.append("\r\n");
+    out_ << line_;
+  }
+
+  void write(const DeviceRecord& record) override {
+    line_.clear();
+    bool first = true;
+    for (const auto& field : deviceFields()) {
+      if (!first) line_.push_back(',');
+      first = false;
+      appendCell(fieldText(record, field));
+    }
+    line_.append("\r\n");
+    out_ << line_;
+  }
+
+  void finish() override { out_.flush(); }
+
+ private:
+  void appendCell(const std::string& value) {
+    bool guard = options_.csv_formula_guard && !value.empty() &&
+                 std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos;
+    bool quote = guard || value.find_first_of(",\"\r\n") != std::string::npos;
+    if (!quote) {
+      line_.append(value);
+      return;
+    }
+    line_.push_back('"');
+    if (guard) line_.push_back('\'');
+    for (char c : value) {
+      if (c == '"') line_.push_back('"');
+      line_.push_back(c);
+    }
+    line_.push_back('"');
+  }
+
+  std::ostream& out_;
+  ExportOptions options_;
+  std::string line_;
+};
+
+void appendRecordJson(std::string& out, const DeviceRecord& record) {
+  json::JsonWriter json(out);
+  json.beginObject();
+  for (const auto& field : deviceFields()) {
+    json.key(field.name);
+    std::string value = fieldText(record, field);
+    if (value.empty()) {
+      json.null();
+    } else {
+      json.string(value);
+    }
+  }
+  json.endObject();
+}
+
+class JsonArrayWriter final : public InventoryWriter {
+ public:
+  explicit JsonArrayWriter(std::ostream& out) : out_(out) { out_ << '['; }
+
+  void write(const DeviceRecord& record) override {
+    buffer_.clear();
+    if (!first_) buffer_.push_back(',');
+    first_ = false;
+    buffer_.append("\n");
+    appendRecordJson(buffer_, record);
+    out_ << buffer_;
+  }
+
+  void finish() override {
+    out_ << (first_ ? "]\n" : "\n]\n");
+    out_.flush();
+  }
+
+ private:
+  std::ostream& out_;
+  std::string buffer_;
+  bool first_ = true;
+};
+
+class NdjsonWriter final : public InventoryWriter {
+ public:
+  explicit NdjsonWriter(std::ostream& out) : out_(out) {}
+
+  void write(const DeviceRecord& record) override {
+    buffer_.clear();
+    appendRecordJson(buffer_, record);
+    buffer_.push_back('\n');
+    out_ << buffer_;
+  }
+
+  void finish() override { out_.flush(); }
+
+ private:
+  std::ostream& out_;
+  std::string buffer_;
+};
+
+}  // namespace
+
+std::optional<ExportFormat> parseExportFormat(std::string_view name) {
+  std::string low(name);
+  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (low == "csv") return ExportFormat::kCsv;
+  if (low == "json") return ExportFormat::kJson;
+  if (low == "ndjson") return ExportFormat::kNdjson;
+  return std::nullopt;
+}
+
+std::unique_ptr<InventoryWriter> makeInventoryWriter(ExportFormat format, std::ostream& out,
+                                                     ExportOptions options) {
+  switch (format) {
+    case ExportFormat::kCsv: return std::make_unique<CsvWriter>(out, options);
+    case ExportFormat::kJson: return std::make_unique<JsonArrayWriter>(out);
+    case ExportFormat::kNdjson: return std::make_unique<NdjsonWriter>(out);
+  }
+  return nullptr;
+}
+
+}  // namespace easgate::agent

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ratio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace easgate::agent {
+
+// An instant in UTC with .NET's 100 ns resolution, so Exchange's times keep every digit.
+using Ticks = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>;
+using Timestamp = std::chrono::time_point<std::chrono::system_clock, Ticks>;
+
+// ISO 8601 in UTC ("2024-03-05T09:14:27.1234567Z"; no fraction when it is zero).
+std::string formatTimestamp(Timestamp t);
+// A Timestamp from .NET ticks counted from 0001-01-01T00:00:00Z.
+Timestamp timestampFromDotNetTicks(std::int64_t ticks);
+
+// One ActiveSync partnership (a device on a mailbox) as the agent knows it. Text fields are
+// empty when Exchange gave no value.
+struct DeviceRecord {
+  std::string mailbox_identity;  // the mailbox part of the device's Identity
+  std::string mailbox_address;   // the mailbox's primary SMTP address, when known
+  std::string device_id;
+  std::string device_type;
+  std::string device_model;
+  std::string device_os;
+  std::string device_user_agent;
+  std::string friendly_name;
+  std::string access_state;         // Allowed, Blocked, Quarantined, DeviceDiscovery, Unknown
+  std::string access_state_reason;  // Global, Individual, DeviceRule, Policy, ...
+  std::string client_type;          // EAS, Outlook, ...
+  std::optional<Timestamp> first_sync_time;
+  std::optional<Timestamp> last_success_sync;
+  std::string wipe_status;  // Exchange's DeviceRemoteWipeStatus: an open set of names
+  std::optional<Timestamp> wipe_request_time;
+  std::optional<Timestamp> wipe_sent_time;
+  std::optional<Timestamp> wipe_ack_time;
+  std::string identity;  // Exchange's Identity of the partnership
+  std::string guid;
+};
+
+// A column of an exported record; exactly one of the two members is set.
+struct DeviceField {
+  std::string_view name;
+  std::string DeviceRecord::*text = nullptr;
+  std::optional<Timestamp> DeviceRecord::*time = nullptr;
+};
+
+// Every exported field, in the stable order of CSV columns and JSON members.
+const std::vector<DeviceField>& deviceFields();
+
+// A field's value as text; empty when there is none.
+std::string fieldText(const DeviceRecord& record, const DeviceField& field);
+
+}  // namespace easgate::agent

@@ -1,0 +1,210 @@
+#include "agent/inventory/exchange_mapping.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+#include "powershell/clixml/scalars.h"
+
+namespace easgate::agent {
+namespace {
+
+using powershell::PsObject;
+using powershell::PsValue;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// The class name without namespace, "Deserialized." or Select-Object's "Selected." prefix.
+std::string_view simpleTypeName(std::string_view full) {
+  for (std::string_view prefix : {"Deserialized.", "Selected."}) {
+    while (full.substr(0, prefix.size()) == prefix) full.remove_prefix(prefix.size());
+  }
+  auto dot = full.rfind('.');
+  return dot == std::string_view::npos ? full : full.substr(dot + 1);
+}
+
+std::string text(const PsObject& object, std::string_view property) {
+  const PsValue* value = object.property(property);
+  if (!value) return {};
+  return value->display().value_or(std::string());
+}
+
+// A time property: a <DT>, or text in DateTime's form (as a re-exported CSV import gives).
+std::optional<Timestamp> time(const PsObject& object, std::string_view property) {
+  const PsValue* value = object.property(property);
+  if (!value) return std::nullopt;
+  std::optional<powershell::PsDateTime> dt = value->asDateTime();
+  if (!dt) {
+    if (auto display = value->display()) dt = powershell::scalars::parseDateTime(*display);
+  }
+  if (!dt) return std::nullopt;
+  return timestampFromDotNetTicks(dt->utcTicks());
+}
+
+void fillIfEmpty(std::string& field, std::string value) {
+  if (field.empty()) field = std::move(value);
+}
+
+void fillIfEmpty(std::optional<Timestamp>& field, std::optional<Timestamp> value) {
+  if (!field) field = value;
+}
+
+// The mailbox's DN from a partnership's DN: "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>".
+std::string mailboxDnOfDeviceDn(std::string_view dn) {
+  static constexpr std::string_view kContainer = ",cn=exchangeactivesyncdevices,";
+  std::string low = lower(dn);
+  auto at = low.find(kContainer);
+  if (at == std::string::npos) return {};
+  return low.substr(at + kContainer.size());
+}
+
+}  // namespace
+
+ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
+  if (!object.type_names) return ExchangeObjectKind::kOther;
+  for (const auto& full : *object.type_names) {
+    std::string_view name = simpleTypeName(full);
+    if (name == "MobileDevice" || name == "ActiveSyncDevice") return ExchangeObjectKind::kMobileDevice;
+    if (name == "MobileDeviceStatistics" || name == "ActiveSyncDeviceStatistics") {
+      return ExchangeObjectKind::kMobileDeviceStatistics;
+    }
+    if (name == "CASMailbox") return ExchangeObjectKind::kCasMailbox;
+  }
+  return ExchangeObjectKind::kOther;
+}
+
+std::string mailboxOfDeviceIdentity(std::string_view identity) {
+  static constexpr std::string_view kContainer = "ExchangeActiveSyncDevices";
+  std::string low = lower(identity);
+  std::string container = lower(kContainer);
+  for (std::size_t at = low.find(container); at != std::string::npos; at = low.find(container, at + 1)) {
+    bool separated_before = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
+    std::size_t after = at + kContainer.size();
+    bool separated_after = after < identity.size() && (identity[after] == '/' || identity[after] == '\\');
+    if (separated_before && separated_after) return std::string(identity.substr(0, at - 1));
+  }
+  return {};
+}
+
+void InventoryBuilder::add(const PsValue& value) {
+  const PsObject* object = value.asObject();
+  if (!object) {
+    ++counts_.ignored;
+    return;
+  }
+  if (object->container == powershell::PsContainer::kList ||
+      object->container == powershell::PsContainer::kEnumerable) {
+    for (const auto& item : object->items) add(item);
+    return;
+  }
+  addObject(*object);
+}
+
+DeviceRecord& InventoryBuilder::recordFor(const PsObject& object) {
+  std::string identity = lower(text(object, "Identity"));
+  std::string guid = lower(text(object, "Guid"));
+  auto known = [&](const auto& index, const std::string& key) -> std::optional<std::size_t> {
+    if (key.empty()) return std::nullopt;
+    auto it = index.find(key);
+    return it == index.end() ? std::nullopt : std::optional<std::size_t>(it->second);
+  };
+  std::optional<std::size_t> at = known(by_identity_, identity);
+  if (!at) at = known(by_guid_, guid);
+  if (!at) {
+    at = records_.size();
+    records_.emplace_back();
+  }
+  if (!identity.empty()) by_identity_.emplace(identity, *at);
+  if (!guid.empty()) by_guid_.emplace(guid, *at);
+  return records_[*at];
+}
+
+void InventoryBuilder::addObject(const PsObject& object) {
+  switch (classifyExchangeObject(object)) {
+    case ExchangeObjectKind::kMobileDevice: {
+      ++counts_.devices;
+      DeviceRecord& r = recordFor(object);
+      // Get-MobileDevice is the authority for what it reports; it overrides statistics.
+      auto take = [](std::string& field, std::string value) {
+        if (!value.empty()) field = std::move(value);
+      };
+      take(r.device_id, text(object, "DeviceId"));
+      take(r.device_type, text(object, "DeviceType"));
+      take(r.device_model, text(object, "DeviceModel"));
+      take(r.device_os, text(object, "DeviceOS"));
+      take(r.device_user_agent, text(object, "DeviceUserAgent"));
+      take(r.friendly_name, text(object, "FriendlyName"));
+      take(r.access_state, text(object, "DeviceAccessState"));
+      take(r.access_state_reason, text(object, "DeviceAccessStateReason"));
+      take(r.client_type, text(object, "ClientType"));
+      take(r.identity, text(object, "Identity"));
+      take(r.guid, lower(text(object, "Guid")));
+      if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
+      fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+      if (r.mailbox_identity.empty()) r.mailbox_identity = text(object, "UserDisplayName");
+      std::string dn = mailboxDnOfDeviceDn(text(object, "DistinguishedName"));
+      if (!dn.empty()) dn_of_record_[static_cast<std::size_t>(&r - records_.data())] = dn;
+      break;
+    }
+    case ExchangeObjectKind::kMobileDeviceStatistics: {
+      ++counts_.statistics;
+      DeviceRecord& r = recordFor(object);
+      fillIfEmpty(r.device_id, text(object, "DeviceID"));
+      fillIfEmpty(r.device_type, text(object, "DeviceType"));
+      fillIfEmpty(r.device_model, text(object, "DeviceModel"));
+      fillIfEmpty(r.device_os, text(object, "DeviceOS"));
+      fillIfEmpty(r.device_user_agent, text(object, "DeviceUserAgent"));
+      fillIfEmpty(r.friendly_name, text(object, "DeviceFriendlyName"));
+      fillIfEmpty(r.access_state, text(object, "DeviceAccessState"));
+      fillIfEmpty(r.access_state_reason, text(object, "DeviceAccessStateReason"));
+      fillIfEmpty(r.client_type, text(object, "ClientType"));
+      fillIfEmpty(r.identity, text(object, "Identity"));
+      fillIfEmpty(r.guid, lower(text(object, "Guid")));
+      fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
+      fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+      // What only statistics know.
+      r.last_success_sync = time(object, "LastSuccessSync");
+      r.wipe_status = text(object, "Status");
+      r.wipe_request_time = time(object, "DeviceWipeRequestTime");
+      r.wipe_sent_time = time(object, "DeviceWipeSentTime");
+      r.wipe_ack_time = time(object, "DeviceWipeAckTime");
+      break;
+    }
+    case ExchangeObjectKind::kCasMailbox: {
+      ++counts_.mailboxes;
+      std::string address = text(object, "PrimarySmtpAddress");
+      if (address.empty()) break;
+      for (std::string_view key : {"Identity", "DistinguishedName", "Name", "SamAccountName"}) {
+        std::string k = lower(text(object, key));
+        if (!k.empty()) address_by_mailbox_.emplace(std::move(k), address);
+      }
+      break;
+    }
+    case ExchangeObjectKind::kOther:
+      ++counts_.ignored;
+      break;
+  }
+}
+
+std::vector<DeviceRecord> InventoryBuilder::finish() && {
+  if (!address_by_mailbox_.empty()) {
+    for (std::size_t i = 0; i < records_.size(); ++i) {
+      DeviceRecord& r = records_[i];
+      if (!r.mailbox_address.empty()) continue;
+      auto it = address_by_mailbox_.find(lower(r.mailbox_identity));
+      if (it == address_by_mailbox_.end()) {
+        auto dn = dn_of_record_.find(i);
+        if (dn != dn_of_record_.end()) it = address_by_mailbox_.find(dn->second);
+      }
+      if (it != address_by_mailbox_.end()) r.mailbox_address = it->second;
+    }
+  }
+  return std::move(records_);
+}
+
+}  // namespace easgate::agent

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/inventory/device_record.h"
+#include "powershell/clixml/ps_value.h"
+
+namespace easgate::agent {
+
+// Which Exchange object a deserialized PowerShell object is, by its type names.
+enum class ExchangeObjectKind { kMobileDevice, kMobileDeviceStatistics, kCasMailbox, kOther };
+ExchangeObjectKind classifyExchangeObject(const powershell::PsObject& object);
+
+// The mailbox part of a partnership's Identity: "contoso.com/Users/Tony" for
+// ".../Users/Tony/ExchangeActiveSyncDevices/iPhone§ABC", "Lila" for
+// "Lila\ExchangeActiveSyncDevices\REST§Outlook§5eec". Empty when there is none.
+std::string mailboxOfDeviceIdentity(std::string_view identity);
+
+// Builds device records from Get-MobileDevice, Get-MobileDeviceStatistics and Get-CASMailbox
+// output arriving in any order and mix: statistics are joined to their partnership by
+// Identity or Guid, mailboxes give their SMTP address to the partnerships under them.
+class InventoryBuilder {
+ public:
+  struct Counts {
+    std::size_t devices = 0;
+    std::size_t statistics = 0;
+    std::size_t mailboxes = 0;
+    std::size_t ignored = 0;  // values that are none of the three
+  };
+
+  // Takes one top-level value; a list (Export-Clixml -InputObject $array) is taken item by item.
+  void add(const powershell::PsValue& value);
+
+  // The records, in the order their partnerships first appeared.
+  std::vector<DeviceRecord> finish() &&;
+
+  const Counts& counts() const { return counts_; }
+
+ private:
+  void addObject(const powershell::PsObject& object);
+  DeviceRecord& recordFor(const powershell::PsObject& object);
+
+  std::vector<DeviceRecord> records_;
+  std::unordered_map<std::string, std::size_t> by_identity_;  // lower-case Identity
+  std::unordered_map<std::string, std::size_t> by_guid_;
+  std::unordered_map<std::string, std::string> address_by_mailbox_;  // lower-case identity or DN
+  std::unordered_map<std::size_t, std::string> dn_of_record_;        // mailbox DN of a record
+  Counts counts_;
+};
+
+}  // namespace easgate::agent

@@ -1,0 +1,25 @@
+# Project-wide compile options, applied to every easgate target through
+# easgate_apply_options(<target>) so third-party code is never built with -Werror.
+
+add_library(easgate_options INTERFACE)
+target_compile_options(easgate_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+if(EASGATE_WERROR)
+  target_compile_options(easgate_options INTERFACE -Werror)
+endif()
+if(EASGATE_SANITIZE)
+  target_compile_options(easgate_options INTERFACE -fsanitize=address,undefined
+                                                   -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(easgate_options INTERFACE -fsanitize=address,undefined)
+endif()
+# cpprestsdk defines a macro U(x) that breaks fmt/spdlog templates (STYLE.md); turn it off
+# everywhere so include order never matters.
+target_compile_definitions(easgate_options INTERFACE _TURN_OFF_PLATFORM_STRING)
+# The repository root is the include root: #include "powershell/clixml/reader.h".
+target_include_directories(easgate_options INTERFACE ${PROJECT_SOURCE_DIR})
+
+# Platform code lives in posix/ and windows/ subfolders; this picks the one to build.
+if(WIN32)
+  set(EASGATE_PLATFORM_DIR windows)
+else()
+  set(EASGATE_PLATFORM_DIR posix)
+endif()

@@ -1,0 +1,202 @@
+#include "powershell/clixml/document_scanner.h"
+
+#include <cstring>
+
+namespace easgate::powershell {
+namespace {
+
+constexpr std::string_view kRoot = "Objs";
+constexpr std::string_view kPreamble = "#< CLIXML";
+
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool isNameEnd(char c) { return isSpace(c) || c == '>' || c == '/'; }
+
+bool startsWith(std::string_view text, std::size_t pos, std::string_view prefix) {
+  return text.size() - pos >= prefix.size() && text.compare(pos, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+std::string describePosition(std::string_view text, std::size_t offset) {
+  if (offset > text.size()) offset = text.size();
+  std::size_t line = 1, line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  std::size_t column = 1;
+  for (std::size_t i = line_start; i < offset; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column;  // count characters
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+ClixmlError DocumentScanner::fail(ClixmlErrc code, std::size_t at, std::string what) const {
+  return ClixmlError{code, describePosition(text_, at) + ": " + what};
+}
+
+void DocumentScanner::skipSpace() {
+  while (pos_ < text_.size() && isSpace(text_[pos_])) ++pos_;
+}
+
+Result<bool, ClixmlError> DocumentScanner::skipMarkup() {
+  struct Kind {
+    std::string_view open, close, what;
+  };
+  static constexpr Kind kKinds[] = {{"<!--", "-->", "comment"},
+                                    {"<![CDATA[", "]]>", "CDATA section"},
+                                    {"<?", "?>", "processing instruction"}};
+  for (const auto& kind : kKinds) {
+    if (!startsWith(text_, pos_, kind.open)) continue;
+    std::size_t close = text_.find(kind.close, pos_ + kind.open.size());
+    if (close == std::string_view::npos) {
+      return fail(ClixmlErrc::kTruncated, pos_, std::string("unterminated ") + std::string(kind.what));
+    }
+    pos_ = close + kind.close.size();
+    return true;
+  }
+  if (startsWith(text_, pos_, "<!")) {
+    return fail(ClixmlErrc::kStructure, pos_,
+                "a DOCTYPE or other declaration is not allowed in CLIXML");
+  }
+  return false;
+}
+
+Result<bool, ClixmlError> DocumentScanner::skipTag() {
+  std::size_t start = pos_;
+  char quote = 0;
+  for (std::size_t i = pos_ + 1; i < text_.size(); ++i) {
+    char c = text_[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '<') {
+      return fail(ClixmlErrc::kSyntax, i, "'<' inside a tag");
+    } else if (c == '>') {
+      pos_ = i + 1;
+      return text_[i - 1] == '/';
+    }
+  }
+  return fail(ClixmlErrc::kTruncated, start, "the document ends inside a tag");
+}
+
+Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::next() {
+  switch (state_) {
+    case State::kProlog: return readProlog();
+    case State::kValues: return readValue();
+    case State::kDone: return std::optional<ValueSpan>();
+  }
+  return std::optional<ValueSpan>();
+}
+
+Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readProlog() {
+  if (startsWith(text_, 0, kPreamble)) {
+    std::size_t eol = text_.find('\n');
+    pos_ = eol == std::string_view::npos ? text_.size() : eol + 1;
+  }
+  while (true) {
+    skipSpace();
+    if (pos_ >= text_.size()) {
+      return fail(ClixmlErrc::kTruncated, pos_, "no <Objs> element: this is not a CLIXML document");
+    }
+    if (text_[pos_] != '<') {
+      return fail(ClixmlErrc::kStructure, pos_,
+                  "text before the <Objs> element: this is not a CLIXML document");
+    }
+    auto markup = skipMarkup();
+    if (!markup) return markup.error();
+    if (markup.value()) continue;
+    std::size_t name_start = pos_ + 1, name_end = name_start;
+    while (name_end < text_.size() && !isNameEnd(text_[name_end])) ++name_end;
+    std::string_view name = text_.substr(name_start, name_end - name_start);
+    if (name != kRoot) {
+      return fail(ClixmlErrc::kStructure, pos_,
+                  "the root element is <" + std::string(name) + ">, expected <Objs>");
+    }
+    auto self_closing = skipTag();
+    if (!self_closing) return self_closing.error();
+    state_ = self_closing.value() ? State::kDone : State::kValues;
+    if (state_ == State::kDone) return readEpilog();
+    return readValue();
+  }
+}
+
+Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readValue() {
+  while (true) {
+    skipSpace();
+    if (pos_ >= text_.size()) {
+      return fail(ClixmlErrc::kTruncated, pos_,
+                  "the document ends without </Objs>: the file is truncated");
+    }
+    if (text_[pos_] != '<') {
+      return fail(ClixmlErrc::kStructure, pos_, "text between values inside <Objs>");
+    }
+    if (startsWith(text_, pos_, "<![CDATA[")) {
+      return fail(ClixmlErrc::kStructure, pos_, "a CDATA section between values inside <Objs>");
+    }
+    auto markup = skipMarkup();
+    if (!markup) return markup.error();
+    if (markup.value()) continue;
+    if (startsWith(text_, pos_, "</")) {
+      std::size_t name_end = pos_ + 2;
+      while (name_end < text_.size() && !isNameEnd(text_[name_end])) ++name_end;
+      if (text_.substr(pos_ + 2, name_end - pos_ - 2) != kRoot) {
+        return fail(ClixmlErrc::kSyntax, pos_, "unexpected end tag; expected </Objs>");
+      }
+      auto tag = skipTag();
+      if (!tag) return tag.error();
+      state_ = State::kDone;
+      return readEpilog();
+    }
+    break;
+  }
+
+  // A value: follow tags until the depth returns to where it started.
+  ValueSpan span{pos_, pos_};
+  std::size_t depth = 0;
+  while (true) {
+    if (text_[pos_] != '<') {
+      const void* lt = std::memchr(text_.data() + pos_, '<', text_.size() - pos_);
+      if (!lt) break;
+      pos_ = static_cast<std::size_t>(static_cast<const char*>(lt) - text_.data());
+    }
+    auto markup = skipMarkup();
+    if (!markup) return markup.error();
+    if (!markup.value()) {
+      bool closing = startsWith(text_, pos_, "</");
+      auto self_closing = skipTag();
+      if (!self_closing) return self_closing.error();
+      if (closing) {
+        if (depth == 0) return fail(ClixmlErrc::kSyntax, span.begin, "end tag without a start tag");
+        --depth;
+      } else if (!self_closing.value()) {
+        ++depth;
+      }
+      if (depth == 0) {
+        span.end = pos_;
+        return std::optional<ValueSpan>(span);
+      }
+    }
+    if (pos_ >= text_.size()) break;
+  }
+  return fail(ClixmlErrc::kTruncated, span.begin,
+              "the document ends inside this value: the file is truncated");
+}
+
+Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readEpilog() {
+  while (true) {
+    skipSpace();
+    if (pos_ >= text_.size()) return std::optional<ValueSpan>();
+    if (text_[pos_] == '<') {
+      auto markup = skipMarkup();
+      if (!markup) return markup.error();
+      if (markup.value()) continue;
+    }
+    return fail(ClixmlErrc::kStructure, pos_, "content after </Objs>");
+  }
+}
+
+}  // namespace easgate::powershell

@@ -1,0 +1,9 @@
+#include "service/console.h"
+
+#include <unistd.h>
+
+namespace easgate::service {
+
+bool isTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
+
+}  // namespace easgate::service
