@@ -65,8 +65,7 @@ CLI::App* addExportCommand(CLI::App& app, ExportCommandOptions& options) {
       "  easgate export --from-clixml devices.xml --format json --out devices.json");
   cmd->add_option("--from-clixml", options.from_clixml,
                   "Export-Clixml file to read (UTF-8 or UTF-16)")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   cmd->add_option("--format", options.format, "Output format: csv, json or ndjson")
       ->capture_default_str()
       ->transform(CLI::IsMember({"csv", "json", "ndjson"}, CLI::ignore_case));

@@ -143,6 +143,10 @@ Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readValue() {
     if (startsWith(text_, pos_, "</")) {
       std::size_t name_end = pos_ + 2;
       while (name_end < text_.size() && !isNameEnd(text_[name_end])) ++name_end;
+      if (name_end >= text_.size()) {
+        return fail(ClixmlErrc::kTruncated, pos_,
+                    "the document ends inside its closing tag: the file is truncated");
+      }
       if (text_.substr(pos_ + 2, name_end - pos_ - 2) != kRoot) {
         return fail(ClixmlErrc::kSyntax, pos_, "unexpected end tag; expected </Objs>");
       }

@@ -114,7 +114,10 @@ struct Failure {
 };
 
 [[noreturn]] void failAt(pugi::xml_node node, ClixmlErrc code, std::string message) {
-  throw Failure{code, node.offset_debug(), std::move(message)};
+  std::ptrdiff_t offset = node.offset_debug();
+  // pugixml reports where an element's name starts; people count from its '<'.
+  if (node.type() == pugi::node_element && offset > 0) --offset;
+  throw Failure{code, offset, std::move(message)};
 }
 
 std::string describeElement(pugi::xml_node node) { return std::string("<") + node.name() + ">"; }

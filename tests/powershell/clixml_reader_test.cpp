@@ -1,0 +1,283 @@
+// Every CLIXML element from hand-written vectors that follow MS-PSRP 2.2.5.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+
+#include "clixml_test_support.h"
+#include "powershell/clixml/reader.h"
+#include "powershell/clixml/scalars.h"
+
+namespace easgate::powershell {
+namespace {
+
+using namespace std::string_literals;
+using testing::objs;
+using testing::parseOk;
+using testing::parseOne;
+
+TEST(ClixmlReader, ReadsAnEmptyDocumentInEitherForm) {
+  EXPECT_TRUE(parseOk(objs("")).empty());
+  EXPECT_TRUE(parseOk("<Objs Version=\"1.1.0.1\" />").empty());
+}
+
+TEST(ClixmlReader, ReadsTopLevelPrimitivesNotOnlyObjects) {
+  auto values = parseOk(objs("<S>first</S><I32>2</I32><Nil />"));
+  ASSERT_EQ(values.size(), 3u);
+  EXPECT_EQ(values[0].asText(), "first");
+  EXPECT_EQ(values[1].asSigned(), 2);
+  EXPECT_TRUE(values[2].isNil());
+}
+
+TEST(ClixmlReader, ReadsStringsWithEscapesEntitiesAndSignificantWhitespace) {
+  EXPECT_EQ(parseOne("<S>a_x000D__x000A_b &amp; &lt;c&gt; &#167;</S>").asText(), "a\r\nb & <c> §");
+  EXPECT_EQ(parseOne("<S>   </S>").asText(), "   ");
+  EXPECT_EQ(parseOne("<S />").asText(), "");
+  EXPECT_EQ(parseOne("<S>_xD83D__xDCF1_</S>").asText(), "📱");
+  EXPECT_EQ(parseOne("<S><![CDATA[<raw>]]></S>").asText(), "<raw>");
+}
+
+TEST(ClixmlReader, ReadsEveryIntegerTypeAndKeepsItsType) {
+  struct Case {
+    const char* xml;
+    PsType type;
+    std::int64_t value;
+  };
+  for (const Case& c : {Case{"<SB>-128</SB>", PsType::kSByte, -128},
+                        Case{"<I16>-32768</I16>", PsType::kInt16, -32768},
+                        Case{"<I32>2147483647</I32>", PsType::kInt32, 2147483647},
+                        Case{"<I64>-9223372036854775808</I64>", PsType::kInt64, INT64_MIN}}) {
+    PsValue v = parseOne(c.xml);
+    EXPECT_EQ(v.type(), c.type) << c.xml;
+    EXPECT_EQ(v.asSigned(), c.value) << c.xml;
+  }
+  struct UCase {
+    const char* xml;
+    PsType type;
+    std::uint64_t value;
+  };
+  for (const UCase& c : {UCase{"<By>255</By>", PsType::kByte, 255},
+                         UCase{"<U16>65535</U16>", PsType::kUInt16, 65535},
+                         UCase{"<U32>4294967295</U32>", PsType::kUInt32, 4294967295u},
+                         UCase{"<U64>18446744073709551615</U64>", PsType::kUInt64, UINT64_MAX},
+                         UCase{"<C>97</C>", PsType::kChar, 97}}) {
+    PsValue v = parseOne(c.xml);
+    EXPECT_EQ(v.type(), c.type) << c.xml;
+    EXPECT_EQ(v.asUnsigned(), c.value) << c.xml;
+  }
+  EXPECT_EQ(parseOne("<C>167</C>").display(), "§");
+}
+
+TEST(ClixmlReader, ReadsBooleansFloatsAndDecimals) {
+  EXPECT_EQ(parseOne("<B>true</B>").asBool(), true);
+  EXPECT_EQ(parseOne("<B>false</B>").asBool(), false);
+  EXPECT_EQ(parseOne("<Db>1.5E+20</Db>").asReal(), 1.5e20);
+  EXPECT_TRUE(std::isinf(*parseOne("<Db>-INF</Db>").asReal()));
+  EXPECT_TRUE(std::isnan(*parseOne("<Sg>NaN</Sg>").asReal()));
+  PsValue single = parseOne("<Sg>0.1</Sg>");
+  EXPECT_EQ(single.type(), PsType::kSingle);
+  EXPECT_EQ(single.asReal(), static_cast<double>(0.1f));
+  PsValue dec = parseOne("<D>79228162514264337593543950335</D>");
+  EXPECT_EQ(dec.type(), PsType::kDecimal);
+  EXPECT_EQ(dec.asText(), "79228162514264337593543950335");
+}
+
+TEST(ClixmlReader, ReadsDateTimesWithTheirKindAndOffset) {
+  auto utc = parseOne("<DT>2024-03-05T09:14:27.1234567Z</DT>").asDateTime();
+  ASSERT_TRUE(utc);
+  EXPECT_EQ(utc->kind, DateTimeKind::kUtc);
+  auto local = parseOne("<DT>2024-03-05T10:14:27.1234567+01:00</DT>").asDateTime();
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->kind, DateTimeKind::kOffset);
+  EXPECT_EQ(local->utcTicks(), utc->utcTicks());
+  auto unspecified = parseOne("<DT>2024-03-05T09:14:27</DT>").asDateTime();
+  ASSERT_TRUE(unspecified);
+  EXPECT_EQ(unspecified->kind, DateTimeKind::kUnspecified);
+}
+
+TEST(ClixmlReader, ReadsTimeSpansGuidsUrisVersionsAndBytes) {
+  PsValue ts = parseOne("<TS>PT9.0269026S</TS>");
+  EXPECT_EQ(ts.type(), PsType::kTimeSpan);
+  EXPECT_EQ(ts.asSigned(), 90269026);
+  EXPECT_EQ(parseOne("<G>3F2504E0-4F89-11D3-9A0C-0305E82C3301</G>").asText(),
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+  EXPECT_EQ(parseOne("<URI>http://ex01/PowerShell/?a=1&amp;b=2</URI>").asText(),
+            "http://ex01/PowerShell/?a=1&b=2");
+  EXPECT_EQ(parseOne("<Version>15.2.1118.7</Version>").asText(), "15.2.1118.7");
+  const auto* bytes = parseOne("<BA>AQID</BA>").asBytes();
+  ASSERT_NE(bytes, nullptr);
+  EXPECT_EQ(*bytes, (std::vector<std::uint8_t>{1, 2, 3}));
+}
+
+TEST(ClixmlReader, ReadsXmlDocumentsScriptBlocksAndSecureStringsAsText) {
+  PsValue xd = parseOne("<XD>&lt;a&gt;x&lt;/a&gt;</XD>");
+  EXPECT_EQ(xd.type(), PsType::kXmlDocument);
+  EXPECT_EQ(xd.asText(), "<a>x</a>");
+  PsValue sbk = parseOne("<SBK>Remove-Item C:\\ -Recurse</SBK>");
+  EXPECT_EQ(sbk.type(), PsType::kScriptBlock);
+  EXPECT_EQ(sbk.asText(), "Remove-Item C:\\ -Recurse");
+  PsValue ss = parseOne("<SS>76492d1116743f0423413b16050a5345</SS>");
+  EXPECT_EQ(ss.type(), PsType::kSecureString);
+}
+
+TEST(ClixmlReader, ReadsAnObjectWithTypeNamesToStringAndBothPropertySets) {
+  PsValue v = parseOne(R"(<Obj RefId="0">
+      <TN RefId="0"><T>Deserialized.Contoso.Widget</T><T>Deserialized.System.Object</T></TN>
+      <ToString>widget_x0020_one</ToString>
+      <Props><S N="Name">one</S><I32 N="Size">3</I32></Props>
+      <MS><S N="PSComputerName">ex01</S><S N="odd_x0020_name">x</S></MS>
+    </Obj>)");
+  const PsObject* o = v.asObject();
+  ASSERT_NE(o, nullptr);
+  ASSERT_TRUE(o->type_names);
+  EXPECT_EQ(*o->type_names, (std::vector<std::string>{"Deserialized.Contoso.Widget",
+                                                      "Deserialized.System.Object"}));
+  EXPECT_TRUE(o->hasType("Contoso.Widget"));
+  EXPECT_EQ(o->to_string, "widget one");
+  EXPECT_EQ(o->adapted.size(), 2u);
+  EXPECT_EQ(o->extended.size(), 2u);
+  ASSERT_NE(o->property("name"), nullptr);  // PowerShell ignores case in property names
+  EXPECT_EQ(o->property("NAME")->asText(), "one");
+  EXPECT_EQ(o->property("PSComputerName")->asText(), "ex01");
+  EXPECT_NE(o->property("odd name"), nullptr);
+  EXPECT_EQ(o->property("missing"), nullptr);
+}
+
+TEST(ClixmlReader, SharesTypeNameListsThroughTNRef) {
+  auto values = parseOk(objs(R"(
+      <Obj RefId="0"><TN RefId="0"><T>A</T></TN></Obj>
+      <Obj RefId="1"><TNRef RefId="0" /></Obj>)"));
+  ASSERT_EQ(values.size(), 2u);
+  EXPECT_EQ(values[0].asObject()->type_names, values[1].asObject()->type_names);
+}
+
+TEST(ClixmlReader, ReadsAnEnumAsAnObjectWithItsNameAndValue) {
+  PsValue v = parseOne(R"(<Obj RefId="1">
+      <TN RefId="1"><T>Microsoft.Exchange.Data.Directory.SystemConfiguration.DeviceAccessState</T>
+        <T>System.Enum</T><T>System.ValueType</T><T>System.Object</T></TN>
+      <ToString>Allowed</ToString><I32>1</I32></Obj>)");
+  EXPECT_EQ(v.display(), "Allowed");
+  ASSERT_TRUE(v.asObject()->base_value);
+  EXPECT_EQ(v.asObject()->base_value->asSigned(), 1);
+}
+
+TEST(ClixmlReader, ReadsListEnumerableStackAndQueueContainers) {
+  struct Case {
+    const char* element;
+    PsContainer kind;
+  };
+  for (const Case& c : {Case{"LST", PsContainer::kList}, Case{"IE", PsContainer::kEnumerable},
+                        Case{"STK", PsContainer::kStack}, Case{"QUE", PsContainer::kQueue}}) {
+    std::string e = c.element;
+    PsValue v = parseOne("<Obj RefId=\"0\"><" + e + "><S>a</S><I32>1</I32><Nil /></" + e + "></Obj>");
+    const PsObject* o = v.asObject();
+    ASSERT_NE(o, nullptr) << e;
+    EXPECT_EQ(o->container, c.kind) << e;
+    ASSERT_EQ(o->items.size(), 3u) << e;
+    EXPECT_EQ(o->items[0].asText(), "a");
+    EXPECT_EQ(o->items[1].asSigned(), 1);
+    EXPECT_TRUE(o->items[2].isNil());
+  }
+}
+
+TEST(ClixmlReader, ReadsADictionaryWithEntriesInAnyOrder) {
+  PsValue v = parseOne(R"(<Obj RefId="0">
+      <TN RefId="0"><T>System.Collections.Hashtable</T><T>System.Object</T></TN>
+      <DCT>
+        <En><S N="Key">Add</S><Obj N="Value" RefId="1"><LST><S>A</S><S>B</S></LST></Obj></En>
+        <En><Obj N="Value" RefId="2"><LST><S>C</S></LST></Obj><S N="Key">Remove</S></En>
+      </DCT></Obj>)");
+  const PsObject* o = v.asObject();
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(o->container, PsContainer::kDictionary);
+  ASSERT_EQ(o->entries.size(), 2u);
+  EXPECT_EQ(o->entries[0].key.asText(), "Add");
+  EXPECT_EQ(o->entries[0].value.asObject()->items.size(), 2u);
+  EXPECT_EQ(o->entries[1].key.asText(), "Remove");
+  EXPECT_EQ(o->entries[1].value.asObject()->items[0].asText(), "C");
+}
+
+TEST(ClixmlReader, ResolvesRefToTheSameObjectWithinAndAcrossValues) {
+  auto values = parseOk(objs(R"(
+      <Obj RefId="0"><Props>
+        <Obj N="Owner" RefId="1"><ToString>tony</ToString></Obj>
+        <Ref N="Manager" RefId="1" />
+      </Props></Obj>
+      <Ref RefId="1" />)"));
+  ASSERT_EQ(values.size(), 2u);
+  const PsObject* o = values[0].asObject();
+  EXPECT_EQ(o->property("Owner")->asObject(), o->property("Manager")->asObject());
+  EXPECT_EQ(values[1].asObject(), o->property("Owner")->asObject());
+}
+
+TEST(ClixmlReader, ReadsAnExtendedPrimitive) {
+  PsValue v = parseOne(R"(<Obj RefId="0"><S>hello</S><MS><S N="Note">added</S></MS></Obj>)");
+  EXPECT_EQ(v.display(), "hello");
+  EXPECT_EQ(v.asObject()->property("Note")->asText(), "added");
+}
+
+TEST(ClixmlReader, SkipsThePreambleOfPwshOutputFormatXml) {
+  auto values = parseOk("#< CLIXML\n" + objs("<S S=\"Output\">hi</S>"));
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values[0].asText(), "hi");
+}
+
+TEST(ClixmlReader, AcceptsDeclarationCommentsAndCrLf) {
+  auto values = parseOk("<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<!-- saved -->\r\n" +
+                        objs("\r\n  <!-- one -->\r\n  <S>x</S>\r\n") + "\r\n<!-- end -->\r\n");
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values[0].asText(), "x");
+}
+
+TEST(ClixmlReader, AttributesMayHoldAngleBracketsAndEitherQuote) {
+  auto values = parseOk(objs(R"(<Obj RefId='0'><Props><S N="a>b">1</S></Props></Obj>)"));
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_NE(values[0].asObject()->property("a>b"), nullptr);
+}
+
+TEST(ClixmlReader, ReadsUtf16LittleEndianFilesAsWindowsPowerShellWritesThem) {
+  std::string utf16 = "\xFF\xFE"s;
+  for (char c : objs("<S>caf\xC3\xA9</S>")) {
+    utf16 += c;
+    utf16 += '\0';
+  }
+  // "é" was two UTF-8 bytes; write its UTF-16 code unit instead.
+  auto at = utf16.find("\xC3\0\xA9\0"s);
+  utf16.replace(at, 4, "\xE9\0"s);
+  auto values = parseOk(utf16);
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values[0].asText(), "café");
+}
+
+TEST(ClixmlReader, StreamsValuesAndReportsProgress) {
+  auto reader = ClixmlReader::fromBytes(objs("<S>a</S><S>b</S>"));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(reader->position(), 0u);
+  auto first = reader->next();
+  ASSERT_TRUE(first.ok() && first.value());
+  EXPECT_EQ(first.value()->asText(), "a");
+  std::size_t after_first = reader->position();
+  EXPECT_GT(after_first, 0u);
+  auto second = reader->next();
+  ASSERT_TRUE(second.ok() && second.value());
+  EXPECT_GT(reader->position(), after_first);
+  auto end = reader->next();
+  ASSERT_TRUE(end.ok());
+  EXPECT_FALSE(end.value());
+  EXPECT_EQ(reader->position(), reader->size());
+}
+
+TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {
+  auto load = [](const char* name) {
+    std::ifstream in(std::string(EASGATE_TEST_DATA_DIR) + "/clixml/" + name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  auto utf8 = parseOk(load("exchange-inventory.xml"));
+  auto utf16 = parseOk(load("exchange-inventory-ps51.xml"));
+  ASSERT_EQ(utf8.size(), 7u);
+  EXPECT_EQ(utf8, utf16);
+}
+
+}  // namespace
+}  // namespace easgate::powershell

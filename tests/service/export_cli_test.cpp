@@ -1,0 +1,124 @@
+// `easgate export` as an administrator runs it: the real binary, real files, exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class ExportCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           (std::string("easgate-cli-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  CliRun run(const std::string& args) {
+    std::string command = std::string("'") + EASGATE_BINARY + "' " + args + " >'" +
+                          (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "' </dev/null";
+    int status = std::system(command.c_str());
+    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+  }
+
+  static std::string sample(const char* name) {
+    return std::string("'") + EASGATE_TEST_DATA_DIR + "/clixml/" + name + "'";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ExportCli, WritesCsvToStandardOutputByDefault) {
+  CliRun r = run("export --from-clixml " + sample("exchange-inventory.xml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("mailboxIdentity,mailboxAddress,deviceId", 0), 0u);
+  EXPECT_NE(r.out.find("tony.smith@contoso.com,F2MVK1ABC"), std::string::npos);
+  EXPECT_NE(r.err.find("3 devices"), std::string::npos) << r.err;
+}
+
+TEST_F(ExportCli, WritesEachFormatToAFile) {
+  for (const char* format : {"csv", "json", "ndjson"}) {
+    fs::path out = dir_ / (std::string("devices.") + format);
+    CliRun r = run(std::string("export --from-clixml ") + sample("exchange-inventory-ps51.xml") +
+                " --format " + format + " --out '" + out.string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
+    EXPECT_TRUE(r.out.empty());
+    std::string written = slurp(out);
+    EXPECT_NE(written.find("ANDROIDC2591827"), std::string::npos) << format;
+  }
+  EXPECT_EQ(slurp(dir_ / "devices.json").front(), '[');
+}
+
+TEST_F(ExportCli, HelpExplainsTheCommand) {
+  CliRun r = run("export --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--from-clixml"), std::string::npos);
+  EXPECT_NE(r.out.find("Export-Clixml"), std::string::npos);
+  EXPECT_NE(r.out.find("Exit codes"), std::string::npos);
+  CliRun top = run("--help");
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("export"), std::string::npos);
+}
+
+TEST_F(ExportCli, AWrongCommandLineExitsTwoWithAHint) {
+  CliRun no_command = run("");
+  EXPECT_EQ(no_command.exit_code, 2);
+  CliRun bad_format = run("export --from-clixml " + sample("exchange-inventory.xml") + " --format xml");
+  EXPECT_EQ(bad_format.exit_code, 2);
+  EXPECT_NE(bad_format.err.find("--help"), std::string::npos) << bad_format.err;
+  CliRun missing_input = run("export --format csv");
+  EXPECT_EQ(missing_input.exit_code, 2);
+  EXPECT_NE(missing_input.err.find("--from-clixml"), std::string::npos) << missing_input.err;
+}
+
+TEST_F(ExportCli, InvalidInputExitsFourAndLeavesTheOldOutputInPlace) {
+  fs::path input = dir_ / "truncated.xml";
+  std::string whole = slurp(std::string(EASGATE_TEST_DATA_DIR) + "/clixml/exchange-inventory.xml");
+  std::ofstream(input, std::ios::binary) << whole.substr(0, whole.size() - 40);
+  fs::path out = dir_ / "devices.csv";
+  std::ofstream(out) << "yesterday's export";
+
+  CliRun r = run("export --from-clixml '" + input.string() + "' --out '" + out.string() + "'");
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(out), "yesterday's export");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 4)
+      << "input, output, stdout and stderr: no temporary file left";
+}
+
+TEST_F(ExportCli, AMissingOrUnreadableInputExitsThree) {
+  CliRun missing = run("export --from-clixml '" + (dir_ / "no-such.xml").string() + "'");
+  EXPECT_EQ(missing.exit_code, 3) << missing.err;
+  EXPECT_NE(missing.err.find("cannot open"), std::string::npos) << missing.err;
+  CliRun directory = run("export --from-clixml '" + dir_.string() + "'");
+  EXPECT_EQ(directory.exit_code, 3) << directory.err;
+  EXPECT_NE(directory.err.find("is a directory"), std::string::npos) << directory.err;
+}
+
+TEST_F(ExportCli, AnUnwritableOutputExitsFive) {
+  CliRun r = run("export --from-clixml " + sample("exchange-inventory.xml") + " --out '" +
+              (dir_ / "missing-dir" / "out.csv").string() + "'");
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("cannot create"), std::string::npos) << r.err;
+}
+
+}  // namespace
