@@ -11,6 +11,12 @@ if(EASGATE_SANITIZE)
                                                    -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(easgate_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(EASGATE_FUZZ)
+  # Instrument every library for coverage; fuzz targets add -fsanitize=fuzzer themselves.
+  target_compile_options(easgate_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                                   -fno-omit-frame-pointer)
+  target_link_options(easgate_options INTERFACE -fsanitize=address,undefined)
+endif()
 # cpprestsdk defines a macro U(x) that breaks fmt/spdlog templates (STYLE.md); turn it off
 # everywhere so include order never matters.
 target_compile_definitions(easgate_options INTERFACE _TURN_OFF_PLATFORM_STRING)

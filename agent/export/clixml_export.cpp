@@ -21,10 +21,12 @@ Result<std::string, ExportError> readWholeFile(const std::filesystem::path& file
     return ExportError{ExportErrc::kInputUnreadable, "cannot open " + file.string() + ": " + std::strerror(errno)};
   }
   auto size = std::filesystem::file_size(file, ec);
-  std::string bytes;
-  if (!ec) bytes.reserve(static_cast<std::size_t>(size));
-  bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) {
+  if (ec) {
+    return ExportError{ExportErrc::kInputUnreadable, "cannot read " + file.string() + ": " + ec.message()};
+  }
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (static_cast<std::size_t>(in.gcount()) != bytes.size()) {
     return ExportError{ExportErrc::kInputUnreadable, "cannot read " + file.string() + ": " + std::strerror(errno)};
   }
   return bytes;
@@ -42,6 +44,9 @@ Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem
   };
   if (!reader) return invalid(reader.error());
   InventoryBuilder builder;
+  // No partnership takes less than ~1 KiB of CLIXML; reserving for that many only claims
+  // address space, and spares copying every record each time the list grows.
+  builder.reserve(reader->size() / 1024);
   while (true) {
     auto value = reader->next();
     if (!value) return invalid(value.error());

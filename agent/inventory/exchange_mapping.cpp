@@ -91,6 +91,12 @@ std::string mailboxOfDeviceIdentity(std::string_view identity) {
   return {};
 }
 
+void InventoryBuilder::reserve(std::size_t partnerships) {
+  records_.reserve(partnerships);
+  by_identity_.reserve(partnerships);
+  by_guid_.reserve(partnerships);
+}
+
 void InventoryBuilder::add(const PsValue& value) {
   const PsObject* object = value.asObject();
   if (!object) {

@@ -32,6 +32,9 @@ class InventoryBuilder {
     std::size_t ignored = 0;  // values that are none of the three
   };
 
+  // Prepares room for about `partnerships` records.
+  void reserve(std::size_t partnerships);
+
   // Takes one top-level value; a list (Export-Clixml -InputObject $array) is taken item by item.
   void add(const powershell::PsValue& value);
 

@@ -83,6 +83,38 @@ Result<bool, ClixmlError> DocumentScanner::skipTag() {
   return fail(ClixmlErrc::kTruncated, start, "the document ends inside a tag");
 }
 
+Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size_t begin) {
+  // Follow tags until the depth returns to where it started; a scanner positioned at the
+  // element does the tag-level work.
+  DocumentScanner walker(text);
+  walker.pos_ = begin;
+  std::size_t depth = 0;
+  while (true) {
+    if (text[walker.pos_] != '<') {
+      const void* lt = std::memchr(text.data() + walker.pos_, '<', text.size() - walker.pos_);
+      if (!lt) break;
+      walker.pos_ = static_cast<std::size_t>(static_cast<const char*>(lt) - text.data());
+    }
+    auto markup = walker.skipMarkup();
+    if (!markup) return markup.error();
+    if (!markup.value()) {
+      bool closing = startsWith(text, walker.pos_, "</");
+      auto self_closing = walker.skipTag();
+      if (!self_closing) return self_closing.error();
+      if (closing) {
+        if (depth == 0) return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
+        --depth;
+      } else if (!self_closing.value()) {
+        ++depth;
+      }
+      if (depth == 0) return walker.pos_;
+    }
+    if (walker.pos_ >= text.size()) break;
+  }
+  return walker.fail(ClixmlErrc::kTruncated, begin,
+                     "the document ends inside this value: the file is truncated");
+}
+
 Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::next() {
   switch (state_) {
     case State::kProlog: return readProlog();
@@ -158,36 +190,11 @@ Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readValue() {
     break;
   }
 
-  // A value: follow tags until the depth returns to where it started.
-  ValueSpan span{pos_, pos_};
-  std::size_t depth = 0;
-  while (true) {
-    if (text_[pos_] != '<') {
-      const void* lt = std::memchr(text_.data() + pos_, '<', text_.size() - pos_);
-      if (!lt) break;
-      pos_ = static_cast<std::size_t>(static_cast<const char*>(lt) - text_.data());
-    }
-    auto markup = skipMarkup();
-    if (!markup) return markup.error();
-    if (!markup.value()) {
-      bool closing = startsWith(text_, pos_, "</");
-      auto self_closing = skipTag();
-      if (!self_closing) return self_closing.error();
-      if (closing) {
-        if (depth == 0) return fail(ClixmlErrc::kSyntax, span.begin, "end tag without a start tag");
-        --depth;
-      } else if (!self_closing.value()) {
-        ++depth;
-      }
-      if (depth == 0) {
-        span.end = pos_;
-        return std::optional<ValueSpan>(span);
-      }
-    }
-    if (pos_ >= text_.size()) break;
-  }
-  return fail(ClixmlErrc::kTruncated, span.begin,
-              "the document ends inside this value: the file is truncated");
+  auto end = findElementEnd(text_, pos_);
+  if (!end) return end.error();
+  ValueSpan span{pos_, end.value()};
+  pos_ = span.end;
+  return std::optional<ValueSpan>(span);
 }
 
 Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::readEpilog() {

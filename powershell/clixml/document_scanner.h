@@ -21,6 +21,8 @@ struct ValueSpan {
 // the value goes to; this only finds where each value ends.
 class DocumentScanner {
  public:
+  friend Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size_t begin);
+
   explicit DocumentScanner(std::string_view text) : text_(text) {}
 
   // The next value, nullopt after a well-formed </Objs>, or an error (with its position).
@@ -45,5 +47,8 @@ class DocumentScanner {
   std::size_t pos_ = 0;
   State state_ = State::kProlog;
 };
+
+// Where the element starting at `begin` (its '<') ends: one past its closing '>'.
+Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size_t begin);
 
 }  // namespace easgate::powershell

@@ -109,15 +109,16 @@ bool isBlank(const char* s) {
 // Thrown inside this file only, and turned into a ClixmlError at the reader's boundary.
 struct Failure {
   ClixmlErrc code;
-  std::ptrdiff_t offset;  // within the value's text, or -1
+  std::size_t offset;  // in the document's text
   std::string message;
 };
 
-[[noreturn]] void failAt(pugi::xml_node node, ClixmlErrc code, std::string message) {
+// Where a node starts within the buffer pugixml parsed; 0 when it cannot tell.
+std::size_t nodeOffset(pugi::xml_node node) {
   std::ptrdiff_t offset = node.offset_debug();
   // pugixml reports where an element's name starts; people count from its '<'.
   if (node.type() == pugi::node_element && offset > 0) --offset;
-  throw Failure{code, offset, std::move(message)};
+  return offset > 0 ? static_cast<std::size_t>(offset) : 0;
 }
 
 std::string describeElement(pugi::xml_node node) { return std::string("<") + node.name() + ">"; }
@@ -125,7 +126,14 @@ std::string describeElement(pugi::xml_node node) { return std::string("<") + nod
 }  // namespace
 
 struct ClixmlReader::Impl {
-  explicit Impl(std::string utf8) : text(std::move(utf8)), scanner(text) {}
+  explicit Impl(std::string utf8)
+      : text(std::move(utf8)), scanner(text), reparse_budget(2 * text.size() + (1u << 20)) {}
+
+  [[noreturn]] void fail(pugi::xml_node node, ClixmlErrc code, std::string message) const {
+    throw Failure{code, base_offset + nodeOffset(node), std::move(message)};
+  }
+  std::shared_ptr<const PsObject> resolveRef(pugi::xml_node node, int depth);
+  std::shared_ptr<const PsObject> reparse(std::size_t offset, pugi::xml_node ref, int depth);
 
   PsValue readValue(pugi::xml_node node, int depth);
   std::shared_ptr<const PsObject> readObject(pugi::xml_node node, int depth);
@@ -139,11 +147,23 @@ struct ClixmlReader::Impl {
   std::string text;
   DocumentScanner scanner;
   pugi::xml_document document;
-  std::unordered_map<std::string, std::shared_ptr<const PsObject>> objects;  // by RefId
-  std::unordered_map<std::string, PsTypeNames> type_names;                   // by TN RefId
+  // Every <Obj> with a RefId, by RefId. Only weakly held, so memory follows the values the
+  // caller keeps; a <Ref> to an object nobody holds any more parses it again from `offset`.
+  struct ObjectEntry {
+    std::weak_ptr<const PsObject> live;
+    std::size_t offset = 0;  // of its '<' in `text`
+  };
+  std::unordered_map<std::string, ObjectEntry> objects;
+  std::unordered_map<std::string, PsTypeNames> type_names;  // by TN RefId
   std::unordered_set<std::string> objects_in_progress;
   std::string scratch;
+  std::string value_buffer;  // the value being parsed; pugixml's strings point into it
   std::optional<ClixmlError> failure;
+  std::size_t base_offset = 0;  // where the buffer pugixml is reading starts in `text`
+  int reparsing = 0;            // > 0 while an object is parsed again for a <Ref>
+  // Bytes that may be parsed again, in all: a hostile document of many <Ref>s to one large
+  // object must not cost quadratic time.
+  std::size_t reparse_budget;
 };
 
 // The text content of an element with no child elements (pcdata and CDATA joined).
@@ -156,7 +176,7 @@ std::string_view ClixmlReader::Impl::textOf(pugi::xml_node node) {
   scratch.clear();
   for (pugi::xml_node child : node.children()) {
     if (child.type() == pugi::node_element) {
-      failAt(child, ClixmlErrc::kStructure,
+      fail(child, ClixmlErrc::kStructure,
              describeElement(child) + " inside " + describeElement(node) + ", which holds text only");
     }
     if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) scratch += child.value();
@@ -168,7 +188,7 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
   std::string_view raw = textOf(node);
   auto bad = [&]() -> PsValue {
     std::string shown(raw.substr(0, 40));
-    failAt(node, ClixmlErrc::kValue,
+    fail(node, ClixmlErrc::kValue,
            "<" + std::string(elementName(type)) + "> holds \"" + shown + "\", which is not a valid " +
                std::string(elementName(type)) + " value");
   };
@@ -238,7 +258,7 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
 
 PsValue ClixmlReader::Impl::readValue(pugi::xml_node node, int depth) {
   if (depth > kMaxDepth) {
-    failAt(node, ClixmlErrc::kStructure,
+    fail(node, ClixmlErrc::kStructure,
            "values nested deeper than " + std::to_string(kMaxDepth) + " levels");
   }
   Classified c = classify(node.name());
@@ -249,50 +269,92 @@ PsValue ClixmlReader::Impl::readValue(pugi::xml_node node, int depth) {
       return PsValue();
     case Element::kObj:
       return PsValue::object(readObject(node, depth));
-    case Element::kRef: {
-      std::string id = node.attribute("RefId").value();
-      if (objects_in_progress.count(id)) {
-        failAt(node, ClixmlErrc::kStructure,
-               "<Ref RefId=\"" + id + "\"> refers to an object that contains it; cyclic references "
-               "are not supported");
-      }
-      auto it = objects.find(id);
-      if (it == objects.end()) {
-        failAt(node, ClixmlErrc::kStructure,
-               "<Ref RefId=\"" + id + "\"> refers to no earlier <Obj>");
-      }
-      return PsValue::object(it->second);
-    }
+    case Element::kRef:
+      return PsValue::object(resolveRef(node, depth));
     default:
-      failAt(node, ClixmlErrc::kStructure, describeElement(node) + " is not a CLIXML value element");
+      fail(node, ClixmlErrc::kStructure, describeElement(node) + " is not a CLIXML value element");
   }
 }
 
+std::shared_ptr<const PsObject> ClixmlReader::Impl::resolveRef(pugi::xml_node node, int depth) {
+  std::string id = node.attribute("RefId").value();
+  if (objects_in_progress.count(id)) {
+    fail(node, ClixmlErrc::kStructure,
+         "<Ref RefId=\"" + id + "\"> refers to an object that contains it; cyclic references "
+         "are not supported");
+  }
+  auto it = objects.find(id);
+  if (it == objects.end()) {
+    fail(node, ClixmlErrc::kStructure, "<Ref RefId=\"" + id + "\"> refers to no earlier <Obj>");
+  }
+  if (auto live = it->second.live.lock()) return live;
+  return reparse(it->second.offset, node, depth);
+}
+
+std::shared_ptr<const PsObject> ClixmlReader::Impl::reparse(std::size_t offset, pugi::xml_node ref,
+                                                            int depth) {
+  // This element parsed before, so it is well-formed; only the budget can stop it now.
+  auto end = findElementEnd(text, offset);
+  if (!end) fail(ref, ClixmlErrc::kStructure, end.error().message);
+  std::size_t length = end.value() - offset;
+  if (length > reparse_budget) {
+    fail(ref, ClixmlErrc::kStructure,
+         "too many <Ref>s to large objects that were already released; read this document "
+         "with readClixml() to keep every object in memory");
+  }
+  reparse_budget -= length;
+  pugi::xml_document copy;
+  if (!copy.load_buffer(text.data() + offset, length, kParseOptions, pugi::encoding_utf8)) {
+    fail(ref, ClixmlErrc::kSyntax, "a referenced object no longer parses");
+  }
+  const std::size_t saved_base = base_offset;
+  base_offset = offset;
+  ++reparsing;
+  auto object = readObject(copy.document_element(), depth);
+  --reparsing;
+  base_offset = saved_base;
+  return object;
+}
+
 PsTypeNames ClixmlReader::Impl::readTypeNames(pugi::xml_node node) {
+  if (reparsing) {
+    auto known = type_names.find(node.attribute("RefId").value());
+    if (known != type_names.end()) return known->second;
+  }
   auto names = std::make_shared<std::vector<std::string>>();
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) continue;
     if (std::strcmp(child.name(), "T") != 0) {
-      failAt(child, ClixmlErrc::kStructure, describeElement(child) + " inside <TN>; expected <T>");
+      fail(child, ClixmlErrc::kStructure, describeElement(child) + " inside <TN>; expected <T>");
     }
     names->push_back(escape::decode(textOf(child)));
   }
   if (auto id = node.attribute("RefId")) {
     if (!type_names.emplace(id.value(), names).second) {
-      failAt(node, ClixmlErrc::kStructure,
+      fail(node, ClixmlErrc::kStructure,
              "<TN RefId=\"" + std::string(id.value()) + "\"> is defined twice");
     }
   }
   return names;
 }
 
+// Element children of a node: the exact size for vectors that would otherwise regrow.
+std::size_t countElements(pugi::xml_node node) {
+  std::size_t n = 0;
+  for (pugi::xml_node child = node.first_child(); child; child = child.next_sibling()) {
+    n += child.type() == pugi::node_element;
+  }
+  return n;
+}
+
 void ClixmlReader::Impl::readProperties(pugi::xml_node node, std::vector<PsProperty>& out,
                                         int depth) {
+  out.reserve(out.size() + countElements(node));
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) continue;
     pugi::xml_attribute name = child.attribute("N");
     if (!name) {
-      failAt(child, ClixmlErrc::kStructure,
+      fail(child, ClixmlErrc::kStructure,
              describeElement(child) + " inside " + describeElement(node) + " has no N (name) attribute");
     }
     out.push_back(PsProperty{escape::decode(name.value()), readValue(child, depth + 1)});
@@ -300,6 +362,7 @@ void ClixmlReader::Impl::readProperties(pugi::xml_node node, std::vector<PsPrope
 }
 
 void ClixmlReader::Impl::readItems(pugi::xml_node node, std::vector<PsValue>& out, int depth) {
+  out.reserve(out.size() + countElements(node));
   for (pugi::xml_node child : node.children()) {
     if (child.type() == pugi::node_element) out.push_back(readValue(child, depth + 1));
   }
@@ -310,7 +373,7 @@ void ClixmlReader::Impl::readDictionary(pugi::xml_node node, std::vector<PsDicti
   for (pugi::xml_node entry : node.children()) {
     if (entry.type() != pugi::node_element) continue;
     if (std::strcmp(entry.name(), "En") != 0) {
-      failAt(entry, ClixmlErrc::kStructure, describeElement(entry) + " inside <DCT>; expected <En>");
+      fail(entry, ClixmlErrc::kStructure, describeElement(entry) + " inside <DCT>; expected <En>");
     }
     std::optional<PsValue> key, value;
     for (pugi::xml_node part : entry.children()) {
@@ -318,29 +381,35 @@ void ClixmlReader::Impl::readDictionary(pugi::xml_node node, std::vector<PsDicti
       std::string_view role = part.attribute("N").value();
       auto& slot = role == "Key" ? key : role == "Value" ? value : key;
       if ((role != "Key" && role != "Value") || slot) {
-        failAt(part, ClixmlErrc::kStructure,
+        fail(part, ClixmlErrc::kStructure,
                "a dictionary entry holds one N=\"Key\" and one N=\"Value\"; found " +
                    describeElement(part) + " with N=\"" + std::string(role) + "\"");
       }
       slot = readValue(part, depth + 1);
     }
     if (!key || !value) {
-      failAt(entry, ClixmlErrc::kStructure, "a dictionary entry without its Key or Value");
+      fail(entry, ClixmlErrc::kStructure, "a dictionary entry without its Key or Value");
     }
     out.push_back(PsDictionaryEntry{std::move(*key), std::move(*value)});
   }
 }
 
 std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node node, int depth) {
-  auto object = std::make_shared<PsObject>();
   std::string ref_id = node.attribute("RefId").value();
   if (!ref_id.empty()) {
-    if (objects.count(ref_id) || !objects_in_progress.insert(ref_id).second) {
-      failAt(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
+    auto known = objects.find(ref_id);
+    if (known != objects.end()) {
+      if (!reparsing) fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
+      if (auto live = known->second.live.lock()) return live;  // parsing again: same object
+    }
+    if (!objects_in_progress.insert(ref_id).second) {
+      fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
     }
   }
+  // Its own allocation (not make_shared), so a weak entry in `objects` pins no memory.
+  std::shared_ptr<PsObject> object(new PsObject());
   auto once = [&](bool already, pugi::xml_node child) {
-    if (already) failAt(child, ClixmlErrc::kStructure, describeElement(child) + " twice in one <Obj>");
+    if (already) fail(child, ClixmlErrc::kStructure, describeElement(child) + " twice in one <Obj>");
   };
   auto set_container = [&](PsContainer kind, pugi::xml_node child) {
     once(object->container != PsContainer::kNone, child);
@@ -349,7 +418,7 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) {
       if ((child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) && !isBlank(child.value())) {
-        failAt(node, ClixmlErrc::kStructure, "text directly inside <Obj>");
+        fail(node, ClixmlErrc::kStructure, "text directly inside <Obj>");
       }
       continue;
     }
@@ -363,7 +432,7 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
         once(object->type_names != nullptr, child);
         auto it = type_names.find(child.attribute("RefId").value());
         if (it == type_names.end()) {
-          failAt(child, ClixmlErrc::kStructure,
+          fail(child, ClixmlErrc::kStructure,
                  "<TNRef RefId=\"" + std::string(child.attribute("RefId").value()) +
                      "\"> refers to no earlier <TN>");
         }
@@ -406,12 +475,12 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
         object->base_value = readValue(child, depth + 1);
         break;
       default:
-        failAt(child, ClixmlErrc::kStructure, describeElement(child) + " is not allowed inside <Obj>");
+        fail(child, ClixmlErrc::kStructure, describeElement(child) + " is not allowed inside <Obj>");
     }
   }
   if (!ref_id.empty()) {
     objects_in_progress.erase(ref_id);
-    objects.emplace(std::move(ref_id), object);
+    objects.insert_or_assign(std::move(ref_id), ObjectEntry{object, base_offset + nodeOffset(node)});
   }
   return object;
 }
@@ -441,8 +510,10 @@ Result<std::optional<PsValue>, ClixmlError> ClixmlReader::next() {
   if (!span.value()) return std::optional<PsValue>();
   const ValueSpan value_span = *span.value();
   const std::size_t length = value_span.end - value_span.begin;
-  pugi::xml_parse_result parsed = s.document.load_buffer(s.text.data() + value_span.begin, length,
-                                                         kParseOptions, pugi::encoding_utf8);
+  // pugixml parses in place in a buffer we reuse, rather than copying into a fresh one.
+  s.value_buffer.assign(s.text, value_span.begin, length);
+  pugi::xml_parse_result parsed = s.document.load_buffer_inplace(
+      s.value_buffer.data(), s.value_buffer.size(), kParseOptions, pugi::encoding_utf8);
   if (!parsed) {
     auto at = value_span.begin + static_cast<std::size_t>(std::max<std::ptrdiff_t>(parsed.offset, 0));
     s.failure = ClixmlError{ClixmlErrc::kSyntax,
@@ -450,12 +521,12 @@ Result<std::optional<PsValue>, ClixmlError> ClixmlReader::next() {
     return *s.failure;
   }
   try {
+    s.base_offset = value_span.begin;
     PsValue value = s.readValue(s.document.document_element(), 0);
     s.document.reset();
     return std::optional<PsValue>(std::move(value));
   } catch (const Failure& f) {
-    auto at = value_span.begin + static_cast<std::size_t>(std::max<std::ptrdiff_t>(f.offset, 0));
-    s.failure = ClixmlError{f.code, describePosition(s.text, at) + ": " + f.message};
+    s.failure = ClixmlError{f.code, describePosition(s.text, f.offset) + ": " + f.message};
     return *s.failure;
   }
 }

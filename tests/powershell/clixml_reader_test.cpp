@@ -105,7 +105,8 @@ TEST(ClixmlReader, ReadsTimeSpansGuidsUrisVersionsAndBytes) {
   EXPECT_EQ(parseOne("<URI>http://ex01/PowerShell/?a=1&amp;b=2</URI>").asText(),
             "http://ex01/PowerShell/?a=1&b=2");
   EXPECT_EQ(parseOne("<Version>15.2.1118.7</Version>").asText(), "15.2.1118.7");
-  const auto* bytes = parseOne("<BA>AQID</BA>").asBytes();
+  PsValue ba = parseOne("<BA>AQID</BA>");
+  const auto* bytes = ba.asBytes();
   ASSERT_NE(bytes, nullptr);
   EXPECT_EQ(*bytes, (std::vector<std::uint8_t>{1, 2, 3}));
 }
@@ -277,6 +278,65 @@ TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {
   auto utf16 = parseOk(load("exchange-inventory-ps51.xml"));
   ASSERT_EQ(utf8.size(), 7u);
   EXPECT_EQ(utf8, utf16);
+}
+
+}  // namespace
+}  // namespace easgate::powershell
+
+namespace easgate::powershell {
+namespace {
+
+using testing::objs;
+
+// A streaming caller drops each value; a later <Ref> to it must still give the same content.
+TEST(ClixmlReaderRefs, ARefToAReleasedObjectIsReadAgainFromTheDocument) {
+  const std::string document = objs(R"(
+      <Obj RefId="0"><TN RefId="0"><T>Owner</T></TN><ToString>tony</ToString>
+        <Props><Obj N="Phone" RefId="1"><TNRef RefId="0" /><ToString>iPhone</ToString></Obj></Props></Obj>
+      <Ref RefId="1" />
+      <Ref RefId="0" />)");
+  auto reader = ClixmlReader::fromBytes(document);
+  ASSERT_TRUE(reader.ok());
+  std::string first_phone;
+  {
+    auto first = reader->next();
+    ASSERT_TRUE(first.ok() && first.value());
+    first_phone = *first.value()->asObject()->property("Phone")->display();
+  }  // released here
+  auto phone = reader->next();
+  ASSERT_TRUE(phone.ok()) << phone.error().message;
+  ASSERT_TRUE(phone.value());
+  EXPECT_EQ(phone.value()->display(), first_phone);
+  auto owner = reader->next();
+  ASSERT_TRUE(owner.ok()) << owner.error().message;
+  ASSERT_TRUE(owner.value());
+  EXPECT_EQ(owner.value()->display(), "tony");
+  EXPECT_EQ(owner.value()->asObject()->property("Phone")->display(), "iPhone");
+  ASSERT_TRUE(reader->next().ok());
+}
+
+TEST(ClixmlReaderRefs, AReadOfTheWholeDocumentSharesReferencedObjects) {
+  auto values = testing::parseOk(objs(R"(<Obj RefId="0"><ToString>a</ToString></Obj><Ref RefId="0" />)"));
+  ASSERT_EQ(values.size(), 2u);
+  EXPECT_EQ(values[0].asObject(), values[1].asObject());
+}
+
+TEST(ClixmlReaderRefs, ManyRefsToALargeReleasedObjectAreRefusedNotReparsedForever) {
+  std::string big = "<Obj RefId=\"0\"><LST>";
+  for (int i = 0; i < 2000; ++i) big += "<S>padding padding padding</S>";
+  big += "</LST></Obj>";
+  std::string refs;
+  for (int i = 0; i < 200; ++i) refs += "<Ref RefId=\"0\" />";
+  auto reader = ClixmlReader::fromBytes(objs(big + refs));
+  ASSERT_TRUE(reader.ok());
+  std::optional<ClixmlError> error;
+  for (int i = 0; i < 250 && !error; ++i) {
+    auto value = reader->next();  // each value is released at once
+    if (!value) error = value.error();
+    else if (!value.value()) break;
+  }
+  ASSERT_TRUE(error) << "the budget should have stopped the re-parsing";
+  EXPECT_NE(error->message.find("too many <Ref>s"), std::string::npos) << error->message;
 }
 
 }  // namespace

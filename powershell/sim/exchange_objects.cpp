@@ -1,0 +1,197 @@
+#include "powershell/sim/exchange_objects.h"
+
+#include <memory>
+
+namespace easgate::powershell::sim {
+namespace {
+
+// Added by a remote session to every object it returns.
+constexpr const char* kComputerName = "ex01.contoso.com";
+constexpr const char* kRunspaceId = "9a7e3c1d-5b2f-4e60-8d14-c3b2a1f0e9d8";
+
+PsTypeNames typeNames(std::initializer_list<const char*> names) {
+  auto list = std::make_shared<std::vector<std::string>>();
+  for (const char* n : names) list->push_back(std::string("Deserialized.") + n);
+  return list;
+}
+
+const PsTypeNames& mobileDeviceTypes() {
+  static const PsTypeNames kTypes = typeNames(
+      {"Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice",
+       "Microsoft.Exchange.Data.Directory.ADConfigurationObject", "Microsoft.Exchange.Data.Directory.ADObject",
+       "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
+  return kTypes;
+}
+
+const PsTypeNames& statisticsTypes() {
+  static const PsTypeNames kTypes =
+      typeNames({"Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics", "System.Object"});
+  return kTypes;
+}
+
+const PsTypeNames& casMailboxTypes() {
+  static const PsTypeNames kTypes = typeNames(
+      {"Microsoft.Exchange.Data.Directory.Management.CASMailbox",
+       "Microsoft.Exchange.Data.Directory.Management.ADPresentationObject",
+       "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
+  return kTypes;
+}
+
+const PsTypeNames& multiValuedTypes() {
+  static const PsTypeNames kTypes = typeNames(
+      {"Microsoft.Exchange.Data.MultiValuedProperty`1[[System.String, mscorlib, Version=4.0.0.0, "
+       "Culture=neutral, PublicKeyToken=b77a5c561934e089]]",
+       "Microsoft.Exchange.Data.MultiValuedPropertyBase", "System.Object"});
+  return kTypes;
+}
+
+// Builds an object's properties in Exchange's order.
+class Props {
+ public:
+  explicit Props(std::vector<PsProperty>& out) : out_(out) {}
+  Props& text(const char* name, const std::string& value) {
+    out_.push_back({name, value.empty() ? PsValue() : PsValue::text(PsType::kString, value)});
+    return *this;
+  }
+  Props& time(const char* name, std::int64_t ticks) {
+    out_.push_back({name, ticks == 0 ? PsValue() : PsValue::dateTime({ticks, DateTimeKind::kUtc, 0})});
+    return *this;
+  }
+  Props& flag(const char* name, bool value) {
+    out_.push_back({name, PsValue::boolean(value)});
+    return *this;
+  }
+  Props& guid(const char* name, const std::string& value) {
+    out_.push_back({name, value.empty() ? PsValue() : PsValue::text(PsType::kGuid, value)});
+    return *this;
+  }
+  Props& value(const char* name, PsValue value) {
+    out_.push_back({name, std::move(value)});
+    return *this;
+  }
+
+ private:
+  std::vector<PsProperty>& out_;
+};
+
+void addRemotingProperties(PsObject& object) {
+  Props(object.extended)
+      .text("PSComputerName", kComputerName)
+      .guid("RunspaceId", kRunspaceId)
+      .flag("PSShowComputerName", false);
+}
+
+std::string deviceName(const PartnershipFacts& f) { return f.device_type + "\xC2\xA7" + f.device_id; }
+
+std::string distinguishedName(const PartnershipFacts& f) {
+  return "CN=" + deviceName(f) + ",CN=ExchangeActiveSyncDevices,CN=" + f.mailbox_name +
+         ",OU=Users,DC=contoso,DC=com";
+}
+
+PsValue stringList(const std::vector<std::string>& items) {
+  auto list = std::make_shared<PsObject>();
+  list->type_names = multiValuedTypes();
+  list->container = PsContainer::kList;
+  for (const auto& i : items) list->items.push_back(PsValue::text(PsType::kString, i));
+  return PsValue::object(std::move(list));
+}
+
+}  // namespace
+
+std::string partnershipIdentity(const PartnershipFacts& facts) {
+  return facts.mailbox_identity + "/ExchangeActiveSyncDevices/" + deviceName(facts);
+}
+
+PsValue mobileDevice(const PartnershipFacts& f) {
+  auto o = std::make_shared<PsObject>();
+  o->type_names = mobileDeviceTypes();
+  o->to_string = deviceName(f);
+  Props(o->adapted)
+      .text("FriendlyName", f.friendly_name)
+      .text("DeviceId", f.device_id)
+      .text("DeviceImei", f.device_imei)
+      .text("DeviceMobileOperator", f.mobile_operator)
+      .text("DeviceOS", f.device_os)
+      .text("DeviceOSLanguage", f.device_os_language)
+      .text("DeviceTelephoneNumber", "")
+      .text("DeviceType", f.device_type)
+      .text("DeviceUserAgent", f.device_user_agent)
+      .text("DeviceModel", f.device_model)
+      .time("FirstSyncTime", f.first_sync_ticks)
+      .text("UserDisplayName", f.mailbox_identity)
+      .text("DeviceAccessState", f.access_state)
+      .text("DeviceAccessStateReason", f.access_state_reason)
+      .text("DeviceAccessControlRule", "")
+      .text("ClientVersion", f.client_version)
+      .text("ClientType", f.client_type)
+      .flag("IsManaged", false)
+      .flag("IsCompliant", false)
+      .flag("IsDisabled", false)
+      .text("Name", deviceName(f))
+      .text("Identity", partnershipIdentity(f))
+      .text("DistinguishedName", distinguishedName(f))
+      .guid("Guid", f.guid)
+      .time("WhenChangedUTC", f.when_changed_ticks)
+      .time("WhenCreatedUTC", f.first_sync_ticks)
+      .text("OrganizationId", "");
+  addRemotingProperties(*o);
+  return PsValue::object(std::move(o));
+}
+
+PsValue mobileDeviceStatistics(const PartnershipFacts& f) {
+  auto o = std::make_shared<PsObject>();
+  o->type_names = statisticsTypes();
+  Props(o->adapted)
+      .time("FirstSyncTime", f.first_sync_ticks)
+      .time("LastPolicyUpdateTime", f.first_sync_ticks)
+      .time("LastSyncAttemptTime", f.last_success_sync_ticks)
+      .time("LastSuccessSync", f.last_success_sync_ticks)
+      .text("DeviceType", f.device_type)
+      .text("DeviceID", f.device_id)
+      .text("DeviceUserAgent", f.device_user_agent)
+      .time("DeviceWipeSentTime", f.wipe_sent_ticks)
+      .time("DeviceWipeRequestTime", f.wipe_request_ticks)
+      .time("DeviceWipeAckTime", f.wipe_ack_ticks)
+      .time("LastPingHeartbeat", 0)
+      .text("DeviceModel", f.device_model)
+      .text("DeviceImei", f.device_imei)
+      .text("DeviceFriendlyName", f.friendly_name)
+      .text("DeviceOS", f.device_os)
+      .text("DeviceOSLanguage", f.device_os_language)
+      .flag("IsRemoteWipeSupported", f.remote_wipe_supported)
+      .text("Status", f.wipe_status)
+      .text("StatusNote", "")
+      .text("DeviceAccessState", f.access_state)
+      .text("DeviceAccessStateReason", f.access_state_reason)
+      .text("DevicePolicyApplied", "Default")
+      .text("DevicePolicyApplicationStatus", "AppliedInFull")
+      .text("ClientVersion", f.client_version)
+      .text("ClientType", f.client_type)
+      .text("Identity", partnershipIdentity(f))
+      .guid("Guid", f.guid);
+  addRemotingProperties(*o);
+  return PsValue::object(std::move(o));
+}
+
+PsValue casMailbox(const MailboxFacts& f) {
+  auto o = std::make_shared<PsObject>();
+  o->type_names = casMailboxTypes();
+  o->to_string = f.name;
+  Props(o->adapted)
+      .text("Name", f.name)
+      .text("DisplayName", f.name)
+      .text("SamAccountName", f.sam_account_name)
+      .text("PrimarySmtpAddress", f.primary_smtp_address)
+      .flag("ActiveSyncEnabled", f.active_sync_enabled)
+      .text("ActiveSyncMailboxPolicy", "Default")
+      .flag("HasActiveSyncDevicePartnership", f.has_partnership)
+      .value("ActiveSyncAllowedDeviceIDs", stringList(f.allowed_device_ids))
+      .value("ActiveSyncBlockedDeviceIDs", stringList(f.blocked_device_ids))
+      .text("Identity", f.identity)
+      .guid("Guid", f.guid)
+      .text("DistinguishedName", "CN=" + f.name + ",OU=Users,DC=contoso,DC=com");
+  addRemotingProperties(*o);
+  return PsValue::object(std::move(o));
+}
+
+}  // namespace easgate::powershell::sim

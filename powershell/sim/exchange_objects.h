@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "powershell/clixml/ps_value.h"
+
+// Exchange's objects as a remote Exchange session serializes them (type names, property
+// names, value types; enums and identities as <S>), built from plain facts. The simulator
+// answers cmdlets with these; benchmarks and tests use them as realistic input.
+namespace easgate::powershell::sim {
+
+// What is known of one ActiveSync partnership. Times are .NET ticks (UTC); 0 means none.
+struct PartnershipFacts {
+  std::string mailbox_identity;  // "contoso.com/Users/Tony Smith"
+  std::string mailbox_name;      // "Tony Smith" (the mailbox's CN)
+  std::string device_id;
+  std::string device_type;
+  std::string device_model;
+  std::string device_os;
+  std::string device_os_language = "en-us";
+  std::string device_user_agent;
+  std::string device_imei;
+  std::string mobile_operator;
+  std::string friendly_name;
+  std::string client_type = "EAS";
+  std::string client_version = "16.1";
+  std::string access_state = "Allowed";
+  std::string access_state_reason = "Global";
+  std::string guid;
+  std::int64_t first_sync_ticks = 0;
+  std::int64_t when_changed_ticks = 0;
+  std::int64_t last_success_sync_ticks = 0;
+  std::int64_t wipe_request_ticks = 0;
+  std::int64_t wipe_sent_ticks = 0;
+  std::int64_t wipe_ack_ticks = 0;
+  std::string wipe_status = "DeviceOk";
+  bool remote_wipe_supported = true;
+};
+
+struct MailboxFacts {
+  std::string identity;  // "contoso.com/Users/Tony Smith"
+  std::string name;
+  std::string sam_account_name;
+  std::string primary_smtp_address;
+  std::string guid;
+  std::vector<std::string> allowed_device_ids;
+  std::vector<std::string> blocked_device_ids;
+  bool active_sync_enabled = true;
+  bool has_partnership = false;
+};
+
+// "<mailbox>/ExchangeActiveSyncDevices/<type>§<id>", the Identity Exchange gives a partnership.
+std::string partnershipIdentity(const PartnershipFacts& facts);
+
+PsValue mobileDevice(const PartnershipFacts& facts);
+PsValue mobileDeviceStatistics(const PartnershipFacts& facts);
+PsValue casMailbox(const MailboxFacts& facts);
+
+}  // namespace easgate::powershell::sim
