@@ -14,10 +14,11 @@
 namespace easgate::service {
 
 int runCli(int argc, char** argv) {
-  CLI::App app{"easgate: the Exchange ActiveSync policy agent.\n"
-               "It keeps Exchange's ActiveSync device lists and wipes in step with what an MDM\n"
-               "server decides, and reports the device inventory.",
-               "easgate"};
+  CLI::App app{
+      "easgate: the Exchange ActiveSync policy agent.\n"
+      "It keeps Exchange's ActiveSync device lists and wipes in step with what an MDM\n"
+      "server decides, and reports the device inventory.",
+      "easgate"};
   app.set_version_flag("--version", std::string("easgate ") + EASGATE_VERSION);
   app.require_subcommand(1);
   app.footer("Run 'easgate <command> --help' for a command's options.");

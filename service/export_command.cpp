@@ -17,9 +17,12 @@ constexpr std::size_t kProgressThreshold = 16 * 1024 * 1024;
 
 int exitCodeFor(agent::ExportErrc code) {
   switch (code) {
-    case agent::ExportErrc::kInputUnreadable: return kExitInputUnreadable;
-    case agent::ExportErrc::kInputInvalid: return kExitInputInvalid;
-    case agent::ExportErrc::kOutputFailed: return kExitOutputFailed;
+    case agent::ExportErrc::kInputUnreadable:
+      return kExitInputUnreadable;
+    case agent::ExportErrc::kInputInvalid:
+      return kExitInputInvalid;
+    case agent::ExportErrc::kOutputFailed:
+      return kExitOutputFailed;
   }
   return kExitInternal;
 }
@@ -80,13 +83,15 @@ CLI::App* addExportCommand(CLI::App& app, ExportCommandOptions& options) {
 int runExportCommand(const ExportCommandOptions& options) {
   auto format = agent::parseExportFormat(options.format);
   if (!format) {
-    std::cerr << "easgate export: unknown format '" << options.format << "'; use csv, json or ndjson\n";
+    std::cerr << "easgate export: unknown format '" << options.format
+              << "'; use csv, json or ndjson\n";
     return kExitUsage;
   }
   const bool show_progress = !options.quiet && isTerminal(stderr);
   ProgressLine progress(options.from_clixml.filename().string());
   agent::ProgressCallback on_progress;
-  if (show_progress) on_progress = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
+  if (show_progress)
+    on_progress = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
 
   auto inventory = agent::readInventoryFromClixml(options.from_clixml, on_progress);
   progress.end();
@@ -97,7 +102,8 @@ int runExportCommand(const ExportCommandOptions& options) {
 
   agent::ExportOptions export_options;
   export_options.csv_formula_guard = !options.no_formula_guard;
-  auto written = agent::writeInventory(inventory->records, *format, options.out, std::cout, export_options);
+  auto written =
+      agent::writeInventory(inventory->records, *format, options.out, std::cout, export_options);
   if (!written) {
     std::cerr << "easgate export: " << written.error().message << "\n";
     return exitCodeFor(written.error().code);
@@ -105,9 +111,9 @@ int runExportCommand(const ExportCommandOptions& options) {
 
   const auto& counts = inventory->counts;
   if (!options.quiet) {
-    std::cerr << "easgate export: " << inventory->records.size() << " devices ("
-              << counts.devices << " MobileDevice, " << counts.statistics << " statistics, "
-              << counts.mailboxes << " CASMailbox objects read";
+    std::cerr << "easgate export: " << inventory->records.size() << " devices (" << counts.devices
+              << " MobileDevice, " << counts.statistics << " statistics, " << counts.mailboxes
+              << " CASMailbox objects read";
     if (counts.ignored) std::cerr << "; " << counts.ignored << " other values skipped";
     std::cerr << ")";
     if (options.out) std::cerr << " written to " << options.out->string();

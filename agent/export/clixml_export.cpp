@@ -14,20 +14,24 @@ namespace {
 Result<std::string, ExportError> readWholeFile(const std::filesystem::path& file) {
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec)) {
-    return ExportError{ExportErrc::kInputUnreadable, file.string() + " is a directory, not a CLIXML file"};
+    return ExportError{ExportErrc::kInputUnreadable,
+                       file.string() + " is a directory, not a CLIXML file"};
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return ExportError{ExportErrc::kInputUnreadable, "cannot open " + file.string() + ": " + std::strerror(errno)};
+    return ExportError{ExportErrc::kInputUnreadable,
+                       "cannot open " + file.string() + ": " + std::strerror(errno)};
   }
   auto size = std::filesystem::file_size(file, ec);
   if (ec) {
-    return ExportError{ExportErrc::kInputUnreadable, "cannot read " + file.string() + ": " + ec.message()};
+    return ExportError{ExportErrc::kInputUnreadable,
+                       "cannot read " + file.string() + ": " + ec.message()};
   }
   std::string bytes(static_cast<std::size_t>(size), '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (static_cast<std::size_t>(in.gcount()) != bytes.size()) {
-    return ExportError{ExportErrc::kInputUnreadable, "cannot read " + file.string() + ": " + std::strerror(errno)};
+    return ExportError{ExportErrc::kInputUnreadable,
+                       "cannot read " + file.string() + ": " + std::strerror(errno)};
   }
   return bytes;
 }
@@ -35,7 +39,7 @@ Result<std::string, ExportError> readWholeFile(const std::filesystem::path& file
 }  // namespace
 
 Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem::path& file,
-                                                          const ProgressCallback& progress) {
+                                                           const ProgressCallback& progress) {
   auto bytes = readWholeFile(file);
   if (!bytes) return bytes.error();
   auto reader = powershell::ClixmlReader::fromBytes(std::move(bytes).value());
@@ -60,7 +64,8 @@ Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem
   return result;
 }
 
-Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records, ExportFormat format,
+Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records,
+                                         ExportFormat format,
                                          const std::optional<std::filesystem::path>& output,
                                          std::ostream& standard_output, ExportOptions options) {
   auto write_all = [&](std::ostream& out) {

@@ -32,10 +32,11 @@ struct InventoryFile {
 // Reads the device inventory from an Export-Clixml file of Get-MobileDevice,
 // Get-MobileDeviceStatistics and/or Get-CASMailbox output: every record, or an error.
 Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem::path& file,
-                                                          const ProgressCallback& progress = {});
+                                                           const ProgressCallback& progress = {});
 
 // Writes records to `output` (replaced atomically) or, when it is empty, to `standard_output`.
-Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records, ExportFormat format,
+Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records,
+                                         ExportFormat format,
                                          const std::optional<std::filesystem::path>& output,
                                          std::ostream& standard_output, ExportOptions options = {});
 

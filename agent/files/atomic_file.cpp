@@ -50,7 +50,8 @@ Result<AtomicFile, FileError> AtomicFile::create(const std::filesystem::path& ta
   temporary += ".tmp-" + randomSuffix();
   auto out = std::make_unique<std::ofstream>(temporary, std::ios::binary | std::ios::trunc);
   if (!*out) {
-    return FileError{FileErrc::kOpen, "cannot create " + temporary.string() + ": " + std::strerror(errno)};
+    return FileError{FileErrc::kOpen,
+                     "cannot create " + temporary.string() + ": " + std::strerror(errno)};
   }
   return AtomicFile(target, std::move(temporary), std::move(out));
 }
@@ -60,15 +61,16 @@ Result<void, FileError> AtomicFile::commit() {
   bool written = static_cast<bool>(*out_);
   out_->close();
   if (!written || out_->fail()) {
-    return FileError{FileErrc::kWrite, "cannot write " + target_.string() +
-                                           " (disk full or the file system failed); nothing was replaced"};
+    return FileError{FileErrc::kWrite,
+                     "cannot write " + target_.string() +
+                         " (disk full or the file system failed); nothing was replaced"};
   }
   if (auto synced = syncFileToDisk(temporary_); !synced) return synced.error();
   std::error_code ec;
   std::filesystem::rename(temporary_, target_, ec);
   if (ec) {
-    return FileError{FileErrc::kRename, "cannot move the finished file to " + target_.string() + ": " +
-                                            ec.message()};
+    return FileError{FileErrc::kRename,
+                     "cannot move the finished file to " + target_.string() + ": " + ec.message()};
   }
   done_ = true;
   return syncDirectoryToDisk(target_.parent_path());

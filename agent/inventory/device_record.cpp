@@ -11,7 +11,8 @@ constexpr std::int64_t kUnixEpochDotNetTicks = 621'355'968'000'000'000;
 }  // namespace
 
 std::string formatTimestamp(Timestamp t) {
-  return powershell::scalars::formatUtcTimestamp(t.time_since_epoch().count() + kUnixEpochDotNetTicks);
+  return powershell::scalars::formatUtcTimestamp(t.time_since_epoch().count() +
+                                                 kUnixEpochDotNetTicks);
 }
 
 Timestamp timestampFromDotNetTicks(std::int64_t ticks) {

@@ -69,7 +69,8 @@ ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
   if (!object.type_names) return ExchangeObjectKind::kOther;
   for (const auto& full : *object.type_names) {
     std::string_view name = simpleTypeName(full);
-    if (name == "MobileDevice" || name == "ActiveSyncDevice") return ExchangeObjectKind::kMobileDevice;
+    if (name == "MobileDevice" || name == "ActiveSyncDevice")
+      return ExchangeObjectKind::kMobileDevice;
     if (name == "MobileDeviceStatistics" || name == "ActiveSyncDeviceStatistics") {
       return ExchangeObjectKind::kMobileDeviceStatistics;
     }
@@ -82,10 +83,12 @@ std::string mailboxOfDeviceIdentity(std::string_view identity) {
   static constexpr std::string_view kContainer = "ExchangeActiveSyncDevices";
   std::string low = lower(identity);
   std::string container = lower(kContainer);
-  for (std::size_t at = low.find(container); at != std::string::npos; at = low.find(container, at + 1)) {
+  for (std::size_t at = low.find(container); at != std::string::npos;
+       at = low.find(container, at + 1)) {
     bool separated_before = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
     std::size_t after = at + kContainer.size();
-    bool separated_after = after < identity.size() && (identity[after] == '/' || identity[after] == '\\');
+    bool separated_after =
+        after < identity.size() && (identity[after] == '/' || identity[after] == '\\');
     if (separated_before && separated_after) return std::string(identity.substr(0, at - 1));
   }
   return {};

@@ -11,12 +11,23 @@ void appendString(std::string& out, std::string_view utf8) {
     auto c = static_cast<unsigned char>(utf8[i]);
     const char* escape = nullptr;
     switch (c) {
-      case '"': escape = "\\\""; break;
-      case '\\': escape = "\\\\"; break;
-      case '\n': escape = "\\n"; break;
-      case '\r': escape = "\\r"; break;
-      case '\t': escape = "\\t"; break;
-      default: break;
+      case '"':
+        escape = "\\\"";
+        break;
+      case '\\':
+        escape = "\\\\";
+        break;
+      case '\n':
+        escape = "\\n";
+        break;
+      case '\r':
+        escape = "\\r";
+        break;
+      case '\t':
+        escape = "\\t";
+        break;
+      default:
+        break;
     }
     if (escape) {
       flush(i);
@@ -28,7 +39,8 @@ void appendString(std::string& out, std::string_view utf8) {
       out.push_back(kHex[c >> 4]);
       out.push_back(kHex[c & 0xF]);
       run_start = i + 1;
-    } else if (c == 0xE2 && i + 2 < utf8.size() && static_cast<unsigned char>(utf8[i + 1]) == 0x80 &&
+    } else if (c == 0xE2 && i + 2 < utf8.size() &&
+               static_cast<unsigned char>(utf8[i + 1]) == 0x80 &&
                (static_cast<unsigned char>(utf8[i + 2]) & 0xFE) == 0xA8) {
       // U+2028 / U+2029 are valid JSON but end lines in JavaScript; escape them.
       flush(i);

@@ -13,9 +13,9 @@ bool isLowSurrogate(char32_t u) { return u >= 0xDC00 && u <= 0xDFFF; }
 Result<std::string, TextError> utf16ToUtf8(std::string_view bytes, bool little_endian,
                                            std::size_t bom_size) {
   if (bytes.size() % 2 != 0) {
-    return TextError{TextErrc::kInvalidEncoding,
-                     "UTF-16 input has an odd number of bytes (" + std::to_string(bytes.size()) +
-                         "): the file is truncated or not UTF-16"};
+    return TextError{TextErrc::kInvalidEncoding, "UTF-16 input has an odd number of bytes (" +
+                                                     std::to_string(bytes.size()) +
+                                                     "): the file is truncated or not UTF-16"};
   }
   auto unit_at = [&](std::size_t i) -> char32_t {
     auto b0 = static_cast<unsigned char>(bytes[i]);
@@ -134,7 +134,8 @@ bool isValidUtf8(std::string_view text, std::size_t* error_offset) {
 
 Result<std::string, TextError> decodeToUtf8(std::string bytes, SourceEncoding* detected) {
   auto starts = [&](std::string_view prefix) {
-    return bytes.size() >= prefix.size() && std::memcmp(bytes.data(), prefix.data(), prefix.size()) == 0;
+    return bytes.size() >= prefix.size() &&
+           std::memcmp(bytes.data(), prefix.data(), prefix.size()) == 0;
   };
   auto report = [&](SourceEncoding e) {
     if (detected) *detected = e;

@@ -52,7 +52,8 @@ Result<bool, ClixmlError> DocumentScanner::skipMarkup() {
     if (!startsWith(text_, pos_, kind.open)) continue;
     std::size_t close = text_.find(kind.close, pos_ + kind.open.size());
     if (close == std::string_view::npos) {
-      return fail(ClixmlErrc::kTruncated, pos_, std::string("unterminated ") + std::string(kind.what));
+      return fail(ClixmlErrc::kTruncated, pos_,
+                  std::string("unterminated ") + std::string(kind.what));
     }
     pos_ = close + kind.close.size();
     return true;
@@ -102,7 +103,8 @@ Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size
       auto self_closing = walker.skipTag();
       if (!self_closing) return self_closing.error();
       if (closing) {
-        if (depth == 0) return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
+        if (depth == 0)
+          return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
         --depth;
       } else if (!self_closing.value()) {
         ++depth;
@@ -117,9 +119,12 @@ Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size
 
 Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::next() {
   switch (state_) {
-    case State::kProlog: return readProlog();
-    case State::kValues: return readValue();
-    case State::kDone: return std::optional<ValueSpan>();
+    case State::kProlog:
+      return readProlog();
+    case State::kValues:
+      return readValue();
+    case State::kDone:
+      return std::optional<ValueSpan>();
   }
   return std::optional<ValueSpan>();
 }

@@ -54,7 +54,8 @@ std::string decode(std::string_view text) {
       long low = escapeAt(text, i);
       if (low >= 0xDC00 && low <= 0xDFFF) {
         i += 7;
-        text::appendUtf8(out, static_cast<char32_t>(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)));
+        text::appendUtf8(out,
+                         static_cast<char32_t>(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)));
         continue;
       }
     }

@@ -9,31 +9,56 @@ namespace easgate::powershell {
 
 std::string_view elementName(PsType type) {
   switch (type) {
-    case PsType::kNil: return "Nil";
-    case PsType::kString: return "S";
-    case PsType::kChar: return "C";
-    case PsType::kBool: return "B";
-    case PsType::kDateTime: return "DT";
-    case PsType::kTimeSpan: return "TS";
-    case PsType::kByte: return "By";
-    case PsType::kSByte: return "SB";
-    case PsType::kUInt16: return "U16";
-    case PsType::kInt16: return "I16";
-    case PsType::kUInt32: return "U32";
-    case PsType::kInt32: return "I32";
-    case PsType::kUInt64: return "U64";
-    case PsType::kInt64: return "I64";
-    case PsType::kSingle: return "Sg";
-    case PsType::kDouble: return "Db";
-    case PsType::kDecimal: return "D";
-    case PsType::kGuid: return "G";
-    case PsType::kUri: return "URI";
-    case PsType::kVersion: return "Version";
-    case PsType::kXmlDocument: return "XD";
-    case PsType::kScriptBlock: return "SBK";
-    case PsType::kSecureString: return "SS";
-    case PsType::kByteArray: return "BA";
-    case PsType::kObject: return "Obj";
+    case PsType::kNil:
+      return "Nil";
+    case PsType::kString:
+      return "S";
+    case PsType::kChar:
+      return "C";
+    case PsType::kBool:
+      return "B";
+    case PsType::kDateTime:
+      return "DT";
+    case PsType::kTimeSpan:
+      return "TS";
+    case PsType::kByte:
+      return "By";
+    case PsType::kSByte:
+      return "SB";
+    case PsType::kUInt16:
+      return "U16";
+    case PsType::kInt16:
+      return "I16";
+    case PsType::kUInt32:
+      return "U32";
+    case PsType::kInt32:
+      return "I32";
+    case PsType::kUInt64:
+      return "U64";
+    case PsType::kInt64:
+      return "I64";
+    case PsType::kSingle:
+      return "Sg";
+    case PsType::kDouble:
+      return "Db";
+    case PsType::kDecimal:
+      return "D";
+    case PsType::kGuid:
+      return "G";
+    case PsType::kUri:
+      return "URI";
+    case PsType::kVersion:
+      return "Version";
+    case PsType::kXmlDocument:
+      return "XD";
+    case PsType::kScriptBlock:
+      return "SBK";
+    case PsType::kSecureString:
+      return "SS";
+    case PsType::kByteArray:
+      return "BA";
+    case PsType::kObject:
+      return "Obj";
   }
   return "?";
 }
@@ -102,13 +127,20 @@ const std::shared_ptr<const PsObject>& PsValue::sharedObject() const {
 
 std::optional<std::string> PsValue::display() const {
   switch (type_) {
-    case PsType::kNil: return std::nullopt;
-    case PsType::kBool: return std::string(*asBool() ? "True" : "False");  // as PowerShell prints
-    case PsType::kDateTime: return scalars::formatUtcTimestamp(asDateTime()->utcTicks());
-    case PsType::kTimeSpan: return scalars::formatTimeSpan(*asSigned());
-    case PsType::kSingle: return scalars::formatSingle(*asReal());
-    case PsType::kDouble: return scalars::formatDouble(*asReal());
-    case PsType::kByteArray: return scalars::formatBase64(*asBytes());
+    case PsType::kNil:
+      return std::nullopt;
+    case PsType::kBool:
+      return std::string(*asBool() ? "True" : "False");  // as PowerShell prints
+    case PsType::kDateTime:
+      return scalars::formatUtcTimestamp(asDateTime()->utcTicks());
+    case PsType::kTimeSpan:
+      return scalars::formatTimeSpan(*asSigned());
+    case PsType::kSingle:
+      return scalars::formatSingle(*asReal());
+    case PsType::kDouble:
+      return scalars::formatDouble(*asReal());
+    case PsType::kByteArray:
+      return scalars::formatBase64(*asBytes());
     case PsType::kChar: {
       std::string out;
       text::appendUtf8(out, static_cast<char32_t>(*asUnsigned()));  // half a pair -> U+FFFD
@@ -164,9 +196,8 @@ bool PsObject::hasType(std::string_view name) const {
 bool PsObject::operator==(const PsObject& other) const {
   auto names = [](const PsTypeNames& p) { return p ? *p : std::vector<std::string>{}; };
   return names(type_names) == names(other.type_names) && to_string == other.to_string &&
-         base_value == other.base_value && container == other.container &&
-         items == other.items && entries == other.entries && adapted == other.adapted &&
-         extended == other.extended;
+         base_value == other.base_value && container == other.container && items == other.items &&
+         entries == other.entries && adapted == other.adapted && extended == other.extended;
 }
 
 }  // namespace easgate::powershell

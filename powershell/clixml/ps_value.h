@@ -13,30 +13,30 @@ namespace easgate::powershell {
 // The primitive and object types of PowerShell's serialization (MS-PSRP 2.2.5).
 enum class PsType : std::uint8_t {
   kNil,
-  kString,       // <S>
-  kChar,         // <C>  one UTF-16 code unit
-  kBool,         // <B>
-  kDateTime,     // <DT>
-  kTimeSpan,     // <TS> held as 100 ns ticks
-  kByte,         // <By>
-  kSByte,        // <SB>
-  kUInt16,       // <U16>
-  kInt16,        // <I16>
-  kUInt32,       // <U32>
-  kInt32,        // <I32>
-  kUInt64,       // <U64>
-  kInt64,        // <I64>
-  kSingle,       // <Sg>
-  kDouble,       // <Db>
-  kDecimal,      // <D>  kept as its canonical text: no binary type holds it exactly
-  kGuid,         // <G>  lower-case 8-4-4-4-12 text
-  kUri,          // <URI>
-  kVersion,      // <Version>
-  kXmlDocument,  // <XD>
-  kScriptBlock,  // <SBK> text only: never executed
-  kSecureString, // <SS> opaque
-  kByteArray,    // <BA>
-  kObject,       // <Obj>
+  kString,        // <S>
+  kChar,          // <C>  one UTF-16 code unit
+  kBool,          // <B>
+  kDateTime,      // <DT>
+  kTimeSpan,      // <TS> held as 100 ns ticks
+  kByte,          // <By>
+  kSByte,         // <SB>
+  kUInt16,        // <U16>
+  kInt16,         // <I16>
+  kUInt32,        // <U32>
+  kInt32,         // <I32>
+  kUInt64,        // <U64>
+  kInt64,         // <I64>
+  kSingle,        // <Sg>
+  kDouble,        // <Db>
+  kDecimal,       // <D>  kept as its canonical text: no binary type holds it exactly
+  kGuid,          // <G>  lower-case 8-4-4-4-12 text
+  kUri,           // <URI>
+  kVersion,       // <Version>
+  kXmlDocument,   // <XD>
+  kScriptBlock,   // <SBK> text only: never executed
+  kSecureString,  // <SS> opaque
+  kByteArray,     // <BA>
+  kObject,        // <Obj>
 };
 
 // The element name CLIXML uses for a type ("S", "I32", "Obj", ...).
@@ -64,7 +64,7 @@ class PsValue {
 
   static PsValue text(PsType type, std::string value);  // S, URI, XD, SBK, SS, D, G, Version
   static PsValue boolean(bool value);
-  static PsValue signedInt(PsType type, std::int64_t value);    // SB, I16, I32, I64, TimeSpan
+  static PsValue signedInt(PsType type, std::int64_t value);     // SB, I16, I32, I64, TimeSpan
   static PsValue unsignedInt(PsType type, std::uint64_t value);  // By, U16, U32, U64, Char
   static PsValue real(PsType type, double value);                // Sg, Db
   static PsValue dateTime(PsDateTime value);
@@ -125,10 +125,10 @@ class PsObject {
   std::optional<std::string> to_string;
   std::optional<PsValue> base_value;  // the primitive an enum or extended primitive carries
   PsContainer container = PsContainer::kNone;
-  std::vector<PsValue> items;                // LST, IE, STK, QUE
-  std::vector<PsDictionaryEntry> entries;    // DCT
-  std::vector<PsProperty> adapted;           // <Props>
-  std::vector<PsProperty> extended;          // <MS>
+  std::vector<PsValue> items;              // LST, IE, STK, QUE
+  std::vector<PsDictionaryEntry> entries;  // DCT
+  std::vector<PsProperty> adapted;         // <Props>
+  std::vector<PsProperty> extended;        // <MS>
 
   // A property by name, case-insensitively as PowerShell does, adapted before extended.
   const PsValue* property(std::string_view name) const;

@@ -170,16 +170,18 @@ struct ClixmlReader::Impl {
 std::string_view ClixmlReader::Impl::textOf(pugi::xml_node node) {
   pugi::xml_node first = node.first_child();
   if (!first) return {};
-  if (!first.next_sibling() && (first.type() == pugi::node_pcdata || first.type() == pugi::node_cdata)) {
+  if (!first.next_sibling() &&
+      (first.type() == pugi::node_pcdata || first.type() == pugi::node_cdata)) {
     return first.value();
   }
   scratch.clear();
   for (pugi::xml_node child : node.children()) {
     if (child.type() == pugi::node_element) {
       fail(child, ClixmlErrc::kStructure,
-             describeElement(child) + " inside " + describeElement(node) + ", which holds text only");
+           describeElement(child) + " inside " + describeElement(node) + ", which holds text only");
     }
-    if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) scratch += child.value();
+    if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata)
+      scratch += child.value();
   }
   return scratch;
 }
@@ -189,8 +191,8 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
   auto bad = [&]() -> PsValue {
     std::string shown(raw.substr(0, 40));
     fail(node, ClixmlErrc::kValue,
-           "<" + std::string(elementName(type)) + "> holds \"" + shown + "\", which is not a valid " +
-               std::string(elementName(type)) + " value");
+         "<" + std::string(elementName(type)) + "> holds \"" + shown + "\", which is not a valid " +
+             std::string(elementName(type)) + " value");
   };
   using Lim64 = std::numeric_limits<std::int64_t>;
   switch (type) {
@@ -209,8 +211,12 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
     case PsType::kInt32:
     case PsType::kInt64: {
       static constexpr std::int64_t kMax[] = {127, 32767, 2147483647, Lim64::max()};
-      int i = type == PsType::kSByte ? 0 : type == PsType::kInt16 ? 1 : type == PsType::kInt32 ? 2 : 3;
-      if (auto v = scalars::parseSigned(raw, -kMax[i] - 1, kMax[i])) return PsValue::signedInt(type, *v);
+      int i = type == PsType::kSByte   ? 0
+              : type == PsType::kInt16 ? 1
+              : type == PsType::kInt32 ? 2
+                                       : 3;
+      if (auto v = scalars::parseSigned(raw, -kMax[i] - 1, kMax[i]))
+        return PsValue::signedInt(type, *v);
       return bad();
     }
     case PsType::kByte:
@@ -218,10 +224,10 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
     case PsType::kUInt32:
     case PsType::kUInt64:
     case PsType::kChar: {
-      std::uint64_t max = type == PsType::kByte                             ? 0xFF
+      std::uint64_t max = type == PsType::kByte                              ? 0xFF
                           : type == PsType::kUInt16 || type == PsType::kChar ? 0xFFFF
-                          : type == PsType::kUInt32                         ? 0xFFFFFFFF
-                                                                            : ~std::uint64_t{0};
+                          : type == PsType::kUInt32                          ? 0xFFFFFFFF
+                                                                             : ~std::uint64_t{0};
       if (auto v = scalars::parseUnsigned(raw, max)) return PsValue::unsignedInt(type, *v);
       return bad();
     }
@@ -259,7 +265,7 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
 PsValue ClixmlReader::Impl::readValue(pugi::xml_node node, int depth) {
   if (depth > kMaxDepth) {
     fail(node, ClixmlErrc::kStructure,
-           "values nested deeper than " + std::to_string(kMaxDepth) + " levels");
+         "values nested deeper than " + std::to_string(kMaxDepth) + " levels");
   }
   Classified c = classify(node.name());
   switch (c.element) {
@@ -280,8 +286,9 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::resolveRef(pugi::xml_node no
   std::string id = node.attribute("RefId").value();
   if (objects_in_progress.count(id)) {
     fail(node, ClixmlErrc::kStructure,
-         "<Ref RefId=\"" + id + "\"> refers to an object that contains it; cyclic references "
-         "are not supported");
+         "<Ref RefId=\"" + id +
+             "\"> refers to an object that contains it; cyclic references "
+             "are not supported");
   }
   auto it = objects.find(id);
   if (it == objects.end()) {
@@ -332,7 +339,7 @@ PsTypeNames ClixmlReader::Impl::readTypeNames(pugi::xml_node node) {
   if (auto id = node.attribute("RefId")) {
     if (!type_names.emplace(id.value(), names).second) {
       fail(node, ClixmlErrc::kStructure,
-             "<TN RefId=\"" + std::string(id.value()) + "\"> is defined twice");
+           "<TN RefId=\"" + std::string(id.value()) + "\"> is defined twice");
     }
   }
   return names;
@@ -355,7 +362,8 @@ void ClixmlReader::Impl::readProperties(pugi::xml_node node, std::vector<PsPrope
     pugi::xml_attribute name = child.attribute("N");
     if (!name) {
       fail(child, ClixmlErrc::kStructure,
-             describeElement(child) + " inside " + describeElement(node) + " has no N (name) attribute");
+           describeElement(child) + " inside " + describeElement(node) +
+               " has no N (name) attribute");
     }
     out.push_back(PsProperty{escape::decode(name.value()), readValue(child, depth + 1)});
   }
@@ -382,8 +390,8 @@ void ClixmlReader::Impl::readDictionary(pugi::xml_node node, std::vector<PsDicti
       auto& slot = role == "Key" ? key : role == "Value" ? value : key;
       if ((role != "Key" && role != "Value") || slot) {
         fail(part, ClixmlErrc::kStructure,
-               "a dictionary entry holds one N=\"Key\" and one N=\"Value\"; found " +
-                   describeElement(part) + " with N=\"" + std::string(role) + "\"");
+             "a dictionary entry holds one N=\"Key\" and one N=\"Value\"; found " +
+                 describeElement(part) + " with N=\"" + std::string(role) + "\"");
       }
       slot = readValue(part, depth + 1);
     }
@@ -399,7 +407,8 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
   if (!ref_id.empty()) {
     auto known = objects.find(ref_id);
     if (known != objects.end()) {
-      if (!reparsing) fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
+      if (!reparsing)
+        fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
       if (auto live = known->second.live.lock()) return live;  // parsing again: same object
     }
     if (!objects_in_progress.insert(ref_id).second) {
@@ -409,7 +418,8 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
   // Its own allocation (not make_shared), so a weak entry in `objects` pins no memory.
   std::shared_ptr<PsObject> object(new PsObject());
   auto once = [&](bool already, pugi::xml_node child) {
-    if (already) fail(child, ClixmlErrc::kStructure, describeElement(child) + " twice in one <Obj>");
+    if (already)
+      fail(child, ClixmlErrc::kStructure, describeElement(child) + " twice in one <Obj>");
   };
   auto set_container = [&](PsContainer kind, pugi::xml_node child) {
     once(object->container != PsContainer::kNone, child);
@@ -417,7 +427,8 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
   };
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) {
-      if ((child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) && !isBlank(child.value())) {
+      if ((child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) &&
+          !isBlank(child.value())) {
         fail(node, ClixmlErrc::kStructure, "text directly inside <Obj>");
       }
       continue;
@@ -433,8 +444,8 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
         auto it = type_names.find(child.attribute("RefId").value());
         if (it == type_names.end()) {
           fail(child, ClixmlErrc::kStructure,
-                 "<TNRef RefId=\"" + std::string(child.attribute("RefId").value()) +
-                     "\"> refers to no earlier <TN>");
+               "<TNRef RefId=\"" + std::string(child.attribute("RefId").value()) +
+                   "\"> refers to no earlier <TN>");
         }
         object->type_names = it->second;
         break;
@@ -475,12 +486,14 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
         object->base_value = readValue(child, depth + 1);
         break;
       default:
-        fail(child, ClixmlErrc::kStructure, describeElement(child) + " is not allowed inside <Obj>");
+        fail(child, ClixmlErrc::kStructure,
+             describeElement(child) + " is not allowed inside <Obj>");
     }
   }
   if (!ref_id.empty()) {
     objects_in_progress.erase(ref_id);
-    objects.insert_or_assign(std::move(ref_id), ObjectEntry{object, base_offset + nodeOffset(node)});
+    objects.insert_or_assign(std::move(ref_id),
+                             ObjectEntry{object, base_offset + nodeOffset(node)});
   }
   return object;
 }
@@ -515,7 +528,8 @@ Result<std::optional<PsValue>, ClixmlError> ClixmlReader::next() {
   pugi::xml_parse_result parsed = s.document.load_buffer_inplace(
       s.value_buffer.data(), s.value_buffer.size(), kParseOptions, pugi::encoding_utf8);
   if (!parsed) {
-    auto at = value_span.begin + static_cast<std::size_t>(std::max<std::ptrdiff_t>(parsed.offset, 0));
+    auto at =
+        value_span.begin + static_cast<std::size_t>(std::max<std::ptrdiff_t>(parsed.offset, 0));
     s.failure = ClixmlError{ClixmlErrc::kSyntax,
                             describePosition(s.text, at) + ": " + parsed.description()};
     return *s.failure;

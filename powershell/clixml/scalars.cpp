@@ -14,7 +14,8 @@ constexpr std::int64_t kTicksPerSecond = 10'000'000;
 constexpr std::int64_t kTicksPerMinute = 60 * kTicksPerSecond;
 constexpr std::int64_t kTicksPerHour = 60 * kTicksPerMinute;
 constexpr std::int64_t kTicksPerDay = 24 * kTicksPerHour;
-constexpr std::int64_t kMaxDateTimeTicks = 3'155'378'975'999'999'999;  // 9999-12-31T23:59:59.9999999
+constexpr std::int64_t kMaxDateTimeTicks =
+    3'155'378'975'999'999'999;  // 9999-12-31T23:59:59.9999999
 
 // Wide enough that no xs:duration component below 2^80 can overflow it.
 __extension__ typedef __int128 Wide;
@@ -139,7 +140,8 @@ std::optional<bool> parseBool(std::string_view text) {
 
 std::optional<double> parseDouble(std::string_view text) {
   text = trimXmlSpace(text);
-  if (text == "INF" || text == "+INF" || text == "Infinity") return std::numeric_limits<double>::infinity();
+  if (text == "INF" || text == "+INF" || text == "Infinity")
+    return std::numeric_limits<double>::infinity();
   if (text == "-INF" || text == "-Infinity") return -std::numeric_limits<double>::infinity();
   if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
@@ -371,7 +373,8 @@ std::string formatBase64(const std::vector<std::uint8_t>& bytes) {
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    std::uint32_t v =
+        (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
     for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kAlphabet[(v >> shift) & 0x3F]);
   }
   if (i < bytes.size()) {
@@ -439,7 +442,8 @@ std::string formatTimeSpan(std::int64_t ticks) {
   if (ticks == 0) return "PT0S";
   std::string out;
   // Work in unsigned so that the most negative value still has a magnitude.
-  std::uint64_t magnitude = ticks < 0 ? 0 - static_cast<std::uint64_t>(ticks) : static_cast<std::uint64_t>(ticks);
+  std::uint64_t magnitude =
+      ticks < 0 ? 0 - static_cast<std::uint64_t>(ticks) : static_cast<std::uint64_t>(ticks);
   if (ticks < 0) out.push_back('-');
   out.push_back('P');
   const auto tpd = static_cast<std::uint64_t>(kTicksPerDay);

@@ -16,10 +16,11 @@ PsTypeNames typeNames(std::initializer_list<const char*> names) {
 }
 
 const PsTypeNames& mobileDeviceTypes() {
-  static const PsTypeNames kTypes = typeNames(
-      {"Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice",
-       "Microsoft.Exchange.Data.Directory.ADConfigurationObject", "Microsoft.Exchange.Data.Directory.ADObject",
-       "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
+  static const PsTypeNames kTypes =
+      typeNames({"Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice",
+                 "Microsoft.Exchange.Data.Directory.ADConfigurationObject",
+                 "Microsoft.Exchange.Data.Directory.ADObject",
+                 "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
   return kTypes;
 }
 
@@ -30,10 +31,10 @@ const PsTypeNames& statisticsTypes() {
 }
 
 const PsTypeNames& casMailboxTypes() {
-  static const PsTypeNames kTypes = typeNames(
-      {"Microsoft.Exchange.Data.Directory.Management.CASMailbox",
-       "Microsoft.Exchange.Data.Directory.Management.ADPresentationObject",
-       "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
+  static const PsTypeNames kTypes =
+      typeNames({"Microsoft.Exchange.Data.Directory.Management.CASMailbox",
+                 "Microsoft.Exchange.Data.Directory.Management.ADPresentationObject",
+                 "Microsoft.Exchange.Data.ConfigurableObject", "System.Object"});
   return kTypes;
 }
 
@@ -54,7 +55,8 @@ class Props {
     return *this;
   }
   Props& time(const char* name, std::int64_t ticks) {
-    out_.push_back({name, ticks == 0 ? PsValue() : PsValue::dateTime({ticks, DateTimeKind::kUtc, 0})});
+    out_.push_back(
+        {name, ticks == 0 ? PsValue() : PsValue::dateTime({ticks, DateTimeKind::kUtc, 0})});
     return *this;
   }
   Props& flag(const char* name, bool value) {
@@ -81,7 +83,9 @@ void addRemotingProperties(PsObject& object) {
       .flag("PSShowComputerName", false);
 }
 
-std::string deviceName(const PartnershipFacts& f) { return f.device_type + "\xC2\xA7" + f.device_id; }
+std::string deviceName(const PartnershipFacts& f) {
+  return f.device_type + "\xC2\xA7" + f.device_id;
+}
 
 std::string distinguishedName(const PartnershipFacts& f) {
   return "CN=" + deviceName(f) + ",CN=ExchangeActiveSyncDevices,CN=" + f.mailbox_name +

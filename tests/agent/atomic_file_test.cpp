@@ -14,8 +14,8 @@ class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("easgate-atomic-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("easgate-atomic-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -26,7 +26,8 @@ class AtomicFileTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   std::size_t entries() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
+    return static_cast<std::size_t>(
+        std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
   }
 
   fs::path dir_;
@@ -43,9 +44,7 @@ TEST_F(AtomicFileTest, CommitPutsTheWholeFileInPlaceAndNothingElse) {
 }
 
 TEST_F(AtomicFileTest, AnUncommittedFileLeavesTheTargetUntouched) {
-  {
-    std::ofstream(dir_ / "out.csv") << "previous export";
-  }
+  { std::ofstream(dir_ / "out.csv") << "previous export"; }
   {
     auto file = AtomicFile::create(dir_ / "out.csv");
     ASSERT_TRUE(file.ok());
@@ -56,9 +55,7 @@ TEST_F(AtomicFileTest, AnUncommittedFileLeavesTheTargetUntouched) {
 }
 
 TEST_F(AtomicFileTest, CommitReplacesAnExistingFile) {
-  {
-    std::ofstream(dir_ / "out.csv") << "old";
-  }
+  { std::ofstream(dir_ / "out.csv") << "old"; }
   auto file = AtomicFile::create(dir_ / "out.csv");
   ASSERT_TRUE(file.ok());
   file->stream() << "new";

@@ -69,7 +69,8 @@ TEST(ReadInventoryFromClixml, DistinguishesUnreadableFromInvalidInput) {
   fs::remove(bad);
   ASSERT_FALSE(truncated.ok());
   EXPECT_EQ(truncated.error().code, ExportErrc::kInputInvalid);
-  EXPECT_NE(truncated.error().message.find("line "), std::string::npos) << truncated.error().message;
+  EXPECT_NE(truncated.error().message.find("line "), std::string::npos)
+      << truncated.error().message;
 }
 
 }  // namespace

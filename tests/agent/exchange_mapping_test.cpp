@@ -13,7 +13,8 @@ constexpr const char* kDeviceTypes =
     "<T>Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice</T>"
     "<T>Deserialized.System.Object</T>";
 constexpr const char* kStatisticsTypes =
-    "<T>Deserialized.Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics</T><T>Deserialized.System.Object</T>";
+    "<T>Deserialized.Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics</"
+    "T><T>Deserialized.System.Object</T>";
 constexpr const char* kMailboxTypes =
     "<T>Deserialized.Microsoft.Exchange.Data.Directory.Management.CASMailbox</T>";
 
@@ -27,43 +28,52 @@ std::vector<PsValue> parse(const std::string& values) {
   return parsed.ok() ? parsed.value() : std::vector<PsValue>{};
 }
 
-std::vector<DeviceRecord> build(const std::string& values, InventoryBuilder::Counts* counts = nullptr) {
+std::vector<DeviceRecord> build(const std::string& values,
+                                InventoryBuilder::Counts* counts = nullptr) {
   InventoryBuilder builder;
   for (const auto& v : parse(values)) builder.add(v);
   if (counts) *counts = builder.counts();
   return std::move(builder).finish();
 }
 
-const std::string kTonyDevice = obj(kDeviceTypes,
-    "<S N=\"DeviceId\">F2MVK1ABC</S><S N=\"DeviceType\">iPhone</S>"
-    "<S N=\"DeviceAccessState\">Allowed</S><S N=\"DeviceAccessStateReason\">Individual</S>"
-    "<DT N=\"FirstSyncTime\">2024-03-05T09:14:27Z</DT>"
-    "<S N=\"Identity\">contoso.com/Users/Tony/ExchangeActiveSyncDevices/iPhone§F2MVK1ABC</S>"
-    "<G N=\"Guid\">3F2504E0-4F89-11D3-9A0C-0305E82C3301</G>");
-const std::string kTonyStatistics = obj(kStatisticsTypes,
-    "<S N=\"DeviceID\">F2MVK1ABC</S><S N=\"DeviceAccessState\">Blocked</S>"
-    "<DT N=\"LastSuccessSync\">2024-06-30T07:59:58Z</DT><S N=\"Status\">DeviceWipePending</S>"
-    "<DT N=\"DeviceWipeRequestTime\">2024-06-30T06:00:00Z</DT>"
-    "<S N=\"Identity\">CONTOSO.COM/Users/Tony/ExchangeActiveSyncDevices/iPhone§F2MVK1ABC</S>");
-const std::string kTonyMailbox = obj(kMailboxTypes,
+const std::string kTonyDevice =
+    obj(kDeviceTypes,
+        "<S N=\"DeviceId\">F2MVK1ABC</S><S N=\"DeviceType\">iPhone</S>"
+        "<S N=\"DeviceAccessState\">Allowed</S><S N=\"DeviceAccessStateReason\">Individual</S>"
+        "<DT N=\"FirstSyncTime\">2024-03-05T09:14:27Z</DT>"
+        "<S N=\"Identity\">contoso.com/Users/Tony/ExchangeActiveSyncDevices/iPhone§F2MVK1ABC</S>"
+        "<G N=\"Guid\">3F2504E0-4F89-11D3-9A0C-0305E82C3301</G>");
+const std::string kTonyStatistics =
+    obj(kStatisticsTypes,
+        "<S N=\"DeviceID\">F2MVK1ABC</S><S N=\"DeviceAccessState\">Blocked</S>"
+        "<DT N=\"LastSuccessSync\">2024-06-30T07:59:58Z</DT><S N=\"Status\">DeviceWipePending</S>"
+        "<DT N=\"DeviceWipeRequestTime\">2024-06-30T06:00:00Z</DT>"
+        "<S N=\"Identity\">CONTOSO.COM/Users/Tony/ExchangeActiveSyncDevices/iPhone§F2MVK1ABC</S>");
+const std::string kTonyMailbox = obj(
+    kMailboxTypes,
     "<S N=\"Identity\">contoso.com/Users/Tony</S><S N=\"PrimarySmtpAddress\">tony@contoso.com</S>");
 
 TEST(ClassifyExchangeObject, RecognisesDeserializedAndSelectedTypes) {
-  auto values = parse(kTonyDevice + kTonyStatistics + kTonyMailbox +
-                      obj("<T>Selected.Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice</T>", "") +
-                      obj("<T>System.Management.Automation.PSCustomObject</T>", ""));
+  auto values = parse(
+      kTonyDevice + kTonyStatistics + kTonyMailbox +
+      obj("<T>Selected.Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice</T>",
+          "") +
+      obj("<T>System.Management.Automation.PSCustomObject</T>", ""));
   ASSERT_EQ(values.size(), 5u);
   EXPECT_EQ(classifyExchangeObject(*values[0].asObject()), ExchangeObjectKind::kMobileDevice);
-  EXPECT_EQ(classifyExchangeObject(*values[1].asObject()), ExchangeObjectKind::kMobileDeviceStatistics);
+  EXPECT_EQ(classifyExchangeObject(*values[1].asObject()),
+            ExchangeObjectKind::kMobileDeviceStatistics);
   EXPECT_EQ(classifyExchangeObject(*values[2].asObject()), ExchangeObjectKind::kCasMailbox);
   EXPECT_EQ(classifyExchangeObject(*values[3].asObject()), ExchangeObjectKind::kMobileDevice);
   EXPECT_EQ(classifyExchangeObject(*values[4].asObject()), ExchangeObjectKind::kOther);
 }
 
 TEST(MailboxOfDeviceIdentity, HandlesOnPremisesAndOnlineForms) {
-  EXPECT_EQ(mailboxOfDeviceIdentity("contoso.com/Users/Tony Smith/ExchangeActiveSyncDevices/iPhone§F2MV"),
-            "contoso.com/Users/Tony Smith");
-  EXPECT_EQ(mailboxOfDeviceIdentity("Lila\\ExchangeActiveSyncDevices\\REST§Outlook§5eec4e94"), "Lila");
+  EXPECT_EQ(
+      mailboxOfDeviceIdentity("contoso.com/Users/Tony Smith/ExchangeActiveSyncDevices/iPhone§F2MV"),
+      "contoso.com/Users/Tony Smith");
+  EXPECT_EQ(mailboxOfDeviceIdentity("Lila\\ExchangeActiveSyncDevices\\REST§Outlook§5eec4e94"),
+            "Lila");
   EXPECT_EQ(mailboxOfDeviceIdentity("ExchangeActiveSyncDevices-user/ExchangeActiveSyncDevices/x"),
             "ExchangeActiveSyncDevices-user");
   EXPECT_EQ(mailboxOfDeviceIdentity("iPhone§F2MV"), "");
@@ -104,20 +114,26 @@ TEST(InventoryBuilder, JoinsStatisticsAndMailboxesInEitherOrder) {
 }
 
 TEST(InventoryBuilder, JoinsByGuidWhenIdentitiesDiffer) {
-  auto records = build(kTonyDevice + obj(kStatisticsTypes,
-      "<S N=\"Status\">DeviceOk</S><G N=\"Guid\">3f2504e0-4f89-11d3-9a0c-0305e82c3301</G>"));
+  auto records = build(
+      kTonyDevice +
+      obj(kStatisticsTypes,
+          "<S N=\"Status\">DeviceOk</S><G N=\"Guid\">3f2504e0-4f89-11d3-9a0c-0305e82c3301</G>"));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].wipe_status, "DeviceOk");
 }
 
 TEST(InventoryBuilder, TakesEnumObjectsByTheirNameAndMailboxByDistinguishedName) {
-  auto records = build(
-      obj(kDeviceTypes,
-          "<S N=\"DeviceId\">X1</S>"
-          "<Obj N=\"DeviceAccessState\"><TN><T>Deserialized.System.Enum</T></TN><ToString>Quarantined</ToString><I32>3</I32></Obj>"
-          "<S N=\"DistinguishedName\">CN=Dev§X1,CN=ExchangeActiveSyncDevices,CN=Ann,OU=Users,DC=c,DC=com</S>") +
-      obj(kMailboxTypes,
-          "<S N=\"DistinguishedName\">CN=Ann,OU=Users,DC=c,DC=com</S><S N=\"PrimarySmtpAddress\">ann@c.com</S>"));
+  auto records = build(obj(kDeviceTypes,
+                           "<S N=\"DeviceId\">X1</S>"
+                           "<Obj "
+                           "N=\"DeviceAccessState\"><TN><T>Deserialized.System.Enum</T></"
+                           "TN><ToString>Quarantined</ToString><I32>3</I32></Obj>"
+                           "<S "
+                           "N=\"DistinguishedName\">CN=Dev§X1,CN=ExchangeActiveSyncDevices,CN=Ann,"
+                           "OU=Users,DC=c,DC=com</S>") +
+                       obj(kMailboxTypes,
+                           "<S N=\"DistinguishedName\">CN=Ann,OU=Users,DC=c,DC=com</S><S "
+                           "N=\"PrimarySmtpAddress\">ann@c.com</S>"));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].access_state, "Quarantined");
   EXPECT_EQ(records[0].mailbox_address, "ann@c.com");
@@ -125,14 +141,17 @@ TEST(InventoryBuilder, TakesEnumObjectsByTheirNameAndMailboxByDistinguishedName)
 
 TEST(InventoryBuilder, ReadsAListExportedAsOneValueAndCountsWhatItSkips) {
   InventoryBuilder::Counts counts;
-  auto records = build("<Obj><LST>" + kTonyDevice + "<S>not a device</S></LST></Obj><I32>4</I32>", &counts);
+  auto records =
+      build("<Obj><LST>" + kTonyDevice + "<S>not a device</S></LST></Obj><I32>4</I32>", &counts);
   EXPECT_EQ(records.size(), 1u);
   EXPECT_EQ(counts.ignored, 2u);
 }
 
 TEST(InventoryBuilder, KeepsTheOrderInWhichPartnershipsFirstAppear) {
-  std::string second = obj(kDeviceTypes, "<S N=\"DeviceId\">B</S><S N=\"Identity\">m/ExchangeActiveSyncDevices/B</S>");
-  std::string first = obj(kDeviceTypes, "<S N=\"DeviceId\">A</S><S N=\"Identity\">m/ExchangeActiveSyncDevices/A</S>");
+  std::string second = obj(
+      kDeviceTypes, "<S N=\"DeviceId\">B</S><S N=\"Identity\">m/ExchangeActiveSyncDevices/B</S>");
+  std::string first = obj(
+      kDeviceTypes, "<S N=\"DeviceId\">A</S><S N=\"Identity\">m/ExchangeActiveSyncDevices/A</S>");
   auto records = build(second + first);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].device_id, "B");

@@ -16,7 +16,8 @@ DeviceRecord sampleRecord() {
   return r;
 }
 
-std::string render(ExportFormat format, const std::vector<DeviceRecord>& records, ExportOptions options = {}) {
+std::string render(ExportFormat format, const std::vector<DeviceRecord>& records,
+                   ExportOptions options = {}) {
   std::ostringstream out;
   auto writer = makeInventoryWriter(format, out, options);
   for (const auto& r : records) writer->write(r);
@@ -33,10 +34,11 @@ TEST(ParseExportFormat, AcceptsTheThreeNamesInAnyCase) {
 
 TEST(CsvExport, WritesAHeaderInTheStableColumnOrder) {
   std::string csv = render(ExportFormat::kCsv, {});
-  EXPECT_EQ(csv,
-            "mailboxIdentity,mailboxAddress,deviceId,deviceType,deviceModel,deviceOs,deviceUserAgent,"
-            "friendlyName,accessState,accessStateReason,clientType,firstSyncTime,lastSuccessSync,"
-            "wipeStatus,wipeRequestTime,wipeSentTime,wipeAckTime,identity,guid\r\n");
+  EXPECT_EQ(
+      csv,
+      "mailboxIdentity,mailboxAddress,deviceId,deviceType,deviceModel,deviceOs,deviceUserAgent,"
+      "friendlyName,accessState,accessStateReason,clientType,firstSyncTime,lastSuccessSync,"
+      "wipeStatus,wipeRequestTime,wipeSentTime,wipeAckTime,identity,guid\r\n");
 }
 
 TEST(CsvExport, QuotesFieldsWithCommasQuotesAndLineBreaksPerRfc4180) {

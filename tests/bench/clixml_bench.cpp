@@ -17,8 +17,8 @@
 #include <fstream>
 #include <iterator>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "agent/export/clixml_export.h"
 #include "powershell/clixml/reader.h"
@@ -46,8 +46,10 @@ constexpr DeviceModel kModels[] = {
     {"Android", "Pixel 8", "Android 14.0.0", "Android/14-EAS-2.0", "EAS"},
     {"Outlook", "Outlook for iOS and Android", "iOS 17.5", "Outlook-iOS/2.0", "Outlook"},
 };
-constexpr const char* kStates[] = {"Allowed", "Allowed", "Allowed", "Blocked", "Quarantined", "DeviceDiscovery"};
-constexpr const char* kReasons[] = {"Global", "Individual", "DeviceRule", "Global", "Global", "Global"};
+constexpr const char* kStates[] = {"Allowed", "Allowed",     "Allowed",
+                                   "Blocked", "Quarantined", "DeviceDiscovery"};
+constexpr const char* kReasons[] = {"Global", "Individual", "DeviceRule",
+                                    "Global", "Global",     "Global"};
 
 std::string hex(std::mt19937_64& rng, int digits) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -80,7 +82,8 @@ void generate(const fs::path& file, std::size_t devices) {
     f.mobile_operator = "Contoso Mobile";
     f.access_state = kStates[state];
     f.access_state_reason = kReasons[state];
-    f.guid = hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" + hex(rng, 12);
+    f.guid = hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" +
+             hex(rng, 12);
     f.first_sync_ticks = base_ticks + static_cast<std::int64_t>(rng() % 315'360'000'000'000ULL);
     f.when_changed_ticks = f.first_sync_ticks + 36'000'000'000;
     writer.write(powershell::sim::mobileDevice(f));
@@ -166,8 +169,8 @@ int main(int argc, char** argv) {
     }
     best = std::min(best, seconds(Clock::now() - start));
   }
-  std::printf("parse (CLIXML -> PsValue), best of 3: %.3f s  %.0f MB/s  %.0f objects/s\n", best, mb / best,
-              static_cast<double>(objects) / best);
+  std::printf("parse (CLIXML -> PsValue), best of 3: %.3f s  %.0f MB/s  %.0f objects/s\n", best,
+              mb / best, static_cast<double>(objects) / best);
 
   auto map_start = Clock::now();
   auto inventory = agent::readInventoryFromClixml(file);
@@ -179,8 +182,9 @@ int main(int argc, char** argv) {
   ChildRun exported = runExport(file, dir / "export.csv");
   if (exported.exit_code != 0) return std::fprintf(stderr, "easgate export failed\n"), 1;
   const double rss_mb = static_cast<double>(exported.peak_rss_kb) / 1e3;
-  std::printf("easgate export --format csv: %.2f s wall, peak RSS %.0f MB = %.2f x the input file\n",
-              exported.wall_seconds, rss_mb, rss_mb / mb);
+  std::printf(
+      "easgate export --format csv: %.2f s wall, peak RSS %.0f MB = %.2f x the input file\n",
+      exported.wall_seconds, rss_mb, rss_mb / mb);
   fs::remove(dir / "export.csv");
   return 0;
 }

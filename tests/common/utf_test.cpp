@@ -48,7 +48,8 @@ TEST(DecodeToUtf8, RecognisesUtf16WithoutBomByItsLeadingAngleBracket) {
 TEST(DecodeToUtf8, RejectsAnUnpairedSurrogateWithItsOffset) {
   auto out = decodeToUtf8("\xFF\xFE<\0\x3D\xD8<\0"s);
   ASSERT_FALSE(out.ok());
-  EXPECT_NE(out.error().message.find("unpaired UTF-16 surrogate at byte offset 4"), std::string::npos)
+  EXPECT_NE(out.error().message.find("unpaired UTF-16 surrogate at byte offset 4"),
+            std::string::npos)
       << out.error().message;
 }
 

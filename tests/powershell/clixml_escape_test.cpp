@@ -31,7 +31,10 @@ TEST(Decode, LeavesTextThatOnlyLooksLikeAnEscape) {
 
 TEST(Encode, EscapesWhatPowerShellEscapes) {
   std::string out;
-  appendEncoded(out, "a\r\n\t\x7F" "b", false);
+  appendEncoded(out,
+                "a\r\n\t\x7F"
+                "b",
+                false);
   EXPECT_EQ(out, "a_x000D__x000A__x0009__x007F_b");
   out.clear();
   appendEncoded(out, "\xC2\x85 and \xC2\xA7", false);  // C1 control NEL is escaped, § is not

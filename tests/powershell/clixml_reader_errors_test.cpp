@@ -36,7 +36,8 @@ TEST(ClixmlReaderErrors, RejectsATruncatedDocumentInsteadOfReturningWhatItRead) 
   std::string whole = objs("<S>a</S><Obj RefId=\"0\"><Props><S N=\"x\">y</S></Props></Obj>");
   for (std::size_t cut : {whole.size() - 1, whole.size() - 7, whole.size() - 20, std::size_t{10}}) {
     ClixmlError e = parseError(whole.substr(0, cut));
-    EXPECT_TRUE(e.code == ClixmlErrc::kTruncated || e.code == ClixmlErrc::kSyntax) << cut << ": " << e.message;
+    EXPECT_TRUE(e.code == ClixmlErrc::kTruncated || e.code == ClixmlErrc::kSyntax)
+        << cut << ": " << e.message;
   }
   EXPECT_TRUE(mentions(parseError(objs("<S>a</S>").substr(0, 90)), "truncated"));
 }
@@ -47,8 +48,7 @@ TEST(ClixmlReaderErrors, RejectsMismatchedTags) {
 }
 
 TEST(ClixmlReaderErrors, RejectsADoctypeSoNoEntityIsEverExpanded) {
-  ClixmlError e = parseError(
-      "<!DOCTYPE Objs [<!ENTITY lol \"lol\">]>" + objs("<S>&lol;</S>"));
+  ClixmlError e = parseError("<!DOCTYPE Objs [<!ENTITY lol \"lol\">]>" + objs("<S>&lol;</S>"));
   EXPECT_EQ(e.code, ClixmlErrc::kStructure);
   EXPECT_TRUE(mentions(e, "DOCTYPE"));
 }
@@ -63,7 +63,8 @@ TEST(ClixmlReaderErrors, RejectsDocumentsThatAreNotClixml) {
 
 TEST(ClixmlReaderErrors, RejectsUnknownElementsRatherThanDroppingData) {
   EXPECT_TRUE(mentions(parseError(objs("<Q>1</Q>")), "<Q> is not a CLIXML value element"));
-  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><Extra/></Obj>")), "<Extra> is not allowed"));
+  EXPECT_TRUE(
+      mentions(parseError(objs("<Obj RefId=\"0\"><Extra/></Obj>")), "<Extra> is not allowed"));
   EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><TN><X/></TN></Obj>")), "expected <T>"));
   EXPECT_TRUE(mentions(parseError(objs("<S>a<B>true</B></S>")), "holds text only"));
 }
@@ -77,15 +78,19 @@ TEST(ClixmlReaderErrors, RejectsReferencesToNothingOrToAnEnclosingObject) {
   EXPECT_TRUE(mentions(parseError(objs("<Ref RefId=\"7\" />")), "refers to no earlier <Obj>"));
   EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><TNRef RefId=\"3\" /></Obj>")),
                        "refers to no earlier <TN>"));
-  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><Props><Ref N=\"self\" RefId=\"0\" /></Props></Obj>")),
-                       "cyclic"));
-  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"></Obj><Obj RefId=\"0\"></Obj>")), "defined twice"));
+  EXPECT_TRUE(mentions(
+      parseError(objs("<Obj RefId=\"0\"><Props><Ref N=\"self\" RefId=\"0\" /></Props></Obj>")),
+      "cyclic"));
+  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"></Obj><Obj RefId=\"0\"></Obj>")),
+                       "defined twice"));
 }
 
 TEST(ClixmlReaderErrors, RejectsMalformedDictionaryEntries) {
-  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><DCT><En><S N=\"Key\">a</S></En></DCT></Obj>")),
-                       "without its Key or Value"));
-  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><DCT><X/></DCT></Obj>")), "expected <En>"));
+  EXPECT_TRUE(
+      mentions(parseError(objs("<Obj RefId=\"0\"><DCT><En><S N=\"Key\">a</S></En></DCT></Obj>")),
+               "without its Key or Value"));
+  EXPECT_TRUE(
+      mentions(parseError(objs("<Obj RefId=\"0\"><DCT><X/></DCT></Obj>")), "expected <En>"));
 }
 
 TEST(ClixmlReaderErrors, RejectsHostileNestingWithoutExhaustingTheStack) {

@@ -171,7 +171,8 @@ TEST(ClixmlReader, ReadsListEnumerableStackAndQueueContainers) {
   for (const Case& c : {Case{"LST", PsContainer::kList}, Case{"IE", PsContainer::kEnumerable},
                         Case{"STK", PsContainer::kStack}, Case{"QUE", PsContainer::kQueue}}) {
     std::string e = c.element;
-    PsValue v = parseOne("<Obj RefId=\"0\"><" + e + "><S>a</S><I32>1</I32><Nil /></" + e + "></Obj>");
+    PsValue v =
+        parseOne("<Obj RefId=\"0\"><" + e + "><S>a</S><I32>1</I32><Nil /></" + e + "></Obj>");
     const PsObject* o = v.asObject();
     ASSERT_NE(o, nullptr) << e;
     EXPECT_EQ(o->container, c.kind) << e;
@@ -316,7 +317,8 @@ TEST(ClixmlReaderRefs, ARefToAReleasedObjectIsReadAgainFromTheDocument) {
 }
 
 TEST(ClixmlReaderRefs, AReadOfTheWholeDocumentSharesReferencedObjects) {
-  auto values = testing::parseOk(objs(R"(<Obj RefId="0"><ToString>a</ToString></Obj><Ref RefId="0" />)"));
+  auto values =
+      testing::parseOk(objs(R"(<Obj RefId="0"><ToString>a</ToString></Obj><Ref RefId="0" />)"));
   ASSERT_EQ(values.size(), 2u);
   EXPECT_EQ(values[0].asObject(), values[1].asObject());
 }
@@ -332,8 +334,10 @@ TEST(ClixmlReaderRefs, ManyRefsToALargeReleasedObjectAreRefusedNotReparsedForeve
   std::optional<ClixmlError> error;
   for (int i = 0; i < 250 && !error; ++i) {
     auto value = reader->next();  // each value is released at once
-    if (!value) error = value.error();
-    else if (!value.value()) break;
+    if (!value)
+      error = value.error();
+    else if (!value.value())
+      break;
   }
   ASSERT_TRUE(error) << "the budget should have stopped the re-parsing";
   EXPECT_NE(error->message.find("too many <Ref>s"), std::string::npos) << error->message;

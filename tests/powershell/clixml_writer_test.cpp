@@ -68,18 +68,17 @@ std::vector<PsValue> everyKindOfValue() {
 
   auto root = makeObject({"Deserialized.Contoso.Widget", "Deserialized.System.Object"});
   root->to_string = "widget";
-  root->adapted = {{"List", PsValue::object(list)},
-                   {"Table", PsValue::object(dictionary)},
-                   {"State", PsValue::object(enumeration)},
-                   {"Owner", PsValue::object(shared)},
-                   {"SameOwner", PsValue::object(shared)},
-                   {"name_with_x_and <odd> \"chars\"", PsValue()}};
+  root->adapted = {
+      {"List", PsValue::object(list)},         {"Table", PsValue::object(dictionary)},
+      {"State", PsValue::object(enumeration)}, {"Owner", PsValue::object(shared)},
+      {"SameOwner", PsValue::object(shared)},  {"name_with_x_and <odd> \"chars\"", PsValue()}};
   root->extended = {{"PSComputerName", PsValue::text(PsType::kString, "ex01")}};
   for (auto kind : {PsContainer::kEnumerable, PsContainer::kStack, PsContainer::kQueue}) {
     auto c = makeObject({"Container"});
     c->container = kind;
     c->items = {PsValue::text(PsType::kString, "item")};
-    root->extended.push_back({"Container" + std::to_string(static_cast<int>(kind)), PsValue::object(c)});
+    root->extended.push_back(
+        {"Container" + std::to_string(static_cast<int>(kind)), PsValue::object(c)});
   }
   auto sibling = std::make_shared<PsObject>(*root);  // same type-name list: written as TNRef
   return {PsValue::object(root), PsValue::object(sibling), primitives[1], PsValue()};

@@ -27,7 +27,8 @@ class ExportCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           (std::string("easgate-cli-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           (std::string("easgate-cli-") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -35,9 +36,11 @@ class ExportCli : public ::testing::Test {
 
   CliRun run(const std::string& args) {
     std::string command = std::string("'") + EASGATE_BINARY + "' " + args + " >'" +
-                          (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "' </dev/null";
+                          (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() +
+                          "' </dev/null";
     int status = std::system(command.c_str());
-    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout"),
+                  slurp(dir_ / "stderr")};
   }
 
   static std::string sample(const char* name) {
@@ -59,7 +62,7 @@ TEST_F(ExportCli, WritesEachFormatToAFile) {
   for (const char* format : {"csv", "json", "ndjson"}) {
     fs::path out = dir_ / (std::string("devices.") + format);
     CliRun r = run(std::string("export --from-clixml ") + sample("exchange-inventory-ps51.xml") +
-                " --format " + format + " --out '" + out.string() + "'");
+                   " --format " + format + " --out '" + out.string() + "'");
     ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
     EXPECT_TRUE(r.out.empty());
     std::string written = slurp(out);
@@ -82,7 +85,8 @@ TEST_F(ExportCli, HelpExplainsTheCommand) {
 TEST_F(ExportCli, AWrongCommandLineExitsTwoWithAHint) {
   CliRun no_command = run("");
   EXPECT_EQ(no_command.exit_code, 2);
-  CliRun bad_format = run("export --from-clixml " + sample("exchange-inventory.xml") + " --format xml");
+  CliRun bad_format =
+      run("export --from-clixml " + sample("exchange-inventory.xml") + " --format xml");
   EXPECT_EQ(bad_format.exit_code, 2);
   EXPECT_NE(bad_format.err.find("--help"), std::string::npos) << bad_format.err;
   CliRun missing_input = run("export --format csv");
@@ -116,7 +120,7 @@ TEST_F(ExportCli, AMissingOrUnreadableInputExitsThree) {
 
 TEST_F(ExportCli, AnUnwritableOutputExitsFive) {
   CliRun r = run("export --from-clixml " + sample("exchange-inventory.xml") + " --out '" +
-              (dir_ / "missing-dir" / "out.csv").string() + "'");
+                 (dir_ / "missing-dir" / "out.csv").string() + "'");
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_NE(r.err.find("cannot create"), std::string::npos) << r.err;
 }

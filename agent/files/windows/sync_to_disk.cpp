@@ -7,8 +7,8 @@
 namespace easgate::agent {
 
 Result<void, FileError> syncFileToDisk(const std::filesystem::path& file) {
-  HANDLE handle = ::CreateFileW(file.c_str(), GENERIC_WRITE, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
-                                FILE_ATTRIBUTE_NORMAL, nullptr);
+  HANDLE handle = ::CreateFileW(file.c_str(), GENERIC_WRITE, FILE_SHARE_READ, nullptr,
+                                OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (handle == INVALID_HANDLE_VALUE) {
     return FileError{FileErrc::kSync, "cannot open " + file.string() + " to flush it (error " +
                                           std::to_string(::GetLastError()) + ")"};
@@ -17,8 +17,8 @@ Result<void, FileError> syncFileToDisk(const std::filesystem::path& file) {
   DWORD error = ::GetLastError();
   ::CloseHandle(handle);
   if (!flushed) {
-    return FileError{FileErrc::kSync,
-                     "cannot flush " + file.string() + " to disk (error " + std::to_string(error) + ")"};
+    return FileError{FileErrc::kSync, "cannot flush " + file.string() + " to disk (error " +
+                                          std::to_string(error) + ")"};
   }
   return {};
 }
