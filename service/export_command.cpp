@@ -17,12 +17,9 @@ constexpr std::size_t kProgressThreshold = 16 * 1024 * 1024;
 
 int exitCodeFor(agent::ExportErrc code) {
   switch (code) {
-    case agent::ExportErrc::kInputUnreadable:
-      return kExitInputUnreadable;
-    case agent::ExportErrc::kInputInvalid:
-      return kExitInputInvalid;
-    case agent::ExportErrc::kOutputFailed:
-      return kExitOutputFailed;
+    case agent::ExportErrc::kInputUnreadable: return kExitInputUnreadable;
+    case agent::ExportErrc::kInputInvalid: return kExitInputInvalid;
+    case agent::ExportErrc::kOutputFailed: return kExitOutputFailed;
   }
   return kExitInternal;
 }

@@ -128,12 +128,9 @@ std::optional<ExportFormat> parseExportFormat(std::string_view name) {
 std::unique_ptr<InventoryWriter> makeInventoryWriter(ExportFormat format, std::ostream& out,
                                                      ExportOptions options) {
   switch (format) {
-    case ExportFormat::kCsv:
-      return std::make_unique<CsvWriter>(out, options);
-    case ExportFormat::kJson:
-      return std::make_unique<JsonArrayWriter>(out);
-    case ExportFormat::kNdjson:
-      return std::make_unique<NdjsonWriter>(out);
+    case ExportFormat::kCsv: return std::make_unique<CsvWriter>(out, options);
+    case ExportFormat::kJson: return std::make_unique<JsonArrayWriter>(out);
+    case ExportFormat::kNdjson: return std::make_unique<NdjsonWriter>(out);
   }
   return nullptr;
 }

@@ -194,9 +194,7 @@ void InventoryBuilder::addObject(const PsObject& object) {
       }
       break;
     }
-    case ExchangeObjectKind::kOther:
-      ++counts_.ignored;
-      break;
+    case ExchangeObjectKind::kOther: ++counts_.ignored; break;
   }
 }
 

@@ -11,23 +11,12 @@ void appendString(std::string& out, std::string_view utf8) {
     auto c = static_cast<unsigned char>(utf8[i]);
     const char* escape = nullptr;
     switch (c) {
-      case '"':
-        escape = "\\\"";
-        break;
-      case '\\':
-        escape = "\\\\";
-        break;
-      case '\n':
-        escape = "\\n";
-        break;
-      case '\r':
-        escape = "\\r";
-        break;
-      case '\t':
-        escape = "\\t";
-        break;
-      default:
-        break;
+      case '"': escape = "\\\""; break;
+      case '\\': escape = "\\\\"; break;
+      case '\n': escape = "\\n"; break;
+      case '\r': escape = "\\r"; break;
+      case '\t': escape = "\\t"; break;
+      default: break;
     }
     if (escape) {
       flush(i);

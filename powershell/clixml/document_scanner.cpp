@@ -119,12 +119,9 @@ Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size
 
 Result<std::optional<ValueSpan>, ClixmlError> DocumentScanner::next() {
   switch (state_) {
-    case State::kProlog:
-      return readProlog();
-    case State::kValues:
-      return readValue();
-    case State::kDone:
-      return std::optional<ValueSpan>();
+    case State::kProlog: return readProlog();
+    case State::kValues: return readValue();
+    case State::kDone: return std::optional<ValueSpan>();
   }
   return std::optional<ValueSpan>();
 }

@@ -9,56 +9,31 @@ namespace easgate::powershell {
 
 std::string_view elementName(PsType type) {
   switch (type) {
-    case PsType::kNil:
-      return "Nil";
-    case PsType::kString:
-      return "S";
-    case PsType::kChar:
-      return "C";
-    case PsType::kBool:
-      return "B";
-    case PsType::kDateTime:
-      return "DT";
-    case PsType::kTimeSpan:
-      return "TS";
-    case PsType::kByte:
-      return "By";
-    case PsType::kSByte:
-      return "SB";
-    case PsType::kUInt16:
-      return "U16";
-    case PsType::kInt16:
-      return "I16";
-    case PsType::kUInt32:
-      return "U32";
-    case PsType::kInt32:
-      return "I32";
-    case PsType::kUInt64:
-      return "U64";
-    case PsType::kInt64:
-      return "I64";
-    case PsType::kSingle:
-      return "Sg";
-    case PsType::kDouble:
-      return "Db";
-    case PsType::kDecimal:
-      return "D";
-    case PsType::kGuid:
-      return "G";
-    case PsType::kUri:
-      return "URI";
-    case PsType::kVersion:
-      return "Version";
-    case PsType::kXmlDocument:
-      return "XD";
-    case PsType::kScriptBlock:
-      return "SBK";
-    case PsType::kSecureString:
-      return "SS";
-    case PsType::kByteArray:
-      return "BA";
-    case PsType::kObject:
-      return "Obj";
+    case PsType::kNil: return "Nil";
+    case PsType::kString: return "S";
+    case PsType::kChar: return "C";
+    case PsType::kBool: return "B";
+    case PsType::kDateTime: return "DT";
+    case PsType::kTimeSpan: return "TS";
+    case PsType::kByte: return "By";
+    case PsType::kSByte: return "SB";
+    case PsType::kUInt16: return "U16";
+    case PsType::kInt16: return "I16";
+    case PsType::kUInt32: return "U32";
+    case PsType::kInt32: return "I32";
+    case PsType::kUInt64: return "U64";
+    case PsType::kInt64: return "I64";
+    case PsType::kSingle: return "Sg";
+    case PsType::kDouble: return "Db";
+    case PsType::kDecimal: return "D";
+    case PsType::kGuid: return "G";
+    case PsType::kUri: return "URI";
+    case PsType::kVersion: return "Version";
+    case PsType::kXmlDocument: return "XD";
+    case PsType::kScriptBlock: return "SBK";
+    case PsType::kSecureString: return "SS";
+    case PsType::kByteArray: return "BA";
+    case PsType::kObject: return "Obj";
   }
   return "?";
 }
@@ -127,20 +102,13 @@ const std::shared_ptr<const PsObject>& PsValue::sharedObject() const {
 
 std::optional<std::string> PsValue::display() const {
   switch (type_) {
-    case PsType::kNil:
-      return std::nullopt;
-    case PsType::kBool:
-      return std::string(*asBool() ? "True" : "False");  // as PowerShell prints
-    case PsType::kDateTime:
-      return scalars::formatUtcTimestamp(asDateTime()->utcTicks());
-    case PsType::kTimeSpan:
-      return scalars::formatTimeSpan(*asSigned());
-    case PsType::kSingle:
-      return scalars::formatSingle(*asReal());
-    case PsType::kDouble:
-      return scalars::formatDouble(*asReal());
-    case PsType::kByteArray:
-      return scalars::formatBase64(*asBytes());
+    case PsType::kNil: return std::nullopt;
+    case PsType::kBool: return std::string(*asBool() ? "True" : "False");  // as PowerShell prints
+    case PsType::kDateTime: return scalars::formatUtcTimestamp(asDateTime()->utcTicks());
+    case PsType::kTimeSpan: return scalars::formatTimeSpan(*asSigned());
+    case PsType::kSingle: return scalars::formatSingle(*asReal());
+    case PsType::kDouble: return scalars::formatDouble(*asReal());
+    case PsType::kByteArray: return scalars::formatBase64(*asBytes());
     case PsType::kChar: {
       std::string out;
       text::appendUtf8(out, static_cast<char32_t>(*asUnsigned()));  // half a pair -> U+FFFD
@@ -152,8 +120,7 @@ std::optional<std::string> PsValue::display() const {
       if (obj->base_value) return obj->base_value->display();
       return std::nullopt;
     }
-    default:
-      break;
+    default: break;
   }
   if (auto s = asText()) return std::string(*s);
   if (auto v = asSigned()) return std::to_string(*v);

@@ -199,10 +199,8 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
     case PsType::kString:
     case PsType::kUri:
     case PsType::kXmlDocument:
-    case PsType::kScriptBlock:
-      return PsValue::text(type, escape::decode(raw));
-    case PsType::kSecureString:
-      return PsValue::text(type, std::string(raw));
+    case PsType::kScriptBlock: return PsValue::text(type, escape::decode(raw));
+    case PsType::kSecureString: return PsValue::text(type, std::string(raw));
     case PsType::kBool:
       if (auto v = scalars::parseBool(raw)) return PsValue::boolean(*v);
       return bad();
@@ -256,8 +254,7 @@ PsValue ClixmlReader::Impl::readPrimitive(pugi::xml_node node, PsType type) {
       if (auto v = scalars::parseTimeSpan(raw)) return PsValue::signedInt(type, *v);
       return bad();
     case PsType::kNil:
-    case PsType::kObject:
-      break;
+    case PsType::kObject: break;
   }
   return bad();
 }
@@ -269,14 +266,10 @@ PsValue ClixmlReader::Impl::readValue(pugi::xml_node node, int depth) {
   }
   Classified c = classify(node.name());
   switch (c.element) {
-    case Element::kPrimitive:
-      return readPrimitive(node, c.type);
-    case Element::kNil:
-      return PsValue();
-    case Element::kObj:
-      return PsValue::object(readObject(node, depth));
-    case Element::kRef:
-      return PsValue::object(resolveRef(node, depth));
+    case Element::kPrimitive: return readPrimitive(node, c.type);
+    case Element::kNil: return PsValue();
+    case Element::kObj: return PsValue::object(readObject(node, depth));
+    case Element::kRef: return PsValue::object(resolveRef(node, depth));
     default:
       fail(node, ClixmlErrc::kStructure, describeElement(node) + " is not a CLIXML value element");
   }
@@ -454,12 +447,8 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
         once(object->to_string.has_value(), child);
         object->to_string = escape::decode(textOf(child));
         break;
-      case Element::kProps:
-        readProperties(child, object->adapted, depth);
-        break;
-      case Element::kMS:
-        readProperties(child, object->extended, depth);
-        break;
+      case Element::kProps: readProperties(child, object->adapted, depth); break;
+      case Element::kMS: readProperties(child, object->extended, depth); break;
       case Element::kLST:
         set_container(PsContainer::kList, child);
         readItems(child, object->items, depth);

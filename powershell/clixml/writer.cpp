@@ -11,18 +11,12 @@ constexpr const char* kHeader =
 
 const char* containerElement(PsContainer kind) {
   switch (kind) {
-    case PsContainer::kList:
-      return "LST";
-    case PsContainer::kEnumerable:
-      return "IE";
-    case PsContainer::kStack:
-      return "STK";
-    case PsContainer::kQueue:
-      return "QUE";
-    case PsContainer::kDictionary:
-      return "DCT";
-    case PsContainer::kNone:
-      break;
+    case PsContainer::kList: return "LST";
+    case PsContainer::kEnumerable: return "IE";
+    case PsContainer::kStack: return "STK";
+    case PsContainer::kQueue: return "QUE";
+    case PsContainer::kDictionary: return "DCT";
+    case PsContainer::kNone: break;
   }
   return nullptr;
 }
@@ -86,33 +80,19 @@ void ClixmlWriter::writeValue(const PsValue& value, const std::string* name, int
     case PsType::kString:
     case PsType::kUri:
     case PsType::kXmlDocument:
-    case PsType::kScriptBlock:
-      escape::appendEncoded(out_, *value.asText(), false);
-      break;
+    case PsType::kScriptBlock: escape::appendEncoded(out_, *value.asText(), false); break;
     case PsType::kSecureString:
     case PsType::kDecimal:
     case PsType::kGuid:
     case PsType::kVersion:
       out_.append(*value.asText());  // base64 or digits: nothing to escape
       break;
-    case PsType::kBool:
-      out_.append(*value.asBool() ? "true" : "false");
-      break;
-    case PsType::kDateTime:
-      out_.append(scalars::formatDateTime(*value.asDateTime()));
-      break;
-    case PsType::kTimeSpan:
-      out_.append(scalars::formatTimeSpan(*value.asSigned()));
-      break;
-    case PsType::kSingle:
-      out_.append(scalars::formatSingle(*value.asReal()));
-      break;
-    case PsType::kDouble:
-      out_.append(scalars::formatDouble(*value.asReal()));
-      break;
-    case PsType::kByteArray:
-      out_.append(scalars::formatBase64(*value.asBytes()));
-      break;
+    case PsType::kBool: out_.append(*value.asBool() ? "true" : "false"); break;
+    case PsType::kDateTime: out_.append(scalars::formatDateTime(*value.asDateTime())); break;
+    case PsType::kTimeSpan: out_.append(scalars::formatTimeSpan(*value.asSigned())); break;
+    case PsType::kSingle: out_.append(scalars::formatSingle(*value.asReal())); break;
+    case PsType::kDouble: out_.append(scalars::formatDouble(*value.asReal())); break;
+    case PsType::kByteArray: out_.append(scalars::formatBase64(*value.asBytes())); break;
     default:
       if (auto v = value.asSigned()) out_.append(std::to_string(*v));
       if (auto v = value.asUnsigned()) out_.append(std::to_string(*v));
