@@ -54,6 +54,39 @@ void fillIfEmpty(std::optional<Timestamp>& field, std::optional<Timestamp> value
   if (!field) field = value;
 }
 
+// A text field both Get-MobileDevice and Get-MobileDeviceStatistics report, by their names.
+struct SharedField {
+  std::string DeviceRecord::*field;
+  const char* device_property;
+  const char* statistics_property;
+};
+
+constexpr SharedField kSharedFields[] = {
+    {&DeviceRecord::device_id, "DeviceId", "DeviceID"},
+    {&DeviceRecord::device_type, "DeviceType", "DeviceType"},
+    {&DeviceRecord::device_model, "DeviceModel", "DeviceModel"},
+    {&DeviceRecord::device_os, "DeviceOS", "DeviceOS"},
+    {&DeviceRecord::device_user_agent, "DeviceUserAgent", "DeviceUserAgent"},
+    {&DeviceRecord::friendly_name, "FriendlyName", "DeviceFriendlyName"},
+    {&DeviceRecord::access_state, "DeviceAccessState", "DeviceAccessState"},
+    {&DeviceRecord::access_state_reason, "DeviceAccessStateReason", "DeviceAccessStateReason"},
+    {&DeviceRecord::client_type, "ClientType", "ClientType"},
+    {&DeviceRecord::identity, "Identity", "Identity"},
+    {&DeviceRecord::guid, "Guid", "Guid"},
+};
+
+// Copies the shared fields from `object`, read by the names `which` picks; values given
+// replace the record's when `override`, and otherwise only fill what is still empty.
+void copyShared(const PsObject& object, DeviceRecord& record, const char* SharedField::*which,
+                bool override) {
+  for (const SharedField& f : kSharedFields) {
+    std::string value = text(object, f.*which);
+    if (f.field == &DeviceRecord::guid) value = lower(value);
+    std::string& target = record.*f.field;
+    if (!value.empty() && (override || target.empty())) target = std::move(value);
+  }
+}
+
 // The mailbox's DN from a partnership's DN: "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>".
 std::string mailboxDnOfDeviceDn(std::string_view dn) {
   static constexpr std::string_view kContainer = ",cn=exchangeactivesyncdevices,";
@@ -139,20 +172,7 @@ void InventoryBuilder::addObject(const PsObject& object) {
       ++counts_.devices;
       DeviceRecord& r = recordFor(object);
       // Get-MobileDevice is the authority for what it reports; it overrides statistics.
-      auto take = [](std::string& field, std::string value) {
-        if (!value.empty()) field = std::move(value);
-      };
-      take(r.device_id, text(object, "DeviceId"));
-      take(r.device_type, text(object, "DeviceType"));
-      take(r.device_model, text(object, "DeviceModel"));
-      take(r.device_os, text(object, "DeviceOS"));
-      take(r.device_user_agent, text(object, "DeviceUserAgent"));
-      take(r.friendly_name, text(object, "FriendlyName"));
-      take(r.access_state, text(object, "DeviceAccessState"));
-      take(r.access_state_reason, text(object, "DeviceAccessStateReason"));
-      take(r.client_type, text(object, "ClientType"));
-      take(r.identity, text(object, "Identity"));
-      take(r.guid, lower(text(object, "Guid")));
+      copyShared(object, r, &SharedField::device_property, /*override=*/true);
       if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
       fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
       if (r.mailbox_identity.empty()) r.mailbox_identity = text(object, "UserDisplayName");
@@ -163,17 +183,7 @@ void InventoryBuilder::addObject(const PsObject& object) {
     case ExchangeObjectKind::kMobileDeviceStatistics: {
       ++counts_.statistics;
       DeviceRecord& r = recordFor(object);
-      fillIfEmpty(r.device_id, text(object, "DeviceID"));
-      fillIfEmpty(r.device_type, text(object, "DeviceType"));
-      fillIfEmpty(r.device_model, text(object, "DeviceModel"));
-      fillIfEmpty(r.device_os, text(object, "DeviceOS"));
-      fillIfEmpty(r.device_user_agent, text(object, "DeviceUserAgent"));
-      fillIfEmpty(r.friendly_name, text(object, "DeviceFriendlyName"));
-      fillIfEmpty(r.access_state, text(object, "DeviceAccessState"));
-      fillIfEmpty(r.access_state_reason, text(object, "DeviceAccessStateReason"));
-      fillIfEmpty(r.client_type, text(object, "ClientType"));
-      fillIfEmpty(r.identity, text(object, "Identity"));
-      fillIfEmpty(r.guid, lower(text(object, "Guid")));
+      copyShared(object, r, &SharedField::statistics_property, /*override=*/false);
       fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
       fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
       // What only statistics know.
