@@ -153,9 +153,12 @@ PsValue mobileDeviceStatistics(const PartnershipFacts& f) {
       .text("DeviceType", f.device_type)
       .text("DeviceID", f.device_id)
       .text("DeviceUserAgent", f.device_user_agent)
-      .time("DeviceWipeSentTime", f.wipe_sent_ticks)
-      .time("DeviceWipeRequestTime", f.wipe_request_ticks)
-      .time("DeviceWipeAckTime", f.wipe_ack_ticks)
+      .time("DeviceWipeSentTime", f.wipe_account_only ? 0 : f.wipe_sent_ticks)
+      .time("DeviceWipeRequestTime", f.wipe_account_only ? 0 : f.wipe_request_ticks)
+      .time("DeviceWipeAckTime", f.wipe_account_only ? 0 : f.wipe_ack_ticks)
+      .time("AccountOnlyDeviceWipeSentTime", f.wipe_account_only ? f.wipe_sent_ticks : 0)
+      .time("AccountOnlyDeviceWipeRequestTime", f.wipe_account_only ? f.wipe_request_ticks : 0)
+      .time("AccountOnlyDeviceWipeAckTime", f.wipe_account_only ? f.wipe_ack_ticks : 0)
       .time("LastPingHeartbeat", 0)
       .text("DeviceModel", f.device_model)
       .text("DeviceImei", f.device_imei)
@@ -194,6 +197,23 @@ PsValue casMailbox(const MailboxFacts& f) {
       .text("Identity", f.identity)
       .guid("Guid", f.guid)
       .text("DistinguishedName", "CN=" + f.name + ",OU=Users,DC=contoso,DC=com");
+  addRemotingProperties(*o);
+  return PsValue::object(std::move(o));
+}
+
+PsValue organizationSettings(const std::string& default_access_level) {
+  static const PsTypeNames kTypes = typeNames(
+      {"Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncOrganizationSettings",
+       "Microsoft.Exchange.Data.Directory.ADConfigurationObject", "System.Object"});
+  auto o = std::make_shared<PsObject>();
+  o->type_names = kTypes;
+  o->to_string = "Mobile Mailbox Settings";
+  Props(o->adapted)
+      .text("DefaultAccessLevel", default_access_level)
+      .text("UserMailInsert", "")
+      .value("AdminMailRecipients", stringList({}))
+      .text("Name", "Mobile Mailbox Settings")
+      .text("Identity", "Mobile Mailbox Settings");
   addRemotingProperties(*o);
   return PsValue::object(std::move(o));
 }

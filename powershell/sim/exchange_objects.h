@@ -35,6 +35,7 @@ struct PartnershipFacts {
   std::int64_t wipe_sent_ticks = 0;
   std::int64_t wipe_ack_ticks = 0;
   std::string wipe_status = "DeviceOk";
+  bool wipe_account_only = false;  // the wipe times are the AccountOnly* ones
   bool remote_wipe_supported = true;
 };
 
@@ -56,5 +57,7 @@ std::string partnershipIdentity(const PartnershipFacts& facts);
 PsValue mobileDevice(const PartnershipFacts& facts);
 PsValue mobileDeviceStatistics(const PartnershipFacts& facts);
 PsValue casMailbox(const MailboxFacts& facts);
+// Get-ActiveSyncOrganizationSettings; `default_access_level` is Allow, Block or Quarantine.
+PsValue organizationSettings(const std::string& default_access_level);
 
 }  // namespace easgate::powershell::sim

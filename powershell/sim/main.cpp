@@ -1,0 +1,332 @@
+// easgate-exchange-sim: a stand-in for a bridge process connected to Exchange. It speaks
+// bridge.ps1's protocol exactly (JSON request lines in, frames out), holds a stateful
+// organisation and can inject the faults real Exchange and real bridges show.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "common/json/json_writer.h"
+#include "powershell/bridge/frames.h"
+#include "powershell/clixml/scalars.h"
+#include "powershell/clixml/writer.h"
+#include "powershell/sim/cmdlets.h"
+
+namespace {
+
+using namespace easgate::powershell;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::size_t mailboxes = 1000;
+  std::size_t devices = 2000;
+  std::uint64_t seed = 1;
+  std::string org_file;
+  std::string save_file;
+  std::string now;  // ISO 8601; the simulated present when generating
+  std::size_t batch_size = 500;
+  double heartbeat_seconds = 15;
+  int connect_ms = 0;
+  int latency_ms = 0;
+  std::vector<std::string> cmdlet_latency;  // "Get-MobileDevice=200"
+  double throttle_rate = 0;
+  std::int64_t throttle_retry_ms = 1000;
+  double session_limit_rate = 0;
+  std::uint64_t crash_after = 0;
+  std::uint64_t hang_after = 0;
+  bool fail_connect = false;
+};
+
+void writeFrame(FrameKind kind, std::uint64_t id, const std::string& payload) {
+  std::string bytes = encodeFrame(Frame{kind, id, payload});
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+      std::fflush(stdout) != 0) {
+    std::exit(0);  // the host is gone
+  }
+}
+
+std::string jsonObject(std::initializer_list<std::pair<const char*, std::string>> members) {
+  std::string out;
+  easgate::json::JsonWriter w(out);
+  w.beginObject();
+  for (const auto& [k, v] : members) {
+    w.key(k);
+    w.string(v);
+  }
+  w.endObject();
+  return out;
+}
+
+// Output objects in batches: each batch is one CLIXML document holding an object[] (what
+// PSSerializer.Serialize writes for an array), so memory stays bounded.
+class BatchWriter {
+ public:
+  BatchWriter(std::uint64_t id, std::size_t size) : id_(id), size_(size) {}
+  void add(PsValue v) {
+    items_.push_back(std::move(v));
+    if (items_.size() >= size_) flush();
+  }
+  void flush() {
+    if (items_.empty()) return;
+    static const PsTypeNames kArrayTypes = std::make_shared<const std::vector<std::string>>(
+        std::vector<std::string>{"System.Object[]", "System.Array", "System.Object"});
+    auto array = std::make_shared<PsObject>();
+    array->type_names = kArrayTypes;
+    array->container = PsContainer::kList;
+    array->items = std::move(items_);
+    items_.clear();
+    writeFrame(FrameKind::kBatch, id_, writeClixml({PsValue::object(std::move(array))}));
+  }
+
+ private:
+  std::uint64_t id_;
+  std::size_t size_;
+  std::vector<PsValue> items_;
+};
+
+// Lines from stdin, read on their own thread so the main loop can send heartbeats.
+class InputLines {
+ public:
+  InputLines() : reader_([this] { run(); }) { reader_.detach(); }
+
+  // A line, or nullopt on timeout; `eof` is set once stdin has closed and all lines are taken.
+  std::optional<std::string> next(double timeout_seconds, bool& eof) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                 [&] { return !lines_.empty() || eof_; });
+    if (!lines_.empty()) {
+      std::string line = std::move(lines_.front());
+      lines_.pop_front();
+      return line;
+    }
+    eof = eof_;
+    return std::nullopt;
+  }
+
+ private:
+  void run() {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::lock_guard lock(mutex_);
+      lines_.push_back(std::move(line));
+      cv_.notify_one();
+    }
+    std::lock_guard lock(mutex_);
+    eof_ = true;
+    cv_.notify_one();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::string> lines_;
+  bool eof_ = false;
+  std::thread reader_;
+};
+
+bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << org.toJson();
+    if (!out.flush()) return false;
+  }
+  return std::rename(temporary.c_str(), path.c_str()) == 0;
+}
+
+int serve(const Options& options, sim::Organisation org) {
+  std::mt19937_64 rng(options.seed ^ 0x5eed);
+  std::uniform_real_distribution<double> chance(0.0, 1.0);
+  std::map<std::string, int> latency;
+  for (const auto& spec : options.cmdlet_latency) {
+    auto eq = spec.find('=');
+    if (eq != std::string::npos) latency[spec.substr(0, eq)] = std::stoi(spec.substr(eq + 1));
+  }
+
+  if (options.connect_ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(options.connect_ms));
+  if (options.fail_connect) {
+    writeFrame(FrameKind::kFatal, 0,
+               encodeErrorPayload(BridgeError{
+                   BridgeErrc::kBridgeFailed,
+                   "Connecting to remote server ex01.contoso.com failed: "
+                   "the WinRM client cannot process the request (simulated)",
+                   "System.Management.Automation.Remoting.PSRemotingTransportException", 0}));
+    return 3;
+  }
+  writeFrame(FrameKind::kReady, 0,
+             jsonObject({{"protocol", "1"},
+                         {"mode", "simulator"},
+                         {"psVersion", "simulated"},
+                         {"mailboxes", std::to_string(org.mailboxes().size())},
+                         {"devices", std::to_string(org.deviceCount())}}));
+
+  InputLines input;
+  std::uint64_t handled = 0;
+  while (true) {
+    bool eof = false;
+    auto line = input.next(options.heartbeat_seconds, eof);
+    if (!line) {
+      if (eof) break;
+      writeFrame(FrameKind::kHeartbeat, 0, jsonObject({{"state", "idle"}}));
+      continue;
+    }
+    if (line->empty() || *line == "\r") continue;
+    ++handled;
+    if (options.crash_after && handled >= options.crash_after) {
+      std::fprintf(stderr, "easgate-exchange-sim: crashing on request %llu as configured\n",
+                   static_cast<unsigned long long>(handled));
+      std::_Exit(70);
+    }
+    if (options.hang_after && handled >= options.hang_after) {
+      std::fprintf(stderr, "easgate-exchange-sim: hanging on request %llu as configured\n",
+                   static_cast<unsigned long long>(handled));
+      while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+    auto decoded = decodeRequestLine(*line);
+    if (!decoded) {
+      writeFrame(FrameKind::kError, 0,
+                 encodeErrorPayload(
+                     BridgeError{BridgeErrc::kInvalidArgument, decoded.error().message, "", 0}));
+      writeFrame(FrameKind::kDone, 0, "{\"count\":0}");
+      continue;
+    }
+    const std::uint64_t id = decoded->id;
+    const BridgeRequest& request = decoded->request;
+    int delay = options.latency_ms;
+    if (auto it = latency.find(request.cmdlet); it != latency.end()) delay = it->second;
+    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+
+    auto finish = [&](std::size_t count) {
+      writeFrame(FrameKind::kDone, id, "{\"count\":" + std::to_string(count) + "}");
+    };
+    // Simulator controls, outside Exchange's cmdlets: let the organisation's time pass.
+    if (request.cmdlet == "Sim-Sync") {
+      org.syncAll(sim::nowDotNetTicks());
+      finish(0);
+      continue;
+    }
+    if (request.cmdlet == "Sim-Save") {
+      if (options.save_file.empty() || !saveOrganisation(org, options.save_file)) {
+        writeFrame(FrameKind::kError, id,
+                   encodeErrorPayload(BridgeError{
+                       BridgeErrc::kOther, "no --save file, or it cannot be written", "", 0}));
+      }
+      finish(0);
+      continue;
+    }
+    if (chance(rng) < options.throttle_rate) {
+      std::string ms = std::to_string(options.throttle_retry_ms);
+      writeFrame(
+          FrameKind::kError, id,
+          encodeErrorPayload(BridgeError{
+              BridgeErrc::kThrottled,
+              "The user load quota of 15 has been exceeded, please try again later. The request "
+              "will not be approved for at least " +
+                  ms + " milliseconds.",
+              "Microsoft.Exchange.Configuration.Tasks.ThrottlingException",
+              options.throttle_retry_ms}));
+      finish(0);
+      continue;
+    }
+    if (chance(rng) < options.session_limit_rate) {
+      writeFrame(FrameKind::kError, id,
+                 encodeErrorPayload(BridgeError{
+                     BridgeErrc::kSessionLimit,
+                     "Fail to create a runspace because you have exceeded the maximum number of 18 "
+                     "concurrent shells allowed for this account.",
+                     "System.Management.Automation.Remoting.PSRemotingTransportException", 0}));
+      finish(0);
+      continue;
+    }
+    BatchWriter batches(id, options.batch_size);
+    sim::CmdletOutcome outcome = sim::runCmdlet(org, request, sim::nowDotNetTicks(),
+                                                [&](PsValue v) { batches.add(std::move(v)); });
+    batches.flush();
+    for (const auto& w : outcome.warnings) writeFrame(FrameKind::kWarning, id, w);
+    if (outcome.error) writeFrame(FrameKind::kError, id, encodeErrorPayload(*outcome.error));
+    finish(outcome.objects);
+  }
+  if (!options.save_file.empty() && !saveOrganisation(org, options.save_file)) {
+    std::fprintf(stderr, "easgate-exchange-sim: cannot save the organisation to %s\n",
+                 options.save_file.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{
+      "easgate-exchange-sim: a simulated Exchange organisation behind the bridge protocol.\n"
+      "Reads JSON request lines on stdin, writes frames on stdout (see powershell/bridge/).",
+      "easgate-exchange-sim"};
+  app.add_option("--mailboxes", o.mailboxes, "Mailboxes to generate")->capture_default_str();
+  app.add_option("--devices", o.devices, "Partnerships to generate, spread over the mailboxes")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "Seed of the generated organisation and of fault injection")
+      ->capture_default_str();
+  app.add_option("--now", o.now, "The present for generated dates (ISO 8601); default: the clock");
+  app.add_option("--org", o.org_file, "Load the organisation from this JSON file instead");
+  app.add_option("--save", o.save_file, "Save the organisation here on exit (and on Sim-Save)");
+  app.add_option("--batch-size", o.batch_size, "Objects per batch frame")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--heartbeat-seconds", o.heartbeat_seconds, "Heartbeat interval when idle")
+      ->capture_default_str();
+  app.add_option("--connect-ms", o.connect_ms, "Delay before the ready frame (connecting)");
+  app.add_option("--latency-ms", o.latency_ms, "Delay before every answer");
+  app.add_option("--latency", o.cmdlet_latency, "Per-cmdlet delay, CMDLET=MS (repeatable)");
+  app.add_option("--throttle-rate", o.throttle_rate,
+                 "Fraction of requests answered with a throttling error")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--throttle-retry-ms", o.throttle_retry_ms,
+                 "The wait a throttling error asks for");
+  app.add_option("--session-limit-rate", o.session_limit_rate,
+                 "Fraction answered with a session-limit error")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--crash-after", o.crash_after, "Exit abruptly on the K-th request");
+  app.add_option("--hang-after", o.hang_after,
+                 "Stop answering (and heartbeating) from the K-th request");
+  app.add_flag("--fail-connect", o.fail_connect, "Fail to connect: a fatal frame instead of ready");
+  CLI11_PARSE(app, argc, argv);
+
+  std::int64_t now = sim::nowDotNetTicks();
+  if (!o.now.empty()) {
+    auto parsed = scalars::parseDateTime(o.now);
+    if (!parsed) {
+      std::fprintf(stderr, "easgate-exchange-sim: --now '%s' is not an ISO 8601 time\n",
+                   o.now.c_str());
+      return 2;
+    }
+    now = parsed->utcTicks();
+  }
+  sim::Organisation org;
+  if (!o.org_file.empty()) {
+    std::ifstream in(o.org_file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "easgate-exchange-sim: cannot read %s\n", o.org_file.c_str());
+      return 2;
+    }
+    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto loaded = sim::Organisation::fromJson(json);
+    if (!loaded) {
+      std::fprintf(stderr, "easgate-exchange-sim: %s\n", loaded.error().message.c_str());
+      return 2;
+    }
+    org = std::move(loaded).value();
+  } else {
+    org = sim::Organisation::generate({o.seed, o.mailboxes, o.devices, now});
+  }
+  return serve(o, std::move(org));
+}

@@ -1,0 +1,350 @@
+#include "powershell/sim/organisation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace easgate::powershell::sim {
+namespace {
+
+constexpr std::int64_t kTicksPerSecond = 10'000'000;
+constexpr std::int64_t kUnixEpochTicks = 621'355'968'000'000'000;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool sameId(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
+
+bool listHas(const std::vector<std::string>& list, std::string_view id) {
+  return std::any_of(list.begin(), list.end(), [&](const std::string& x) { return sameId(x, id); });
+}
+
+void listRemove(std::vector<std::string>& list, std::string_view id) {
+  list.erase(
+      std::remove_if(list.begin(), list.end(), [&](const std::string& x) { return sameId(x, id); }),
+      list.end());
+}
+
+void listAdd(std::vector<std::string>& list, const std::string& id) {
+  if (!listHas(list, id)) list.push_back(id);
+}
+
+struct Catalogue {
+  const char* type;
+  const char* model;
+  const char* os;
+  const char* agent;
+  const char* client;
+  const char* id_prefix;
+};
+
+constexpr Catalogue kCatalogue[] = {
+    {"iPhone", "iPhone15C2", "iOS 17.4.1 21E236", "Apple-iPhone15C2/2104.236", "EAS", ""},
+    {"iPhone", "iPhone14C5", "iOS 16.7.5 20H307", "Apple-iPhone14C5/2007.307", "EAS", ""},
+    {"iPad", "iPad13C1", "iPadOS 17.3 21D50", "Apple-iPad13C1/2103.50", "EAS", ""},
+    {"Android", "SM-S918B", "Android 14.0.0", "Android-SAMSUNG-SM-S918B/101.140101", "EAS",
+     "ANDROIDC"},
+    {"Android", "Pixel 8", "Android 14.0.0", "Android/14-EAS-2.0", "EAS", "ANDROIDC"},
+    {"SAMSUNGSMA546B", "SM-A546B", "Android 13.0.0", "SAMSUNG-SM-A546B/101.130001", "EAS", "SEC"},
+    {"Outlook", "Outlook for iOS and Android", "iOS 17.5", "Outlook-iOS/2.0", "Outlook", ""},
+    {"Outlook", "Outlook for iOS and Android", "Android 14", "Outlook-Android/2.0", "Outlook", ""},
+};
+
+constexpr const char* kFirstNames[] = {"Tony", "Lila", "Ann", "Omar", "Mei",  "Lars",
+                                       "Ines", "Raj",  "Zoe", "Kofi", "Anya", "Paulo",
+                                       "Sara", "Yuki", "Ben", "Nora"};
+constexpr const char* kLastNames[] = {"Smith",   "Okafor", "Lee",   "Haddad", "Chen",
+                                      "Berg",    "Costa",  "Patel", "Novak",  "Mensah",
+                                      "Ivanova", "Silva",  "Cohen", "Sato"};
+
+std::string hex(std::mt19937_64& rng, int digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < digits; ++i) out.push_back(kHex[rng() & 0xF]);
+  return out;
+}
+
+std::string guid(std::mt19937_64& rng) {
+  return hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" +
+         hex(rng, 12);
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string_view accessLevelName(AccessLevel level) {
+  switch (level) {
+    case AccessLevel::kAllow: return "Allow";
+    case AccessLevel::kBlock: return "Block";
+    case AccessLevel::kQuarantine: return "Quarantine";
+  }
+  return "Allow";
+}
+
+std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds) {
+  return kUnixEpochTicks + seconds * kTicksPerSecond;
+}
+
+std::int64_t nowDotNetTicks() {
+  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return kUnixEpochTicks +
+         std::chrono::duration_cast<std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>>(
+             since_epoch)
+             .count();
+}
+
+Organisation Organisation::generate(const GenerateOptions& options) {
+  Organisation org;
+  std::mt19937_64 rng(options.seed);
+  const std::int64_t now = options.now_ticks ? options.now_ticks : nowDotNetTicks();
+  const std::int64_t two_years = 2 * 365 * 86400 * kTicksPerSecond;
+  org.mailboxes_.reserve(options.mailboxes);
+  for (std::size_t i = 0; i < options.mailboxes; ++i) {
+    MailboxFacts m;
+    std::string first = kFirstNames[rng() % std::size(kFirstNames)];
+    std::string last = kLastNames[rng() % std::size(kLastNames)];
+    std::string number = std::to_string(i + 1);
+    m.name = first + " " + last + " " + number;
+    m.identity = "contoso.com/Users/" + m.name;
+    m.sam_account_name = lower(first.substr(0, 1) + last) + number;
+    m.primary_smtp_address = lower(first + "." + last) + "." + number + "@contoso.com";
+    m.guid = guid(rng);
+    org.mailboxes_.push_back(SimMailbox{std::move(m), {}});
+  }
+  for (std::size_t d = 0; d < options.devices && !org.mailboxes_.empty(); ++d) {
+    // The first pass gives every mailbox a device, the rest land at random.
+    std::size_t mailbox = d < org.mailboxes_.size() ? d : rng() % org.mailboxes_.size();
+    SimMailbox& mb = org.mailboxes_[mailbox];
+    const Catalogue& c = kCatalogue[rng() % std::size(kCatalogue)];
+    PartnershipFacts f;
+    f.mailbox_identity = mb.facts.identity;
+    f.mailbox_name = mb.facts.name;
+    f.device_type = c.type;
+    f.device_model = c.model;
+    f.device_os = c.os;
+    f.device_user_agent = c.agent;
+    f.client_type = c.client;
+    f.device_id = c.id_prefix + upper(hex(rng, c.client == std::string("Outlook") ? 32 : 16));
+    f.friendly_name = mb.facts.name.substr(0, mb.facts.name.find(' ')) + "'s " + c.model;
+    f.device_imei = c.client == std::string("Outlook")
+                        ? ""
+                        : std::to_string(350000000000000ULL + rng() % 99999999999999ULL);
+    f.mobile_operator = c.client == std::string("Outlook") ? "" : "Contoso Mobile";
+    f.guid = guid(rng);
+    f.first_sync_ticks =
+        now - static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(two_years));
+    f.last_success_sync_ticks =
+        now - static_cast<std::int64_t>(rng() % (7 * 86400)) * kTicksPerSecond;
+    f.when_changed_ticks = f.first_sync_ticks;
+    mb.devices.push_back(std::move(f));
+    mb.facts.has_partnership = true;
+  }
+  for (auto& mb : org.mailboxes_) {
+    for (auto& dev : mb.devices) org.setAccess(dev, org.evaluate(mb, dev), dev.when_changed_ticks);
+  }
+  org.reindex();
+  return org;
+}
+
+std::size_t Organisation::deviceCount() const {
+  std::size_t n = 0;
+  for (const auto& m : mailboxes_) n += m.devices.size();
+  return n;
+}
+
+void Organisation::reindex() {
+  mailbox_index_.clear();
+  mailbox_index_.reserve(mailboxes_.size() * 5);
+  for (std::size_t i = 0; i < mailboxes_.size(); ++i) {
+    const MailboxFacts& f = mailboxes_[i].facts;
+    for (const std::string* key :
+         {&f.identity, &f.name, &f.sam_account_name, &f.primary_smtp_address, &f.guid}) {
+      if (!key->empty()) mailbox_index_.emplace(lower(*key), i);
+    }
+  }
+}
+
+SimMailbox& Organisation::addMailbox(MailboxFacts facts) {
+  mailboxes_.push_back(SimMailbox{std::move(facts), {}});
+  reindex();
+  return mailboxes_.back();
+}
+
+PartnershipFacts& Organisation::addDevice(SimMailbox& mailbox, PartnershipFacts device) {
+  device.mailbox_identity = mailbox.facts.identity;
+  device.mailbox_name = mailbox.facts.name;
+  mailbox.facts.has_partnership = true;
+  mailbox.devices.push_back(std::move(device));
+  return mailbox.devices.back();
+}
+
+SimMailbox* Organisation::findMailbox(std::string_view id) {
+  auto it = mailbox_index_.find(lower(id));
+  return it == mailbox_index_.end() ? nullptr : &mailboxes_[it->second];
+}
+
+std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view id) {
+  std::string wanted = lower(id);
+  std::replace(wanted.begin(), wanted.end(), '\\', '/');
+  static constexpr std::string_view kContainer = "/exchangeactivesyncdevices/";
+  auto at = wanted.find(kContainer);
+  if (at != std::string::npos) {
+    SimMailbox* mailbox = findMailbox(std::string_view(id).substr(0, at));
+    std::string name = wanted.substr(at + kContainer.size());
+    if (mailbox) {
+      for (auto& d : mailbox->devices) {
+        if (lower(d.device_type + "\xC2\xA7" + d.device_id) == name) return DeviceRef{mailbox, &d};
+      }
+    }
+    return std::nullopt;
+  }
+  for (auto& m : mailboxes_) {  // by Guid: rare enough to scan
+    for (auto& d : m.devices) {
+      if (d.guid == wanted) return DeviceRef{&m, &d};
+    }
+  }
+  return std::nullopt;
+}
+
+std::pair<std::string, std::string> Organisation::evaluate(const SimMailbox& mailbox,
+                                                           const PartnershipFacts& device) const {
+  // Exchange's order: personal block, (automatic blocking: not simulated), personal allow,
+  // device access rules by characteristic, the organisation's default.
+  if (listHas(mailbox.facts.blocked_device_ids, device.device_id)) return {"Blocked", "Individual"};
+  if (listHas(mailbox.facts.allowed_device_ids, device.device_id)) return {"Allowed", "Individual"};
+  auto state = [](AccessLevel level) -> std::string {
+    switch (level) {
+      case AccessLevel::kAllow: return "Allowed";
+      case AccessLevel::kBlock: return "Blocked";
+      case AccessLevel::kQuarantine: return "Quarantined";
+    }
+    return "Allowed";
+  };
+  for (const char* characteristic : {"UserAgent", "DeviceOS", "DeviceModel", "DeviceType"}) {
+    const std::string& value =
+        std::string_view(characteristic) == "UserAgent"     ? device.device_user_agent
+        : std::string_view(characteristic) == "DeviceOS"    ? device.device_os
+        : std::string_view(characteristic) == "DeviceModel" ? device.device_model
+                                                            : device.device_type;
+    for (const auto& rule : rules) {
+      if (rule.characteristic == characteristic && rule.query_string == value) {
+        return {state(rule.level), "DeviceRule"};
+      }
+    }
+  }
+  return {state(default_access_level), "Global"};
+}
+
+void Organisation::setAccess(PartnershipFacts& device, std::pair<std::string, std::string> access,
+                             std::int64_t now) {
+  if (device.access_state == access.first && device.access_state_reason == access.second) return;
+  device.access_state = std::move(access.first);
+  device.access_state_reason = std::move(access.second);
+  device.when_changed_ticks = now;
+}
+
+Result<void, SimError> Organisation::changeLists(SimMailbox& mailbox,
+                                                 const std::optional<ListChange>& allowed,
+                                                 const std::optional<ListChange>& blocked,
+                                                 std::int64_t now) {
+  auto touched = [](const std::optional<ListChange>& change) {
+    std::vector<std::string> ids;
+    if (!change) return ids;
+    if (change->replace) ids = *change->replace;
+    ids.insert(ids.end(), change->add.begin(), change->add.end());
+    return ids;
+  };
+  for (const auto& id : touched(allowed)) {
+    if (listHas(touched(blocked), id)) {
+      return SimError{SimErrc::kInvalidArgument,
+                      "The device ID '" + id +
+                          "' can't be in both the ActiveSyncAllowedDeviceIDs and the "
+                          "ActiveSyncBlockedDeviceIDs lists. (ErrorDeviceIdInBothLists)"};
+    }
+  }
+  auto apply = [](std::vector<std::string>& list, std::vector<std::string>& other,
+                  const ListChange& c) {
+    if (c.replace) list = *c.replace;
+    for (const auto& id : c.remove) listRemove(list, id);
+    for (const auto& id : c.add) listAdd(list, id);
+    // An ID added to one list leaves the other.
+    for (const auto& id : list) listRemove(other, id);
+  };
+  if (allowed) apply(mailbox.facts.allowed_device_ids, mailbox.facts.blocked_device_ids, *allowed);
+  if (blocked) apply(mailbox.facts.blocked_device_ids, mailbox.facts.allowed_device_ids, *blocked);
+  // Exchange re-evaluates at once only what the lists decide; a device that had its state
+  // from a list it has left is Unknown until it next syncs.
+  for (auto& device : mailbox.devices) {
+    if (listHas(mailbox.facts.blocked_device_ids, device.device_id)) {
+      setAccess(device, {"Blocked", "Individual"}, now);
+    } else if (listHas(mailbox.facts.allowed_device_ids, device.device_id)) {
+      setAccess(device, {"Allowed", "Individual"}, now);
+    } else if (device.access_state_reason == "Individual") {
+      setAccess(device, {"Unknown", "Unknown"}, now);
+    }
+  }
+  return {};
+}
+
+std::optional<std::string> Organisation::wipe(DeviceRef ref, bool account_only, bool cancel,
+                                              std::int64_t now) {
+  PartnershipFacts& d = *ref.device;
+  if (cancel) {
+    if (d.wipe_request_ticks == 0)
+      return "No wipe request is pending for device " + d.device_id + ".";
+    if (d.wipe_sent_ticks != 0) {
+      return "The wipe request for device " + d.device_id +
+             " can't be canceled because it has already been sent to the device. "
+             "(CannotCancelWipe)";
+    }
+    d.wipe_request_ticks = 0;
+    d.wipe_status = "DeviceOk";
+    d.when_changed_ticks = now;
+    return std::nullopt;
+  }
+  // Issuing again restarts the cycle.
+  d.wipe_request_ticks = now;
+  d.wipe_sent_ticks = 0;
+  d.wipe_ack_ticks = 0;
+  d.wipe_account_only = account_only;
+  d.wipe_status = account_only ? "AccountOnlyDeviceWipePending" : "DeviceWipePending";
+  d.when_changed_ticks = now;
+  return std::nullopt;
+}
+
+void Organisation::removeDevice(DeviceRef ref) {
+  auto& devices = ref.mailbox->devices;
+  devices.erase(devices.begin() + (ref.device - devices.data()));
+  ref.mailbox->facts.has_partnership = !devices.empty();
+}
+
+void Organisation::syncAll(std::int64_t now) {
+  for (auto& mailbox : mailboxes_) {
+    for (auto& d : mailbox.devices) {
+      setAccess(d, evaluate(mailbox, d), now);
+      if (d.wipe_request_ticks != 0 && d.wipe_sent_ticks == 0) {
+        d.wipe_sent_ticks = now;
+        d.when_changed_ticks = now;
+      } else if (d.wipe_sent_ticks != 0 && d.wipe_ack_ticks == 0) {
+        d.wipe_ack_ticks = now;
+        d.wipe_status =
+            d.wipe_account_only ? "AccountOnlyDeviceWipeSucceeded" : "DeviceWipeSucceeded";
+        d.when_changed_ticks = now;
+      }
+      if (d.access_state != "Blocked") d.last_success_sync_ticks = now;
+    }
+  }
+}
+
+}  // namespace easgate::powershell::sim

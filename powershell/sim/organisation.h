@@ -1,0 +1,107 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "powershell/sim/exchange_objects.h"
+
+namespace easgate::powershell::sim {
+
+enum class AccessLevel { kAllow, kBlock, kQuarantine };
+std::string_view accessLevelName(AccessLevel level);  // Allow, Block, Quarantine
+
+// An ActiveSyncDeviceAccessRule: devices whose characteristic equals the query string get
+// the rule's level.
+struct DeviceAccessRule {
+  std::string characteristic;  // UserAgent, DeviceOS, DeviceModel or DeviceType
+  std::string query_string;
+  AccessLevel level = AccessLevel::kAllow;
+};
+
+struct SimMailbox {
+  MailboxFacts facts;  // including the allowed and blocked device-ID lists
+  std::vector<PartnershipFacts> devices;
+};
+
+struct GenerateOptions {
+  std::uint64_t seed = 1;
+  std::size_t mailboxes = 1000;
+  std::size_t devices = 2000;  // partnerships in all, spread over the mailboxes
+  std::int64_t now_ticks = 0;  // the simulated present, as .NET ticks
+};
+
+enum class SimErrc { kNotFound, kInvalidArgument, kBadState };
+using SimError = Error<SimErrc>;
+
+// A stateful Exchange organisation: mailboxes, their ActiveSync partnerships and device lists,
+// device access rules and the default access level, evaluated as Exchange does (ABQ), with
+// the remote-wipe lifecycle. Times are .NET ticks passed in by the caller.
+class Organisation {
+ public:
+  static Organisation generate(const GenerateOptions& options);
+  static Result<Organisation, SimError> fromJson(std::string_view json);
+  std::string toJson() const;
+
+  AccessLevel default_access_level = AccessLevel::kAllow;
+  std::vector<DeviceAccessRule> rules;
+
+  const std::vector<SimMailbox>& mailboxes() const { return mailboxes_; }
+  std::size_t deviceCount() const;
+
+  // A mailbox by Identity, Name, SamAccountName, primary SMTP address or Guid (any case).
+  SimMailbox* findMailbox(std::string_view id);
+  // A partnership by Identity ("mbx/ExchangeActiveSyncDevices/Type§Id", / or \) or Guid.
+  struct DeviceRef {
+    SimMailbox* mailbox;
+    PartnershipFacts* device;
+  };
+  std::optional<DeviceRef> findDevice(std::string_view id);
+
+  // Set-CASMailbox on one list: a list replaces it, nullopt clears it, or add/remove edit it.
+  struct ListChange {
+    std::optional<std::vector<std::string>> replace;  // set when replacing (empty = clear)
+    std::vector<std::string> add;
+    std::vector<std::string> remove;
+  };
+  Result<void, SimError> changeLists(SimMailbox& mailbox, const std::optional<ListChange>& allowed,
+                                     const std::optional<ListChange>& blocked, std::int64_t now);
+
+  // Clear-MobileDevice: issue (again) or cancel a wipe. Returns a warning, if Exchange gives one.
+  std::optional<std::string> wipe(DeviceRef device, bool account_only, bool cancel,
+                                  std::int64_t now);
+
+  // Remove-MobileDevice.
+  void removeDevice(DeviceRef device);
+
+  // Every device contacts Exchange once: ABQ is evaluated and wipes move on (sent, then
+  // acknowledged). What a real organisation does between two harvests.
+  void syncAll(std::int64_t now);
+
+  // Exchange's access decision for a device on a mailbox: {state, reason}.
+  std::pair<std::string, std::string> evaluate(const SimMailbox& mailbox,
+                                               const PartnershipFacts& device) const;
+
+  // Adds a mailbox or a partnership (for loading and tests); keeps the indexes current.
+  SimMailbox& addMailbox(MailboxFacts facts);
+  PartnershipFacts& addDevice(SimMailbox& mailbox, PartnershipFacts device);
+
+ private:
+  void reindex();
+  void setAccess(PartnershipFacts& device, std::pair<std::string, std::string> access,
+                 std::int64_t now);
+
+  std::vector<SimMailbox> mailboxes_;
+  std::unordered_map<std::string, std::size_t> mailbox_index_;  // lower-case keys
+};
+
+// .NET ticks for a Unix time in seconds, and the present.
+std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds);
+std::int64_t nowDotNetTicks();
+
+}  // namespace easgate::powershell::sim

@@ -1,0 +1,202 @@
+// The simulator's organisation as JSON, for `--org FILE` and saving state. Times are ISO 8601.
+#include "common/json/json_value.h"
+#include "common/json/json_writer.h"
+#include "powershell/clixml/scalars.h"
+#include "powershell/sim/organisation.h"
+
+namespace easgate::powershell::sim {
+namespace {
+
+using json::JsonValue;
+
+std::string text(const JsonValue& object, std::string_view key) {
+  const JsonValue* v = object.find(key);
+  return v && v->asString() ? *v->asString() : std::string();
+}
+
+std::int64_t ticks(const JsonValue& object, std::string_view key) {
+  auto dt = scalars::parseDateTime(text(object, key));
+  return dt ? dt->utcTicks() : 0;
+}
+
+std::vector<std::string> strings(const JsonValue& object, std::string_view key) {
+  std::vector<std::string> out;
+  if (const JsonValue* v = object.find(key); v && v->asArray()) {
+    for (const auto& item : *v->asArray()) {
+      if (item.asString()) out.push_back(*item.asString());
+    }
+  }
+  return out;
+}
+
+std::optional<AccessLevel> level(std::string_view name) {
+  for (AccessLevel l : {AccessLevel::kAllow, AccessLevel::kBlock, AccessLevel::kQuarantine}) {
+    if (accessLevelName(l) == name) return l;
+  }
+  return std::nullopt;
+}
+
+void writeTime(json::JsonWriter& w, std::string_view key, std::int64_t t) {
+  if (t == 0) return;
+  w.key(key);
+  w.string(scalars::formatUtcTimestamp(t));
+}
+
+void writeStrings(json::JsonWriter& w, std::string_view key, const std::vector<std::string>& list) {
+  w.key(key);
+  w.beginArray();
+  for (const auto& s : list) w.string(s);
+  w.endArray();
+}
+
+}  // namespace
+
+Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json) {
+  auto doc = json::parseJson(text_json);
+  if (!doc) return SimError{SimErrc::kInvalidArgument, "organisation file: " + doc.error().message};
+  const JsonValue& root = doc.value();
+  Organisation org;
+  if (auto l = level(text(root, "defaultAccessLevel"))) org.default_access_level = *l;
+  if (const JsonValue* rules = root.find("rules"); rules && rules->asArray()) {
+    for (const auto& r : *rules->asArray()) {
+      auto l = level(text(r, "accessLevel"));
+      if (!l)
+        return SimError{SimErrc::kInvalidArgument,
+                        "organisation file: a rule without a valid accessLevel"};
+      org.rules.push_back({text(r, "characteristic"), text(r, "queryString"), *l});
+    }
+  }
+  const JsonValue* mailboxes = root.find("mailboxes");
+  if (!mailboxes || !mailboxes->asArray()) {
+    return SimError{SimErrc::kInvalidArgument, "organisation file: no \"mailboxes\" list"};
+  }
+  for (const auto& m : *mailboxes->asArray()) {
+    SimMailbox mailbox;
+    mailbox.facts.identity = text(m, "identity");
+    mailbox.facts.name = text(m, "name");
+    mailbox.facts.sam_account_name = text(m, "samAccountName");
+    mailbox.facts.primary_smtp_address = text(m, "primarySmtpAddress");
+    mailbox.facts.guid = text(m, "guid");
+    mailbox.facts.allowed_device_ids = strings(m, "allowedDeviceIds");
+    mailbox.facts.blocked_device_ids = strings(m, "blockedDeviceIds");
+    if (mailbox.facts.identity.empty() || mailbox.facts.name.empty()) {
+      return SimError{SimErrc::kInvalidArgument,
+                      "organisation file: a mailbox without identity or name"};
+    }
+    if (const JsonValue* devices = m.find("devices"); devices && devices->asArray()) {
+      for (const auto& d : *devices->asArray()) {
+        PartnershipFacts f;
+        f.mailbox_identity = mailbox.facts.identity;
+        f.mailbox_name = mailbox.facts.name;
+        f.device_id = text(d, "deviceId");
+        f.device_type = text(d, "deviceType");
+        f.device_model = text(d, "deviceModel");
+        f.device_os = text(d, "deviceOs");
+        f.device_user_agent = text(d, "deviceUserAgent");
+        f.friendly_name = text(d, "friendlyName");
+        f.device_imei = text(d, "deviceImei");
+        if (auto c = text(d, "clientType"); !c.empty()) f.client_type = c;
+        f.guid = text(d, "guid");
+        f.access_state = text(d, "accessState");
+        f.access_state_reason = text(d, "accessStateReason");
+        f.first_sync_ticks = ticks(d, "firstSyncTime");
+        f.last_success_sync_ticks = ticks(d, "lastSuccessSync");
+        f.when_changed_ticks = ticks(d, "whenChanged");
+        f.wipe_request_ticks = ticks(d, "wipeRequestTime");
+        f.wipe_sent_ticks = ticks(d, "wipeSentTime");
+        f.wipe_ack_ticks = ticks(d, "wipeAckTime");
+        if (auto s = text(d, "wipeStatus"); !s.empty()) f.wipe_status = s;
+        f.wipe_account_only =
+            d.find("wipeAccountOnly") && d.find("wipeAccountOnly")->asBool().value_or(false);
+        if (f.device_id.empty() || f.device_type.empty()) {
+          return SimError{SimErrc::kInvalidArgument,
+                          "organisation file: a device without deviceId or deviceType"};
+        }
+        mailbox.devices.push_back(std::move(f));
+      }
+    }
+    mailbox.facts.has_partnership = !mailbox.devices.empty();
+    org.mailboxes_.push_back(std::move(mailbox));
+  }
+  for (auto& mb : org.mailboxes_) {
+    for (auto& dev : mb.devices) {
+      if (dev.access_state.empty())
+        org.setAccess(dev, org.evaluate(mb, dev), dev.when_changed_ticks);
+    }
+  }
+  org.reindex();
+  return org;
+}
+
+std::string Organisation::toJson() const {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("defaultAccessLevel");
+  w.string(accessLevelName(default_access_level));
+  w.key("rules");
+  w.beginArray();
+  for (const auto& r : rules) {
+    w.beginObject();
+    w.key("characteristic");
+    w.string(r.characteristic);
+    w.key("queryString");
+    w.string(r.query_string);
+    w.key("accessLevel");
+    w.string(accessLevelName(r.level));
+    w.endObject();
+  }
+  w.endArray();
+  w.key("mailboxes");
+  w.beginArray();
+  for (const auto& m : mailboxes_) {
+    w.beginObject();
+    for (auto [key, value] : {std::pair{"identity", &m.facts.identity},
+                              {"name", &m.facts.name},
+                              {"samAccountName", &m.facts.sam_account_name},
+                              {"primarySmtpAddress", &m.facts.primary_smtp_address},
+                              {"guid", &m.facts.guid}}) {
+      w.key(key);
+      w.string(*value);
+    }
+    writeStrings(w, "allowedDeviceIds", m.facts.allowed_device_ids);
+    writeStrings(w, "blockedDeviceIds", m.facts.blocked_device_ids);
+    w.key("devices");
+    w.beginArray();
+    for (const auto& d : m.devices) {
+      w.beginObject();
+      for (auto [key, value] : {std::pair{"deviceId", &d.device_id},
+                                {"deviceType", &d.device_type},
+                                {"deviceModel", &d.device_model},
+                                {"deviceOs", &d.device_os},
+                                {"deviceUserAgent", &d.device_user_agent},
+                                {"friendlyName", &d.friendly_name},
+                                {"deviceImei", &d.device_imei},
+                                {"clientType", &d.client_type},
+                                {"guid", &d.guid},
+                                {"accessState", &d.access_state},
+                                {"accessStateReason", &d.access_state_reason},
+                                {"wipeStatus", &d.wipe_status}}) {
+        w.key(key);
+        w.string(*value);
+      }
+      writeTime(w, "firstSyncTime", d.first_sync_ticks);
+      writeTime(w, "lastSuccessSync", d.last_success_sync_ticks);
+      writeTime(w, "whenChanged", d.when_changed_ticks);
+      writeTime(w, "wipeRequestTime", d.wipe_request_ticks);
+      writeTime(w, "wipeSentTime", d.wipe_sent_ticks);
+      writeTime(w, "wipeAckTime", d.wipe_ack_ticks);
+      w.key("wipeAccountOnly");
+      w.boolean(d.wipe_account_only);
+      w.endObject();
+    }
+    w.endArray();
+    w.endObject();
+  }
+  w.endArray();
+  w.endObject();
+  out.push_back('\n');
+  return out;
+}
+
+}  // namespace easgate::powershell::sim
