@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <tuple>
 
 #include "common/text/utf.h"
 
@@ -256,7 +257,9 @@ class Parser {
         return error(JsonErrc::kSyntax, pos_, "expected ':'");
       ++pos_;
       skipSpace();
-      members.emplace_back(std::move(key), JsonValue());
+      // Built in place: moving a fresh JsonValue in trips GCC 12's -Wmaybe-uninitialized.
+      members.emplace_back(std::piecewise_construct, std::forward_as_tuple(std::move(key)),
+                           std::forward_as_tuple());
       if (auto e = parseValue(members.back().second, depth + 1)) return e;
       skipSpace();
       if (pos_ < s_.size() && s_[pos_] == ',') {
