@@ -200,7 +200,8 @@ std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view
   static constexpr std::string_view kContainer = "/exchangeactivesyncdevices/";
   auto at = wanted.find(kContainer);
   if (at != std::string::npos) {
-    SimMailbox* mailbox = findMailbox(std::string_view(id).substr(0, at));
+    // The mailbox part as the index keeps it: "contoso.com/Users/Tony Smith" or "Lila".
+    SimMailbox* mailbox = findMailbox(std::string_view(wanted).substr(0, at));
     std::string name = wanted.substr(at + kContainer.size());
     if (mailbox) {
       for (auto& d : mailbox->devices) {
@@ -211,7 +212,7 @@ std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view
   }
   for (auto& m : mailboxes_) {  // by Guid: rare enough to scan
     for (auto& d : m.devices) {
-      if (d.guid == wanted) return DeviceRef{&m, &d};
+      if (sameId(d.guid, wanted)) return DeviceRef{&m, &d};
     }
   }
   return std::nullopt;
