@@ -1,0 +1,59 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "powershell/host/bridge.h"
+
+namespace easgate::powershell {
+
+// Starts one bridge (a BridgeProcess, or a test double).
+using BridgeFactory = std::function<Result<std::unique_ptr<Bridge>, BridgeError>()>;
+
+// N bridges behind one Bridge: at most `size` requests run at once (Exchange caps sessions
+// per account: 18 on-premises by default, a few in Exchange Online), each on a warm bridge.
+// A bridge that crashed or hung is replaced when its slot is next used.
+class BridgePool final : public Bridge {
+ public:
+  BridgePool(BridgeFactory factory, std::size_t size);
+  ~BridgePool() override;
+
+  Result<BridgeResult, BridgeError> run(const BridgeRequest& request,
+                                        const BatchSink& sink = {}) override;
+  bool healthy() const override { return true; }  // it replaces what fails
+
+  // Starts every bridge now rather than on first use; returns the first failure, if any.
+  Result<void, BridgeError> warm();
+
+  struct Stats {
+    std::size_t size = 0;
+    std::size_t running = 0;   // bridges started and healthy
+    std::size_t busy = 0;      // requests in flight
+    std::size_t started = 0;   // bridges started, in all
+    std::size_t replaced = 0;  // bridges dropped after a crash, hang or failure to start
+    std::size_t requests = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Slot {
+    std::unique_ptr<Bridge> bridge;
+    bool busy = false;
+  };
+  std::size_t acquire();
+  void release(std::size_t slot, std::unique_ptr<Bridge> bridge);
+  Result<Bridge*, BridgeError> ensureStarted(std::size_t slot, std::unique_ptr<Bridge>& bridge);
+
+  BridgeFactory factory_;
+  mutable std::mutex mutex_;
+  std::condition_variable slot_freed_;
+  std::vector<Slot> slots_;
+  Stats stats_;
+};
+
+}  // namespace easgate::powershell

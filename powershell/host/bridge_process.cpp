@@ -1,0 +1,314 @@
+// The bridge process host. Boost.Process types stay in this file.
+#include "powershell/host/bridge_process.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <boost/process.hpp>
+
+#include "common/json/json_value.h"
+#include "powershell/bridge/frames.h"
+#include "powershell/clixml/reader.h"
+#include "powershell/host/child_pipe.h"
+
+namespace easgate::powershell {
+namespace bp = boost::process;
+
+namespace {
+
+constexpr std::size_t kStderrLinesKept = 8;
+
+BridgeError failure(BridgeErrc code, std::string message) {
+  return BridgeError{code, std::move(message), "", 0};
+}
+
+// A batch is the CLIXML of one object[]; callers want its items.
+Result<std::vector<PsValue>, BridgeError> readBatch(std::string payload) {
+  auto values = readClixml(std::move(payload));
+  if (!values)
+    return failure(BridgeErrc::kBridgeFailed,
+                   "unreadable batch from the bridge: " + values.error().message);
+  std::vector<PsValue> out;
+  for (auto& v : values.value()) {
+    const PsObject* o = v.asObject();
+    if (o && o->container == PsContainer::kList && o->hasType("System.Object[]")) {
+      out.insert(out.end(), o->items.begin(), o->items.end());
+    } else {
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct BridgeProcess::Impl {
+  using Clock = std::chrono::steady_clock;
+
+  BridgeProcessOptions options;
+  bp::pipe in, out, err;
+  bp::child child;
+  std::thread out_reader, err_reader;
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable frame_arrived;
+  std::deque<Frame> frames;
+  bool eof = false;
+  std::optional<std::string> broken;  // the stream could not be decoded
+  std::deque<std::string> last_stderr;
+  std::string ready_info;
+
+  std::mutex request_mutex;  // one request at a time
+  std::atomic<bool> dead{false};
+  std::uint64_t next_id = 1;
+
+  void readFrames() {
+    FrameDecoder decoder;
+    char buffer[64 * 1024];
+    while (true) {
+      int n = out.read(buffer, static_cast<int>(sizeof buffer));
+      if (n <= 0) break;
+      decoder.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
+      while (true) {
+        auto frame = decoder.next();
+        std::lock_guard lock(mutex);
+        if (!frame) {
+          broken = frame.error().message;
+          frame_arrived.notify_all();
+          return;
+        }
+        if (!frame.value()) break;
+        frames.push_back(std::move(*frame.value()));
+        frame_arrived.notify_all();
+      }
+    }
+    std::lock_guard lock(mutex);
+    eof = true;
+    frame_arrived.notify_all();
+  }
+
+  void readStderr() {
+    std::string pending;
+    char buffer[4096];
+    auto emit = [&](std::string line) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (options.on_stderr) {
+        options.on_stderr(line);
+      } else {
+        spdlog::warn("bridge {}: {}", child.id(), line);
+      }
+      std::lock_guard lock(mutex);
+      last_stderr.push_back(std::move(line));
+      if (last_stderr.size() > kStderrLinesKept) last_stderr.pop_front();
+    };
+    while (true) {
+      int n = err.read(buffer, static_cast<int>(sizeof buffer));
+      if (n <= 0) break;
+      pending.append(buffer, static_cast<std::size_t>(n));
+      for (auto eol = pending.find('\n'); eol != std::string::npos; eol = pending.find('\n')) {
+        emit(pending.substr(0, eol));
+        pending.erase(0, eol + 1);
+      }
+    }
+    if (!pending.empty()) emit(pending);
+  }
+
+  // Why the process stopped answering, for error messages: exit code and its last words.
+  std::string describeExit() {
+    std::string what = "the bridge process (pid " + std::to_string(child.id()) + ") ";
+    std::error_code ec;
+    if (child.wait_for(std::chrono::seconds(2), ec) && !ec) {
+      what += "exited with code " + std::to_string(child.exit_code());
+    } else {
+      what += "stopped answering";
+    }
+    std::lock_guard lock(mutex);
+    if (broken) what += "; its output was not framed: " + *broken;
+    if (!last_stderr.empty()) {
+      what += "; it last wrote:";
+      for (const auto& l : last_stderr) what += " | " + l;
+    }
+    return what;
+  }
+
+  void kill() {
+    dead = true;
+    std::error_code ec;
+    if (child.running(ec)) child.terminate(ec);
+    child.wait(ec);
+  }
+
+  // The next frame, or nullopt when the stream ended, broke, or the deadline passed.
+  std::optional<Frame> nextFrame(Clock::time_point deadline, bool& timed_out) {
+    std::unique_lock lock(mutex);
+    timed_out =
+        !frame_arrived.wait_until(lock, deadline, [&] { return !frames.empty() || eof || broken; });
+    if (frames.empty()) return std::nullopt;
+    Frame f = std::move(frames.front());
+    frames.pop_front();
+    return f;
+  }
+
+  Result<BridgeResult, BridgeError> exchange(const BridgeRequest& request, const BatchSink& sink) {
+    std::lock_guard one_at_a_time(request_mutex);
+    if (dead) return failure(BridgeErrc::kBridgeFailed, "the bridge is no longer running");
+    const std::uint64_t id = next_id++;
+    std::string line = encodeRequestLine(id, request);
+    if (in.write(line.data(), static_cast<int>(line.size())) != static_cast<int>(line.size())) {
+      kill();
+      return failure(BridgeErrc::kBridgeFailed,
+                     "cannot send " + request.cmdlet + ": " + describeExit());
+    }
+    const auto deadline = Clock::now() + options.request_timeout;
+    BridgeResult result;
+    std::optional<BridgeError> error;
+    while (true) {
+      bool timed_out = false;
+      std::optional<Frame> frame = nextFrame(deadline, timed_out);
+      if (!frame) {
+        if (timed_out) {
+          kill();
+          return failure(BridgeErrc::kTimeout, request.cmdlet + " got no answer within " +
+                                                   std::to_string(options.request_timeout.count()) +
+                                                   " ms; the bridge was stopped");
+        }
+        kill();
+        return failure(BridgeErrc::kBridgeFailed,
+                       request.cmdlet + " was in flight when " + describeExit());
+      }
+      if (frame->kind == FrameKind::kHeartbeat) continue;
+      if (frame->id != id) {
+        spdlog::warn("bridge {}: dropped a {} frame for request {} while waiting for {}",
+                     child.id(), frameKindName(frame->kind), frame->id, id);
+        continue;
+      }
+      switch (frame->kind) {
+        case FrameKind::kBatch: {
+          auto batch = readBatch(std::move(frame->payload));
+          if (!batch) {
+            kill();
+            return batch.error();
+          }
+          if (sink) {
+            sink(std::move(batch).value());
+          } else {
+            auto& items = batch.value();
+            result.objects.insert(result.objects.end(), std::make_move_iterator(items.begin()),
+                                  std::make_move_iterator(items.end()));
+          }
+          break;
+        }
+        case FrameKind::kWarning: result.warnings.push_back(std::move(frame->payload)); break;
+        case FrameKind::kError: error = decodeErrorPayload(frame->payload); break;
+        case FrameKind::kDone: {
+          if (error) return *error;
+          if (auto done = json::parseJson(frame->payload); done) {
+            if (const auto* count = done->find("count"); count && count->asInt())
+              result.count = static_cast<std::size_t>(*count->asInt());
+          }
+          return result;
+        }
+        case FrameKind::kFatal: {
+          kill();
+          BridgeError fatal = decodeErrorPayload(frame->payload);
+          fatal.code = BridgeErrc::kBridgeFailed;
+          return fatal;
+        }
+        default: break;
+      }
+    }
+  }
+};
+
+BridgeProcess::BridgeProcess(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
+    const BridgeCommand& command, BridgeProcessOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  try {
+    // One start at a time: see child_pipe.h.
+    static std::mutex starting;
+    std::lock_guard one_start(starting);
+    impl->in = makeChildPipe();
+    impl->out = makeChildPipe();
+    impl->err = makeChildPipe();
+    impl->child = bp::child(bp::exe = command.program, bp::args = command.arguments,
+                            bp::std_in<impl->in, bp::std_out> impl->out, bp::std_err > impl->err);
+  } catch (const std::exception& e) {
+    return failure(BridgeErrc::kBridgeFailed, "cannot start " + command.program + ": " + e.what());
+  }
+  Impl* raw = impl.get();
+  impl->out_reader = std::thread([raw] { raw->readFrames(); });
+  impl->err_reader = std::thread([raw] { raw->readStderr(); });
+  std::unique_ptr<BridgeProcess> bridge(new BridgeProcess(std::move(impl)));
+
+  const auto deadline = Impl::Clock::now() + raw->options.connect_timeout;
+  while (true) {
+    bool timed_out = false;
+    std::optional<Frame> frame = raw->nextFrame(deadline, timed_out);
+    if (!frame) {
+      std::string why = timed_out ? "did not connect within " +
+                                        std::to_string(raw->options.connect_timeout.count()) +
+                                        " ms (no ready frame)"
+                                  : "ended before it was ready: " + raw->describeExit();
+      raw->kill();
+      return failure(BridgeErrc::kBridgeFailed, command.program + " " + why);
+    }
+    if (frame->kind == FrameKind::kReady) {
+      raw->ready_info = std::move(frame->payload);
+      return bridge;
+    }
+    if (frame->kind == FrameKind::kFatal) {
+      raw->kill();
+      BridgeError fatal = decodeErrorPayload(frame->payload);
+      fatal.code = BridgeErrc::kBridgeFailed;
+      fatal.message = "the bridge could not connect: " + fatal.message;
+      return fatal;
+    }
+  }
+}
+
+BridgeProcess::~BridgeProcess() { close(); }
+
+std::optional<int> BridgeProcess::close(std::chrono::milliseconds grace) {
+  std::lock_guard no_request_in_flight(impl_->request_mutex);
+  std::optional<int> exit_code;
+  if (impl_->in.is_open()) impl_->in.close();
+  std::error_code ec;
+  if (impl_->child.valid() && impl_->child.wait_for(grace, ec) && !ec) {
+    exit_code = impl_->child.exit_code();
+  }
+  impl_->kill();
+  if (impl_->out_reader.joinable()) impl_->out_reader.join();
+  if (impl_->err_reader.joinable()) impl_->err_reader.join();
+  return exit_code;
+}
+
+Result<BridgeResult, BridgeError> BridgeProcess::run(const BridgeRequest& request,
+                                                     const BatchSink& sink) {
+  if (auto valid = validateRequest(request); !valid) {
+    return BridgeError{BridgeErrc::kInvalidArgument, valid.error().message, "", 0};
+  }
+  return impl_->exchange(request, sink);
+}
+
+Result<BridgeResult, BridgeError> BridgeProcess::runUncheckedForTest(const BridgeRequest& request) {
+  return impl_->exchange(request, {});
+}
+
+bool BridgeProcess::healthy() const {
+  std::error_code ec;
+  return !impl_->dead && impl_->child.running(ec);
+}
+
+int BridgeProcess::pid() const { return impl_->child.id(); }
+
+const std::string& BridgeProcess::readyInfo() const { return impl_->ready_info; }
+
+}  // namespace easgate::powershell

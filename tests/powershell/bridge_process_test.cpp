@@ -1,0 +1,272 @@
+// The bridge host and pool against easgate-exchange-sim, a real child process speaking the
+// bridge protocol, with each fault it can inject.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "powershell/host/bridge_pool.h"
+#include "powershell/host/bridge_process.h"
+
+namespace easgate::powershell {
+namespace {
+
+using namespace std::chrono_literals;
+
+BridgeCommand sim(std::vector<std::string> extra = {}) {
+  BridgeCommand c{EASGATE_SIM_BINARY, {"--mailboxes", "20", "--devices", "40", "--seed", "7"}};
+  c.arguments.insert(c.arguments.end(), extra.begin(), extra.end());
+  return c;
+}
+
+std::unique_ptr<BridgeProcess> startOk(const BridgeCommand& command,
+                                       BridgeProcessOptions options = {}) {
+  auto started = BridgeProcess::start(command, std::move(options));
+  EXPECT_TRUE(started.ok()) << (started.ok() ? "" : started.error().message);
+  return started.ok() ? std::move(started).value() : nullptr;
+}
+
+// A pool's factory: simulator bridges started with `extra` arguments.
+BridgeFactory simBridges(std::vector<std::string> extra = {}) {
+  return [extra]() -> Result<std::unique_ptr<Bridge>, BridgeError> {
+    auto started = BridgeProcess::start(sim(extra), {});
+    if (!started) return started.error();
+    return std::unique_ptr<Bridge>(std::move(started).value());
+  };
+}
+
+BridgeRequest devicesOf(std::string mailbox) {
+  return BridgeRequest{"Get-MobileDevice", {}}.with("Mailbox", std::move(mailbox));
+}
+
+// The identity of the first generated mailbox, asked of the simulator itself.
+std::string firstMailbox(Bridge& bridge) {
+  auto r = bridge.run(BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", std::int64_t{1}));
+  EXPECT_TRUE(r.ok());
+  if (!r.ok() || r->objects.empty()) return "";
+  return *r->objects[0].asObject()->property("Identity")->display();
+}
+
+TEST(BridgeProcess, StartsAndAnswersWithExchangeShapedObjects) {
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  EXPECT_NE(bridge->readyInfo().find("\"mode\":\"simulator\""), std::string::npos);
+  std::string mailbox = firstMailbox(*bridge);
+  auto result = bridge->run(devicesOf(mailbox));
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_FALSE(result->objects.empty());
+  EXPECT_EQ(result->count, result->objects.size());
+  const PsObject* device = result->objects[0].asObject();
+  ASSERT_NE(device, nullptr);
+  EXPECT_TRUE(
+      device->hasType("Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice"));
+  EXPECT_EQ(device->property("UserDisplayName")->display(), mailbox);
+  EXPECT_TRUE(bridge->healthy());
+}
+
+TEST(BridgeProcess, ReturnsExchangeErrorsClassifiedAndStaysUsable) {
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  auto missing = bridge->run(devicesOf("nobody@contoso.com"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, BridgeErrc::kNotFound);
+  EXPECT_FALSE(missing.error().retryable());
+  EXPECT_NE(missing.error().message.find("couldn't be found"), std::string::npos);
+  EXPECT_NE(missing.error().exception_type.find("ManagementObjectNotFoundException"),
+            std::string::npos);
+  EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
+}
+
+TEST(BridgeProcess, RefusesWhatTheAllowlistDoesNotNameBeforeSendingIt) {
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  auto empty_identity = bridge->run(devicesOf(""));
+  ASSERT_FALSE(empty_identity.ok());
+  EXPECT_EQ(empty_identity.error().code, BridgeErrc::kInvalidArgument);
+  EXPECT_NE(empty_identity.error().message.find("every object"), std::string::npos);
+  auto other_cmdlet =
+      bridge->run(BridgeRequest{"Invoke-Expression", {}}.with("Command", "Remove-Item C:\\"));
+  ASSERT_FALSE(other_cmdlet.ok());
+  EXPECT_NE(other_cmdlet.error().message.find("not an allowlisted cmdlet"), std::string::npos);
+  auto other_parameter = bridge->run(devicesOf("x").with("ScriptBlock", "{ evil }"));
+  ASSERT_FALSE(other_parameter.ok());
+  EXPECT_TRUE(bridge->healthy());
+}
+
+TEST(BridgeProcess, ThrottlingAndSessionLimitsAreRetryableWithTheWaitExchangeAsks) {
+  auto throttled = startOk(sim({"--throttle-rate", "1", "--throttle-retry-ms", "1500"}));
+  ASSERT_TRUE(throttled);
+  auto r = throttled->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, BridgeErrc::kThrottled);
+  EXPECT_EQ(r.error().retry_after_ms, 1500);
+  EXPECT_TRUE(r.error().retryable());
+
+  auto limited = startOk(sim({"--session-limit-rate", "1"}));
+  ASSERT_TRUE(limited);
+  auto s = limited->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, BridgeErrc::kSessionLimit);
+  EXPECT_TRUE(s.error().retryable());
+  EXPECT_NE(s.error().message.find("concurrent shells"), std::string::npos);
+}
+
+TEST(BridgeProcess, ACrashFailsTheRequestInFlightAsRetryableAndSaysWhy) {
+  std::vector<std::string> stderr_lines;
+  std::mutex m;
+  BridgeProcessOptions options;
+  options.on_stderr = [&](std::string_view line) {
+    std::lock_guard lock(m);
+    stderr_lines.emplace_back(line);
+  };
+  auto bridge = startOk(sim({"--crash-after", "2"}), options);
+  ASSERT_TRUE(bridge);
+  EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
+  auto crashed = bridge->run(
+      BridgeRequest{"Clear-MobileDevice", {}}.with("Identity", "x/ExchangeActiveSyncDevices/y"));
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_EQ(crashed.error().code, BridgeErrc::kBridgeFailed);
+  EXPECT_TRUE(crashed.error().retryable());
+  EXPECT_NE(crashed.error().message.find("Clear-MobileDevice was in flight"), std::string::npos)
+      << crashed.error().message;
+  EXPECT_NE(crashed.error().message.find("exited with code 70"), std::string::npos)
+      << crashed.error().message;
+  EXPECT_FALSE(bridge->healthy());
+  std::lock_guard lock(m);
+  ASSERT_FALSE(stderr_lines.empty());
+  EXPECT_NE(stderr_lines.back().find("crashing on request 2"), std::string::npos);
+}
+
+TEST(BridgeProcess, AHungBridgeTimesOutAndIsStopped) {
+  BridgeProcessOptions options;
+  options.request_timeout = 300ms;
+  auto bridge = startOk(sim({"--hang-after", "1"}), options);
+  ASSERT_TRUE(bridge);
+  auto hung = bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.error().code, BridgeErrc::kTimeout);
+  EXPECT_TRUE(hung.error().retryable());
+  EXPECT_FALSE(bridge->healthy());
+  auto after = bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.error().code, BridgeErrc::kBridgeFailed);
+}
+
+TEST(BridgeProcess, ReportsAFailedConnectionAndAMissingProgram) {
+  auto failed = BridgeProcess::start(sim({"--fail-connect"}), {});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, BridgeErrc::kBridgeFailed);
+  EXPECT_NE(failed.error().message.find("could not connect"), std::string::npos)
+      << failed.error().message;
+  auto missing = BridgeProcess::start(BridgeCommand{"/nonexistent/pwsh", {}}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("/nonexistent/pwsh"), std::string::npos);
+  BridgeProcessOptions slow;
+  slow.connect_timeout = 200ms;
+  auto late = BridgeProcess::start(sim({"--connect-ms", "5000"}), slow);
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().message.find("did not connect"), std::string::npos);
+}
+
+TEST(BridgeProcess, StreamsLargeResultsInBatches) {
+  auto bridge = startOk(BridgeCommand{
+      EASGATE_SIM_BINARY, {"--mailboxes", "500", "--devices", "3000", "--batch-size", "100"}});
+  ASSERT_TRUE(bridge);
+  std::size_t batches = 0, objects = 0;
+  auto r = bridge->run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", "Unlimited"),
+                       [&](std::vector<PsValue>&& batch) {
+                         ++batches;
+                         objects += batch.size();
+                         EXPECT_LE(batch.size(), 100u);
+                       });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(objects, 3000u);
+  EXPECT_EQ(r->count, 3000u);
+  EXPECT_EQ(batches, 30u);
+  EXPECT_TRUE(r->objects.empty()) << "the sink took them";
+  EXPECT_TRUE(r->warnings.empty());
+
+  auto capped = bridge->run(BridgeRequest{"Get-MobileDevice", {}});
+  ASSERT_TRUE(capped.ok());
+  EXPECT_EQ(capped->objects.size(), 1000u) << "Exchange's default -ResultSize";
+  ASSERT_EQ(capped->warnings.size(), 1u);
+  EXPECT_NE(capped->warnings[0].find("-ResultSize Unlimited"), std::string::npos);
+}
+
+TEST(BridgeProcess, HeartbeatsWhileIdleDoNotDisturbRequests) {
+  auto bridge = startOk(sim({"--heartbeat-seconds", "0.01"}));
+  ASSERT_TRUE(bridge);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
+  }
+}
+
+TEST(BridgeProcess, ExitsCleanlyOnEofEvenWithOtherBridgesRunning) {
+  // Each bridge's stdin must belong to it alone: if a sibling inherited the write end, closing
+  // ours would not reach the bridge, and it would have to be killed.
+  std::vector<std::unique_ptr<BridgeProcess>> bridges(4);
+  std::vector<std::thread> starters;
+  for (auto& b : bridges) starters.emplace_back([&b] { b = startOk(sim()); });
+  for (auto& t : starters) t.join();
+  for (auto& b : bridges) ASSERT_TRUE(b);
+  for (std::size_t i = 0; i < bridges.size(); ++i) {
+    EXPECT_EQ(bridges[i]->close(std::chrono::seconds(20)), std::optional<int>(0)) << "bridge " << i;
+  }
+}
+
+TEST(BridgePool, RunsConcurrentRequestsOnAtMostItsSizeOfBridges) {
+  BridgePool pool(simBridges({"--latency-ms", "5"}), 2);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        if (pool.run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok()) ++ok;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 40);
+  auto stats = pool.stats();
+  EXPECT_EQ(stats.started, 2u) << "two warm bridges served all forty requests";
+  EXPECT_EQ(stats.requests, 40u);
+  EXPECT_EQ(stats.busy, 0u);
+  EXPECT_EQ(stats.replaced, 0u);
+}
+
+TEST(BridgePool, ReplacesACrashedBridgeAndGoesOn) {
+  BridgePool pool(simBridges({"--crash-after", "3"}), 1);
+  int ok = 0, retryable_failures = 0;
+  for (int i = 0; i < 9; ++i) {
+    auto r = pool.run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+    if (r.ok())
+      ++ok;
+    else if (r.error().retryable())
+      ++retryable_failures;
+  }
+  EXPECT_EQ(ok, 6) << "each bridge answers twice, then crashes on its third request";
+  EXPECT_EQ(retryable_failures, 3);
+  auto stats = pool.stats();
+  EXPECT_EQ(stats.started, 3u);
+  EXPECT_EQ(stats.replaced, 3u) << "each crashed bridge is dropped when its request ends";
+  EXPECT_EQ(stats.running, 0u);
+}
+
+TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
+  BridgePool good(simBridges(), 3);
+  ASSERT_TRUE(good.warm().ok());
+  EXPECT_EQ(good.stats().running, 3u);
+  BridgePool bad(
+      [] {
+        return Result<std::unique_ptr<Bridge>, BridgeError>(
+            BridgeError{BridgeErrc::kBridgeFailed, "no Exchange", "", 0});
+      },
+      2);
+  auto warmed = bad.warm();
+  ASSERT_FALSE(warmed.ok());
+  EXPECT_EQ(warmed.error().message, "no Exchange");
+}
+
+}  // namespace
+}  // namespace easgate::powershell
