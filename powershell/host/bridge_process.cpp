@@ -62,9 +62,11 @@ struct BridgeProcess::Impl {
   std::optional<std::string> broken;  // the stream could not be decoded
   std::deque<std::string> last_stderr;
   std::string ready_info;
+  std::size_t heartbeats = 0;
 
   std::mutex request_mutex;  // one request at a time
   std::atomic<bool> dead{false};
+  std::atomic<bool> killed{false};  // it had to be terminated
   std::uint64_t next_id = 1;
 
   void readFrames() {
@@ -83,6 +85,12 @@ struct BridgeProcess::Impl {
           return;
         }
         if (!frame.value()) break;
+        // Heartbeats only say the bridge is alive; queueing them would grow the queue for as
+        // long as the bridge sits idle.
+        if (frame.value()->kind == FrameKind::kHeartbeat) {
+          ++heartbeats;
+          continue;
+        }
         frames.push_back(std::move(*frame.value()));
         frame_arrived.notify_all();
       }
@@ -139,8 +147,18 @@ struct BridgeProcess::Impl {
   void kill() {
     dead = true;
     std::error_code ec;
-    if (child.running(ec)) child.terminate(ec);
+    if (child.running(ec)) {
+      killed = true;
+      child.terminate(ec);
+    }
     child.wait(ec);
+  }
+
+  // After a fatal frame the bridge exits by itself; kill it only if it does not.
+  void awaitExit() {
+    dead = true;
+    std::error_code ec;
+    if (!child.wait_for(std::chrono::seconds(5), ec) || ec) kill();
   }
 
   // The next frame, or nullopt when the stream ended, broke, or the deadline passed.
@@ -181,7 +199,6 @@ struct BridgeProcess::Impl {
         return failure(BridgeErrc::kBridgeFailed,
                        request.cmdlet + " was in flight when " + describeExit());
       }
-      if (frame->kind == FrameKind::kHeartbeat) continue;
       if (frame->id != id) {
         spdlog::warn("bridge {}: dropped a {} frame for request {} while waiting for {}",
                      child.id(), frameKindName(frame->kind), frame->id, id);
@@ -214,7 +231,7 @@ struct BridgeProcess::Impl {
           return result;
         }
         case FrameKind::kFatal: {
-          kill();
+          awaitExit();
           BridgeError fatal = decodeErrorPayload(frame->payload);
           fatal.code = BridgeErrc::kBridgeFailed;
           return fatal;
@@ -238,7 +255,9 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
     impl->in = makeChildPipe();
     impl->out = makeChildPipe();
     impl->err = makeChildPipe();
-    impl->child = bp::child(bp::exe = command.program, bp::args = command.arguments,
+    bp::environment environment = boost::this_process::environment();
+    for (const auto& [name, value] : command.environment) environment[name] = value;
+    impl->child = bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
                             bp::std_in<impl->in, bp::std_out> impl->out, bp::std_err > impl->err);
   } catch (const std::exception& e) {
     return failure(BridgeErrc::kBridgeFailed, "cannot start " + command.program + ": " + e.what());
@@ -265,7 +284,7 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
       return bridge;
     }
     if (frame->kind == FrameKind::kFatal) {
-      raw->kill();
+      raw->awaitExit();
       BridgeError fatal = decodeErrorPayload(frame->payload);
       fatal.code = BridgeErrc::kBridgeFailed;
       fatal.message = "the bridge could not connect: " + fatal.message;
@@ -281,7 +300,7 @@ std::optional<int> BridgeProcess::close(std::chrono::milliseconds grace) {
   std::optional<int> exit_code;
   if (impl_->in.is_open()) impl_->in.close();
   std::error_code ec;
-  if (impl_->child.valid() && impl_->child.wait_for(grace, ec) && !ec) {
+  if (impl_->child.valid() && impl_->child.wait_for(grace, ec) && !ec && !impl_->killed) {
     exit_code = impl_->child.exit_code();
   }
   impl_->kill();
@@ -310,5 +329,10 @@ bool BridgeProcess::healthy() const {
 int BridgeProcess::pid() const { return impl_->child.id(); }
 
 const std::string& BridgeProcess::readyInfo() const { return impl_->ready_info; }
+
+std::size_t BridgeProcess::heartbeats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->heartbeats;
+}
 
 }  // namespace easgate::powershell

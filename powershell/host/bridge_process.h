@@ -9,15 +9,9 @@
 #include <vector>
 
 #include "powershell/host/bridge.h"
+#include "powershell/host/bridge_command.h"
 
 namespace easgate::powershell {
-
-// How to start a bridge: pwsh or powershell.exe with bridge.ps1 and its arguments, or
-// easgate-exchange-sim.
-struct BridgeCommand {
-  std::string program;
-  std::vector<std::string> arguments;
-};
 
 struct BridgeProcessOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::minutes(2)};  // until the ready frame
@@ -48,6 +42,8 @@ class BridgeProcess final : public Bridge {
   int pid() const;
   // What the bridge said in its ready frame (JSON).
   const std::string& readyInfo() const;
+  // Heartbeat frames received so far (a bridge sends them while idle).
+  std::size_t heartbeats() const;
 
   // Sends a request the allowlist would refuse (the simulator's Sim- controls); tests only.
   Result<BridgeResult, BridgeError> runUncheckedForTest(const BridgeRequest& request);

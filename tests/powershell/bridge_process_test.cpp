@@ -15,7 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 
 BridgeCommand sim(std::vector<std::string> extra = {}) {
-  BridgeCommand c{EASGATE_SIM_BINARY, {"--mailboxes", "20", "--devices", "40", "--seed", "7"}};
+  BridgeCommand c{EASGATE_SIM_BINARY, {"--mailboxes", "20", "--devices", "40", "--seed", "7"}, {}};
   c.arguments.insert(c.arguments.end(), extra.begin(), extra.end());
   return c;
 }
@@ -159,7 +159,7 @@ TEST(BridgeProcess, ReportsAFailedConnectionAndAMissingProgram) {
   EXPECT_EQ(failed.error().code, BridgeErrc::kBridgeFailed);
   EXPECT_NE(failed.error().message.find("could not connect"), std::string::npos)
       << failed.error().message;
-  auto missing = BridgeProcess::start(BridgeCommand{"/nonexistent/pwsh", {}}, {});
+  auto missing = BridgeProcess::start(BridgeCommand{"/nonexistent/pwsh", {}, {}}, {});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("/nonexistent/pwsh"), std::string::npos);
   BridgeProcessOptions slow;
@@ -171,7 +171,7 @@ TEST(BridgeProcess, ReportsAFailedConnectionAndAMissingProgram) {
 
 TEST(BridgeProcess, StreamsLargeResultsInBatches) {
   auto bridge = startOk(BridgeCommand{
-      EASGATE_SIM_BINARY, {"--mailboxes", "500", "--devices", "3000", "--batch-size", "100"}});
+      EASGATE_SIM_BINARY, {"--mailboxes", "500", "--devices", "3000", "--batch-size", "100"}, {}});
   ASSERT_TRUE(bridge);
   std::size_t batches = 0, objects = 0;
   auto r = bridge->run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", "Unlimited"),
@@ -200,6 +200,13 @@ TEST(BridgeProcess, HeartbeatsWhileIdleDoNotDisturbRequests) {
   for (int i = 0; i < 30; ++i) {
     ASSERT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
   }
+  // Idle now: heartbeats arrive (every 10 ms; the deadline is only a guard).
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (bridge->heartbeats() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(bridge->heartbeats(), 3u);
+  EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
 }
 
 TEST(BridgeProcess, ExitsCleanlyOnEofEvenWithOtherBridgesRunning) {
