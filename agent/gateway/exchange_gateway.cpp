@@ -1,0 +1,92 @@
+#include "agent/gateway/exchange_gateway.h"
+
+namespace easgate::agent {
+namespace {
+
+using powershell::BridgeRequest;
+using powershell::ListEdit;
+
+BridgeRequest listDevicesRequest(std::optional<std::string_view> mailbox) {
+  BridgeRequest r{"Get-MobileDevice", {}};
+  if (mailbox) r.with("Mailbox", std::string(*mailbox));
+  return r.with("ResultSize", "Unlimited");
+}
+
+BridgeRequest deviceStatisticsRequest(std::string_view mailbox) {
+  return BridgeRequest{"Get-MobileDeviceStatistics", {}}.with("Mailbox", std::string(mailbox));
+}
+
+BridgeRequest casMailboxesRequest() {
+  return BridgeRequest{"Get-CASMailbox", {}}
+      .with("ResultSize", "Unlimited")
+      .with("Filter", "HasActiveSyncDevicePartnership -eq $true");
+}
+
+BridgeRequest editListRequest(std::string_view mailbox, DeviceList list,
+                              const std::vector<std::string>& add,
+                              const std::vector<std::string>& remove) {
+  const char* parameter =
+      list == DeviceList::kAllowed ? "ActiveSyncAllowedDeviceIDs" : "ActiveSyncBlockedDeviceIDs";
+  return BridgeRequest{"Set-CASMailbox", {}}
+      .with("Identity", std::string(mailbox))
+      .with(parameter, ListEdit{add, remove});
+}
+
+BridgeRequest wipeRequest(std::string_view partnership, WipeScope scope) {
+  BridgeRequest r{"Clear-MobileDevice", {}};
+  r.with("Identity", std::string(partnership));
+  if (scope == WipeScope::kAccountOnly) r.with("AccountOnly", true);
+  return r;
+}
+
+BridgeRequest cancelWipeRequest(std::string_view partnership) {
+  return BridgeRequest{"Clear-MobileDevice", {}}
+      .with("Identity", std::string(partnership))
+      .with("Cancel", true);
+}
+
+BridgeRequest removePartnershipRequest(std::string_view partnership) {
+  return BridgeRequest{"Remove-MobileDevice", {}}.with("Identity", std::string(partnership));
+}
+
+}  // namespace
+
+GatewayResult CmdletGateway::checkAndRun(const BridgeRequest& request, const ObjectSink& sink) {
+  if (auto valid = powershell::validateRequest(request); !valid) {
+    return GatewayError{GatewayErrc::kInvalidArgument, valid.error().message, "", 0};
+  }
+  return run(request, sink);
+}
+
+GatewayResult CmdletGateway::listDevices(const ObjectSink& sink,
+                                         std::optional<std::string_view> mailbox) {
+  return checkAndRun(listDevicesRequest(mailbox), sink);
+}
+
+GatewayResult CmdletGateway::deviceStatistics(std::string_view mailbox, const ObjectSink& sink) {
+  return checkAndRun(deviceStatisticsRequest(mailbox), sink);
+}
+
+GatewayResult CmdletGateway::casMailboxes(const ObjectSink& sink) {
+  return checkAndRun(casMailboxesRequest(), sink);
+}
+
+GatewayResult CmdletGateway::editList(std::string_view mailbox, DeviceList list,
+                                      const std::vector<std::string>& add,
+                                      const std::vector<std::string>& remove) {
+  return checkAndRun(editListRequest(mailbox, list, add, remove));
+}
+
+GatewayResult CmdletGateway::wipe(std::string_view partnership, WipeScope scope) {
+  return checkAndRun(wipeRequest(partnership, scope));
+}
+
+GatewayResult CmdletGateway::cancelWipe(std::string_view partnership) {
+  return checkAndRun(cancelWipeRequest(partnership));
+}
+
+GatewayResult CmdletGateway::removePartnership(std::string_view partnership) {
+  return checkAndRun(removePartnershipRequest(partnership));
+}
+
+}  // namespace easgate::agent

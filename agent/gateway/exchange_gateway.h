@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "powershell/bridge/bridge_error.h"
+#include "powershell/host/bridge.h"
+
+namespace easgate::agent {
+
+// Errors come classified as the bridge classifies them: throttled and session-limit are worth
+// a retry later, not-found and invalid-argument are not.
+using GatewayError = powershell::BridgeError;
+using GatewayErrc = powershell::BridgeErrc;
+// Output objects, a batch at a time, as Exchange returns them.
+using ObjectSink = powershell::BatchSink;
+
+// What a call did: how many objects it returned and Exchange's warnings (a cancel with no
+// wipe pending, say).
+struct GatewayReply {
+  std::size_t objects = 0;
+  std::vector<std::string> warnings;
+};
+using GatewayResult = Result<GatewayReply, GatewayError>;
+
+enum class DeviceList { kAllowed, kBlocked };  // ActiveSyncAllowedDeviceIDs / ...BlockedDeviceIDs
+enum class WipeScope { kDevice, kAccountOnly };
+
+// Everything the agent asks of Exchange about ActiveSync devices. Mailboxes are named as
+// Exchange accepts them (SMTP address, alias, identity, Guid); partnerships by their Identity.
+class ExchangeGateway {
+ public:
+  virtual ~ExchangeGateway() = default;
+
+  // Every partnership in the organisation (Get-MobileDevice -ResultSize Unlimited), or one
+  // mailbox's when `mailbox` is given (an empty name is refused, never taken as "all").
+  virtual GatewayResult listDevices(const ObjectSink& sink,
+                                    std::optional<std::string_view> mailbox = std::nullopt) = 0;
+  // The statistics of one mailbox's partnerships (Get-MobileDeviceStatistics -Mailbox).
+  virtual GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) = 0;
+  // Every mailbox with a partnership, with its allowed and blocked lists (Get-CASMailbox).
+  virtual GatewayResult casMailboxes(const ObjectSink& sink) = 0;
+
+  // Adds device IDs to, or removes them from, one of a mailbox's lists (Set-CASMailbox with
+  // @{Add=...} or @{Remove=...}); other entries of the list stay as they are.
+  virtual GatewayResult editList(std::string_view mailbox, DeviceList list,
+                                 const std::vector<std::string>& add,
+                                 const std::vector<std::string>& remove) = 0;
+  // Clear-MobileDevice: wipe the device, or only the mailbox's data on it; cancel a pending one.
+  virtual GatewayResult wipe(std::string_view partnership, WipeScope scope) = 0;
+  virtual GatewayResult cancelWipe(std::string_view partnership) = 0;
+  // Remove-MobileDevice.
+  virtual GatewayResult removePartnership(std::string_view partnership) = 0;
+
+  GatewayResult addAllowed(std::string_view mailbox, const std::vector<std::string>& ids) {
+    return editList(mailbox, DeviceList::kAllowed, ids, {});
+  }
+  GatewayResult removeAllowed(std::string_view mailbox, const std::vector<std::string>& ids) {
+    return editList(mailbox, DeviceList::kAllowed, {}, ids);
+  }
+  GatewayResult addBlocked(std::string_view mailbox, const std::vector<std::string>& ids) {
+    return editList(mailbox, DeviceList::kBlocked, ids, {});
+  }
+  GatewayResult removeBlocked(std::string_view mailbox, const std::vector<std::string>& ids) {
+    return editList(mailbox, DeviceList::kBlocked, {}, ids);
+  }
+};
+
+// A gateway that turns each call into one allowlisted cmdlet request and runs it somewhere:
+// over a bridge (BridgeExchangeGateway) or in memory (tests' FakeExchangeGateway). All of them
+// accept and refuse the same input: requests are checked against the allowlist first.
+class CmdletGateway : public ExchangeGateway {
+ public:
+  GatewayResult listDevices(const ObjectSink& sink,
+                            std::optional<std::string_view> mailbox = std::nullopt) final;
+  GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) final;
+  GatewayResult casMailboxes(const ObjectSink& sink) final;
+  GatewayResult editList(std::string_view mailbox, DeviceList list,
+                         const std::vector<std::string>& add,
+                         const std::vector<std::string>& remove) final;
+  GatewayResult wipe(std::string_view partnership, WipeScope scope) final;
+  GatewayResult cancelWipe(std::string_view partnership) final;
+  GatewayResult removePartnership(std::string_view partnership) final;
+
+ protected:
+  // Runs a request that passed the allowlist.
+  virtual GatewayResult run(const powershell::BridgeRequest& request, const ObjectSink& sink) = 0;
+
+ private:
+  GatewayResult checkAndRun(const powershell::BridgeRequest& request, const ObjectSink& sink = {});
+};
+
+}  // namespace easgate::agent

@@ -1,0 +1,33 @@
+#include "tests/support/fake_exchange_gateway.h"
+
+#include "powershell/sim/cmdlets.h"
+
+namespace easgate::testing {
+namespace {
+constexpr std::size_t kBatchSize = 100;  // batches as a bridge would send them
+}
+
+agent::GatewayResult FakeExchangeGateway::run(const powershell::BridgeRequest& request,
+                                              const agent::ObjectSink& sink) {
+  requests_.push_back(request);
+  if (!failures_.empty()) {
+    agent::GatewayError error = std::move(failures_.front());
+    failures_.pop_front();
+    return error;
+  }
+  std::vector<powershell::PsValue> batch;
+  auto flush = [&] {
+    if (!batch.empty() && sink) sink(std::move(batch));
+    batch.clear();
+  };
+  auto outcome = powershell::sim::runCmdlet(
+      organisation_, request, powershell::sim::nowDotNetTicks(), [&](powershell::PsValue v) {
+        batch.push_back(std::move(v));
+        if (batch.size() == kBatchSize) flush();
+      });
+  flush();
+  if (outcome.error) return *outcome.error;
+  return agent::GatewayReply{outcome.objects, std::move(outcome.warnings)};
+}
+
+}  // namespace easgate::testing

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <deque>
+#include <vector>
+
+#include "agent/gateway/exchange_gateway.h"
+#include "powershell/sim/organisation.h"
+
+namespace easgate::testing {
+
+// An ExchangeGateway for unit tests: in memory, no process, with the simulator's Exchange
+// semantics (its Organisation and cmdlets), a log of what was asked, and failures on demand.
+// Input is checked as the real gateway checks it (CmdletGateway).
+class FakeExchangeGateway final : public agent::CmdletGateway {
+ public:
+  explicit FakeExchangeGateway(powershell::sim::Organisation organisation)
+      : organisation_(std::move(organisation)) {}
+
+  // The next call fails with `error` instead of reaching the organisation. Queued: each call
+  // that passes the input checks takes one.
+  void failNext(agent::GatewayError error) { failures_.push_back(std::move(error)); }
+  // Every request that passed the input checks, in order (failed ones included).
+  const std::vector<powershell::BridgeRequest>& requests() const { return requests_; }
+  powershell::sim::Organisation& organisation() { return organisation_; }
+
+ protected:
+  agent::GatewayResult run(const powershell::BridgeRequest& request,
+                           const agent::ObjectSink& sink) override;
+
+ private:
+  powershell::sim::Organisation organisation_;
+  std::deque<agent::GatewayError> failures_;
+  std::vector<powershell::BridgeRequest> requests_;
+};
+
+}  // namespace easgate::testing
