@@ -24,12 +24,15 @@
 #include "powershell/clixml/reader.h"
 #include "powershell/clixml/writer.h"
 #include "powershell/sim/exchange_objects.h"
+#include "tests/bench/bench_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace easgate;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::cpuModel;
+using bench::seconds;
 
 struct DeviceModel {
   const char* type;
@@ -95,17 +98,6 @@ void generate(const fs::path& file, std::size_t devices) {
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string cpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
 }
 
 struct ChildRun {
