@@ -256,7 +256,9 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
     impl->out = makeChildPipe();
     impl->err = makeChildPipe();
     bp::environment environment = boost::this_process::environment();
-    for (const auto& [name, value] : command.environment) environment[name] = value;
+    // set(), not operator[]: Boost 1.74's environment::find reads past shorter entries
+    // (AddressSanitizer: heap-buffer-overflow); the implementation's set() compares safely.
+    for (const auto& [name, value] : command.environment) environment.set(name, value);
     impl->child = bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
                             bp::std_in<impl->in, bp::std_out> impl->out, bp::std_err > impl->err);
   } catch (const std::exception& e) {
