@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "service/audit_command.h"
 #include "service/export_command.h"
 
 #ifndef EASGATE_VERSION
@@ -25,6 +26,8 @@ int runCli(int argc, char** argv) {
 
   ExportCommandOptions export_options;
   CLI::App* export_cmd = addExportCommand(app, export_options);
+  AuditCommandOptions audit_options;
+  CLI::App* audit_verify = addAuditCommand(app, audit_options);
 
   try {
     app.parse(argc, argv);
@@ -41,6 +44,7 @@ int runCli(int argc, char** argv) {
 
   try {
     if (export_cmd->parsed()) return runExportCommand(export_options);
+    if (audit_verify->parsed()) return runAuditVerify(audit_options);
   } catch (const std::exception& e) {
     std::cerr << "easgate: internal error: " << e.what() << "\n";
     return kExitInternal;

@@ -6,4 +6,6 @@ namespace easgate::service {
 
 bool isTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 
+std::filesystem::path defaultDataDirectory() { return "/var/lib/easgate"; }
+
 }  // namespace easgate::service

@@ -1,53 +1,22 @@
 // `easgate export` as an administrator runs it: the real binary, real files, exit codes.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
+
+#include "tests/service/cli_test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using easgate::testing::CliRun;
+using easgate::testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-class ExportCli : public ::testing::Test {
+class ExportCli : public easgate::testing::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           (std::string("easgate-cli-") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  CliRun run(const std::string& args) {
-    std::string command = std::string("'") + EASGATE_BINARY + "' " + args + " >'" +
-                          (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() +
-                          "' </dev/null";
-    int status = std::system(command.c_str());
-    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout"),
-                  slurp(dir_ / "stderr")};
-  }
-
   static std::string sample(const char* name) {
     return std::string("'") + EASGATE_TEST_DATA_DIR + "/clixml/" + name + "'";
   }
-
-  fs::path dir_;
 };
 
 TEST_F(ExportCli, WritesCsvToStandardOutputByDefault) {

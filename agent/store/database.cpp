@@ -1,0 +1,195 @@
+// The SQLite adapter: every sqlite3 call of the agent is in this file.
+#include "agent/store/database.h"
+
+#include <sqlite3.h>
+
+namespace easgate::agent::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 10'000;
+
+StoreError errorFrom(sqlite3* db, int code, std::string_view doing) {
+  StoreErrc kind = StoreErrc::kSql;
+  switch (code & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: kind = StoreErrc::kBusy; break;
+    case SQLITE_CONSTRAINT: kind = StoreErrc::kConstraint; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: kind = StoreErrc::kCorrupt; break;
+    case SQLITE_CANTOPEN: kind = StoreErrc::kOpen; break;
+    default: break;
+  }
+  std::string message(doing);
+  message += ": ";
+  message += db ? sqlite3_errmsg(db) : sqlite3_errstr(code);
+  return StoreError{kind, std::move(message)};
+}
+
+}  // namespace
+
+struct Statement::Impl {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* stmt = nullptr;
+  ~Impl() { sqlite3_finalize(stmt); }
+};
+
+Statement::Statement(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Statement::Statement(Statement&&) noexcept = default;
+Statement& Statement::operator=(Statement&&) noexcept = default;
+Statement::~Statement() = default;
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  sqlite3_bind_int64(impl_->stmt, index, value);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+  sqlite3_bind_text64(impl_->stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::nullptr_t) {
+  sqlite3_bind_null(impl_->stmt, index);
+  return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& text) {
+  return text ? bind(index, std::string_view(*text)) : bind(index, nullptr);
+}
+
+Statement& Statement::bindBlob(int index, const std::vector<std::uint8_t>& bytes) {
+  sqlite3_bind_blob64(impl_->stmt, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Result<bool, StoreError> Statement::step() {
+  int rc = sqlite3_step(impl_->stmt);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  StoreError error = errorFrom(impl_->db, rc, sqlite3_sql(impl_->stmt));
+  sqlite3_reset(impl_->stmt);
+  return error;
+}
+
+Result<void, StoreError> Statement::run() {
+  while (true) {
+    auto row = step();
+    if (!row) return row.error();
+    if (!row.value()) break;
+  }
+  reset();
+  return {};
+}
+
+void Statement::reset() { sqlite3_reset(impl_->stmt); }
+
+bool Statement::isNull(int column) const {
+  return sqlite3_column_type(impl_->stmt, column) == SQLITE_NULL;
+}
+
+std::int64_t Statement::integer(int column) const {
+  return sqlite3_column_int64(impl_->stmt, column);
+}
+
+std::string Statement::text(int column) const {
+  const auto* p = sqlite3_column_text(impl_->stmt, column);
+  int n = sqlite3_column_bytes(impl_->stmt, column);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+           : std::string();
+}
+
+std::optional<std::string> Statement::optionalText(int column) const {
+  if (isNull(column)) return std::nullopt;
+  return text(column);
+}
+
+std::vector<std::uint8_t> Statement::blob(int column) const {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(impl_->stmt, column));
+  int n = sqlite3_column_bytes(impl_->stmt, column);
+  return p ? std::vector<std::uint8_t>(p, p + n) : std::vector<std::uint8_t>();
+}
+
+struct Database::Impl {
+  sqlite3* db = nullptr;
+  std::filesystem::path file;
+  ~Impl() { sqlite3_close_v2(db); }
+};
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::~Database() = default;
+
+Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  if (ec) {
+    return StoreError{StoreErrc::kOpen,
+                      "cannot create " + file.parent_path().string() + ": " + ec.message()};
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->file = file;
+  int rc =
+      sqlite3_open_v2(file.string().c_str(), &impl->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string());
+  sqlite3_extended_result_codes(impl->db, 1);
+  sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+  std::unique_ptr<Database> database(new Database(std::move(impl)));
+  // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
+  // returns, which is what "journaled before acknowledged" needs.
+  if (auto r = database->execute(
+          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+      !r) {
+    return r.error();
+  }
+  return database;
+}
+
+Result<void, StoreError> Database::execute(std::string_view sql) {
+  std::string text(sql);
+  char* message = nullptr;
+  int rc = sqlite3_exec(impl_->db, text.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    StoreError error = errorFrom(impl_->db, rc, message ? message : "executing SQL");
+    sqlite3_free(message);
+    return error;
+  }
+  return {};
+}
+
+Result<Statement, StoreError> Database::prepare(std::string_view sql) {
+  auto impl = std::make_unique<Statement::Impl>();
+  impl->db = impl_->db;
+  int rc = sqlite3_prepare_v3(impl_->db, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &impl->stmt, nullptr);
+  if (rc != SQLITE_OK) return errorFrom(impl_->db, rc, "preparing " + std::string(sql));
+  return Statement(std::move(impl));
+}
+
+Result<void, StoreError> Database::transaction(
+    const std::function<Result<void, StoreError>()>& body) {
+  if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
+  Result<void, StoreError> outcome;
+  try {
+    outcome = body();
+  } catch (...) {
+    (void)execute("ROLLBACK");
+    throw;
+  }
+  if (!outcome) {
+    (void)execute("ROLLBACK");
+    return outcome.error();
+  }
+  if (auto committed = execute("COMMIT"); !committed) {
+    (void)execute("ROLLBACK");
+    return committed.error();
+  }
+  return {};
+}
+
+std::int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(impl_->db); }
+
+int Database::changes() const { return sqlite3_changes(impl_->db); }
+
+const std::filesystem::path& Database::file() const { return impl_->file; }
+
+}  // namespace easgate::agent::store

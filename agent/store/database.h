@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+// The agent's embedded store: one SQLite file in the data directory, in WAL mode with full
+// synchronous commits, so a committed transaction survives a crash or a power cut. sqlite3's
+// own types stay in database.cpp.
+namespace easgate::agent::store {
+
+enum class StoreErrc {
+  kOpen,        // the file cannot be opened or created
+  kBusy,        // another process holds the lock past the busy timeout
+  kConstraint,  // a UNIQUE, FOREIGN KEY, CHECK or trigger refused the change
+  kCorrupt,     // the file is not a database, or is damaged
+  kVersion,     // the file was written by a newer easgate
+  kSql,         // anything else SQLite reports
+};
+using StoreError = Error<StoreErrc>;
+
+class Database;
+
+// A prepared statement. Bind parameters by 1-based index, step through rows, read columns by
+// 0-based index. Moves, never copies.
+class Statement {
+ public:
+  Statement(Statement&&) noexcept;
+  Statement& operator=(Statement&&) noexcept;
+  ~Statement();
+
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+  Statement& bind(int index, const std::string& text) {
+    return bind(index, std::string_view(text));
+  }
+  Statement& bind(int index, std::nullptr_t);
+  Statement& bind(int index, const std::optional<std::string>& text);
+  Statement& bindBlob(int index, const std::vector<std::uint8_t>& bytes);
+
+  // Runs to the next row: true when one is ready to read, false when done.
+  Result<bool, StoreError> step();
+  // Runs to completion (an INSERT, UPDATE, DELETE), then resets for reuse.
+  Result<void, StoreError> run();
+  // Rewinds for another run; bindings stay.
+  void reset();
+
+  bool isNull(int column) const;
+  std::int64_t integer(int column) const;
+  std::string text(int column) const;
+  std::optional<std::string> optionalText(int column) const;
+  std::vector<std::uint8_t> blob(int column) const;
+
+ private:
+  friend class Database;
+  struct Impl;
+  explicit Statement(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Database {
+ public:
+  // Opens or creates the store file (and its directory).
+  static Result<std::unique_ptr<Database>, StoreError> open(const std::filesystem::path& file);
+  ~Database();
+
+  // Runs SQL that returns no rows (one or more statements).
+  Result<void, StoreError> execute(std::string_view sql);
+  Result<Statement, StoreError> prepare(std::string_view sql);
+
+  // Runs `body` in a write transaction (BEGIN IMMEDIATE): committed when it succeeds, rolled
+  // back when it fails. Not nestable.
+  Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body);
+
+  std::int64_t lastInsertId() const;
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int changes() const;
+  const std::filesystem::path& file() const;
+
+ private:
+  struct Impl;
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace easgate::agent::store

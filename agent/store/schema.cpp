@@ -1,0 +1,73 @@
+#include "agent/store/schema.h"
+
+#include <string>
+#include <vector>
+
+namespace easgate::agent::store {
+namespace {
+
+// Migration N takes the schema from version N-1 to N. Append new ones; never edit a released
+// one (files in the field have run it).
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> kMigrations = {
+      // 1: the audit log, append-only and hash-chained (agent/audit/).
+      R"sql(
+        CREATE TABLE audit (
+          sequence   INTEGER PRIMARY KEY,          -- 1, 2, 3, ... without gaps
+          at_ms      INTEGER NOT NULL,             -- Unix time, milliseconds
+          actor      TEXT NOT NULL,                -- who asked: the client's identity
+          action     TEXT NOT NULL,
+          target     TEXT NOT NULL,
+          outcome    TEXT NOT NULL,
+          detail     TEXT NOT NULL,
+          prev_hash  BLOB NOT NULL,                -- the entry before's hash (zeros for 1)
+          hash       BLOB NOT NULL                 -- SHA-256 over prev_hash and this entry
+        );
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      )sql",
+  };
+  return kMigrations;
+}
+
+}  // namespace
+
+int currentSchemaVersion() { return static_cast<int>(migrations().size()); }
+
+Result<int, StoreError> schemaVersion(Database& database) {
+  auto query = database.prepare("PRAGMA user_version");
+  if (!query) return query.error();
+  auto row = query->step();
+  if (!row) return row.error();
+  return static_cast<int>(query->integer(0));
+}
+
+Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::path& file) {
+  auto opened = Database::open(file);
+  if (!opened) return opened.error();
+  std::unique_ptr<Database> database = std::move(opened).value();
+  auto version = schemaVersion(*database);
+  if (!version) return version.error();
+  const int target = currentSchemaVersion();
+  if (version.value() > target) {
+    return StoreError{StoreErrc::kVersion,
+                      file.string() + " has schema version " + std::to_string(version.value()) +
+                          ", newer than this easgate's " + std::to_string(target) +
+                          ": it was written by a newer release"};
+  }
+  for (int next = version.value() + 1; next <= target; ++next) {
+    auto migrated = database->transaction([&]() -> Result<void, StoreError> {
+      if (auto r = database->execute(migrations()[static_cast<std::size_t>(next - 1)]); !r) {
+        return StoreError{r.error().code,
+                          "schema migration " + std::to_string(next) + ": " + r.error().message};
+      }
+      return database->execute("PRAGMA user_version = " + std::to_string(next));
+    });
+    if (!migrated) return migrated.error();
+  }
+  return database;
+}
+
+}  // namespace easgate::agent::store

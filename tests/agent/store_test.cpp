@@ -1,0 +1,94 @@
+// The SQLite store: a real file on disk, WAL, versioned schema, transactions.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/store/schema.h"
+
+namespace easgate::agent::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("easgate-store-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path file() const { return dir_ / "data" / "easgate.db"; }
+  fs::path dir_;
+};
+
+std::string scalar(Database& db, const char* sql) {
+  auto q = db.prepare(sql);
+  EXPECT_TRUE(q.ok()) << q.error().message;
+  auto row = q->step();
+  EXPECT_TRUE(row.ok() && row.value());
+  return q->text(0);
+}
+
+TEST_F(StoreTest, CreatesTheFileAtTheCurrentSchemaInWalMode) {
+  auto db = openStore(file());
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_TRUE(fs::exists(file())) << "the directory is created too";
+  EXPECT_EQ(schemaVersion(*db.value()).value(), currentSchemaVersion());
+  EXPECT_EQ(scalar(*db.value(), "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(scalar(*db.value(), "PRAGMA synchronous"), "2") << "FULL";
+  EXPECT_EQ(scalar(*db.value(), "PRAGMA foreign_keys"), "1");
+}
+
+TEST_F(StoreTest, KeepsWhatWasCommittedAcrossReopening) {
+  {
+    auto db = openStore(file());
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v TEXT)").ok());
+    auto insert = db.value()->prepare("INSERT INTO t VALUES (?)");
+    ASSERT_TRUE(insert.ok());
+    ASSERT_TRUE(insert->bind(1, "kept \xC2\xA7").run().ok());
+  }
+  auto again = openStore(file());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(scalar(*again.value(), "SELECT v FROM t"), "kept \xC2\xA7");
+}
+
+TEST_F(StoreTest, ATransactionThatFailsLeavesNothingBehind) {
+  auto db = openStore(file());
+  ASSERT_TRUE(db.ok());
+  Database& d = *db.value();
+  ASSERT_TRUE(d.execute("CREATE TABLE t (v INTEGER UNIQUE)").ok());
+  auto failed = d.transaction([&]() -> Result<void, StoreError> {
+    if (auto r = d.execute("INSERT INTO t VALUES (1)"); !r) return r.error();
+    return d.execute("INSERT INTO t VALUES (1)");  // UNIQUE
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, StoreErrc::kConstraint);
+  EXPECT_EQ(scalar(d, "SELECT count(*) FROM t"), "0");
+  ASSERT_TRUE(d.transaction([&] { return d.execute("INSERT INTO t VALUES (2)"); }).ok());
+  EXPECT_EQ(scalar(d, "SELECT count(*) FROM t"), "1");
+}
+
+TEST_F(StoreTest, RefusesAFileFromANewerReleaseAndOneThatIsNoDatabase) {
+  {
+    auto db = openStore(file());
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()->execute("PRAGMA user_version = 999").ok());
+  }
+  auto newer = openStore(file());
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.error().code, StoreErrc::kVersion);
+  EXPECT_NE(newer.error().message.find("newer"), std::string::npos);
+
+  fs::path junk = dir_ / "junk.db";
+  std::ofstream(junk) << std::string(4096, 'x');
+  auto corrupt = openStore(junk);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.error().code, StoreErrc::kCorrupt) << corrupt.error().message;
+}
+
+}  // namespace
+}  // namespace easgate::agent::store
