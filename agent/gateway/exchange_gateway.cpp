@@ -22,6 +22,10 @@ BridgeRequest casMailboxesRequest() {
       .with("Filter", "HasActiveSyncDevicePartnership -eq $true");
 }
 
+BridgeRequest casMailboxRequest(std::string_view mailbox) {
+  return BridgeRequest{"Get-CASMailbox", {}}.with("Identity", std::string(mailbox));
+}
+
 BridgeRequest editListRequest(std::string_view mailbox, DeviceList list,
                               const std::vector<std::string>& add,
                               const std::vector<std::string>& remove) {
@@ -69,6 +73,10 @@ GatewayResult CmdletGateway::deviceStatistics(std::string_view mailbox, const Ob
 
 GatewayResult CmdletGateway::casMailboxes(const ObjectSink& sink) {
   return checkAndRun(casMailboxesRequest(), sink);
+}
+
+GatewayResult CmdletGateway::casMailbox(std::string_view mailbox, const ObjectSink& sink) {
+  return checkAndRun(casMailboxRequest(mailbox), sink);
 }
 
 GatewayResult CmdletGateway::editList(std::string_view mailbox, DeviceList list,

@@ -44,6 +44,8 @@ class ExchangeGateway {
   virtual GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) = 0;
   // Every mailbox with a partnership, with its allowed and blocked lists (Get-CASMailbox).
   virtual GatewayResult casMailboxes(const ObjectSink& sink) = 0;
+  // One mailbox's CAS settings, its lists among them (Get-CASMailbox -Identity).
+  virtual GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) = 0;
 
   // Adds device IDs to, or removes them from, one of a mailbox's lists (Set-CASMailbox with
   // @{Add=...} or @{Remove=...}); other entries of the list stay as they are.
@@ -79,6 +81,7 @@ class CmdletGateway : public ExchangeGateway {
                             std::optional<std::string_view> mailbox = std::nullopt) final;
   GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) final;
   GatewayResult casMailboxes(const ObjectSink& sink) final;
+  GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) final;
   GatewayResult editList(std::string_view mailbox, DeviceList list,
                          const std::vector<std::string>& add,
                          const std::vector<std::string>& remove) final;

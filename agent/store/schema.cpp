@@ -28,6 +28,29 @@ const std::vector<const char*>& migrations() {
         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
       )sql",
+      // 2: the command journal (agent/commands/).
+      R"sql(
+        CREATE TABLE commands (
+          id              INTEGER PRIMARY KEY,
+          idempotency_key TEXT UNIQUE,               -- NULL when the client gave none
+          kind            TEXT NOT NULL,             -- allow, block, wipe, ... (command.h)
+          mailbox         TEXT NOT NULL,             -- commands run in order per mailbox
+          device_id       TEXT NOT NULL,
+          device_ids      TEXT NOT NULL,             -- JSON array, for set-allowed
+          partnership     TEXT NOT NULL,
+          requested_by    TEXT NOT NULL,
+          state           TEXT NOT NULL CHECK (state IN
+                            ('queued', 'running', 'retrying', 'succeeded', 'failed')),
+          attempts        INTEGER NOT NULL,
+          created_ms      INTEGER NOT NULL,
+          updated_ms      INTEGER NOT NULL,
+          next_attempt_ms INTEGER NOT NULL,
+          deadline_ms     INTEGER NOT NULL,
+          last_error      TEXT NOT NULL,
+          result          TEXT NOT NULL
+        );
+        CREATE INDEX commands_unfinished ON commands (state, mailbox, id);
+      )sql",
   };
   return kMigrations;
 }

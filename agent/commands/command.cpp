@@ -1,0 +1,129 @@
+#include "agent/commands/command.h"
+
+#include <algorithm>
+
+#include "agent/inventory/exchange_mapping.h"
+
+namespace easgate::agent {
+namespace {
+
+struct KindName {
+  CommandKind kind;
+  std::string_view name;
+};
+constexpr KindName kKinds[] = {
+    {CommandKind::kAllow, "allow"},
+    {CommandKind::kRevoke, "revoke"},
+    {CommandKind::kBlock, "block"},
+    {CommandKind::kUnblock, "unblock"},
+    {CommandKind::kSetAllowed, "set-allowed"},
+    {CommandKind::kWipe, "wipe"},
+    {CommandKind::kWipeAccountOnly, "wipe-account-only"},
+    {CommandKind::kCancelWipe, "cancel-wipe"},
+    {CommandKind::kRemovePartnership, "remove-partnership"},
+};
+
+struct StateName {
+  CommandState state;
+  std::string_view name;
+};
+constexpr StateName kStates[] = {
+    {CommandState::kQueued, "queued"},     {CommandState::kRunning, "running"},
+    {CommandState::kRetrying, "retrying"}, {CommandState::kSucceeded, "succeeded"},
+    {CommandState::kFailed, "failed"},
+};
+
+constexpr std::size_t kMaxName = 1024;       // mailboxes, identities, device IDs
+constexpr std::size_t kMaxDeviceIds = 1000;  // in one set-allowed
+
+// Exchange names: non-empty, bounded, no control characters.
+bool plausibleName(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxName && std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+  });
+}
+
+CommandError invalid(std::string message) {
+  return CommandError{CommandErrc::kInvalid, std::move(message)};
+}
+
+bool takesDeviceId(CommandKind k) {
+  return k == CommandKind::kAllow || k == CommandKind::kRevoke || k == CommandKind::kBlock ||
+         k == CommandKind::kUnblock;
+}
+
+}  // namespace
+
+std::string_view commandKindName(CommandKind kind) {
+  for (const auto& k : kKinds) {
+    if (k.kind == kind) return k.name;
+  }
+  return "?";
+}
+
+std::optional<CommandKind> commandKindFromName(std::string_view name) {
+  for (const auto& k : kKinds) {
+    if (k.name == name) return k.kind;
+  }
+  return std::nullopt;
+}
+
+std::string_view commandStateName(CommandState state) {
+  for (const auto& s : kStates) {
+    if (s.state == state) return s.name;
+  }
+  return "?";
+}
+
+std::optional<CommandState> commandStateFromName(std::string_view name) {
+  for (const auto& s : kStates) {
+    if (s.name == name) return s.state;
+  }
+  return std::nullopt;
+}
+
+Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
+  const std::string kind(commandKindName(r.kind));
+  if (!r.idempotency_key.empty() && !plausibleName(r.idempotency_key)) {
+    return invalid("the idempotency key must be 1 to 1024 printable characters");
+  }
+  if (r.kind == CommandKind::kWipe || r.kind == CommandKind::kWipeAccountOnly ||
+      r.kind == CommandKind::kCancelWipe || r.kind == CommandKind::kRemovePartnership) {
+    if (!plausibleName(r.partnership)) {
+      return invalid(kind +
+                     " needs the partnership's Identity (mailbox/ExchangeActiveSyncDevices/...)");
+    }
+    std::string mailbox = mailboxOfDeviceIdentity(r.partnership);
+    if (mailbox.empty()) {
+      return invalid(kind + ": '" + r.partnership +
+                     "' is not a partnership Identity (no ExchangeActiveSyncDevices part)");
+    }
+    if (!r.mailbox.empty() && r.mailbox != mailbox) {
+      return invalid(kind + ": the partnership belongs to '" + mailbox + "', not '" + r.mailbox +
+                     "'");
+    }
+    r.mailbox = std::move(mailbox);
+    if (!r.device_id.empty() || !r.device_ids.empty()) {
+      return invalid(kind + " takes a partnership, not device IDs");
+    }
+    return r;
+  }
+  if (!plausibleName(r.mailbox)) return invalid(kind + " needs a mailbox");
+  if (!r.partnership.empty()) return invalid(kind + " takes device IDs, not a partnership");
+  if (takesDeviceId(r.kind)) {
+    if (!plausibleName(r.device_id)) return invalid(kind + " needs a device ID");
+    if (!r.device_ids.empty()) return invalid(kind + " takes one device ID");
+    return r;
+  }
+  // set-allowed: an empty list is allowed (it clears the list).
+  if (!r.device_id.empty()) return invalid("set-allowed takes a list of device IDs");
+  if (r.device_ids.size() > kMaxDeviceIds) {
+    return invalid("set-allowed takes at most " + std::to_string(kMaxDeviceIds) + " device IDs");
+  }
+  for (const auto& id : r.device_ids) {
+    if (!plausibleName(id)) return invalid("set-allowed: every device ID must be non-empty");
+  }
+  return r;
+}
+
+}  // namespace easgate::agent

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace easgate::agent {
+
+// What an MDM can ask of Exchange through the agent.
+enum class CommandKind {
+  kAllow,            // add a device ID to the mailbox's allowed list
+  kRevoke,           // remove it from the allowed list
+  kBlock,            // add it to the blocked list
+  kUnblock,          // remove it from the blocked list
+  kSetAllowed,       // make the allowed list exactly `device_ids` (minimal Add/Remove)
+  kWipe,             // remote wipe of the device
+  kWipeAccountOnly,  // remove only the mailbox's data from the device
+  kCancelWipe,
+  kRemovePartnership,
+};
+std::string_view commandKindName(CommandKind kind);  // allow, revoke, ..., remove-partnership
+std::optional<CommandKind> commandKindFromName(std::string_view name);
+
+struct CommandRequest {
+  CommandKind kind = CommandKind::kAllow;
+  std::string mailbox;                  // as Exchange accepts it; derived for partnership commands
+  std::string device_id;                // allow, revoke, block, unblock
+  std::vector<std::string> device_ids;  // set-allowed
+  std::string partnership;              // wipe, wipe-account-only, cancel-wipe, remove-partnership
+  std::string idempotency_key;          // optional: a repeat returns the first command
+  std::string requested_by;             // the client's identity, for the audit log
+
+  bool operator==(const CommandRequest&) const = default;
+};
+
+enum class CommandState { kQueued, kRunning, kRetrying, kSucceeded, kFailed };
+std::string_view commandStateName(CommandState state);
+std::optional<CommandState> commandStateFromName(std::string_view name);
+inline bool isFinal(CommandState s) {
+  return s == CommandState::kSucceeded || s == CommandState::kFailed;
+}
+
+struct CommandRecord {
+  std::int64_t id = 0;
+  CommandRequest request;
+  CommandState state = CommandState::kQueued;
+  int attempts = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::int64_t deadline_ms = 0;
+  std::string last_error;  // Exchange's message, for a failed or retrying command
+  std::string result;      // what happened, for a succeeded one
+};
+
+enum class CommandErrc { kInvalid, kConflict, kNotFound, kStore };
+using CommandError = Error<CommandErrc>;
+
+// Checks a request as it arrives from the network, and completes it: the mailbox of a
+// partnership command comes from the partnership's Identity. Clear messages for the client.
+Result<CommandRequest, CommandError> normalizeCommand(CommandRequest request);
+
+}  // namespace easgate::agent

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include "agent/commands/command_journal.h"
+#include "agent/gateway/exchange_gateway.h"
+#include "agent/time/clock.h"
+
+namespace easgate::agent {
+
+struct ExecutorOptions {
+  std::size_t parallelism = 4;              // commands at once; at most the bridge pool's cap
+  std::int64_t first_retry_ms = 5'000;      // the first retry's delay, doubling each time
+  std::int64_t max_retry_ms = 15 * 60'000;  // the longest delay between attempts
+  std::uint64_t jitter_seed = 0;            // 0: seeded from the system's random device
+};
+
+// Runs journaled commands against Exchange: in order per mailbox (a mailbox's next command
+// waits until the one before is final), in parallel across mailboxes. Retryable errors
+// (throttling, session limits, a bridge that failed) are retried with exponential backoff and
+// jitter until the command's deadline; permanent ones fail the command at once with
+// Exchange's message.
+//
+// A command found "running" (the agent stopped mid-flight) or being retried may already have
+// reached Exchange. A wipe is then checked against the device's statistics first and is never
+// sent again if Exchange already holds it; a removal that finds no partnership is done.
+class CommandExecutor {
+ public:
+  CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway, const Clock& clock,
+                  ExecutorOptions options = {});
+
+  // Runs every command due now (each mailbox's oldest unfinished one, if its time has come)
+  // and waits for them. Returns how many ran.
+  Result<std::size_t, CommandError> runDue();
+
+  // When the earliest unfinished command is due, if there is one.
+  Result<std::optional<std::int64_t>, CommandError> nextDue();
+
+ private:
+  struct Outcome {
+    bool succeeded = false;
+    std::string text;  // the result, or the error
+    std::optional<GatewayError> error;
+  };
+  Outcome execute(const CommandRecord& command);
+  Outcome setAllowed(const CommandRecord& command);
+  Outcome wipe(const CommandRecord& command);
+  Result<std::vector<CommandRecord>, CommandError> dueHeads();
+  void settle(const CommandRecord& command, const Outcome& outcome);
+  std::int64_t retryDelay(int attempts, const GatewayError& error);
+
+  CommandJournal& journal_;
+  ExchangeGateway& gateway_;
+  const Clock& clock_;
+  ExecutorOptions options_;
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace easgate::agent

@@ -1,0 +1,230 @@
+#include "agent/commands/command_journal.h"
+
+#include "common/json/json_value.h"
+#include "common/json/json_writer.h"
+
+namespace easgate::agent {
+namespace {
+
+constexpr const char* kColumns =
+    "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
+    "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result";
+
+CommandError storeError(const store::StoreError& e) {
+  return CommandError{CommandErrc::kStore, e.message};
+}
+
+std::string encodeIds(const std::vector<std::string>& ids) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginArray();
+  for (const auto& id : ids) w.string(id);
+  w.endArray();
+  return out;
+}
+
+std::vector<std::string> decodeIds(const std::string& text) {
+  std::vector<std::string> ids;
+  auto doc = json::parseJson(text);
+  if (doc && doc->asArray()) {
+    for (const auto& v : *doc->asArray()) {
+      if (v.asString()) ids.push_back(*v.asString());
+    }
+  }
+  return ids;
+}
+
+CommandRecord readRecord(const store::Statement& row) {
+  CommandRecord c;
+  c.id = row.integer(0);
+  c.request.idempotency_key = row.optionalText(1).value_or("");
+  c.request.kind = commandKindFromName(row.text(2)).value_or(CommandKind::kAllow);
+  c.request.mailbox = row.text(3);
+  c.request.device_id = row.text(4);
+  c.request.device_ids = decodeIds(row.text(5));
+  c.request.partnership = row.text(6);
+  c.request.requested_by = row.text(7);
+  c.state = commandStateFromName(row.text(8)).value_or(CommandState::kFailed);
+  c.attempts = static_cast<int>(row.integer(9));
+  c.created_ms = row.integer(10);
+  c.updated_ms = row.integer(11);
+  c.next_attempt_ms = row.integer(12);
+  c.deadline_ms = row.integer(13);
+  c.last_error = row.text(14);
+  c.result = row.text(15);
+  return c;
+}
+
+// The audit entry's target: what the command acts on.
+std::string targetOf(const CommandRequest& r) {
+  if (!r.partnership.empty()) return r.partnership;
+  if (!r.device_id.empty()) return r.mailbox + " " + r.device_id;
+  return r.mailbox;
+}
+
+}  // namespace
+
+Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
+    const CommandRequest& request, std::int64_t deadline_ms) {
+  std::lock_guard lock(mutex_);
+  Submitted out;
+  std::optional<CommandError> refusal;
+  const std::int64_t now = clock_.nowMs();
+  auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
+    if (!request.idempotency_key.empty()) {
+      auto seen = database_.prepare(std::string("SELECT ") + kColumns +
+                                    " FROM commands WHERE idempotency_key = ?");
+      if (!seen) return seen.error();
+      seen->bind(1, request.idempotency_key);
+      auto row = seen->step();
+      if (!row) return row.error();
+      if (row.value()) {
+        out.command = readRecord(seen.value());
+        out.repeated = true;
+        CommandRequest first = out.command.request;
+        first.requested_by = request.requested_by;  // another caller may repeat it
+        if (!(first == request)) {
+          refusal =
+              CommandError{CommandErrc::kConflict, "idempotency key '" + request.idempotency_key +
+                                                       "' was used for a different command (" +
+                                                       std::to_string(out.command.id) + ")"};
+        }
+        return {};
+      }
+    }
+    auto insert = database_.prepare(
+        "INSERT INTO commands (idempotency_key, kind, mailbox, device_id, device_ids, "
+        "partnership, requested_by, state, attempts, created_ms, updated_ms, next_attempt_ms, "
+        "deadline_ms, last_error, result) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, "
+        "'', '')");
+    if (!insert) return insert.error();
+    insert
+        ->bind(1, request.idempotency_key.empty() ? std::optional<std::string>()
+                                                  : std::optional(request.idempotency_key))
+        .bind(2, commandKindName(request.kind))
+        .bind(3, request.mailbox)
+        .bind(4, request.device_id)
+        .bind(5, encodeIds(request.device_ids))
+        .bind(6, request.partnership)
+        .bind(7, request.requested_by)
+        .bind(8, now)
+        .bind(9, now)
+        .bind(10, now)
+        .bind(11, deadline_ms);
+    if (auto r = insert->run(); !r) return r;
+    out.command.id = database_.lastInsertId();
+    out.command.request = request;
+    out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
+    out.command.deadline_ms = deadline_ms;
+    auto audited = audit_.append(
+        {now, request.requested_by, std::string(commandKindName(request.kind)), targetOf(request),
+         "accepted", "{\"command\":" + std::to_string(out.command.id) + "}"},
+        /*in_transaction=*/true);
+    if (!audited) return audited.error();
+    return {};
+  });
+  if (!written) return storeError(written.error());
+  if (refusal) return *refusal;
+  return out;
+}
+
+Result<CommandRecord, CommandError> CommandJournal::get(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(std::string("SELECT ") + kColumns + " FROM commands WHERE id = ?");
+  if (!q) return storeError(q.error());
+  q->bind(1, id);
+  auto row = q->step();
+  if (!row) return storeError(row.error());
+  if (!row.value()) {
+    return CommandError{CommandErrc::kNotFound, "no command " + std::to_string(id)};
+  }
+  return readRecord(q.value());
+}
+
+Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(std::string("SELECT ") + kColumns +
+                             " FROM commands WHERE state NOT IN ('succeeded', 'failed') "
+                             "ORDER BY id");
+  if (!q) return storeError(q.error());
+  std::vector<CommandRecord> out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return storeError(row.error());
+    if (!row.value()) break;
+    out.push_back(readRecord(q.value()));
+  }
+  return out;
+}
+
+Result<void, CommandError> CommandJournal::transition(std::int64_t id, CommandState state,
+                                                      const std::string& text,
+                                                      std::int64_t next_attempt_ms,
+                                                      bool new_attempt) {
+  std::lock_guard lock(mutex_);
+  const std::int64_t now = clock_.nowMs();
+  auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
+    auto update = database_.prepare(
+        "UPDATE commands SET state = ?, updated_ms = ?, next_attempt_ms = ?, "
+        "attempts = attempts + ?, "
+        "last_error = CASE WHEN ? IN ('retrying', 'failed') THEN ? ELSE last_error END, "
+        "result = CASE WHEN ? = 'succeeded' THEN ? ELSE result END "
+        "WHERE id = ? AND state NOT IN ('succeeded', 'failed')");
+    if (!update) return update.error();
+    const std::string name(commandStateName(state));
+    update->bind(1, name)
+        .bind(2, now)
+        .bind(3, next_attempt_ms)
+        .bind(4, std::int64_t{new_attempt ? 1 : 0})
+        .bind(5, name)
+        .bind(6, text)
+        .bind(7, name)
+        .bind(8, text)
+        .bind(9, id);
+    if (auto r = update->run(); !r) return r;
+    if (database_.changes() != 1) {
+      return store::StoreError{store::StoreErrc::kConstraint,
+                               "command " + std::to_string(id) + " is unknown or already final"};
+    }
+    if (!isFinal(state)) return {};
+    auto q = database_.prepare(
+        "SELECT kind, mailbox, device_id, partnership, requested_by FROM commands WHERE id = ?");
+    if (!q) return q.error();
+    q->bind(1, id);
+    auto row = q->step();
+    if (!row) return row.error();
+    CommandRequest r;
+    r.mailbox = q->text(1);
+    r.device_id = q->text(2);
+    r.partnership = q->text(3);
+    auto audited =
+        audit_.append({now, q->text(4), q->text(0), targetOf(r),
+                       state == CommandState::kSucceeded ? "succeeded" : "failed: " + text,
+                       "{\"command\":" + std::to_string(id) + "}"},
+                      /*in_transaction=*/true);
+    if (!audited) return audited.error();
+    return {};
+  });
+  if (!written) return storeError(written.error());
+  return {};
+}
+
+Result<void, CommandError> CommandJournal::markRunning(std::int64_t id) {
+  return transition(id, CommandState::kRunning, "", clock_.nowMs(), /*new_attempt=*/true);
+}
+
+Result<void, CommandError> CommandJournal::markSucceeded(std::int64_t id,
+                                                         const std::string& result) {
+  return transition(id, CommandState::kSucceeded, result, clock_.nowMs(), false);
+}
+
+Result<void, CommandError> CommandJournal::markRetrying(std::int64_t id, const std::string& error,
+                                                        std::int64_t next_attempt_ms) {
+  return transition(id, CommandState::kRetrying, error, next_attempt_ms, false);
+}
+
+Result<void, CommandError> CommandJournal::markFailed(std::int64_t id, const std::string& error) {
+  return transition(id, CommandState::kFailed, error, clock_.nowMs(), false);
+}
+
+}  // namespace easgate::agent

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "agent/audit/audit_log.h"
+#include "agent/commands/command.h"
+#include "agent/store/database.h"
+#include "agent/time/clock.h"
+
+namespace easgate::agent {
+
+// The durable command journal. A command is in the store (and its acceptance in the audit
+// log, in the same transaction) before submit() returns, so an acknowledged command survives
+// any crash. Every change of state is journaled the same way. Safe to use from several
+// threads: calls take turns on the store's connection.
+class CommandJournal {
+ public:
+  CommandJournal(store::Database& database, AuditLog& audit, const Clock& clock)
+      : database_(database), audit_(audit), clock_(clock) {}
+
+  struct Submitted {
+    CommandRecord command;
+    bool repeated = false;  // the idempotency key was seen before: this is the first command
+  };
+  // Journals a normalized request. Retries stop at `deadline_ms`. A repeated idempotency key
+  // returns the command it first named; the same key with a different request is a conflict.
+  Result<Submitted, CommandError> submit(const CommandRequest& request, std::int64_t deadline_ms);
+
+  Result<CommandRecord, CommandError> get(std::int64_t id);
+
+  // Every command not yet succeeded or failed, oldest first.
+  Result<std::vector<CommandRecord>, CommandError> unfinished();
+
+  Result<void, CommandError> markRunning(std::int64_t id);
+  Result<void, CommandError> markSucceeded(std::int64_t id, const std::string& result);
+  Result<void, CommandError> markRetrying(std::int64_t id, const std::string& error,
+                                          std::int64_t next_attempt_ms);
+  Result<void, CommandError> markFailed(std::int64_t id, const std::string& error);
+
+ private:
+  Result<void, CommandError> transition(std::int64_t id, CommandState state,
+                                        const std::string& text, std::int64_t next_attempt_ms,
+                                        bool new_attempt);
+
+  store::Database& database_;
+  AuditLog& audit_;
+  const Clock& clock_;
+  std::mutex mutex_;  // one transaction at a time on the connection
+};
+
+}  // namespace easgate::agent
