@@ -63,6 +63,7 @@ struct BridgeProcess::Impl {
   std::deque<std::string> last_stderr;
   std::string ready_info;
   std::size_t heartbeats = 0;
+  bool stderr_closed = false;  // the bridge's stderr reached EOF: its last words are in
 
   std::mutex request_mutex;  // one request at a time
   std::atomic<bool> dead{false};
@@ -124,18 +125,26 @@ struct BridgeProcess::Impl {
       }
     }
     if (!pending.empty()) emit(pending);
+    std::lock_guard lock(mutex);
+    stderr_closed = true;
+    frame_arrived.notify_all();
   }
 
-  // Why the process stopped answering, for error messages: exit code and its last words.
-  std::string describeExit() {
+  // Ends a bridge that stopped answering and says why, for error messages: it gets a moment
+  // to exit by itself (its exit code is the best clue), then it is killed.
+  std::string endAndDescribe() {
     std::string what = "the bridge process (pid " + std::to_string(child.id()) + ") ";
+    dead = true;
     std::error_code ec;
-    if (child.wait_for(std::chrono::seconds(2), ec) && !ec) {
+    if (!killed && child.wait_for(std::chrono::seconds(2), ec) && !ec) {
       what += "exited with code " + std::to_string(child.exit_code());
     } else {
-      what += "stopped answering";
+      kill();
+      what += "stopped answering and was stopped";
     }
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
+    // Its last stderr lines may still be on their way through the reader thread.
+    frame_arrived.wait_for(lock, std::chrono::seconds(1), [&] { return stderr_closed; });
     if (broken) what += "; its output was not framed: " + *broken;
     if (!last_stderr.empty()) {
       what += "; it last wrote:";
@@ -178,9 +187,8 @@ struct BridgeProcess::Impl {
     const std::uint64_t id = next_id++;
     std::string line = encodeRequestLine(id, request);
     if (in.write(line.data(), static_cast<int>(line.size())) != static_cast<int>(line.size())) {
-      kill();
       return failure(BridgeErrc::kBridgeFailed,
-                     "cannot send " + request.cmdlet + ": " + describeExit());
+                     "cannot send " + request.cmdlet + ": " + endAndDescribe());
     }
     const auto deadline = Clock::now() + options.request_timeout;
     BridgeResult result;
@@ -195,9 +203,8 @@ struct BridgeProcess::Impl {
                                                    std::to_string(options.request_timeout.count()) +
                                                    " ms; the bridge was stopped");
         }
-        kill();
         return failure(BridgeErrc::kBridgeFailed,
-                       request.cmdlet + " was in flight when " + describeExit());
+                       request.cmdlet + " was in flight when " + endAndDescribe());
       }
       if (frame->id != id) {
         spdlog::warn("bridge {}: dropped a {} frame for request {} while waiting for {}",
@@ -277,7 +284,7 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
       std::string why = timed_out ? "did not connect within " +
                                         std::to_string(raw->options.connect_timeout.count()) +
                                         " ms (no ready frame)"
-                                  : "ended before it was ready: " + raw->describeExit();
+                                  : "ended before it was ready: " + raw->endAndDescribe();
       raw->kill();
       return failure(BridgeErrc::kBridgeFailed, command.program + " " + why);
     }
