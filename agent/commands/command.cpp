@@ -3,15 +3,12 @@
 #include <algorithm>
 
 #include "agent/inventory/exchange_mapping.h"
+#include "common/text/name_table.h"
 
 namespace easgate::agent {
 namespace {
 
-struct KindName {
-  CommandKind kind;
-  std::string_view name;
-};
-constexpr KindName kKinds[] = {
+constexpr Named<CommandKind> kKinds[] = {
     {CommandKind::kAllow, "allow"},
     {CommandKind::kRevoke, "revoke"},
     {CommandKind::kBlock, "block"},
@@ -23,11 +20,7 @@ constexpr KindName kKinds[] = {
     {CommandKind::kRemovePartnership, "remove-partnership"},
 };
 
-struct StateName {
-  CommandState state;
-  std::string_view name;
-};
-constexpr StateName kStates[] = {
+constexpr Named<CommandState> kStates[] = {
     {CommandState::kQueued, "queued"},     {CommandState::kRunning, "running"},
     {CommandState::kRetrying, "retrying"}, {CommandState::kSucceeded, "succeeded"},
     {CommandState::kFailed, "failed"},
@@ -54,32 +47,16 @@ bool takesDeviceId(CommandKind k) {
 
 }  // namespace
 
-std::string_view commandKindName(CommandKind kind) {
-  for (const auto& k : kKinds) {
-    if (k.kind == kind) return k.name;
-  }
-  return "?";
-}
+std::string_view commandKindName(CommandKind kind) { return nameOf(kKinds, kind); }
 
 std::optional<CommandKind> commandKindFromName(std::string_view name) {
-  for (const auto& k : kKinds) {
-    if (k.name == name) return k.kind;
-  }
-  return std::nullopt;
+  return valueNamed(kKinds, name);
 }
 
-std::string_view commandStateName(CommandState state) {
-  for (const auto& s : kStates) {
-    if (s.state == state) return s.name;
-  }
-  return "?";
-}
+std::string_view commandStateName(CommandState state) { return nameOf(kStates, state); }
 
 std::optional<CommandState> commandStateFromName(std::string_view name) {
-  for (const auto& s : kStates) {
-    if (s.name == name) return s.state;
-  }
-  return std::nullopt;
+  return valueNamed(kStates, name);
 }
 
 Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {

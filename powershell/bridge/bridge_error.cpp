@@ -2,15 +2,12 @@
 
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
+#include "common/text/name_table.h"
 
 namespace easgate::powershell {
 namespace {
 
-struct Name {
-  BridgeErrc code;
-  std::string_view name;
-};
-constexpr Name kNames[] = {
+constexpr Named<BridgeErrc> kNames[] = {
     {BridgeErrc::kThrottled, "throttled"}, {BridgeErrc::kSessionLimit, "session-limit"},
     {BridgeErrc::kNotFound, "not-found"},  {BridgeErrc::kInvalidArgument, "invalid-argument"},
     {BridgeErrc::kOther, "other"},         {BridgeErrc::kBridgeFailed, "bridge-failed"},
@@ -18,18 +15,10 @@ constexpr Name kNames[] = {
 
 }  // namespace
 
-std::string_view categoryName(BridgeErrc code) {
-  for (const auto& n : kNames) {
-    if (n.code == code) return n.name;
-  }
-  return "other";
-}
+std::string_view categoryName(BridgeErrc code) { return nameOf(kNames, code, "other"); }
 
 std::optional<BridgeErrc> categoryFromName(std::string_view name) {
-  for (const auto& n : kNames) {
-    if (n.name == name) return n.code;
-  }
-  return std::nullopt;
+  return valueNamed(kNames, name);
 }
 
 std::string encodeErrorPayload(const BridgeError& error) {

@@ -2,16 +2,14 @@
 
 #include <charconv>
 
+#include "common/text/name_table.h"
+
 namespace easgate::powershell {
 namespace {
 
 constexpr std::size_t kMaxHeader = 64;
 
-struct KindName {
-  FrameKind kind;
-  std::string_view name;
-};
-constexpr KindName kKinds[] = {
+constexpr Named<FrameKind> kKinds[] = {
     {FrameKind::kReady, "ready"},     {FrameKind::kBatch, "batch"},
     {FrameKind::kWarning, "warning"}, {FrameKind::kError, "error"},
     {FrameKind::kDone, "done"},       {FrameKind::kHeartbeat, "heartbeat"},
@@ -25,12 +23,7 @@ bool parseNumber(std::string_view text, T& out) {
 
 }  // namespace
 
-std::string_view frameKindName(FrameKind kind) {
-  for (const auto& k : kKinds) {
-    if (k.kind == kind) return k.name;
-  }
-  return "?";
-}
+std::string_view frameKindName(FrameKind kind) { return nameOf(kKinds, kind); }
 
 std::string encodeFrame(const Frame& frame) {
   std::string out;
@@ -65,14 +58,9 @@ Result<std::optional<Frame>, FrameError> FrameDecoder::next() {
   std::size_t s2 = s1 == std::string_view::npos ? s1 : header.find(' ', s1 + 1);
   if (s2 == std::string_view::npos) return bad();
   Frame frame;
-  std::string_view kind = header.substr(0, s1);
-  bool known = false;
-  for (const auto& k : kKinds) {
-    if (k.name == kind) {
-      frame.kind = k.kind;
-      known = true;
-    }
-  }
+  std::optional<FrameKind> kind = valueNamed(kKinds, header.substr(0, s1));
+  const bool known = kind.has_value();
+  if (kind) frame.kind = *kind;
   std::size_t length = 0;
   if (!known || !parseNumber(header.substr(s1 + 1, s2 - s1 - 1), frame.id) ||
       !parseNumber(header.substr(s2 + 1), length)) {

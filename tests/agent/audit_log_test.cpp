@@ -5,6 +5,7 @@
 
 #include "agent/audit/audit_log.h"
 #include "agent/store/schema.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::agent {
 namespace {
@@ -14,9 +15,7 @@ namespace fs = std::filesystem;
 class AuditLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    file_ = fs::temp_directory_path() /
-            ("easgate-audit-" +
-             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".db");
+    file_ = testing::scratchPath("audit", ".db");
     fs::remove(file_);
     auto db = store::openStore(file_);
     ASSERT_TRUE(db.ok()) << db.error().message;

@@ -8,6 +8,7 @@
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::agent {
 namespace {
@@ -61,9 +62,7 @@ CommandRequest wipeOf(std::string partnership) {
 class Commands : public ::testing::Test {
  protected:
   void SetUp() override {
-    file_ = fs::temp_directory_path() /
-            ("easgate-commands-" +
-             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".db");
+    file_ = testing::scratchPath("commands", ".db");
     removeStore();
     open();
   }

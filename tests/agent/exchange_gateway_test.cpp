@@ -2,9 +2,7 @@
 // pool of easgate-exchange-sim processes, and the in-memory fake later unit tests use. Both
 // start from the same organisation, so the fake cannot drift from what the bridge does.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,6 +12,7 @@
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
 #include "tests/support/fake_exchange_gateway.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::agent {
 namespace {
@@ -80,10 +79,7 @@ Subject overSimulatorBridges() {
     }
   };
   auto owned = std::make_shared<Owned>();
-  std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  std::replace(test.begin(), test.end(), '/', '-');  // parameterised names hold slashes
-  owned->org_file = fs::temp_directory_path() /
-                    ("easgate-gateway-org-" + std::to_string(::getpid()) + "-" + test + ".json");
+  owned->org_file = testing::scratchPath("gateway-org", ".json");
   std::ofstream(owned->org_file) << smallOrganisation().toJson();
   std::string org_file = owned->org_file.string();
   owned->pool = std::make_unique<powershell::BridgePool>(

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "agent/store/schema.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::agent::store {
 namespace {
@@ -14,9 +15,7 @@ namespace fs = std::filesystem;
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("easgate-store-" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = easgate::testing::scratchPath("store");
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -11,6 +11,8 @@
 #include <iterator>
 #include <string>
 
+#include "tests/support/scratch.h"
+
 namespace easgate::testing {
 
 struct CliRun {
@@ -27,9 +29,7 @@ inline std::string slurp(const std::filesystem::path& p) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           (std::string("easgate-cli-") +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = scratchPath("cli");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
