@@ -153,6 +153,18 @@ TEST(BridgeProcess, AHungBridgeTimesOutAndIsStopped) {
   EXPECT_EQ(after.error().code, BridgeErrc::kBridgeFailed);
 }
 
+TEST(BridgeProcess, LatencyPerCmdletSlowsOnlyThatCmdlet) {
+  // Get-MobileDevice takes 2 s here, longer than the request timeout; other cmdlets do not.
+  BridgeProcessOptions options;
+  options.request_timeout = 1s;
+  auto bridge = startOk(sim({"--latency", "Get-MobileDevice=2000"}), options);
+  ASSERT_TRUE(bridge);
+  EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
+  auto slow = bridge->run(BridgeRequest{"Get-MobileDevice", {}});
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code, BridgeErrc::kTimeout);
+}
+
 TEST(BridgeProcess, ReportsAFailedConnectionAndAMissingProgram) {
   auto failed = BridgeProcess::start(sim({"--fail-connect"}), {});
   ASSERT_FALSE(failed.ok());
