@@ -62,6 +62,60 @@ std::string targetOf(const CommandRequest& r) {
   return r.mailbox;
 }
 
+// What the MDM wants the lists to hold, kept for drift checks: allow/revoke/block/unblock
+// edit the desired lists, set-allowed replaces the allowed one. Mailboxes are kept in lower
+// case; device IDs as given.
+Result<void, store::StoreError> recordDesiredLists(store::Database& db, const CommandRequest& r) {
+  const char* list = nullptr;
+  switch (r.kind) {
+    case CommandKind::kAllow:
+    case CommandKind::kRevoke:
+    case CommandKind::kSetAllowed: list = "allowed"; break;
+    case CommandKind::kBlock:
+    case CommandKind::kUnblock: list = "blocked"; break;
+    default: return {};
+  }
+  const std::string other = std::string(list) == "allowed" ? "blocked" : "allowed";
+  std::string mailbox;
+  for (char c : r.mailbox) mailbox.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  auto exec = [&](const char* sql, std::initializer_list<std::string> values) {
+    auto st = db.prepare(sql);
+    if (!st) return Result<void, store::StoreError>(st.error());
+    int i = 1;
+    for (const auto& v : values) st->bind(i++, v);
+    return st->run();
+  };
+  constexpr const char* kManage =
+      "INSERT OR IGNORE INTO managed_lists (mailbox, list) VALUES (?, ?)";
+  constexpr const char* kAdd =
+      "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
+      "VALUES (?, ?, 'desired', ?)";
+  constexpr const char* kRemove =
+      "DELETE FROM mailbox_lists WHERE mailbox = ? AND list = ? AND source = 'desired' "
+      "AND lower(device_id) = lower(?)";
+  if (auto m = exec(kManage, {mailbox, list}); !m) return m;
+  std::vector<std::string> add;
+  if (r.kind == CommandKind::kSetAllowed) {
+    if (auto c = exec("DELETE FROM mailbox_lists WHERE mailbox = ? AND list = 'allowed' AND "
+                      "source = 'desired'",
+                      {mailbox});
+        !c) {
+      return c;
+    }
+    add = r.device_ids;
+  } else if (r.kind == CommandKind::kAllow || r.kind == CommandKind::kBlock) {
+    add = {r.device_id};
+  } else if (auto d = exec(kRemove, {mailbox, list, r.device_id}); !d) {
+    return d;
+  }
+  for (const auto& id : add) {
+    if (auto a = exec(kAdd, {mailbox, list, id}); !a) return a;
+    // Exchange keeps an ID on one list only.
+    if (auto o = exec(kRemove, {mailbox, other, id}); !o) return o;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
@@ -116,6 +170,7 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
     out.command.request = request;
     out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
     out.command.deadline_ms = deadline_ms;
+    if (auto desired = recordDesiredLists(database_, request); !desired) return desired;
     auto audited = audit_.append(
         {now, request.requested_by, std::string(commandKindName(request.kind)), targetOf(request),
          "accepted", "{\"command\":" + std::to_string(out.command.id) + "}"},

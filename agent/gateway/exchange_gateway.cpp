@@ -1,5 +1,9 @@
 #include "agent/gateway/exchange_gateway.h"
 
+#include <chrono>
+
+#include "agent/inventory/device_record.h"
+
 namespace easgate::agent {
 namespace {
 
@@ -10,6 +14,17 @@ BridgeRequest listDevicesRequest(std::optional<std::string_view> mailbox) {
   BridgeRequest r{"Get-MobileDevice", {}};
   if (mailbox) r.with("Mailbox", std::string(*mailbox));
   return r.with("ResultSize", "Unlimited");
+}
+
+// OPATH takes the time as text; ISO 8601 without a zone, read against WhenChangedUTC's UTC.
+BridgeRequest devicesChangedSinceRequest(std::int64_t since_unix_ms) {
+  const auto ticks = agent::Timestamp(std::chrono::duration_cast<Ticks>(
+      std::chrono::milliseconds(since_unix_ms)));
+  std::string when = formatTimestamp(ticks);  // "2026-11-23T09:00:00.123Z"
+  if (!when.empty() && when.back() == 'Z') when.pop_back();
+  return BridgeRequest{"Get-MobileDevice", {}}
+      .with("ResultSize", "Unlimited")
+      .with("Filter", "WhenChangedUTC -gt '" + when + "'");
 }
 
 BridgeRequest deviceStatisticsRequest(std::string_view mailbox) {
@@ -65,6 +80,11 @@ GatewayResult CmdletGateway::checkAndRun(const BridgeRequest& request, const Obj
 GatewayResult CmdletGateway::listDevices(const ObjectSink& sink,
                                          std::optional<std::string_view> mailbox) {
   return checkAndRun(listDevicesRequest(mailbox), sink);
+}
+
+GatewayResult CmdletGateway::listDevicesChangedSince(const ObjectSink& sink,
+                                                     std::int64_t since_unix_ms) {
+  return checkAndRun(devicesChangedSinceRequest(since_unix_ms), sink);
 }
 
 GatewayResult CmdletGateway::deviceStatistics(std::string_view mailbox, const ObjectSink& sink) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,10 @@ class ExchangeGateway {
   // mailbox's when `mailbox` is given (an empty name is refused, never taken as "all").
   virtual GatewayResult listDevices(const ObjectSink& sink,
                                     std::optional<std::string_view> mailbox = std::nullopt) = 0;
+  // Partnerships changed after a moment (Get-MobileDevice -Filter "WhenChangedUTC -gt ..."),
+  // for delta harvests. `since_unix_ms` is UTC.
+  virtual GatewayResult listDevicesChangedSince(const ObjectSink& sink,
+                                                std::int64_t since_unix_ms) = 0;
   // The statistics of one mailbox's partnerships (Get-MobileDeviceStatistics -Mailbox).
   virtual GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) = 0;
   // Every mailbox with a partnership, with its allowed and blocked lists (Get-CASMailbox).
@@ -79,6 +84,7 @@ class CmdletGateway : public ExchangeGateway {
  public:
   GatewayResult listDevices(const ObjectSink& sink,
                             std::optional<std::string_view> mailbox = std::nullopt) final;
+  GatewayResult listDevicesChangedSince(const ObjectSink& sink, std::int64_t since_unix_ms) final;
   GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) final;
   GatewayResult casMailboxes(const ObjectSink& sink) final;
   GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) final;

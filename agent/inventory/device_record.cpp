@@ -51,4 +51,19 @@ std::string fieldText(const DeviceRecord& record, const DeviceField& field) {
   return time ? formatTimestamp(*time) : std::string();
 }
 
+bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_view text) {
+  if (field.text) {
+    record.*field.text = std::string(text);
+    return true;
+  }
+  if (text.empty()) {
+    record.*field.time = std::nullopt;
+    return true;
+  }
+  auto parsed = powershell::scalars::parseDateTime(text);
+  if (!parsed) return false;
+  record.*field.time = timestampFromDotNetTicks(parsed->utcTicks());
+  return true;
+}
+
 }  // namespace easgate::agent

@@ -55,5 +55,7 @@ const std::vector<DeviceField>& deviceFields();
 
 // A field's value as text; empty when there is none.
 std::string fieldText(const DeviceRecord& record, const DeviceField& field);
+// Sets a field from its text (as fieldText gives it); false when a time does not parse.
+bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_view text);
 
 }  // namespace easgate::agent

@@ -51,6 +51,59 @@ const std::vector<const char*>& migrations() {
         );
         CREATE INDEX commands_unfinished ON commands (state, mailbox, id);
       )sql",
+      // 3: the inventory, its history, the lists, the event feed (agent/harvest/).
+      R"sql(
+        CREATE TABLE devices (
+          key           TEXT PRIMARY KEY,      -- the Identity, lower case, '/' separated
+          mailbox       TEXT NOT NULL,         -- the mailbox part of the Identity
+          record        TEXT NOT NULL,         -- JSON: the device record's fields as text
+          first_seen_ms INTEGER NOT NULL,
+          last_seen_ms  INTEGER NOT NULL,
+          removed_ms    INTEGER                -- when a full harvest stopped finding it
+        );
+        CREATE TABLE device_changes (
+          id         INTEGER PRIMARY KEY,
+          device_key TEXT NOT NULL REFERENCES devices (key),
+          at_ms      INTEGER NOT NULL,
+          field      TEXT NOT NULL,
+          old_value  TEXT NOT NULL,
+          new_value  TEXT NOT NULL
+        );
+        CREATE INDEX device_changes_by_device ON device_changes (device_key, id);
+        CREATE TABLE mailboxes (               -- as the last full harvest found them
+          identity   TEXT PRIMARY KEY,
+          address    TEXT NOT NULL,
+          seen_ms    INTEGER NOT NULL
+        );
+        CREATE TABLE mailbox_lists (           -- device IDs per list, harvested or desired
+          mailbox    TEXT NOT NULL,            -- harvested: the identity; desired: as the MDM named it
+          list       TEXT NOT NULL CHECK (list IN ('allowed', 'blocked')),
+          source     TEXT NOT NULL CHECK (source IN ('harvested', 'desired')),
+          device_id  TEXT NOT NULL,
+          PRIMARY KEY (mailbox, list, source, device_id)
+        );
+        CREATE TABLE managed_lists (           -- lists the MDM has set: drift is checked on these
+          mailbox    TEXT NOT NULL,
+          list       TEXT NOT NULL CHECK (list IN ('allowed', 'blocked')),
+          PRIMARY KEY (mailbox, list)
+        );
+        CREATE TABLE events (
+          sequence   INTEGER PRIMARY KEY,      -- what a consumer has read up to
+          at_ms      INTEGER NOT NULL,
+          kind       TEXT NOT NULL,
+          mailbox    TEXT NOT NULL,
+          device_key TEXT NOT NULL,
+          detail     TEXT NOT NULL             -- JSON
+        );
+        CREATE TABLE harvests (
+          id          INTEGER PRIMARY KEY,
+          kind        TEXT NOT NULL CHECK (kind IN ('full', 'delta')),
+          started_ms  INTEGER NOT NULL,
+          finished_ms INTEGER NOT NULL,
+          devices     INTEGER NOT NULL,
+          calls       INTEGER NOT NULL
+        );
+      )sql",
   };
   return kMigrations;
 }

@@ -9,6 +9,8 @@ constexpr std::size_t kBatchSize = 100;  // batches as a bridge would send them
 
 agent::GatewayResult FakeExchangeGateway::run(const powershell::BridgeRequest& request,
                                               const agent::ObjectSink& sink) {
+  if (on_call_) on_call_(request);
+  std::lock_guard lock(mutex_);
   requests_.push_back(request);
   if (!failures_.empty()) {
     agent::GatewayError error = std::move(failures_.front());

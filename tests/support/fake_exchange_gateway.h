@@ -1,6 +1,8 @@
 #pragma once
 
 #include <deque>
+#include <functional>
+#include <mutex>
 #include <vector>
 
 #include "agent/gateway/exchange_gateway.h"
@@ -22,6 +24,11 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
   // Every request that passed the input checks, in order (failed ones included).
   const std::vector<powershell::BridgeRequest>& requests() const { return requests_; }
   powershell::sim::Organisation& organisation() { return organisation_; }
+  // Called with each request before it runs (after the input checks), on the caller's thread:
+  // a test can hold a call there, or count calls.
+  void onCall(std::function<void(const powershell::BridgeRequest&)> hook) {
+    on_call_ = std::move(hook);
+  }
 
  protected:
   agent::GatewayResult run(const powershell::BridgeRequest& request,
@@ -31,6 +38,8 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
   powershell::sim::Organisation organisation_;
   std::deque<agent::GatewayError> failures_;
   std::vector<powershell::BridgeRequest> requests_;
+  std::function<void(const powershell::BridgeRequest&)> on_call_;
+  std::mutex mutex_;  // calls may come from several threads
 };
 
 }  // namespace easgate::testing
