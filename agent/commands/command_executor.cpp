@@ -5,6 +5,7 @@
 #include <map>
 #include <thread>
 
+#include "agent/inventory/object_text.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::agent {
@@ -15,37 +16,6 @@ constexpr std::int64_t kUnixEpochTicks = 621'355'968'000'000'000;
 // journaled is an older one.
 constexpr std::int64_t kClockSkewMs = 10 * 60'000;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-// Identities compare without case, with either slash.
-std::string identityKey(std::string_view s) {
-  std::string out = lower(s);
-  std::replace(out.begin(), out.end(), '\\', '/');
-  return out;
-}
-
-std::string text(const powershell::PsObject& o, std::string_view property) {
-  const powershell::PsValue* v = o.property(property);
-  return v && v->display() ? *v->display() : "";
-}
-
-std::vector<std::string> textList(const powershell::PsObject& o, std::string_view property) {
-  std::vector<std::string> out;
-  const powershell::PsValue* v = o.property(property);
-  if (v && v->asObject()) {
-    for (const auto& item : v->asObject()->items) {
-      if (item.display()) out.push_back(*item.display());
-    }
-  }
-  return out;
-}
-
 std::optional<std::int64_t> unixMs(const powershell::PsObject& o, std::string_view property) {
   const powershell::PsValue* v = o.property(property);
   if (!v || !v->asDateTime()) return std::nullopt;
@@ -54,7 +24,7 @@ std::optional<std::int64_t> unixMs(const powershell::PsObject& o, std::string_vi
 
 bool contains(const std::vector<std::string>& list, const std::string& id) {
   return std::any_of(list.begin(), list.end(),
-                     [&](const std::string& x) { return lower(x) == lower(id); });
+                     [&](const std::string& x) { return lowerAscii(x) == lowerAscii(id); });
 }
 
 std::string joined(const std::vector<std::string>& ids) {
@@ -82,8 +52,8 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
   std::vector<CommandRecord> due;
   const std::int64_t now = clock_.nowMs();
   for (auto& c : unfinished.value()) {
-    if (seen[lower(c.request.mailbox)]) continue;  // waits for the one before
-    seen[lower(c.request.mailbox)] = true;
+    if (seen[lowerAscii(c.request.mailbox)]) continue;  // waits for the one before
+    seen[lowerAscii(c.request.mailbox)] = true;
     if (c.next_attempt_ms <= now) due.push_back(std::move(c));
   }
   return due;
@@ -185,7 +155,7 @@ CommandExecutor::Outcome CommandExecutor::setAllowed(const CommandRecord& c) {
   auto read = gateway_.casMailbox(c.request.mailbox, [&](std::vector<powershell::PsValue>&& batch) {
     for (const auto& v : batch) {
       if (const auto* o = v.asObject()) {
-        current = textList(*o, "ActiveSyncAllowedDeviceIDs");
+        current = propertyList(*o, "ActiveSyncAllowedDeviceIDs");
         found = true;
       }
     }
@@ -218,7 +188,8 @@ CommandExecutor::Outcome CommandExecutor::wipe(const CommandRecord& c) {
         gateway_.deviceStatistics(c.request.mailbox, [&](std::vector<powershell::PsValue>&& batch) {
           for (const auto& v : batch) {
             const auto* o = v.asObject();
-            if (!o || identityKey(text(*o, "Identity")) != identityKey(c.request.partnership))
+            if (!o || partnershipKey(propertyText(*o, "Identity")) !=
+                          partnershipKey(c.request.partnership))
               continue;
             auto requested = unixMs(
                 *o, account_only ? "AccountOnlyDeviceWipeRequestTime" : "DeviceWipeRequestTime");

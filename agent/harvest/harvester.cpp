@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/inventory/exchange_mapping.h"
+#include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 
@@ -16,39 +17,9 @@ namespace {
 
 constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string deviceKey(std::string_view identity) {
-  std::string key = lower(identity);
-  std::replace(key.begin(), key.end(), '\\', '/');
-  return key;
-}
-
-std::string text(const powershell::PsObject& o, std::string_view property) {
-  const powershell::PsValue* v = o.property(property);
-  return v && v->display() ? *v->display() : "";
-}
-
-std::vector<std::string> textList(const powershell::PsObject& o, std::string_view property) {
-  std::vector<std::string> out;
-  const powershell::PsValue* v = o.property(property);
-  if (v && v->asObject()) {
-    for (const auto& item : v->asObject()->items) {
-      if (item.display()) out.push_back(*item.display());
-    }
-  }
-  return out;
-}
-
 std::set<std::string> lowerSet(const std::vector<std::string>& ids) {
   std::set<std::string> out;
-  for (const auto& id : ids) out.insert(lower(id));
+  for (const auto& id : ids) out.insert(lowerAscii(id));
   return out;
 }
 
@@ -165,15 +136,15 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       if (const powershell::PsObject* o = v.asObject()) {
         switch (classifyExchangeObject(*o)) {
           case ExchangeObjectKind::kMobileDevice: {
-            std::string mailbox = mailboxOfDeviceIdentity(text(*o, "Identity"));
+            std::string mailbox = mailboxOfDeviceIdentity(propertyText(*o, "Identity"));
             if (!mailbox.empty()) mailboxes_with_devices.insert(mailbox);
             break;
           }
           case ExchangeObjectKind::kCasMailbox: {
-            HarvestedMailbox m{text(*o, "Identity"), text(*o, "PrimarySmtpAddress"),
-                               textList(*o, "ActiveSyncAllowedDeviceIDs"),
-                               textList(*o, "ActiveSyncBlockedDeviceIDs")};
-            harvested_mailboxes[lower(m.identity)] = std::move(m);
+            HarvestedMailbox m{propertyText(*o, "Identity"), propertyText(*o, "PrimarySmtpAddress"),
+                               propertyList(*o, "ActiveSyncAllowedDeviceIDs"),
+                               propertyList(*o, "ActiveSyncBlockedDeviceIDs")};
+            harvested_mailboxes[lowerAscii(m.identity)] = std::move(m);
             break;
           }
           default: break;
@@ -256,11 +227,11 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         auto row = q->step();
         if (!row) return row.error();
         if (!row.value()) break;
-        desired_allowed[q->text(0)].insert(lower(q->text(1)));
+        desired_allowed[q->text(0)].insert(lowerAscii(q->text(1)));
       }
     }
     std::map<std::string, std::string> address_of;  // lower identity -> lower address
-    for (const auto& [key, m] : harvested_mailboxes) address_of[key] = lower(m.address);
+    for (const auto& [key, m] : harvested_mailboxes) address_of[key] = lowerAscii(m.address);
     {
       auto q = database_.prepare("SELECT identity, address FROM mailboxes");
       if (!q) return q.error();
@@ -268,16 +239,17 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         auto row = q->step();
         if (!row) return row.error();
         if (!row.value()) break;
-        address_of.emplace(lower(q->text(0)), lower(q->text(1)));
+        address_of.emplace(lowerAscii(q->text(0)), lowerAscii(q->text(1)));
       }
     }
     auto mdmAllowed = [&](const DeviceRecord& r) {
-      for (const std::string& name :
-           {lower(r.mailbox_identity), lower(r.mailbox_address),
-            address_of.count(lower(r.mailbox_identity)) ? address_of[lower(r.mailbox_identity)]
-                                                        : std::string()}) {
+      for (const std::string& name : {lowerAscii(r.mailbox_identity), lowerAscii(r.mailbox_address),
+                                      address_of.count(lowerAscii(r.mailbox_identity))
+                                          ? address_of[lowerAscii(r.mailbox_identity)]
+                                          : std::string()}) {
         auto it = desired_allowed.find(name);
-        if (!name.empty() && it != desired_allowed.end() && it->second.count(lower(r.device_id)))
+        if (!name.empty() && it != desired_allowed.end() &&
+            it->second.count(lowerAscii(r.device_id)))
           return true;
       }
       return false;
@@ -306,10 +278,17 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     if (!insert) return insert.error();
     if (!update) return update.error();
     if (!change) return change.error();
+    auto save = [&](const DeviceRecord& r, const std::string& key, const FieldTexts& fields) {
+      return update->bind(1, r.mailbox_identity)
+          .bind(2, encodeFields(fields))
+          .bind(3, now)
+          .bind(4, key)
+          .run();
+    };
     std::set<std::string> seen;
     for (const auto& r : records) {
       if (r.identity.empty()) continue;
-      const std::string key = deviceKey(r.identity);
+      const std::string key = partnershipKey(r.identity);
       seen.insert(key);
       const FieldTexts now_fields = fieldTexts(r);
       auto it = stored.find(key);
@@ -324,12 +303,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
               !x) {
             return x;
           }
-        } else if (auto x = update->bind(1, r.mailbox_identity)
-                                .bind(2, encodeFields(now_fields))
-                                .bind(3, now)
-                                .bind(4, key)
-                                .run();
-                   !x) {
+        } else if (auto x = save(r, key, now_fields); !x) {
           return x;
         }
         ++report.discovered;
@@ -364,12 +338,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
           return x;
         }
       }
-      if (auto x = update->bind(1, r.mailbox_identity)
-                       .bind(2, encodeFields(now_fields))
-                       .bind(3, now)
-                       .bind(4, key)
-                       .run();
-          !x) {
+      if (auto x = save(r, key, now_fields); !x) {
         return x;
       }
       if (any) ++report.changed;
@@ -453,7 +422,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       const std::string name = managed->text(0), list = managed->text(1);
       const HarvestedMailbox* found = nullptr;
       for (const auto& [key, m] : harvested_mailboxes) {
-        if (key == name || lower(m.address) == name) found = &m;
+        if (key == name || lowerAscii(m.address) == name) found = &m;
       }
       if (!found) continue;  // no partnership on it now: nothing for Exchange to enforce
       std::vector<std::string> wanted;
@@ -488,7 +457,8 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     std::set<std::string> pending;
     if (auto unfinished = journal_->unfinished()) {
       for (const auto& c : unfinished.value()) {
-        if (c.request.kind == CommandKind::kSetAllowed) pending.insert(lower(c.request.mailbox));
+        if (c.request.kind == CommandKind::kSetAllowed)
+          pending.insert(lowerAscii(c.request.mailbox));
       }
     }
     for (const auto& [mailbox, wanted] : corrections) {

@@ -1,7 +1,6 @@
 #include "agent/harvest/inventory_queries.h"
 
-#include <algorithm>
-
+#include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
 
 namespace easgate::agent {
@@ -49,11 +48,7 @@ Result<std::vector<InventoryEvent>, store::StoreError> eventsAfter(store::Databa
 
 Result<std::vector<FieldChange>, store::StoreError> deviceHistory(store::Database& database,
                                                                   std::string_view identity) {
-  std::string key(identity);
-  for (char& c : key) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  std::replace(key.begin(), key.end(), '\\', '/');
+  const std::string key = partnershipKey(identity);
   auto q = database.prepare(
       "SELECT at_ms, field, old_value, new_value FROM device_changes WHERE device_key = ? "
       "ORDER BY id");

@@ -1,0 +1,38 @@
+#include "agent/inventory/object_text.h"
+
+#include <algorithm>
+
+namespace easgate::agent {
+
+std::string lowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string partnershipKey(std::string_view identity) {
+  std::string key = lowerAscii(identity);
+  std::replace(key.begin(), key.end(), '\\', '/');
+  return key;
+}
+
+std::string propertyText(const powershell::PsObject& object, std::string_view property) {
+  const powershell::PsValue* v = object.property(property);
+  return v && v->display() ? *v->display() : "";
+}
+
+std::vector<std::string> propertyList(const powershell::PsObject& object,
+                                      std::string_view property) {
+  std::vector<std::string> out;
+  const powershell::PsValue* v = object.property(property);
+  if (v && v->asObject()) {
+    for (const auto& item : v->asObject()->items) {
+      if (item.display()) out.push_back(*item.display());
+    }
+  }
+  return out;
+}
+
+}  // namespace easgate::agent
