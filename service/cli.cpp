@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "service/agent_command.h"
 #include "service/audit_command.h"
 #include "service/export_command.h"
 
@@ -26,6 +27,8 @@ int runCli(int argc, char** argv) {
 
   ExportCommandOptions export_options;
   CLI::App* export_cmd = addExportCommand(app, export_options);
+  AgentCommandOptions agent_options;
+  CLI::App* agent_cmd = addAgentCommand(app, agent_options);
   AuditCommandOptions audit_options;
   CLI::App* audit_verify = addAuditCommand(app, audit_options);
 
@@ -45,6 +48,7 @@ int runCli(int argc, char** argv) {
   try {
     if (export_cmd->parsed()) return runExportCommand(export_options);
     if (audit_verify->parsed()) return runAuditVerify(audit_options);
+    if (agent_cmd->parsed()) return runAgentCommand(agent_options);
   } catch (const std::exception& e) {
     std::cerr << "easgate: internal error: " << e.what() << "\n";
     return kExitInternal;

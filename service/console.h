@@ -2,8 +2,11 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 namespace easgate::service {
+
+// What differs between platforms for the command line (posix/ and windows/ implement it).
 
 // True when the stream is an interactive terminal (so progress lines make sense on it).
 bool isTerminal(std::FILE* stream);
@@ -11,5 +14,13 @@ bool isTerminal(std::FILE* stream);
 // Where the agent keeps its store when no --data-dir is given: /var/lib/easgate, or
 // %ProgramData%\easgate on Windows.
 std::filesystem::path defaultDataDirectory();
+
+// The folder of the running easgate executable (its companions, such as
+// easgate-exchange-sim, are installed beside it).
+std::filesystem::path executableDirectory();
+
+// Calls `stop` once when the process is asked to stop (SIGINT or SIGTERM; Ctrl+C or a
+// console close on Windows). `stop` runs on a thread of its own, not in a signal handler.
+void onStopRequest(std::function<void()> stop);
 
 }  // namespace easgate::service

@@ -36,6 +36,7 @@ struct PartnershipFacts {
   std::int64_t wipe_ack_ticks = 0;
   std::string wipe_status = "DeviceOk";
   bool wipe_account_only = false;  // the wipe times are the AccountOnly* ones
+  std::int64_t wipe_requests = 0;  // Clear-MobileDevice calls that issued a wipe (not in CLIXML)
   bool remote_wipe_supported = true;
 };
 

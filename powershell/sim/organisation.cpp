@@ -315,6 +315,7 @@ std::optional<std::string> Organisation::wipe(DeviceRef ref, bool account_only, 
     return std::nullopt;
   }
   // Issuing again restarts the cycle.
+  ++d.wipe_requests;
   d.wipe_request_ticks = now;
   d.wipe_sent_ticks = 0;
   d.wipe_ack_ticks = 0;

@@ -108,6 +108,8 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
         if (auto s = text(d, "wipeStatus"); !s.empty()) f.wipe_status = s;
         f.wipe_account_only =
             d.find("wipeAccountOnly") && d.find("wipeAccountOnly")->asBool().value_or(false);
+        if (const JsonValue* n = d.find("wipeRequests"); n && n->asInt())
+          f.wipe_requests = *n->asInt();
         if (f.device_id.empty() || f.device_type.empty()) {
           return SimError{SimErrc::kInvalidArgument,
                           "organisation file: a device without deviceId or deviceType"};
@@ -188,6 +190,8 @@ std::string Organisation::toJson() const {
       writeTime(w, "wipeAckTime", d.wipe_ack_ticks);
       w.key("wipeAccountOnly");
       w.boolean(d.wipe_account_only);
+      w.key("wipeRequests");
+      w.number(d.wipe_requests);
       w.endObject();
     }
     w.endArray();

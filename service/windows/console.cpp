@@ -1,10 +1,23 @@
 #include "service/console.h"
 
 #include <io.h>
+#include <windows.h>
 
 #include <cstdlib>
+#include <mutex>
 
 namespace easgate::service {
+namespace {
+std::function<void()> stop_callback;
+std::once_flag stopped;
+
+BOOL WINAPI onConsoleEvent(DWORD) {
+  std::call_once(stopped, [] {
+    if (stop_callback) stop_callback();
+  });
+  return TRUE;
+}
+}  // namespace
 
 bool isTerminal(std::FILE* stream) { return ::_isatty(::_fileno(stream)) != 0; }
 
@@ -12,6 +25,18 @@ std::filesystem::path defaultDataDirectory() {
   const char* program_data = std::getenv("ProgramData");
   return std::filesystem::path(program_data && *program_data ? program_data : "C:\\ProgramData") /
          "easgate";
+}
+
+std::filesystem::path executableDirectory() {
+  wchar_t path[MAX_PATH];
+  DWORD n = GetModuleFileNameW(nullptr, path, MAX_PATH);
+  return n ? std::filesystem::path(std::wstring(path, n)).parent_path()
+           : std::filesystem::current_path();
+}
+
+void onStopRequest(std::function<void()> stop) {
+  stop_callback = std::move(stop);
+  SetConsoleCtrlHandler(onConsoleEvent, TRUE);
 }
 
 }  // namespace easgate::service

@@ -1,0 +1,107 @@
+#include "agent/agent_loop.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace easgate::agent {
+
+AgentLoop::AgentLoop(CommandExecutor& executor, Harvester& harvester, const Clock& clock,
+                     AgentLoopOptions options)
+    : executor_(executor), harvester_(harvester), clock_(clock), options_(options) {}
+
+void AgentLoop::run(bool until_idle) {
+  std::thread harvests;
+  if (!until_idle) harvests = std::thread([this] { runHarvests(); });
+  runCommands(until_idle);
+  if (until_idle) stop();
+  if (harvests.joinable()) harvests.join();
+}
+
+void AgentLoop::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wakeup_.notify_all();
+}
+
+void AgentLoop::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wakeup_.notify_all();
+}
+
+void AgentLoop::sleepFor(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  wakeup_.wait_for(lock, limit, [&] { return stopping_ || woken_; });
+  woken_ = false;
+}
+
+void AgentLoop::runCommands(bool until_idle) {
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    auto ran = executor_.runDue();
+    if (!ran) spdlog::error("commands: {}", ran.error().message);
+    auto next = executor_.nextDue();
+    if (!next) {
+      spdlog::error("commands: {}", next.error().message);
+    } else if (!next.value() && until_idle) {
+      return;  // nothing left to do
+    }
+    if (ran && ran.value() > 0) continue;  // a mailbox's next command may be due now
+    auto wait = options_.poll;
+    if (next && next.value()) {
+      const std::int64_t until = *next.value() - clock_.nowMs();
+      wait =
+          std::clamp(std::chrono::milliseconds(until), std::chrono::milliseconds(0), options_.poll);
+    }
+    sleepFor(wait);
+  }
+}
+
+void AgentLoop::runHarvests() {
+  std::int64_t last_full = 0, last_any = 0;  // a full harvest first, then by the timers
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    const std::int64_t now = clock_.nowMs();
+    std::optional<HarvestKind> due;
+    if (options_.full_harvest_every_ms > 0 && now - last_full >= options_.full_harvest_every_ms) {
+      due = HarvestKind::kFull;
+    } else if (options_.delta_harvest_every_ms > 0 &&
+               now - last_any >= options_.delta_harvest_every_ms) {
+      due = HarvestKind::kDelta;
+    }
+    if (due) {
+      auto report = harvester_.run(*due);
+      if (report) {
+        spdlog::info(
+            "{} harvest: {} devices, {} discovered, {} changed, {} removed, {} drifted, "
+            "{} calls in {} ms",
+            report->kind == HarvestKind::kFull ? "full" : "delta", report->devices,
+            report->discovered, report->changed, report->removed, report->drifted, report->calls,
+            report->finished_ms - report->started_ms);
+        if (report->kind == HarvestKind::kFull) last_full = now;
+        last_any = now;
+      } else {
+        spdlog::error("harvest: {}", report.error().message);
+        last_any = now;  // try again at the next delta time, not at once
+        if (*due == HarvestKind::kFull)
+          last_full = now - options_.full_harvest_every_ms +
+                      std::max<std::int64_t>(options_.delta_harvest_every_ms, 60'000);
+      }
+    }
+    sleepFor(options_.poll);
+  }
+}
+
+}  // namespace easgate::agent

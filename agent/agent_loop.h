@@ -1,0 +1,52 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+#include "agent/commands/command_executor.h"
+#include "agent/harvest/harvester.h"
+#include "agent/time/clock.h"
+
+namespace easgate::agent {
+
+struct AgentLoopOptions {
+  std::int64_t full_harvest_every_ms = 6 * 3600'000;  // 0: never
+  std::int64_t delta_harvest_every_ms = 15 * 60'000;  // 0: never
+  // The longest the loop sleeps between looks at the journal: commands submitted by another
+  // process sharing the store are picked up within this.
+  std::chrono::milliseconds poll{1000};
+};
+
+// The agent's heart: runs journaled commands as they fall due, and harvests on its timers.
+// Commands and harvests run on their own threads, so a long harvest never holds up a wipe.
+class AgentLoop {
+ public:
+  AgentLoop(CommandExecutor& executor, Harvester& harvester, const Clock& clock,
+            AgentLoopOptions options = {});
+
+  // Runs until stop(). With `until_idle`, runs commands only (no harvests) and returns once
+  // none is left unfinished: a batch mode for scripts and tests.
+  void run(bool until_idle = false);
+  void stop();
+  // A command was submitted: look at the journal now rather than at the next poll.
+  void wake();
+
+ private:
+  void runCommands(bool until_idle);
+  void runHarvests();
+  void sleepFor(std::chrono::milliseconds limit);
+
+  CommandExecutor& executor_;
+  Harvester& harvester_;
+  const Clock& clock_;
+  AgentLoopOptions options_;
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  bool stopping_ = false;
+  bool woken_ = false;
+};
+
+}  // namespace easgate::agent

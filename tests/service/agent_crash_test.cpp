@@ -1,0 +1,130 @@
+// `easgate agent` killed with SIGKILL in the middle of 1,000 queued wipes, then restarted:
+// no acknowledged command is lost, and no device gets a second wipe once Exchange (the
+// simulator, which keeps its state on disk as Exchange would) holds the first.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "agent/audit/audit_log.h"
+#include "agent/commands/command_journal.h"
+#include "agent/store/schema.h"
+#include "powershell/sim/organisation.h"
+#include "tests/service/cli_test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace easgate;
+using namespace std::chrono_literals;
+
+constexpr int kWipes = 1000;
+
+class AgentCrash : public easgate::testing::CliTest {
+ protected:
+  // Starts `easgate agent` in a process group of its own, so its bridges can be waited for.
+  pid_t startAgent(const std::string& log_name) {
+    const std::string data = "--data-dir=" + dir_.string();
+    const std::string org = "--sim-arg=" + (dir_ / "org.json").string();
+    const std::string log = (dir_ / log_name).string();
+    pid_t pid = fork();
+    if (pid == 0) {
+      setpgid(0, 0);
+      FILE* out = std::freopen(log.c_str(), "w", stdout);
+      if (out) dup2(fileno(stdout), STDERR_FILENO);
+      execl(EASGATE_BINARY, EASGATE_BINARY, "agent", data.c_str(), "--pool=1", "--until-idle",
+            "--sim-arg=--org", org.c_str(), "--sim-arg=--save", org.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+  }
+
+  // Waits until every process of the group (the agent's bridges too) is gone.
+  static bool waitForGroup(pid_t group, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (::kill(-group, 0) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+  std::int64_t count(const char* state) {
+    auto db = agent::store::openStore(agent::store::storeFile(dir_));
+    if (!db) return -1;
+    auto q = db.value()->prepare("SELECT count(*) FROM commands WHERE state = ?");
+    if (!q) return -1;
+    q->bind(1, state);
+    auto row = q->step();
+    return row && row.value() ? q->integer(0) : -1;
+  }
+};
+
+TEST_F(AgentCrash, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
+  auto org = powershell::sim::Organisation::generate(
+      {11, 500, kWipes, powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
+  std::ofstream(dir_ / "org.json") << org.toJson();
+  {
+    auto db = agent::store::openStore(agent::store::storeFile(dir_));
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    agent::SystemClock clock;
+    agent::AuditLog audit(*db.value());
+    agent::CommandJournal journal(*db.value(), audit, clock);
+    for (const auto& mailbox : org.mailboxes()) {
+      for (const auto& device : mailbox.devices) {
+        agent::CommandRequest wipe;
+        wipe.kind = agent::CommandKind::kWipe;
+        wipe.partnership = powershell::sim::partnershipIdentity(device);
+        wipe.requested_by = "CN=mdm.contoso.com";
+        auto normalized = agent::normalizeCommand(wipe);
+        ASSERT_TRUE(normalized.ok()) << normalized.error().message;
+        ASSERT_TRUE(journal.submit(normalized.value(), clock.nowMs() + 3600'000).ok());
+      }
+    }
+  }
+
+  pid_t agent = startAgent("first.log");
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  std::int64_t done = 0;
+  while ((done = count("succeeded")) < 150 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(::kill(agent, SIGKILL), 0);
+  int status = 0;
+  waitpid(agent, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "the agent ended by itself: " << easgate::testing::slurp(dir_ / "first.log");
+  ASSERT_TRUE(waitForGroup(agent, 30s)) << "the agent's bridge outlived it";
+  const std::int64_t at_kill = count("succeeded");
+  ASSERT_GE(at_kill, 150);
+  ASSERT_LT(at_kill, kWipes) << "the kill must land in the middle of the burst";
+
+  agent = startAgent("second.log");
+  waitpid(agent, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << easgate::testing::slurp(dir_ / "second.log");
+  ASSERT_TRUE(waitForGroup(agent, 30s));
+
+  EXPECT_EQ(count("succeeded"), kWipes) << "every acknowledged wipe was carried out";
+  EXPECT_EQ(count("failed"), 0);
+  std::ifstream in(dir_ / "org.json");
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto after = powershell::sim::Organisation::fromJson(json);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  int wiped = 0, twice = 0;
+  for (const auto& mailbox : after->mailboxes()) {
+    for (const auto& device : mailbox.devices) {
+      wiped += device.wipe_requests >= 1 ? 1 : 0;
+      twice += device.wipe_requests > 1 ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(wiped, kWipes);
+  EXPECT_EQ(twice, 0) << "a wipe Exchange already held was sent again";
+}
+
+}  // namespace
