@@ -1,6 +1,5 @@
 #include "service/agent_command.h"
 
-#include <cstdlib>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -9,48 +8,11 @@
 #include "agent/agent_loop.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/store/schema.h"
-#include "powershell/host/bridge_pool.h"
-#include "powershell/host/bridge_process.h"
 #include "service/cli.h"
 #include "service/console.h"
 
 namespace easgate::service {
 namespace {
-
-constexpr const char* kPasswordVariable = "EASGATE_CERTIFICATE_PASSWORD";
-
-// Sessions per account are scarce: Exchange Online allows few, on-premises 18 by default.
-std::size_t defaultPool(const std::string& exchange) {
-  if (exchange == "online") return 2;
-  if (exchange == "onprem") return 8;
-  return 4;
-}
-
-std::string besideExecutable(const char* name) { return (executableDirectory() / name).string(); }
-
-Result<powershell::BridgeCommand, powershell::BridgeError> bridgeCommand(
-    const AgentCommandOptions& o) {
-  if (o.exchange == "simulator") {
-    return powershell::BridgeCommand{
-        o.simulator.empty() ? besideExecutable("easgate-exchange-sim") : o.simulator,
-        o.simulator_arguments,
-        {}};
-  }
-  powershell::BridgeScriptSettings s;
-  s.powershell = o.powershell;
-  s.script = o.bridge_script.empty() ? besideExecutable("bridge.ps1") : o.bridge_script;
-  s.mode = o.exchange == "online"   ? powershell::BridgeMode::kOnline
-           : o.exchange == "onprem" ? powershell::BridgeMode::kOnPremises
-                                    : powershell::BridgeMode::kModule;
-  s.server = o.server;
-  s.app_id = o.app_id;
-  s.organization = o.organization;
-  s.certificate_file = o.certificate_file;
-  s.certificate_thumbprint = o.certificate_thumbprint;
-  if (const char* password = std::getenv(kPasswordVariable)) s.certificate_password = password;
-  s.module_path = o.module_path;
-  return powershell::bridgeScriptCommand(s);
-}
 
 std::int64_t minutesToMs(double minutes) { return static_cast<std::int64_t>(minutes * 60'000); }
 
@@ -68,30 +30,7 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& o) {
   o.data_directory = defaultDataDirectory();
   cmd->add_option("--data-dir", o.data_directory, "The agent's data directory (its store)")
       ->capture_default_str();
-  cmd->add_option("--exchange", o.exchange, "Which Exchange to drive")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"simulator", "online", "onprem", "module"}));
-  cmd->add_option("--simulator", o.simulator,
-                  "easgate-exchange-sim to run (default: beside easgate)");
-  cmd->add_option("--sim-arg", o.simulator_arguments,
-                  "An argument for the simulator (repeat it), e.g. --sim-arg=--devices=5000")
-      ->allow_extra_args(false);
-  cmd->add_option("--powershell", o.powershell, "pwsh or powershell.exe (default: on the PATH)");
-  cmd->add_option("--bridge-script", o.bridge_script, "bridge.ps1 (default: beside easgate)");
-  cmd->add_option("--server", o.server, "onprem: the Exchange server");
-  cmd->add_option("--app-id", o.app_id, "online: the application (client) ID");
-  cmd->add_option("--organization", o.organization, "online: contoso.onmicrosoft.com");
-  cmd->add_option("--certificate-file", o.certificate_file, "online: the certificate (.pfx)");
-  cmd->add_option("--certificate-thumbprint", o.certificate_thumbprint,
-                  "online, Windows: the certificate's thumbprint in the store");
-  cmd->add_option("--module", o.module_path, "module: the module that provides the cmdlets");
-  cmd->add_option("--pool", o.pool,
-                  "Bridges (Exchange sessions) at most; default 2 online, 8 onprem, 4 otherwise")
-      ->check(CLI::Range(1, 64));
-  cmd->add_option("--request-timeout", o.request_timeout_seconds,
-                  "Seconds before a silent bridge is restarted")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+  addExchangeOptions(*cmd, o.exchange);
   cmd->add_option("--full-harvest-minutes", o.full_harvest_minutes,
                   "Minutes between full harvests (0: none)")
       ->capture_default_str()
@@ -108,9 +47,9 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& o) {
 }
 
 int runAgentCommand(const AgentCommandOptions& o) {
-  auto command = bridgeCommand(o);
-  if (!command) {
-    std::cerr << "easgate: " << command.error().message << "\n";
+  auto pool = makeBridgePool(o.exchange);
+  if (!pool) {
+    std::cerr << "easgate: " << pool.error() << "\n";
     return kExitUsage;
   }
   auto store = agent::store::openStore(agent::store::storeFile(o.data_directory));
@@ -121,18 +60,8 @@ int runAgentCommand(const AgentCommandOptions& o) {
   agent::SystemClock clock;
   agent::AuditLog audit(*store.value());
   agent::CommandJournal journal(*store.value(), audit, clock);
-  powershell::BridgeProcessOptions bridge_options;
-  bridge_options.request_timeout = std::chrono::seconds(o.request_timeout_seconds);
-  const std::size_t pool_size = o.pool ? o.pool : defaultPool(o.exchange);
-  powershell::BridgePool pool(
-      [bridge = command.value(),
-       bridge_options]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
-        auto started = powershell::BridgeProcess::start(bridge, bridge_options);
-        if (!started) return started.error();
-        return std::unique_ptr<powershell::Bridge>(std::move(started).value());
-      },
-      pool_size);
-  agent::BridgeExchangeGateway gateway(pool);
+  const std::size_t pool_size = o.exchange.poolSize();
+  agent::BridgeExchangeGateway gateway(*pool.value());
   agent::ExecutorOptions executor_options;
   executor_options.parallelism = pool_size;
   agent::CommandExecutor executor(journal, gateway, clock, executor_options);
@@ -146,9 +75,8 @@ int runAgentCommand(const AgentCommandOptions& o) {
   agent::AgentLoop loop(executor, harvester, clock, loop_options);
   onStopRequest([&loop] { loop.stop(); });
 
-  spdlog::info("easgate agent: store {}, Exchange '{}' through {} bridge(s) ({})",
-               agent::store::storeFile(o.data_directory).string(), o.exchange, pool_size,
-               command->program);
+  spdlog::info("easgate agent: store {}, Exchange '{}' through {} bridge(s)",
+               agent::store::storeFile(o.data_directory).string(), o.exchange.exchange, pool_size);
   loop.run(o.until_idle);
   spdlog::info("easgate agent: stopped");
   return kExitOk;

@@ -6,6 +6,10 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/export/clixml_export.h"
+#include "agent/gateway/bridge_exchange_gateway.h"
+#include "agent/harvest/harvester.h"
+#include "agent/harvest/inventory_queries.h"
+#include "agent/store/schema.h"
 #include "service/cli.h"
 #include "service/console.h"
 
@@ -48,24 +52,93 @@ class ProgressLine {
   int last_percent_ = -1;
 };
 
+agent::ExportOptions exportOptions(const ExportCommandOptions& options) {
+  agent::ExportOptions out;
+  out.csv_formula_guard = !options.no_formula_guard;
+  return out;
+}
+
+// The inventory as the store has it, after a full harvest first with --live.
+int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat format) {
+  const auto file = agent::store::storeFile(options.data_directory);
+  std::error_code ec;
+  if (!options.live && !std::filesystem::is_regular_file(file, ec)) {
+    std::cerr << "easgate export: no store at " << file.string()
+              << ": run the agent, or use --live or --from-clixml (see --help)\n";
+    return kExitInputUnreadable;
+  }
+  auto store = agent::store::openStore(file);
+  if (!store) {
+    std::cerr << "easgate export: " << store.error().message << "\n";
+    return kExitInputUnreadable;
+  }
+  if (options.live) {
+    auto pool = makeBridgePool(options.exchange);
+    if (!pool) {
+      std::cerr << "easgate export: " << pool.error() << "\n";
+      return kExitUsage;
+    }
+    agent::SystemClock clock;
+    agent::BridgeExchangeGateway gateway(*pool.value());
+    agent::HarvestOptions harvest_options;
+    harvest_options.parallelism = options.exchange.poolSize();
+    agent::Harvester harvester(*store.value(), gateway, nullptr, clock, harvest_options);
+    auto report = harvester.run(agent::HarvestKind::kFull);
+    if (!report) {
+      std::cerr << "easgate export: harvesting failed: " << report.error().message << "\n";
+      return kExitInputUnreadable;
+    }
+    if (!options.quiet) {
+      std::cerr << "easgate export: harvested " << report->devices << " devices in "
+                << report->calls << " Exchange calls\n";
+    }
+  }
+  auto inventory = agent::currentInventory(*store.value());
+  if (!inventory) {
+    std::cerr << "easgate export: " << inventory.error().message << "\n";
+    return kExitInputUnreadable;
+  }
+  auto written = agent::writeInventory(inventory.value(), format, options.out, std::cout,
+                                       exportOptions(options));
+  if (!written) {
+    std::cerr << "easgate export: " << written.error().message << "\n";
+    return exitCodeFor(written.error().code);
+  }
+  if (!options.quiet) {
+    std::cerr << "easgate export: " << inventory->size() << " devices from " << file.string();
+    if (options.out) std::cerr << " written to " << options.out->string();
+    std::cerr << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 CLI::App* addExportCommand(CLI::App& app, ExportCommandOptions& options) {
   CLI::App* cmd = app.add_subcommand(
       "export", "Export the ActiveSync device inventory as CSV, JSON or NDJSON.");
   cmd->footer(
-      "Reads what an administrator saves with\n"
+      "Sources: the agent's store (the default: the inventory as last harvested), --live (a\n"
+      "full harvest now, through the bridge or the simulator, stored and then exported), or\n"
+      "--from-clixml, what an administrator saves with\n"
       "  Get-MobileDevice -ResultSize Unlimited | Export-Clixml devices.xml\n"
       "(Get-MobileDeviceStatistics and Get-CASMailbox output may be in the same file or\n"
       "appended: statistics add sync and wipe times, mailboxes add SMTP addresses).\n"
       "Windows PowerShell 5.1 (UTF-16) and PowerShell 7 (UTF-8) files are both read.\n\n"
-      "Exit codes: 0 done, 2 wrong command line, 3 input unreadable, 4 input not valid\n"
-      "CLIXML, 5 output not writable. A failed export never leaves a partial --out file.\n\n"
-      "Example:\n"
-      "  easgate export --from-clixml devices.xml --format json --out devices.json");
-  cmd->add_option("--from-clixml", options.from_clixml,
-                  "Export-Clixml file to read (UTF-8 or UTF-16)")
-      ->required();
+      "Exit codes: 0 done, 2 wrong command line, 3 input unreadable (no store, or Exchange\n"
+      "failed), 4 input not valid CLIXML, 5 output not writable. A failed export never leaves\n"
+      "a partial --out file.\n\n"
+      "Examples:\n"
+      "  easgate export --format json --out devices.json\n"
+      "  easgate export --from-clixml devices.xml --format csv");
+  CLI::Option* clixml = cmd->add_option("--from-clixml", options.from_clixml,
+                                        "Export-Clixml file to read (UTF-8 or UTF-16)");
+  options.data_directory = defaultDataDirectory();
+  cmd->add_option("--data-dir", options.data_directory, "The agent's data directory (its store)")
+      ->capture_default_str();
+  cmd->add_flag("--live", options.live, "Harvest Exchange now, store it, and export that")
+      ->excludes(clixml);
+  addExchangeOptions(*cmd, options.exchange);
   cmd->add_option("--format", options.format, "Output format: csv, json or ndjson")
       ->capture_default_str()
       ->transform(CLI::IsMember({"csv", "json", "ndjson"}, CLI::ignore_case));
@@ -84,23 +157,23 @@ int runExportCommand(const ExportCommandOptions& options) {
               << "'; use csv, json or ndjson\n";
     return kExitUsage;
   }
+  if (!options.from_clixml) return exportFromStore(options, *format);
+  const std::filesystem::path& from_clixml = *options.from_clixml;
   const bool show_progress = !options.quiet && isTerminal(stderr);
-  ProgressLine progress(options.from_clixml.filename().string());
+  ProgressLine progress(from_clixml.filename().string());
   agent::ProgressCallback on_progress;
   if (show_progress)
     on_progress = [&](std::size_t done, std::size_t total) { progress.update(done, total); };
 
-  auto inventory = agent::readInventoryFromClixml(options.from_clixml, on_progress);
+  auto inventory = agent::readInventoryFromClixml(from_clixml, on_progress);
   progress.end();
   if (!inventory) {
     std::cerr << "easgate export: " << inventory.error().message << "\n";
     return exitCodeFor(inventory.error().code);
   }
 
-  agent::ExportOptions export_options;
-  export_options.csv_formula_guard = !options.no_formula_guard;
-  auto written =
-      agent::writeInventory(inventory->records, *format, options.out, std::cout, export_options);
+  auto written = agent::writeInventory(inventory->records, *format, options.out, std::cout,
+                                       exportOptions(options));
   if (!written) {
     std::cerr << "easgate export: " << written.error().message << "\n";
     return exitCodeFor(written.error().code);
@@ -117,7 +190,7 @@ int runExportCommand(const ExportCommandOptions& options) {
     std::cerr << "\n";
   }
   if (inventory->records.empty() && counts.ignored > 0 && !options.quiet) {
-    std::cerr << "easgate export: warning: " << options.from_clixml.string()
+    std::cerr << "easgate export: warning: " << from_clixml.string()
               << " holds no Get-MobileDevice or Get-MobileDeviceStatistics objects\n";
   }
   return kExitOk;

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "service/exchange_options.h"
+
 namespace CLI {
 class App;
 }
@@ -11,7 +13,10 @@ class App;
 namespace easgate::service {
 
 struct ExportCommandOptions {
-  std::filesystem::path from_clixml;
+  std::optional<std::filesystem::path> from_clixml;  // else the store
+  std::filesystem::path data_directory;
+  bool live = false;  // harvest now, then export
+  ExchangeOptions exchange;
   std::string format = "csv";
   std::optional<std::filesystem::path> out;
   bool no_formula_guard = false;

@@ -18,8 +18,8 @@ BridgeRequest listDevicesRequest(std::optional<std::string_view> mailbox) {
 
 // OPATH takes the time as text; ISO 8601 without a zone, read against WhenChangedUTC's UTC.
 BridgeRequest devicesChangedSinceRequest(std::int64_t since_unix_ms) {
-  const auto ticks = agent::Timestamp(std::chrono::duration_cast<Ticks>(
-      std::chrono::milliseconds(since_unix_ms)));
+  const auto ticks =
+      agent::Timestamp(std::chrono::duration_cast<Ticks>(std::chrono::milliseconds(since_unix_ms)));
   std::string when = formatTimestamp(ticks);  // "2026-11-23T09:00:00.123Z"
   if (!when.empty() && when.back() == 'Z') when.pop_back();
   return BridgeRequest{"Get-MobileDevice", {}}

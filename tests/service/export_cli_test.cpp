@@ -1,4 +1,5 @@
 // `easgate export` as an administrator runs it: the real binary, real files, exit codes.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -58,9 +59,29 @@ TEST_F(ExportCli, AWrongCommandLineExitsTwoWithAHint) {
       run("export --from-clixml " + sample("exchange-inventory.xml") + " --format xml");
   EXPECT_EQ(bad_format.exit_code, 2);
   EXPECT_NE(bad_format.err.find("--help"), std::string::npos) << bad_format.err;
-  CliRun missing_input = run("export --format csv");
-  EXPECT_EQ(missing_input.exit_code, 2);
-  EXPECT_NE(missing_input.err.find("--from-clixml"), std::string::npos) << missing_input.err;
+  CliRun both_sources = run("export --live --from-clixml " + sample("exchange-inventory.xml"));
+  EXPECT_EQ(both_sources.exit_code, 2);
+}
+
+TEST_F(ExportCli, WithoutAStoreSaysWhereToGetAnInventory) {
+  CliRun r = run("export --format csv --data-dir '" + (dir_ / "none").string() + "'");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("no store at"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--from-clixml"), std::string::npos) << r.err;
+}
+
+TEST_F(ExportCli, LiveHarvestsTheSimulatorIntoTheStoreWhichLaterExportsRead) {
+  const std::string data = " --data-dir '" + (dir_ / "data").string() + "'";
+  CliRun live = run("export --live" + data +
+                    " --sim-arg=--mailboxes=6 --sim-arg=--devices=15 --format ndjson");
+  ASSERT_EQ(live.exit_code, 0) << live.err;
+  EXPECT_EQ(std::count(live.out.begin(), live.out.end(), '\n'), 15);
+  EXPECT_NE(live.err.find("harvested 15 devices"), std::string::npos) << live.err;
+  EXPECT_NE(live.out.find("@contoso.com"), std::string::npos) << "addresses from Get-CASMailbox";
+
+  CliRun stored = run("export --format csv" + data);
+  ASSERT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_EQ(std::count(stored.out.begin(), stored.out.end(), '\n'), 16) << "a header and 15 rows";
 }
 
 TEST_F(ExportCli, InvalidInputExitsFourAndLeavesTheOldOutputInPlace) {
