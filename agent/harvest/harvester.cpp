@@ -128,6 +128,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   InventoryBuilder builder;
   std::mutex gathered;
   std::set<std::string> mailboxes_with_devices;
+  std::set<std::string> listed_devices;  // keys of the partnerships Get-MobileDevice returned
   std::map<std::string, HarvestedMailbox> harvested_mailboxes;  // lower-case identity
   std::atomic<std::size_t> calls{0};
   ObjectSink sink = [&](std::vector<powershell::PsValue>&& batch) {
@@ -136,8 +137,10 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       if (const powershell::PsObject* o = v.asObject()) {
         switch (classifyExchangeObject(*o)) {
           case ExchangeObjectKind::kMobileDevice: {
-            std::string mailbox = mailboxOfDeviceIdentity(propertyText(*o, "Identity"));
+            const std::string identity = propertyText(*o, "Identity");
+            std::string mailbox = mailboxOfDeviceIdentity(identity);
             if (!mailbox.empty()) mailboxes_with_devices.insert(mailbox);
+            listed_devices.insert(partnershipKey(identity));
             break;
           }
           case ExchangeObjectKind::kCasMailbox: {
@@ -189,7 +192,8 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     if (failure) return *failure;
   }
   std::vector<DeviceRecord> records = std::move(builder).finish();
-  report.devices = records.size();
+  // A delta's statistics bring in the changed partnerships' neighbours too; they are not read.
+  report.devices = full ? records.size() : listed_devices.size();
   report.calls = calls;
 
   // 2. Apply it, all or nothing.
@@ -289,6 +293,9 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     for (const auto& r : records) {
       if (r.identity.empty()) continue;
       const std::string key = partnershipKey(r.identity);
+      // A delta reads a whole mailbox's statistics for one changed partnership: the others'
+      // statistics alone are no record to store.
+      if (!full && !listed_devices.count(key)) continue;
       seen.insert(key);
       const FieldTexts now_fields = fieldTexts(r);
       auto it = stored.find(key);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "tests/support/scratch.h"
+
 namespace easgate::agent {
 namespace {
 
@@ -13,9 +15,7 @@ namespace fs = std::filesystem;
 class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("easgate-atomic-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = easgate::testing::scratchPath("atomic");
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

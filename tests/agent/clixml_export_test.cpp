@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/scratch.h"
+
 namespace easgate::agent {
 namespace {
 
@@ -59,7 +61,7 @@ TEST(ReadInventoryFromClixml, DistinguishesUnreadableFromInvalidInput) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ExportErrc::kInputUnreadable);
 
-  fs::path bad = fs::temp_directory_path() / "easgate-export-truncated.xml";
+  fs::path bad = easgate::testing::scratchPath("export-truncated", ".xml");
   {
     std::ifstream in(sample("exchange-inventory.xml"), std::ios::binary);
     std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -165,12 +165,18 @@ TEST_F(Harvests, OnlyAFullHarvestSeesARemovedPartnership) {
 TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
   harvest(HarvestKind::kFull);
   newEvents();
-  ASSERT_TRUE(
-      org()
-          .changeLists(firstMailbox(),
-                       sim::Organisation::ListChange{std::nullopt, {firstDevice().device_id}, {}},
-                       std::nullopt, nowTicks())
-          .ok());
+  // A mailbox with more than one partnership: the delta reads all of its statistics.
+  sim::SimMailbox* busy = nullptr;
+  for (const auto& m : org().mailboxes()) {
+    if (m.devices.size() >= 2) busy = org().findMailbox(m.facts.identity);
+  }
+  ASSERT_NE(busy, nullptr);
+  ASSERT_TRUE(org()
+                  .changeLists(
+                      *busy,
+                      sim::Organisation::ListChange{std::nullopt, {busy->devices[0].device_id}, {}},
+                      std::nullopt, nowTicks())
+                  .ok());
   const std::size_t before = gateway_.requests().size();
   clock_.advance(60'000);
   HarvestReport delta = harvest(HarvestKind::kDelta);
@@ -179,6 +185,10 @@ TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
   EXPECT_EQ(gateway_.requests().size() - before, 2u);
   EXPECT_GE(delta.devices, 1u);
   EXPECT_LT(delta.devices, 40u);
+  EXPECT_EQ(delta.changed, 1u) << "the mailbox's other partnerships are untouched";
+  for (const auto& d : currentInventory(*db_).value()) {
+    EXPECT_FALSE(d.device_model.empty()) << d.identity << " lost its MobileDevice fields";
+  }
   const auto* filter = gateway_.requests()[before].parameter("Filter");
   ASSERT_NE(filter, nullptr);
   EXPECT_EQ(std::get<std::string>(*filter).rfind("WhenChangedUTC -gt '", 0), 0u);

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstddef>
 #include <fstream>
 #include <string>
 
@@ -22,6 +23,25 @@ inline std::string cpuModel() {
   }
   return "unknown CPU";
 }
+
+// "--name value" pairs from the command line, each looked up with a default.
+class BenchArgs {
+ public:
+  BenchArgs(int argc, char** argv) : argc_(argc), argv_(argv) {}
+  std::string text(const char* name, std::string fallback) const {
+    for (int i = 1; i + 1 < argc_; i += 2) {
+      if (std::string(argv_[i]) == name) return argv_[i + 1];
+    }
+    return fallback;
+  }
+  std::size_t count(const char* name, std::size_t fallback) const {
+    return std::stoul(text(name, std::to_string(fallback)));
+  }
+
+ private:
+  int argc_;
+  char** argv_;
+};
 
 // This process's peak resident set so far, in MB.
 inline double peakRssMb() {

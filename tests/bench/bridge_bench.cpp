@@ -31,25 +31,15 @@ using bench::Clock;
 using bench::seconds;
 
 struct Options {
-  std::size_t mailboxes = 100000;
-  std::size_t devices = 200000;
-  std::size_t bridges = 2;
-  std::size_t round_trips = 2000;
-  std::string pwsh = EASGATE_PWSH_HOST;
+  explicit Options(const bench::BenchArgs& a)
+      : mailboxes(a.count("--mailboxes", 100000)),
+        devices(a.count("--devices", 200000)),
+        bridges(a.count("--bridges", 2)),
+        round_trips(a.count("--round-trips", 2000)),
+        pwsh(a.text("--pwsh", EASGATE_PWSH_HOST)) {}
+  std::size_t mailboxes, devices, bridges, round_trips;
+  std::string pwsh;
 };
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string name = argv[i];
-    if (name == "--mailboxes") o.mailboxes = std::stoul(argv[i + 1]);
-    if (name == "--devices") o.devices = std::stoul(argv[i + 1]);
-    if (name == "--bridges") o.bridges = std::stoul(argv[i + 1]);
-    if (name == "--round-trips") o.round_trips = std::stoul(argv[i + 1]);
-    if (name == "--pwsh") o.pwsh = argv[i + 1];
-  }
-  return o;
-}
 
 powershell::BridgeFactory factoryFor(powershell::BridgeCommand command) {
   return [command]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
@@ -82,7 +72,7 @@ bool roundTrips(powershell::Bridge& bridge, std::size_t n, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  const Options o{bench::BenchArgs(argc, argv)};
   std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
               std::thread::hardware_concurrency());
 

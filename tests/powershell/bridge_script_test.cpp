@@ -15,6 +15,7 @@
 #include <boost/process/search_path.hpp>
 
 #include "powershell/host/bridge_process.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::powershell {
 namespace {
@@ -43,10 +44,7 @@ class BridgeScript : public ::testing::Test {
                    << " (built from tests/pwsh-host when the .NET SDK and NuGet are reachable) "
                       "exists. ***\n";
     }
-    marker_ =
-        fs::temp_directory_path() /
-        ("easgate-danger-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-         "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    marker_ = easgate::testing::scratchPath("danger");
     fs::remove(marker_);
   }
   void TearDown() override {

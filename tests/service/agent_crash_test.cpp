@@ -110,7 +110,10 @@ TEST_F(AgentCrash, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
       << easgate::testing::slurp(dir_ / "second.log");
   ASSERT_TRUE(waitForGroup(agent, 30s));
 
-  EXPECT_EQ(count("succeeded"), kWipes) << "every acknowledged wipe was carried out";
+  EXPECT_EQ(count("succeeded"), kWipes)
+      << "every acknowledged wipe was carried out. The first run said:\n"
+      << easgate::testing::slurp(dir_ / "first.log") << "\nThe second run said:\n"
+      << easgate::testing::slurp(dir_ / "second.log");
   EXPECT_EQ(count("failed"), 0);
   std::ifstream in(dir_ / "org.json");
   std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -1,0 +1,141 @@
+// Benchmark: the agent core against easgate-exchange-sim through the bridge pool.
+//   1. a full harvest into a fresh store (wall time, Exchange calls, peak RSS);
+//   2. a delta harvest after a burst of changes (the same figures);
+//   3. commands through the journal: journaling rate (each one durable before its
+//      acknowledgement), and journal + execution rate end to end.
+//
+// Options: --mailboxes N (100000) --devices N (200000) --commands N (2000) --bridges N (1)
+// One bridge by default: each simulator process holds its own organisation, so changes made
+// through one bridge are seen only through it, and the delta harvest must see them.
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/commands/command_executor.h"
+#include "agent/gateway/bridge_exchange_gateway.h"
+#include "agent/harvest/harvester.h"
+#include "agent/harvest/inventory_queries.h"
+#include "agent/store/schema.h"
+#include "powershell/host/bridge_pool.h"
+#include "powershell/host/bridge_process.h"
+#include "tests/bench/bench_support.h"
+
+namespace {
+
+using namespace easgate;
+using bench::Clock;
+using bench::seconds;
+
+struct Options {
+  explicit Options(const bench::BenchArgs& a)
+      : mailboxes(a.count("--mailboxes", 100000)),
+        devices(a.count("--devices", 200000)),
+        commands(a.count("--commands", 2000)),
+        bridges(a.count("--bridges", 1)) {}
+  std::size_t mailboxes, devices, commands, bridges;
+};
+
+void print(const char* what, const agent::HarvestReport& r) {
+  const double s = static_cast<double>(r.finished_ms - r.started_ms) / 1e3;
+  std::printf(
+      "%s harvest: %zu devices read, %zu Exchange calls, %.2f s; %zu discovered, %zu "
+      "changed; peak RSS %.0f MB\n",
+      what, r.devices, r.calls, s, r.discovered, r.changed, bench::peakRssMb());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o{bench::BenchArgs(argc, argv)};
+  std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
+              std::thread::hardware_concurrency());
+  const auto dir = std::filesystem::temp_directory_path() / "easgate-agent-bench";
+  std::filesystem::remove_all(dir);
+  auto store = agent::store::openStore(agent::store::storeFile(dir));
+  if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
+
+  const powershell::BridgeCommand sim{EASGATE_SIM_BINARY,
+                                      {"--mailboxes", std::to_string(o.mailboxes), "--devices",
+                                       std::to_string(o.devices), "--seed", "1"},
+                                      {}};
+  powershell::BridgePool pool(
+      [sim]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+        powershell::BridgeProcessOptions options;
+        options.connect_timeout = std::chrono::minutes(5);
+        auto b = powershell::BridgeProcess::start(sim, options);
+        if (!b) return b.error();
+        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+      },
+      o.bridges);
+  if (auto warmed = pool.warm(); !warmed) {
+    return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
+  }
+  agent::SystemClock clock;
+  agent::BridgeExchangeGateway gateway(pool);
+  agent::AuditLog audit(*store.value());
+  agent::CommandJournal journal(*store.value(), audit, clock);
+  agent::HarvestOptions harvest_options;
+  harvest_options.parallelism = o.bridges;
+  agent::Harvester harvester(*store.value(), gateway, &journal, clock, harvest_options);
+
+  auto full = harvester.run(agent::HarvestKind::kFull);
+  if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
+  print("full", full.value());
+
+  // Commands: block one real device on each of N mailboxes (its state, and so its
+  // WhenChanged, changes: the delta harvest must find exactly those).
+  std::vector<agent::CommandRequest> requests;
+  {
+    auto inventory = agent::currentInventory(*store.value());
+    if (!inventory) return std::fprintf(stderr, "%s\n", inventory.error().message.c_str()), 1;
+    std::set<std::string> taken;
+    for (const auto& d : inventory.value()) {
+      if (requests.size() == o.commands) break;
+      if (!taken.insert(d.mailbox_address).second) continue;
+      agent::CommandRequest r;
+      r.kind = agent::CommandKind::kBlock;
+      r.mailbox = d.mailbox_address;
+      r.device_id = d.device_id;
+      r.requested_by = "agent_bench";
+      requests.push_back(std::move(r));
+    }
+  }
+  auto submit_start = Clock::now();
+  for (const auto& r : requests) {
+    if (!journal.submit(r, clock.nowMs() + 3600'000)) return std::fprintf(stderr, "submit\n"), 1;
+  }
+  const double submit_s = seconds(Clock::now() - submit_start);
+  std::printf(
+      "journal %zu commands (each durable and audited before its acknowledgement): "
+      "%.2f s = %.0f commands/s\n",
+      requests.size(), submit_s, static_cast<double>(requests.size()) / submit_s);
+
+  agent::ExecutorOptions executor_options;
+  executor_options.parallelism = o.bridges;
+  agent::CommandExecutor executor(journal, gateway, clock, executor_options);
+  auto run_start = Clock::now();
+  std::size_t ran = 0;
+  while (true) {
+    auto n = executor.runDue();
+    if (!n) return std::fprintf(stderr, "%s\n", n.error().message.c_str()), 1;
+    if (n.value() == 0) break;
+    ran += n.value();
+  }
+  const double run_s = seconds(Clock::now() - run_start);
+  std::printf("execute %zu commands through %zu bridge(s): %.2f s = %.0f commands/s\n", ran,
+              o.bridges, run_s, static_cast<double>(ran) / run_s);
+
+  auto delta = harvester.run(agent::HarvestKind::kDelta);
+  if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;
+  print("delta (after the commands)", delta.value());
+  std::printf(
+      "delta vs full: %.1f%% of the calls, %.1f%% of the time\n",
+      100.0 * static_cast<double>(delta->calls) / static_cast<double>(full->calls),
+      100.0 * static_cast<double>(delta->finished_ms - delta->started_ms) /
+          static_cast<double>(std::max<std::int64_t>(1, full->finished_ms - full->started_ms)));
+  std::filesystem::remove_all(dir);
+  return 0;
+}
