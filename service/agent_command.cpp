@@ -39,6 +39,13 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& o) {
                   "Minutes between delta harvests (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--first-retry-seconds", o.first_retry_seconds,
+                  "Delay before a throttled or failed command is tried again (then doubling)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  cmd->add_option("--max-retry-seconds", o.max_retry_seconds, "The longest delay between tries")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
   cmd->add_flag("--correct-drift", o.correct_drift,
                 "Queue a correction when Exchange's allowed list drifts from the MDM's");
   cmd->add_flag("--until-idle", o.until_idle,
@@ -64,6 +71,8 @@ int runAgentCommand(const AgentCommandOptions& o) {
   agent::BridgeExchangeGateway gateway(*pool.value());
   agent::ExecutorOptions executor_options;
   executor_options.parallelism = pool_size;
+  executor_options.first_retry_ms = static_cast<std::int64_t>(o.first_retry_seconds * 1000);
+  executor_options.max_retry_ms = static_cast<std::int64_t>(o.max_retry_seconds * 1000);
   agent::CommandExecutor executor(journal, gateway, clock, executor_options);
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = pool_size;

@@ -17,6 +17,8 @@ struct AgentCommandOptions {
   ExchangeOptions exchange;
   double full_harvest_minutes = 360;
   double delta_harvest_minutes = 15;
+  double first_retry_seconds = 5;  // the first retry's delay, doubling after each
+  double max_retry_seconds = 900;  // the longest delay between two attempts
   bool correct_drift = false;
   bool until_idle = false;
 };

@@ -1,6 +1,9 @@
-// `easgate agent` killed with SIGKILL in the middle of 1,000 queued wipes, then restarted:
-// no acknowledged command is lost, and no device gets a second wipe once Exchange (the
-// simulator, which keeps its state on disk as Exchange would) holds the first.
+// `easgate agent` as a process against easgate-exchange-sim processes:
+// - killed with SIGKILL in the middle of 1,000 queued wipes, then restarted: no acknowledged
+//   command is lost, and no device gets a second wipe once Exchange (the simulator, which
+//   keeps its state on disk as Exchange would) holds the first;
+// - under a storm of throttling and session-limit errors: every command still succeeds.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +11,7 @@
 #include <chrono>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "agent/audit/audit_log.h"
 #include "agent/commands/command_journal.h"
@@ -23,23 +27,31 @@ using namespace std::chrono_literals;
 
 constexpr int kWipes = 1000;
 
-class AgentCrash : public easgate::testing::CliTest {
+class AgentProcess : public easgate::testing::CliTest {
  protected:
   // Starts `easgate agent` in a process group of its own, so its bridges can be waited for.
-  pid_t startAgent(const std::string& log_name) {
+  pid_t startAgent(const std::string& log_name, const std::vector<std::string>& extra = {}) {
     const std::string data = "--data-dir=" + dir_.string();
     const std::string org = "--sim-arg=" + (dir_ / "org.json").string();
     const std::string log = (dir_ / log_name).string();
+    // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+    std::vector<std::string> args = {
+        EASGATE_BINARY,     "agent", data, "--pool=1", "--until-idle", "--sim-arg=--org", org,
+        "--sim-arg=--save", org};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = fork();
     if (pid == 0) {
       setpgid(0, 0);
-      FILE* out = std::freopen(log.c_str(), "w", stdout);
-      if (out) dup2(fileno(stdout), STDERR_FILENO);
-      execl(EASGATE_BINARY, EASGATE_BINARY, "agent", data.c_str(), "--pool=1", "--until-idle",
-            "--sim-arg=--org", org.c_str(), "--sim-arg=--save", org.c_str(),
-            static_cast<char*>(nullptr));
+      dup2(log_fd, STDOUT_FILENO);
+      dup2(log_fd, STDERR_FILENO);
+      execv(EASGATE_BINARY, argv.data());
       _exit(127);
     }
+    ::close(log_fd);
     setpgid(pid, pid);
     return pid;
   }
@@ -65,7 +77,7 @@ class AgentCrash : public easgate::testing::CliTest {
   }
 };
 
-TEST_F(AgentCrash, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
+TEST_F(AgentProcess, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
   auto org = powershell::sim::Organisation::generate(
       {11, 500, kWipes, powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
   std::ofstream(dir_ / "org.json") << org.toJson();
@@ -128,6 +140,52 @@ TEST_F(AgentCrash, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
   }
   EXPECT_EQ(wiped, kWipes);
   EXPECT_EQ(twice, 0) << "a wipe Exchange already held was sent again";
+}
+
+TEST_F(AgentProcess, EveryCommandSucceedsThroughAStormOfThrottlingAndSessionLimits) {
+  auto org = powershell::sim::Organisation::generate(
+      {5, 60, 120, powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
+  std::ofstream(dir_ / "org.json") << org.toJson();
+  {
+    auto db = agent::store::openStore(agent::store::storeFile(dir_));
+    ASSERT_TRUE(db.ok());
+    agent::SystemClock clock;
+    agent::AuditLog audit(*db.value());
+    agent::CommandJournal journal(*db.value(), audit, clock);
+    for (const auto& mailbox : org.mailboxes()) {
+      agent::CommandRequest block;
+      block.kind = agent::CommandKind::kBlock;
+      block.mailbox = mailbox.facts.primary_smtp_address;
+      block.device_id = mailbox.devices.at(0).device_id;
+      block.requested_by = "CN=mdm.contoso.com";
+      ASSERT_TRUE(journal.submit(block, clock.nowMs() + 3600'000).ok());
+    }
+  }
+  // Four in ten requests throttled (Exchange asks for 30 ms), one in ten refused for the
+  // session cap; retries start at 20 ms.
+  pid_t agent =
+      startAgent("storm.log", {"--first-retry-seconds=0.02", "--max-retry-seconds=0.5",
+                               "--sim-arg=--throttle-rate=0.4", "--sim-arg=--throttle-retry-ms=30",
+                               "--sim-arg=--session-limit-rate=0.1"});
+  int status = 0;
+  waitpid(agent, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << easgate::testing::slurp(dir_ / "storm.log");
+  ASSERT_TRUE(waitForGroup(agent, 30s));
+  EXPECT_EQ(count("succeeded"), 60);
+  auto db = agent::store::openStore(agent::store::storeFile(dir_));
+  ASSERT_TRUE(db.ok());
+  auto retried = db.value()->prepare("SELECT count(*) FROM commands WHERE attempts > 1");
+  ASSERT_TRUE(retried.ok());
+  ASSERT_TRUE(retried->step().ok());
+  EXPECT_GT(retried->integer(0), 10) << "the storm made commands wait and retry";
+  std::ifstream in(dir_ / "org.json");
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto after = powershell::sim::Organisation::fromJson(json);
+  ASSERT_TRUE(after.ok());
+  for (const auto& mailbox : after->mailboxes()) {
+    EXPECT_EQ(mailbox.facts.blocked_device_ids.size(), 1u) << mailbox.facts.name;
+  }
 }
 
 }  // namespace
