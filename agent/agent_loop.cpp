@@ -35,6 +35,16 @@ void AgentLoop::wake() {
   wakeup_.notify_all();
 }
 
+void AgentLoop::requestHarvest(HarvestKind kind) {
+  {
+    std::lock_guard lock(mutex_);
+    // A full harvest asked for is not downgraded by a later delta request.
+    if (!requested_ || kind == HarvestKind::kFull) requested_ = kind;
+    woken_ = true;
+  }
+  wakeup_.notify_all();
+}
+
 void AgentLoop::sleepFor(std::chrono::milliseconds limit) {
   std::unique_lock lock(mutex_);
   wakeup_.wait_for(lock, limit, [&] { return stopping_ || woken_; });
@@ -75,9 +85,16 @@ void AgentLoop::runHarvests() {
     }
     const std::int64_t now = clock_.nowMs();
     std::optional<HarvestKind> due;
-    if (options_.full_harvest_every_ms > 0 && now - last_full >= options_.full_harvest_every_ms) {
+    {
+      std::lock_guard lock(mutex_);
+      due = requested_;
+      requested_.reset();
+    }
+    // An on-demand harvest first; else whichever timer has run out.
+    if (!due && options_.full_harvest_every_ms > 0 &&
+        now - last_full >= options_.full_harvest_every_ms) {
       due = HarvestKind::kFull;
-    } else if (options_.delta_harvest_every_ms > 0 &&
+    } else if (!due && options_.delta_harvest_every_ms > 0 &&
                now - last_any >= options_.delta_harvest_every_ms) {
       due = HarvestKind::kDelta;
     }

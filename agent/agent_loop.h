@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include "agent/commands/command_executor.h"
 #include "agent/harvest/harvester.h"
@@ -33,6 +34,9 @@ class AgentLoop {
   void stop();
   // A command was submitted: look at the journal now rather than at the next poll.
   void wake();
+  // Harvest now (on demand), whatever the timers say; a harvest already running finishes
+  // first.
+  void requestHarvest(HarvestKind kind);
 
  private:
   void runCommands(bool until_idle);
@@ -47,6 +51,7 @@ class AgentLoop {
   std::condition_variable wakeup_;
   bool stopping_ = false;
   bool woken_ = false;
+  std::optional<HarvestKind> requested_;  // an on-demand harvest, not yet begun
 };
 
 }  // namespace easgate::agent

@@ -77,7 +77,14 @@ int runAgentCommand(const AgentCommandOptions& o) {
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;
-  agent::Harvester harvester(*store.value(), gateway, &journal, clock, harvest_options);
+  // The harvester works beside the executor: a connection of its own (SQLite serialises the
+  // two writers with its WAL locks).
+  auto harvest_store = agent::store::openStore(agent::store::storeFile(o.data_directory));
+  if (!harvest_store) {
+    std::cerr << "easgate: " << harvest_store.error().message << "\n";
+    return kExitInputUnreadable;
+  }
+  agent::Harvester harvester(*harvest_store.value(), gateway, &journal, clock, harvest_options);
   agent::AgentLoopOptions loop_options;
   loop_options.full_harvest_every_ms = minutesToMs(o.full_harvest_minutes);
   loop_options.delta_harvest_every_ms = minutesToMs(o.delta_harvest_minutes);

@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <mutex>
+
 namespace easgate::agent::store {
 namespace {
 
@@ -111,6 +113,7 @@ std::vector<std::uint8_t> Statement::blob(int column) const {
 
 struct Database::Impl {
   sqlite3* db = nullptr;
+  std::mutex transaction_mutex;
   std::filesystem::path file;
   ~Impl() { sqlite3_close_v2(db); }
 };
@@ -167,6 +170,7 @@ Result<Statement, StoreError> Database::prepare(std::string_view sql) {
 
 Result<void, StoreError> Database::transaction(
     const std::function<Result<void, StoreError>()>& body) {
+  std::lock_guard one_at_a_time(impl_->transaction_mutex);
   if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
   Result<void, StoreError> outcome;
   try {

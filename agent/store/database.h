@@ -77,7 +77,8 @@ class Database {
   Result<Statement, StoreError> prepare(std::string_view sql);
 
   // Runs `body` in a write transaction (BEGIN IMMEDIATE): committed when it succeeds, rolled
-  // back when it fails. Not nestable.
+  // back when it fails. Not nestable. One connection runs one transaction at a time (others
+  // wait); parts of the agent that work concurrently each open their own connection.
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body);
 
   std::int64_t lastInsertId() const;

@@ -1,0 +1,90 @@
+// The agent loop with the in-memory gateway and a manual clock: commands run as they are
+// submitted, harvests follow their timers and on-demand requests, and stop() ends it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "agent/agent_loop.h"
+#include "agent/store/schema.h"
+#include "tests/support/fake_exchange_gateway.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace sim = powershell::sim;
+
+// Waits (in real time, bounded) for what another thread is doing.
+template <class Predicate>
+bool eventually(Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+std::int64_t harvests(store::Database& db) {
+  auto q = db.prepare("SELECT count(*) FROM harvests");
+  EXPECT_TRUE(q.ok());
+  EXPECT_TRUE(q->step().ok());
+  return q->integer(0);
+}
+
+TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
+  const fs::path file = testing::scratchPath("loop", ".db");
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+  {
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok());
+    testing::ManualClock clock(SystemClock().nowMs());
+    testing::FakeExchangeGateway gateway(
+        sim::Organisation::generate({3, 10, 20, sim::dotNetTicksFromUnixSeconds(1'700'000'000)}));
+    AuditLog audit(*db.value());
+    CommandJournal journal(*db.value(), audit, clock);
+    CommandExecutor executor(journal, gateway, clock);
+    auto harvest_db = store::openStore(file);  // as the agent does: a connection per worker
+    ASSERT_TRUE(harvest_db.ok());
+    Harvester harvester(*harvest_db.value(), gateway, &journal, clock);
+    AgentLoopOptions options;
+    options.full_harvest_every_ms = 3600'000;
+    options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
+    options.poll = 10ms;
+    AgentLoop loop(executor, harvester, clock, options);
+    std::thread running([&] { loop.run(); });
+
+    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 1; }))
+        << "a full harvest when the agent starts";
+    CommandRequest block;
+    block.kind = CommandKind::kBlock;
+    block.mailbox = gateway.organisation().mailboxes()[0].facts.primary_smtp_address;
+    block.device_id = "X1";
+    block.requested_by = "test";
+    auto submitted = journal.submit(block, clock.nowMs() + 60'000);
+    ASSERT_TRUE(submitted.ok());
+    loop.wake();
+    EXPECT_TRUE(eventually([&] {
+      return journal.get(submitted->command.id).value().state == CommandState::kSucceeded;
+    }));
+
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(harvests(*db.value()), 1) << "the hour has not passed";
+    loop.requestHarvest(HarvestKind::kDelta);
+    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 2; })) << "on demand";
+    clock.advance(3600'000);
+    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 3; })) << "the hour passed";
+
+    loop.stop();
+    running.join();
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+}
+
+}  // namespace
+}  // namespace easgate::agent
