@@ -1,0 +1,84 @@
+// List drift found and corrected against easgate-exchange-sim processes (the real bridge
+// protocol), not the in-memory fake: the MDM allowed a device, Exchange's list disagrees,
+// the harvest reports it and queues the correction, and the next harvest finds none.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/commands/command_executor.h"
+#include "agent/gateway/bridge_exchange_gateway.h"
+#include "agent/harvest/harvester.h"
+#include "agent/store/schema.h"
+#include "powershell/host/bridge_pool.h"
+#include "powershell/host/bridge_process.h"
+#include "powershell/sim/organisation.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sim = powershell::sim;
+
+TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
+  const fs::path dir = testing::scratchPath("drift");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto org =
+      sim::Organisation::generate({9, 10, 20, sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
+  const std::string org_file = (dir / "org.json").string();
+  std::ofstream(org_file) << org.toJson();
+  {
+    powershell::BridgePool pool(
+        [&]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+          auto b = powershell::BridgeProcess::start(
+              {EASGATE_SIM_BINARY, {"--org", org_file, "--save", org_file}, {}}, {});
+          if (!b) return b.error();
+          return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+        },
+        1);
+    BridgeExchangeGateway gateway(pool);
+    auto db = store::openStore(store::storeFile(dir));
+    ASSERT_TRUE(db.ok());
+    SystemClock clock;
+    AuditLog audit(*db.value());
+    CommandJournal journal(*db.value(), audit, clock);
+    HarvestOptions options;
+    options.correct_drift = true;
+    Harvester harvester(*db.value(), gateway, &journal, clock, options);
+    CommandExecutor executor(journal, gateway, clock);
+
+    // The MDM allows a device; the command has not run yet, so Exchange disagrees.
+    const auto& mailbox = org.mailboxes()[0];
+    CommandRequest allow;
+    allow.kind = CommandKind::kAllow;
+    allow.mailbox = mailbox.facts.primary_smtp_address;
+    allow.device_id = mailbox.devices[0].device_id;
+    allow.requested_by = "CN=mdm";
+    ASSERT_TRUE(journal.submit(allow, clock.nowMs() + 3600'000).ok());
+
+    auto first = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_EQ(first->drifted, 1u);
+    EXPECT_EQ(first->corrections, 1u);
+    for (int round = 0; round < 5 && !journal.unfinished().value().empty(); ++round) {
+      ASSERT_TRUE(executor.runDue().ok());
+    }
+    EXPECT_TRUE(journal.unfinished().value().empty());
+
+    auto second = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(second->drifted, 0u) << "Exchange now holds what the MDM set";
+  }
+  std::ifstream in(org_file);
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto after = sim::Organisation::fromJson(json);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->mailboxes()[0].facts.allowed_device_ids,
+            std::vector<std::string>{org.mailboxes()[0].devices[0].device_id});
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace easgate::agent
