@@ -77,27 +77,23 @@ void AgentLoop::runCommands(bool until_idle) {
 }
 
 void AgentLoop::runHarvests() {
-  std::int64_t last_full = 0, last_any = 0;  // a full harvest first, then by the timers
+  // When each kind is next due. A full harvest comes first; after a failure, the same kind is
+  // tried again a minute later rather than at once.
+  constexpr std::int64_t kRetryAfterFailureMs = 60'000;
+  const bool full_on = options_.full_harvest_every_ms > 0;
+  const bool delta_on = options_.delta_harvest_every_ms > 0;
+  std::int64_t next_full = clock_.nowMs(), next_delta = clock_.nowMs();
   while (true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-    }
-    const std::int64_t now = clock_.nowMs();
     std::optional<HarvestKind> due;
     {
       std::lock_guard lock(mutex_);
-      due = requested_;
+      if (stopping_) return;
+      due = requested_;  // on demand first
       requested_.reset();
     }
-    // An on-demand harvest first; else whichever timer has run out.
-    if (!due && options_.full_harvest_every_ms > 0 &&
-        now - last_full >= options_.full_harvest_every_ms) {
-      due = HarvestKind::kFull;
-    } else if (!due && options_.delta_harvest_every_ms > 0 &&
-               now - last_any >= options_.delta_harvest_every_ms) {
-      due = HarvestKind::kDelta;
-    }
+    const std::int64_t now = clock_.nowMs();
+    if (!due && full_on && now >= next_full) due = HarvestKind::kFull;
+    if (!due && delta_on && now >= next_delta) due = HarvestKind::kDelta;
     if (due) {
       auto report = harvester_.run(*due);
       if (report) {
@@ -107,14 +103,11 @@ void AgentLoop::runHarvests() {
             report->kind == HarvestKind::kFull ? "full" : "delta", report->devices,
             report->discovered, report->changed, report->removed, report->drifted, report->calls,
             report->finished_ms - report->started_ms);
-        if (report->kind == HarvestKind::kFull) last_full = now;
-        last_any = now;
+        if (report->kind == HarvestKind::kFull) next_full = now + options_.full_harvest_every_ms;
+        next_delta = now + options_.delta_harvest_every_ms;
       } else {
         spdlog::error("harvest: {}", report.error().message);
-        last_any = now;  // try again at the next delta time, not at once
-        if (*due == HarvestKind::kFull)
-          last_full = now - options_.full_harvest_every_ms +
-                      std::max<std::int64_t>(options_.delta_harvest_every_ms, 60'000);
+        (*due == HarvestKind::kFull ? next_full : next_delta) = now + kRetryAfterFailureMs;
       }
     }
     sleepFor(options_.poll);

@@ -1,5 +1,6 @@
 #include "agent/commands/command_journal.h"
 
+#include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 
@@ -76,8 +77,7 @@ Result<void, store::StoreError> recordDesiredLists(store::Database& db, const Co
     default: return {};
   }
   const std::string other = std::string(list) == "allowed" ? "blocked" : "allowed";
-  std::string mailbox;
-  for (char c : r.mailbox) mailbox.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  const std::string mailbox = lowerAscii(r.mailbox);
   auto exec = [&](const char* sql, std::initializer_list<std::string> values) {
     auto st = db.prepare(sql);
     if (!st) return Result<void, store::StoreError>(st.error());

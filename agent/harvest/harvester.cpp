@@ -259,15 +259,31 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       return false;
     };
 
+    // What the store holds of the partnerships at hand: every one for a full harvest (it must
+    // also find the missing), only those read for a delta.
     std::map<std::string, std::pair<FieldTexts, bool>> stored;  // key -> fields, removed
     {
-      auto q = database_.prepare("SELECT key, record, removed_ms IS NOT NULL FROM devices");
+      auto q = database_.prepare(
+          full ? "SELECT key, record, removed_ms IS NOT NULL FROM devices"
+               : "SELECT key, record, removed_ms IS NOT NULL FROM devices WHERE key = ?");
       if (!q) return q.error();
-      while (true) {
-        auto row = q->step();
-        if (!row) return row.error();
-        if (!row.value()) break;
-        stored[q->text(0)] = {decodeFields(q->text(1)), q->integer(2) != 0};
+      auto readRows = [&]() -> StoreResult {
+        while (true) {
+          auto row = q->step();
+          if (!row) return row.error();
+          if (!row.value()) break;
+          stored[q->text(0)] = {decodeFields(q->text(1)), q->integer(2) != 0};
+        }
+        q->reset();
+        return {};
+      };
+      if (full) {
+        if (auto r = readRows(); !r) return r;
+      } else {
+        for (const auto& key : listed_devices) {
+          q->bind(1, key);
+          if (auto r = readRows(); !r) return r;
+        }
       }
     }
     auto insert = database_.prepare(

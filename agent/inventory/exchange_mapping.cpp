@@ -1,9 +1,9 @@
 #include "agent/inventory/exchange_mapping.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 
+#include "agent/inventory/object_text.h"
 #include "powershell/clixml/scalars.h"
 
 namespace easgate::agent {
@@ -12,13 +12,6 @@ namespace {
 using powershell::PsObject;
 using powershell::PsValue;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // The class name without namespace, "Deserialized." or Select-Object's "Selected." prefix.
 std::string_view simpleTypeName(std::string_view full) {
   for (std::string_view prefix : {"Deserialized.", "Selected."}) {
@@ -26,12 +19,6 @@ std::string_view simpleTypeName(std::string_view full) {
   }
   auto dot = full.rfind('.');
   return dot == std::string_view::npos ? full : full.substr(dot + 1);
-}
-
-std::string text(const PsObject& object, std::string_view property) {
-  const PsValue* value = object.property(property);
-  if (!value) return {};
-  return value->display().value_or(std::string());
 }
 
 // A time property: a <DT>, or text in DateTime's form (as a re-exported CSV import gives).
@@ -80,8 +67,8 @@ constexpr SharedField kSharedFields[] = {
 void copyShared(const PsObject& object, DeviceRecord& record, const char* SharedField::*which,
                 bool override) {
   for (const SharedField& f : kSharedFields) {
-    std::string value = text(object, f.*which);
-    if (f.field == &DeviceRecord::guid) value = lower(value);
+    std::string value = propertyText(object, f.*which);
+    if (f.field == &DeviceRecord::guid) value = lowerAscii(value);
     std::string& target = record.*f.field;
     if (!value.empty() && (override || target.empty())) target = std::move(value);
   }
@@ -90,7 +77,7 @@ void copyShared(const PsObject& object, DeviceRecord& record, const char* Shared
 // The mailbox's DN from a partnership's DN: "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>".
 std::string mailboxDnOfDeviceDn(std::string_view dn) {
   static constexpr std::string_view kContainer = ",cn=exchangeactivesyncdevices,";
-  std::string low = lower(dn);
+  std::string low = lowerAscii(dn);
   auto at = low.find(kContainer);
   if (at == std::string::npos) return {};
   return low.substr(at + kContainer.size());
@@ -114,8 +101,8 @@ ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
 
 std::string mailboxOfDeviceIdentity(std::string_view identity) {
   static constexpr std::string_view kContainer = "ExchangeActiveSyncDevices";
-  std::string low = lower(identity);
-  std::string container = lower(kContainer);
+  std::string low = lowerAscii(identity);
+  std::string container = lowerAscii(kContainer);
   for (std::size_t at = low.find(container); at != std::string::npos;
        at = low.find(container, at + 1)) {
     bool separated_before = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
@@ -148,8 +135,8 @@ void InventoryBuilder::add(const PsValue& value) {
 }
 
 DeviceRecord& InventoryBuilder::recordFor(const PsObject& object) {
-  std::string identity = lower(text(object, "Identity"));
-  std::string guid = lower(text(object, "Guid"));
+  std::string identity = lowerAscii(propertyText(object, "Identity"));
+  std::string guid = lowerAscii(propertyText(object, "Guid"));
   auto known = [&](const auto& index, const std::string& key) -> std::optional<std::size_t> {
     if (key.empty()) return std::nullopt;
     auto it = index.find(key);
@@ -175,8 +162,8 @@ void InventoryBuilder::addObject(const PsObject& object) {
       copyShared(object, r, &SharedField::device_property, /*override=*/true);
       if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
       fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
-      if (r.mailbox_identity.empty()) r.mailbox_identity = text(object, "UserDisplayName");
-      std::string dn = mailboxDnOfDeviceDn(text(object, "DistinguishedName"));
+      if (r.mailbox_identity.empty()) r.mailbox_identity = propertyText(object, "UserDisplayName");
+      std::string dn = mailboxDnOfDeviceDn(propertyText(object, "DistinguishedName"));
       if (!dn.empty()) dn_of_record_[static_cast<std::size_t>(&r - records_.data())] = dn;
       break;
     }
@@ -188,7 +175,7 @@ void InventoryBuilder::addObject(const PsObject& object) {
       fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
       // What only statistics know.
       r.last_success_sync = time(object, "LastSuccessSync");
-      r.wipe_status = text(object, "Status");
+      r.wipe_status = propertyText(object, "Status");
       r.wipe_request_time = time(object, "DeviceWipeRequestTime");
       r.wipe_sent_time = time(object, "DeviceWipeSentTime");
       r.wipe_ack_time = time(object, "DeviceWipeAckTime");
@@ -196,10 +183,10 @@ void InventoryBuilder::addObject(const PsObject& object) {
     }
     case ExchangeObjectKind::kCasMailbox: {
       ++counts_.mailboxes;
-      std::string address = text(object, "PrimarySmtpAddress");
+      std::string address = propertyText(object, "PrimarySmtpAddress");
       if (address.empty()) break;
       for (std::string_view key : {"Identity", "DistinguishedName", "Name", "SamAccountName"}) {
-        std::string k = lower(text(object, key));
+        std::string k = lowerAscii(propertyText(object, key));
         if (!k.empty()) address_by_mailbox_.emplace(std::move(k), address);
       }
       break;
@@ -213,7 +200,7 @@ std::vector<DeviceRecord> InventoryBuilder::finish() && {
     for (std::size_t i = 0; i < records_.size(); ++i) {
       DeviceRecord& r = records_[i];
       if (!r.mailbox_address.empty()) continue;
-      auto it = address_by_mailbox_.find(lower(r.mailbox_identity));
+      auto it = address_by_mailbox_.find(lowerAscii(r.mailbox_identity));
       if (it == address_by_mailbox_.end()) {
         auto dn = dn_of_record_.find(i);
         if (dn != dn_of_record_.end()) it = address_by_mailbox_.find(dn->second);

@@ -32,6 +32,7 @@ struct Options {
   std::uint64_t seed = 1;
   std::string org_file;
   std::string save_file;
+  bool save_every_change = false;
   std::string now;  // ISO 8601; the simulated present when generating
   std::size_t batch_size = 500;
   double heartbeat_seconds = 15;
@@ -251,9 +252,10 @@ int serve(const Options& options, sim::Organisation org) {
     sim::CmdletOutcome outcome = sim::runCmdlet(org, request, sim::nowDotNetTicks(),
                                                 [&](PsValue v) { batches.add(std::move(v)); });
     batches.flush();
-    // Exchange does not forget what it accepted: with --save, every change is on disk before
-    // the answer goes out, whatever happens to this process afterwards.
-    if (!outcome.error && !options.save_file.empty() && request.cmdlet.rfind("Get-", 0) != 0 &&
+    // Exchange does not forget what it accepted: with --save-every-change, every change is on
+    // disk before the answer goes out, whatever happens to this process afterwards. It writes
+    // the whole organisation each time, so it suits test-sized organisations.
+    if (options.save_every_change && !outcome.error && request.cmdlet.rfind("Get-", 0) != 0 &&
         !saveOrganisation(org, options.save_file)) {
       std::fprintf(stderr, "easgate-exchange-sim: cannot save the organisation to %s\n",
                    options.save_file.c_str());
@@ -285,8 +287,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--now", o.now, "The present for generated dates (ISO 8601); default: the clock");
   app.add_option("--org", o.org_file, "Load the organisation from this JSON file instead");
-  app.add_option("--save", o.save_file,
-                 "Save the organisation here after every change, on exit and on Sim-Save");
+  app.add_option("--save", o.save_file, "Save the organisation here on exit and on Sim-Save");
+  app.add_flag("--save-every-change", o.save_every_change,
+               "Also save after every change, before answering (rewrites the whole file)")
+      ->needs("--save");
   app.add_option("--batch-size", o.batch_size, "Objects per batch frame")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

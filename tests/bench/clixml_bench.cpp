@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <string>
 #include <thread>
 
@@ -24,6 +23,7 @@
 #include "powershell/clixml/reader.h"
 #include "powershell/clixml/writer.h"
 #include "powershell/sim/exchange_objects.h"
+#include "powershell/sim/organisation.h"
 #include "tests/bench/bench_support.h"
 
 namespace {
@@ -34,63 +34,21 @@ using bench::Clock;
 using bench::cpuModel;
 using bench::seconds;
 
-struct DeviceModel {
-  const char* type;
-  const char* model;
-  const char* os;
-  const char* agent;
-  const char* client;
-};
-
-constexpr DeviceModel kModels[] = {
-    {"iPhone", "iPhone15C2", "iOS 17.4.1 21E236", "Apple-iPhone15C2/2104.236", "EAS"},
-    {"iPad", "iPad13C1", "iPadOS 17.3 21D50", "Apple-iPad13C1/2103.50", "EAS"},
-    {"Android", "SM-S918B", "Android 14.0.0", "Android-SAMSUNG-SM-S918B/101.140101", "EAS"},
-    {"Android", "Pixel 8", "Android 14.0.0", "Android/14-EAS-2.0", "EAS"},
-    {"Outlook", "Outlook for iOS and Android", "iOS 17.5", "Outlook-iOS/2.0", "Outlook"},
-};
-constexpr const char* kStates[] = {"Allowed", "Allowed",     "Allowed",
-                                   "Blocked", "Quarantined", "DeviceDiscovery"};
-constexpr const char* kReasons[] = {"Global", "Individual", "DeviceRule",
-                                    "Global", "Global",     "Global"};
-
-std::string hex(std::mt19937_64& rng, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < digits; ++i) out.push_back(kHex[rng() & 0xF]);
-  return out;
-}
-
-// Writes `devices` MobileDevice objects, two per mailbox, in Export-Clixml's indented form.
+// Writes `devices` MobileDevice objects of a generated organisation (two per mailbox: the
+// simulator's catalogue of device types, OS versions, user agents and dates), in
+// Export-Clixml's indented form.
 void generate(const fs::path& file, std::size_t devices) {
-  std::mt19937_64 rng(20261123);
+  const auto org = powershell::sim::Organisation::generate(
+      {20261123, devices / 2 + 1, devices,
+       powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
   std::ofstream out(file, std::ios::binary);
   powershell::ClixmlWriter writer({true});
-  const std::int64_t base_ticks = 638'400'000'000'000'000;  // early 2024
-  for (std::size_t i = 0; i < devices; ++i) {
-    const DeviceModel& m = kModels[rng() % std::size(kModels)];
-    std::size_t state = rng() % std::size(kStates);
-    powershell::sim::PartnershipFacts f;
-    std::size_t mailbox = i / 2;
-    f.mailbox_name = "User " + std::to_string(mailbox);
-    f.mailbox_identity = "contoso.com/Users/" + f.mailbox_name;
-    f.device_type = m.type;
-    f.device_model = m.model;
-    f.device_os = m.os;
-    f.device_user_agent = m.agent;
-    f.client_type = m.client;
-    f.device_id = std::string(m.type == std::string("Android") ? "ANDROIDC" : "") + hex(rng, 16);
-    f.friendly_name = f.mailbox_name + "'s " + m.model;
-    f.device_imei = std::to_string(350000000000000ULL + rng() % 99999999999999ULL);
-    f.mobile_operator = "Contoso Mobile";
-    f.access_state = kStates[state];
-    f.access_state_reason = kReasons[state];
-    f.guid = hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" +
-             hex(rng, 12);
-    f.first_sync_ticks = base_ticks + static_cast<std::int64_t>(rng() % 315'360'000'000'000ULL);
-    f.when_changed_ticks = f.first_sync_ticks + 36'000'000'000;
-    writer.write(powershell::sim::mobileDevice(f));
-    if (i % 1000 == 999) out << writer.takeOutput();
+  std::size_t written = 0;
+  for (const auto& mailbox : org.mailboxes()) {
+    for (const auto& device : mailbox.devices) {
+      writer.write(powershell::sim::mobileDevice(device));
+      if (++written % 1000 == 0) out << writer.takeOutput();
+    }
   }
   out << writer.finish();
 }

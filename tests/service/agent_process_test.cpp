@@ -35,9 +35,16 @@ class AgentProcess : public easgate::testing::CliTest {
     const std::string org = "--sim-arg=" + (dir_ / "org.json").string();
     const std::string log = (dir_ / log_name).string();
     // Everything the child needs is built before fork: after it, only async-signal-safe calls.
-    std::vector<std::string> args = {
-        EASGATE_BINARY,     "agent", data, "--pool=1", "--until-idle", "--sim-arg=--org", org,
-        "--sim-arg=--save", org};
+    std::vector<std::string> args = {EASGATE_BINARY,
+                                     "agent",
+                                     data,
+                                     "--pool=1",
+                                     "--until-idle",
+                                     "--sim-arg=--org",
+                                     org,
+                                     "--sim-arg=--save",
+                                     org,
+                                     "--sim-arg=--save-every-change"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
