@@ -105,6 +105,7 @@ void AgentLoop::runHarvests() {
             report->finished_ms - report->started_ms);
         if (report->kind == HarvestKind::kFull) next_full = now + options_.full_harvest_every_ms;
         next_delta = now + options_.delta_harvest_every_ms;
+        if (options_.after_harvest) options_.after_harvest();
       } else {
         spdlog::error("harvest: {}", report.error().message);
         (*due == HarvestKind::kFull ? next_full : next_delta) = now + kRetryAfterFailureMs;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -19,6 +20,8 @@ struct AgentLoopOptions {
   // The longest the loop sleeps between looks at the journal: commands submitted by another
   // process sharing the store are picked up within this.
   std::chrono::milliseconds poll{1000};
+  // Called on the harvest thread after each harvest that succeeded (new events may be stored).
+  std::function<void()> after_harvest;
 };
 
 // The agent's heart: runs journaled commands as they fall due, and harvests on its timers.

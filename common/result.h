@@ -29,6 +29,8 @@ class [[nodiscard]] Result {
   const T& value() const& { return std::get<0>(state_); }
   // By value, not T&&: `for (auto& x : f().value())` must not dangle.
   T value() && { return std::get<0>(std::move(state_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

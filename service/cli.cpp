@@ -7,7 +7,11 @@
 
 #include "service/agent_command.h"
 #include "service/audit_command.h"
+#include "service/ctl_command.h"
+#include "service/demo_command.h"
+#include "service/doctor_command.h"
 #include "service/export_command.h"
+#include "service/run_command.h"
 
 #ifndef EASGATE_VERSION
 #define EASGATE_VERSION "unknown"
@@ -31,6 +35,14 @@ int runCli(int argc, char** argv) {
   CLI::App* agent_cmd = addAgentCommand(app, agent_options);
   AuditCommandOptions audit_options;
   CLI::App* audit_verify = addAuditCommand(app, audit_options);
+  RunCommandOptions run_options;
+  CLI::App* run_cmd = addRunCommand(app, run_options);
+  CtlOptions ctl_options;
+  CLI::App* ctl_cmd = addCtlCommand(app, ctl_options);
+  DoctorOptions doctor_options;
+  CLI::App* doctor_cmd = addDoctorCommand(app, doctor_options);
+  DemoOptions demo_options;
+  CLI::App* demo_cmd = addDemoCommand(app, demo_options);
 
   try {
     app.parse(argc, argv);
@@ -49,6 +61,10 @@ int runCli(int argc, char** argv) {
     if (export_cmd->parsed()) return runExportCommand(export_options);
     if (audit_verify->parsed()) return runAuditVerify(audit_options);
     if (agent_cmd->parsed()) return runAgentCommand(agent_options);
+    if (run_cmd->parsed()) return runRunCommand(run_options);
+    if (ctl_cmd->parsed()) return runCtlCommand(*ctl_cmd, ctl_options);
+    if (doctor_cmd->parsed()) return runDoctorCommand(doctor_options);
+    if (demo_cmd->parsed()) return runDemoCommand(demo_options);
   } catch (const std::exception& e) {
     std::cerr << "easgate: internal error: " << e.what() << "\n";
     return kExitInternal;

@@ -10,6 +10,9 @@ enum ExitCode : int {
   kExitInputUnreadable = 3,  // an input file cannot be opened or read
   kExitInputInvalid = 4,     // an input file is not what it should be (the message says where)
   kExitOutputFailed = 5,     // the output cannot be written; nothing was replaced
+  kExitRefused = 6,          // ctl: the agent answered with an error (printed)
+  kExitUnreachable = 7,      // ctl: no answer from the agent (TLS refused, no connection)
+  kExitUnhealthy = 8,        // doctor: a check failed
 };
 
 // Parses the command line and runs the subcommand it names; returns the process exit code.

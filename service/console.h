@@ -15,6 +15,10 @@ bool isTerminal(std::FILE* stream);
 // %ProgramData%\easgate on Windows.
 std::filesystem::path defaultDataDirectory();
 
+// Where `easgate run` looks for its configuration: /etc/easgate/easgate.json, or
+// %ProgramData%\easgate\easgate.json on Windows.
+std::filesystem::path defaultConfigFile();
+
 // The folder of the running easgate executable (its companions, such as
 // easgate-exchange-sim, are installed beside it).
 std::filesystem::path executableDirectory();

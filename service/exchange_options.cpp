@@ -14,7 +14,10 @@ constexpr const char* kPasswordVariable = "EASGATE_CERTIFICATE_PASSWORD";
 
 std::string besideExecutable(const char* name) { return (executableDirectory() / name).string(); }
 
-Result<powershell::BridgeCommand, powershell::BridgeError> bridgeCommand(const ExchangeOptions& o) {
+}  // namespace
+
+Result<powershell::BridgeCommand, powershell::BridgeError> exchangeBridgeCommand(
+    const ExchangeOptions& o) {
   if (o.exchange == "simulator") {
     return powershell::BridgeCommand{
         o.simulator.empty() ? besideExecutable("easgate-exchange-sim") : o.simulator,
@@ -36,8 +39,6 @@ Result<powershell::BridgeCommand, powershell::BridgeError> bridgeCommand(const E
   s.module_path = o.module_path;
   return powershell::bridgeScriptCommand(s);
 }
-
-}  // namespace
 
 std::size_t ExchangeOptions::poolSize() const {
   if (pool) return pool;
@@ -79,7 +80,7 @@ void addExchangeOptions(CLI::App& cmd, ExchangeOptions& o) {
 
 Result<std::unique_ptr<powershell::BridgePool>, std::string> makeBridgePool(
     const ExchangeOptions& o) {
-  auto command = bridgeCommand(o);
+  auto command = exchangeBridgeCommand(o);
   if (!command) return command.error().message;
   powershell::BridgeProcessOptions process_options;
   process_options.request_timeout = std::chrono::seconds(o.request_timeout_seconds);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "powershell/host/bridge_command.h"
 #include "powershell/host/bridge_pool.h"
 
 namespace CLI {
@@ -36,6 +37,10 @@ struct ExchangeOptions {
 
 // Adds the options above to a command, with their help.
 void addExchangeOptions(CLI::App& command, ExchangeOptions& options);
+
+// The command line of one bridge process for them, or why there is none.
+Result<powershell::BridgeCommand, powershell::BridgeError> exchangeBridgeCommand(
+    const ExchangeOptions& options);
 
 // The bridge pool they describe (bridges start on first use), or why there is none.
 Result<std::unique_ptr<powershell::BridgePool>, std::string> makeBridgePool(

@@ -12,6 +12,8 @@ bool isTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 
 std::filesystem::path defaultDataDirectory() { return "/var/lib/easgate"; }
 
+std::filesystem::path defaultConfigFile() { return "/etc/easgate/easgate.json"; }
+
 std::filesystem::path executableDirectory() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);

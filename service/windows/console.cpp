@@ -27,6 +27,8 @@ std::filesystem::path defaultDataDirectory() {
          "easgate";
 }
 
+std::filesystem::path defaultConfigFile() { return defaultDataDirectory() / "easgate.json"; }
+
 std::filesystem::path executableDirectory() {
   wchar_t path[MAX_PATH];
   DWORD n = GetModuleFileNameW(nullptr, path, MAX_PATH);

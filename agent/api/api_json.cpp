@@ -1,0 +1,105 @@
+#include "agent/api/api_json.h"
+
+#include "common/json/json_writer.h"
+#include "protocol/requests.h"
+
+namespace easgate::agent::api {
+
+transport::HttpResponse jsonResponse(int status, std::string body) {
+  transport::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+transport::HttpResponse errorResponse(const protocol::ApiError& error) {
+  return jsonResponse(error.status, protocol::encodeError(error));
+}
+
+transport::HttpResponse storeFailure(const store::StoreError& error) {
+  if (error.code == store::StoreErrc::kBusy) {
+    auto r = errorResponse({503, "store-busy", "the agent's store is busy; try again", ""});
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  return errorResponse({500, "store", "the agent's store failed: " + error.message, ""});
+}
+
+std::string commandJson(const CommandRecord& c) {
+  std::string out;
+  json::JsonWriter w(out);
+  auto text = [&](const char* name, const std::string& value) {
+    if (value.empty()) return;
+    w.key(name);
+    w.string(value);
+  };
+  auto time = [&](const char* name, std::int64_t ms) {
+    w.key(name);
+    w.string(protocol::formatUtcTime(ms));
+  };
+  w.beginObject();
+  w.key("id");
+  w.number(c.id);
+  w.key("kind");
+  w.string(commandKindName(c.request.kind));
+  w.key("state");
+  w.string(commandStateName(c.state));
+  w.key("mailbox");
+  w.string(c.request.mailbox);
+  text("deviceId", c.request.device_id);
+  if (c.request.kind == CommandKind::kSetAllowed) {
+    w.key("deviceIds");
+    w.beginArray();
+    for (const auto& id : c.request.device_ids) w.string(id);
+    w.endArray();
+  }
+  text("partnership", c.request.partnership);
+  w.key("attempts");
+  w.number(c.attempts);
+  w.key("requestedBy");
+  w.string(c.request.requested_by);
+  time("createdAt", c.created_ms);
+  time("updatedAt", c.updated_ms);
+  if (c.state == CommandState::kQueued || c.state == CommandState::kRetrying) {
+    time("nextAttemptAt", c.next_attempt_ms);
+  }
+  time("deadline", c.deadline_ms);
+  text("lastError", c.last_error);
+  text("result", c.result);
+  w.endObject();
+  return out;
+}
+
+std::string deviceJson(std::string_view record, std::int64_t first_seen_ms,
+                       std::int64_t last_seen_ms) {
+  // The stored record is an object the harvester wrote; splice the two times into it.
+  std::string out(record.substr(0, record.rfind('}')));
+  out += ",\"firstSeen\":\"" + protocol::formatUtcTime(first_seen_ms) + "\",\"lastSeen\":\"" +
+         protocol::formatUtcTime(last_seen_ms) + "\"}";
+  return out;
+}
+
+std::string eventJson(const InventoryEvent& e) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("sequence");
+  w.number(e.sequence);
+  w.key("at");
+  w.string(protocol::formatUtcTime(e.at_ms));
+  w.key("kind");
+  w.string(e.kind);
+  w.key("mailbox");
+  w.string(e.mailbox);
+  w.key("deviceKey");
+  w.string(e.device_key);
+  w.key("detail");
+  w.null();  // replaced below by the stored detail object
+  w.endObject();
+  const std::string placeholder = "\"detail\":null}";
+  out.replace(out.size() - placeholder.size(), placeholder.size(),
+              "\"detail\":" + (e.detail.empty() ? std::string("{}") : e.detail) + "}");
+  return out;
+}
+
+}  // namespace easgate::agent::api

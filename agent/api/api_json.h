@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "agent/commands/command.h"
+#include "agent/harvest/inventory_queries.h"
+#include "agent/store/database.h"
+#include "agent/transport/http_server.h"
+#include "protocol/api_error.h"
+
+// The bodies of the /v1 protocol's answers, as protocol/openapi.json defines them.
+namespace easgate::agent::api {
+
+transport::HttpResponse jsonResponse(int status, std::string body);
+transport::HttpResponse errorResponse(const protocol::ApiError& error);
+// 503 when the store is busy (try again), 500 otherwise; the message names the store.
+transport::HttpResponse storeFailure(const store::StoreError& error);
+
+std::string commandJson(const CommandRecord& command);
+// A stored device record (a JSON object of text fields) with when the agent first and last saw
+// it.
+std::string deviceJson(std::string_view record, std::int64_t first_seen_ms,
+                       std::int64_t last_seen_ms);
+std::string eventJson(const InventoryEvent& event);
+
+}  // namespace easgate::agent::api

@@ -1,0 +1,232 @@
+#include "agent/api/api_service.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "agent/api/api_call.h"
+#include "agent/api/api_json.h"
+#include "protocol/openapi_document.h"
+
+namespace easgate::agent::api {
+namespace {
+
+using transport::HttpRequest;
+using transport::HttpResponse;
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t start = 1;  // past the leading '/'
+  while (start <= path.size()) {
+    const std::size_t slash = path.find('/', start);
+    const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+    out.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Whether `segments` fit `pattern`; the {} segments are collected (still encoded).
+bool matches(std::string_view pattern, const std::vector<std::string>& segments,
+             std::vector<std::string>& params) {
+  const auto parts = splitPath(pattern);
+  if (parts.size() != segments.size()) return false;
+  params.clear();
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "{}") {
+      if (segments[i].empty()) return false;
+      params.push_back(segments[i]);
+    } else if (parts[i] != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool isJson(std::string_view content_type) {
+  const std::string_view media = content_type.substr(0, content_type.find(';'));
+  return media == "application/json";
+}
+
+}  // namespace
+
+const std::vector<ApiService::Route>& ApiService::routes() {
+  static const std::vector<Route> kRoutes = {
+      {"GET", "/v1/health", Role::kReader, &ApiService::health},
+      {"GET", "/v1/status", Role::kReader, &ApiService::status},
+      {"GET", "/v1/devices", Role::kReader, &ApiService::devices},
+      {"GET", "/v1/devices/{}", Role::kReader, &ApiService::device},
+      {"GET", "/v1/mailboxes/{}/lists", Role::kReader, &ApiService::mailboxLists},
+      {"PUT", "/v1/mailboxes/{}/lists/allowed", Role::kOperator, &ApiService::putAllowed},
+      {"POST", "/v1/mailboxes/{}/lists/{}", Role::kOperator, &ApiService::addToList},
+      {"DELETE", "/v1/mailboxes/{}/lists/{}/{}", Role::kOperator, &ApiService::removeFromList},
+      {"POST", "/v1/commands", Role::kOperator, &ApiService::submitCommand},
+      {"GET", "/v1/commands/{}", Role::kReader, &ApiService::getCommand},
+      {"GET", "/v1/events", Role::kReader, &ApiService::events},
+      {"GET", "/v1/openapi.json", Role::kReader, &ApiService::openApi},
+      {"GET", "/metrics", Role::kReader, &ApiService::metrics},
+  };
+  return kRoutes;
+}
+
+ApiService::ApiService(std::vector<std::unique_ptr<store::Database>> readers,
+                       CommandJournal& journal, const Clock& clock, AccessPolicy policy,
+                       ApiOptions options, std::function<BridgeCounters()> bridges,
+                       std::function<void()> commands_submitted)
+    : journal_(journal),
+      clock_(clock),
+      policy_(std::move(policy)),
+      options_(std::move(options)),
+      bridges_(std::move(bridges)),
+      commands_submitted_(std::move(commands_submitted)),
+      limiter_(clock, options_.requests_per_second, options_.burst),
+      started_ms_(clock.nowMs()) {
+  for (auto& db : readers) {
+    auto reader = std::make_unique<Reader>();
+    reader->database = std::move(db);
+    readers_.push_back(std::move(reader));
+  }
+}
+
+HttpResponse ApiService::handle(const HttpRequest& request) {
+  const auto started = std::chrono::steady_clock::now();
+  Call call{request, Role::kNone, {}, {}, {}};
+  std::string route = "unmatched";
+  HttpResponse response = dispatch(call, route);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  http_metrics_.record(request.method, route, response.status, seconds);
+  return response;
+}
+
+HttpResponse ApiService::dispatch(Call& call, std::string& route_label) {
+  const HttpRequest& request = call.request;
+  call.role = policy_.roleOf(request.peer);
+  call.client = clientLabel(request.peer);
+  if (call.role == Role::kNone) {
+    return errorResponse({401, "unauthenticated",
+                          request.peer.authenticated
+                              ? "the client certificate '" + request.peer.subject +
+                                    "' is not mapped to a role in the agent's configuration"
+                              : std::string("a client certificate is required"),
+                          ""});
+  }
+  if (const std::int64_t wait_ms = limiter_.take(call.client); wait_ms > 0) {
+    auto r = errorResponse({429, "rate-limited",
+                            "too many requests from this client; try again after Retry-After "
+                            "seconds",
+                            ""});
+    r.headers.emplace_back("Retry-After", std::to_string((wait_ms + 999) / 1000));
+    return r;
+  }
+
+  const std::string_view target = request.target;
+  const std::size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  if (path.empty() || path.front() != '/') {
+    return errorResponse({400, "bad-path", "the request target must be an absolute path", ""});
+  }
+  if (question != std::string_view::npos) {
+    auto query = protocol::parseQueryString(target.substr(question + 1));
+    if (!query) return errorResponse(query.error());
+    call.query = std::move(query).value();
+  }
+  const auto segments = splitPath(path);
+  std::vector<std::string> raw_params;
+  std::string allowed_methods;
+  for (const Route& r : routes()) {
+    if (!matches(r.pattern, segments, raw_params)) continue;
+    if (request.method != r.method) {
+      allowed_methods += (allowed_methods.empty() ? "" : ", ") + std::string(r.method);
+      continue;
+    }
+    route_label = r.pattern;
+    if (call.role < r.role) {
+      return errorResponse({403, "forbidden",
+                            "the " + std::string(roleName(call.role)) +
+                                " role cannot do this; it needs " + std::string(roleName(r.role)),
+                            ""});
+    }
+    for (const auto& raw : raw_params) {
+      auto decoded = protocol::percentDecode(raw, false);
+      if (!decoded) {
+        return errorResponse(
+            {400, "bad-path", "a path segment has a malformed percent escape or is not UTF-8", ""});
+      }
+      call.params.push_back(std::move(*decoded));
+    }
+    if ((request.method == "POST" || request.method == "PUT") &&
+        !isJson(request.header("content-type"))) {
+      return errorResponse(
+          {415, "unsupported-media-type", "the body must be application/json", ""});
+    }
+    return (this->*r.handler)(call);
+  }
+  if (!allowed_methods.empty()) {
+    auto r = errorResponse({405, "method-not-allowed",
+                            request.method + " is not allowed here; use " + allowed_methods, ""});
+    r.headers.emplace_back("Allow", allowed_methods);
+    return r;
+  }
+  return errorResponse({404, "not-found", "no such resource: " + std::string(path), ""});
+}
+
+HttpResponse ApiService::health(Call&) {
+  return jsonResponse(200, R"({"status":"ok","version":")" + options_.version + "\"}");
+}
+
+HttpResponse ApiService::openApi(Call&) {
+  return jsonResponse(200, std::string(protocol::openApiDocument()));
+}
+
+void ApiService::eventsWritten() {
+  {
+    std::lock_guard lock(events_mutex_);
+    ++events_generation_;
+  }
+  events_changed_.notify_all();
+}
+
+void ApiService::shutdown() {
+  {
+    std::lock_guard lock(events_mutex_);
+    shutting_down_ = true;
+  }
+  events_changed_.notify_all();
+}
+
+HttpResponse ApiService::events(Call& call) {
+  auto query = protocol::parseEventsQuery(call.query);
+  if (!query) return errorResponse(query.error());
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(query->wait_seconds);
+  while (true) {
+    std::uint64_t generation = 0;
+    {
+      std::lock_guard lock(events_mutex_);
+      generation = events_generation_;
+    }
+    auto found = withReader(
+        [&](store::Database& db) { return eventsAfter(db, query->after, query->limit); });
+    if (!found) return storeFailure(found.error());
+    std::unique_lock lock(events_mutex_);
+    if (!found->empty() || shutting_down_ || std::chrono::steady_clock::now() >= deadline) {
+      lock.unlock();
+      std::string body = "{\"events\":[";
+      std::int64_t cursor = query->after;
+      for (std::size_t i = 0; i < found->size(); ++i) {
+        if (i) body += ',';
+        body += eventJson(found.value()[i]);
+        cursor = found.value()[i].sequence;
+      }
+      body += "],\"cursor\":" + std::to_string(cursor) + "}";
+      return jsonResponse(200, std::move(body));
+    }
+    // Woken when a harvest wrote events; the timeout also catches events written by another
+    // process sharing the store.
+    events_changed_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500)),
+        [&] { return shutting_down_ || events_generation_ != generation; });
+  }
+}
+
+}  // namespace easgate::agent::api

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agent/api/access_policy.h"
+#include "agent/api/http_metrics.h"
+#include "agent/api/rate_limiter.h"
+#include "agent/commands/command_journal.h"
+#include "agent/store/database.h"
+#include "agent/time/clock.h"
+#include "agent/transport/http_server.h"
+#include "protocol/api_error.h"
+#include "protocol/requests.h"
+
+// The /v1 protocol (protocol/openapi.json) on top of the agent: routes each request, checks the
+// client's role and rate, validates it with protocol/, and answers from the store or the
+// command journal. It knows nothing of the HTTP library.
+namespace easgate::agent::api {
+
+struct ApiOptions {
+  std::string version;
+  std::string exchange;  // the Exchange kind, for /v1/status
+  // How long a command is retried before it fails for good.
+  std::int64_t command_deadline_ms = 7LL * 24 * 3600 * 1000;
+  double requests_per_second = 100;  // per client; 0: no limit
+  double burst = 200;
+};
+
+// The bridge pool's counters, for /v1/status and /metrics.
+struct BridgeCounters {
+  std::size_t capacity = 0;
+  std::size_t started = 0;
+  std::size_t restarts = 0;
+  std::size_t requests = 0;
+  std::size_t busy = 0;
+};
+
+class ApiService {
+ public:
+  // `readers`: store connections of its own for queries (several, so readers do not queue
+  // behind one another). `commands_submitted` is called after a command is journaled.
+  ApiService(std::vector<std::unique_ptr<store::Database>> readers, CommandJournal& journal,
+             const Clock& clock, AccessPolicy policy, ApiOptions options,
+             std::function<BridgeCounters()> bridges, std::function<void()> commands_submitted);
+
+  transport::HttpResponse handle(const transport::HttpRequest& request);
+
+  // New events may be in the store: wakes waiting long-polls.
+  void eventsWritten();
+  // The server is stopping: wakes every long-poll and makes new ones answer at once.
+  void shutdown();
+
+ private:
+  struct Call;  // one request being answered
+  using Handler = transport::HttpResponse (ApiService::*)(Call&);
+  struct Route {
+    const char* method;
+    const char* pattern;  // "/v1/devices/{}": {} matches one path segment
+    Role role;
+    Handler handler;
+  };
+  static const std::vector<Route>& routes();
+
+  transport::HttpResponse dispatch(Call& call, std::string& route_label);
+
+  transport::HttpResponse health(Call& call);
+  transport::HttpResponse status(Call& call);
+  transport::HttpResponse devices(Call& call);
+  transport::HttpResponse device(Call& call);
+  transport::HttpResponse mailboxLists(Call& call);
+  transport::HttpResponse putAllowed(Call& call);
+  transport::HttpResponse addToList(Call& call);
+  transport::HttpResponse removeFromList(Call& call);
+  transport::HttpResponse submitCommand(Call& call);
+  transport::HttpResponse getCommand(Call& call);
+  transport::HttpResponse events(Call& call);
+  transport::HttpResponse openApi(Call& call);
+  transport::HttpResponse metrics(Call& call);
+
+  // Journals a request for the caller and answers 202 with the command.
+  transport::HttpResponse submit(Call& call, CommandRequest request);
+
+  // Runs `query` on a free reader connection.
+  template <class F>
+  auto withReader(F&& query);
+
+  struct Reader {
+    std::unique_ptr<store::Database> database;
+    std::mutex mutex;
+  };
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::size_t next_reader_ = 0;
+  std::mutex readers_mutex_;
+
+  CommandJournal& journal_;
+  const Clock& clock_;
+  AccessPolicy policy_;
+  ApiOptions options_;
+  std::function<BridgeCounters()> bridges_;
+  std::function<void()> commands_submitted_;
+  RateLimiter limiter_;
+  HttpMetrics http_metrics_;
+  std::int64_t started_ms_;
+
+  std::mutex events_mutex_;
+  std::condition_variable events_changed_;
+  std::uint64_t events_generation_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace easgate::agent::api

@@ -1,0 +1,379 @@
+// The read side of the protocol: status, metrics, the inventory, a device, a mailbox's lists.
+#include <array>
+#include <cstdio>
+#include <optional>
+
+#include "agent/api/api_call.h"
+#include "agent/api/api_json.h"
+#include "agent/inventory/object_text.h"
+#include "common/json/json_writer.h"
+#include "protocol/validation.h"
+
+namespace easgate::agent::api {
+namespace {
+
+using transport::HttpResponse;
+
+constexpr std::array<std::string_view, 5> kStates = {"queued", "running", "retrying", "succeeded",
+                                                     "failed"};
+
+struct HarvestRun {
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::int64_t devices = 0;
+  std::int64_t calls = 0;
+};
+
+struct HarvestTotals {
+  std::int64_t count = 0;
+  double seconds = 0;
+};
+
+struct StoreStatus {
+  std::int64_t devices = 0;
+  std::array<std::int64_t, kStates.size()> commands{};
+  std::optional<HarvestRun> last_full;
+  std::optional<HarvestRun> last_delta;
+  HarvestTotals full_totals;
+  HarvestTotals delta_totals;
+};
+
+Result<StoreStatus, store::StoreError> readStatus(store::Database& db) {
+  StoreStatus s;
+  auto devices = db.prepare("SELECT count(*) FROM devices WHERE removed_ms IS NULL");
+  if (!devices) return devices.error();
+  if (auto row = devices->step(); !row) return row.error();
+  s.devices = devices->integer(0);
+
+  auto commands = db.prepare("SELECT state, count(*) FROM commands GROUP BY state");
+  if (!commands) return commands.error();
+  while (true) {
+    auto row = commands->step();
+    if (!row) return row.error();
+    if (!row.value()) break;
+    for (std::size_t i = 0; i < kStates.size(); ++i) {
+      if (commands->text(0) == kStates[i]) s.commands[i] = commands->integer(1);
+    }
+  }
+  for (const char* kind : {"full", "delta"}) {
+    auto last = db.prepare(
+        "SELECT started_ms, finished_ms, devices, calls FROM harvests WHERE kind = ? "
+        "ORDER BY id DESC LIMIT 1");
+    auto totals = db.prepare(
+        "SELECT count(*), coalesce(sum(finished_ms - started_ms), 0) FROM harvests WHERE kind = ?");
+    if (!last) return last.error();
+    if (!totals) return totals.error();
+    last->bind(1, kind);
+    totals->bind(1, kind);
+    auto row = last->step();
+    if (!row) return row.error();
+    const bool full = std::string_view(kind) == "full";
+    if (row.value()) {
+      (full ? s.last_full : s.last_delta) =
+          HarvestRun{last->integer(0), last->integer(1), last->integer(2), last->integer(3)};
+    }
+    if (auto t = totals->step(); !t) return t.error();
+    (full ? s.full_totals : s.delta_totals) =
+        HarvestTotals{totals->integer(0), static_cast<double>(totals->integer(1)) / 1000.0};
+  }
+  return s;
+}
+
+void writeHarvest(json::JsonWriter& w, const std::optional<HarvestRun>& run) {
+  if (!run) return w.null();
+  w.beginObject();
+  w.key("startedAt");
+  w.string(protocol::formatUtcTime(run->started_ms));
+  w.key("finishedAt");
+  w.string(protocol::formatUtcTime(run->finished_ms));
+  w.key("devices");
+  w.number(run->devices);
+  w.key("calls");
+  w.number(run->calls);
+  w.endObject();
+}
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  return buffer;
+}
+
+std::vector<std::string> readColumn(store::Statement& q) {
+  std::vector<std::string> out;
+  while (true) {
+    auto row = q.step();
+    if (!row || !row.value()) break;
+    out.push_back(q.text(0));
+  }
+  return out;
+}
+
+}  // namespace
+
+HttpResponse ApiService::status(Call&) {
+  auto s = withReader([](store::Database& db) { return readStatus(db); });
+  if (!s) return storeFailure(s.error());
+  const BridgeCounters b = bridges_ ? bridges_() : BridgeCounters{};
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("version");
+  w.string(options_.version);
+  w.key("exchange");
+  w.string(options_.exchange);
+  w.key("startedAt");
+  w.string(protocol::formatUtcTime(started_ms_));
+  w.key("devices");
+  w.number(s->devices);
+  w.key("commands");
+  w.beginObject();
+  for (std::size_t i = 0; i < kStates.size(); ++i) {
+    w.key(kStates[i]);
+    w.number(s->commands[i]);
+  }
+  w.endObject();
+  w.key("bridges");
+  w.beginObject();
+  w.key("capacity");
+  w.number(static_cast<std::int64_t>(b.capacity));
+  w.key("started");
+  w.number(static_cast<std::int64_t>(b.started));
+  w.key("restarts");
+  w.number(static_cast<std::int64_t>(b.restarts));
+  w.key("requests");
+  w.number(static_cast<std::int64_t>(b.requests));
+  w.endObject();
+  w.key("harvests");
+  w.beginObject();
+  w.key("full");
+  writeHarvest(w, s->last_full);
+  w.key("delta");
+  writeHarvest(w, s->last_delta);
+  w.endObject();
+  w.endObject();
+  return jsonResponse(200, std::move(out));
+}
+
+HttpResponse ApiService::metrics(Call&) {
+  auto s = withReader([](store::Database& db) { return readStatus(db); });
+  if (!s) return storeFailure(s.error());
+  const BridgeCounters b = bridges_ ? bridges_() : BridgeCounters{};
+  std::string out;
+  out += "# HELP easgate_commands Commands in the journal, by state.\n";
+  out += "# TYPE easgate_commands gauge\n";
+  for (std::size_t i = 0; i < kStates.size(); ++i) {
+    out += "easgate_commands{state=\"" + std::string(kStates[i]) + "\"} " +
+           std::to_string(s->commands[i]) + "\n";
+  }
+  out += "# HELP easgate_devices Partnerships in the inventory.\n# TYPE easgate_devices gauge\n";
+  out += "easgate_devices " + std::to_string(s->devices) + "\n";
+  out += "# HELP easgate_bridges Bridge pool: capacity, busy now.\n# TYPE easgate_bridges gauge\n";
+  out += "easgate_bridges{kind=\"capacity\"} " + std::to_string(b.capacity) + "\n";
+  out += "easgate_bridges{kind=\"busy\"} " + std::to_string(b.busy) + "\n";
+  out += "# HELP easgate_bridge_events_total Bridges started and replaced; requests run.\n";
+  out += "# TYPE easgate_bridge_events_total counter\n";
+  out += "easgate_bridge_events_total{event=\"started\"} " + std::to_string(b.started) + "\n";
+  out += "easgate_bridge_events_total{event=\"replaced\"} " + std::to_string(b.restarts) + "\n";
+  out += "easgate_bridge_events_total{event=\"request\"} " + std::to_string(b.requests) + "\n";
+  out += "# HELP easgate_harvest_duration_seconds Harvest durations, by kind.\n";
+  out += "# TYPE easgate_harvest_duration_seconds summary\n";
+  for (const auto& [kind, totals] :
+       {std::pair{"full", s->full_totals}, std::pair{"delta", s->delta_totals}}) {
+    out += "easgate_harvest_duration_seconds_sum{kind=\"" + std::string(kind) + "\"} " +
+           number(totals.seconds) + "\n";
+    out += "easgate_harvest_duration_seconds_count{kind=\"" + std::string(kind) + "\"} " +
+           std::to_string(totals.count) + "\n";
+  }
+  out += "# HELP easgate_harvest_last_duration_seconds The last harvest's duration, by kind.\n";
+  out += "# TYPE easgate_harvest_last_duration_seconds gauge\n";
+  for (const auto& [kind, run] :
+       {std::pair{"full", s->last_full}, std::pair{"delta", s->last_delta}}) {
+    if (!run) continue;
+    out += "easgate_harvest_last_duration_seconds{kind=\"" + std::string(kind) + "\"} " +
+           number(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) + "\n";
+  }
+  http_metrics_.render(out);
+  transport::HttpResponse r = jsonResponse(200, std::move(out));
+  r.content_type = "text/plain; version=0.0.4";
+  return r;
+}
+
+HttpResponse ApiService::devices(Call& call) {
+  auto query = protocol::parseInventoryQuery(call.query);
+  if (!query) return errorResponse(query.error());
+  const auto& q = query.value();
+  std::string since;
+  if (q.seen_since_ms) since = protocol::formatUtcTime(*q.seen_since_ms).substr(0, 19);
+  auto page = withReader(
+      [&](store::Database& db) -> Result<std::pair<std::string, std::size_t>, store::StoreError> {
+        // Times are stored as ISO 8601 text; their first 19 characters compare in time order
+        // (to the second).
+        auto st = db.prepare(
+            "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
+            "WHERE removed_ms IS NULL AND key > ?1 "
+            "AND (?2 = '' OR lower(mailbox) = lower(?2) "
+            "     OR lower(json_extract(record, '$.mailboxAddress')) = lower(?2)) "
+            "AND (?3 = '' OR json_extract(record, '$.accessState') = ?3) "
+            "AND (?4 = '' OR lower(json_extract(record, '$.deviceType')) = lower(?4)) "
+            "AND (?5 = '' OR substr(json_extract(record, '$.lastSuccessSync'), 1, 19) >= ?5) "
+            "ORDER BY key LIMIT ?6");
+        if (!st) return st.error();
+        st->bind(1, q.cursor).bind(2, q.mailbox).bind(3, q.access_state).bind(4, q.device_type);
+        st->bind(5, since).bind(6, static_cast<std::int64_t>(q.limit));
+        std::string body = "{\"devices\":[";
+        std::size_t count = 0;
+        std::string last_key;
+        while (true) {
+          auto row = st->step();
+          if (!row) return row.error();
+          if (!row.value()) break;
+          if (count++) body += ',';
+          last_key = st->text(0);
+          body += deviceJson(st->text(1), st->integer(2), st->integer(3));
+        }
+        body += "],\"nextCursor\":";
+        if (count == q.limit) {
+          json::appendString(body, last_key);
+        } else {
+          body += "null";
+        }
+        body += "}";
+        return std::pair{std::move(body), count};
+      });
+  if (!page) return storeFailure(page.error());
+  return jsonResponse(200, std::move(page->first));
+}
+
+HttpResponse ApiService::device(Call& call) {
+  const std::string& identity = call.params[0];
+  if (auto p = protocol::partnershipProblem(identity)) {
+    return errorResponse(protocol::badRequest("invalid-field", *p, "identity"));
+  }
+  const std::string key = partnershipKey(identity);
+  auto found =
+      withReader([&](store::Database& db) -> Result<std::optional<std::string>, store::StoreError> {
+        auto st = db.prepare(
+            "SELECT record, first_seen_ms, last_seen_ms FROM devices "
+            "WHERE key = ? AND removed_ms IS NULL");
+        if (!st) return st.error();
+        st->bind(1, key);
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!row.value()) return std::optional<std::string>();
+        std::string body =
+            "{\"device\":" + deviceJson(st->text(0), st->integer(1), st->integer(2)) +
+            ",\"history\":[";
+        auto history = deviceHistory(db, identity);
+        if (!history) return history.error();
+        bool first = true;
+        for (const auto& change : history.value()) {
+          std::string item;
+          json::JsonWriter w(item);
+          w.beginObject();
+          w.key("at");
+          w.string(protocol::formatUtcTime(change.at_ms));
+          w.key("field");
+          w.string(change.field);
+          w.key("old");
+          w.string(change.old_value);
+          w.key("new");
+          w.string(change.new_value);
+          w.endObject();
+          body += (first ? "" : ",") + item;
+          first = false;
+        }
+        body += "]}";
+        return std::optional<std::string>(std::move(body));
+      });
+  if (!found) return storeFailure(found.error());
+  if (!found.value()) {
+    return errorResponse(
+        {404, "not-found", "no partnership '" + identity + "' in the inventory", "identity"});
+  }
+  return jsonResponse(200, std::move(*found.value()));
+}
+
+HttpResponse ApiService::mailboxLists(Call& call) {
+  const std::string& mailbox = call.params[0];
+  if (auto p = protocol::mailboxProblem(mailbox)) {
+    return errorResponse(protocol::badRequest("invalid-field", *p, "mailbox"));
+  }
+  struct Lists {
+    bool known = false;
+    std::string identity;
+    std::vector<std::string> allowed, blocked, desired;
+    bool managed = false;
+  };
+  auto lists = withReader([&](store::Database& db) -> Result<Lists, store::StoreError> {
+    Lists l;
+    auto who = db.prepare(
+        "SELECT identity FROM mailboxes WHERE lower(identity) = lower(?1) "
+        "OR lower(address) = lower(?1) LIMIT 1");
+    if (!who) return who.error();
+    who->bind(1, mailbox);
+    auto row = who->step();
+    if (!row) return row.error();
+    l.identity = row.value() ? who->text(0) : mailbox;
+    l.known = row.value();
+    for (const char* list : {"allowed", "blocked"}) {
+      auto st = db.prepare(
+          "SELECT device_id FROM mailbox_lists WHERE source = 'harvested' AND list = ? AND "
+          "lower(mailbox) = lower(?) ORDER BY device_id");
+      if (!st) return st.error();
+      st->bind(1, list).bind(2, l.identity);
+      (std::string_view(list) == "allowed" ? l.allowed : l.blocked) = readColumn(*st);
+    }
+    // The desired list is kept under the name the MDM used: look under both.
+    auto managed = db.prepare(
+        "SELECT mailbox FROM managed_lists WHERE list = 'allowed' AND mailbox IN (lower(?), "
+        "lower(?)) LIMIT 1");
+    if (!managed) return managed.error();
+    managed->bind(1, mailbox).bind(2, l.identity);
+    auto m = managed->step();
+    if (!m) return m.error();
+    if (m.value()) {
+      l.managed = true;
+      const std::string key = managed->text(0);
+      auto desired = db.prepare(
+          "SELECT device_id FROM mailbox_lists WHERE source = 'desired' AND list = 'allowed' "
+          "AND mailbox = ? ORDER BY device_id");
+      if (!desired) return desired.error();
+      desired->bind(1, key);
+      l.desired = readColumn(*desired);
+    }
+    return l;
+  });
+  if (!lists) return storeFailure(lists.error());
+  if (!lists->known && !lists->managed) {
+    return errorResponse({404, "not-found",
+                          "the mailbox '" + mailbox +
+                              "' is not in the inventory (no harvest found it) and has no "
+                              "desired list",
+                          "mailbox"});
+  }
+  std::string out;
+  json::JsonWriter w(out);
+  auto array = [&](const std::vector<std::string>& ids) {
+    w.beginArray();
+    for (const auto& id : ids) w.string(id);
+    w.endArray();
+  };
+  w.beginObject();
+  w.key("mailbox");
+  w.string(lists->identity);
+  w.key("allowed");
+  array(lists->allowed);
+  w.key("blocked");
+  array(lists->blocked);
+  w.key("desiredAllowed");
+  if (lists->managed) {
+    array(lists->desired);
+  } else {
+    w.null();
+  }
+  w.endObject();
+  return jsonResponse(200, std::move(out));
+}
+
+}  // namespace easgate::agent::api

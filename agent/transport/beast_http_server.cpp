@@ -1,0 +1,385 @@
+// The 9090 listener on Boost.Beast and OpenSSL. cpprestsdk's listener was the first choice,
+// but it cannot tell a handler which client certificate a request came with (neither on
+// Linux nor on http.sys: microsoft/cpprestsdk#1515, #1539), and roles hang on exactly that.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "agent/transport/certificates.h"
+#include "agent/transport/http_server.h"
+#include "protocol/api_error.h"
+
+namespace easgate::agent::transport {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+constexpr std::chrono::seconds kHandshakeTimeout{15};
+
+// TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 keeps OpenSSL's defaults.
+constexpr const char* kCipherList =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+
+std::string openSslError() {
+  const unsigned long code = ERR_get_error();
+  if (code == 0) return "unknown TLS error";
+  char buffer[256];
+  ERR_error_string_n(code, buffer, sizeof buffer);
+  ERR_clear_error();
+  return buffer;
+}
+
+Result<void, std::string> configureTls(net::ssl::context& ctx, const TlsOptions& o) {
+  SSL_CTX* native = ctx.native_handle();
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kCipherList) != 1) {
+    return "cannot set the TLS versions and ciphers: " + openSslError();
+  }
+  ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_compression |
+                  net::ssl::context::single_dh_use);
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  boost::system::error_code ec;
+  if (o.certificate_file.empty() || o.key_file.empty()) {
+    return std::string(
+        "TLS needs the agent's certificate and key files (tls.certificate, tls.key)");
+  }
+  ctx.use_certificate_chain_file(o.certificate_file, ec);
+  if (ec) return "cannot use the certificate " + o.certificate_file + ": " + ec.message();
+  ctx.use_private_key_file(o.key_file, net::ssl::context::pem, ec);
+  if (ec) return "cannot use the private key " + o.key_file + ": " + ec.message();
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return "the key " + o.key_file + " does not belong to the certificate " + o.certificate_file;
+  }
+  if (!o.client_ca_file.empty()) {
+    ctx.load_verify_file(o.client_ca_file, ec);
+    if (ec) return "cannot use the client CA file " + o.client_ca_file + ": " + ec.message();
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.client_ca_file.c_str())) {
+      SSL_CTX_set_client_CA_list(native, names);
+    }
+  } else if (o.require_client_certificate) {
+    return std::string(
+        "client certificates are required but no client CA is configured (tls.client_ca)");
+  }
+  if (!o.client_ca_file.empty()) {
+    ctx.set_verify_mode(net::ssl::verify_peer |
+                        (o.require_client_certificate ? net::ssl::verify_fail_if_no_peer_cert : 0));
+  } else {
+    ctx.set_verify_mode(net::ssl::verify_none);
+  }
+  // Resumed sessions with verify_peer need a session id context, or OpenSSL refuses them.
+  static constexpr unsigned char kSessionContext[] = "easgate";
+  SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+  return {};
+}
+
+PeerIdentity peerOf(SSL* ssl, const std::string& address) {
+  PeerIdentity peer;
+  peer.address = address;
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return peer;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    const CertificateInfo info = describeCertificate(cert);
+    peer.authenticated = true;
+    peer.subject = info.subject;
+    peer.common_name = info.common_name;
+    peer.thumbprint = info.thumbprint;
+  }
+  X509_free(cert);
+  return peer;
+}
+
+class Server;
+
+// One connection: reads requests, hands each to a worker, writes the answers in order.
+// Stream is beast::tcp_stream (plain) or beast::ssl_stream<beast::tcp_stream>.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Server& server, Stream stream, std::string address)
+      : server_(server), stream_(std::move(stream)), peer_{false, {}, {}, {}, std::move(address)} {}
+
+  void start();
+
+ private:
+  void handshake();
+  void read();
+  void onRead(beast::error_code ec);
+  void respond(HttpResponse response, bool keep_alive, unsigned version);
+  void fail(int status, const std::string& code, const std::string& message, unsigned version);
+  void close();
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  Server& server_;
+  Stream stream_;
+  PeerIdentity peer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+};
+
+class Server final : public HttpServer {
+ public:
+  Server(const HttpServerOptions& options, RequestHandler handler)
+      : options_(options),
+        handler_(std::move(handler)),
+        tls_(net::ssl::context::tls_server),
+        acceptor_(io_),
+        workers_(options.workers) {}
+
+  ~Server() override { stop(); }
+
+  Result<void, std::string> listen() {
+    if (!options_.plain_http) {
+      if (auto t = configureTls(tls_, options_.tls); !t) return t;
+    }
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(options_.address, ec);
+    if (ec) return "not an IP address to listen on: " + options_.address;
+    if (options_.plain_http && !address.is_loopback()) {
+      return "plain HTTP is only allowed on a loopback address (127.0.0.1 or ::1), not " +
+             options_.address + "; configure TLS to listen on the network";
+    }
+    const tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return "cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " +
+             ec.message();
+    }
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return {};
+  }
+
+  std::uint16_t port() const override { return port_; }
+
+  void stop() override {
+    std::call_once(stopped_, [this] {
+      io_.stop();
+      for (auto& t : threads_) t.join();
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      // Handlers in flight finish (a long-poll is woken by its owner); their answers go
+      // nowhere now.
+      workers_.join();
+    });
+  }
+
+  const HttpServerOptions& options() const { return options_; }
+  net::thread_pool& workers() { return workers_; }
+  HttpResponse handle(const HttpRequest& request) {
+    try {
+      return handler_(request);
+    } catch (const std::exception& e) {
+      spdlog::error("9090: {} {} failed: {}", request.method, request.target, e.what());
+      return HttpResponse{500,
+                          "application/json",
+                          R"({"code":"internal","message":"the agent failed on this request"})",
+                          {}};
+    }
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (ec != net::error::operation_aborted) {
+          spdlog::warn("9090: accept failed: {}", ec.message());
+          accept();
+        }
+        return;
+      }
+      boost::system::error_code ignored;
+      const std::string address = s.remote_endpoint(ignored).address().to_string();
+      s.set_option(tcp::no_delay(true), ignored);
+      if (options_.plain_http) {
+        std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(s)),
+                                                     address)
+            ->start();
+      } else {
+        using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+        std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(s), tls_), address)
+            ->start();
+      }
+      accept();
+    });
+  }
+
+  HttpServerOptions options_;
+  RequestHandler handler_;
+  net::io_context io_;
+  net::ssl::context tls_;
+  tcp::acceptor acceptor_;
+  net::thread_pool workers_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  std::once_flag stopped_;
+};
+
+template <class Stream>
+void Session<Stream>::start() {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    read();
+  } else {
+    handshake();
+  }
+}
+
+template <class Stream>
+void Session<Stream>::handshake() {
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    lowest().expires_after(kHandshakeTimeout);
+    stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](
+                                                               beast::error_code ec) {
+      if (ec) {
+        // No certificate, an unknown CA, an expired certificate, a
+        // plain-HTTP client: the reason goes to the log, not the peer.
+        spdlog::info("9090: TLS handshake with {} refused: {}", self->peer_.address, ec.message());
+        return;
+      }
+      self->peer_ = peerOf(self->stream_.native_handle(), self->peer_.address);
+      self->read();
+    });
+  }
+}
+
+template <class Stream>
+void Session<Stream>::read() {
+  parser_.emplace();
+  parser_->header_limit(kMaxHeaderBytes);
+  parser_->body_limit(server_.options().max_body_bytes);
+  lowest().expires_after(server_.options().idle_timeout);
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+}
+
+template <class Stream>
+void Session<Stream>::onRead(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+      ec == beast::error::timeout || ec == net::error::eof ||
+      ec == net::ssl::error::stream_truncated || ec == net::error::connection_reset) {
+    return close();
+  }
+  if (ec == http::error::body_limit) {
+    return fail(413, "body-too-large", "the request body is larger than the agent accepts", 11);
+  }
+  if (ec == http::error::header_limit) {
+    return fail(431, "headers-too-large", "the request headers are larger than 16 KiB", 11);
+  }
+  if (ec) return fail(400, "bad-http", "the request is not valid HTTP/1.1: " + ec.message(), 11);
+
+  auto message = parser_->release();
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.peer = peer_;
+  const bool keep_alive = message.keep_alive();
+  const unsigned version = message.version();
+  // The handler may block (the store, a long-poll): it runs on a worker, never on an I/O
+  // thread, and the answer is written back on this connection's strand.
+  net::post(server_.workers(), [self = this->shared_from_this(), request = std::move(request),
+                                keep_alive, version]() mutable {
+    HttpResponse response = self->server_.handle(request);
+    net::post(self->stream_.get_executor(),
+              [self, response = std::move(response), keep_alive, version]() mutable {
+                self->respond(std::move(response), keep_alive, version);
+              });
+  });
+}
+
+template <class Stream>
+void Session<Stream>::respond(HttpResponse response, bool keep_alive, unsigned version) {
+  response_ = {};
+  response_.version(version);
+  response_.result(static_cast<unsigned>(response.status));
+  response_.set(http::field::server, "easgate");
+  response_.set(http::field::content_type, response.content_type);
+  response_.set(http::field::cache_control, "no-store");
+  for (const auto& [name, value] : response.headers) response_.set(name, value);
+  response_.body() = std::move(response.body);
+  response_.keep_alive(keep_alive);
+  response_.prepare_payload();
+  lowest().expires_after(server_.options().idle_timeout);
+  http::async_write(
+      stream_, response_,
+      [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+        if (ec || !keep_alive) return self->close();
+        self->read();
+      });
+}
+
+template <class Stream>
+void Session<Stream>::fail(int status, const std::string& code, const std::string& message,
+                           unsigned version) {
+  HttpResponse response;
+  response.status = status;
+  response.body = protocol::encodeError(protocol::ApiError{status, code, message, ""});
+  respond(std::move(response), false, version);
+}
+
+template <class Stream>
+void Session<Stream>::close() {
+  beast::error_code ignored;
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    // A TLS close_notify, bounded in time: a vanished peer must not hold the session.
+    lowest().expires_after(std::chrono::seconds(2));
+    stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+      beast::error_code ignore;
+      self->lowest().socket().close(ignore);
+    });
+  } else {
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().socket().close(ignored);
+  }
+}
+
+}  // namespace
+
+std::string_view HttpRequest::header(std::string_view lower_case_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_case_name) return value;
+  }
+  return {};
+}
+
+Result<std::unique_ptr<HttpServer>, std::string> startHttpServer(const HttpServerOptions& options,
+                                                                 RequestHandler handler) {
+  auto server = std::make_unique<Server>(options, std::move(handler));
+  if (auto l = server->listen(); !l) return l.error();
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace easgate::agent::transport

@@ -1,0 +1,296 @@
+#include "agent/transport/certificates.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <fstream>
+#include <memory>
+#include <optional>
+
+namespace easgate::agent::transport {
+namespace {
+
+template <class T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
+using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+void freeCertStack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
+using CertStackPtr = std::unique_ptr<STACK_OF(X509), Deleter<STACK_OF(X509), freeCertStack>>;
+
+std::string lastError() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown OpenSSL error";
+  char buffer[256];
+  ERR_error_string_n(code, buffer, sizeof buffer);
+  return buffer;
+}
+
+std::string nameText(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+std::int64_t unixMs(const ASN1_TIME* t) {
+  ASN1_TIME* epoch = ASN1_TIME_set(nullptr, 0);
+  int days = 0;
+  int seconds = 0;
+  const bool ok = ASN1_TIME_diff(&days, &seconds, epoch, t) == 1;
+  ASN1_TIME_free(epoch);
+  return ok ? (static_cast<std::int64_t>(days) * 86400 + seconds) * 1000 : 0;
+}
+
+std::optional<std::string> readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+BioPtr memoryBio(const std::string& text) {
+  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+Result<X509Ptr, std::string> loadCertificate(const std::filesystem::path& path) {
+  auto text = readFile(path);
+  if (!text) return "cannot read " + path.string();
+  auto bio = memoryBio(*text);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return path.string() + " holds no PEM certificate";
+  return cert;
+}
+
+std::string pemOf(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+std::string pemOf(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+bool addExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (!ext) return false;
+  const bool ok = X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+// A certificate for `key`, signed by `issuer_key` (itself when `issuer` is null).
+Result<X509Ptr, std::string> makeCertificate(EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+                                             const std::string& common_name,
+                                             std::int64_t from_offset_s, std::int64_t lifetime_s,
+                                             const std::vector<std::pair<int, std::string>>& exts) {
+  X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7F;  // a positive serial
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), static_cast<long>(from_offset_s));
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(from_offset_s + lifetime_s));
+  X509_set_pubkey(cert.get(), key);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>("easgate development"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
+  X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name);
+  X509* signer = issuer ? issuer : cert.get();
+  for (const auto& [nid, value] : exts) {
+    if (!addExtension(cert.get(), signer, nid, value)) {
+      return "cannot add the extension " + value + ": " + lastError();
+    }
+  }
+  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) {
+    return "cannot sign the certificate: " + lastError();
+  }
+  return cert;
+}
+
+KeyPtr newKey() { return KeyPtr(EVP_EC_gen("P-256")); }
+
+}  // namespace
+
+CertificateInfo describeCertificate(X509* cert) {
+  CertificateInfo info;
+  info.subject = nameText(X509_get_subject_name(cert));
+  info.issuer = nameText(X509_get_issuer_name(cert));
+  char cn[256] = {};
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) {
+    info.common_name = cn;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  X509_digest(cert, EVP_sha256(), digest, &size);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < size; ++i) {
+    info.thumbprint.push_back(kHex[digest[i] >> 4]);
+    info.thumbprint.push_back(kHex[digest[i] & 15]);
+  }
+  info.not_before_ms = unixMs(X509_get0_notBefore(cert));
+  info.not_after_ms = unixMs(X509_get0_notAfter(cert));
+  info.is_ca = X509_check_ca(cert) > 0;
+  return info;
+}
+
+Result<CertificateInfo, std::string> readCertificate(const std::filesystem::path& pem) {
+  auto cert = loadCertificate(pem);
+  if (!cert) return cert.error();
+  return describeCertificate(cert.value().get());
+}
+
+Result<void, std::string> checkKeyMatches(const std::filesystem::path& certificate,
+                                          const std::filesystem::path& key) {
+  auto cert = loadCertificate(certificate);
+  if (!cert) return cert.error();
+  auto text = readFile(key);
+  if (!text) return "cannot read " + key.string();
+  auto bio = memoryBio(*text);
+  KeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!pkey) return key.string() + " holds no unencrypted PEM private key";
+  if (X509_check_private_key(cert.value().get(), pkey.get()) != 1) {
+    ERR_clear_error();
+    return "the key " + key.string() + " does not belong to " + certificate.string();
+  }
+  return {};
+}
+
+Result<void, std::string> verifyChain(const std::filesystem::path& certificate,
+                                      const std::filesystem::path& ca) {
+  auto text = readFile(certificate);
+  if (!text) return "cannot read " + certificate.string();
+  auto bio = memoryBio(*text);
+  X509Ptr leaf(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!leaf) return certificate.string() + " holds no PEM certificate";
+  CertStackPtr intermediates(sk_X509_new_null());
+  while (X509* more = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    sk_X509_push(intermediates.get(), more);
+  }
+  ERR_clear_error();
+  StorePtr store(X509_STORE_new());
+  if (X509_STORE_load_file(store.get(), ca.string().c_str()) != 1) {
+    return "cannot read the CA file " + ca.string() + ": " + lastError();
+  }
+  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), intermediates.get());
+  if (X509_verify_cert(ctx.get()) != 1) {
+    return std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get())));
+  }
+  return {};
+}
+
+Result<PemPair, std::string> createCertificateAuthority(const std::string& common_name,
+                                                        std::int64_t lifetime_s) {
+  KeyPtr key = newKey();
+  if (!key) return "cannot create a key: " + lastError();
+  auto cert = makeCertificate(key.get(), nullptr, key.get(), common_name, -300, lifetime_s,
+                              {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                               {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                               {NID_subject_key_identifier, "hash"}});
+  if (!cert) return cert.error();
+  return PemPair{pemOf(cert.value().get()), pemOf(key.get())};
+}
+
+Result<PemPair, std::string> issueCertificate(const PemPair& ca, const CertificateRequest& r) {
+  auto ca_bio = memoryBio(ca.certificate);
+  X509Ptr ca_cert(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
+  auto key_bio = memoryBio(ca.key);
+  KeyPtr ca_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!ca_cert || !ca_key) return std::string("the CA's certificate or key is not PEM");
+  KeyPtr key = newKey();
+  if (!key) return "cannot create a key: " + lastError();
+  std::vector<std::pair<int, std::string>> exts = {
+      {NID_basic_constraints, "critical,CA:FALSE"},
+      {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+      {NID_ext_key_usage, r.server ? "serverAuth" : "clientAuth"},
+      {NID_subject_key_identifier, "hash"},
+      {NID_authority_key_identifier, "keyid"},
+  };
+  std::string sans;
+  for (const auto& dns : r.dns_names) sans += (sans.empty() ? "DNS:" : ",DNS:") + dns;
+  for (const auto& ip : r.ip_addresses) sans += (sans.empty() ? "IP:" : ",IP:") + ip;
+  if (!sans.empty()) exts.emplace_back(NID_subject_alt_name, sans);
+  auto cert = makeCertificate(key.get(), ca_cert.get(), ca_key.get(), r.common_name,
+                              r.valid_from_offset_s, r.lifetime_s, exts);
+  if (!cert) return cert.error();
+  return PemPair{pemOf(cert.value().get()), pemOf(key.get())};
+}
+
+Result<void, std::string> writePemPair(const std::filesystem::path& dir, const std::string& name,
+                                       const PemPair& pair) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+  const auto key_path = dir / (name + ".key");
+  {
+    // Create the key file empty and owner-only before the key goes in.
+    std::ofstream touch(key_path, std::ios::binary | std::ios::trunc);
+    if (!touch) return "cannot write " + key_path.string();
+  }
+  std::filesystem::permissions(
+      key_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  std::ofstream key(key_path, std::ios::binary | std::ios::trunc);
+  key << pair.key;
+  std::ofstream cert(dir / (name + ".pem"), std::ios::binary | std::ios::trunc);
+  cert << pair.certificate;
+  if (!key.flush() || !cert.flush()) return "cannot write the certificate files in " + dir.string();
+  return {};
+}
+
+Result<bool, std::string> ensureDevelopmentPki(const std::filesystem::path& dir,
+                                               const std::vector<std::string>& host_names) {
+  if (std::filesystem::exists(dir / "ca.pem") && std::filesystem::exists(dir / "server.pem")) {
+    return false;
+  }
+  auto ca = createCertificateAuthority("easgate development CA", 3650LL * 86400);
+  if (!ca) return ca.error();
+  if (auto w = writePemPair(dir, "ca", ca.value()); !w) return w.error();
+  CertificateRequest server;
+  server.common_name = "easgate agent";
+  server.server = true;
+  server.dns_names = {"localhost"};
+  for (const auto& h : host_names) server.dns_names.push_back(h);
+  server.ip_addresses = {"127.0.0.1", "::1"};
+  auto server_pair = issueCertificate(ca.value(), server);
+  if (!server_pair) return server_pair.error();
+  if (auto w = writePemPair(dir, "server", server_pair.value()); !w) return w.error();
+  for (const std::string role : {"admin", "operator", "reader"}) {
+    CertificateRequest client;
+    client.common_name = "easgate-" + role;
+    auto pair = issueCertificate(ca.value(), client);
+    if (!pair) return pair.error();
+    if (auto w = writePemPair(dir, role, pair.value()); !w) return w.error();
+  }
+  return true;
+}
+
+}  // namespace easgate::agent::transport

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+// The 9090 listener behind the project's own interface: requests in, responses out, and who
+// the client proved to be. The HTTP and TLS libraries stay in the implementation.
+namespace easgate::agent::transport {
+
+// The client's certificate, as verified in the TLS handshake against the client CA.
+struct PeerIdentity {
+  bool authenticated = false;  // a certificate was presented and verified
+  std::string subject;         // RFC 2253: "CN=mdm.example.com,O=Example"
+  std::string common_name;
+  std::string thumbprint;  // SHA-256 of the certificate, lower-case hex without separators
+  std::string address;     // the client's IP address
+};
+
+struct HttpRequest {
+  std::string method;  // GET, POST, PUT, DELETE, ...
+  std::string target;  // path and query, as sent ("/v1/devices?limit=10")
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
+  std::string body;
+  PeerIdentity peer;
+
+  // A header's value (name in lower case); empty when absent.
+  std::string_view header(std::string_view lower_case_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Answers one request. Called on a worker thread; may block (a long-poll waits here).
+using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct TlsOptions {
+  std::string certificate_file;  // the agent's certificate chain (PEM)
+  std::string key_file;          // its private key (PEM)
+  std::string client_ca_file;    // CAs whose client certificates are accepted (PEM)
+  bool require_client_certificate = true;
+};
+
+struct HttpServerOptions {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 9090;  // 0: any free port (tests)
+  // Plain HTTP instead of TLS: only for a development agent, and only on a loopback address.
+  bool plain_http = false;
+  TlsOptions tls;
+  std::size_t io_threads = 2;
+  std::size_t workers = 16;  // requests handled at once (long-polls hold one each)
+  std::size_t max_body_bytes = 256 * 1024;
+  std::chrono::seconds idle_timeout{60};  // a keep-alive connection with no request is closed
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  // The port it listens on (the one chosen, when asked for 0).
+  virtual std::uint16_t port() const = 0;
+  // Stops accepting, closes connections and waits for handlers to return.
+  virtual void stop() = 0;
+};
+
+// Listens and serves until stop(). Fails with a message naming the file, address or option at
+// fault: unreadable certificates, a key that does not match, a port in use, plain HTTP on a
+// non-loopback address.
+Result<std::unique_ptr<HttpServer>, std::string> startHttpServer(const HttpServerOptions& options,
+                                                                 RequestHandler handler);
+
+}  // namespace easgate::agent::transport

@@ -1,0 +1,27 @@
+#include "protocol/api_error.h"
+
+#include "common/json/json_writer.h"
+
+namespace easgate::protocol {
+
+ApiError badRequest(std::string code, std::string message, std::string field) {
+  return ApiError{400, std::move(code), std::move(message), std::move(field)};
+}
+
+std::string encodeError(const ApiError& error) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("code");
+  w.string(error.code);
+  w.key("message");
+  w.string(error.message);
+  if (!error.field.empty()) {
+    w.key("field");
+    w.string(error.field);
+  }
+  w.endObject();
+  return out;
+}
+
+}  // namespace easgate::protocol

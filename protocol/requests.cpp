@@ -1,0 +1,336 @@
+#include "protocol/requests.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+#include "common/json/json_value.h"
+#include "common/text/utf.h"
+#include "protocol/validation.h"
+
+namespace easgate::protocol {
+namespace {
+
+using json::JsonValue;
+
+ApiError invalidField(std::string field, std::string message) {
+  return badRequest("invalid-field", std::move(message), std::move(field));
+}
+
+// The body as a JSON object whose members are all in `allowed`.
+Result<JsonValue, ApiError> parseObject(std::string_view body,
+                                        std::initializer_list<std::string_view> allowed) {
+  if (body.size() > kMaxBodyBytes) {
+    return ApiError{413, "body-too-large", "the request body is larger than 256 KiB", ""};
+  }
+  auto doc = json::parseJson(body, 16);
+  if (!doc) return badRequest("invalid-json", "the body is not valid JSON: " + doc.error().message);
+  const json::JsonObject* object = doc->asObject();
+  if (!object) return badRequest("invalid-json", "the body must be a JSON object");
+  for (const auto& [name, value] : *object) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return badRequest("unknown-field", "'" + name + "' is not a field of this request", name);
+    }
+  }
+  return std::move(doc).value();
+}
+
+// A string member: empty when absent; an error when present but no string.
+Result<std::string, ApiError> stringMember(const JsonValue& doc, std::string_view name) {
+  const JsonValue* v = doc.find(name);
+  if (!v || v->isNull()) return std::string();
+  if (!v->asString())
+    return invalidField(std::string(name), std::string(name) + " must be a string");
+  return *v->asString();
+}
+
+Result<std::int64_t, ApiError> integerParameter(const std::string& name, const std::string& text,
+                                                std::int64_t min, std::int64_t max) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return invalidField(name, name + " must be an integer from " + std::to_string(min) + " to " +
+                                  std::to_string(max));
+  }
+  return value;
+}
+
+ApiError unknownParameter(const std::string& name) {
+  return badRequest("unknown-parameter", "'" + name + "' is not a parameter of this request", name);
+}
+
+ApiError repeatedParameter(const std::string& name) {
+  return badRequest("invalid-parameter", "'" + name + "' is given more than once", name);
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool takesDeviceId(std::string_view kind) {
+  return kind == "allow" || kind == "revoke" || kind == "block" || kind == "unblock";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body) {
+  auto doc = parseObject(body, {"kind", "mailbox", "deviceId", "partnership"});
+  if (!doc) return doc.error();
+  CommandSubmission s;
+  for (auto [name, target] :
+       {std::pair{"kind", &s.kind}, std::pair{"mailbox", &s.mailbox},
+        std::pair{"deviceId", &s.device_id}, std::pair{"partnership", &s.partnership}}) {
+    auto v = stringMember(doc.value(), name);
+    if (!v) return v.error();
+    *target = std::move(v).value();
+  }
+  if (s.kind.empty()) return badRequest("missing-field", "kind is required", "kind");
+  if (std::find(std::begin(kCommandKinds), std::end(kCommandKinds), s.kind) ==
+      std::end(kCommandKinds)) {
+    return invalidField("kind", "'" + s.kind +
+                                    "' is no command kind: allow, revoke, block, unblock, wipe, "
+                                    "wipe-account-only, cancel-wipe, remove-partnership");
+  }
+  if (takesDeviceId(s.kind)) {
+    if (!s.partnership.empty()) {
+      return invalidField("partnership",
+                          s.kind + " takes a mailbox and a deviceId, not a partnership");
+    }
+    if (s.mailbox.empty())
+      return badRequest("missing-field", s.kind + " needs a mailbox", "mailbox");
+    if (auto p = mailboxProblem(s.mailbox)) return invalidField("mailbox", *p);
+    if (s.device_id.empty()) {
+      return badRequest("missing-field", s.kind + " needs a deviceId", "deviceId");
+    }
+    if (auto p = deviceIdProblem(s.device_id)) return invalidField("deviceId", *p);
+    return s;
+  }
+  if (!s.device_id.empty()) {
+    return invalidField("deviceId", s.kind + " takes a partnership Identity, not a deviceId");
+  }
+  if (s.partnership.empty()) {
+    return badRequest("missing-field", s.kind + " needs the partnership's Identity", "partnership");
+  }
+  if (auto p = partnershipProblem(s.partnership)) return invalidField("partnership", *p);
+  if (!s.mailbox.empty()) {
+    if (auto p = mailboxProblem(s.mailbox)) return invalidField("mailbox", *p);
+  }
+  return s;
+}
+
+Result<std::string, ApiError> parseDeviceIdBody(std::string_view body) {
+  auto doc = parseObject(body, {"deviceId"});
+  if (!doc) return doc.error();
+  auto id = stringMember(doc.value(), "deviceId");
+  if (!id) return id.error();
+  if (id->empty()) return badRequest("missing-field", "deviceId is required", "deviceId");
+  if (auto p = deviceIdProblem(id.value())) return invalidField("deviceId", *p);
+  return std::move(id).value();
+}
+
+Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_view body) {
+  auto doc = parseObject(body, {"deviceIds"});
+  if (!doc) return doc.error();
+  const JsonValue* list = doc->find("deviceIds");
+  if (!list) return badRequest("missing-field", "deviceIds is required", "deviceIds");
+  if (!list->asArray()) return invalidField("deviceIds", "deviceIds must be an array of strings");
+  if (list->asArray()->size() > kMaxListSize) {
+    return invalidField("deviceIds", "a list holds at most 1000 device IDs");
+  }
+  std::vector<std::string> ids;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < list->asArray()->size(); ++i) {
+    const std::string field = "deviceIds[" + std::to_string(i) + "]";
+    const std::string* id = (*list->asArray())[i].asString();
+    if (!id) return invalidField(field, "every device ID must be a string");
+    if (auto p = deviceIdProblem(*id)) return invalidField(field, *p);
+    if (!seen.insert(lower(*id)).second) {
+      return invalidField(field, "'" + *id + "' is listed twice (device IDs ignore case)");
+    }
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& query) {
+  InventoryQuery q;
+  std::set<std::string> given;
+  for (const auto& [name, value] : query) {
+    if (!given.insert(name).second) return repeatedParameter(name);
+    if (name == "mailbox") {
+      if (auto p = mailboxProblem(value)) return invalidField(name, *p);
+      q.mailbox = value;
+    } else if (name == "accessState") {
+      static constexpr std::string_view kStates[] = {"Allowed", "Blocked", "Quarantined",
+                                                     "DeviceDiscovery", "Unknown"};
+      if (std::find(std::begin(kStates), std::end(kStates), value) == std::end(kStates)) {
+        return invalidField(name,
+                            "accessState is one of Allowed, Blocked, Quarantined, "
+                            "DeviceDiscovery, Unknown");
+      }
+      q.access_state = value;
+    } else if (name == "deviceType") {
+      if (value.empty() || value.size() > 64 || !text::isValidUtf8(value) ||
+          std::any_of(value.begin(), value.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        return invalidField(name, "deviceType is 1 to 64 printable characters");
+      }
+      q.device_type = value;
+    } else if (name == "seenSince") {
+      q.seen_since_ms = parseUtcTime(value);
+      if (!q.seen_since_ms) {
+        return invalidField(name, "seenSince is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
+      }
+    } else if (name == "limit") {
+      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      if (!v) return v.error();
+      q.limit = static_cast<std::size_t>(v.value());
+    } else if (name == "cursor") {
+      if (value.empty() || value.size() > 2048)
+        return invalidField(name, "the cursor is not one this agent gave");
+      q.cursor = value;
+    } else {
+      return unknownParameter(name);
+    }
+  }
+  return q;
+}
+
+Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
+  EventsQuery q;
+  std::set<std::string> given;
+  for (const auto& [name, value] : query) {
+    if (!given.insert(name).second) return repeatedParameter(name);
+    if (name == "after") {
+      auto v = integerParameter(name, value, 0, INT64_MAX);
+      if (!v) return v.error();
+      q.after = v.value();
+    } else if (name == "limit") {
+      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      if (!v) return v.error();
+      q.limit = static_cast<std::size_t>(v.value());
+    } else if (name == "wait") {
+      auto v = integerParameter(name, value, 0, kMaxWaitSeconds);
+      if (!v) return v.error();
+      q.wait_seconds = static_cast<int>(v.value());
+    } else {
+      return unknownParameter(name);
+    }
+  }
+  return q;
+}
+
+Result<QueryParameters, ApiError> parseQueryString(std::string_view query) {
+  QueryParameters out;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    const std::size_t eq = part.find('=');
+    auto name = percentDecode(part.substr(0, eq), true);
+    auto value = percentDecode(eq == std::string_view::npos ? "" : part.substr(eq + 1), true);
+    if (!name || !value) {
+      return badRequest("invalid-parameter", "the query string has a malformed percent escape");
+    }
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+std::optional<std::string> percentDecode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hexValue(text[i + 1]);
+      const int lo = hexValue(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  if (!text::isValidUtf8(out)) return std::nullopt;
+  return out;
+}
+
+std::string percentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+std::optional<std::int64_t> parseUtcTime(std::string_view text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  char tail[40] = {};
+  const std::string copy(text.substr(0, 39));
+  const int n =
+      std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%39s", &y, &mo, &d, &h, &mi, &s, tail);
+  if (n < 7 || text.size() < 20) return std::nullopt;
+  std::string_view rest(tail);
+  std::int64_t ms = 0;
+  if (!rest.empty() && rest.front() == '.') {
+    std::size_t digits = 1;
+    int scale = 100;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) {
+      ms += (rest[digits] - '0') * scale;
+      scale /= 10;
+      ++digits;
+    }
+    if (digits == 1) return std::nullopt;
+    rest.remove_prefix(digits);
+  }
+  if (rest != "Z") return std::nullopt;
+  using namespace std::chrono;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok() || h > 23 || mi > 59 || s > 59 || h < 0 || mi < 0 || s < 0) return std::nullopt;
+  const auto t = sys_days(date) + hours(h) + minutes(mi) + seconds(s) + milliseconds(ms);
+  return duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string formatUtcTime(std::int64_t unix_ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(unix_ms)};
+  const auto day_point = floor<days>(t);
+  const year_month_day date(day_point);
+  const hh_mm_ss<milliseconds> time(t - day_point);
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<long>(time.hours().count()),
+                static_cast<long>(time.minutes().count()),
+                static_cast<long>(time.seconds().count()),
+                static_cast<long>(time.subseconds().count()));
+  return buffer;
+}
+
+}  // namespace easgate::protocol

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "protocol/api_error.h"
+
+// The requests of the /v1 contract (protocol/openapi.json), parsed and validated. Every parser
+// rejects unknown fields and parameters, wrong types and invalid Exchange names with an
+// ApiError that names the field.
+namespace easgate::protocol {
+
+// The largest request body the agent reads (a desired list of 1,000 device IDs fits easily).
+inline constexpr std::size_t kMaxBodyBytes = 256 * 1024;
+// Device IDs in one desired list.
+inline constexpr std::size_t kMaxListSize = 1000;
+// Inventory page sizes.
+inline constexpr std::size_t kDefaultPageSize = 100;
+inline constexpr std::size_t kMaxPageSize = 1000;
+// The longest an event long-poll waits.
+inline constexpr int kMaxWaitSeconds = 60;
+
+// The command kinds POST /v1/commands takes. (A desired list is PUT on the mailbox.)
+inline constexpr std::string_view kCommandKinds[] = {"allow",       "revoke",
+                                                     "block",       "unblock",
+                                                     "wipe",        "wipe-account-only",
+                                                     "cancel-wipe", "remove-partnership"};
+
+// POST /v1/commands. allow, revoke, block, unblock: mailbox + deviceId. wipe,
+// wipe-account-only, cancel-wipe, remove-partnership: partnership (mailbox optional, and if
+// given it must be the partnership's).
+struct CommandSubmission {
+  std::string kind;
+  std::string mailbox;
+  std::string device_id;
+  std::string partnership;
+};
+Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body);
+
+// POST /v1/mailboxes/{mailbox}/lists/{list}: {"deviceId": "..."}.
+Result<std::string, ApiError> parseDeviceIdBody(std::string_view body);
+
+// PUT /v1/mailboxes/{mailbox}/lists/allowed: {"deviceIds": [...]} (may be empty: clears).
+// Duplicates, compared without case as Exchange does, are refused.
+Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_view body);
+
+using QueryParameters = std::vector<std::pair<std::string, std::string>>;
+
+// GET /v1/devices.
+struct InventoryQuery {
+  std::string mailbox;
+  std::string access_state;
+  std::string device_type;
+  std::optional<std::int64_t> seen_since_ms;  // last successful sync at or after
+  std::size_t limit = kDefaultPageSize;
+  std::string cursor;  // from the previous page's nextCursor
+};
+Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& query);
+
+// GET /v1/events.
+struct EventsQuery {
+  std::int64_t after = 0;
+  std::size_t limit = kDefaultPageSize;
+  int wait_seconds = 0;  // long-poll: wait this long for an event when there is none
+};
+Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query);
+
+// A query string ("a=1&b=x%20y") decoded into name/value pairs, in order. Malformed percent
+// escapes are an error.
+Result<QueryParameters, ApiError> parseQueryString(std::string_view query);
+
+// A percent-decoded path segment or query part; nothing when an escape is malformed or the
+// result is not valid UTF-8.
+std::optional<std::string> percentDecode(std::string_view text, bool plus_is_space);
+// Percent-encodes everything but unreserved characters (RFC 3986), for building URLs.
+std::string percentEncode(std::string_view text);
+
+// An ISO 8601 UTC time ("2026-11-23T10:00:00Z", optional fraction) as Unix milliseconds.
+std::optional<std::int64_t> parseUtcTime(std::string_view text);
+// Unix milliseconds as ISO 8601 UTC with milliseconds.
+std::string formatUtcTime(std::int64_t unix_ms);
+
+}  // namespace easgate::protocol

@@ -1,0 +1,88 @@
+#include "protocol/validation.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace easgate::protocol {
+namespace {
+
+constexpr std::size_t kMaxMailbox = 256;
+constexpr std::size_t kMaxDeviceId = 32;
+constexpr std::size_t kMaxPartnership = 1024;
+constexpr std::size_t kMaxIdempotencyKey = 200;
+constexpr std::string_view kDevicesContainer = "ExchangeActiveSyncDevices";
+
+bool isControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }
+
+bool hasControl(std::string_view s) { return std::any_of(s.begin(), s.end(), isControl); }
+
+bool isSpace(char c) { return c == ' ' || c == '\t'; }
+
+// Where the devices container sits in an Identity, as a whole path element; npos if absent.
+std::size_t containerAt(std::string_view identity) {
+  for (std::size_t at = identity.find(kDevicesContainer); at != std::string_view::npos;
+       at = identity.find(kDevicesContainer, at + 1)) {
+    const std::size_t end = at + kDevicesContainer.size();
+    const bool starts = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
+    const bool ends = end < identity.size() && (identity[end] == '/' || identity[end] == '\\');
+    if (starts && ends) return at;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<std::string> mailboxProblem(std::string_view mailbox) {
+  if (mailbox.empty()) return "a mailbox is required";
+  if (mailbox.size() > kMaxMailbox) return "a mailbox is at most 256 characters";
+  if (hasControl(mailbox)) return "a mailbox cannot contain control characters";
+  if (isSpace(mailbox.front()) || isSpace(mailbox.back())) {
+    return "a mailbox cannot begin or end with a space";
+  }
+  if (mailbox.find('*') != std::string_view::npos) {
+    return "a mailbox cannot contain '*': wildcards could name many mailboxes";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> deviceIdProblem(std::string_view device_id) {
+  if (device_id.empty()) return "a device ID is required";
+  if (device_id.size() > kMaxDeviceId) return "an ActiveSync device ID is at most 32 characters";
+  const bool alphanumeric = std::all_of(device_id.begin(), device_id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0;
+  });
+  if (!alphanumeric) return "an ActiveSync device ID has only ASCII letters and digits";
+  return std::nullopt;
+}
+
+std::optional<std::string> partnershipProblem(std::string_view identity) {
+  if (identity.empty()) return "a partnership Identity is required";
+  if (identity.size() > kMaxPartnership) return "a partnership Identity is at most 1024 characters";
+  if (hasControl(identity)) return "a partnership Identity cannot contain control characters";
+  if (identity.find('*') != std::string_view::npos) {
+    return "a partnership Identity cannot contain '*'";
+  }
+  const std::size_t at = containerAt(identity);
+  if (at == std::string_view::npos) {
+    return "a partnership Identity has the form <mailbox>/ExchangeActiveSyncDevices/<device>";
+  }
+  if (auto problem = mailboxProblem(identity.substr(0, at - 1))) {
+    return "the Identity's mailbox part: " + *problem;
+  }
+  if (at + kDevicesContainer.size() + 1 >= identity.size()) {
+    return "the Identity names no device after ExchangeActiveSyncDevices";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> idempotencyKeyProblem(std::string_view key) {
+  if (key.empty()) return "an Idempotency-Key cannot be empty";
+  if (key.size() > kMaxIdempotencyKey) return "an Idempotency-Key is at most 200 characters";
+  const bool printable = std::all_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7F;
+  });
+  if (!printable) return "an Idempotency-Key has only printable ASCII characters, no spaces";
+  return std::nullopt;
+}
+
+}  // namespace easgate::protocol

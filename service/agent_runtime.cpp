@@ -1,0 +1,90 @@
+#include "service/agent_runtime.h"
+
+#include "agent/agent_loop.h"
+#include "agent/audit/audit_log.h"
+#include "agent/commands/command_executor.h"
+#include "agent/commands/command_journal.h"
+#include "agent/gateway/bridge_exchange_gateway.h"
+#include "agent/harvest/harvester.h"
+#include "agent/store/schema.h"
+
+namespace easgate::service {
+namespace {
+
+std::int64_t minutesToMs(double minutes) { return static_cast<std::int64_t>(minutes * 60'000); }
+
+}  // namespace
+
+struct AgentRuntime::Parts {
+  RuntimeOptions options;
+  agent::SystemClock clock;
+  std::unique_ptr<powershell::BridgePool> pool;
+  std::unique_ptr<agent::store::Database> store;
+  std::unique_ptr<agent::store::Database> harvest_store;
+  std::unique_ptr<agent::AuditLog> audit;
+  std::unique_ptr<agent::CommandJournal> journal;
+  std::unique_ptr<agent::BridgeExchangeGateway> gateway;
+  std::unique_ptr<agent::CommandExecutor> executor;
+  std::unique_ptr<agent::Harvester> harvester;
+  std::unique_ptr<agent::AgentLoop> loop;
+  std::function<void()> after_harvest;
+};
+
+AgentRuntime::AgentRuntime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+AgentRuntime::~AgentRuntime() = default;
+
+Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOptions options) {
+  auto p = std::make_unique<Parts>();
+  p->options = std::move(options);
+  const RuntimeOptions& o = p->options;
+  auto pool = makeBridgePool(o.exchange);
+  if (!pool) return pool.error();
+  p->pool = std::move(pool).value();
+  const auto file = agent::store::storeFile(o.data_directory);
+  auto store = agent::store::openStore(file);
+  if (!store) return store.error().message;
+  p->store = std::move(store).value();
+  // The harvester works beside the executor: a connection of its own (SQLite serialises the
+  // two writers with its WAL locks).
+  auto harvest_store = agent::store::openStore(file);
+  if (!harvest_store) return harvest_store.error().message;
+  p->harvest_store = std::move(harvest_store).value();
+
+  const std::size_t pool_size = o.exchange.poolSize();
+  p->audit = std::make_unique<agent::AuditLog>(*p->store);
+  p->journal = std::make_unique<agent::CommandJournal>(*p->store, *p->audit, p->clock);
+  p->gateway = std::make_unique<agent::BridgeExchangeGateway>(*p->pool);
+  agent::ExecutorOptions executor_options;
+  executor_options.parallelism = pool_size;
+  executor_options.first_retry_ms = static_cast<std::int64_t>(o.first_retry_seconds * 1000);
+  executor_options.max_retry_ms = static_cast<std::int64_t>(o.max_retry_seconds * 1000);
+  p->executor = std::make_unique<agent::CommandExecutor>(*p->journal, *p->gateway, p->clock,
+                                                         executor_options);
+  agent::HarvestOptions harvest_options;
+  harvest_options.parallelism = pool_size;
+  harvest_options.correct_drift = o.correct_drift;
+  p->harvester = std::make_unique<agent::Harvester>(*p->harvest_store, *p->gateway,
+                                                    p->journal.get(), p->clock, harvest_options);
+  agent::AgentLoopOptions loop_options;
+  loop_options.full_harvest_every_ms = minutesToMs(o.full_harvest_minutes);
+  loop_options.delta_harvest_every_ms = minutesToMs(o.delta_harvest_minutes);
+  Parts* raw = p.get();
+  loop_options.after_harvest = [raw] {
+    if (raw->after_harvest) raw->after_harvest();
+  };
+  p->loop = std::make_unique<agent::AgentLoop>(*p->executor, *p->harvester, p->clock, loop_options);
+  return std::unique_ptr<AgentRuntime>(new AgentRuntime(std::move(p)));
+}
+
+agent::AgentLoop& AgentRuntime::loop() { return *parts_->loop; }
+agent::CommandJournal& AgentRuntime::journal() { return *parts_->journal; }
+powershell::BridgePool& AgentRuntime::pool() { return *parts_->pool; }
+const RuntimeOptions& AgentRuntime::options() const { return parts_->options; }
+std::filesystem::path AgentRuntime::storeFile() const {
+  return agent::store::storeFile(parts_->options.data_directory);
+}
+void AgentRuntime::onHarvest(std::function<void()> callback) {
+  parts_->after_harvest = std::move(callback);
+}
+
+}  // namespace easgate::service

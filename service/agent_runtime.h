@@ -1,0 +1,55 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "service/exchange_options.h"
+
+namespace easgate::agent {
+class AgentLoop;
+class CommandJournal;
+}  // namespace easgate::agent
+namespace easgate::powershell {
+class BridgePool;
+}
+
+namespace easgate::service {
+
+// What the agent engine needs, whoever starts it (`easgate agent`, `easgate run`, the service).
+struct RuntimeOptions {
+  std::filesystem::path data_directory;
+  ExchangeOptions exchange;
+  double full_harvest_minutes = 360;
+  double delta_harvest_minutes = 15;
+  double first_retry_seconds = 5;  // the first retry's delay, doubling after each
+  double max_retry_seconds = 900;  // the longest delay between two attempts
+  bool correct_drift = false;
+};
+
+// The agent's engine, wired in one place: store, audit log, journal, bridge pool, gateway,
+// executor, harvester and the loop that drives them.
+class AgentRuntime {
+ public:
+  // Opens the store and prepares the bridge pool (bridges start on first use). The error is a
+  // message for the administrator.
+  static Result<std::unique_ptr<AgentRuntime>, std::string> open(RuntimeOptions options);
+  ~AgentRuntime();
+
+  agent::AgentLoop& loop();
+  agent::CommandJournal& journal();
+  powershell::BridgePool& pool();
+  const RuntimeOptions& options() const;
+  std::filesystem::path storeFile() const;
+  // Called after each successful harvest; set it before the loop runs.
+  void onHarvest(std::function<void()> callback);
+
+ private:
+  struct Parts;
+  explicit AgentRuntime(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace easgate::service

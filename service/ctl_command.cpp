@@ -1,0 +1,207 @@
+#include "service/ctl_command.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "common/json/json_value.h"
+#include "common/json/json_writer.h"
+#include "protocol/requests.h"
+#include "service/cli.h"
+
+namespace easgate::service {
+namespace {
+
+struct Request {
+  std::string method = "GET";
+  std::string path;
+  std::string body;
+};
+
+std::string commandBody(const std::string& kind, const CtlOptions& o) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("kind");
+  w.string(kind);
+  if (!o.mailbox.empty()) {
+    w.key("mailbox");
+    w.string(o.mailbox);
+  }
+  if (!o.device_id.empty()) {
+    w.key("deviceId");
+    w.string(o.device_id);
+  }
+  if (!o.partnership.empty()) {
+    w.key("partnership");
+    w.string(o.partnership);
+  }
+  w.endObject();
+  return out;
+}
+
+std::string query(std::initializer_list<std::pair<const char*, std::string>> params) {
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (value.empty() || value == "0") continue;
+    out += (out.empty() ? "?" : "&") + std::string(name) + "=" + protocol::percentEncode(value);
+  }
+  return out;
+}
+
+// What the chosen subcommand asks of the agent.
+Request requestFor(const std::string& name, const CtlOptions& o) {
+  using protocol::percentEncode;
+  if (name == "status" || name == "health") return {"GET", "/v1/" + name, ""};
+  if (name == "metrics") return {"GET", "/metrics", ""};
+  if (name == "devices") {
+    return {"GET",
+            "/v1/devices" + query({{"mailbox", o.mailbox},
+                                   {"accessState", o.access_state},
+                                   {"deviceType", o.device_type},
+                                   {"seenSince", o.seen_since},
+                                   {"limit", std::to_string(o.limit)},
+                                   {"cursor", o.cursor}}),
+            ""};
+  }
+  if (name == "device") return {"GET", "/v1/devices/" + percentEncode(o.identity), ""};
+  if (name == "lists") return {"GET", "/v1/mailboxes/" + percentEncode(o.mailbox) + "/lists", ""};
+  if (name == "set-allowed") {
+    std::string body;
+    json::JsonWriter w(body);
+    w.beginObject();
+    w.key("deviceIds");
+    w.beginArray();
+    for (const auto& id : o.device_ids) w.string(id);
+    w.endArray();
+    w.endObject();
+    return {"PUT", "/v1/mailboxes/" + percentEncode(o.mailbox) + "/lists/allowed", body};
+  }
+  if (name == "command") return {"GET", "/v1/commands/" + std::to_string(o.id), ""};
+  if (name == "events") {
+    return {"GET",
+            "/v1/events" + query({{"after", std::to_string(o.after)},
+                                  {"limit", std::to_string(o.limit)},
+                                  {"wait", std::to_string(static_cast<int>(o.wait_seconds))}}),
+            ""};
+  }
+  if (name == "wipe")
+    return {"POST", "/v1/commands", commandBody(o.account_only ? "wipe-account-only" : "wipe", o)};
+  if (name == "remove") return {"POST", "/v1/commands", commandBody("remove-partnership", o)};
+  return {"POST", "/v1/commands",
+          commandBody(name, o)};  // allow, revoke, block, unblock, cancel-wipe
+}
+
+bool isFinalState(const std::string& body) {
+  auto doc = json::parseJson(body);
+  if (!doc) return true;
+  const json::JsonValue* state = doc->find("state");
+  return !state || !state->asString() ||
+         (*state->asString() == "succeeded" || *state->asString() == "failed");
+}
+
+}  // namespace
+
+CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
+  CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running agent over the 9090 protocol");
+  ctl->require_subcommand(1);
+  ctl->footer(
+      "Prints the agent's JSON answer. Exit codes: 0 done, 6 the agent refused (its error is\n"
+      "printed), 7 no answer (TLS refused, no connection). The connection options may also come\n"
+      "from EASGATE_URL, EASGATE_CA, EASGATE_CERT and EASGATE_KEY.");
+  ctl->add_option("--url", o.client.base_url, "The agent")
+      ->envname("EASGATE_URL")
+      ->capture_default_str();
+  ctl->add_option("--ca", o.client.ca_file, "The CA that signed the agent's certificate")
+      ->envname("EASGATE_CA");
+  ctl->add_option("--cert", o.client.certificate_file, "Your client certificate (PEM)")
+      ->envname("EASGATE_CERT");
+  ctl->add_option("--key", o.client.key_file, "Its private key (PEM)")->envname("EASGATE_KEY");
+  ctl->add_option("--idempotency-key", o.idempotency_key,
+                  "Makes a retried command safe: a repeat returns the first command");
+
+  ctl->add_subcommand("health", "Whether the agent answers");
+  ctl->add_subcommand("status", "Commands by state, bridges, the last harvests");
+  ctl->add_subcommand("metrics", "The Prometheus metrics");
+  CLI::App* devices = ctl->add_subcommand("devices", "The inventory, a page at a time");
+  devices->add_option("--mailbox", o.mailbox, "Only this mailbox's devices");
+  devices->add_option("--access-state", o.access_state,
+                      "Allowed, Blocked, Quarantined, DeviceDiscovery or Unknown");
+  devices->add_option("--device-type", o.device_type, "Only this DeviceType");
+  devices->add_option("--seen-since", o.seen_since, "Synced at or after (2026-11-01T00:00:00Z)");
+  devices->add_option("--limit", o.limit, "Devices per page (1-1000; default 100)");
+  devices->add_option("--cursor", o.cursor, "nextCursor of the previous page");
+  ctl->add_subcommand("device", "One partnership and its history")
+      ->add_option("identity", o.identity, "The partnership's Identity")
+      ->required();
+  ctl->add_subcommand("lists", "A mailbox's allowed and blocked lists")
+      ->add_option("mailbox", o.mailbox, "The mailbox")
+      ->required();
+  for (const auto& [name, help] : {std::pair{"allow", "Add a device ID to the allowed list"},
+                                   std::pair{"revoke", "Remove it from the allowed list"},
+                                   std::pair{"block", "Add a device ID to the blocked list"},
+                                   std::pair{"unblock", "Remove it from the blocked list"}}) {
+    CLI::App* sub = ctl->add_subcommand(name, help);
+    sub->add_option("mailbox", o.mailbox, "The mailbox")->required();
+    sub->add_option("device-id", o.device_id, "The ActiveSync device ID")->required();
+  }
+  CLI::App* set = ctl->add_subcommand("set-allowed", "Make the allowed list exactly these IDs");
+  set->add_option("mailbox", o.mailbox, "The mailbox")->required();
+  set->add_option("device-ids", o.device_ids, "The device IDs (none: an empty list)");
+  CLI::App* wipe = ctl->add_subcommand("wipe", "Remote-wipe a device (admin)");
+  wipe->add_option("partnership", o.partnership, "The partnership's Identity")->required();
+  wipe->add_flag("--account-only", o.account_only, "Remove only the mailbox's data");
+  ctl->add_subcommand("cancel-wipe", "Cancel a pending wipe (admin)")
+      ->add_option("partnership", o.partnership, "The partnership's Identity")
+      ->required();
+  ctl->add_subcommand("remove", "Remove a partnership (admin)")
+      ->add_option("partnership", o.partnership, "The partnership's Identity")
+      ->required();
+  CLI::App* command = ctl->add_subcommand("command", "A command's state");
+  command->add_option("id", o.id, "The command's id")->required()->check(CLI::PositiveNumber);
+  command->add_option("--wait", o.wait_seconds, "Wait up to this many seconds for it to finish");
+  CLI::App* events = ctl->add_subcommand("events", "The change feed");
+  events->add_option("--after", o.after, "The cursor of the last page (0: from the start)");
+  events->add_option("--limit", o.limit, "Events at most (1-1000)");
+  events->add_option("--wait", o.wait_seconds, "Seconds to wait for news (0-60)");
+  return ctl;
+}
+
+int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
+  const auto chosen = ctl.get_subcommands();
+  if (chosen.empty()) return kExitUsage;
+  const std::string name = chosen.front()->get_name();
+  auto client = protocol::ApiClient::create(o.client);
+  if (!client) {
+    std::cerr << "easgate ctl: " << client.error() << "\n";
+    return kExitUsage;
+  }
+  const Request request = requestFor(name, o);
+  protocol::Headers headers;
+  if (!o.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", o.idempotency_key);
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<std::int64_t>(o.wait_seconds * 1000));
+  while (true) {
+    auto response = client.value()->send(request.method, request.path, request.body, headers);
+    if (!response) {
+      std::cerr << "easgate ctl: no answer from " << o.client.base_url << ": " << response.error()
+                << "\n";
+      return kExitUnreachable;
+    }
+    if (response->status >= 400) {
+      std::cerr << "easgate ctl: " << response->status << ": " << response->body << "\n";
+      return kExitRefused;
+    }
+    const bool waiting = name == "command" && !isFinalState(response->body) &&
+                         std::chrono::steady_clock::now() < give_up;
+    if (!waiting) {
+      std::cout << response->body
+                << (response->body.empty() || response->body.back() == '\n' ? "" : "\n");
+      return kExitOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace easgate::service

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/client.h"
+
+namespace CLI {
+class App;
+}
+
+namespace easgate::service {
+
+struct CtlOptions {
+  protocol::ClientOptions client;
+  std::string idempotency_key;
+  // Arguments of the subcommand chosen.
+  std::string mailbox;
+  std::string device_id;
+  std::vector<std::string> device_ids;
+  std::string partnership;
+  std::string identity;
+  bool account_only = false;
+  std::int64_t id = 0;
+  double wait_seconds = 0;
+  // Inventory and events filters.
+  std::string access_state;
+  std::string device_type;
+  std::string seen_since;
+  std::string cursor;
+  int limit = 0;
+  std::int64_t after = 0;
+};
+
+// Adds `easgate ctl`: a client of the 9090 protocol for administrators and scripts.
+CLI::App* addCtlCommand(CLI::App& app, CtlOptions& options);
+
+// Runs the ctl subcommand that was parsed; prints the agent's JSON answer on stdout.
+int runCtlCommand(CLI::App& ctl, const CtlOptions& options);
+
+}  // namespace easgate::service

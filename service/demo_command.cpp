@@ -1,0 +1,152 @@
+#include "service/demo_command.h"
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "agent/transport/certificates.h"
+#include "common/json/json_writer.h"
+#include "service/cli.h"
+#include "service/console.h"
+#include "service/run_command.h"
+
+namespace easgate::service {
+namespace {
+
+// The demo's configuration: TLS with the development PKI, its three clients, the simulator.
+std::string demoConfig(const DemoOptions& o, const std::filesystem::path& organisation) {
+  std::string out;
+  json::JsonWriter w(out);
+  auto text = [&](const char* key, const std::string& value) {
+    w.key(key);
+    w.string(value);
+  };
+  w.beginObject();
+  text("data_dir", "data");
+  w.key("listen");
+  w.beginObject();
+  text("address", "127.0.0.1");
+  w.key("port");
+  w.number(o.port);
+  w.endObject();
+  w.key("tls");
+  w.beginObject();
+  text("certificate", "pki/server.pem");
+  text("key", "pki/server.key");
+  text("client_ca", "pki/ca.pem");
+  w.endObject();
+  w.key("clients");
+  w.beginArray();
+  for (const std::string role : {"admin", "operator", "reader"}) {
+    w.beginObject();
+    text("subject", "CN=easgate-" + role);
+    text("role", role);
+    w.endObject();
+  }
+  w.endArray();
+  w.key("exchange");
+  w.beginObject();
+  text("kind", "simulator");
+  w.key("simulator_arguments");
+  w.beginArray();
+  // The organisation is kept between runs, so allowed lists and wipes survive a restart.
+  if (std::filesystem::exists(organisation)) {
+    w.string("--org");
+    w.string(organisation.string());
+  } else {
+    w.string("--mailboxes");
+    w.string(std::to_string(o.mailboxes));
+    w.string("--devices");
+    w.string(std::to_string(o.mailboxes * 2));
+  }
+  w.string("--save");
+  w.string(organisation.string());
+  w.string("--save-every-change");
+  w.endArray();
+  w.key("pool");
+  w.number(1);  // one simulated organisation: every command and harvest sees the same state
+  w.endObject();
+  w.key("harvest");
+  w.beginObject();
+  w.key("full_minutes");
+  w.number(60);
+  w.key("delta_minutes");
+  w.number(1);
+  w.endObject();
+  w.key("commands");
+  w.beginObject();
+  w.key("first_retry_seconds");
+  w.number(1);
+  w.endObject();
+  w.key("log");
+  w.beginObject();
+  text("file", "logs/easgate.log");
+  w.key("system_log");
+  w.boolean(false);
+  w.endObject();
+  w.endObject();
+  return out + "\n";
+}
+
+}  // namespace
+
+CLI::App* addDemoCommand(CLI::App& app, DemoOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "demo", "Try the agent: a development CA, certificates and a simulated Exchange, then run");
+  cmd->footer(
+      "Creates (once) in the folder: pki/ (a development CA, the agent's certificate for\n"
+      "localhost, and client certificates admin, operator and reader), easgate.json, and the\n"
+      "simulated organisation; then runs the agent on 127.0.0.1. Not for production: the CA's\n"
+      "key sits beside the certificates it signs.");
+  cmd->add_option("--dir", o.directory, "The demo's folder")->capture_default_str();
+  cmd->add_option("--port", o.port, "The port to listen on")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--mailboxes", o.mailboxes, "Simulated mailboxes (two devices each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 200000u));
+  return cmd;
+}
+
+int runDemoCommand(const DemoOptions& o) {
+  const std::filesystem::path dir = std::filesystem::absolute(o.directory);
+  auto pki = agent::transport::ensureDevelopmentPki(dir / "pki", {});
+  if (!pki) {
+    std::cerr << "easgate demo: " << pki.error() << "\n";
+    return kExitOutputFailed;
+  }
+  const auto config_file = dir / "easgate.json";
+  std::ofstream(config_file, std::ios::trunc) << demoConfig(o, dir / "organisation.json");
+  if (!std::filesystem::exists(config_file)) {
+    std::cerr << "easgate demo: cannot write " << config_file.string() << "\n";
+    return kExitOutputFailed;
+  }
+  const std::string self = (executableDirectory() / "easgate").string();
+  const std::string p = (dir / "pki").string();
+  const std::string url = "https://localhost:" + std::to_string(o.port);
+  std::cout << "easgate demo: " << (pki.value() ? "created" : "reusing")
+            << " the development PKI in " << p << "\n"
+            << "Starting the agent on " << url << " against a simulated Exchange (" << o.mailboxes
+            << " mailboxes); the first full harvest runs now.\n\n"
+            << "Try, in another terminal:\n"
+            << "  export EASGATE_URL=" << url << " EASGATE_CA=" << p << "/ca.pem EASGATE_CERT=" << p
+            << "/admin.pem EASGATE_KEY=" << p << "/admin.key\n"
+            << "  " << self << " ctl status\n"
+            << "  " << self << " ctl devices --limit 3\n"
+            << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
+            << "  " << self << " ctl allow '<mailboxIdentity from the list>' '<deviceId>'\n"
+            << "  " << self << " ctl events --wait 30\n"
+            << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
+            << "/reader.key '" << url << "/v1/devices?limit=2'\n"
+            << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
+            << "/reader.key -X POST -H 'Content-Type: application/json' -d "
+               "'{\"kind\":\"wipe\",\"partnership\":\"x/ExchangeActiveSyncDevices/y\"}' "
+            << url << "/v1/commands    # 403: a reader cannot wipe\n\n"
+            << "Stop with Ctrl+C.\n"
+            << std::endl;
+  RunCommandOptions run;
+  run.config_file = config_file;
+  return runRunCommand(run);
+}
+
+}  // namespace easgate::service

@@ -1,0 +1,126 @@
+#include "service/run_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "agent/agent_loop.h"
+#include "agent/api/api_service.h"
+#include "agent/store/schema.h"
+#include "agent/time/clock.h"
+#include "agent/transport/http_server.h"
+#include "powershell/host/bridge_pool.h"
+#include "service/agent_config.h"
+#include "service/agent_runtime.h"
+#include "service/cli.h"
+#include "service/console.h"
+#include "service/logging.h"
+#include "service/service_host.h"
+
+#ifndef EASGATE_VERSION
+#define EASGATE_VERSION "unknown"
+#endif
+
+namespace easgate::service {
+namespace {
+
+constexpr std::size_t kReaderConnections = 4;
+
+int serve(const RunCommandOptions& o, ServiceEvents& events) {
+  auto config = loadAgentConfig(o.config_file);
+  if (!config) {
+    events.startFailed(config.error());
+    return kExitUsage;
+  }
+  AgentConfig& c = config.value();
+  if (o.port) c.listen.port = static_cast<std::uint16_t>(*o.port);
+  if (auto warning = setupLogging(c.log, "easgate"); !warning.empty()) spdlog::warn("{}", warning);
+
+  auto runtime = AgentRuntime::open(c.runtime);
+  if (!runtime) {
+    events.startFailed(runtime.error());
+    return kExitUsage;
+  }
+  AgentRuntime& rt = *runtime.value();
+  std::vector<std::unique_ptr<agent::store::Database>> readers;
+  for (std::size_t i = 0; i < kReaderConnections; ++i) {
+    auto db = agent::store::openStore(rt.storeFile());
+    if (!db) {
+      events.startFailed(db.error().message);
+      return kExitInputUnreadable;
+    }
+    readers.push_back(std::move(db).value());
+  }
+  agent::SystemClock clock;
+  agent::api::ApiOptions api_options;
+  api_options.version = EASGATE_VERSION;
+  api_options.exchange = c.runtime.exchange.exchange;
+  api_options.command_deadline_ms = static_cast<std::int64_t>(c.command_deadline_hours * 3600'000);
+  api_options.requests_per_second = c.requests_per_second;
+  api_options.burst = c.burst;
+  powershell::BridgePool& pool = rt.pool();
+  agent::AgentLoop& loop = rt.loop();
+  agent::api::ApiService api(
+      std::move(readers), rt.journal(), clock,
+      agent::api::AccessPolicy(c.clients, c.anonymous_role), api_options,
+      [&pool] {
+        const auto s = pool.stats();
+        return agent::api::BridgeCounters{s.size, s.started, s.replaced, s.requests, s.busy};
+      },
+      [&loop] { loop.wake(); });
+  rt.onHarvest([&api] { api.eventsWritten(); });
+
+  auto server = agent::transport::startHttpServer(
+      c.listen, [&api](const agent::transport::HttpRequest& r) { return api.handle(r); });
+  if (!server) {
+    events.startFailed(server.error());
+    return kExitUsage;
+  }
+  const std::uint16_t port = server.value()->port();
+  if (!o.port_file.empty()) {
+    std::ofstream(o.port_file) << port << "\n";
+  }
+  events.onStop([&loop] { loop.stop(); });
+  const std::string where = (c.listen.plain_http ? "http://" : "https://") + c.listen.address +
+                            ":" + std::to_string(port);
+  spdlog::info("easgate {}: listening on {} ({}), store {}, Exchange '{}' through {} bridge(s)",
+               EASGATE_VERSION, where,
+               c.listen.plain_http ? "plain HTTP, loopback only"
+                                   : (c.listen.tls.require_client_certificate
+                                          ? "TLS, client certificates required"
+                                          : "TLS, client certificates optional"),
+               rt.storeFile().string(), c.runtime.exchange.exchange, c.runtime.exchange.poolSize());
+  events.ready("listening on " + where);
+  loop.run();  // until stopped
+  events.stopping();
+  spdlog::info("easgate: stopping");
+  api.shutdown();
+  server.value()->stop();
+  spdlog::info("easgate: stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+CLI::App* addRunCommand(CLI::App& app, RunCommandOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Run the agent: the 9090 listener, journaled commands and timed harvests");
+  cmd->footer(
+      "The configuration file is documented in service/easgate.sample.json.\n"
+      "Under systemd it reports readiness (Type=notify); started by the Windows Service\n"
+      "Control Manager it runs as the service, otherwise in the console. Stop with Ctrl+C or\n"
+      "SIGTERM: commands in flight are journaled and resume on restart.");
+  o.config_file = defaultConfigFile();
+  cmd->add_option("-c,--config", o.config_file, "The configuration file")->capture_default_str();
+  cmd->add_option("--port", o.port, "Listen on this port instead (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--port-file", o.port_file, "Write the port listened on to this file");
+  return cmd;
+}
+
+int runRunCommand(const RunCommandOptions& o) {
+  return runAsService("easgate", [&o](ServiceEvents& events) { return serve(o, events); });
+}
+
+}  // namespace easgate::service
