@@ -104,6 +104,12 @@ const std::vector<const char*>& migrations() {
           calls       INTEGER NOT NULL
         );
       )sql",
+      // v4: what the 9090 status and metrics count on every call, without reading records.
+      R"sql(
+        CREATE INDEX devices_current ON devices (removed_ms, key);
+        CREATE INDEX commands_by_state ON commands (state);
+        CREATE INDEX harvests_by_kind ON harvests (kind, id);
+      )sql",
   };
   return kMigrations;
 }

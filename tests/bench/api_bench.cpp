@@ -1,0 +1,204 @@
+// The 9090 protocol under load: TLS with client certificates and keep-alive, the real listener,
+// API service and store (a harvest of a simulated organisation fills it). Prints latencies and
+// rates; the goals are in the README.
+//   api_bench [--mailboxes N] [--seconds S] [--connections C]
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "agent/api/api_service.h"
+#include "agent/audit/audit_log.h"
+#include "agent/harvest/harvester.h"
+#include "agent/store/schema.h"
+#include "agent/transport/certificates.h"
+#include "agent/transport/http_server.h"
+#include "powershell/sim/organisation.h"
+#include "tests/bench/bench_support.h"
+#include "tests/support/fake_exchange_gateway.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace easgate;
+
+// One keep-alive TLS connection with the admin's certificate.
+class Connection {
+ public:
+  Connection(const fs::path& pki, int port) : ctx_(context(pki)), stream_(io_, ctx_) {
+    net::ip::tcp::resolver resolver(io_);
+    net::connect(stream_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    stream_.handshake(net::ssl::stream_base::client);
+  }
+
+  int send(http::verb verb, const std::string& target, const std::string& body = "") {
+    http::request<http::string_body> request{verb, target, 11};
+    request.set(http::field::host, "localhost");
+    request.keep_alive(true);
+    if (!body.empty()) {
+      request.set(http::field::content_type, "application/json");
+      request.body() = body;
+    }
+    request.prepare_payload();
+    http::write(stream_, request);
+    http::response<http::string_body> response;
+    http::read(stream_, buffer_, response);
+    return static_cast<int>(response.result_int());
+  }
+
+ private:
+  // The certificate goes into the context before the stream copies it into its SSL object.
+  static net::ssl::context context(const fs::path& pki) {
+    net::ssl::context ctx(net::ssl::context::tls_client);
+    ctx.load_verify_file((pki / "ca.pem").string());
+    ctx.use_certificate_chain_file((pki / "admin.pem").string());
+    ctx.use_private_key_file((pki / "admin.key").string(), net::ssl::context::pem);
+    ctx.set_verify_mode(net::ssl::verify_peer);
+    return ctx;
+  }
+
+  net::io_context io_;
+  net::ssl::context ctx_;
+  beast::ssl_stream<net::ip::tcp::socket> stream_;
+  beast::flat_buffer buffer_;
+};
+
+struct Figures {
+  std::vector<double> latencies_ms;
+  double seconds = 0;
+  int failures = 0;
+};
+
+// `connections` clients each send `make(i)` requests back to back for `seconds`.
+template <class Make>
+Figures load(const fs::path& pki, int port, int connections, double seconds, Make make) {
+  std::vector<std::thread> threads;
+  std::vector<Figures> per(static_cast<std::size_t>(connections));
+  const auto start = bench::Clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      Connection connection(pki, port);
+      for (int i = 0; bench::Clock::now() < end; ++i) {
+        const auto [verb, target, body] = make(c, i);
+        const auto t = bench::Clock::now();
+        const int status = connection.send(verb, target, body);
+        per[c].latencies_ms.push_back(bench::seconds(bench::Clock::now() - t) * 1000);
+        if (status >= 300) ++per[c].failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  Figures all;
+  all.seconds = bench::seconds(bench::Clock::now() - start);
+  for (auto& f : per) {
+    all.latencies_ms.insert(all.latencies_ms.end(), f.latencies_ms.begin(), f.latencies_ms.end());
+    all.failures += f.failures;
+  }
+  std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
+  return all;
+}
+
+void print(const char* what, const Figures& f) {
+  auto at = [&](double q) {
+    return f.latencies_ms.empty()
+               ? 0.0
+               : f.latencies_ms[static_cast<std::size_t>(q * (f.latencies_ms.size() - 1))];
+  };
+  std::printf("%-44s %7zu requests %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  failures %d\n", what,
+              f.latencies_ms.size(), f.latencies_ms.size() / f.seconds, at(0.5), at(0.99),
+              f.failures);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t mailboxes = 2000;
+  double seconds = 5;
+  int connections = 4;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--mailboxes") mailboxes = std::stoul(argv[i + 1]);
+    if (a == "--seconds") seconds = std::stod(argv[i + 1]);
+    if (a == "--connections") connections = std::stoi(argv[i + 1]);
+  }
+  const fs::path dir =
+      fs::temp_directory_path() / ("easgate-api-bench-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  if (!agent::transport::ensureDevelopmentPki(dir / "pki", {}).ok()) return 1;
+  agent::SystemClock clock;
+  auto db = agent::store::openStore(agent::store::storeFile(dir)).value();
+  agent::AuditLog audit(*db);
+  agent::CommandJournal journal(*db, audit, clock);
+  {
+    namespace sim = powershell::sim;
+    testing::FakeExchangeGateway gateway(sim::Organisation::generate(
+        {1, mailboxes, mailboxes * 2, sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000)}));
+    auto harvest_db = agent::store::openStore(agent::store::storeFile(dir)).value();
+    agent::Harvester harvester(*harvest_db, gateway, &journal, clock);
+    if (!harvester.run(agent::HarvestKind::kFull).ok()) return 1;
+  }
+  std::vector<std::unique_ptr<agent::store::Database>> readers;
+  for (int i = 0; i < 4; ++i)
+    readers.push_back(agent::store::openStore(agent::store::storeFile(dir)).value());
+  agent::api::ApiService api(
+      std::move(readers), journal, clock,
+      agent::api::AccessPolicy({{"CN=easgate-admin", "", agent::api::Role::kAdmin}},
+                               agent::api::Role::kNone),
+      agent::api::ApiOptions{"bench", "fake", 3600'000, 0, 1}, nullptr, nullptr);
+  agent::transport::HttpServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.tls = {(dir / "pki/server.pem").string(), (dir / "pki/server.key").string(),
+                 (dir / "pki/ca.pem").string(), true};
+  auto server = agent::transport::startHttpServer(
+      options, [&api](const agent::transport::HttpRequest& r) { return api.handle(r); });
+  if (!server) {
+    std::cerr << server.error() << "\n";
+    return 1;
+  }
+  const int port = server.value()->port();
+  std::printf(
+      "api_bench: %s, %u hardware threads; %zu devices in the store; TLS 1.3 with client "
+      "certificates, keep-alive, %d connections, %.0f s per figure\n",
+      bench::cpuModel().c_str(), std::thread::hardware_concurrency(), mailboxes * 2, connections,
+      seconds);
+  using R = std::tuple<http::verb, std::string, std::string>;
+  print("GET /v1/health (listener + auth ceiling)",
+        load(dir / "pki", port, connections, seconds, [](int, int) {
+          return R{http::verb::get, "/v1/health", ""};
+        }));
+  print("GET /v1/status", load(dir / "pki", port, connections, seconds, [](int, int) {
+          return R{http::verb::get, "/v1/status", ""};
+        }));
+  print("POST /v1/commands (journaled, fsync'd)",
+        load(dir / "pki", port, connections, seconds, [](int c, int i) {
+          return R{http::verb::post, "/v1/commands",
+                   R"({"kind":"allow","mailbox":"m)" + std::to_string(c) + R"(","deviceId":"D)" +
+                       std::to_string(i) + "\"}"};
+        }));
+  print("GET /v1/devices?limit=1000 (a 1,000-device page)",
+        load(dir / "pki", port, connections, seconds, [](int, int) {
+          return R{http::verb::get, "/v1/devices?limit=1000", ""};
+        }));
+  print("mixed: 10-device page, command state, status",
+        load(dir / "pki", port, connections, seconds, [](int, int i) {
+          const char* targets[] = {"/v1/devices?limit=10", "/v1/commands/1", "/v1/status"};
+          return R{http::verb::get, targets[i % 3], ""};
+        }));
+  api.shutdown();
+  server.value()->stop();
+  fs::remove_all(dir);
+  return 0;
+}

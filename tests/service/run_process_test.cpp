@@ -1,0 +1,118 @@
+// `easgate run` as an administrator starts it: a configuration file, the simulator, TLS on a
+// real port; driven with `easgate ctl` and checked with `easgate doctor`.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/transport/certificates.h"
+#include "tests/service/cli_test_support.h"
+
+namespace easgate::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RunProcess : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "pki", {}).ok());
+    writeConfig("pki/server.pem", "pki/server.key");
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    CliTest::TearDown();
+  }
+
+  void writeConfig(const std::string& cert, const std::string& key) {
+    std::ofstream(dir_ / "easgate.json") << R"({
+      "data_dir": "data",
+      "listen": {"address": "127.0.0.1", "port": 0},
+      "tls": {"certificate": ")" << cert << R"(", "key": ")"
+                                         << key << R"(", "client_ca": "pki/ca.pem"},
+      "clients": [{"subject": "CN=easgate-admin", "role": "admin"},
+                  {"subject": "CN=easgate-reader", "role": "reader"}],
+      "exchange": {"kind": "simulator", "simulator_arguments": ["--mailboxes", "20", "--devices", "40"], "pool": 1},
+      "harvest": {"full_minutes": 60, "delta_minutes": 0},
+      "log": {"file": "-", "system_log": false}
+    })";
+  }
+
+  // Starts `easgate run` in the background; returns the port it listens on.
+  int start() {
+    const fs::path port_file = dir_ / "port";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const std::string config = (dir_ / "easgate.json").string();
+      const std::string port_path = port_file.string();
+      const std::string log = (dir_ / "run.log").string();
+      std::freopen(log.c_str(), "w", stderr);
+      ::execl(EASGATE_BINARY, EASGATE_BINARY, "run", "--config", config.c_str(), "--port", "0",
+              "--port-file", port_path.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Starting takes a moment (the simulator, the store); give up after a generous bound.
+    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::atoi(slurp(port_file).c_str());
+  }
+
+  std::string ctl(int port, const std::string& who) {
+    const std::string pki = (dir_ / "pki").string();
+    return "ctl --url https://localhost:" + std::to_string(port) + " --ca '" + pki +
+           "/ca.pem' --cert '" + pki + "/" + who + ".pem' --key '" + pki + "/" + who + ".key' ";
+  }
+
+  pid_t pid_ = -1;
+};
+
+TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  CliRun status = run(ctl(port, "admin") + "status");
+  ASSERT_EQ(status.exit_code, 0) << status.err << slurp(dir_ / "run.log");
+  EXPECT_NE(status.out.find("\"exchange\":\"simulator\""), std::string::npos) << status.out;
+
+  CliRun allow = run(ctl(port, "admin") + "allow 'contoso.com/Users/Zoe Lee 1' ABC123");
+  ASSERT_EQ(allow.exit_code, 0) << allow.err;
+  CliRun done = run(ctl(port, "admin") + "command 1 --wait 30");
+  EXPECT_NE(done.out.find("\"state\":\"succeeded\""), std::string::npos) << done.out << done.err;
+
+  CliRun refused = run(ctl(port, "reader") + "wipe 'Zoe/ExchangeActiveSyncDevices/x'");
+  EXPECT_EQ(refused.exit_code, 6) << refused.out;
+  EXPECT_NE(refused.err.find("403"), std::string::npos) << refused.err;
+
+  ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+  int wait_status = 0;
+  ASSERT_EQ(::waitpid(pid_, &wait_status, 0), pid_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << slurp(dir_ / "run.log");
+}
+
+TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
+  CliRun good = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("all checks passed"), std::string::npos) << good.out;
+  EXPECT_NE(good.out.find("psVersion"), std::string::npos) << "the bridge's ready frame";
+
+  writeConfig("pki/server.pem", "pki/admin.key");
+  CliRun wrong_key =
+      run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(wrong_key.exit_code, 8);
+  EXPECT_NE(wrong_key.out.find("does not belong"), std::string::npos) << wrong_key.out;
+
+  std::ofstream(dir_ / "easgate.json") << R"({"listen": {"prot": 9090}})";
+  CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(typo.exit_code, 8);
+  EXPECT_NE(typo.out.find("listen.prot: unknown key"), std::string::npos) << typo.out;
+}
+
+}  // namespace
+}  // namespace easgate::testing

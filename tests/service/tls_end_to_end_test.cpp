@@ -1,0 +1,202 @@
+// The 9090 protocol over real TLS on a real port: the agent's listener and API service, a
+// real store, certificates from a CA made for the test, and the protocol's own client
+// (cpprestsdk), as `easgate ctl` uses it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/api/api_service.h"
+#include "agent/audit/audit_log.h"
+#include "agent/store/schema.h"
+#include "agent/transport/certificates.h"
+#include "agent/transport/http_server.h"
+#include "protocol/client.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using transport::CertificateRequest;
+
+class Tls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::scratchPath("tls");
+    fs::remove_all(dir_);
+    ASSERT_TRUE(transport::ensureDevelopmentPki(dir_ / "pki", {}).value());
+    ca_ = {slurp(dir_ / "pki/ca.pem"), slurp(dir_ / "pki/ca.key")};
+    db_ = store::openStore(store::storeFile(dir_)).value();
+    audit_ = std::make_unique<AuditLog>(*db_);
+    journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
+    std::vector<std::unique_ptr<store::Database>> readers;
+    readers.push_back(store::openStore(store::storeFile(dir_)).value());
+    api_ = std::make_unique<api::ApiService>(
+        std::move(readers), *journal_, clock_,
+        api::AccessPolicy({{"CN=easgate-admin", "", api::Role::kAdmin},
+                           {"CN=easgate-reader", "", api::Role::kReader},
+                           {"CN=easgate-expired", "", api::Role::kAdmin},
+                           {"CN=easgate-foreign", "", api::Role::kAdmin}},
+                          api::Role::kNone),
+        api::ApiOptions{"test", "none", 3600'000, 0, 1}, nullptr, nullptr);
+    transport::HttpServerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    options.tls = {(dir_ / "pki/server.pem").string(), (dir_ / "pki/server.key").string(),
+                   (dir_ / "pki/ca.pem").string(), true};
+    options.max_body_bytes = 64 * 1024;
+    auto server = transport::startHttpServer(
+        options, [this](const transport::HttpRequest& r) { return api_->handle(r); });
+    ASSERT_TRUE(server.ok()) << server.error();
+    server_ = std::move(server).value();
+  }
+  void TearDown() override {
+    api_->shutdown();
+    server_.reset();
+    api_.reset();
+    journal_.reset();
+    audit_.reset();
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  std::unique_ptr<protocol::ApiClient> client(const std::string& name) {
+    protocol::ClientOptions o;
+    o.base_url = "https://localhost:" + std::to_string(server_->port());
+    o.ca_file = (dir_ / "pki/ca.pem").string();
+    if (!name.empty()) {
+      o.certificate_file = (dir_ / "pki" / (name + ".pem")).string();
+      o.key_file = (dir_ / "pki" / (name + ".key")).string();
+    }
+    o.timeout = std::chrono::seconds(10);
+    auto c = protocol::ApiClient::create(o);
+    EXPECT_TRUE(c.ok()) << c.error();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+
+  // A client certificate issued by `ca` and written into the PKI folder as `name`.
+  void issue(const transport::PemPair& ca, const std::string& name, std::int64_t from_s,
+             std::int64_t lifetime_s) {
+    CertificateRequest r;
+    r.common_name = "easgate-" + name;
+    r.valid_from_offset_s = from_s;
+    r.lifetime_s = lifetime_s;
+    auto pair = transport::issueCertificate(ca, r);
+    ASSERT_TRUE(pair.ok()) << pair.error();
+    ASSERT_TRUE(transport::writePemPair(dir_ / "pki", name, pair.value()).ok());
+  }
+
+  const std::string wipe_ = R"({"kind":"wipe","partnership":"ann/ExchangeActiveSyncDevices/x"})";
+  const protocol::Headers json_ = {};
+  SystemClock clock_;
+  fs::path dir_;
+  transport::PemPair ca_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<CommandJournal> journal_;
+  std::unique_ptr<api::ApiService> api_;
+  std::unique_ptr<transport::HttpServer> server_;
+};
+
+TEST_F(Tls, AnAdminWipesAndAReaderCannot) {
+  auto admin = client("admin");
+  auto wiped = admin->send("POST", "/v1/commands", wipe_);
+  ASSERT_TRUE(wiped.ok()) << wiped.error();
+  EXPECT_EQ(wiped->status, 202) << wiped->body;
+  auto reader = client("reader");
+  auto refused = reader->send("POST", "/v1/commands", wipe_);
+  ASSERT_TRUE(refused.ok()) << refused.error();
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  auto read = reader->send("GET", "/v1/health");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->status, 200);
+  EXPECT_EQ(journal_->unfinished()->size(), 1u) << "only the admin's wipe was journaled";
+}
+
+TEST_F(Tls, NoCertificateNoConnection) {
+  auto anonymous = client("");
+  auto r = anonymous->send("GET", "/v1/health");
+  EXPECT_FALSE(r.ok()) << "status " << (r.ok() ? r->status : 0);
+}
+
+TEST_F(Tls, AnExpiredCertificateIsRefused) {
+  issue(ca_, "expired", -3 * 86400, 86400);  // valid for a day, two days ago
+  auto r = client("expired")->send("GET", "/v1/health");
+  EXPECT_FALSE(r.ok()) << "status " << (r.ok() ? r->status : 0);
+}
+
+TEST_F(Tls, ACertificateFromAnotherCaIsRefused) {
+  auto other_ca = transport::createCertificateAuthority("someone else's CA", 86400);
+  ASSERT_TRUE(other_ca.ok());
+  issue(other_ca.value(), "foreign", -60, 86400);  // same name, wrong issuer
+  auto r = client("foreign")->send("GET", "/v1/health");
+  EXPECT_FALSE(r.ok()) << "status " << (r.ok() ? r->status : 0);
+}
+
+TEST_F(Tls, AValidCertificateWithoutARoleGets401) {
+  issue(ca_, "nobody", -60, 86400);
+  auto r = client("nobody")->send("GET", "/v1/health");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->status, 401);
+}
+
+TEST_F(Tls, OversizedBodiesAndBrokenJsonAreClearErrors) {
+  auto admin = client("admin");
+  auto big = admin->send("POST", "/v1/commands", std::string(100 * 1024, ' '));
+  if (big.ok()) {
+    EXPECT_EQ(big->status, 413);  // the listener's limit (64 KiB here)
+  }  // else the listener closed the connection after its 413 before the client finished
+  auto broken = client("admin")->send("POST", "/v1/commands", "{\"kind\":");
+  ASSERT_TRUE(broken.ok()) << broken.error();
+  EXPECT_EQ(broken->status, 400);
+  EXPECT_NE(broken->body.find("\"code\":\"invalid-json\""), std::string::npos) << broken->body;
+}
+
+TEST(Listener, PlainHttpOnlyOnLoopback) {
+  transport::HttpServerOptions options;
+  options.plain_http = true;
+  options.address = "0.0.0.0";
+  options.port = 0;
+  auto refused = transport::startHttpServer(
+      options, [](const transport::HttpRequest&) { return transport::HttpResponse{}; });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("loopback"), std::string::npos) << refused.error();
+  options.address = "127.0.0.1";
+  auto allowed = transport::startHttpServer(options, [](const transport::HttpRequest& r) {
+    return transport::HttpResponse{
+        200, "application/json", r.peer.authenticated ? "auth" : "anonymous", {}};
+  });
+  ASSERT_TRUE(allowed.ok()) << allowed.error();
+  protocol::ClientOptions o;
+  o.base_url = "http://127.0.0.1:" + std::to_string(allowed.value()->port());
+  auto c = protocol::ApiClient::create(o);
+  ASSERT_TRUE(c.ok());
+  auto r = c.value()->send("GET", "/v1/health");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->body, "anonymous");
+}
+
+TEST(Listener, RefusesAKeyThatIsNotTheCertificates) {
+  const fs::path dir = testing::scratchPath("tls-keys");
+  fs::remove_all(dir);
+  ASSERT_TRUE(transport::ensureDevelopmentPki(dir, {}).ok());
+  transport::HttpServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.tls = {(dir / "server.pem").string(), (dir / "admin.key").string(),
+                 (dir / "ca.pem").string(), true};
+  auto r = transport::startHttpServer(
+      options, [](const transport::HttpRequest&) { return transport::HttpResponse{}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("admin.key"), std::string::npos) << r.error();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace easgate::agent
