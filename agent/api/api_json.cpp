@@ -94,11 +94,8 @@ std::string eventJson(const InventoryEvent& e) {
   w.key("deviceKey");
   w.string(e.device_key);
   w.key("detail");
-  w.null();  // replaced below by the stored detail object
+  w.raw(e.detail.empty() ? "{}" : e.detail);  // stored as JSON by the harvester
   w.endObject();
-  const std::string placeholder = "\"detail\":null}";
-  out.replace(out.size() - placeholder.size(), placeholder.size(),
-              "\"detail\":" + (e.detail.empty() ? std::string("{}") : e.detail) + "}");
   return out;
 }
 

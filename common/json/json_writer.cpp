@@ -92,6 +92,11 @@ void JsonWriter::null() {
   out_.append("null");
 }
 
+void JsonWriter::raw(std::string_view json) {
+  beforeValue();
+  out_.append(json);
+}
+
 void JsonWriter::boolean(bool value) {
   beforeValue();
   out_.append(value ? "true" : "false");

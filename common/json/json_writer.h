@@ -24,6 +24,8 @@ class JsonWriter {
   void key(std::string_view name);
   void string(std::string_view utf8);
   void null();
+  // A value that is already JSON text (the caller vouches for it), written as it is.
+  void raw(std::string_view json);
   void boolean(bool value);
   void number(std::int64_t value);
 

@@ -39,3 +39,21 @@ TEST(JsonWriter, PlacesCommasAndColonsInNestedValues) {
 
 }  // namespace
 }  // namespace easgate::json
+
+namespace easgate::json {
+namespace {
+
+TEST(JsonWriterRaw, PlacesJsonTextAsAValueWithCommasAndColons) {
+  std::string out;
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("a");
+  w.raw(R"({"x":[1,2]})");
+  w.key("b");
+  w.number(3);
+  w.endObject();
+  EXPECT_EQ(out, R"({"a":{"x":[1,2]},"b":3})");
+}
+
+}  // namespace
+}  // namespace easgate::json
