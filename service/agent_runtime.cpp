@@ -7,6 +7,7 @@
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
 #include "agent/store/schema.h"
+#include "service/console.h"
 
 namespace easgate::service {
 namespace {
@@ -30,6 +31,14 @@ struct AgentRuntime::Parts {
   std::function<void()> after_harvest;
 };
 
+Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
+    const std::filesystem::path& data_directory) {
+  if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
+  auto store = agent::store::openStore(agent::store::storeFile(data_directory));
+  if (!store) return store.error().message;
+  return std::move(store).value();
+}
+
 AgentRuntime::AgentRuntime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 AgentRuntime::~AgentRuntime() = default;
 
@@ -40,14 +49,13 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto pool = makeBridgePool(o.exchange);
   if (!pool) return pool.error();
   p->pool = std::move(pool).value();
-  const auto file = agent::store::storeFile(o.data_directory);
-  auto store = agent::store::openStore(file);
-  if (!store) return store.error().message;
+  auto store = openDataStore(o.data_directory);
+  if (!store) return store.error();
   p->store = std::move(store).value();
   // The harvester works beside the executor: a connection of its own (SQLite serialises the
   // two writers with its WAL locks).
-  auto harvest_store = agent::store::openStore(file);
-  if (!harvest_store) return harvest_store.error().message;
+  auto harvest_store = openDataStore(o.data_directory);
+  if (!harvest_store) return harvest_store.error();
   p->harvest_store = std::move(harvest_store).value();
 
   const std::size_t pool_size = o.exchange.poolSize();

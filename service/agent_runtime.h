@@ -12,6 +12,9 @@ namespace easgate::agent {
 class AgentLoop;
 class CommandJournal;
 }  // namespace easgate::agent
+namespace easgate::agent::store {
+class Database;
+}
 namespace easgate::powershell {
 class BridgePool;
 }
@@ -28,6 +31,11 @@ struct RuntimeOptions {
   double max_retry_seconds = 900;  // the longest delay between two attempts
   bool correct_drift = false;
 };
+
+// Opens (creating or migrating) the store in `data_directory`. Refuses, with the fix, when root
+// would create files in a directory of the service's account (see foreignOwnerProblem).
+Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
+    const std::filesystem::path& data_directory);
 
 // The agent's engine, wired in one place: store, audit log, journal, bridge pool, gateway,
 // executor, harvester and the loop that drives them.

@@ -6,6 +6,7 @@
 
 #include "agent/audit/audit_log.h"
 #include "agent/store/schema.h"
+#include "service/agent_runtime.h"
 #include "service/cli.h"
 #include "service/console.h"
 
@@ -44,9 +45,9 @@ int runAuditVerify(const AuditCommandOptions& options) {
     std::cerr << "easgate: no store at " << file.string() << " (see --data-dir)\n";
     return kExitInputUnreadable;
   }
-  auto store = agent::store::openStore(file);
+  auto store = openDataStore(options.data_directory);
   if (!store) {
-    std::cerr << "easgate: " << store.error().message << "\n";
+    std::cerr << "easgate: " << store.error() << "\n";
     return kExitInputUnreadable;
   }
   agent::AuditLog log(*store.value());

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 namespace easgate::service {
 
@@ -18,6 +19,11 @@ std::filesystem::path defaultDataDirectory();
 // Where `easgate run` looks for its configuration: /etc/easgate/easgate.json, or
 // %ProgramData%\easgate\easgate.json on Windows.
 std::filesystem::path defaultConfigFile();
+
+// Empty, or why this process must not create files in `directory`: it runs as root and the
+// directory belongs to another account (the service's, as the packages install it). Files made
+// there, such as the store's journal, would be root's, and the agent could not open them.
+std::string foreignOwnerProblem(const std::filesystem::path& directory);
 
 // The folder of the running easgate executable (its companions, such as
 // easgate-exchange-sim, are installed beside it).

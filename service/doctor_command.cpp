@@ -10,6 +10,7 @@
 #include "powershell/host/bridge_process.h"
 #include "protocol/requests.h"
 #include "service/agent_config.h"
+#include "service/agent_runtime.h"
 #include "service/cli.h"
 #include "service/console.h"
 
@@ -134,9 +135,12 @@ void checkPort(Report& r, const AgentConfig& c) {
 
 void checkStore(Report& r, const AgentConfig& c) {
   const auto file = agent::store::storeFile(c.runtime.data_directory);
-  auto store = agent::store::openStore(file);
+  if (auto problem = foreignOwnerProblem(c.runtime.data_directory); !problem.empty()) {
+    return r.warn("store not opened: " + problem, "run doctor as the agent's account");
+  }
+  auto store = openDataStore(c.runtime.data_directory);
   if (!store) {
-    return r.fail("store " + file.string() + ": " + store.error().message,
+    return r.fail("store " + file.string() + ": " + store.error(),
                   "make the data directory writable by the agent's account");
   }
   r.ok("store " + file.string() + " opens (schema up to date)");

@@ -10,6 +10,7 @@
 #include "agent/harvest/harvester.h"
 #include "agent/harvest/inventory_queries.h"
 #include "agent/store/schema.h"
+#include "service/agent_runtime.h"
 #include "service/cli.h"
 #include "service/console.h"
 
@@ -67,9 +68,9 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
               << ": run the agent, or use --live or --from-clixml (see --help)\n";
     return kExitInputUnreadable;
   }
-  auto store = agent::store::openStore(file);
+  auto store = openDataStore(options.data_directory);
   if (!store) {
-    std::cerr << "easgate export: " << store.error().message << "\n";
+    std::cerr << "easgate export: " << store.error() << "\n";
     return kExitInputUnreadable;
   }
   if (options.live) {

@@ -1,7 +1,9 @@
 #include "service/console.h"
 
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -13,6 +15,22 @@ bool isTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 std::filesystem::path defaultDataDirectory() { return "/var/lib/easgate"; }
 
 std::filesystem::path defaultConfigFile() { return "/etc/easgate/easgate.json"; }
+
+std::string foreignOwnerProblem(const std::filesystem::path& directory) {
+  struct stat st {};
+  if (::geteuid() != 0 || ::stat(directory.c_str(), &st) != 0 || st.st_uid == 0) return {};
+  std::string owner = std::to_string(st.st_uid);
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwuid_r(st.st_uid, &entry, buffer, sizeof buffer, &found) == 0 && found) {
+    owner = found->pw_name;
+  }
+  return directory.string() + " belongs to '" + owner +
+         "' and this runs as root: files made there would be root's, and the agent could not "
+         "open them. Run it as that account: sudo -u " +
+         owner + " easgate ...";
+}
 
 std::filesystem::path executableDirectory() {
   std::error_code ec;

@@ -29,6 +29,9 @@ std::filesystem::path defaultDataDirectory() {
 
 std::filesystem::path defaultConfigFile() { return defaultDataDirectory() / "easgate.json"; }
 
+// Windows keeps the owner's rights through the folder's inherited ACL, whoever creates a file.
+std::string foreignOwnerProblem(const std::filesystem::path&) { return {}; }
+
 std::filesystem::path executableDirectory() {
   wchar_t path[MAX_PATH];
   DWORD n = GetModuleFileNameW(nullptr, path, MAX_PATH);
