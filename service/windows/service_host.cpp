@@ -30,7 +30,8 @@ void reportToEventLog(const std::string& source, const std::string& message) {
   if (!log) return;
   const std::wstring text = wide(message);
   LPCWSTR strings[] = {text.c_str()};
-  ReportEventW(log, EVENTLOG_ERROR_TYPE, 0, 1, nullptr, 1, 0, strings, nullptr);
+  // Event ID 1000: the message the installer registers (mscoree.dll's "%1"), as spdlog's sink uses.
+  ReportEventW(log, EVENTLOG_ERROR_TYPE, 0, 1000, nullptr, 1, 0, strings, nullptr);
   DeregisterEventSource(log);
 }
 
