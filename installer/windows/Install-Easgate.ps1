@@ -80,8 +80,10 @@ function Test-Administrator {
     return $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
 }
 
-# Runs a Windows tool and stops the script when it fails, with its output.
+# Runs a Windows tool and stops the script when it fails, with its output. ('Continue' here:
+# Windows PowerShell would otherwise throw on the tool's first line of standard error.)
 function Invoke-Tool([string] $Program, [string[]] $Arguments) {
+    $ErrorActionPreference = 'Continue'
     $output = & $Program @Arguments 2>&1
     if ($LASTEXITCODE -ne 0) {
         throw "$Program $($Arguments -join ' ') failed with exit code ${LASTEXITCODE}: $output"
