@@ -101,7 +101,7 @@ step "doctor as root: no store file is made for root"
 easgate doctor --config "$config" | tee "$work/doctor-root.txt"
 grep -q "store not opened: /var/lib/easgate belongs to 'easgate'" "$work/doctor-root.txt" ||
   fail "doctor as root did not warn about the service's data directory"
-[[ -z $(ls -A /var/lib/easgate) ]] || fail "doctor as root left files in /var/lib/easgate"
+[[ -z $(ls -A /var/lib/easgate) ]] || { ls -la /var/lib/easgate; fail "doctor as root left files in /var/lib/easgate (above)"; }
 
 step "doctor as the service's user"
 runuser -u easgate -- easgate doctor --config "$config"
