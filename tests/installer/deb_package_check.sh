@@ -28,6 +28,14 @@ if dpkg-query -W -f='${Status}' easgate 2>/dev/null | grep -q installed; then
   exit 2
 fi
 
+for d in /etc/easgate /var/lib/easgate /var/log/easgate; do
+  if [[ -e "$d" ]]; then
+    ls -la "$d" >&2
+    echo "deb check: $d exists before the install (above); remove what an earlier install left" >&2
+    exit 2
+  fi
+done
+
 work=$(mktemp -d)
 agent_pid=""
 installed=""
