@@ -1,7 +1,8 @@
 <#
 .SYNOPSIS
     Installs, upgrades or removes the easgate agent as a Windows service, for administrators
-    who script their installs. The MSI (easgate.msi) does the same.
+    who script their installs. The MSI (easgate.msi) does the same; use one or the other on a
+    machine, not both.
 
 .DESCRIPTION
     Install (the default), and upgrade by running it again:
@@ -72,7 +73,7 @@ $ErrorActionPreference = 'Stop'
 $ServiceName = 'easgate'
 $EventLogKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\Application\easgate'
 $FirewallRuleName = 'easgate'
-$Programs = @('easgate.exe', 'easgate-exchange-sim.exe', 'bridge.ps1')
+$Payload = @('easgate.exe', 'easgate-exchange-sim.exe', 'bridge.ps1')
 
 function Test-Administrator {
     $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
@@ -101,14 +102,14 @@ function Stop-EasgateService {
 }
 
 function Install-Files {
-    foreach ($name in $Programs) {
+    foreach ($name in $Payload) {
         if (-not (Test-Path -LiteralPath (Join-Path $SourceDirectory $name) -PathType Leaf)) {
             throw "$SourceDirectory has no $name. Give -SourceDirectory: the folder of the Windows build."
         }
     }
     if ($PSCmdlet.ShouldProcess($InstallDirectory, 'Copy the agent, the simulator, bridge.ps1 and the DLLs')) {
         New-Item -ItemType Directory -Path $InstallDirectory -Force | Out-Null
-        foreach ($name in $Programs) {
+        foreach ($name in $Payload) {
             Copy-Item -LiteralPath (Join-Path $SourceDirectory $name) -Destination $InstallDirectory -Force
         }
         Get-ChildItem -LiteralPath $SourceDirectory -Filter '*.dll' |

@@ -48,7 +48,7 @@ table Upgrade | grep -q "WIX_UPGRADE_DETECTED" || fail "no major upgrade"
 
 # Files: the programs and their DLLs in Program Files; the configuration in ProgramData, in a
 # component without a GUID (never removed, never replaced once edited).
-for f in easgate.exe easgate-exchange-sim.exe bridge.ps1 Install-Easgate.ps1 easgate.sample.json \
+for f in easgate.exe easgate-exchange-sim.exe bridge.ps1 easgate.sample.json \
          cpprest_2_10.dll libcrypto-3-x64.dll; do
   table File | cut -f3 | grep -qx "$f" || fail "the MSI does not install $f"
 done
