@@ -244,8 +244,8 @@ function Get-CheckedRequest($Request) {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Errors, classified as the agent needs them: throttled, session-limit, not-found,
-# invalid-argument, other. Exchange names its exception type in FullyQualifiedErrorId
+# Errors, classified as the agent needs them: throttled, session-limit, transient, not-found,
+# ambiguous, device-id-in-both-lists, invalid-argument, other. Exchange names its exception type in FullyQualifiedErrorId
 # ("[FailureCategory=Cmdlet-<Type>]", on-premises) or in the message ("|<Namespace>.<Type>|",
 # Exchange Online); a local exception names it itself.
 
@@ -272,9 +272,15 @@ function Get-ClassifiedError($Record) {
   } elseif ($all -match 'Throttl|MicroDelay|OverBudget|user load quota|TooManyRequests|\b429\b') {
     $category = 'throttled'
     if ($message -match 'at least (\d+) milliseconds') { $retry = [long] $Matches[1] }
+  } elseif ($all -match 'ErrorDeviceIdInBothLists') {
+    $category = 'device-id-in-both-lists'
+  } elseif ($all -match 'ManagementObjectAmbiguous|Ambiguous') {
+    $category = 'ambiguous'
   } elseif ($all -match 'ManagementObjectNotFound|ObjectNotFound|couldn.t be found') {
     $category = 'not-found'
-  } elseif ($all -match 'ParameterBinding|ArgumentException|TaskArgument|Validation|Ambiguous|ErrorDeviceIdInBothLists|InvalidArgument') {
+  } elseif ($all -match 'TransientException|MapiExceptionMdbOffline|MdbOffline|DatabaseUnavailable|MailboxInTransit|StoragePermanentException.*offline') {
+    $category = 'transient'
+  } elseif ($all -match 'ParameterBinding|ArgumentException|TaskArgument|Validation|InvalidArgument') {
     $category = 'invalid-argument'
   }
   return @{ Category = $category; Message = $message; Exception = $type; RetryAfterMs = $retry }

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+
+#include "common/text/case_fold.h"
+#include "common/text/utf.h"
 
 namespace easgate::protocol {
 namespace {
@@ -17,6 +21,22 @@ bool isControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7
 bool hasControl(std::string_view s) { return std::any_of(s.begin(), s.end(), isControl); }
 
 bool isSpace(char c) { return c == ' ' || c == '\t'; }
+
+// Text that is not what it looks like: broken UTF-8 (a lone surrogate among it), or an
+// invisible format character (a bidi override such as U+202E, a zero-width space or joiner)
+// that makes one name look like another.
+std::optional<std::string> deceptiveText(std::string_view s, std::string_view what) {
+  if (!text::isValidUtf8(s)) return std::string(what) + " is not valid UTF-8";
+  for (std::size_t pos = 0; pos < s.size();) {
+    const char32_t c = text::nextCodePoint(s, pos);
+    if (text::isFormatCharacter(c)) {
+      char code[16];
+      std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+      return std::string(what) + " cannot contain the invisible formatting character " + code;
+    }
+  }
+  return std::nullopt;
+}
 
 // Where the devices container sits in an Identity, as a whole path element; npos if absent.
 std::size_t containerAt(std::string_view identity) {
@@ -36,6 +56,7 @@ std::optional<std::string> mailboxProblem(std::string_view mailbox) {
   if (mailbox.empty()) return "a mailbox is required";
   if (mailbox.size() > kMaxMailbox) return "a mailbox is at most 256 characters";
   if (hasControl(mailbox)) return "a mailbox cannot contain control characters";
+  if (auto problem = deceptiveText(mailbox, "a mailbox")) return problem;
   if (isSpace(mailbox.front()) || isSpace(mailbox.back())) {
     return "a mailbox cannot begin or end with a space";
   }
@@ -59,6 +80,7 @@ std::optional<std::string> partnershipProblem(std::string_view identity) {
   if (identity.empty()) return "a partnership Identity is required";
   if (identity.size() > kMaxPartnership) return "a partnership Identity is at most 1024 characters";
   if (hasControl(identity)) return "a partnership Identity cannot contain control characters";
+  if (auto problem = deceptiveText(identity, "a partnership Identity")) return problem;
   if (identity.find('*') != std::string_view::npos) {
     return "a partnership Identity cannot contain '*'";
   }

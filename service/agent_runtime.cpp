@@ -6,6 +6,7 @@
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "service/console.h"
 
@@ -22,6 +23,8 @@ struct AgentRuntime::Parts {
   std::unique_ptr<powershell::BridgePool> pool;
   std::unique_ptr<agent::store::Database> store;
   std::unique_ptr<agent::store::Database> harvest_store;
+  std::unique_ptr<agent::store::Database> directory_store;
+  std::unique_ptr<agent::MailboxDirectory> directory;
   std::unique_ptr<agent::AuditLog> audit;
   std::unique_ptr<agent::CommandJournal> journal;
   std::unique_ptr<agent::BridgeExchangeGateway> gateway;
@@ -57,6 +60,11 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto harvest_store = openDataStore(o.data_directory);
   if (!harvest_store) return harvest_store.error();
   p->harvest_store = std::move(harvest_store).value();
+  // And the executor's mailbox directory, which it writes from its worker threads.
+  auto directory_store = openDataStore(o.data_directory);
+  if (!directory_store) return directory_store.error();
+  p->directory_store = std::move(directory_store).value();
+  p->directory = std::make_unique<agent::MailboxDirectory>(*p->directory_store);
 
   const std::size_t pool_size = o.exchange.poolSize();
   p->audit = std::make_unique<agent::AuditLog>(*p->store);
@@ -66,8 +74,8 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   executor_options.parallelism = pool_size;
   executor_options.first_retry_ms = static_cast<std::int64_t>(o.first_retry_seconds * 1000);
   executor_options.max_retry_ms = static_cast<std::int64_t>(o.max_retry_seconds * 1000);
-  p->executor = std::make_unique<agent::CommandExecutor>(*p->journal, *p->gateway, p->clock,
-                                                         executor_options);
+  p->executor = std::make_unique<agent::CommandExecutor>(*p->journal, *p->gateway, *p->directory,
+                                                         p->clock, executor_options);
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;

@@ -67,7 +67,7 @@ Request requestFor(const std::string& name, const CtlOptions& o) {
   }
   if (name == "device") return {"GET", "/v1/devices/" + percentEncode(o.identity), ""};
   if (name == "lists") return {"GET", "/v1/mailboxes/" + percentEncode(o.mailbox) + "/lists", ""};
-  if (name == "set-allowed") {
+  if (name == "set-allowed" || name == "set-blocked") {
     std::string body;
     json::JsonWriter w(body);
     w.beginObject();
@@ -76,7 +76,10 @@ Request requestFor(const std::string& name, const CtlOptions& o) {
     for (const auto& id : o.device_ids) w.string(id);
     w.endArray();
     w.endObject();
-    return {"PUT", "/v1/mailboxes/" + percentEncode(o.mailbox) + "/lists/allowed", body};
+    return {"PUT",
+            "/v1/mailboxes/" + percentEncode(o.mailbox) +
+                (name == "set-allowed" ? "/lists/allowed" : "/lists/blocked"),
+            body};
   }
   if (name == "command") return {"GET", "/v1/commands/" + std::to_string(o.id), ""};
   if (name == "events") {
@@ -146,9 +149,13 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
     sub->add_option("mailbox", o.mailbox, "The mailbox")->required();
     sub->add_option("device-id", o.device_id, "The ActiveSync device ID")->required();
   }
-  CLI::App* set = ctl->add_subcommand("set-allowed", "Make the allowed list exactly these IDs");
-  set->add_option("mailbox", o.mailbox, "The mailbox")->required();
-  set->add_option("device-ids", o.device_ids, "The device IDs (none: an empty list)");
+  for (const auto& [name, help] :
+       {std::pair{"set-allowed", "Make the allowed list exactly these IDs"},
+        std::pair{"set-blocked", "Make the blocked list exactly these IDs"}}) {
+    CLI::App* set = ctl->add_subcommand(name, help);
+    set->add_option("mailbox", o.mailbox, "The mailbox (any of its names)")->required();
+    set->add_option("device-ids", o.device_ids, "The device IDs (none: an empty list)");
+  }
   CLI::App* wipe = ctl->add_subcommand("wipe", "Remote-wipe a device (admin)");
   wipe->add_option("partnership", o.partnership, "The partnership's Identity")->required();
   wipe->add_flag("--account-only", o.account_only, "Remove only the mailbox's data");

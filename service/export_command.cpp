@@ -185,6 +185,9 @@ int runExportCommand(const ExportCommandOptions& options) {
     std::cerr << "easgate export: " << inventory->records.size() << " devices (" << counts.devices
               << " MobileDevice, " << counts.statistics << " statistics, " << counts.mailboxes
               << " CASMailbox objects read";
+    if (counts.by_shape) {
+      std::cerr << "; " << counts.by_shape << " of an unknown type recognised by their properties";
+    }
     if (counts.ignored) std::cerr << "; " << counts.ignored << " other values skipped";
     std::cerr << ")";
     if (options.out) std::cerr << " written to " << options.out->string();

@@ -47,7 +47,7 @@ std::string commandJson(const CommandRecord& c) {
   w.key("mailbox");
   w.string(c.request.mailbox);
   text("deviceId", c.request.device_id);
-  if (c.request.kind == CommandKind::kSetAllowed) {
+  if (c.request.kind == CommandKind::kSetAllowed || c.request.kind == CommandKind::kSetBlocked) {
     w.key("deviceIds");
     w.beginArray();
     for (const auto& id : c.request.device_ids) w.string(id);

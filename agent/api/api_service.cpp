@@ -56,7 +56,7 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"GET", "/v1/devices", Role::kReader, &ApiService::devices},
       {"GET", "/v1/devices/{}", Role::kReader, &ApiService::device},
       {"GET", "/v1/mailboxes/{}/lists", Role::kReader, &ApiService::mailboxLists},
-      {"PUT", "/v1/mailboxes/{}/lists/allowed", Role::kOperator, &ApiService::putAllowed},
+      {"PUT", "/v1/mailboxes/{}/lists/{}", Role::kOperator, &ApiService::putList},
       {"POST", "/v1/mailboxes/{}/lists/{}", Role::kOperator, &ApiService::addToList},
       {"DELETE", "/v1/mailboxes/{}/lists/{}/{}", Role::kOperator, &ApiService::removeFromList},
       {"POST", "/v1/commands", Role::kOperator, &ApiService::submitCommand},

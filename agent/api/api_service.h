@@ -75,7 +75,7 @@ class ApiService {
   transport::HttpResponse devices(Call& call);
   transport::HttpResponse device(Call& call);
   transport::HttpResponse mailboxLists(Call& call);
-  transport::HttpResponse putAllowed(Call& call);
+  transport::HttpResponse putList(Call& call);
   transport::HttpResponse addToList(Call& call);
   transport::HttpResponse removeFromList(Call& call);
   transport::HttpResponse submitCommand(Call& call);

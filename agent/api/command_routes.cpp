@@ -88,12 +88,13 @@ HttpResponse ApiService::submitCommand(Call& call) {
   return submit(call, std::move(request));
 }
 
-HttpResponse ApiService::putAllowed(Call& call) {
+HttpResponse ApiService::putList(Call& call) {
   if (auto p = mailboxParamProblem(call.params[0])) return errorResponse(*p);
+  if (auto p = listProblem(call.params[1])) return errorResponse(*p);
   auto ids = protocol::parseDeviceIdListBody(call.request.body);
   if (!ids) return errorResponse(ids.error());
   CommandRequest request;
-  request.kind = CommandKind::kSetAllowed;
+  request.kind = call.params[1] == "allowed" ? CommandKind::kSetAllowed : CommandKind::kSetBlocked;
   request.mailbox = call.params[0];
   request.device_ids = std::move(ids).value();
   return submit(call, std::move(request));

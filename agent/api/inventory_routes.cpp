@@ -2,10 +2,12 @@
 #include <array>
 #include <cstdio>
 #include <optional>
+#include <tuple>
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
 #include "agent/inventory/object_text.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "common/json/json_writer.h"
 #include "protocol/validation.h"
 
@@ -97,16 +99,6 @@ std::string number(double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.3f", value);
   return buffer;
-}
-
-std::vector<std::string> readColumn(store::Statement& q) {
-  std::vector<std::string> out;
-  while (true) {
-    auto row = q.step();
-    if (!row || !row.value()) break;
-    out.push_back(q.text(0));
-  }
-  return out;
 }
 
 }  // namespace
@@ -299,58 +291,54 @@ HttpResponse ApiService::mailboxLists(Call& call) {
   if (auto p = protocol::mailboxProblem(mailbox)) {
     return errorResponse(protocol::badRequest("invalid-field", *p, "mailbox"));
   }
+  // Any name of the mailbox leads to its key, and the lists are kept under the key.
   struct Lists {
-    bool known = false;
-    std::string identity;
-    std::vector<std::string> allowed, blocked, desired;
-    bool managed = false;
+    NameLookup::Kind found = NameLookup::Kind::kUnknown;
+    MailboxEntry entry;
+    std::vector<std::string> desired_allowed, desired_blocked;
+    bool managed_allowed = false, managed_blocked = false;
   };
   auto lists = withReader([&](store::Database& db) -> Result<Lists, store::StoreError> {
     Lists l;
-    auto who = db.prepare(
-        "SELECT identity FROM mailboxes WHERE lower(identity) = lower(?1) "
-        "OR lower(address) = lower(?1) LIMIT 1");
-    if (!who) return who.error();
-    who->bind(1, mailbox);
-    auto row = who->step();
-    if (!row) return row.error();
-    l.identity = row.value() ? who->text(0) : mailbox;
-    l.known = row.value();
-    for (const char* list : {"allowed", "blocked"}) {
-      auto st = db.prepare(
-          "SELECT device_id FROM mailbox_lists WHERE source = 'harvested' AND list = ? AND "
-          "lower(mailbox) = lower(?) ORDER BY device_id");
-      if (!st) return st.error();
-      st->bind(1, list).bind(2, l.identity);
-      (std::string_view(list) == "allowed" ? l.allowed : l.blocked) = readColumn(*st);
-    }
-    // The desired list is kept under the name the MDM used: look under both.
-    auto managed = db.prepare(
-        "SELECT mailbox FROM managed_lists WHERE list = 'allowed' AND mailbox IN (lower(?), "
-        "lower(?)) LIMIT 1");
-    if (!managed) return managed.error();
-    managed->bind(1, mailbox).bind(2, l.identity);
-    auto m = managed->step();
-    if (!m) return m.error();
-    if (m.value()) {
-      l.managed = true;
-      const std::string key = managed->text(0);
-      auto desired = db.prepare(
-          "SELECT device_id FROM mailbox_lists WHERE source = 'desired' AND list = 'allowed' "
-          "AND mailbox = ? ORDER BY device_id");
-      if (!desired) return desired.error();
-      desired->bind(1, key);
-      l.desired = readColumn(*desired);
+    MailboxDirectory directory(db);
+    auto known = directory.find(mailbox);
+    if (!known) return known.error();
+    l.found = known->kind;
+    if (l.found != NameLookup::Kind::kFound) return l;
+    const std::string& key = known->key;
+    auto entry = directory.entry(key);
+    if (!entry) return entry.error();
+    if (entry.value()) l.entry = std::move(*entry.value());
+    l.entry.key = key;
+    using Source = MailboxDirectory::Source;
+    for (auto [which, harvested, desired, managed] :
+         {std::tuple{"allowed", &l.entry.allowed, &l.desired_allowed, &l.managed_allowed},
+          std::tuple{"blocked", &l.entry.blocked, &l.desired_blocked, &l.managed_blocked}}) {
+      auto h = directory.list(key, which, Source::kHarvested);
+      if (!h) return h.error();
+      *harvested = std::move(h).value();
+      auto m = directory.managed(key, which);
+      if (!m) return m.error();
+      *managed = m.value();
+      if (!*managed) continue;
+      auto d = directory.list(key, which, Source::kDesired);
+      if (!d) return d.error();
+      *desired = std::move(d).value();
     }
     return l;
   });
   if (!lists) return storeFailure(lists.error());
-  if (!lists->known && !lists->managed) {
-    return errorResponse({404, "not-found",
-                          "the mailbox '" + mailbox +
-                              "' is not in the inventory (no harvest found it) and has no "
-                              "desired list",
+  if (lists->found == NameLookup::Kind::kAmbiguous) {
+    return errorResponse({409, "ambiguous",
+                          "the name '" + mailbox +
+                              "' fits more than one mailbox; name it by its SMTP address or Guid",
                           "mailbox"});
+  }
+  if (lists->found == NameLookup::Kind::kUnknown) {
+    return errorResponse(
+        {404, "not-found",
+         "the mailbox '" + mailbox + "' is unknown: no harvest found it and no command named it",
+         "mailbox"});
   }
   std::string out;
   json::JsonWriter w(out);
@@ -361,14 +349,24 @@ HttpResponse ApiService::mailboxLists(Call& call) {
   };
   w.beginObject();
   w.key("mailbox");
-  w.string(lists->identity);
+  w.string(lists->entry.identity);
+  w.key("key");
+  w.string(lists->entry.key);
+  w.key("address");
+  w.string(lists->entry.address);
   w.key("allowed");
-  array(lists->allowed);
+  array(lists->entry.allowed);
   w.key("blocked");
-  array(lists->blocked);
+  array(lists->entry.blocked);
   w.key("desiredAllowed");
-  if (lists->managed) {
-    array(lists->desired);
+  if (lists->managed_allowed) {
+    array(lists->desired_allowed);
+  } else {
+    w.null();
+  }
+  w.key("desiredBlocked");
+  if (lists->managed_blocked) {
+    array(lists->desired_blocked);
   } else {
     w.null();
   }

@@ -14,6 +14,7 @@ constexpr Named<CommandKind> kKinds[] = {
     {CommandKind::kBlock, "block"},
     {CommandKind::kUnblock, "unblock"},
     {CommandKind::kSetAllowed, "set-allowed"},
+    {CommandKind::kSetBlocked, "set-blocked"},
     {CommandKind::kWipe, "wipe"},
     {CommandKind::kWipeAccountOnly, "wipe-account-only"},
     {CommandKind::kCancelWipe, "cancel-wipe"},
@@ -51,6 +52,18 @@ std::string_view commandKindName(CommandKind kind) { return nameOf(kKinds, kind)
 
 std::optional<CommandKind> commandKindFromName(std::string_view name) {
   return valueNamed(kKinds, name);
+}
+
+std::string_view listOf(CommandKind kind) {
+  switch (kind) {
+    case CommandKind::kAllow:
+    case CommandKind::kRevoke:
+    case CommandKind::kSetAllowed: return "allowed";
+    case CommandKind::kBlock:
+    case CommandKind::kUnblock:
+    case CommandKind::kSetBlocked: return "blocked";
+    default: return {};
+  }
 }
 
 std::string_view commandStateName(CommandState state) { return nameOf(kStates, state); }
@@ -92,13 +105,13 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
     if (!r.device_ids.empty()) return invalid(kind + " takes one device ID");
     return r;
   }
-  // set-allowed: an empty list is allowed (it clears the list).
-  if (!r.device_id.empty()) return invalid("set-allowed takes a list of device IDs");
+  // set-allowed, set-blocked: an empty list is allowed (it clears the list).
+  if (!r.device_id.empty()) return invalid(kind + " takes a list of device IDs");
   if (r.device_ids.size() > kMaxDeviceIds) {
-    return invalid("set-allowed takes at most " + std::to_string(kMaxDeviceIds) + " device IDs");
+    return invalid(kind + " takes at most " + std::to_string(kMaxDeviceIds) + " device IDs");
   }
   for (const auto& id : r.device_ids) {
-    if (!plausibleName(id)) return invalid("set-allowed: every device ID must be non-empty");
+    if (!plausibleName(id)) return invalid(kind + ": every device ID must be non-empty");
   }
   return r;
 }

@@ -17,6 +17,7 @@ enum class CommandKind {
   kBlock,            // add it to the blocked list
   kUnblock,          // remove it from the blocked list
   kSetAllowed,       // make the allowed list exactly `device_ids` (minimal Add/Remove)
+  kSetBlocked,       // make the blocked list exactly `device_ids`
   kWipe,             // remote wipe of the device
   kWipeAccountOnly,  // remove only the mailbox's data from the device
   kCancelWipe,
@@ -29,7 +30,7 @@ struct CommandRequest {
   CommandKind kind = CommandKind::kAllow;
   std::string mailbox;                  // as Exchange accepts it; derived for partnership commands
   std::string device_id;                // allow, revoke, block, unblock
-  std::vector<std::string> device_ids;  // set-allowed
+  std::vector<std::string> device_ids;  // set-allowed, set-blocked
   std::string partnership;              // wipe, wipe-account-only, cancel-wipe, remove-partnership
   std::string idempotency_key;          // optional: a repeat returns the first command
   std::string requested_by;             // the client's identity, for the audit log
@@ -53,9 +54,13 @@ struct CommandRecord {
   std::int64_t updated_ms = 0;
   std::int64_t next_attempt_ms = 0;
   std::int64_t deadline_ms = 0;
-  std::string last_error;  // Exchange's message, for a failed or retrying command
-  std::string result;      // what happened, for a succeeded one
+  std::string last_error;   // Exchange's message, for a failed or retrying command
+  std::string result;       // what happened, for a succeeded one
+  std::string mailbox_key;  // the mailbox's key once resolved (agent/mailboxes/), else empty
 };
+
+// Which of a mailbox's lists a command edits: "allowed", "blocked", or empty for none.
+std::string_view listOf(CommandKind kind);
 
 enum class CommandErrc { kInvalid, kConflict, kNotFound, kStore };
 using CommandError = Error<CommandErrc>;

@@ -33,27 +33,112 @@ std::string joined(const std::vector<std::string>& ids) {
   return out.empty() ? "none" : out;
 }
 
+// The mailbox as Exchange is asked about it: by its key (a Guid Exchange takes as -Identity and
+// that no rename changes), else the name the MDM gave.
+std::string exchangeName(const CommandRecord& c) {
+  return c.mailbox_key.empty() ? c.request.mailbox : c.mailbox_key;
+}
+
 }  // namespace
 
 CommandExecutor::CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway,
-                                 const Clock& clock, ExecutorOptions options)
+                                 MailboxDirectory& directory, const Clock& clock,
+                                 ExecutorOptions options)
     : journal_(journal),
       gateway_(gateway),
+      directory_(directory),
       clock_(clock),
       options_(options),
       rng_(options.jitter_seed ? options.jitter_seed : std::random_device{}()) {
   if (options_.parallelism == 0) options_.parallelism = 1;
 }
 
+std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
+  if (!c.mailbox_key.empty()) return c.mailbox_key;
+  const std::string& name = c.request.mailbox;
+  NameLookup known;
+  {
+    std::lock_guard lock(directory_mutex_);
+    known = directory_.lookup(name);
+  }
+  std::string key = known.kind == NameLookup::Kind::kFound ? known.key : "";
+  if (key.empty()) {
+    // Ask Exchange, which knows every name of every mailbox. An ambiguous name in the directory
+    // is asked too: Exchange may still tell the two apart (a full address, say).
+    std::vector<MailboxEntry> found;
+    auto asked = gateway_.casMailbox(name, [&](std::vector<powershell::PsValue>&& batch) {
+      for (const auto& v : batch) {
+        if (const auto* o = v.asObject()) {
+          if (auto e = mailboxEntryFromCasMailbox(*o)) found.push_back(std::move(*e));
+        }
+      }
+    });
+    if (!asked) {
+      const GatewayError& e = asked.error();
+      if (e.retryable()) {
+        const std::int64_t next = clock_.nowMs() + retryDelay(c.attempts + 1, e);
+        if (next <= c.deadline_ms) {
+          (void)journal_.markRetrying(c.id, "resolving the mailbox '" + name + "': " + e.message,
+                                      next);
+        } else {
+          (void)journal_.markFailed(
+              c.id, "gave up at the deadline resolving the mailbox '" + name + "': " + e.message);
+        }
+        return std::nullopt;
+      }
+      std::string why = e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
+                        : e.code == GatewayErrc::kAmbiguous
+                            ? "the name '" + name +
+                                  "' fits more than one mailbox in Exchange; name it by its SMTP "
+                                  "address or Guid"
+                            : "Exchange refused the mailbox name '" + name + "'";
+      (void)journal_.markFailed(c.id, why + ": " + e.message);
+      return std::nullopt;
+    }
+    if (found.size() != 1) {
+      (void)journal_.markFailed(
+          c.id, found.empty() ? "Exchange returned no mailbox for '" + name + "'"
+                              : "the name '" + name + "' fits " + std::to_string(found.size()) +
+                                    " mailboxes in Exchange; name it by its SMTP address or Guid");
+      return std::nullopt;
+    }
+    {
+      std::lock_guard lock(directory_mutex_);
+      if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
+          !recorded) {
+        (void)journal_.markRetrying(c.id, "the store: " + recorded.error().message,
+                                    clock_.nowMs() + options_.first_retry_ms);
+        return std::nullopt;
+      }
+    }
+    key = found.front().key;
+  }
+  if (auto r = journal_.resolveMailbox(c.id, key); !r) return std::nullopt;
+  c.mailbox_key = key;
+  return key;
+}
+
 Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
   auto unfinished = journal_.unfinished();
   if (!unfinished) return unfinished.error();
-  std::map<std::string, bool> seen;  // lower-case mailbox: its head was considered
+  std::map<std::string, bool> seen;  // mailbox key: its head was considered
   std::vector<CommandRecord> due;
   const std::int64_t now = clock_.nowMs();
   for (auto& c : unfinished.value()) {
-    if (seen[lowerAscii(c.request.mailbox)]) continue;  // waits for the one before
-    seen[lowerAscii(c.request.mailbox)] = true;
+    if (c.mailbox_key.empty() && c.next_attempt_ms > now)
+      break;  // resolving it waits: so do all after
+    auto key = resolve(c);
+    if (!key) {
+      if (c.mailbox_key.empty()) {
+        // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
+        auto now_state = journal_.get(c.id);
+        if (now_state && isFinal(now_state->state)) continue;
+        break;
+      }
+      continue;
+    }
+    if (seen[*key]) continue;  // waits for the one before
+    seen[*key] = true;
     if (c.next_attempt_ms <= now) due.push_back(std::move(c));
   }
   return due;
@@ -127,11 +212,12 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   const CommandRequest& r = c.request;
   GatewayResult done = GatewayReply{};
   switch (r.kind) {
-    case CommandKind::kAllow: done = gateway_.addAllowed(r.mailbox, {r.device_id}); break;
-    case CommandKind::kRevoke: done = gateway_.removeAllowed(r.mailbox, {r.device_id}); break;
-    case CommandKind::kBlock: done = gateway_.addBlocked(r.mailbox, {r.device_id}); break;
-    case CommandKind::kUnblock: done = gateway_.removeBlocked(r.mailbox, {r.device_id}); break;
-    case CommandKind::kSetAllowed: return setAllowed(c);
+    case CommandKind::kAllow:
+    case CommandKind::kRevoke:
+    case CommandKind::kBlock:
+    case CommandKind::kUnblock: return editLists(c);
+    case CommandKind::kSetAllowed:
+    case CommandKind::kSetBlocked: return setList(c);
     case CommandKind::kWipe:
     case CommandKind::kWipeAccountOnly: return wipe(c);
     case CommandKind::kCancelWipe: done = gateway_.cancelWipe(r.partnership); break;
@@ -149,13 +235,42 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   return Outcome{true, result, {}};
 }
 
-CommandExecutor::Outcome CommandExecutor::setAllowed(const CommandRecord& c) {
-  std::vector<std::string> current;
+CommandExecutor::Outcome CommandExecutor::editLists(const CommandRecord& c) {
+  const CommandRequest& r = c.request;
+  // Exchange keeps an ID on one list: allowing takes it off the blocked list and blocking off
+  // the allowed one, in the same call, so that Exchange and the desired lists agree.
+  std::optional<powershell::ListEdit> allowed, blocked;
+  switch (r.kind) {
+    case CommandKind::kAllow:
+      allowed = powershell::ListEdit{{r.device_id}, {}};
+      blocked = powershell::ListEdit{{}, {r.device_id}};
+      break;
+    case CommandKind::kRevoke: allowed = powershell::ListEdit{{}, {r.device_id}}; break;
+    case CommandKind::kBlock:
+      blocked = powershell::ListEdit{{r.device_id}, {}};
+      allowed = powershell::ListEdit{{}, {r.device_id}};
+      break;
+    default: blocked = powershell::ListEdit{{}, {r.device_id}}; break;
+  }
+  auto done = gateway_.editLists(exchangeName(c), allowed, blocked);
+  if (!done) return Outcome{false, done.error().message, done.error()};
+  readBack(c);
+  std::string result = "done";
+  for (const auto& w : done->warnings) result += "; Exchange warned: " + w;
+  return Outcome{true, result, {}};
+}
+
+CommandExecutor::Outcome CommandExecutor::setList(const CommandRecord& c) {
+  const bool allowed_list = c.request.kind == CommandKind::kSetAllowed;
+  std::vector<std::string> current, other;
   bool found = false;
-  auto read = gateway_.casMailbox(c.request.mailbox, [&](std::vector<powershell::PsValue>&& batch) {
+  auto read = gateway_.casMailbox(exchangeName(c), [&](std::vector<powershell::PsValue>&& batch) {
     for (const auto& v : batch) {
       if (const auto* o = v.asObject()) {
-        current = propertyList(*o, "ActiveSyncAllowedDeviceIDs");
+        current = propertyList(
+            *o, allowed_list ? "ActiveSyncAllowedDeviceIDs" : "ActiveSyncBlockedDeviceIDs");
+        other = propertyList(
+            *o, allowed_list ? "ActiveSyncBlockedDeviceIDs" : "ActiveSyncAllowedDeviceIDs");
         found = true;
       }
     }
@@ -166,17 +281,44 @@ CommandExecutor::Outcome CommandExecutor::setAllowed(const CommandRecord& c) {
                    0};
     return Outcome{false, e.message, e};
   }
-  std::vector<std::string> add, remove;
+  std::vector<std::string> add, remove, off_other;
   for (const auto& id : c.request.device_ids) {
     if (!contains(current, id) && !contains(add, id)) add.push_back(id);
+    if (contains(other, id) && !contains(off_other, id)) off_other.push_back(id);
   }
   for (const auto& id : current) {
     if (!contains(c.request.device_ids, id)) remove.push_back(id);
   }
-  if (add.empty() && remove.empty()) return Outcome{true, "the list was already so", {}};
-  auto edited = gateway_.editList(c.request.mailbox, DeviceList::kAllowed, add, remove);
+  if (add.empty() && remove.empty() && off_other.empty()) {
+    return Outcome{true, "the list was already so", {}};
+  }
+  std::optional<powershell::ListEdit> edit, other_edit;
+  if (!add.empty() || !remove.empty()) edit = powershell::ListEdit{add, remove};
+  if (!off_other.empty()) other_edit = powershell::ListEdit{{}, off_other};
+  auto edited = allowed_list ? gateway_.editLists(exchangeName(c), edit, other_edit)
+                             : gateway_.editLists(exchangeName(c), other_edit, edit);
   if (!edited) return Outcome{false, edited.error().message, edited.error()};
-  return Outcome{true, "added " + joined(add) + "; removed " + joined(remove), {}};
+  readBack(c);
+  std::string result = "added " + joined(add) + "; removed " + joined(remove);
+  if (!off_other.empty()) {
+    result += "; taken off the " + std::string(allowed_list ? "blocked" : "allowed") +
+              " list: " + joined(off_other);
+  }
+  return Outcome{true, result, {}};
+}
+
+void CommandExecutor::readBack(const CommandRecord& c) {
+  // What Exchange now holds, so that reads are current before the next harvest. A failure here
+  // costs only freshness: the edit itself succeeded.
+  std::optional<MailboxEntry> entry;
+  auto read = gateway_.casMailbox(exchangeName(c), [&](std::vector<powershell::PsValue>&& batch) {
+    for (const auto& v : batch) {
+      if (const auto* o = v.asObject()) entry = mailboxEntryFromCasMailbox(*o);
+    }
+  });
+  if (!read || !entry) return;
+  std::lock_guard lock(directory_mutex_);
+  (void)directory_.record(*entry, clock_.nowMs(), /*lists=*/true, c.request.mailbox);
 }
 
 CommandExecutor::Outcome CommandExecutor::wipe(const CommandRecord& c) {
@@ -185,7 +327,7 @@ CommandExecutor::Outcome CommandExecutor::wipe(const CommandRecord& c) {
     // An earlier attempt may have reached Exchange: look before wiping again.
     bool held = false;
     auto stats =
-        gateway_.deviceStatistics(c.request.mailbox, [&](std::vector<powershell::PsValue>&& batch) {
+        gateway_.deviceStatistics(exchangeName(c), [&](std::vector<powershell::PsValue>&& batch) {
           for (const auto& v : batch) {
             const auto* o = v.asObject();
             if (!o || partnershipKey(propertyText(*o, "Identity")) !=

@@ -8,6 +8,7 @@
 
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/exchange_gateway.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/time/clock.h"
 
 namespace easgate::agent {
@@ -20,18 +21,28 @@ struct ExecutorOptions {
 };
 
 // Runs journaled commands against Exchange: in order per mailbox (a mailbox's next command
-// waits until the one before is final), in parallel across mailboxes. Retryable errors
+// waits until the one before is final), in parallel across mailboxes. A mailbox is one
+// mailbox whatever name each command gives it: before a command first runs, its mailbox is
+// resolved to its key through the directory, or, for a name the directory does not know, with
+// one Get-CASMailbox call (a name Exchange does not know fails the command with Exchange's
+// message). While a command's mailbox cannot be resolved yet (Exchange throttles), the
+// commands after it wait too, since they may be for the same mailbox. Retryable errors
 // (throttling, session limits, a bridge that failed) are retried with exponential backoff and
 // jitter until the command's deadline; permanent ones fail the command at once with
 // Exchange's message.
+//
+// List commands edit both lists in one Set-CASMailbox call, as Exchange keeps them: an ID put
+// on one list is taken off the other. After an edit the lists are read back and stored, so
+// reads are current at once.
 //
 // A command found "running" (the agent stopped mid-flight) or being retried may already have
 // reached Exchange. A wipe is then checked against the device's statistics first and is never
 // sent again if Exchange already holds it; a removal that finds no partnership is done.
 class CommandExecutor {
  public:
-  CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway, const Clock& clock,
-                  ExecutorOptions options = {});
+  // `directory` is used on the executor's threads only (its store connection is its own).
+  CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway, MailboxDirectory& directory,
+                  const Clock& clock, ExecutorOptions options = {});
 
   // Runs every command due now (each mailbox's oldest unfinished one, if its time has come)
   // and waits for them. Returns how many ran.
@@ -47,14 +58,21 @@ class CommandExecutor {
     std::optional<GatewayError> error;
   };
   Outcome execute(const CommandRecord& command);
-  Outcome setAllowed(const CommandRecord& command);
+  Outcome editLists(const CommandRecord& command);
+  Outcome setList(const CommandRecord& command);
   Outcome wipe(const CommandRecord& command);
+  void readBack(const CommandRecord& command);
   Result<std::vector<CommandRecord>, CommandError> dueHeads();
+  // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
+  // when the command cannot run now (failed, or retrying).
+  std::optional<std::string> resolve(CommandRecord& command);
   void settle(const CommandRecord& command, const Outcome& outcome);
   std::int64_t retryDelay(int attempts, const GatewayError& error);
 
   CommandJournal& journal_;
   ExchangeGateway& gateway_;
+  MailboxDirectory& directory_;
+  std::mutex directory_mutex_;  // the directory's connection, one caller at a time
   const Clock& clock_;
   ExecutorOptions options_;
   std::mutex rng_mutex_;

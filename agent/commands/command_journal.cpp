@@ -9,7 +9,8 @@ namespace {
 
 constexpr const char* kColumns =
     "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
-    "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result";
+    "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result, "
+    "mailbox_key";
 
 CommandError storeError(const store::StoreError& e) {
   return CommandError{CommandErrc::kStore, e.message};
@@ -53,6 +54,7 @@ CommandRecord readRecord(const store::Statement& row) {
   c.deadline_ms = row.integer(13);
   c.last_error = row.text(14);
   c.result = row.text(15);
+  c.mailbox_key = row.optionalText(16).value_or("");
   return c;
 }
 
@@ -63,21 +65,14 @@ std::string targetOf(const CommandRequest& r) {
   return r.mailbox;
 }
 
-// What the MDM wants the lists to hold, kept for drift checks: allow/revoke/block/unblock
-// edit the desired lists, set-allowed replaces the allowed one. Mailboxes are kept in lower
-// case; device IDs as given.
-Result<void, store::StoreError> recordDesiredLists(store::Database& db, const CommandRequest& r) {
-  const char* list = nullptr;
-  switch (r.kind) {
-    case CommandKind::kAllow:
-    case CommandKind::kRevoke:
-    case CommandKind::kSetAllowed: list = "allowed"; break;
-    case CommandKind::kBlock:
-    case CommandKind::kUnblock: list = "blocked"; break;
-    default: return {};
-  }
-  const std::string other = std::string(list) == "allowed" ? "blocked" : "allowed";
-  const std::string mailbox = lowerAscii(r.mailbox);
+// What the MDM wants the lists to hold, kept under the mailbox's key for drift checks:
+// allow/revoke/block/unblock edit the desired lists, set-allowed and set-blocked replace one.
+// Exchange keeps an ID on one list only, so an ID put on one list leaves the other.
+Result<void, store::StoreError> recordDesiredLists(store::Database& db, const CommandRequest& r,
+                                                   const std::string& key) {
+  const std::string list(listOf(r.kind));
+  if (list.empty()) return {};
+  const std::string other = list == "allowed" ? "blocked" : "allowed";
   auto exec = [&](const char* sql, std::initializer_list<std::string> values) {
     auto st = db.prepare(sql);
     if (!st) return Result<void, store::StoreError>(st.error());
@@ -93,25 +88,24 @@ Result<void, store::StoreError> recordDesiredLists(store::Database& db, const Co
   constexpr const char* kRemove =
       "DELETE FROM mailbox_lists WHERE mailbox = ? AND list = ? AND source = 'desired' "
       "AND lower(device_id) = lower(?)";
-  if (auto m = exec(kManage, {mailbox, list}); !m) return m;
+  if (auto m = exec(kManage, {key, list}); !m) return m;
   std::vector<std::string> add;
-  if (r.kind == CommandKind::kSetAllowed) {
-    if (auto c = exec("DELETE FROM mailbox_lists WHERE mailbox = ? AND list = 'allowed' AND "
+  if (r.kind == CommandKind::kSetAllowed || r.kind == CommandKind::kSetBlocked) {
+    if (auto c = exec("DELETE FROM mailbox_lists WHERE mailbox = ? AND list = ? AND "
                       "source = 'desired'",
-                      {mailbox});
+                      {key, list});
         !c) {
       return c;
     }
     add = r.device_ids;
   } else if (r.kind == CommandKind::kAllow || r.kind == CommandKind::kBlock) {
     add = {r.device_id};
-  } else if (auto d = exec(kRemove, {mailbox, list, r.device_id}); !d) {
+  } else if (auto d = exec(kRemove, {key, list, r.device_id}); !d) {
     return d;
   }
   for (const auto& id : add) {
-    if (auto a = exec(kAdd, {mailbox, list, id}); !a) return a;
-    // Exchange keeps an ID on one list only.
-    if (auto o = exec(kRemove, {mailbox, other, id}); !o) return o;
+    if (auto a = exec(kAdd, {key, list, id}); !a) return a;
+    if (auto o = exec(kRemove, {key, other, id}); !o) return o;
   }
   return {};
 }
@@ -170,7 +164,6 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
     out.command.request = request;
     out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
     out.command.deadline_ms = deadline_ms;
-    if (auto desired = recordDesiredLists(database_, request); !desired) return desired;
     auto audited = audit_.append(
         {now, request.requested_by, std::string(commandKindName(request.kind)), targetOf(request),
          "accepted", "{\"command\":" + std::to_string(out.command.id) + "}"},
@@ -181,6 +174,29 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
   if (!written) return storeError(written.error());
   if (refusal) return *refusal;
   return out;
+}
+
+Result<void, CommandError> CommandJournal::resolveMailbox(std::int64_t id, const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
+    auto q = database_.prepare(std::string("SELECT ") + kColumns + " FROM commands WHERE id = ?");
+    if (!q) return q.error();
+    q->bind(1, id);
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) {
+      return store::StoreError{store::StoreErrc::kConstraint,
+                               "command " + std::to_string(id) + " is unknown"};
+    }
+    const CommandRecord command = readRecord(q.value());
+    if (command.mailbox_key == key) return {};
+    auto update = database_.prepare("UPDATE commands SET mailbox_key = ? WHERE id = ?");
+    if (!update) return update.error();
+    if (auto r = update->bind(1, key).bind(2, id).run(); !r) return r;
+    return recordDesiredLists(database_, command.request, key);
+  });
+  if (!written) return storeError(written.error());
+  return {};
 }
 
 Result<CommandRecord, CommandError> CommandJournal::get(std::int64_t id) {

@@ -31,6 +31,11 @@ class CommandJournal {
 
   Result<CommandRecord, CommandError> get(std::int64_t id);
 
+  // Records the key of the command's mailbox (agent/mailboxes/) and, for a list command, what
+  // the MDM now wants that mailbox's list to hold. Called once per command, in journal order
+  // per mailbox, before it first runs.
+  Result<void, CommandError> resolveMailbox(std::int64_t id, const std::string& key);
+
   // Every command not yet succeeded or failed, oldest first.
   Result<std::vector<CommandRecord>, CommandError> unfinished();
 

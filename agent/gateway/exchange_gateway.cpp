@@ -41,14 +41,13 @@ BridgeRequest casMailboxRequest(std::string_view mailbox) {
   return BridgeRequest{"Get-CASMailbox", {}}.with("Identity", std::string(mailbox));
 }
 
-BridgeRequest editListRequest(std::string_view mailbox, DeviceList list,
-                              const std::vector<std::string>& add,
-                              const std::vector<std::string>& remove) {
-  const char* parameter =
-      list == DeviceList::kAllowed ? "ActiveSyncAllowedDeviceIDs" : "ActiveSyncBlockedDeviceIDs";
-  return BridgeRequest{"Set-CASMailbox", {}}
-      .with("Identity", std::string(mailbox))
-      .with(parameter, ListEdit{add, remove});
+BridgeRequest editListsRequest(std::string_view mailbox, const std::optional<ListEdit>& allowed,
+                               const std::optional<ListEdit>& blocked) {
+  BridgeRequest r{"Set-CASMailbox", {}};
+  r.with("Identity", std::string(mailbox));
+  if (allowed) r.with("ActiveSyncAllowedDeviceIDs", *allowed);
+  if (blocked) r.with("ActiveSyncBlockedDeviceIDs", *blocked);
+  return r;
 }
 
 BridgeRequest wipeRequest(std::string_view partnership, WipeScope scope) {
@@ -99,10 +98,10 @@ GatewayResult CmdletGateway::casMailbox(std::string_view mailbox, const ObjectSi
   return checkAndRun(casMailboxRequest(mailbox), sink);
 }
 
-GatewayResult CmdletGateway::editList(std::string_view mailbox, DeviceList list,
-                                      const std::vector<std::string>& add,
-                                      const std::vector<std::string>& remove) {
-  return checkAndRun(editListRequest(mailbox, list, add, remove));
+GatewayResult CmdletGateway::editLists(std::string_view mailbox,
+                                       const std::optional<ListEdit>& allowed,
+                                       const std::optional<ListEdit>& blocked) {
+  return checkAndRun(editListsRequest(mailbox, allowed, blocked));
 }
 
 GatewayResult CmdletGateway::wipe(std::string_view partnership, WipeScope scope) {

@@ -52,11 +52,20 @@ class ExchangeGateway {
   // One mailbox's CAS settings, its lists among them (Get-CASMailbox -Identity).
   virtual GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) = 0;
 
-  // Adds device IDs to, or removes them from, one of a mailbox's lists (Set-CASMailbox with
-  // @{Add=...} or @{Remove=...}); other entries of the list stay as they are.
-  virtual GatewayResult editList(std::string_view mailbox, DeviceList list,
-                                 const std::vector<std::string>& add,
-                                 const std::vector<std::string>& remove) = 0;
+  // Edits a mailbox's allowed and blocked lists in one Set-CASMailbox call: @{Add=...;
+  // Remove=...} on each list given; other entries stay as they are. Exchange refuses an ID
+  // added to both (ErrorDeviceIdInBothLists).
+  virtual GatewayResult editLists(std::string_view mailbox,
+                                  const std::optional<powershell::ListEdit>& allowed,
+                                  const std::optional<powershell::ListEdit>& blocked) = 0;
+  // One list only.
+  GatewayResult editList(std::string_view mailbox, DeviceList list,
+                         const std::vector<std::string>& add,
+                         const std::vector<std::string>& remove) {
+    powershell::ListEdit edit{add, remove};
+    return list == DeviceList::kAllowed ? editLists(mailbox, edit, std::nullopt)
+                                        : editLists(mailbox, std::nullopt, edit);
+  }
   // Clear-MobileDevice: wipe the device, or only the mailbox's data on it; cancel a pending one.
   virtual GatewayResult wipe(std::string_view partnership, WipeScope scope) = 0;
   virtual GatewayResult cancelWipe(std::string_view partnership) = 0;
@@ -88,9 +97,9 @@ class CmdletGateway : public ExchangeGateway {
   GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) final;
   GatewayResult casMailboxes(const ObjectSink& sink) final;
   GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) final;
-  GatewayResult editList(std::string_view mailbox, DeviceList list,
-                         const std::vector<std::string>& add,
-                         const std::vector<std::string>& remove) final;
+  GatewayResult editLists(std::string_view mailbox,
+                          const std::optional<powershell::ListEdit>& allowed,
+                          const std::optional<powershell::ListEdit>& blocked) final;
   GatewayResult wipe(std::string_view partnership, WipeScope scope) final;
   GatewayResult cancelWipe(std::string_view partnership) final;
   GatewayResult removePartnership(std::string_view partnership) final;

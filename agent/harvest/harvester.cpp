@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 
@@ -23,13 +25,11 @@ std::set<std::string> lowerSet(const std::vector<std::string>& ids) {
   return out;
 }
 
-// A mailbox with partnerships as Get-CASMailbox gave it.
-struct HarvestedMailbox {
-  std::string identity;
-  std::string address;
-  std::vector<std::string> allowed;
-  std::vector<std::string> blocked;
-};
+// What only Get-MobileDeviceStatistics reports: kept from the last harvest when a mailbox's
+// statistics could not be read this time.
+bool statisticsField(std::string_view name) {
+  return name == "lastSuccessSync" || name.rfind("wipe", 0) == 0;
+}
 
 using FieldTexts = std::map<std::string, std::string>;  // field name -> text
 
@@ -103,6 +103,24 @@ Harvester::Harvester(store::Database& database, ExchangeGateway& gateway, Comman
   if (options_.parallelism == 0) options_.parallelism = 1;
 }
 
+std::optional<GatewayError> Harvester::statisticsOf(const std::string& mailbox,
+                                                    const ObjectSink& sink, std::size_t& calls) {
+  std::int64_t wait_ms = options_.statistics_retry_ms;
+  for (int attempt = 1;; ++attempt) {
+    ++calls;
+    auto r = gateway_.deviceStatistics(mailbox, sink);
+    if (r) return std::nullopt;
+    const GatewayError& e = r.error();
+    // Deleted since it was listed, or its partnerships removed: nothing to read, no failure.
+    if (e.code == GatewayErrc::kNotFound) return std::nullopt;
+    if (!e.retryable() || attempt >= options_.statistics_attempts) return e;
+    const std::int64_t wait =
+        std::min(std::max(wait_ms, e.retry_after_ms), options_.statistics_max_wait_ms);
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    wait_ms *= 2;
+  }
+}
+
 Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   std::unique_lock one_at_a_time(running_, std::try_to_lock);
   if (!one_at_a_time) return HarvestError{HarvestErrc::kBusy, "a harvest is already running"};
@@ -124,37 +142,36 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       requested == HarvestKind::kDelta && last_start ? HarvestKind::kDelta : HarvestKind::kFull;
   const bool full = report.kind == HarvestKind::kFull;
 
-  // 1. Read from Exchange. Nothing is written until everything has been read.
+  // 1. Read from Exchange. Nothing is written until everything has been read. Each call's
+  // objects are what its cmdlet returns, whatever type names this Exchange gives them.
   InventoryBuilder builder;
   std::mutex gathered;
   std::set<std::string> mailboxes_with_devices;
-  std::set<std::string> listed_devices;  // keys of the partnerships Get-MobileDevice returned
-  std::map<std::string, HarvestedMailbox> harvested_mailboxes;  // lower-case identity
-  std::atomic<std::size_t> calls{0};
-  ObjectSink sink = [&](std::vector<powershell::PsValue>&& batch) {
-    std::lock_guard lock(gathered);
-    for (const auto& v : batch) {
-      if (const powershell::PsObject* o = v.asObject()) {
-        switch (classifyExchangeObject(*o)) {
-          case ExchangeObjectKind::kMobileDevice: {
+  std::set<std::string> listed_devices;   // keys of the partnerships Get-MobileDevice returned
+  std::set<std::string> with_statistics;  // keys of the partnerships statistics came for
+  std::vector<MailboxEntry> harvested_mailboxes;
+  std::size_t calls = 0;
+  auto sinkFor = [&](ExchangeObjectKind origin) -> ObjectSink {
+    return [&, origin](std::vector<powershell::PsValue>&& batch) {
+      std::lock_guard lock(gathered);
+      for (const auto& v : batch) {
+        if (const powershell::PsObject* o = v.asObject()) {
+          if (origin == ExchangeObjectKind::kMobileDevice) {
             const std::string identity = propertyText(*o, "Identity");
             std::string mailbox = mailboxOfDeviceIdentity(identity);
             if (!mailbox.empty()) mailboxes_with_devices.insert(mailbox);
             listed_devices.insert(partnershipKey(identity));
-            break;
+          } else if (origin == ExchangeObjectKind::kMobileDeviceStatistics) {
+            with_statistics.insert(partnershipKey(propertyText(*o, "Identity")));
+          } else if (origin == ExchangeObjectKind::kCasMailbox) {
+            if (auto entry = mailboxEntryFromCasMailbox(*o)) {
+              harvested_mailboxes.push_back(std::move(*entry));
+            }
           }
-          case ExchangeObjectKind::kCasMailbox: {
-            HarvestedMailbox m{propertyText(*o, "Identity"), propertyText(*o, "PrimarySmtpAddress"),
-                               propertyList(*o, "ActiveSyncAllowedDeviceIDs"),
-                               propertyList(*o, "ActiveSyncBlockedDeviceIDs")};
-            harvested_mailboxes[lowerAscii(m.identity)] = std::move(m);
-            break;
-          }
-          default: break;
         }
+        builder.add(v, origin);
       }
-      builder.add(v);
-    }
+    };
   };
   auto call = [&](GatewayResult r) -> std::optional<HarvestError> {
     ++calls;
@@ -162,26 +179,32 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     return HarvestError{HarvestErrc::kExchange, r.error().message};
   };
   if (full) {
-    if (auto e = call(gateway_.listDevices(sink))) return *e;
-    if (auto e = call(gateway_.casMailboxes(sink))) return *e;
+    if (auto e = call(gateway_.listDevices(sinkFor(ExchangeObjectKind::kMobileDevice)))) return *e;
+    if (auto e = call(gateway_.casMailboxes(sinkFor(ExchangeObjectKind::kCasMailbox)))) return *e;
   } else {
     const std::int64_t since = *last_start - options_.delta_overlap_ms;
-    if (auto e = call(gateway_.listDevicesChangedSince(sink, since))) return *e;
+    if (auto e = call(
+            gateway_.listDevicesChangedSince(sinkFor(ExchangeObjectKind::kMobileDevice), since))) {
+      return *e;
+    }
   }
+  std::vector<FailedMailbox> failed_mailboxes;
   {
     const std::vector<std::string> mailboxes(mailboxes_with_devices.begin(),
                                              mailboxes_with_devices.end());
+    const ObjectSink statistics_sink = sinkFor(ExchangeObjectKind::kMobileDeviceStatistics);
     std::atomic<std::size_t> next{0};
     std::mutex failure_mutex;
-    std::optional<HarvestError> failure;
     auto worker = [&] {
+      std::size_t my_calls = 0;
       for (std::size_t i = next++; i < mailboxes.size(); i = next++) {
-        if (auto e = call(gateway_.deviceStatistics(mailboxes[i], sink))) {
+        if (auto e = statisticsOf(mailboxes[i], statistics_sink, my_calls)) {
           std::lock_guard lock(failure_mutex);
-          if (!failure) failure = e;
-          return;
+          failed_mailboxes.push_back({mailboxes[i], e->message});
         }
       }
+      std::lock_guard lock(failure_mutex);
+      calls += my_calls;
     };
     std::vector<std::thread> workers;
     for (std::size_t i = 1; i < std::min(options_.parallelism, mailboxes.size()); ++i) {
@@ -189,29 +212,39 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     }
     worker();
     for (auto& w : workers) w.join();
-    if (failure) return *failure;
+    std::sort(failed_mailboxes.begin(), failed_mailboxes.end(),
+              [](const FailedMailbox& a, const FailedMailbox& b) { return a.mailbox < b.mailbox; });
   }
   std::vector<DeviceRecord> records = std::move(builder).finish();
   // A delta's statistics bring in the changed partnerships' neighbours too; they are not read.
   report.devices = full ? records.size() : listed_devices.size();
   report.calls = calls;
+  report.failed_mailboxes = failed_mailboxes.size();
 
   // 2. Apply it, all or nothing.
   const std::int64_t now = clock_.nowMs();
-  std::vector<std::pair<std::string, std::vector<std::string>>> corrections;  // mailbox, list
+  struct Correction {
+    std::string mailbox;  // the mailbox's Identity, for the command
+    std::string key;
+    std::string list;
+    std::vector<std::string> wanted;
+  };
+  std::vector<Correction> corrections;
+  MailboxDirectory directory(database_);
   auto applied = database_.transaction([&]() -> StoreResult {
     auto event = database_.prepare(
         "INSERT INTO events (at_ms, kind, mailbox, device_key, detail) VALUES (?, ?, ?, ?, ?)");
     if (!event) return event.error();
     auto recorded = database_.prepare(
-        "INSERT INTO harvests (kind, started_ms, finished_ms, devices, calls) VALUES (?, ?, ?, ?, "
-        "?)");
+        "INSERT INTO harvests (kind, started_ms, finished_ms, devices, calls, failed_mailboxes) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
     if (!recorded) return recorded.error();
     if (auto x = recorded->bind(1, full ? "full" : "delta")
                      .bind(2, report.started_ms)
                      .bind(3, now)
                      .bind(4, static_cast<std::int64_t>(report.devices))
                      .bind(5, static_cast<std::int64_t>(report.calls))
+                     .bind(6, static_cast<std::int64_t>(report.failed_mailboxes))
                      .run();
         !x) {
       return x;
@@ -220,7 +253,21 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
                     std::string detail) {
       return event->bind(1, now).bind(2, kind).bind(3, mailbox).bind(4, key).bind(5, detail).run();
     };
-    // What the MDM wants on the allowed lists, by lower-case mailbox name.
+    for (const auto& f : failed_mailboxes) {
+      if (auto x = emit("mailbox-statistics-failed", f.mailbox, "",
+                        Detail().add("mailbox", f.mailbox).add("error", f.error).done());
+          !x) {
+        return x;
+      }
+    }
+    // The directory first: the partnerships below find their mailbox's key through it.
+    for (const auto& m : harvested_mailboxes) {
+      if (auto x = directory.record(m, now, /*lists=*/true); !x) return x;
+    }
+    if (full) {
+      if (auto x = directory.rekeyLegacyLists(); !x) return x.error();
+    }
+    // What the MDM wants on the allowed lists, by mailbox key.
     std::map<std::string, std::set<std::string>> desired_allowed;
     {
       auto q = database_.prepare(
@@ -234,29 +281,12 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         desired_allowed[q->text(0)].insert(lowerAscii(q->text(1)));
       }
     }
-    std::map<std::string, std::string> address_of;  // lower identity -> lower address
-    for (const auto& [key, m] : harvested_mailboxes) address_of[key] = lowerAscii(m.address);
-    {
-      auto q = database_.prepare("SELECT identity, address FROM mailboxes");
-      if (!q) return q.error();
-      while (true) {
-        auto row = q->step();
-        if (!row) return row.error();
-        if (!row.value()) break;
-        address_of.emplace(lowerAscii(q->text(0)), lowerAscii(q->text(1)));
-      }
-    }
     auto mdmAllowed = [&](const DeviceRecord& r) {
-      for (const std::string& name : {lowerAscii(r.mailbox_identity), lowerAscii(r.mailbox_address),
-                                      address_of.count(lowerAscii(r.mailbox_identity))
-                                          ? address_of[lowerAscii(r.mailbox_identity)]
-                                          : std::string()}) {
-        auto it = desired_allowed.find(name);
-        if (!name.empty() && it != desired_allowed.end() &&
-            it->second.count(lowerAscii(r.device_id)))
-          return true;
-      }
-      return false;
+      auto known = directory.lookup(r.mailbox_identity);
+      if (known.kind != NameLookup::Kind::kFound) known = directory.lookup(r.mailbox_address);
+      if (known.kind != NameLookup::Kind::kFound) return false;
+      auto it = desired_allowed.find(known.key);
+      return it != desired_allowed.end() && it->second.count(lowerAscii(r.device_id)) > 0;
     };
 
     // What the store holds of the partnerships at hand: every one for a full harvest (it must
@@ -298,11 +328,21 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
     if (!insert) return insert.error();
     if (!update) return update.error();
     if (!change) return change.error();
+    auto stale = database_.prepare("UPDATE devices SET statistics_stale_ms = ? WHERE key = ?");
+    if (!stale) return stale.error();
     auto save = [&](const DeviceRecord& r, const std::string& key, const FieldTexts& fields) {
-      return update->bind(1, r.mailbox_identity)
-          .bind(2, encodeFields(fields))
-          .bind(3, now)
-          .bind(4, key)
+      if (auto x = update->bind(1, r.mailbox_identity)
+                       .bind(2, encodeFields(fields))
+                       .bind(3, now)
+                       .bind(4, key)
+                       .run();
+          !x) {
+        return x;
+      }
+      // Statistics that came are fresh; those kept from before are as old as they were.
+      const bool fresh = with_statistics.count(key) > 0;
+      return stale->bind(1, fresh ? std::optional<std::string>() : std::to_string(now))
+          .bind(2, key)
           .run();
     };
     std::set<std::string> seen;
@@ -313,20 +353,23 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       // statistics alone are no record to store.
       if (!full && !listed_devices.count(key)) continue;
       seen.insert(key);
-      const FieldTexts now_fields = fieldTexts(r);
+      const FieldTexts fieldsNow = fieldTexts(r);
       auto it = stored.find(key);
       if (it == stored.end() || it->second.second) {
         if (it == stored.end()) {
           if (auto x = insert->bind(1, key)
                            .bind(2, r.mailbox_identity)
-                           .bind(3, encodeFields(now_fields))
+                           .bind(3, encodeFields(fieldsNow))
                            .bind(4, now)
                            .bind(5, now)
                            .run();
               !x) {
             return x;
           }
-        } else if (auto x = save(r, key, now_fields); !x) {
+          if (!with_statistics.count(key)) {
+            if (auto x = stale->bind(1, now).bind(2, key).run(); !x) return x;
+          }
+        } else if (auto x = save(r, key, fieldsNow); !x) {
           return x;
         }
         ++report.discovered;
@@ -343,6 +386,14 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         continue;
       }
       const FieldTexts& before = it->second.first;
+      FieldTexts now_fields = fieldsNow;
+      if (!with_statistics.count(key)) {
+        // No statistics this time (the mailbox was skipped, or is gone): keep what was known.
+        for (auto& [name, value] : now_fields) {
+          auto old = before.find(name);
+          if (statisticsField(name) && old != before.end()) value = old->second;
+        }
+      }
       bool access_changed = false, wipe_changed = false, any = false;
       for (const auto& [name, value] : now_fields) {
         auto old = before.find(name);
@@ -409,64 +460,57 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         return x;
       }
     }
-    if (auto x = database_.execute("DELETE FROM mailbox_lists WHERE source = 'harvested'"); !x)
-      return x;
-    auto list_row = database_.prepare(
-        "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
-        "VALUES (?, ?, 'harvested', ?)");
-    auto mailbox_row = database_.prepare(
-        "INSERT INTO mailboxes (identity, address, seen_ms) VALUES (?, ?, ?) "
-        "ON CONFLICT (identity) DO UPDATE SET address = excluded.address, seen_ms = "
-        "excluded.seen_ms");
-    if (!list_row) return list_row.error();
-    if (!mailbox_row) return mailbox_row.error();
-    for (const auto& [key, m] : harvested_mailboxes) {
-      if (auto x = mailbox_row->bind(1, m.identity).bind(2, m.address).bind(3, now).run(); !x)
-        return x;
-      for (const auto& [list, ids] :
-           {std::pair{"allowed", &m.allowed}, std::pair{"blocked", &m.blocked}}) {
-        for (const auto& id : *ids) {
-          if (auto x = list_row->bind(1, m.identity).bind(2, list).bind(3, id).run(); !x) return x;
+    // Drift: a list the MDM manages that Exchange holds otherwise. A mailbox with a list command
+    // still to run is not drifting, only behind; and while any list command has not learned
+    // its mailbox's key, no correction is queued (it may be for any mailbox, and a correction
+    // queued now would run after it and undo it).
+    std::set<std::string> busy;
+    bool unresolved = false;
+    {
+      auto q = database_.prepare(
+          "SELECT mailbox_key FROM commands WHERE state NOT IN ('succeeded', 'failed') AND kind "
+          "IN ('allow', 'revoke', 'block', 'unblock', 'set-allowed', 'set-blocked')");
+      if (!q) return q.error();
+      while (true) {
+        auto row = q->step();
+        if (!row) return row.error();
+        if (!row.value()) break;
+        if (q->isNull(0)) {
+          unresolved = true;
+        } else {
+          busy.insert(q->text(0));
         }
       }
     }
-    // Drift: a list the MDM manages that Exchange holds otherwise.
+    std::map<std::string, const MailboxEntry*> harvested_by_key;
+    for (const auto& m : harvested_mailboxes) harvested_by_key[m.key] = &m;
     auto managed =
         database_.prepare("SELECT mailbox, list FROM managed_lists ORDER BY mailbox, list");
-    auto desired = database_.prepare(
-        "SELECT device_id FROM mailbox_lists WHERE source = 'desired' AND mailbox = ? AND list = ? "
-        "ORDER BY device_id");
     if (!managed) return managed.error();
-    if (!desired) return desired.error();
     while (true) {
       auto row = managed->step();
       if (!row) return row.error();
       if (!row.value()) break;
-      const std::string name = managed->text(0), list = managed->text(1);
-      const HarvestedMailbox* found = nullptr;
-      for (const auto& [key, m] : harvested_mailboxes) {
-        if (key == name || lowerAscii(m.address) == name) found = &m;
-      }
-      if (!found) continue;  // no partnership on it now: nothing for Exchange to enforce
-      std::vector<std::string> wanted;
-      desired->bind(1, name).bind(2, list);
-      while (true) {
-        auto d = desired->step();
-        if (!d) return d.error();
-        if (!d.value()) break;
-        wanted.push_back(desired->text(0));
-      }
-      desired->reset();
-      const auto& actual = list == "allowed" ? found->allowed : found->blocked;
-      if (lowerSet(wanted) == lowerSet(actual)) continue;
+      const std::string key = managed->text(0), list = managed->text(1);
+      auto found = harvested_by_key.find(key);
+      // No partnership on it now: nothing for Exchange to enforce. A command pending: behind.
+      if (found == harvested_by_key.end() || busy.count(key)) continue;
+      auto wanted = directory.list(key, list, MailboxDirectory::Source::kDesired);
+      if (!wanted) return wanted.error();
+      const MailboxEntry& m = *found->second;
+      const auto& actual = list == "allowed" ? m.allowed : m.blocked;
+      if (lowerSet(wanted.value()) == lowerSet(actual)) continue;
       ++report.drifted;
-      if (auto x = emit(
-              "list-drift", found->identity, "",
-              Detail().add("list", list).add("desired", wanted).add("exchange", actual).done());
+      if (auto x = emit("list-drift", m.identity, "",
+                        Detail()
+                            .add("list", list)
+                            .add("desired", wanted.value())
+                            .add("exchange", actual)
+                            .done());
           !x) {
         return x;
       }
-      if (list == "allowed") corrections.emplace_back(name, wanted);
+      if (!unresolved) corrections.push_back({m.identity, key, list, wanted.value()});
     }
     return {};
   });
@@ -474,22 +518,12 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
 
   report.finished_ms = now;
 
-  if (options_.correct_drift && journal_ && !corrections.empty()) {
-    // One correction at a time per mailbox: drift that persists while one is queued is the
-    // same drift.
-    std::set<std::string> pending;
-    if (auto unfinished = journal_->unfinished()) {
-      for (const auto& c : unfinished.value()) {
-        if (c.request.kind == CommandKind::kSetAllowed)
-          pending.insert(lowerAscii(c.request.mailbox));
-      }
-    }
-    for (const auto& [mailbox, wanted] : corrections) {
-      if (pending.count(mailbox)) continue;
+  if (options_.correct_drift && journal_) {
+    for (const auto& c : corrections) {
       CommandRequest set;
-      set.kind = CommandKind::kSetAllowed;
-      set.mailbox = mailbox;
-      set.device_ids = wanted;
+      set.kind = c.list == "allowed" ? CommandKind::kSetAllowed : CommandKind::kSetBlocked;
+      set.mailbox = c.mailbox;
+      set.device_ids = c.wanted;
       set.requested_by = "easgate (drift correction)";
       if (journal_->submit(set, now + kCommandDeadlineMs)) ++report.corrections;
     }

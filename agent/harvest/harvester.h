@@ -7,6 +7,7 @@
 
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/exchange_gateway.h"
+#include "agent/inventory/device_record.h"
 #include "agent/store/database.h"
 #include "agent/time/clock.h"
 
@@ -16,7 +17,12 @@ enum class HarvestKind { kFull, kDelta };
 
 struct HarvestOptions {
   std::size_t parallelism = 4;  // statistics calls at once; at most the bridge pool's cap
-  bool correct_drift = false;   // queue a set-allowed when Exchange's allowed list drifted
+  bool correct_drift = false;   // queue a set-allowed/-blocked when Exchange's list drifted
+  // A mailbox whose statistics fail with a retryable error (throttling, a database offline) is
+  // tried this often within the harvest, then skipped.
+  int statistics_attempts = 3;
+  std::int64_t statistics_retry_ms = 2'000;  // the first wait, doubling; Exchange's own comes first
+  std::int64_t statistics_max_wait_ms = 60'000;
   // Delta harvests ask for changes since the last harvest began, less this margin, so a
   // difference between Exchange's clock and ours loses nothing.
   std::int64_t delta_overlap_ms = 5 * 60'000;
@@ -24,13 +30,15 @@ struct HarvestOptions {
 
 struct HarvestReport {
   HarvestKind kind = HarvestKind::kFull;
-  std::size_t devices = 0;      // partnerships harvested
-  std::size_t calls = 0;        // Exchange cmdlet calls made
-  std::size_t discovered = 0;   // new partnerships
-  std::size_t changed = 0;      // partnerships with a changed field
-  std::size_t removed = 0;      // partnerships Exchange no longer has (full harvests only)
-  std::size_t drifted = 0;      // managed lists that differ from what the MDM set
-  std::size_t corrections = 0;  // set-allowed commands queued to correct drift
+  std::size_t devices = 0;           // partnerships harvested
+  std::size_t calls = 0;             // Exchange cmdlet calls made
+  std::size_t discovered = 0;        // new partnerships
+  std::size_t changed = 0;           // partnerships with a changed field
+  std::size_t removed = 0;           // partnerships Exchange no longer has (full harvests only)
+  std::size_t drifted = 0;           // managed lists that differ from what the MDM set
+  std::size_t corrections = 0;       // set-allowed/-blocked commands queued to correct drift
+  std::size_t failed_mailboxes = 0;  // mailboxes whose statistics could not be read: skipped
+  bool partial() const { return failed_mailboxes > 0; }
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;
 };
@@ -46,6 +54,14 @@ using HarvestError = Error<HarvestErrc>;
 // such mailbox; it alone can see removals and list drift. A delta harvest reads only the
 // partnerships changed since the last harvest and their mailboxes' statistics. A harvest is
 // applied in one transaction: one that fails changes nothing. Harvests never overlap.
+//
+// Objects are classified by the cmdlet that returned them, not by their type names, which
+// differ across Exchange versions. Mailboxes are keyed by Exchange's immutable id (the
+// directory, agent/mailboxes/), so lists and drift are per mailbox whatever the MDM calls it.
+// A mailbox whose statistics cannot be read (a database offline, throttling that outlasts the
+// retries) does not fail the harvest: its devices keep their last known statistics, marked
+// stale, an event names the mailbox and the error, and the harvest is reported partial. A
+// mailbox or partnership gone between listing and statistics is no error.
 class Harvester {
  public:
   // `journal` may be null; drift is then reported but never corrected.
@@ -56,6 +72,15 @@ class Harvester {
   Result<HarvestReport, HarvestError> run(HarvestKind kind);
 
  private:
+  struct FailedMailbox {
+    std::string mailbox;
+    std::string error;
+  };
+  // One mailbox's statistics, retried as HarvestOptions say. Returns the error when it was
+  // skipped; a mailbox Exchange no longer has is no error.
+  std::optional<GatewayError> statisticsOf(const std::string& mailbox, const ObjectSink& sink,
+                                           std::size_t& calls);
+
   store::Database& database_;
   ExchangeGateway& gateway_;
   CommandJournal* journal_;

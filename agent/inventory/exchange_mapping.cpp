@@ -85,18 +85,47 @@ std::string mailboxDnOfDeviceDn(std::string_view dn) {
 
 }  // namespace
 
-ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
-  if (!object.type_names) return ExchangeObjectKind::kOther;
-  for (const auto& full : *object.type_names) {
-    std::string_view name = simpleTypeName(full);
-    if (name == "MobileDevice" || name == "ActiveSyncDevice")
-      return ExchangeObjectKind::kMobileDevice;
-    if (name == "MobileDeviceStatistics" || name == "ActiveSyncDeviceStatistics") {
-      return ExchangeObjectKind::kMobileDeviceStatistics;
-    }
-    if (name == "CASMailbox") return ExchangeObjectKind::kCasMailbox;
+namespace {
+
+// Type families by simple name, as Exchange versions and Exchange Online name them.
+std::optional<ExchangeObjectKind> kindOfTypeName(std::string_view name) {
+  if (name == "MobileDevice" || name == "ActiveSyncDevice")
+    return ExchangeObjectKind::kMobileDevice;
+  if (name == "MobileDeviceStatistics" || name == "ActiveSyncDeviceStatistics" ||
+      name == "MobileDeviceConfiguration" || name == "ActiveSyncDeviceConfiguration") {
+    return ExchangeObjectKind::kMobileDeviceStatistics;
+  }
+  if (name == "CASMailbox" || name == "CasMailbox") return ExchangeObjectKind::kCasMailbox;
+  return std::nullopt;
+}
+
+// By the properties only one of them has.
+ExchangeObjectKind kindOfShape(const PsObject& object) {
+  auto has = [&](std::string_view p) { return object.property(p) != nullptr; };
+  if (has("ActiveSyncAllowedDeviceIDs") || has("ActiveSyncBlockedDeviceIDs") ||
+      has("HasActiveSyncDevicePartnership")) {
+    return ExchangeObjectKind::kCasMailbox;
+  }
+  const bool device_id = has("DeviceId");
+  if (device_id && (has("LastSuccessSync") || has("LastSyncAttemptTime") ||
+                    has("DeviceWipeSentTime") || has("LastPolicyUpdateTime"))) {
+    return ExchangeObjectKind::kMobileDeviceStatistics;
+  }
+  if (device_id && has("Identity") && (has("DeviceAccessState") || has("FirstSyncTime"))) {
+    return ExchangeObjectKind::kMobileDevice;
   }
   return ExchangeObjectKind::kOther;
+}
+
+}  // namespace
+
+ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
+  if (object.type_names) {
+    for (const auto& full : *object.type_names) {
+      if (auto kind = kindOfTypeName(simpleTypeName(full))) return *kind;
+    }
+  }
+  return kindOfShape(object);
 }
 
 std::string mailboxOfDeviceIdentity(std::string_view identity) {
@@ -120,7 +149,7 @@ void InventoryBuilder::reserve(std::size_t partnerships) {
   by_guid_.reserve(partnerships);
 }
 
-void InventoryBuilder::add(const PsValue& value) {
+void InventoryBuilder::add(const PsValue& value, std::optional<ExchangeObjectKind> origin) {
   const PsObject* object = value.asObject();
   if (!object) {
     ++counts_.ignored;
@@ -128,10 +157,23 @@ void InventoryBuilder::add(const PsValue& value) {
   }
   if (object->container == powershell::PsContainer::kList ||
       object->container == powershell::PsContainer::kEnumerable) {
-    for (const auto& item : object->items) add(item);
+    for (const auto& item : object->items) add(item, origin);
     return;
   }
-  addObject(*object);
+  if (origin) {
+    addObject(*object, *origin);
+    return;
+  }
+  ExchangeObjectKind kind = classifyExchangeObject(*object);
+  if (kind != ExchangeObjectKind::kOther) {
+    bool named = false;
+    if (object->type_names) {
+      for (const auto& full : *object->type_names)
+        named |= kindOfTypeName(simpleTypeName(full)).has_value();
+    }
+    if (!named) ++counts_.by_shape;
+  }
+  addObject(*object, kind);
 }
 
 DeviceRecord& InventoryBuilder::recordFor(const PsObject& object) {
@@ -153,8 +195,8 @@ DeviceRecord& InventoryBuilder::recordFor(const PsObject& object) {
   return records_[*at];
 }
 
-void InventoryBuilder::addObject(const PsObject& object) {
-  switch (classifyExchangeObject(object)) {
+void InventoryBuilder::addObject(const PsObject& object, ExchangeObjectKind kind) {
+  switch (kind) {
     case ExchangeObjectKind::kMobileDevice: {
       ++counts_.devices;
       DeviceRecord& r = recordFor(object);

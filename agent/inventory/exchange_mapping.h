@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -11,7 +12,9 @@
 
 namespace easgate::agent {
 
-// Which Exchange object a deserialized PowerShell object is, by its type names.
+// Which Exchange object a deserialized PowerShell object is. A harvester knows which cmdlet it
+// called and says so; an object from a file is classified by its type names (every family
+// Exchange versions use, with or without "Deserialized."), failing that by its shape.
 enum class ExchangeObjectKind { kMobileDevice, kMobileDeviceStatistics, kCasMailbox, kOther };
 ExchangeObjectKind classifyExchangeObject(const powershell::PsObject& object);
 
@@ -29,14 +32,17 @@ class InventoryBuilder {
     std::size_t devices = 0;
     std::size_t statistics = 0;
     std::size_t mailboxes = 0;
-    std::size_t ignored = 0;  // values that are none of the three
+    std::size_t ignored = 0;   // values that are none of the three
+    std::size_t by_shape = 0;  // objects of an unknown type, recognised by their properties
   };
 
   // Prepares room for about `partnerships` records.
   void reserve(std::size_t partnerships);
 
   // Takes one top-level value; a list (Export-Clixml -InputObject $array) is taken item by item.
-  void add(const powershell::PsValue& value);
+  // `origin`, when given, is what the cmdlet that produced it returns, whatever its type names.
+  void add(const powershell::PsValue& value,
+           std::optional<ExchangeObjectKind> origin = std::nullopt);
 
   // The records, in the order their partnerships first appeared.
   std::vector<DeviceRecord> finish() &&;
@@ -44,7 +50,7 @@ class InventoryBuilder {
   const Counts& counts() const { return counts_; }
 
  private:
-  void addObject(const powershell::PsObject& object);
+  void addObject(const powershell::PsObject& object, ExchangeObjectKind kind);
   DeviceRecord& recordFor(const powershell::PsObject& object);
 
   std::vector<DeviceRecord> records_;

@@ -110,6 +110,30 @@ const std::vector<const char*>& migrations() {
         CREATE INDEX commands_by_state ON commands (state);
         CREATE INDEX harvests_by_kind ON harvests (kind, id);
       )sql",
+      // v5: one key per mailbox, whatever name the MDM uses (agent/mailboxes/). The key is
+      // Exchange's immutable id; every name Exchange answers to maps to it. Commands learn their
+      // mailbox's key before they run; desired and harvested lists written from now on are
+      // kept under it (rows an earlier release wrote under a name are re-keyed once the name
+      // is known). Harvests that skipped a mailbox say so, and its devices' statistics are
+      // marked stale.
+      R"sql(
+        CREATE TABLE mailbox_directory (
+          key        TEXT PRIMARY KEY,         -- lower-case Guid (online: ExternalDirectoryObjectId)
+          identity   TEXT NOT NULL,            -- as Exchange last gave it
+          address    TEXT NOT NULL,            -- primary SMTP address
+          seen_ms    INTEGER NOT NULL
+        );
+        CREATE TABLE mailbox_names (
+          name       TEXT NOT NULL,            -- case-folded (common/text/case_fold.h)
+          key        TEXT NOT NULL REFERENCES mailbox_directory (key),
+          PRIMARY KEY (name, key)
+        );
+        CREATE INDEX mailbox_names_by_key ON mailbox_names (key);
+        ALTER TABLE commands ADD COLUMN mailbox_key TEXT;  -- NULL until resolved
+        ALTER TABLE harvests ADD COLUMN failed_mailboxes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE devices ADD COLUMN statistics_stale_ms INTEGER;  -- set while they are old
+        DROP TABLE mailboxes;                  -- replaced by mailbox_directory
+      )sql",
   };
   return kMigrations;
 }

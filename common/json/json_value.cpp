@@ -197,7 +197,12 @@ class Parser {
             }
             pos_ = save;
           }
-          text::appendUtf8(out, unit);  // a lone surrogate becomes U+FFFD
+          if (unit >= 0xD800 && unit <= 0xDFFF) {
+            // An unpaired surrogate is no character: refused rather than silently replaced.
+            return error(JsonErrc::kSyntax, pos_ - 6,
+                         "\\u escape is an unpaired UTF-16 surrogate (not a character)");
+          }
+          text::appendUtf8(out, unit);
           break;
         }
         default: return error(JsonErrc::kSyntax, pos_ - 1, "unknown escape");

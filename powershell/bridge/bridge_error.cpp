@@ -8,9 +8,15 @@ namespace easgate::powershell {
 namespace {
 
 constexpr Named<BridgeErrc> kNames[] = {
-    {BridgeErrc::kThrottled, "throttled"}, {BridgeErrc::kSessionLimit, "session-limit"},
-    {BridgeErrc::kNotFound, "not-found"},  {BridgeErrc::kInvalidArgument, "invalid-argument"},
-    {BridgeErrc::kOther, "other"},         {BridgeErrc::kBridgeFailed, "bridge-failed"},
+    {BridgeErrc::kThrottled, "throttled"},
+    {BridgeErrc::kSessionLimit, "session-limit"},
+    {BridgeErrc::kNotFound, "not-found"},
+    {BridgeErrc::kAmbiguous, "ambiguous"},
+    {BridgeErrc::kDeviceIdInBothLists, "device-id-in-both-lists"},
+    {BridgeErrc::kTransient, "transient"},
+    {BridgeErrc::kInvalidArgument, "invalid-argument"},
+    {BridgeErrc::kOther, "other"},
+    {BridgeErrc::kBridgeFailed, "bridge-failed"},
     {BridgeErrc::kTimeout, "timeout"}};
 
 }  // namespace

@@ -21,6 +21,29 @@ BridgeError notFound(std::string_view id) {
                      kNotFoundException, 0};
 }
 
+BridgeError ambiguous(std::string_view id) {
+  return BridgeError{BridgeErrc::kAmbiguous,
+                     "The operation couldn't be performed because '" + std::string(id) +
+                         "' matches multiple entries.",
+                     "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
+                     0};
+}
+
+// A mailbox by any of its names, or Exchange's error for the name.
+Result<SimMailbox*, BridgeError> mailboxNamed(Organisation& org, std::string_view id) {
+  bool shared = false;
+  if (SimMailbox* m = org.findMailbox(id, &shared)) return m;
+  if (shared) return ambiguous(id);
+  return notFound(id);
+}
+
+bool named(Organisation& org, const std::vector<std::string>& names, const SimMailbox& m) {
+  for (const auto& n : names) {
+    if (org.findMailbox(n) == &m) return true;
+  }
+  return false;
+}
+
 BridgeError invalidArgument(std::string message) {
   return BridgeError{BridgeErrc::kInvalidArgument, std::move(message), kArgumentException, 0};
 }
@@ -122,9 +145,17 @@ Result<std::vector<Organisation::DeviceRef>, BridgeError> selectDevices(Organisa
     return out;
   }
   if (const std::string* mailbox = textParameter(r, "Mailbox")) {
-    SimMailbox* m = org.findMailbox(*mailbox);
-    if (!m) return notFound(*mailbox);
-    for (auto& d : m->devices) out.push_back({m, &d});
+    auto m = mailboxNamed(org, *mailbox);
+    if (!m) return m.error();
+    if (named(org, org.statistics_offline, *m.value()) &&
+        r.cmdlet == "Get-MobileDeviceStatistics") {
+      return BridgeError{BridgeErrc::kTransient,
+                         "MapiExceptionMdbOffline: Unable to open message store. The mailbox "
+                         "database of '" +
+                             *mailbox + "' is offline or failing over.",
+                         "Microsoft.Exchange.Data.Storage.MailboxOfflineException", 0};
+    }
+    for (auto& d : m.value()->devices) out.push_back({m.value(), &d});
     return out;
   }
   if (require_scope) {
@@ -190,7 +221,14 @@ CmdletOutcome runCmdlet(Organisation& org, const BridgeRequest& r, std::int64_t 
         if (!r.parameter("ResultSize")) out.warnings.push_back(moreResultsWarning(limit));
         break;
       }
-      send(statistics ? mobileDeviceStatistics(*ref.device) : mobileDevice(*ref.device));
+      send(statistics ? mobileDeviceStatistics(*ref.device, org.statistics_type)
+                      : mobileDevice(*ref.device));
+    }
+    if (!statistics && !r.parameter("Identity")) {
+      // Deleted while the caller was reading: the next call about them finds nothing.
+      for (const auto& name : org.deleted_after_listing) {
+        if (SimMailbox* gone = org.findMailbox(name)) org.removeMailbox(*gone);
+      }
     }
     return out;
   }
@@ -209,9 +247,9 @@ CmdletOutcome runCmdlet(Organisation& org, const BridgeRequest& r, std::int64_t 
       only_with_devices = true;
     }
     if (const std::string* id = textParameter(r, "Identity")) {
-      SimMailbox* m = org.findMailbox(*id);
-      if (!m) return fail(notFound(*id));
-      send(casMailbox(m->facts));
+      auto m = mailboxNamed(org, *id);
+      if (!m) return fail(m.error());
+      send(casMailbox(m.value()->facts));
       return out;
     }
     for (const auto& m : org.mailboxes()) {
@@ -226,11 +264,15 @@ CmdletOutcome runCmdlet(Organisation& org, const BridgeRequest& r, std::int64_t 
   }
   if (r.cmdlet == "Set-CASMailbox") {
     const std::string& id = *textParameter(r, "Identity");
-    SimMailbox* m = org.findMailbox(id);
-    if (!m) return fail(notFound(id));
+    auto found = mailboxNamed(org, id);
+    if (!found) return fail(found.error());
+    SimMailbox* m = found.value();
     auto changed = org.changeLists(*m, listChange(r, "ActiveSyncAllowedDeviceIDs"),
                                    listChange(r, "ActiveSyncBlockedDeviceIDs"), now);
-    if (!changed) return fail(invalidArgument(changed.error().message));
+    if (!changed) {
+      return fail(BridgeError{BridgeErrc::kDeviceIdInBothLists, changed.error().message,
+                              "Microsoft.Exchange.Data.DataValidationException", 0});
+    }
     return out;
   }
   if (r.cmdlet == "Clear-MobileDevice") {

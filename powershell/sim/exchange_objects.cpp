@@ -24,10 +24,16 @@ const PsTypeNames& mobileDeviceTypes() {
   return kTypes;
 }
 
-const PsTypeNames& statisticsTypes() {
-  static const PsTypeNames kTypes =
-      typeNames({"Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics", "System.Object"});
-  return kTypes;
+const PsTypeNames& statisticsTypes(const std::string& type_name) {
+  static const PsTypeNames kTypes[] = {
+      typeNames({kStatisticsTypeNames[0], "System.Object"}),
+      typeNames({kStatisticsTypeNames[1], "System.Object"}),
+      typeNames({kStatisticsTypeNames[2], "System.Object"}),
+  };
+  for (std::size_t i = 0; i < std::size(kStatisticsTypeNames); ++i) {
+    if (type_name == kStatisticsTypeNames[i]) return kTypes[i];
+  }
+  return kTypes[0];
 }
 
 const PsTypeNames& casMailboxTypes() {
@@ -100,6 +106,14 @@ PsValue stringList(const std::vector<std::string>& items) {
   return PsValue::object(std::move(list));
 }
 
+// A remote session shows proxy addresses as "SMTP:" (the primary) and "smtp:" (the others).
+std::vector<std::string> emailAddresses(const MailboxFacts& f) {
+  std::vector<std::string> out;
+  if (!f.primary_smtp_address.empty()) out.push_back("SMTP:" + f.primary_smtp_address);
+  for (const auto& a : f.proxy_addresses) out.push_back("smtp:" + a);
+  return out;
+}
+
 }  // namespace
 
 std::string partnershipIdentity(const PartnershipFacts& facts) {
@@ -142,9 +156,13 @@ PsValue mobileDevice(const PartnershipFacts& f) {
   return PsValue::object(std::move(o));
 }
 
-PsValue mobileDeviceStatistics(const PartnershipFacts& f) {
+std::string distinguishedName(const MailboxFacts& f) {
+  return "CN=" + f.name + ",OU=Users,DC=contoso,DC=com";
+}
+
+PsValue mobileDeviceStatistics(const PartnershipFacts& f, const std::string& type_name) {
   auto o = std::make_shared<PsObject>();
-  o->type_names = statisticsTypes();
+  o->type_names = statisticsTypes(type_name);
   Props(o->adapted)
       .time("FirstSyncTime", f.first_sync_ticks)
       .time("LastPolicyUpdateTime", f.first_sync_ticks)
@@ -189,6 +207,7 @@ PsValue casMailbox(const MailboxFacts& f) {
       .text("DisplayName", f.name)
       .text("SamAccountName", f.sam_account_name)
       .text("PrimarySmtpAddress", f.primary_smtp_address)
+      .value("EmailAddresses", stringList(emailAddresses(f)))
       .flag("ActiveSyncEnabled", f.active_sync_enabled)
       .text("ActiveSyncMailboxPolicy", "Default")
       .flag("HasActiveSyncDevicePartnership", f.has_partnership)
@@ -196,7 +215,8 @@ PsValue casMailbox(const MailboxFacts& f) {
       .value("ActiveSyncBlockedDeviceIDs", stringList(f.blocked_device_ids))
       .text("Identity", f.identity)
       .guid("Guid", f.guid)
-      .text("DistinguishedName", "CN=" + f.name + ",OU=Users,DC=contoso,DC=com");
+      .guid("ExchangeGuid", f.exchange_guid)
+      .text("DistinguishedName", distinguishedName(f));
   addRemotingProperties(*o);
   return PsValue::object(std::move(o));
 }

@@ -44,8 +44,12 @@ struct MailboxFacts {
   std::string identity;  // "contoso.com/Users/Tony Smith"
   std::string name;
   std::string sam_account_name;
+  std::string alias;                // "tony.smith"; like SamAccountName when empty
+  std::string user_principal_name;  // "tony.smith@contoso.com"; not on CASMailbox objects
   std::string primary_smtp_address;
-  std::string guid;
+  std::vector<std::string> proxy_addresses;  // more smtp addresses (EmailAddresses' smtp:)
+  std::string guid;                          // the AD object's Guid: every mailbox has one
+  std::string exchange_guid;                 // the mailbox's ExchangeGuid
   std::vector<std::string> allowed_device_ids;
   std::vector<std::string> blocked_device_ids;
   bool active_sync_enabled = true;
@@ -56,7 +60,17 @@ struct MailboxFacts {
 std::string partnershipIdentity(const PartnershipFacts& facts);
 
 PsValue mobileDevice(const PartnershipFacts& facts);
-PsValue mobileDeviceStatistics(const PartnershipFacts& facts);
+// Get-MobileDeviceStatistics' output. Exchange versions type it differently (see EXCHANGE.md):
+// `type_name` is the full name without "Deserialized.".
+PsValue mobileDeviceStatistics(const PartnershipFacts& facts, const std::string& type_name);
+// The type names Exchange versions give statistics objects.
+inline constexpr const char* kStatisticsTypeNames[] = {
+    "Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDeviceConfiguration",
+    "Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics",
+    "Microsoft.Exchange.Management.Tasks.ActiveSyncDeviceStatistics",
+};
+// The mailbox's DistinguishedName.
+std::string distinguishedName(const MailboxFacts& facts);
 PsValue casMailbox(const MailboxFacts& facts);
 // Get-ActiveSyncOrganizationSettings; `default_access_level` is Allow, Block or Quarantine.
 PsValue organizationSettings(const std::string& default_access_level);

@@ -4,19 +4,32 @@
 #include <chrono>
 #include <random>
 
+#include "common/text/case_fold.h"
+
 namespace easgate::powershell::sim {
 namespace {
 
 constexpr std::int64_t kTicksPerSecond = 10'000'000;
 constexpr std::int64_t kUnixEpochTicks = 621'355'968'000'000'000;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+std::string lower(std::string_view s) { return text::foldCase(s); }
+
+}  // namespace
+
+std::string stableGuid(std::string_view seed, char variant) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (char c : seed) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  std::mt19937_64 rng(h ^ static_cast<std::uint64_t>(variant));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) out.push_back('-');
+    out.push_back(i == 12 ? '4' : kHex[rng() & 0xF]);
   }
   return out;
 }
+
+namespace {
 
 bool sameId(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
 
@@ -118,8 +131,12 @@ Organisation Organisation::generate(const GenerateOptions& options) {
     m.name = first + " " + last + " " + number;
     m.identity = "contoso.com/Users/" + m.name;
     m.sam_account_name = lower(first.substr(0, 1) + last) + number;
-    m.primary_smtp_address = lower(first + "." + last) + "." + number + "@contoso.com";
+    m.alias = lower(first + "." + last) + "." + number;
+    m.primary_smtp_address = m.alias + "@contoso.com";
+    m.user_principal_name = m.sam_account_name + "@corp.contoso.com";
+    m.proxy_addresses = {m.alias + "@contoso.onmicrosoft.com", m.sam_account_name + "@contoso.com"};
     m.guid = guid(rng);
+    m.exchange_guid = guid(rng);
     org.mailboxes_.push_back(SimMailbox{std::move(m), {}});
   }
   for (std::size_t d = 0; d < options.devices && !org.mailboxes_.empty(); ++d) {
@@ -165,17 +182,30 @@ std::size_t Organisation::deviceCount() const {
 
 void Organisation::reindex() {
   mailbox_index_.clear();
-  mailbox_index_.reserve(mailboxes_.size() * 5);
+  mailbox_index_.reserve(mailboxes_.size() * 10);
   for (std::size_t i = 0; i < mailboxes_.size(); ++i) {
     const MailboxFacts& f = mailboxes_[i].facts;
-    for (const std::string* key :
-         {&f.identity, &f.name, &f.sam_account_name, &f.primary_smtp_address, &f.guid}) {
-      if (!key->empty()) mailbox_index_.emplace(lower(*key), i);
+    std::vector<std::string> names = {f.identity,
+                                      f.name,
+                                      f.sam_account_name,
+                                      f.alias.empty() ? f.sam_account_name : f.alias,
+                                      f.user_principal_name,
+                                      f.primary_smtp_address,
+                                      f.guid,
+                                      f.exchange_guid,
+                                      distinguishedName(f)};
+    names.insert(names.end(), f.proxy_addresses.begin(), f.proxy_addresses.end());
+    for (const auto& name : names) {
+      if (name.empty()) continue;
+      auto [it, added] = mailbox_index_.emplace(lower(name), i);
+      if (!added && it->second != i) it->second = std::string::npos;  // two mailboxes' name
     }
   }
 }
 
 SimMailbox& Organisation::addMailbox(MailboxFacts facts) {
+  if (facts.guid.empty()) facts.guid = stableGuid(facts.identity, 'g');
+  if (facts.exchange_guid.empty()) facts.exchange_guid = stableGuid(facts.identity, 'x');
   mailboxes_.push_back(SimMailbox{std::move(facts), {}});
   reindex();
   return mailboxes_.back();
@@ -189,9 +219,11 @@ PartnershipFacts& Organisation::addDevice(SimMailbox& mailbox, PartnershipFacts 
   return mailbox.devices.back();
 }
 
-SimMailbox* Organisation::findMailbox(std::string_view id) {
+SimMailbox* Organisation::findMailbox(std::string_view id, bool* ambiguous) {
   auto it = mailbox_index_.find(lower(id));
-  return it == mailbox_index_.end() ? nullptr : &mailboxes_[it->second];
+  if (ambiguous) *ambiguous = it != mailbox_index_.end() && it->second == std::string::npos;
+  if (it == mailbox_index_.end() || it->second == std::string::npos) return nullptr;
+  return &mailboxes_[it->second];
 }
 
 std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view id) {
@@ -329,6 +361,11 @@ void Organisation::removeDevice(DeviceRef ref) {
   auto& devices = ref.mailbox->devices;
   devices.erase(devices.begin() + (ref.device - devices.data()));
   ref.mailbox->facts.has_partnership = !devices.empty();
+}
+
+void Organisation::removeMailbox(const SimMailbox& mailbox) {
+  mailboxes_.erase(mailboxes_.begin() + (&mailbox - mailboxes_.data()));
+  reindex();
 }
 
 void Organisation::syncAll(std::int64_t now) {

@@ -50,12 +50,24 @@ class Organisation {
 
   AccessLevel default_access_level = AccessLevel::kAllow;
   std::vector<DeviceAccessRule> rules;
+  // The type Get-MobileDeviceStatistics' objects carry (one of kStatisticsTypeNames): it differs
+  // across Exchange versions.
+  std::string statistics_type = kStatisticsTypeNames[0];
+
+  // Failures a large organisation always has somewhere (fault injection, by mailbox name):
+  // Get-MobileDeviceStatistics fails with a database offline for these mailboxes, and these
+  // are deleted right after a Get-MobileDevice listed them (between listing and statistics).
+  std::vector<std::string> statistics_offline;
+  std::vector<std::string> deleted_after_listing;
 
   const std::vector<SimMailbox>& mailboxes() const { return mailboxes_; }
   std::size_t deviceCount() const;
 
-  // A mailbox by Identity, Name, SamAccountName, primary SMTP address or Guid (any case).
-  SimMailbox* findMailbox(std::string_view id);
+  // A mailbox by any name Exchange takes as -Identity: Identity, Name, DistinguishedName,
+  // SamAccountName, alias, UPN, primary or proxy SMTP address, Guid or ExchangeGuid; compared
+  // as Exchange compares names (case-insensitive beyond ASCII). A name two mailboxes share
+  // finds neither and sets `ambiguous`.
+  SimMailbox* findMailbox(std::string_view id, bool* ambiguous = nullptr);
   // A partnership by Identity ("mbx/ExchangeActiveSyncDevices/Type§Id", / or \) or Guid.
   struct DeviceRef {
     SimMailbox* mailbox;
@@ -78,6 +90,8 @@ class Organisation {
 
   // Remove-MobileDevice.
   void removeDevice(DeviceRef device);
+  // The mailbox is deleted, and its partnerships with it.
+  void removeMailbox(const SimMailbox& mailbox);
 
   // Every device contacts Exchange once: ABQ is evaluated and wipes move on (sent, then
   // acknowledged). What a real organisation does between two harvests.
@@ -87,7 +101,8 @@ class Organisation {
   std::pair<std::string, std::string> evaluate(const SimMailbox& mailbox,
                                                const PartnershipFacts& device) const;
 
-  // Adds a mailbox or a partnership (for loading and tests); keeps the indexes current.
+  // Adds a mailbox or a partnership (for loading and tests); keeps the indexes current. A
+  // mailbox without a Guid or ExchangeGuid gets one, as every mailbox in Exchange has them.
   SimMailbox& addMailbox(MailboxFacts facts);
   PartnershipFacts& addDevice(SimMailbox& mailbox, PartnershipFacts device);
 
@@ -97,8 +112,11 @@ class Organisation {
                  std::int64_t now);
 
   std::vector<SimMailbox> mailboxes_;
-  std::unordered_map<std::string, std::size_t> mailbox_index_;  // lower-case keys
+  std::unordered_map<std::string, std::size_t> mailbox_index_;  // folded names; npos: ambiguous
 };
+
+// A Guid derived from `seed` (the same seed, the same Guid), for objects given none.
+std::string stableGuid(std::string_view seed, char variant);
 
 // .NET ticks for a Unix time in seconds, and the present.
 std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds);

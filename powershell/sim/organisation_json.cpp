@@ -57,6 +57,7 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
   const JsonValue& root = doc.value();
   Organisation org;
   if (auto l = level(text(root, "defaultAccessLevel"))) org.default_access_level = *l;
+  if (auto t = text(root, "statisticsType"); !t.empty()) org.statistics_type = t;
   if (const JsonValue* rules = root.find("rules"); rules && rules->asArray()) {
     for (const auto& r : *rules->asArray()) {
       auto l = level(text(r, "accessLevel"));
@@ -77,6 +78,14 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
     mailbox.facts.sam_account_name = text(m, "samAccountName");
     mailbox.facts.primary_smtp_address = text(m, "primarySmtpAddress");
     mailbox.facts.guid = text(m, "guid");
+    mailbox.facts.alias = text(m, "alias");
+    mailbox.facts.user_principal_name = text(m, "userPrincipalName");
+    mailbox.facts.proxy_addresses = strings(m, "proxyAddresses");
+    mailbox.facts.exchange_guid = text(m, "exchangeGuid");
+    if (mailbox.facts.guid.empty()) mailbox.facts.guid = stableGuid(text(m, "identity"), 'g');
+    if (mailbox.facts.exchange_guid.empty()) {
+      mailbox.facts.exchange_guid = stableGuid(text(m, "identity"), 'x');
+    }
     mailbox.facts.allowed_device_ids = strings(m, "allowedDeviceIds");
     mailbox.facts.blocked_device_ids = strings(m, "blockedDeviceIds");
     if (mailbox.facts.identity.empty() || mailbox.facts.name.empty()) {
@@ -136,6 +145,8 @@ std::string Organisation::toJson() const {
   w.beginObject();
   w.key("defaultAccessLevel");
   w.string(accessLevelName(default_access_level));
+  w.key("statisticsType");
+  w.string(statistics_type);
   w.key("rules");
   w.beginArray();
   for (const auto& r : rules) {
@@ -157,10 +168,14 @@ std::string Organisation::toJson() const {
                               {"name", &m.facts.name},
                               {"samAccountName", &m.facts.sam_account_name},
                               {"primarySmtpAddress", &m.facts.primary_smtp_address},
-                              {"guid", &m.facts.guid}}) {
+                              {"guid", &m.facts.guid},
+                              {"alias", &m.facts.alias},
+                              {"userPrincipalName", &m.facts.user_principal_name},
+                              {"exchangeGuid", &m.facts.exchange_guid}}) {
       w.key(key);
       w.string(*value);
     }
+    writeStrings(w, "proxyAddresses", m.facts.proxy_addresses);
     writeStrings(w, "allowedDeviceIds", m.facts.allowed_device_ids);
     writeStrings(w, "blockedDeviceIds", m.facts.blocked_device_ids);
     w.key("devices");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "agent/agent_loop.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
@@ -48,7 +49,10 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
         sim::Organisation::generate({3, 10, 20, sim::dotNetTicksFromUnixSeconds(1'700'000'000)}));
     AuditLog audit(*db.value());
     CommandJournal journal(*db.value(), audit, clock);
-    CommandExecutor executor(journal, gateway, clock);
+    auto directory_db = store::openStore(file);
+    ASSERT_TRUE(directory_db.ok());
+    MailboxDirectory directory(*directory_db.value());
+    CommandExecutor executor(journal, gateway, directory, clock);
     auto harvest_db = store::openStore(file);  // as the agent does: a connection per worker
     ASSERT_TRUE(harvest_db.ok());
     Harvester harvester(*harvest_db.value(), gateway, &journal, clock);

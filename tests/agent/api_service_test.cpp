@@ -8,7 +8,9 @@
 
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
+#include "agent/commands/command_executor.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "common/json/json_value.h"
 #include "powershell/sim/organisation.h"
@@ -42,6 +44,9 @@ class Api : public ::testing::Test {
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
     harvester_ = std::make_unique<Harvester>(*harvest_db_, gateway_, journal_.get(), clock_);
+    directory_db_ = store::openStore(store::storeFile(dir_)).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
     ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
     std::vector<std::unique_ptr<store::Database>> readers;
     for (int i = 0; i < 2; ++i) readers.push_back(store::openStore(store::storeFile(dir_)).value());
@@ -62,6 +67,9 @@ class Api : public ::testing::Test {
   }
   void TearDown() override {
     api_.reset();
+    executor_.reset();
+    directory_.reset();
+    directory_db_.reset();
     harvester_.reset();
     journal_.reset();
     audit_.reset();
@@ -122,6 +130,9 @@ class Api : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
+  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<MailboxDirectory> directory_;
+  std::unique_ptr<CommandExecutor> executor_;
   std::unique_ptr<ApiService> api_;
   int submitted_ = 0;
   PeerIdentity reader_ = peer("reader");
@@ -184,18 +195,43 @@ TEST_F(Api, TheListRoutesBecomeTheRightCommands) {
       {"DELETE", "/v1/mailboxes/" + m + "/lists/blocked/B1", "", CommandKind::kUnblock},
       {"PUT", "/v1/mailboxes/" + m + "/lists/allowed", R"({"deviceIds":["C1","C2"]})",
        CommandKind::kSetAllowed},
+      {"PUT", "/v1/mailboxes/" + m + "/lists/blocked", R"({"deviceIds":["D1"]})",
+       CommandKind::kSetBlocked},
   };
   for (const auto& c : cases) {
     HttpResponse r = call(operator_, c.method, c.target, c.body);
     ASSERT_EQ(r.status, 202) << c.method << " " << c.target << ": " << r.body;
     EXPECT_EQ(journal_->get(*parse(r).find("id")->asInt())->request.kind, c.kind) << c.target;
   }
-  HttpResponse lists = call(reader_, "GET", "/v1/mailboxes/" + m + "/lists");
-  ASSERT_EQ(lists.status, 200) << lists.body;
-  const json::JsonValue lists_body = parse(lists);
-  const auto* desired = lists_body.find("desiredAllowed")->asArray();
-  ASSERT_NE(desired, nullptr) << "the PUT made the list managed";
-  EXPECT_EQ(desired->size(), 2u);
+  EXPECT_EQ(call(operator_, "PUT", "/v1/mailboxes/" + m + "/lists/greylist", R"({"deviceIds":[]})")
+                .status,
+            404)
+      << "a mailbox has two lists";
+  while (executor_->runDue().value() > 0) {
+  }
+  // The mailbox by its Identity and by its SMTP address, in another case: one mailbox.
+  std::string upper_address = facts().primary_smtp_address;
+  for (char& ch : upper_address)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (const std::string& name : {m, protocol::percentEncode(upper_address)}) {
+    HttpResponse lists = call(reader_, "GET", "/v1/mailboxes/" + name + "/lists");
+    ASSERT_EQ(lists.status, 200) << lists.body;
+    const json::JsonValue lists_body = parse(lists);
+    EXPECT_EQ(text(lists_body, "mailbox"), facts().identity);
+    EXPECT_EQ(text(lists_body, "key"), facts().guid);
+    const auto* desired = lists_body.find("desiredAllowed")->asArray();
+    ASSERT_NE(desired, nullptr) << "the PUT made the list managed";
+    EXPECT_EQ(desired->size(), 2u);
+    const auto* desired_blocked = lists_body.find("desiredBlocked")->asArray();
+    ASSERT_NE(desired_blocked, nullptr);
+    ASSERT_EQ(desired_blocked->size(), 1u);
+    EXPECT_EQ(*(*desired_blocked)[0].asString(), "D1");
+    // Read back from Exchange after the edits: current before any harvest.
+    const auto* blocked = lists_body.find("blocked")->asArray();
+    ASSERT_NE(blocked, nullptr);
+    ASSERT_EQ(blocked->size(), 1u);
+    EXPECT_EQ(*(*blocked)[0].asString(), "D1");
+  }
   EXPECT_EQ(call(reader_, "GET", "/v1/mailboxes/nobody%40nowhere/lists").status, 404);
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "agent/commands/command_executor.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
@@ -84,11 +85,18 @@ class Commands : public ::testing::Test {
     options.first_retry_ms = 1'000;
     options.max_retry_ms = 60'000;
     options.jitter_seed = 42;
-    executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, clock_, options);
+    auto directory_db = store::openStore(file_);
+    ASSERT_TRUE(directory_db.ok()) << directory_db.error().message;
+    directory_db_ = std::move(directory_db).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    executor_ =
+        std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_, options);
   }
   // What a restart does: everything in memory goes, the file stays.
   void close() {
     executor_.reset();
+    directory_.reset();
+    directory_db_.reset();
     journal_.reset();
     audit_.reset();
     db_.reset();
@@ -110,6 +118,22 @@ class Commands : public ::testing::Test {
     for (const auto& r : gateway_.requests()) n += r.cmdlet == cmdlet ? 1 : 0;
     return n;
   }
+  // The directory learns the organisation's mailboxes, as a harvest teaches it: commands then
+  // run without a Get-CASMailbox to resolve their mailbox first.
+  void knowMailboxes() {
+    for (const auto& m : gateway_.organisation().mailboxes()) {
+      auto e = mailboxEntryFromCasMailbox(*sim::casMailbox(m.facts).asObject());
+      ASSERT_TRUE(e.has_value());
+      ASSERT_TRUE(directory_->record(*e, clock_.nowMs(), /*lists=*/true).ok());
+    }
+  }
+  const powershell::BridgeRequest& lastRequestOf(const std::string& cmdlet) {
+    for (auto it = gateway_.requests().rbegin(); it != gateway_.requests().rend(); ++it) {
+      if (it->cmdlet == cmdlet) return *it;
+    }
+    static const powershell::BridgeRequest kNone{"none", {}};
+    return kNone;
+  }
   std::vector<std::string>& blockedOf(const std::string& smtp) {
     return gateway_.organisation().findMailbox(smtp)->facts.blocked_device_ids;
   }
@@ -120,6 +144,8 @@ class Commands : public ::testing::Test {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
+  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<MailboxDirectory> directory_;
   std::unique_ptr<CommandExecutor> executor_;
 };
 
@@ -191,6 +217,7 @@ TEST_F(Commands, RunInOrderPerMailboxAndInParallelAcrossMailboxes) {
 }
 
 TEST_F(Commands, ThrottlingIsRetriedNoSoonerThanExchangeAsks) {
+  knowMailboxes();
   gateway_.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
   std::int64_t id = submit(command(CommandKind::kBlock, kTony, "APPL1"));
   runDue();
@@ -206,6 +233,7 @@ TEST_F(Commands, ThrottlingIsRetriedNoSoonerThanExchangeAsks) {
 }
 
 TEST_F(Commands, BackoffDoublesWithJitterUpToItsCap) {
+  knowMailboxes();
   std::int64_t id = submit(command(CommandKind::kBlock, kTony, "APPL1"));
   std::int64_t base = 1'000;
   for (int attempt = 1; attempt <= 9; ++attempt) {
@@ -241,8 +269,11 @@ TEST_F(Commands, PermanentErrorsFailAtOnceWithExchangesMessage) {
   runDue();
   CommandRecord c = get(id);
   EXPECT_EQ(c.state, CommandState::kFailed);
-  EXPECT_EQ(c.attempts, 1);
+  EXPECT_EQ(c.attempts, 0) << "it never ran: its mailbox does not exist";
+  EXPECT_NE(c.last_error.find("Exchange has no mailbox 'ghost@contoso.com'"), std::string::npos)
+      << c.last_error;
   EXPECT_NE(c.last_error.find("couldn't be found"), std::string::npos) << c.last_error;
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 0u);
 }
 
 TEST_F(Commands, SetAllowedSendsOnlyTheDifference) {
@@ -252,7 +283,7 @@ TEST_F(Commands, SetAllowedSendsOnlyTheDifference) {
   std::int64_t id = submit(set);
   runDue();
   EXPECT_EQ(get(id).state, CommandState::kSucceeded);
-  const auto& last = gateway_.requests().back();
+  const auto& last = lastRequestOf("Set-CASMailbox");
   ASSERT_EQ(last.cmdlet, "Set-CASMailbox");
   EXPECT_EQ(std::get<powershell::ListEdit>(*last.parameter("ActiveSyncAllowedDeviceIDs")),
             (powershell::ListEdit{{"C"}, {"A"}}))
@@ -301,6 +332,157 @@ TEST_F(Commands, ARemovalRetriedAfterItReachedExchangeSucceeds) {
   ASSERT_TRUE(journal_->markRetrying(id, "timed out", clock_.nowMs()).ok());
   runDue();
   EXPECT_EQ(get(id).state, CommandState::kSucceeded);
+}
+
+// --- One mailbox under many names (Exchange as it is) -------------------------------------
+
+namespace mailbox_names {
+
+const std::string kTonysIdentity = "contoso.com/Users/Tony Smith";
+
+std::vector<std::string> allowedOf(sim::Organisation& org, const std::string& name) {
+  return org.findMailbox(name)->facts.allowed_device_ids;
+}
+
+}  // namespace mailbox_names
+
+TEST_F(Commands, AMailboxNamedTwoWaysIsOneMailboxForTheDesiredLists) {
+  using namespace mailbox_names;
+  submit(command(CommandKind::kAllow, kTony, "D1"));
+  submit(command(CommandKind::kRevoke, kTony, "D2"));
+  CommandRequest set = command(CommandKind::kSetAllowed, kTonysIdentity);
+  set.device_ids = {"D2", "D3"};
+  submit(set);
+  while (runDue() > 0) {
+  }
+  EXPECT_EQ(allowedOf(gateway_.organisation(), kTony), (std::vector<std::string>{"D2", "D3"}));
+  const auto key = directory_->lookup(kTony);
+  ASSERT_EQ(key.kind, NameLookup::Kind::kFound);
+  EXPECT_EQ(directory_->lookup(kTonysIdentity).key, key.key) << "both names, one key";
+  EXPECT_EQ(directory_->lookup("TONY.SMITH@CONTOSO.COM").key, key.key);
+  auto desired = directory_->list(key.key, "allowed", MailboxDirectory::Source::kDesired);
+  ASSERT_TRUE(desired.ok());
+  EXPECT_EQ(desired.value(), (std::vector<std::string>{"D2", "D3"}))
+      << "one desired list, under the key, holding the MDM's latest decision";
+  auto rows = db_->prepare("SELECT count(*) FROM managed_lists");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_TRUE(rows->step().ok());
+  EXPECT_EQ(rows->integer(0), 1) << "not one managed list per name";
+}
+
+TEST_F(Commands, OrderPerMailboxHoldsWhateverNameEachCommandUses) {
+  // Eight pairs: allow by SMTP address, then revoke by Identity. Every revoke must run after
+  // its allow, so the device ends up not allowed.
+  for (int i = 0; i < 8; ++i) {
+    const std::string id = "PAIR" + std::to_string(i);
+    submit(command(CommandKind::kAllow, kTony, id));
+    submit(command(CommandKind::kRevoke, mailbox_names::kTonysIdentity, id));
+  }
+  std::size_t rounds = 0;
+  while (runDue() > 0) {
+    ++rounds;
+    // One mailbox: one command at a time, whatever its name.
+    std::size_t running = 0;
+    for (const auto& c : journal_->unfinished().value()) running += c.attempts > 0 ? 1 : 0;
+    EXPECT_EQ(running, 0u);
+  }
+  EXPECT_EQ(rounds, 16u) << "one command of the mailbox per round: never two at once";
+  EXPECT_TRUE(mailbox_names::allowedOf(gateway_.organisation(), kTony).empty());
+}
+
+TEST_F(Commands, NamesCompareAsExchangeComparesThemBeyondAscii) {
+  sim::MailboxFacts zoe;
+  zoe.identity = "contoso.com/Users/Zoë Ünal";
+  zoe.name = "Zoë Ünal";
+  zoe.primary_smtp_address = "zoë.ünal@contoso.com";
+  gateway_.organisation().addMailbox(zoe);
+  submit(command(CommandKind::kAllow, "ZOË.ÜNAL@CONTOSO.COM", "Z1"));
+  submit(command(CommandKind::kRevoke, "contoso.com/Users/zoë ünal", "Z1"));
+  EXPECT_EQ(runDue(), 1u) << "the second waits: the same mailbox";
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(requestsOf("Get-CASMailbox"), 1u + 2u)
+      << "one look-up for the first name; the second is in the directory (plus two read-backs)";
+  EXPECT_EQ(directory_->lookup("zoë.ünal@contoso.com").key,
+            directory_->lookup("contoso.com/Users/ZOË ÜNAL").key);
+}
+
+TEST_F(Commands, BlockingAnAllowedDeviceTakesItOffTheAllowedListInTheSameCall) {
+  std::int64_t allow = submit(command(CommandKind::kAllow, kTony, "APPL1"));
+  std::int64_t block = submit(command(CommandKind::kBlock, kTony, "APPL1"));
+  while (runDue() > 0) {
+  }
+  ASSERT_EQ(get(allow).state, CommandState::kSucceeded);
+  ASSERT_EQ(get(block).state, CommandState::kSucceeded) << get(block).last_error;
+  const auto& edit = lastRequestOf("Set-CASMailbox");
+  ASSERT_TRUE(edit.parameter("ActiveSyncBlockedDeviceIDs"));
+  ASSERT_TRUE(edit.parameter("ActiveSyncAllowedDeviceIDs")) << "one call edits both lists";
+  EXPECT_EQ(std::get<powershell::ListEdit>(*edit.parameter("ActiveSyncAllowedDeviceIDs")),
+            (powershell::ListEdit{{}, {"APPL1"}}));
+  EXPECT_EQ(blockedOf(kTony), std::vector<std::string>{"APPL1"});
+  EXPECT_TRUE(mailbox_names::allowedOf(gateway_.organisation(), kTony).empty());
+  const std::string key = directory_->lookup(kTony).key;
+  using Source = MailboxDirectory::Source;
+  EXPECT_TRUE(directory_->list(key, "allowed", Source::kDesired).value().empty())
+      << "the desired allowed list agrees with Exchange: a drift check will not undo the block";
+  EXPECT_EQ(directory_->list(key, "blocked", Source::kDesired).value(),
+            std::vector<std::string>{"APPL1"});
+  EXPECT_EQ(directory_->list(key, "blocked", Source::kHarvested).value(),
+            std::vector<std::string>{"APPL1"})
+      << "the lists were read back after the edit";
+  EXPECT_EQ(get(block).state, CommandState::kSucceeded);
+}
+
+TEST_F(Commands, SetBlockedReplacesTheBlockedListAndFreesItsIdsFromTheAllowedOne) {
+  gateway_.organisation().findMailbox(kTony)->facts.allowed_device_ids = {"A", "B"};
+  gateway_.organisation().findMailbox(kTony)->facts.blocked_device_ids = {"X"};
+  CommandRequest set = command(CommandKind::kSetBlocked, kTony);
+  set.device_ids = {"B", "Y"};
+  std::int64_t id = submit(set);
+  runDue();
+  ASSERT_EQ(get(id).state, CommandState::kSucceeded) << get(id).last_error;
+  EXPECT_EQ(blockedOf(kTony), (std::vector<std::string>{"B", "Y"}));
+  EXPECT_EQ(mailbox_names::allowedOf(gateway_.organisation(), kTony),
+            std::vector<std::string>{"A"});
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 1u) << "one call for both lists";
+}
+
+TEST_F(Commands, AMailboxExchangeDoesNotKnowFailsTheCommandAndHoldsNothingUp) {
+  std::int64_t ghost = submit(command(CommandKind::kAllow, "ghost@contoso.com", "G1"));
+  std::int64_t tony = submit(command(CommandKind::kAllow, kTony, "T1"));
+  runDue();
+  EXPECT_EQ(get(ghost).state, CommandState::kFailed);
+  EXPECT_EQ(get(tony).state, CommandState::kSucceeded);
+}
+
+TEST_F(Commands, ANameTwoMailboxesShareFailsWithAClearError) {
+  sim::MailboxFacts other;
+  other.identity = "contoso.com/Sales/Tony Smith";
+  other.name = "Tony Smith";  // the same Name as the Tony in Users
+  other.primary_smtp_address = "tony.smith2@contoso.com";
+  gateway_.organisation().addMailbox(other);
+  std::int64_t id = submit(command(CommandKind::kAllow, "Tony Smith", "A1"));
+  runDue();
+  CommandRecord c = get(id);
+  EXPECT_EQ(c.state, CommandState::kFailed);
+  EXPECT_NE(c.last_error.find("fits more than one mailbox"), std::string::npos) << c.last_error;
+  EXPECT_NE(c.last_error.find("matches multiple entries"), std::string::npos) << c.last_error;
+}
+
+TEST_F(Commands, WhileAMailboxCannotBeResolvedLaterCommandsWait) {
+  gateway_.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
+  std::int64_t first = submit(command(CommandKind::kAllow, kTony, "F1"));
+  std::int64_t second = submit(command(CommandKind::kRevoke, mailbox_names::kTonysIdentity, "F1"));
+  EXPECT_EQ(runDue(), 0u);
+  EXPECT_EQ(get(first).state, CommandState::kRetrying);
+  EXPECT_NE(get(first).last_error.find("resolving the mailbox"), std::string::npos);
+  EXPECT_EQ(get(second).state, CommandState::kQueued) << "it may be for the same mailbox";
+  clock_.set(get(first).next_attempt_ms);
+  while (runDue() > 0) {
+  }
+  EXPECT_EQ(get(first).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(second).state, CommandState::kSucceeded);
+  EXPECT_TRUE(mailbox_names::allowedOf(gateway_.organisation(), kTony).empty())
+      << "allow, then revoke: in that order";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "agent/commands/command_executor.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
@@ -47,9 +48,12 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     HarvestOptions options;
     options.correct_drift = true;
     Harvester harvester(*db.value(), gateway, &journal, clock, options);
-    CommandExecutor executor(journal, gateway, clock);
+    auto directory_db = store::openStore(store::storeFile(dir));
+    ASSERT_TRUE(directory_db.ok());
+    MailboxDirectory directory(*directory_db.value());
+    CommandExecutor executor(journal, gateway, directory, clock);
 
-    // The MDM allows a device; the command has not run yet, so Exchange disagrees.
+    // The MDM allows a device, and the agent puts it on the list.
     const auto& mailbox = org.mailboxes()[0];
     CommandRequest allow;
     allow.kind = CommandKind::kAllow;
@@ -57,6 +61,10 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     allow.device_id = mailbox.devices[0].device_id;
     allow.requested_by = "CN=mdm";
     ASSERT_TRUE(journal.submit(allow, clock.nowMs() + 3600'000).ok());
+    ASSERT_TRUE(executor.runDue().ok());
+    ASSERT_TRUE(journal.unfinished().value().empty());
+    // Then an administrator takes it off in Exchange, behind the agent's back.
+    ASSERT_TRUE(gateway.removeAllowed(mailbox.facts.identity, {allow.device_id}).ok());
 
     auto first = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(first.ok()) << first.error().message;

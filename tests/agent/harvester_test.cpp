@@ -7,8 +7,11 @@
 #include <filesystem>
 #include <thread>
 
+#include "agent/commands/command_executor.h"
 #include "agent/harvest/harvester.h"
 #include "agent/harvest/inventory_queries.h"
+#include "agent/inventory/object_text.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
@@ -31,8 +34,16 @@ class Harvests : public ::testing::Test {
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
     harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_);
+    auto directory_db = store::openStore(file_);
+    ASSERT_TRUE(directory_db.ok());
+    directory_db_ = std::move(directory_db).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
   }
   void TearDown() override {
+    executor_.reset();
+    directory_.reset();
+    directory_db_.reset();
     harvester_.reset();
     journal_.reset();
     audit_.reset();
@@ -67,7 +78,48 @@ class Harvests : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
+  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<MailboxDirectory> directory_;
+  std::unique_ptr<CommandExecutor> executor_;
   std::int64_t last_event_ = 0;
+
+  void withDriftCorrection() {
+    HarvestOptions options;
+    options.correct_drift = true;
+    harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_, options);
+  }
+  std::int64_t submit(CommandKind kind, const std::string& mailbox, const std::string& id,
+                      std::vector<std::string> ids = {}) {
+    CommandRequest r;
+    r.kind = kind;
+    r.mailbox = mailbox;
+    r.device_id = id;
+    r.device_ids = std::move(ids);
+    r.requested_by = "CN=mdm";
+    auto s = journal_->submit(r, clock_.nowMs() + 86'400'000);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s->command.id : 0;
+  }
+  void runCommands() {
+    for (int i = 0; i < 50 && executor_->runDue().value() > 0; ++i) {
+    }
+  }
+  std::optional<std::string> storedField(const std::string& identity, const std::string& field) {
+    for (const auto& r : currentInventory(*db_).value()) {
+      if (r.identity != identity) continue;
+      for (const auto& f : deviceFields()) {
+        if (f.name == field) return fieldText(r, f);
+      }
+    }
+    return std::nullopt;
+  }
+  bool statisticsStale(const std::string& identity) {
+    auto q = db_->prepare("SELECT statistics_stale_ms IS NOT NULL FROM devices WHERE key = ?");
+    EXPECT_TRUE(q.ok());
+    q->bind(1, partnershipKey(identity));
+    EXPECT_TRUE(q->step().value());
+    return q->integer(0) != 0;
+  }
 };
 
 TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
@@ -199,33 +251,152 @@ TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
 }
 
 TEST_F(Harvests, ReportsListDriftAndQueuesOneCorrection) {
-  harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_,
-                                           HarvestOptions{4, /*correct_drift=*/true, 300'000});
+  withDriftCorrection();
   const std::string address = firstMailbox().facts.primary_smtp_address;
   const std::string id = firstDevice().device_id;
-  CommandRequest allow;
-  allow.kind = CommandKind::kAllow;
-  allow.mailbox = address;
-  allow.device_id = id;
-  allow.requested_by = "CN=mdm";
-  ASSERT_TRUE(journal_->submit(allow, clock_.nowMs() + 86'400'000).ok());
-  // The command has not run: Exchange's allowed list is still empty.
-  HarvestReport r = harvest(HarvestKind::kFull);
-  EXPECT_EQ(r.drifted, 1u);
-  EXPECT_EQ(r.corrections, 1u);
-  bool drift = false, allowed_by_mdm = false;
+  submit(CommandKind::kAllow, address, id);
+  runCommands();
+  HarvestReport first = harvest(HarvestKind::kFull);
+  EXPECT_EQ(first.drifted, 0u) << "Exchange holds what the MDM set";
+  bool allowed_by_mdm = false;
   for (const auto& e : newEvents()) {
-    if (e.kind == "list-drift") drift = e.detail.find(id) != std::string::npos;
     if (e.kind == "device-discovered" && e.detail.find(id) != std::string::npos)
       allowed_by_mdm = e.detail.find("\"allowedByMdm\":true") != std::string::npos;
   }
-  EXPECT_TRUE(drift);
   EXPECT_TRUE(allowed_by_mdm) << "the MDM had allowed this device before it was discovered";
-  EXPECT_EQ(harvest(HarvestKind::kFull).corrections, 0u) << "one is already queued";
-  EXPECT_EQ(journal_->unfinished().value().size(), 2u) << "the allow and one set-allowed";
 
-  org().findMailbox(address)->facts.allowed_device_ids = {id};  // Exchange catches up
+  // An administrator takes the ID off the list in Exchange, behind the agent's back.
+  org().findMailbox(address)->facts.allowed_device_ids.clear();
+  HarvestReport r = harvest(HarvestKind::kFull);
+  EXPECT_EQ(r.drifted, 1u);
+  EXPECT_EQ(r.corrections, 1u);
+  bool drift = false;
+  for (const auto& e : newEvents()) {
+    if (e.kind == "list-drift") drift = e.detail.find(id) != std::string::npos;
+  }
+  EXPECT_TRUE(drift);
+  EXPECT_EQ(harvest(HarvestKind::kFull).corrections, 0u) << "one is already queued";
+  EXPECT_EQ(journal_->unfinished().value().size(), 1u) << "one set-allowed";
+  runCommands();
+  EXPECT_EQ(org().findMailbox(address)->facts.allowed_device_ids, std::vector<std::string>{id});
   EXPECT_EQ(harvest(HarvestKind::kFull).drifted, 0u);
+}
+
+// Issue 11, case 1: the MDM names one mailbox two ways. The agent must see one mailbox, so a
+// full harvest finds no drift and queues nothing that would undo the MDM's last decision.
+TEST_F(Harvests, AMailboxNamedTwoWaysHasNoFalseDriftAndNoCorrectionUndoesTheMdm) {
+  withDriftCorrection();
+  const sim::MailboxFacts facts = firstMailbox().facts;
+  submit(CommandKind::kAllow, facts.primary_smtp_address, "D1");
+  submit(CommandKind::kRevoke, facts.primary_smtp_address, "D2");
+  submit(CommandKind::kSetAllowed, facts.identity, "", {"D2", "D3"});
+  runCommands();
+  ASSERT_EQ(org().findMailbox(facts.identity)->facts.allowed_device_ids,
+            (std::vector<std::string>{"D2", "D3"}));
+  for (int i = 0; i < 2; ++i) {
+    HarvestReport r = harvest(HarvestKind::kFull);
+    EXPECT_EQ(r.drifted, 0u) << "harvest " << i;
+    EXPECT_EQ(r.corrections, 0u) << "harvest " << i;
+    runCommands();
+  }
+  EXPECT_EQ(org().findMailbox(facts.identity)->facts.allowed_device_ids,
+            (std::vector<std::string>{"D2", "D3"}))
+      << "the MDM's latest decision stands";
+}
+
+// Issue 11, case 4: blocking an allowed device, then a full harvest with drift correction:
+// the block must stand.
+TEST_F(Harvests, ABlockOfAnAllowedDeviceIsNotUndoneByDriftCorrection) {
+  withDriftCorrection();
+  const std::string address = firstMailbox().facts.primary_smtp_address;
+  const std::string id = firstDevice().device_id;
+  submit(CommandKind::kAllow, address, id);
+  submit(CommandKind::kBlock, address, id);
+  runCommands();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(harvest(HarvestKind::kFull).corrections, 0u);
+    runCommands();
+  }
+  const auto& facts = org().findMailbox(address)->facts;
+  EXPECT_EQ(facts.blocked_device_ids, std::vector<std::string>{id});
+  EXPECT_TRUE(facts.allowed_device_ids.empty());
+  EXPECT_EQ(firstDevice().access_state, "Blocked");
+}
+
+// Issue 11, case 3: Exchange versions type statistics differently. Whatever the type, the
+// harvest stores the sync time and follows the wipe.
+TEST_F(Harvests, StatisticsAreReadWhateverTypeThisExchangeGivesThem) {
+  for (const char* type : sim::kStatisticsTypeNames) {
+    SCOPED_TRACE(type);
+    org().statistics_type = type;
+    harvest(HarvestKind::kFull);
+    newEvents();
+    const std::string identity = sim::partnershipIdentity(firstDevice());
+    EXPECT_NE(storedField(identity, "lastSuccessSync").value_or(""), "");
+    auto wiped = org().findDevice(identity);
+    ASSERT_TRUE(wiped);
+    org().wipe(*wiped, false, false, nowTicks());
+    harvest(HarvestKind::kFull);
+    bool wipe_event = false;
+    for (const auto& e : newEvents()) wipe_event |= e.kind == "wipe-status-changed";
+    EXPECT_TRUE(wipe_event);
+    EXPECT_EQ(storedField(identity, "wipeStatus").value_or(""), "DeviceWipePending");
+    org().wipe(*org().findDevice(identity), false, true, nowTicks());  // cancel, for the next
+    harvest(HarvestKind::kFull);
+  }
+}
+
+// Issue 11, case 5: one mailbox whose statistics fail does not sink the harvest.
+TEST_F(Harvests, AMailboxWhoseStatisticsFailIsSkippedAndTheHarvestCompletes) {
+  HarvestOptions options;
+  options.statistics_retry_ms = 0;
+  harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_, options);
+  harvest(HarvestKind::kFull);
+  newEvents();
+  const sim::MailboxFacts broken = firstMailbox().facts;
+  const std::string identity = sim::partnershipIdentity(firstDevice());
+  const std::string last_sync = storedField(identity, "lastSuccessSync").value();
+  org().statistics_offline = {broken.identity};
+  const std::size_t before = gateway_.requests().size();
+
+  HarvestReport r = harvest(HarvestKind::kFull);
+  EXPECT_EQ(r.failed_mailboxes, 1u);
+  EXPECT_TRUE(r.partial());
+  EXPECT_EQ(r.devices, 40u) << "every partnership is still there";
+  std::size_t tries = 0;
+  for (std::size_t i = before; i < gateway_.requests().size(); ++i) {
+    const auto& q = gateway_.requests()[i];
+    const auto* m = q.parameter("Mailbox");
+    tries += q.cmdlet == "Get-MobileDeviceStatistics" && m &&
+             std::get<std::string>(*m) == broken.identity;
+  }
+  EXPECT_EQ(tries, 3u) << "retried within the harvest, then skipped";
+  EXPECT_EQ(storedField(identity, "lastSuccessSync").value_or(""), last_sync)
+      << "the last known statistics are kept";
+  EXPECT_TRUE(statisticsStale(identity));
+  EXPECT_FALSE(statisticsStale(sim::partnershipIdentity(org().mailboxes()[1].devices[0])));
+  bool said = false;
+  for (const auto& e : newEvents()) {
+    if (e.kind == "mailbox-statistics-failed") {
+      said = e.detail.find("MdbOffline") != std::string::npos && e.mailbox == broken.identity;
+    }
+  }
+  EXPECT_TRUE(said) << "an event names the mailbox and why";
+  auto q = db_->prepare("SELECT failed_mailboxes FROM harvests ORDER BY id DESC LIMIT 1");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->step().value());
+  EXPECT_EQ(q->integer(0), 1);
+
+  org().statistics_offline.clear();  // the database is mounted again
+  EXPECT_FALSE(harvest(HarvestKind::kFull).partial());
+  EXPECT_FALSE(statisticsStale(identity));
+}
+
+TEST_F(Harvests, AMailboxDeletedBetweenListingAndStatisticsIsNoError) {
+  org().deleted_after_listing = {firstMailbox().facts.primary_smtp_address};
+  HarvestReport r = harvest(HarvestKind::kFull);
+  EXPECT_FALSE(r.partial());
+  EXPECT_EQ(r.failed_mailboxes, 0u);
 }
 
 TEST_F(Harvests, AFailedHarvestChangesNothing) {

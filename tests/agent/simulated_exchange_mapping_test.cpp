@@ -36,32 +36,37 @@ TEST(SimulatedExchangeMapping, DeviceStatisticsAndMailboxJoinIntoOneRecord) {
   mailbox.primary_smtp_address = "ann.lee@contoso.com";
   mailbox.allowed_device_ids = {"ANDROIDC0FFEE"};
 
-  std::string document = powershell::writeClixml(
-      {sim::mobileDevice(device), sim::mobileDeviceStatistics(device), sim::casMailbox(mailbox)},
-      {true});
-  auto values = powershell::readClixml(document);
-  ASSERT_TRUE(values.ok()) << values.error().message;
+  // Exchange versions type statistics differently; a file is read right whichever it holds.
+  for (const char* statistics_type : sim::kStatisticsTypeNames) {
+    SCOPED_TRACE(statistics_type);
+    std::string document = powershell::writeClixml(
+        {sim::mobileDevice(device), sim::mobileDeviceStatistics(device, statistics_type),
+         sim::casMailbox(mailbox)},
+        {true});
+    auto values = powershell::readClixml(document);
+    ASSERT_TRUE(values.ok()) << values.error().message;
 
-  InventoryBuilder builder;
-  for (const auto& v : values.value()) builder.add(v);
-  EXPECT_EQ(builder.counts().devices, 1u);
-  EXPECT_EQ(builder.counts().statistics, 1u);
-  EXPECT_EQ(builder.counts().mailboxes, 1u);
-  auto records = std::move(builder).finish();
-  ASSERT_EQ(records.size(), 1u);
-  const DeviceRecord& r = records[0];
-  EXPECT_EQ(r.mailbox_identity, "contoso.com/Users/Ann Lee");
-  EXPECT_EQ(r.mailbox_address, "ann.lee@contoso.com");
-  EXPECT_EQ(r.device_id, "ANDROIDC0FFEE");
-  EXPECT_EQ(r.friendly_name, "Ann's, \"Pixel\"");
-  EXPECT_EQ(r.access_state, "Quarantined");
-  EXPECT_EQ(r.identity,
-            "contoso.com/Users/Ann Lee/ExchangeActiveSyncDevices/Android§ANDROIDC0FFEE");
-  EXPECT_EQ(r.wipe_status, "DeviceWipePending");
-  ASSERT_TRUE(r.first_sync_time && r.last_success_sync && r.wipe_request_time);
-  EXPECT_EQ(formatTimestamp(*r.first_sync_time), "2024-03-05T09:14:27.1234567Z");
-  EXPECT_EQ(formatTimestamp(*r.last_success_sync), "2024-03-05T10:14:27.1234567Z");
-  EXPECT_FALSE(r.wipe_ack_time);
+    InventoryBuilder builder;
+    for (const auto& v : values.value()) builder.add(v);
+    EXPECT_EQ(builder.counts().devices, 1u);
+    EXPECT_EQ(builder.counts().statistics, 1u);
+    EXPECT_EQ(builder.counts().mailboxes, 1u);
+    auto records = std::move(builder).finish();
+    ASSERT_EQ(records.size(), 1u);
+    const DeviceRecord& r = records[0];
+    EXPECT_EQ(r.mailbox_identity, "contoso.com/Users/Ann Lee");
+    EXPECT_EQ(r.mailbox_address, "ann.lee@contoso.com");
+    EXPECT_EQ(r.device_id, "ANDROIDC0FFEE");
+    EXPECT_EQ(r.friendly_name, "Ann's, \"Pixel\"");
+    EXPECT_EQ(r.access_state, "Quarantined");
+    EXPECT_EQ(r.identity,
+              "contoso.com/Users/Ann Lee/ExchangeActiveSyncDevices/Android§ANDROIDC0FFEE");
+    EXPECT_EQ(r.wipe_status, "DeviceWipePending");
+    ASSERT_TRUE(r.first_sync_time && r.last_success_sync && r.wipe_request_time);
+    EXPECT_EQ(formatTimestamp(*r.first_sync_time), "2024-03-05T09:14:27.1234567Z");
+    EXPECT_EQ(formatTimestamp(*r.last_success_sync), "2024-03-05T10:14:27.1234567Z");
+    EXPECT_FALSE(r.wipe_ack_time);
+  }
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
 #include "agent/harvest/inventory_queries.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
@@ -115,7 +116,10 @@ int main(int argc, char** argv) {
 
   agent::ExecutorOptions executor_options;
   executor_options.parallelism = o.bridges;
-  agent::CommandExecutor executor(journal, gateway, clock, executor_options);
+  auto directory_db = agent::store::openStore(agent::store::storeFile(dir));
+  if (!directory_db) return std::fprintf(stderr, "%s\n", directory_db.error().message.c_str()), 1;
+  agent::MailboxDirectory directory(*directory_db.value());
+  agent::CommandExecutor executor(journal, gateway, directory, clock, executor_options);
   auto run_start = Clock::now();
   std::size_t ran = 0;
   while (true) {

@@ -37,6 +37,15 @@ TEST(ParseJson, RejectsWhatRfc8259Rejects) {
   }
 }
 
+TEST(ParseJson, RefusesUnpairedSurrogatesInsteadOfReplacingThem) {
+  EXPECT_FALSE(parseJson(R"("\ud800x")").ok()) << "a lone high surrogate";
+  EXPECT_FALSE(parseJson(R"("x\udc00")").ok()) << "a lone low surrogate";
+  EXPECT_FALSE(parseJson(R"("\ud800\u0041")").ok()) << "a high surrogate before no low one";
+  auto pair = parseJson(R"("\ud83d\ude00")");
+  ASSERT_TRUE(pair.ok());
+  EXPECT_EQ(*pair->asString(), "\xF0\x9F\x98\x80") << "a pair is one character";
+}
+
 TEST(ParseJson, LimitsNestingAndSaysWhere) {
   std::string deep(100, '[');
   auto v = parseJson(deep, 64);

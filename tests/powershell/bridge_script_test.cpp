@@ -204,7 +204,8 @@ TEST_F(BridgeScript, ClassifiesExchangesErrorsAndKeepsItsMessage) {
                               .with("ActiveSyncAllowedDeviceIDs", ListEdit{{"X"}, {}})
                               .with("ActiveSyncBlockedDeviceIDs", ListEdit{{"X"}, {}}));
   ASSERT_FALSE(both.ok());
-  EXPECT_EQ(both.error().code, BridgeErrc::kInvalidArgument);
+  EXPECT_EQ(both.error().code, BridgeErrc::kDeviceIdInBothLists);
+  EXPECT_FALSE(both.error().retryable());
   EXPECT_NE(both.error().message.find("ErrorDeviceIdInBothLists"), std::string::npos);
 
   auto other = bridge->run(casMailbox("fault:terminating"));

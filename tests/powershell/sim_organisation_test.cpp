@@ -311,7 +311,7 @@ TEST(SimCmdlets, SetCasMailboxEditsTheListsAndGetShowsTheResult) {
                              .with("ActiveSyncAllowedDeviceIDs", ListEdit{{"ANDROIDC2"}, {}})
                              .with("ActiveSyncBlockedDeviceIDs", ListEdit{{"ANDROIDC2"}, {}}));
   ASSERT_TRUE(both.outcome.error);
-  EXPECT_EQ(both.outcome.error->code, BridgeErrc::kInvalidArgument);
+  EXPECT_EQ(both.outcome.error->code, BridgeErrc::kDeviceIdInBothLists);
 }
 
 TEST(SimCmdlets, StatisticsNeedAScopeAndFiltersOutsideTheSubsetAreRefused) {
@@ -323,8 +323,15 @@ TEST(SimCmdlets, StatisticsNeedAScopeAndFiltersOutsideTheSubsetAreRefused) {
   auto stats =
       run(s.org, BridgeRequest{"Get-MobileDeviceStatistics", {}}.with("Mailbox", "tsmith"));
   ASSERT_EQ(stats.objects.size(), 2u);
+  // Typed as Exchange 2013 and later type them, not as the agent once assumed.
+  EXPECT_TRUE(stats.objects[0].asObject()->hasType(
+      "Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDeviceConfiguration"));
+  s.org.statistics_type = sim::kStatisticsTypeNames[1];
+  auto older =
+      run(s.org, BridgeRequest{"Get-MobileDeviceStatistics", {}}.with("Mailbox", "tsmith"));
+  ASSERT_EQ(older.objects.size(), 2u);
   EXPECT_TRUE(
-      stats.objects[0].asObject()->hasType("Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics"));
+      older.objects[0].asObject()->hasType("Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics"));
 
   auto blocked =
       run(s.org, BridgeRequest{"Get-MobileDevice", {}}.with("Filter", "DeviceType -eq 'Android'"));

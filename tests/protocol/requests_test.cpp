@@ -21,6 +21,18 @@ TEST(Validation, MailboxesAreWhatExchangeTakesButNeverAWildcard) {
   EXPECT_FALSE(mailboxProblem(std::string(256, 'a')));
 }
 
+TEST(Validation, NamesThatLookLikeOtherNamesAreRefused) {
+  EXPECT_FALSE(mailboxProblem("zoë.ünal@contoso.com")) << "letters beyond ASCII are fine";
+  // A right-to-left override makes "moc.osotnoc@nna" read as something else.
+  auto bidi = mailboxProblem("ann\u202E@contoso.com");
+  ASSERT_TRUE(bidi);
+  EXPECT_NE(bidi->find("U+202E"), std::string::npos) << *bidi;
+  EXPECT_TRUE(mailboxProblem("ann\u200B.berg@contoso.com")) << "a zero-width space";
+  EXPECT_TRUE(mailboxProblem("\uFEFFann@contoso.com")) << "a byte-order mark";
+  EXPECT_TRUE(mailboxProblem("ann\xED\xA0\x80x")) << "a surrogate in UTF-8 is no character";
+  EXPECT_TRUE(partnershipProblem("ann\u2066/ExchangeActiveSyncDevices/iPhone\u00A7A1"));
+}
+
 TEST(Validation, DeviceIdsFollowMsAsHttp) {
   EXPECT_FALSE(deviceIdProblem("ABCDEF0123456789abcdef0123456789"));  // 32
   EXPECT_TRUE(deviceIdProblem("ABCDEF0123456789abcdef01234567890"));  // 33

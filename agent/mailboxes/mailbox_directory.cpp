@@ -1,0 +1,204 @@
+#include "agent/mailboxes/mailbox_directory.h"
+
+#include <algorithm>
+#include <set>
+
+#include "agent/inventory/object_text.h"
+#include "common/text/case_fold.h"
+
+namespace easgate::agent {
+namespace {
+
+using StoreResult = Result<void, store::StoreError>;
+
+std::vector<std::string> column(store::Statement& st, std::optional<store::StoreError>& error) {
+  std::vector<std::string> out;
+  while (true) {
+    auto row = st.step();
+    if (!row) {
+      error = row.error();
+      break;
+    }
+    if (!row.value()) break;
+    out.push_back(st.text(0));
+  }
+  st.reset();
+  return out;
+}
+
+// "SMTP:ann.berg@contoso.com" -> the address; other proxy types (X500:, SIP:) are no -Identity.
+std::optional<std::string> smtpProxy(std::string_view proxy) {
+  if (proxy.size() > 5 && lowerAscii(proxy.substr(0, 5)) == "smtp:") {
+    return std::string(proxy.substr(5));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& o) {
+  MailboxEntry e;
+  for (const char* id : {"ExternalDirectoryObjectId", "Guid", "ExchangeGuid"}) {
+    e.key = lowerAscii(propertyText(o, id));
+    if (!e.key.empty() && e.key != "00000000-0000-0000-0000-000000000000") break;
+    e.key.clear();
+  }
+  if (e.key.empty()) return std::nullopt;
+  e.identity = propertyText(o, "Identity");
+  e.address = propertyText(o, "PrimarySmtpAddress");
+  for (const char* name :
+       {"Identity", "Name", "DistinguishedName", "SamAccountName", "Alias", "UserPrincipalName",
+        "PrimarySmtpAddress", "Guid", "ExchangeGuid", "ExternalDirectoryObjectId"}) {
+    if (auto v = propertyText(o, name); !v.empty()) e.names.push_back(std::move(v));
+  }
+  for (const auto& proxy : propertyList(o, "EmailAddresses")) {
+    if (auto address = smtpProxy(proxy)) e.names.push_back(*address);
+  }
+  e.allowed = propertyList(o, "ActiveSyncAllowedDeviceIDs");
+  e.blocked = propertyList(o, "ActiveSyncBlockedDeviceIDs");
+  return e;
+}
+
+Result<NameLookup, store::StoreError> MailboxDirectory::find(std::string_view name) {
+  auto q = database_.prepare("SELECT DISTINCT key FROM mailbox_names WHERE name = ? LIMIT 2");
+  if (!q) return q.error();
+  q->bind(1, text::foldCase(name));
+  std::optional<store::StoreError> error;
+  auto keys = column(*q, error);
+  if (error) return *error;
+  NameLookup out;
+  if (keys.size() == 1) {
+    out.kind = NameLookup::Kind::kFound;
+    out.key = keys.front();
+  } else if (keys.size() > 1) {
+    out.kind = NameLookup::Kind::kAmbiguous;
+  }
+  return out;
+}
+
+NameLookup MailboxDirectory::lookup(std::string_view name) {
+  auto found = find(name);
+  return found ? found.value() : NameLookup{};
+}
+
+Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
+                                                         bool lists, std::string_view also) {
+  auto upsert = database_.prepare(
+      "INSERT INTO mailbox_directory (key, identity, address, seen_ms) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, address = "
+      "excluded.address, seen_ms = excluded.seen_ms");
+  if (!upsert) return upsert.error();
+  if (auto r = upsert->bind(1, e.key).bind(2, e.identity).bind(3, e.address).bind(4, now).run();
+      !r) {
+    return r;
+  }
+  // The names it had may be gone (a rename, a move to another OU): only today's count.
+  std::set<std::string> names;
+  for (const auto& n : e.names) names.insert(text::foldCase(n));
+  if (!also.empty()) names.insert(text::foldCase(also));
+  auto clear = database_.prepare("DELETE FROM mailbox_names WHERE key = ?");
+  auto add = database_.prepare("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
+  if (!clear) return clear.error();
+  if (!add) return add.error();
+  if (auto r = clear->bind(1, e.key).run(); !r) return r;
+  for (const auto& n : names) {
+    if (auto r = add->bind(1, n).bind(2, e.key).run(); !r) return r;
+  }
+  if (!lists) return {};
+  auto drop =
+      database_.prepare("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
+  auto put = database_.prepare(
+      "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
+      "VALUES (?, ?, 'harvested', ?)");
+  if (!drop) return drop.error();
+  if (!put) return put.error();
+  if (auto r = drop->bind(1, e.key).run(); !r) return r;
+  for (const auto& [which, ids] :
+       {std::pair{"allowed", &e.allowed}, std::pair{"blocked", &e.blocked}}) {
+    for (const auto& id : *ids) {
+      if (auto r = put->bind(1, e.key).bind(2, which).bind(3, id).run(); !r) return r;
+    }
+  }
+  return {};
+}
+
+Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
+    std::string_view key) {
+  auto q = database_.prepare("SELECT identity, address FROM mailbox_directory WHERE key = ?");
+  if (!q) return q.error();
+  q->bind(1, key);
+  auto row = q->step();
+  if (!row) return row.error();
+  if (!row.value()) return std::optional<MailboxEntry>();
+  MailboxEntry e;
+  e.key = std::string(key);
+  e.identity = q->text(0);
+  e.address = q->text(1);
+  return std::optional<MailboxEntry>(std::move(e));
+}
+
+Result<std::vector<std::string>, store::StoreError> MailboxDirectory::list(std::string_view key,
+                                                                           std::string_view which,
+                                                                           Source source) {
+  auto q = database_.prepare(
+      "SELECT device_id FROM mailbox_lists WHERE mailbox = ? AND list = ? AND source = ? "
+      "ORDER BY device_id");
+  if (!q) return q.error();
+  q->bind(1, key).bind(2, which).bind(3, source == Source::kHarvested ? "harvested" : "desired");
+  std::optional<store::StoreError> error;
+  auto ids = column(*q, error);
+  if (error) return *error;
+  return ids;
+}
+
+Result<bool, store::StoreError> MailboxDirectory::managed(std::string_view key,
+                                                          std::string_view which) {
+  auto q = database_.prepare("SELECT 1 FROM managed_lists WHERE mailbox = ? AND list = ?");
+  if (!q) return q.error();
+  q->bind(1, key).bind(2, which);
+  auto row = q->step();
+  if (!row) return row.error();
+  return row.value();
+}
+
+Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
+  // Names under which lists are kept that are no key, newest command first: of two names of
+  // one mailbox, the later decision wins, as it did in Exchange.
+  auto legacy = database_.prepare(
+      "SELECT m.mailbox, (SELECT max(c.id) FROM commands c WHERE lower(c.mailbox) = m.mailbox) "
+      "AS latest FROM (SELECT DISTINCT mailbox FROM managed_lists UNION SELECT DISTINCT mailbox "
+      "FROM mailbox_lists WHERE source = 'desired') m "
+      "WHERE m.mailbox NOT IN (SELECT key FROM mailbox_directory) ORDER BY latest DESC");
+  if (!legacy) return legacy.error();
+  std::optional<store::StoreError> error;
+  const auto names = column(*legacy, error);
+  if (error) return *error;
+  std::size_t moved = 0;
+  for (const auto& name : names) {
+    auto found = find(name);
+    if (!found) return found.error();
+    if (found->kind != NameLookup::Kind::kFound) continue;  // not known yet: stays as it is
+    const std::string& key = found->key;
+    for (const char* which : {"allowed", "blocked"}) {
+      auto has = managed(key, which);
+      if (!has) return has.error();
+      for (const char* sql :
+           {has.value()
+                ? "DELETE FROM mailbox_lists WHERE mailbox = ?2 AND list = ?3 AND source = "
+                  "'desired'"
+                : "UPDATE mailbox_lists SET mailbox = ?1 WHERE mailbox = ?2 AND list = ?3 AND "
+                  "source = 'desired'",
+            has.value()
+                ? "DELETE FROM managed_lists WHERE mailbox = ?2 AND list = ?3"
+                : "UPDATE managed_lists SET mailbox = ?1 WHERE mailbox = ?2 AND list = ?3"}) {
+        auto st = database_.prepare(sql);
+        if (!st) return st.error();
+        if (auto r = st->bind(1, key).bind(2, name).bind(3, which).run(); !r) return r.error();
+      }
+    }
+    ++moved;
+  }
+  return moved;
+}
+
+}  // namespace easgate::agent

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/store/database.h"
+#include "powershell/clixml/ps_value.h"
+
+namespace easgate::agent {
+
+// A mailbox as Get-CASMailbox describes it: its key, the names it answers to, its lists.
+struct MailboxEntry {
+  std::string key;                   // Exchange's immutable id, lower case (see mailboxKey below)
+  std::string identity;              // "contoso.com/Users/Ann Berg"
+  std::string address;               // primary SMTP address
+  std::vector<std::string> names;    // every name Exchange takes as -Identity for it
+  std::vector<std::string> allowed;  // ActiveSyncAllowedDeviceIDs
+  std::vector<std::string> blocked;  // ActiveSyncBlockedDeviceIDs
+};
+
+// Reads a Get-CASMailbox (or Get-EXOCASMailbox) object. The key is ExternalDirectoryObjectId
+// when Exchange Online gives one, else Guid, else ExchangeGuid; nullopt when it has none.
+// Names: Identity, Name, DistinguishedName, SamAccountName, Alias, UserPrincipalName,
+// PrimarySmtpAddress, every smtp: proxy address, and the ids themselves.
+std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& object);
+
+// What a name is known as.
+struct NameLookup {
+  enum class Kind { kUnknown, kFound, kAmbiguous } kind = Kind::kUnknown;
+  std::string key;  // when found
+};
+
+// The agent's directory of mailboxes, over one store connection: every name the MDM may use
+// for a mailbox (compared as Exchange compares names: text/case_fold.h) leads to one key, and
+// the lists the agent keeps per mailbox are kept under that key. Learned from full harvests and
+// from resolving names Exchange was asked about. Not thread-safe: one caller at a time per
+// connection; call inside the caller's transaction where atomicity matters.
+class MailboxDirectory {
+ public:
+  explicit MailboxDirectory(store::Database& database) : database_(database) {}
+
+  NameLookup lookup(std::string_view name);  // a store failure reads as kUnknown
+  Result<NameLookup, store::StoreError> find(std::string_view name);
+
+  // Records a mailbox and its names (replacing the names it had), plus `also` (the name an MDM
+  // used that Exchange resolved to it). With `lists`, its harvested lists are replaced too.
+  Result<void, store::StoreError> record(const MailboxEntry& entry, std::int64_t now_ms, bool lists,
+                                         std::string_view also = {});
+
+  // The mailbox under a key: identity and address; nullopt when unknown.
+  Result<std::optional<MailboxEntry>, store::StoreError> entry(std::string_view key);
+
+  // Device IDs on a mailbox's list: as Exchange held it at the last read, or as the MDM wants it.
+  enum class Source { kHarvested, kDesired };
+  Result<std::vector<std::string>, store::StoreError> list(std::string_view key,
+                                                           std::string_view which, Source source);
+  // Whether the MDM manages the list (has set it or edited it): drift is checked on these.
+  Result<bool, store::StoreError> managed(std::string_view key, std::string_view which);
+
+  // Lists an earlier release kept under the name the MDM used: moved under the key the name
+  // now resolves to. Where a key already has a list of its own, that newer one stays. Returns
+  // how many names were moved.
+  Result<std::size_t, store::StoreError> rekeyLegacyLists();
+
+ private:
+  store::Database& database_;
+};
+
+}  // namespace easgate::agent
