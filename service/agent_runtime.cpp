@@ -15,6 +15,21 @@ namespace {
 
 std::int64_t minutesToMs(double minutes) { return static_cast<std::int64_t>(minutes * 60'000); }
 
+// A fresh file for the simulators' shared organisation, in the data directory; or why not.
+Result<std::filesystem::path, std::string> simulatorStateFile(
+    const std::filesystem::path& data_directory) {
+  const auto dir = data_directory / "simulator";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+  const auto file = dir / "organisation.json";
+  for (const auto& stale : {file, std::filesystem::path(file.string() + ".lock")}) {
+    std::filesystem::remove(stale, ec);
+    if (ec) return "cannot remove " + stale.string() + ": " + ec.message();
+  }
+  return file;
+}
+
 }  // namespace
 
 struct AgentRuntime::Parts {
@@ -48,13 +63,20 @@ AgentRuntime::~AgentRuntime() = default;
 Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOptions options) {
   auto p = std::make_unique<Parts>();
   p->options = std::move(options);
+  auto store = openDataStore(p->options.data_directory);
+  if (!store) return store.error();
+  p->store = std::move(store).value();
+  if (p->options.exchange.exchange == "simulator") {
+    // Every bridge of a pool is a session of one Exchange organisation: the simulators share
+    // one, kept beside the store for as long as this agent runs.
+    auto shared = simulatorStateFile(p->options.data_directory);
+    if (!shared) return shared.error();
+    p->options.exchange.simulator_arguments.push_back("--shared-state=" + shared->string());
+  }
   const RuntimeOptions& o = p->options;
   auto pool = makeBridgePool(o.exchange);
   if (!pool) return pool.error();
   p->pool = std::move(pool).value();
-  auto store = openDataStore(o.data_directory);
-  if (!store) return store.error();
-  p->store = std::move(store).value();
   // The harvester works beside the executor: a connection of its own (SQLite serialises the
   // two writers with its WAL locks).
   auto harvest_store = openDataStore(o.data_directory);

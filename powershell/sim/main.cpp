@@ -14,12 +14,14 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "common/json/json_writer.h"
 #include "powershell/bridge/frames.h"
 #include "powershell/clixml/scalars.h"
 #include "powershell/clixml/writer.h"
 #include "powershell/sim/cmdlets.h"
+#include "powershell/sim/shared_state.h"
 
 namespace {
 
@@ -33,6 +35,10 @@ struct Options {
   std::string org_file;
   std::string save_file;
   bool save_every_change = false;
+  std::string shared_state;  // a file several simulator processes keep one organisation in
+  std::string statistics_type;
+  std::vector<std::string> statistics_offline;
+  std::vector<std::string> deleted_after_listing;
   std::string now;  // ISO 8601; the simulated present when generating
   std::size_t batch_size = 500;
   double heartbeat_seconds = 15;
@@ -133,6 +139,22 @@ class InputLines {
   std::thread reader_;
 };
 
+// The organisation in a JSON file, or why not.
+std::variant<sim::Organisation, std::string> loadOrganisation(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read " + path;
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto loaded = sim::Organisation::fromJson(json);
+  if (!loaded) return path + ": " + loaded.error().message;
+  return std::move(loaded).value();
+}
+
+// What the command line injects; not part of the organisation's file.
+void applyFaults(const Options& options, sim::Organisation& org) {
+  org.statistics_offline = options.statistics_offline;
+  org.deleted_after_listing = options.deleted_after_listing;
+}
+
 bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
   std::string temporary = path + ".tmp";
   {
@@ -144,6 +166,41 @@ bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
 }
 
 int serve(const Options& options, sim::Organisation org) {
+  // With --shared-state the organisation is the file's: the first process writes it, the others
+  // (and this one, after another changed it) read it.
+  std::unique_ptr<sim::SharedState> shared;
+  std::uint64_t seen = 0;
+  auto reload = [&]() -> bool {
+    auto loaded = loadOrganisation(options.shared_state);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "easgate-exchange-sim: %s\n", error->c_str());
+      return false;
+    }
+    org = std::move(std::get<sim::Organisation>(loaded));
+    applyFaults(options, org);
+    return true;
+  };
+  if (!options.shared_state.empty()) {
+    auto opened = sim::SharedState::open(options.shared_state);
+    if (!opened) {
+      std::fprintf(stderr, "easgate-exchange-sim: %s\n", opened.error().c_str());
+      return 2;
+    }
+    shared = std::move(opened).value();
+    sim::SharedState::Lock lock(*shared);
+    std::error_code ec;
+    if (lock.generation() > 0 && std::filesystem::file_size(options.shared_state, ec) > 0) {
+      if (!reload()) return 2;
+    } else {
+      if (!saveOrganisation(org, options.shared_state)) {
+        std::fprintf(stderr, "easgate-exchange-sim: cannot write %s\n",
+                     options.shared_state.c_str());
+        return 2;
+      }
+      lock.changed();
+    }
+    seen = lock.generation();
+  }
   std::mt19937_64 rng(options.seed ^ 0x5eed);
   std::uniform_real_distribution<double> chance(0.0, 1.0);
   std::map<std::string, int> latency;
@@ -211,7 +268,14 @@ int serve(const Options& options, sim::Organisation org) {
     };
     // Simulator controls, outside Exchange's cmdlets: let the organisation's time pass.
     if (request.cmdlet == "Sim-Sync") {
+      std::optional<sim::SharedState::Lock> lock;
+      if (shared) {
+        lock.emplace(*shared);
+        if (lock->generation() != seen) reload();
+      }
       org.syncAll(sim::nowDotNetTicks());
+      if (lock && saveOrganisation(org, options.shared_state)) lock->changed();
+      if (lock) seen = lock->generation();
       finish(0);
       continue;
     }
@@ -248,6 +312,17 @@ int serve(const Options& options, sim::Organisation org) {
       finish(0);
       continue;
     }
+    std::optional<sim::SharedState::Lock> lock;
+    if (shared) {
+      lock.emplace(*shared);
+      if (lock->generation() != seen && !reload()) {
+        writeFrame(FrameKind::kError, id,
+                   encodeErrorPayload(BridgeError{
+                       BridgeErrc::kTransient, "the shared organisation cannot be read", "", 0}));
+        finish(0);
+        continue;
+      }
+    }
     BatchWriter batches(id, options.batch_size);
     sim::CmdletOutcome outcome = sim::runCmdlet(org, request, sim::nowDotNetTicks(),
                                                 [&](PsValue v) { batches.add(std::move(v)); });
@@ -259,6 +334,21 @@ int serve(const Options& options, sim::Organisation org) {
         !saveOrganisation(org, options.save_file)) {
       std::fprintf(stderr, "easgate-exchange-sim: cannot save the organisation to %s\n",
                    options.save_file.c_str());
+    }
+    if (lock) {
+      const bool changes =
+          request.cmdlet.rfind("Get-", 0) != 0 ||
+          (request.cmdlet == "Get-MobileDevice" && !org.deleted_after_listing.empty());
+      if (changes && !outcome.error) {
+        if (saveOrganisation(org, options.shared_state)) {
+          lock->changed();
+        } else {
+          std::fprintf(stderr, "easgate-exchange-sim: cannot write %s\n",
+                       options.shared_state.c_str());
+        }
+      }
+      seen = lock->generation();
+      lock.reset();
     }
     for (const auto& w : outcome.warnings) writeFrame(FrameKind::kWarning, id, w);
     if (outcome.error) writeFrame(FrameKind::kError, id, encodeErrorPayload(*outcome.error));
@@ -311,6 +401,19 @@ int main(int argc, char** argv) {
   app.add_option("--hang-after", o.hang_after,
                  "Stop answering (and heartbeating) from the K-th request");
   app.add_flag("--fail-connect", o.fail_connect, "Fail to connect: a fatal frame instead of ready");
+  app.add_option("--shared-state", o.shared_state,
+                 "Keep the organisation in this file, shared with every simulator given the same "
+                 "file (a pool's bridges then see one Exchange); created from the generated or "
+                 "--org organisation when it does not exist");
+  app.add_option("--statistics-type", o.statistics_type,
+                 "The type Get-MobileDeviceStatistics' objects carry, as Exchange versions differ")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(sim::kStatisticsTypeNames),
+                                                     std::end(sim::kStatisticsTypeNames))));
+  app.add_option("--statistics-offline", o.statistics_offline,
+                 "A mailbox whose Get-MobileDeviceStatistics fails: its database is offline "
+                 "(repeatable)");
+  app.add_option("--delete-after-listing", o.deleted_after_listing,
+                 "A mailbox deleted right after Get-MobileDevice lists it (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
   std::int64_t now = sim::nowDotNetTicks();
@@ -325,20 +428,16 @@ int main(int argc, char** argv) {
   }
   sim::Organisation org;
   if (!o.org_file.empty()) {
-    std::ifstream in(o.org_file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "easgate-exchange-sim: cannot read %s\n", o.org_file.c_str());
+    auto loaded = loadOrganisation(o.org_file);
+    if (auto* error = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "easgate-exchange-sim: %s\n", error->c_str());
       return 2;
     }
-    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto loaded = sim::Organisation::fromJson(json);
-    if (!loaded) {
-      std::fprintf(stderr, "easgate-exchange-sim: %s\n", loaded.error().message.c_str());
-      return 2;
-    }
-    org = std::move(loaded).value();
+    org = std::move(std::get<sim::Organisation>(loaded));
   } else {
     org = sim::Organisation::generate({o.seed, o.mailboxes, o.devices, now});
   }
+  if (!o.statistics_type.empty()) org.statistics_type = o.statistics_type;
+  applyFaults(o, org);
   return serve(o, std::move(org));
 }

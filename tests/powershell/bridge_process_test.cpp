@@ -8,6 +8,7 @@
 
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
+#include "tests/support/scratch.h"
 
 namespace easgate::powershell {
 namespace {
@@ -286,6 +287,55 @@ TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
   ASSERT_FALSE(warmed.ok());
   EXPECT_EQ(warmed.error().message, "no Exchange");
 }
+
+namespace shared {
+
+// Exchange is one organisation whichever session a request goes to.
+TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
+  const auto file = testing::scratchPath("shared-org", ".json");
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+  const std::vector<std::string> shared = {"--shared-state", file.string()};
+  auto a = startOk(sim(shared));
+  auto b = startOk(sim(shared));
+  ASSERT_TRUE(a && b);
+  auto found = a->run(BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", 1));
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->objects.size(), 1u);
+  const PsValue* address = found->objects[0].asObject()->property("PrimarySmtpAddress");
+  ASSERT_TRUE(address && address->display());
+  const std::string mailbox = *address->display();
+
+  ASSERT_TRUE(a->run(BridgeRequest{"Set-CASMailbox", {}}
+                         .with("Identity", mailbox)
+                         .with("ActiveSyncBlockedDeviceIDs", ListEdit{{"SHARED1"}, {}}))
+                  .ok());
+  auto seen = b->run(BridgeRequest{"Get-CASMailbox", {}}.with("Identity", mailbox));
+  ASSERT_TRUE(seen.ok());
+  const PsValue* blocked = seen->objects[0].asObject()->property("ActiveSyncBlockedDeviceIDs");
+  ASSERT_TRUE(blocked && blocked->asObject());
+  ASSERT_EQ(blocked->asObject()->items.size(), 1u) << "the other bridge sees the change";
+  EXPECT_EQ(*blocked->asObject()->items[0].display(), "SHARED1");
+
+  // A third process joining later finds the organisation as it is now, not a fresh one.
+  auto c = startOk(sim(shared));
+  ASSERT_TRUE(c);
+  auto later = c->run(BridgeRequest{"Get-CASMailbox", {}}.with("Identity", mailbox));
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->objects[0]
+                .asObject()
+                ->property("ActiveSyncBlockedDeviceIDs")
+                ->asObject()
+                ->items.size(),
+            1u);
+  a.reset();
+  b.reset();
+  c.reset();
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+}
+
+}  // namespace shared
 
 }  // namespace
 }  // namespace easgate::powershell

@@ -1,0 +1,96 @@
+// A store an earlier release wrote, opened by this one: the schema migrates, nothing the
+// journal or the audit trail held is lost, and the lists that release kept under whatever name
+// the MDM used end up under the mailbox's key, with the newest decision.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agent/audit/audit_log.h"
+#include "agent/commands/command_journal.h"
+#include "agent/harvest/harvester.h"
+#include "agent/mailboxes/mailbox_directory.h"
+#include "agent/store/schema.h"
+#include "tests/support/fake_exchange_gateway.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sim = powershell::sim;
+
+const fs::path kRelease010 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "release-0.1.0";
+
+sim::Organisation organisationOf(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return sim::Organisation::fromJson(text.str()).value();
+}
+
+std::int64_t count(store::Database& db, const char* sql) {
+  auto q = db.prepare(sql);
+  EXPECT_TRUE(q.ok());
+  EXPECT_TRUE(q->step().value());
+  return q->integer(0);
+}
+
+TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindTheirMailbox) {
+  const fs::path dir = testing::scratchPath("migration");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path file = dir / "easgate.db";
+  fs::copy_file(kRelease010 / "easgate.db", file);
+
+  auto db = store::openStore(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+
+  testing::ManualClock clock(SystemClock().nowMs());
+  AuditLog audit(*db.value());
+  auto verified = audit.verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(verified->entries, 8) << "four commands accepted and succeeded, the chain intact";
+  CommandJournal journal(*db.value(), audit, clock);
+  auto set = journal.get(3);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->request.kind, CommandKind::kSetAllowed);
+  EXPECT_EQ(set->request.mailbox, "contoso.com/Users/Anya Chen 19");
+  EXPECT_EQ(set->state, CommandState::kSucceeded);
+  EXPECT_TRUE(journal.unfinished().value().empty());
+
+  // Exchange as that release left it.
+  testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
+  HarvestOptions options;
+  options.correct_drift = true;
+  Harvester harvester(*db.value(), gateway, &journal, clock, options);
+  auto harvest = harvester.run(HarvestKind::kFull);
+  ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+  EXPECT_EQ(harvest->drifted, 0u) << "the newest decision is what Exchange holds";
+  EXPECT_EQ(harvest->corrections, 0u) << "nothing is queued that would undo it";
+
+  MailboxDirectory directory(*db.value());
+  const auto by_address = directory.lookup("anya.chen.19@contoso.com");
+  ASSERT_EQ(by_address.kind, NameLookup::Kind::kFound);
+  EXPECT_EQ(directory.lookup("contoso.com/Users/Anya Chen 19").key, by_address.key);
+  using Source = MailboxDirectory::Source;
+  EXPECT_EQ(directory.list(by_address.key, "allowed", Source::kDesired).value(),
+            (std::vector<std::string>{"D2", "D3"}));
+  EXPECT_EQ(directory.list(by_address.key, "blocked", Source::kDesired).value(),
+            std::vector<std::string>{"06C239F14F64E194"});
+  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM managed_lists"), 2)
+      << "one allowed and one blocked list, both under the key";
+  EXPECT_EQ(count(*db.value(),
+                  "SELECT count(*) FROM managed_lists WHERE mailbox NOT IN "
+                  "(SELECT key FROM mailbox_directory)"),
+            0);
+  EXPECT_EQ(audit.verify()->entries, 8) << "a harvest adds no audit entry";
+  db.value().reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace easgate::agent
