@@ -461,16 +461,19 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       }
     }
     // Drift: a list the MDM manages that Exchange holds otherwise. A mailbox with a list command
-    // still to run is not drifting, only behind; and while any list command has not learned
+    // still to run, or one that ran while this harvest was reading (its lists may have been
+    // read before it), is not drifting, only behind. While any list command has not learned
     // its mailbox's key, no correction is queued (it may be for any mailbox, and a correction
     // queued now would run after it and undo it).
     std::set<std::string> busy;
     bool unresolved = false;
     {
       auto q = database_.prepare(
-          "SELECT mailbox_key FROM commands WHERE state NOT IN ('succeeded', 'failed') AND kind "
-          "IN ('allow', 'revoke', 'block', 'unblock', 'set-allowed', 'set-blocked')");
+          "SELECT mailbox_key FROM commands WHERE kind IN ('allow', 'revoke', 'block', "
+          "'unblock', 'set-allowed', 'set-blocked') AND (state NOT IN ('succeeded', 'failed') "
+          "OR updated_ms >= ?)");
       if (!q) return q.error();
+      q->bind(1, report.started_ms);
       while (true) {
         auto row = q->step();
         if (!row) return row.error();

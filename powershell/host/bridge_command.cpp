@@ -20,11 +20,21 @@ std::string findPowerShell() {
   return "";
 }
 
+// A program named without a folder ("pwsh", "powershell.exe") is looked up on the PATH, as a
+// shell would; one with a folder is taken as it is.
+std::string onPath(const std::string& program) {
+  if (program.find('/') != std::string::npos || program.find('\\') != std::string::npos) {
+    return program;
+  }
+  auto found = boost::process::search_path(program);
+  return found.empty() ? program : found.string();
+}
+
 }  // namespace
 
 Result<BridgeCommand, BridgeError> bridgeScriptCommand(const BridgeScriptSettings& s) {
   BridgeCommand command;
-  command.program = s.powershell.empty() ? findPowerShell() : s.powershell;
+  command.program = s.powershell.empty() ? findPowerShell() : onPath(s.powershell);
   if (command.program.empty()) {
     return setupError(
         "no PowerShell found: install PowerShell 7 (pwsh) or name powershell.exe in the "

@@ -100,9 +100,11 @@ class Harvests : public ::testing::Test {
     EXPECT_TRUE(s.ok());
     return s.ok() ? s->command.id : 0;
   }
+  // Runs every command due, then lets a second pass, as it would before the next harvest.
   void runCommands() {
     for (int i = 0; i < 50 && executor_->runDue().value() > 0; ++i) {
     }
+    clock_.advance(1000);
   }
   std::optional<std::string> storedField(const std::string& identity, const std::string& field) {
     for (const auto& r : currentInventory(*db_).value()) {

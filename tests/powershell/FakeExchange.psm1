@@ -1,46 +1,166 @@
-# FakeExchange: the seven allowlisted cmdlets as a local module, so tests can run the real
-# bridge.ps1 in -Mode module. It answers as an implicit-remoting Exchange session does:
-# deserialized-looking objects with Exchange's type names, and Exchange's errors as
-# non-terminating RemoteException records whose FullyQualifiedErrorId names the failure.
+# FakeExchange: the allowlisted cmdlets as a local module, so tests can run the real bridge.ps1
+# in -Mode module. It is written from Exchange's documented behaviour (../shared/design/
+# EXCHANGE.md, Microsoft's cmdlet reference), not from what easgate sends, and disagrees with
+# easgate wherever Exchange would:
+# - a mailbox answers to every name Exchange takes as -Identity (Identity, Name, DN, alias,
+#   SamAccountName, UPN, primary and proxy SMTP addresses, Guid, ExchangeGuid), compared
+#   without case beyond ASCII; a name two mailboxes share is ambiguous;
+# - Set-CASMailbox moves an ID added to one list off the other, refuses an ID added to both
+#   (ErrorDeviceIdInBothLists), and re-evaluates the mailbox's devices (Individual);
+# - Get-MobileDeviceStatistics returns objects typed as Exchange 2013 and later type them
+#   (MobileDeviceConfiguration), not as MobileDeviceStatistics;
+# - Get-MobileDevice -Filter "WhenChangedUTC -gt '<date>'" filters;
+# - errors arrive as implicit remoting delivers them: non-terminating RemoteException records
+#   whose FullyQualifiedErrorId names Exchange's exception type.
 #
 # Test controls (the environment, read at import):
-#   FAKE_EXCHANGE_DEVICES   devices on tony@contoso.com (default 3)
-#   FAKE_EXCHANGE_MARKER    a file Invoke-Danger creates: proof it ran, which it must not
+#   FAKE_EXCHANGE_DEVICES            devices on Tony Smith's mailbox (default 3)
+#   FAKE_EXCHANGE_MARKER             a file Invoke-Danger creates: proof it ran, which it must not
+#   FAKE_EXCHANGE_STATE              a file holding the organisation, shared by every bridge
+#                                    process given the same file (one Exchange for a whole pool)
+#   FAKE_EXCHANGE_STATISTICS_TYPE    the statistics objects' type name (another version's)
+#   FAKE_EXCHANGE_STATISTICS_OFFLINE a mailbox whose statistics fail: its database is offline
+#   FAKE_EXCHANGE_DELETE_AFTER_LISTING a mailbox deleted right after Get-MobileDevice lists it
 # Identities starting "fault:" make Get-CASMailbox fail: fault:throttled, fault:session-limit,
 # fault:transport, fault:terminating.
 #
-# Engine features only (no Utility cmdlets), like bridge.ps1.
+# Engine features and .NET only (no Utility cmdlets), like bridge.ps1.
 
 Set-StrictMode -Version 2.0
 
-$script:Mailboxes = [ordered]@{}
+$script:StatisticsType = 'Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDeviceConfiguration'
+if ($env:FAKE_EXCHANGE_STATISTICS_TYPE) { $script:StatisticsType = $env:FAKE_EXCHANGE_STATISTICS_TYPE }
+$script:Section = [char] 0xA7
+$script:Mailboxes = [System.Collections.Generic.List[hashtable]]::new()
 
-function New-FakeMailbox([string] $Smtp, [int] $Devices) {
-  $mailbox = @{
-    Identity = "contoso.com/Users/$Smtp"
-    Smtp     = $Smtp
-    Allowed  = [System.Collections.Generic.List[string]]::new()
-    Blocked  = [System.Collections.Generic.List[string]]::new()
-    Devices  = [System.Collections.Generic.List[hashtable]]::new()
-  }
-  for ($i = 1; $i -le $Devices; $i++) {
-    $mailbox.Devices.Add(@{
-        DeviceId = ('DEV{0:D6}' -f $i)
-        DeviceType = 'iPhone'
-        Status = 'DeviceOk'
-        AccountOnly = $false
-      })
-  }
-  $script:Mailboxes[$Smtp] = $mailbox
+function New-FakeGuid([string] $Seed) {
+  $bytes = [System.Security.Cryptography.SHA256]::HashData([System.Text.Encoding]::UTF8.GetBytes($Seed))
+  [guid]::new([byte[]] $bytes[0..15]).ToString()
 }
 
-$deviceCount = 3
-if ($env:FAKE_EXCHANGE_DEVICES) { $deviceCount = [int] $env:FAKE_EXCHANGE_DEVICES }
-New-FakeMailbox 'tony@contoso.com' $deviceCount
-New-FakeMailbox 'lila@contoso.com' 1
+function New-FakeMailbox([string] $Name, [string] $Ou, [string] $Alias, [string] $Smtp,
+  [string[]] $Proxies, [string] $Upn, [string] $DeviceType, [string[]] $DeviceIds) {
+  $identity = "contoso.com/$Ou/$Name"
+  $mailbox = @{
+    Identity = $identity; Name = $Name; Alias = $Alias; SamAccountName = $Alias
+    Upn = $Upn; Smtp = $Smtp; Proxies = [string[]] $Proxies
+    Dn = "CN=$Name,OU=$Ou,DC=contoso,DC=com"
+    Guid = New-FakeGuid "guid:$identity"; ExchangeGuid = New-FakeGuid "exchange:$identity"
+    Allowed = [System.Collections.Generic.List[string]]::new()
+    Blocked = [System.Collections.Generic.List[string]]::new()
+    Devices = [System.Collections.Generic.List[hashtable]]::new()
+  }
+  foreach ($id in $DeviceIds) {
+    $mailbox.Devices.Add(@{
+        DeviceId = $id; DeviceType = $DeviceType; Status = 'DeviceOk'
+        AccessState = 'Allowed'; AccessReason = 'Global'
+        Guid = New-FakeGuid "device:$identity/$id"
+        WipeRequested = 0L; Changed = [datetime]::new(2025, 3, 14, 9, 26, 53, [System.DateTimeKind]::Utc).Ticks
+      })
+  }
+  $script:Mailboxes.Add($mailbox)
+}
+
+function Initialize-Organisation {
+  $script:Mailboxes.Clear()
+  $count = 3
+  if ($env:FAKE_EXCHANGE_DEVICES) { $count = [int] $env:FAKE_EXCHANGE_DEVICES }
+  $ids = [string[]] @(for ($i = 1; $i -le $count; $i++) { 'DEV{0:D6}' -f $i })
+  New-FakeMailbox 'Tony Smith' 'Users' 'tsmith' 'tony@contoso.com' @('tony.smith@contoso.com', 'tsmith@contoso.onmicrosoft.com') 'tony.smith@corp.contoso.com' 'iPhone' $ids
+  New-FakeMailbox 'Lila Okafor' 'Users' 'lokafor' 'lila@contoso.com' @('lila.okafor@contoso.com') 'lila.okafor@corp.contoso.com' 'Android' @('LILA00001')
+  New-FakeMailbox "Zo$([char] 0xEB) $([char] 0xDC)nal" 'Users' 'zunal' "zo$([char] 0xEB)@contoso.com" @('zoe.unal@contoso.com') 'zoe.unal@corp.contoso.com' 'iPad' @('ZOE00001')
+  # Two people named Ann Berg: the Name alone is ambiguous, as it would be in Exchange.
+  New-FakeMailbox 'Ann Berg' 'Users' 'aberg' 'ann.berg@contoso.com' @() 'ann.berg@corp.contoso.com' 'iPhone' @('ANN00001', 'ANN00002')
+  New-FakeMailbox 'Ann Berg' 'Sales' 'aberg2' 'ann.berg2@contoso.com' @() 'ann.berg2@corp.contoso.com' 'iPhone' @('ANNS0001')
+}
+
+# ---------------------------------------------------------------------------------------------
+# One organisation for every process given FAKE_EXCHANGE_STATE: each cmdlet call holds a
+# system-wide named mutex, reads the file, and writes it back when it changed something.
+
+function Enter-Organisation {
+  if (-not $env:FAKE_EXCHANGE_STATE) { return $null }
+  # A named mutex, not a file lock: an exception caught here would still reach the bridge's
+  # error variable (PowerShell records handled errors there too) and fail the request.
+  $name = 'easgate-fake-exchange-' + (New-FakeGuid $env:FAKE_EXCHANGE_STATE)
+  $mutex = [System.Threading.Mutex]::new($false, $name)
+  try { [void] $mutex.WaitOne() } catch [System.Threading.AbandonedMutexException] { }
+  $file = [System.IO.FileInfo]::new($env:FAKE_EXCHANGE_STATE)
+  if ($file.Exists -and $file.Length -gt 0) { Read-Organisation } else { Save-Organisation }
+  return $mutex
+}
+
+function Exit-Organisation($Lock, [switch] $Changed) {
+  if ($null -eq $Lock) { return }
+  try { if ($Changed) { Save-Organisation } } finally { $Lock.ReleaseMutex(); $Lock.Dispose() }
+}
+
+function Save-Organisation {
+  $plain = [System.Collections.Generic.List[object]]::new()
+  foreach ($m in $script:Mailboxes) {
+    $copy = @{}
+    foreach ($k in $m.Keys) { $copy[$k] = $m[$k] }
+    $plain.Add($copy)
+  }
+  $json = [System.Text.Json.JsonSerializer]::Serialize([object] $plain, [type] [object],
+    [System.Text.Json.JsonSerializerOptions] $null)
+  $temporary = "$($env:FAKE_EXCHANGE_STATE).tmp"
+  [System.IO.File]::WriteAllText($temporary, $json)
+  [System.IO.File]::Move($temporary, $env:FAKE_EXCHANGE_STATE, $true)
+}
+
+function ConvertFrom-JsonElement($Element) {
+  switch ($Element.ValueKind) {
+    'Object' {
+      $h = @{}
+      foreach ($p in $Element.EnumerateObject()) { $h[$p.Name] = ConvertFrom-JsonElement $p.Value }
+      return $h
+    }
+    'Array' {
+      $items = [System.Collections.Generic.List[object]]::new()
+      foreach ($i in $Element.EnumerateArray()) { $items.Add((ConvertFrom-JsonElement $i)) }
+      return , $items
+    }
+    'String' { return $Element.GetString() }
+    'Number' { return $Element.GetInt64() }
+    'True' { return $true }
+    'False' { return $false }
+    default { return $null }
+  }
+}
+
+function Read-Organisation {
+  $document = [System.Text.Json.JsonDocument]::Parse([System.IO.File]::ReadAllText($env:FAKE_EXCHANGE_STATE))
+  try {
+    $script:Mailboxes.Clear()
+    foreach ($element in $document.RootElement.EnumerateArray()) {
+      $m = ConvertFrom-JsonElement $element
+      $m.Proxies = [string[]] @($m.Proxies)
+      foreach ($list in 'Allowed', 'Blocked') {
+        $l = [System.Collections.Generic.List[string]]::new()
+        foreach ($id in $m[$list]) { $l.Add([string] $id) }
+        $m[$list] = $l
+      }
+      $devices = [System.Collections.Generic.List[hashtable]]::new()
+      foreach ($d in $m.Devices) { $devices.Add($d) }
+      $m.Devices = $devices
+      $script:Mailboxes.Add($m)
+    }
+  } finally { $document.Dispose() }
+}
+
+Initialize-Organisation
+
+# ---------------------------------------------------------------------------------------------
+# Names and errors.
 
 function Get-DeviceIdentity($Mailbox, $Device) {
-  "$($Mailbox.Identity)/ExchangeActiveSyncDevices/$($Device.DeviceType)$([char] 0xA7)$($Device.DeviceId)"
+  "$($Mailbox.Identity)/ExchangeActiveSyncDevices/$($Device.DeviceType)$($script:Section)$($Device.DeviceId)"
+}
+
+function Get-MailboxNames($Mailbox) {
+  @($Mailbox.Identity, $Mailbox.Name, $Mailbox.Dn, $Mailbox.Alias, $Mailbox.SamAccountName,
+    $Mailbox.Upn, $Mailbox.Smtp, $Mailbox.Guid, $Mailbox.ExchangeGuid) + @($Mailbox.Proxies)
 }
 
 # Exchange's error, as implicit remoting delivers it.
@@ -58,17 +178,35 @@ function Write-NotFound($Cmdlet, [string] $Identity) {
     ObjectNotFound
 }
 
-function Find-Mailbox([string] $Identity) {
-  foreach ($m in $script:Mailboxes.Values) {
-    if ($m.Smtp -eq $Identity -or $m.Identity -eq $Identity) { return $m }
+# A mailbox by any of its names, or $null after writing Exchange's error.
+function Resolve-Mailbox($Cmdlet, [string] $Identity) {
+  $found = @()
+  foreach ($m in $script:Mailboxes) {
+    foreach ($name in (Get-MailboxNames $m)) {
+      # Exchange compares names without case, beyond ASCII too.
+      if ($name -and [string]::Equals($name, $Identity, [System.StringComparison]::InvariantCultureIgnoreCase)) {
+        $found += , $m
+        break
+      }
+    }
   }
-  return $null
+  if ($found.Count -eq 0) { Write-NotFound $Cmdlet $Identity; return $null }
+  if ($found.Count -gt 1) {
+    Write-ExchangeError $Cmdlet 'ManagementObjectAmbiguousException' `
+      "The operation couldn't be performed because '$Identity' matches multiple entries." InvalidArgument
+    return $null
+  }
+  return $found[0]
 }
 
 function Find-Device([string] $Identity) {
-  foreach ($m in $script:Mailboxes.Values) {
+  $wanted = $Identity.Replace('\', '/')
+  foreach ($m in $script:Mailboxes) {
     foreach ($d in $m.Devices) {
-      if ((Get-DeviceIdentity $m $d) -eq $Identity) { return @{ Mailbox = $m; Device = $d } }
+      if ([string]::Equals((Get-DeviceIdentity $m $d), $wanted, [System.StringComparison]::InvariantCultureIgnoreCase) -or
+        [string]::Equals($d.Guid, $Identity, [System.StringComparison]::OrdinalIgnoreCase)) {
+        return @{ Mailbox = $m; Device = $d }
+      }
     }
   }
   return $null
@@ -84,107 +222,194 @@ function New-ExchangeObject([string] $TypeName, [hashtable] $Properties, [string
   $o
 }
 
+function ConvertTo-Utc([long] $Ticks) {
+  if ($Ticks -eq 0) { return $null }
+  [datetime]::new($Ticks, [System.DateTimeKind]::Utc)
+}
+
 function ConvertTo-MobileDevice($Mailbox, $Device) {
-  $access = 'Allowed'
-  $reason = 'Global'
-  if ($Mailbox.Blocked.Contains($Device.DeviceId)) { $access = 'Blocked'; $reason = 'Individual' }
-  elseif ($Mailbox.Allowed.Contains($Device.DeviceId)) { $reason = 'Individual' }
   New-ExchangeObject 'Microsoft.Exchange.Data.Directory.SystemConfiguration.MobileDevice' @{
     DeviceId = $Device.DeviceId
     DeviceType = $Device.DeviceType
-    DeviceAccessState = $access
-    DeviceAccessStateReason = $reason
+    DeviceModel = $Device.DeviceType
+    FriendlyName = "$($Mailbox.Name)'s $($Device.DeviceType)"
+    DeviceAccessState = $Device.AccessState
+    DeviceAccessStateReason = $Device.AccessReason
+    ClientType = 'EAS'
     FirstSyncTime = [datetime]::new(2025, 3, 14, 9, 26, 53, [System.DateTimeKind]::Utc)
     UserDisplayName = $Mailbox.Identity
     Identity = Get-DeviceIdentity $Mailbox $Device
-  } @('DeviceId', 'DeviceType', 'DeviceAccessState', 'DeviceAccessStateReason', 'FirstSyncTime',
-    'UserDisplayName', 'Identity')
+    DistinguishedName = "CN=$($Device.DeviceType)$($script:Section)$($Device.DeviceId),CN=ExchangeActiveSyncDevices,$($Mailbox.Dn)"
+    Guid = [guid] $Device.Guid
+    WhenChangedUTC = ConvertTo-Utc $Device.Changed
+  } @('DeviceId', 'DeviceType', 'DeviceModel', 'FriendlyName', 'DeviceAccessState',
+    'DeviceAccessStateReason', 'ClientType', 'FirstSyncTime', 'UserDisplayName', 'Identity',
+    'DistinguishedName', 'Guid', 'WhenChangedUTC')
 }
+
+# ---------------------------------------------------------------------------------------------
+# The cmdlets.
 
 function Get-MobileDevice {
   [CmdletBinding()]
   param([string] $Mailbox, [string] $Identity, [object] $ResultSize, [string] $Filter)
-  $limit = 1000
-  if ($null -ne $ResultSize) {
-    if ("$ResultSize" -eq 'Unlimited') { $limit = [int]::MaxValue } else { $limit = [int] $ResultSize }
-  }
-  $scope = $script:Mailboxes.Values
-  if ($PSBoundParameters.ContainsKey('Identity')) {
-    $found = Find-Device $Identity
-    if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
-    ConvertTo-MobileDevice $found.Mailbox $found.Device
-    return
-  }
-  if ($PSBoundParameters.ContainsKey('Mailbox')) {
-    $m = Find-Mailbox $Mailbox
-    if (-not $m) { Write-NotFound $PSCmdlet $Mailbox; return }
-    $scope = @($m)
-  }
-  $sent = 0
-  foreach ($m in $scope) {
-    foreach ($d in $m.Devices) {
-      if ($sent -eq $limit) {
-        if ($null -eq $ResultSize) {
-          $PSCmdlet.WriteWarning("By default, only the first $limit items are returned. Use the ResultSize parameter to specify the number of items returned. To return all items, specify `"-ResultSize Unlimited`".")
-        }
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $limit = 1000
+    if ($null -ne $ResultSize) {
+      if ("$ResultSize" -eq 'Unlimited') { $limit = [int]::MaxValue } else { $limit = [int] $ResultSize }
+    }
+    $since = $null
+    if ($Filter) {
+      if ($Filter -notmatch "^WhenChangedUTC -gt '([^']+)'$") {
+        Write-ExchangeError $PSCmdlet 'TaskArgumentException' "FakeExchange filters only by WhenChangedUTC -gt; got: $Filter" InvalidArgument
         return
       }
-      ConvertTo-MobileDevice $m $d
-      $sent++
+      $since = [datetime]::Parse($Matches[1], [System.Globalization.CultureInfo]::InvariantCulture,
+        [System.Globalization.DateTimeStyles]::AdjustToUniversal -bor [System.Globalization.DateTimeStyles]::AssumeUniversal).Ticks
     }
-  }
+    if ($PSBoundParameters.ContainsKey('Identity')) {
+      $found = Find-Device $Identity
+      if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
+      ConvertTo-MobileDevice $found.Mailbox $found.Device
+      return
+    }
+    $scope = @($script:Mailboxes)
+    if ($PSBoundParameters.ContainsKey('Mailbox')) {
+      $m = Resolve-Mailbox $PSCmdlet $Mailbox
+      if (-not $m) { return }
+      $scope = @($m)
+    }
+    $sent = 0
+    foreach ($m in $scope) {
+      foreach ($d in $m.Devices) {
+        if ($null -ne $since -and $d.Changed -le $since) { continue }
+        if ($sent -eq $limit) {
+          if ($null -eq $ResultSize) {
+            $PSCmdlet.WriteWarning("By default, only the first $limit items are returned. Use the ResultSize parameter to specify the number of items returned. To return all items, specify `"-ResultSize Unlimited`".")
+          }
+          return
+        }
+        ConvertTo-MobileDevice $m $d
+        $sent++
+      }
+    }
+    if ($env:FAKE_EXCHANGE_DELETE_AFTER_LISTING -and -not $PSBoundParameters.ContainsKey('Mailbox')) {
+      # Deleted while the caller was still reading the list.
+      foreach ($m in @($script:Mailboxes)) {
+        if ((Get-MailboxNames $m) -contains $env:FAKE_EXCHANGE_DELETE_AFTER_LISTING) {
+          [void] $script:Mailboxes.Remove($m)
+          $changed = $true
+        }
+      }
+    }
+  } finally { Exit-Organisation $state -Changed:$changed }
 }
 
 function Get-MobileDeviceStatistics {
   [CmdletBinding()]
   param([string] $Mailbox, [string] $Identity)
-  $m = Find-Mailbox $Mailbox
-  if (-not $m) { Write-NotFound $PSCmdlet "$Mailbox$Identity"; return }
-  foreach ($d in $m.Devices) {
-    New-ExchangeObject 'Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics' @{
-      DeviceID = $d.DeviceId
-      Status = $d.Status
-      LastSuccessSync = [datetime]::new(2026, 11, 1, 8, 0, 0, [System.DateTimeKind]::Utc)
-      Identity = Get-DeviceIdentity $m $d
-    } @('DeviceID', 'Status', 'LastSuccessSync', 'Identity')
-  }
+  $state = Enter-Organisation
+  try {
+    if ($PSBoundParameters.ContainsKey('Identity')) {
+      $found = Find-Device $Identity
+      if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
+      $m = $found.Mailbox
+      $devices = @($found.Device)
+    } else {
+      $m = Resolve-Mailbox $PSCmdlet $Mailbox
+      if (-not $m) { return }
+      $devices = @($m.Devices)
+    }
+    if ($env:FAKE_EXCHANGE_STATISTICS_OFFLINE -and (Get-MailboxNames $m) -contains $env:FAKE_EXCHANGE_STATISTICS_OFFLINE) {
+      Write-ExchangeError $PSCmdlet 'MailboxOfflineException' `
+        "MapiExceptionMdbOffline: Unable to open message store. The database of mailbox '$Mailbox' is offline." ResourceUnavailable
+      return
+    }
+    foreach ($d in $devices) {
+      New-ExchangeObject $script:StatisticsType @{
+        DeviceID = $d.DeviceId
+        DeviceType = $d.DeviceType
+        Status = $d.Status
+        LastSuccessSync = [datetime]::new(2026, 11, 1, 8, 0, 0, [System.DateTimeKind]::Utc)
+        DeviceWipeRequestTime = ConvertTo-Utc $d.WipeRequested
+        DeviceAccessState = $d.AccessState
+        DeviceAccessStateReason = $d.AccessReason
+        Identity = Get-DeviceIdentity $m $d
+        Guid = [guid] $d.Guid
+      } @('DeviceID', 'DeviceType', 'Status', 'LastSuccessSync', 'DeviceWipeRequestTime',
+        'DeviceAccessState', 'DeviceAccessStateReason', 'Identity', 'Guid')
+    }
+  } finally { Exit-Organisation $state }
 }
 
 function Get-CASMailbox {
   [CmdletBinding()]
   param([string] $Identity, [object] $ResultSize, [string] $Filter)
-  if ($PSBoundParameters.ContainsKey('Identity')) {
-    switch ($Identity) {
-      'fault:throttled' {
-        Write-ExchangeError $PSCmdlet 'ThrottlingException' "Fail to apply the changes because the user load quota of 15 has been exceeded. The request will not be approved for at least 2500 milliseconds." LimitsExceeded
-        return
-      }
-      'fault:session-limit' {
-        throw [System.Management.Automation.Remoting.PSRemotingTransportException]::new(
-          "Connecting to remote server ex01.contoso.com failed: Fail to create a runspace because you have exceeded the maximum number of 18 concurrent shells allowed for this account.")
-      }
-      'fault:transport' {
-        throw [System.Management.Automation.Remoting.PSRemotingTransportException]::new(
-          'The WinRM client cannot process the request: the connection to ex01.contoso.com was lost.')
-      }
-      'fault:terminating' { throw [System.InvalidOperationException]::new('Active Directory operation failed on DC01.contoso.com.') }
+  switch ($Identity) {
+    'fault:throttled' {
+      Write-ExchangeError $PSCmdlet 'ThrottlingException' "Fail to apply the changes because the user load quota of 15 has been exceeded. The request will not be approved for at least 2500 milliseconds." LimitsExceeded
+      return
     }
-    $m = Find-Mailbox $Identity
-    if (-not $m) { Write-NotFound $PSCmdlet $Identity; return }
-    $scope = @($m)
-  } else {
-    $scope = $script:Mailboxes.Values
+    'fault:session-limit' {
+      throw [System.Management.Automation.Remoting.PSRemotingTransportException]::new(
+        "Connecting to remote server ex01.contoso.com failed: Fail to create a runspace because you have exceeded the maximum number of 18 concurrent shells allowed for this account.")
+    }
+    'fault:transport' {
+      throw [System.Management.Automation.Remoting.PSRemotingTransportException]::new(
+        'The WinRM client cannot process the request: the connection to ex01.contoso.com was lost.')
+    }
+    'fault:terminating' { throw [System.InvalidOperationException]::new('Active Directory operation failed on DC01.contoso.com.') }
   }
-  foreach ($m in $scope) {
-    New-ExchangeObject 'Microsoft.Exchange.Data.Directory.Management.CASMailbox' @{
-      Identity = $m.Identity
-      PrimarySmtpAddress = $m.Smtp
-      ActiveSyncAllowedDeviceIDs = [string[]] $m.Allowed.ToArray()
-      ActiveSyncBlockedDeviceIDs = [string[]] $m.Blocked.ToArray()
-      HasActiveSyncDevicePartnership = ($m.Devices.Count -gt 0)
-    } @('Identity', 'PrimarySmtpAddress', 'ActiveSyncAllowedDeviceIDs', 'ActiveSyncBlockedDeviceIDs',
-      'HasActiveSyncDevicePartnership')
-  }
+  $state = Enter-Organisation
+  try {
+    if ($PSBoundParameters.ContainsKey('Identity')) {
+      $m = Resolve-Mailbox $PSCmdlet $Identity
+      if (-not $m) { return }
+      $scope = @($m)
+    } else {
+      $scope = @($script:Mailboxes)
+      if ($Filter -eq 'HasActiveSyncDevicePartnership -eq $true') {
+        $scope = @(foreach ($m in $scope) { if ($m.Devices.Count -gt 0) { $m } })
+      }
+    }
+    foreach ($m in $scope) {
+      $addresses = [string[]] (@("SMTP:$($m.Smtp)") + @(foreach ($p in $m.Proxies) { "smtp:$p" }))
+      New-ExchangeObject 'Microsoft.Exchange.Data.Directory.Management.CASMailbox' @{
+        Identity = $m.Identity
+        Name = $m.Name
+        DisplayName = $m.Name
+        SamAccountName = $m.SamAccountName
+        DistinguishedName = $m.Dn
+        PrimarySmtpAddress = $m.Smtp
+        EmailAddresses = $addresses
+        Guid = [guid] $m.Guid
+        ExchangeGuid = [guid] $m.ExchangeGuid
+        ActiveSyncAllowedDeviceIDs = [string[]] $m.Allowed.ToArray()
+        ActiveSyncBlockedDeviceIDs = [string[]] $m.Blocked.ToArray()
+        HasActiveSyncDevicePartnership = ($m.Devices.Count -gt 0)
+      } @('Identity', 'Name', 'DisplayName', 'SamAccountName', 'DistinguishedName', 'PrimarySmtpAddress',
+        'EmailAddresses', 'Guid', 'ExchangeGuid', 'ActiveSyncAllowedDeviceIDs', 'ActiveSyncBlockedDeviceIDs',
+        'HasActiveSyncDevicePartnership')
+    }
+  } finally { Exit-Organisation $state }
+}
+
+function Test-ListHas($List, [string] $Id) {
+  foreach ($x in $List) { if ([string]::Equals($x, $Id, [System.StringComparison]::OrdinalIgnoreCase)) { return $true } }
+  return $false
+}
+
+function Remove-FromList($List, [string] $Id) {
+  foreach ($x in @($List)) { if ([string]::Equals($x, $Id, [System.StringComparison]::OrdinalIgnoreCase)) { [void] $List.Remove($x) } }
+}
+
+# The IDs a value adds: an array replaces (all of it), @{Add; Remove} adds its Add.
+function Get-AddedIds($Value) {
+  if ($null -eq $Value) { return @() }
+  if ($Value -is [System.Collections.IDictionary]) { if ($Value.Contains('Add')) { return @($Value['Add']) } else { return @() } }
+  return @($Value)
 }
 
 # Applies Exchange's three forms to a list: $null clears, an array replaces, @{Add; Remove} edits.
@@ -194,8 +419,8 @@ function Update-List($List, $Value) {
     foreach ($key in $Value.Keys) {
       if ($key -ne 'Add' -and $key -ne 'Remove') { throw [System.ArgumentException]::new("Unexpected key '$key' in a multi-valued edit.") }
     }
-    if ($Value.Contains('Remove')) { foreach ($id in $Value['Remove']) { [void] $List.Remove($id) } }
-    if ($Value.Contains('Add')) { foreach ($id in $Value['Add']) { if (-not $List.Contains($id)) { $List.Add($id) } } }
+    if ($Value.Contains('Remove')) { foreach ($id in $Value['Remove']) { Remove-FromList $List $id } }
+    if ($Value.Contains('Add')) { foreach ($id in $Value['Add']) { if (-not (Test-ListHas $List $id)) { $List.Add($id) } } }
     return
   }
   $List.Clear()
@@ -206,42 +431,80 @@ function Set-CASMailbox {
   [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
   param([Parameter(Mandatory = $true)] [string] $Identity,
     [object] $ActiveSyncAllowedDeviceIDs, [object] $ActiveSyncBlockedDeviceIDs)
-  $m = Find-Mailbox $Identity
-  if (-not $m) { Write-NotFound $PSCmdlet $Identity; return }
-  if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
-  if ($PSBoundParameters.ContainsKey('ActiveSyncAllowedDeviceIDs')) { Update-List $m.Allowed $ActiveSyncAllowedDeviceIDs }
-  if ($PSBoundParameters.ContainsKey('ActiveSyncBlockedDeviceIDs')) { Update-List $m.Blocked $ActiveSyncBlockedDeviceIDs }
-  foreach ($id in $m.Allowed) {
-    if ($m.Blocked.Contains($id)) {
-      Write-ExchangeError $PSCmdlet 'DataValidationException' "The device ID '$id' can't be in both the ActiveSyncAllowedDeviceIDs and the ActiveSyncBlockedDeviceIDs lists. (ErrorDeviceIdInBothLists)" InvalidArgument
-      [void] $m.Blocked.Remove($id)
-      return
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $m = Resolve-Mailbox $PSCmdlet $Identity
+    if (-not $m) { return }
+    if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
+    $allow = $PSBoundParameters.ContainsKey('ActiveSyncAllowedDeviceIDs')
+    $block = $PSBoundParameters.ContainsKey('ActiveSyncBlockedDeviceIDs')
+    if ($allow -and $block) {
+      foreach ($id in (Get-AddedIds $ActiveSyncAllowedDeviceIDs)) {
+        if (Test-ListHas (Get-AddedIds $ActiveSyncBlockedDeviceIDs) $id) {
+          Write-ExchangeError $PSCmdlet 'DataValidationException' "The device ID '$id' can't be in both the ActiveSyncAllowedDeviceIDs and the ActiveSyncBlockedDeviceIDs lists. (ErrorDeviceIdInBothLists)" InvalidArgument
+          return
+        }
+      }
     }
-  }
+    # An ID put on one list leaves the other.
+    if ($allow) {
+      Update-List $m.Allowed $ActiveSyncAllowedDeviceIDs
+      foreach ($id in (Get-AddedIds $ActiveSyncAllowedDeviceIDs)) { Remove-FromList $m.Blocked $id }
+    }
+    if ($block) {
+      Update-List $m.Blocked $ActiveSyncBlockedDeviceIDs
+      foreach ($id in (Get-AddedIds $ActiveSyncBlockedDeviceIDs)) { Remove-FromList $m.Allowed $id }
+    }
+    # Exchange re-evaluates what the lists decide at once; a device whose state came from a
+    # list it has left is Unknown until its next sync.
+    foreach ($d in $m.Devices) {
+      $before = "$($d.AccessState)/$($d.AccessReason)"
+      if (Test-ListHas $m.Blocked $d.DeviceId) { $d.AccessState = 'Blocked'; $d.AccessReason = 'Individual' }
+      elseif (Test-ListHas $m.Allowed $d.DeviceId) { $d.AccessState = 'Allowed'; $d.AccessReason = 'Individual' }
+      elseif ($d.AccessReason -eq 'Individual') { $d.AccessState = 'Unknown'; $d.AccessReason = 'Unknown' }
+      if ("$($d.AccessState)/$($d.AccessReason)" -ne $before) { $d.Changed = [datetime]::UtcNow.Ticks }
+    }
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
 }
 
 function Clear-MobileDevice {
   [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
   param([Parameter(Mandatory = $true)] [string] $Identity, [switch] $AccountOnly, [switch] $Cancel,
     [string[]] $NotificationEmailAddresses)
-  $found = Find-Device $Identity
-  if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
-  if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
-  if ($Cancel) {
-    if ($found.Device.Status -eq 'DeviceOk') { $PSCmdlet.WriteWarning("No wipe request is pending for device $($found.Device.DeviceId).") }
-    $found.Device.Status = 'DeviceOk'
-    return
-  }
-  if ($AccountOnly) { $found.Device.Status = 'AccountOnlyDeviceWipePending' } else { $found.Device.Status = 'DeviceWipePending' }
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $found = Find-Device $Identity
+    if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
+    if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
+    $d = $found.Device
+    if ($Cancel) {
+      if ($d.Status -eq 'DeviceOk') { $PSCmdlet.WriteWarning("No wipe request is pending for device $($d.DeviceId).") }
+      $d.Status = 'DeviceOk'
+      $d.WipeRequested = 0L
+    } else {
+      if ($AccountOnly) { $d.Status = 'AccountOnlyDeviceWipePending' } else { $d.Status = 'DeviceWipePending' }
+      $d.WipeRequested = [datetime]::UtcNow.Ticks
+    }
+    $d.Changed = [datetime]::UtcNow.Ticks
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
 }
 
 function Remove-MobileDevice {
   [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
   param([Parameter(Mandatory = $true)] [string] $Identity)
-  $found = Find-Device $Identity
-  if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
-  if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
-  [void] $found.Mailbox.Devices.Remove($found.Device)
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $found = Find-Device $Identity
+    if (-not $found) { Write-NotFound $PSCmdlet $Identity; return }
+    if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
+    [void] $found.Mailbox.Devices.Remove($found.Device)
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
 }
 
 function Get-ActiveSyncOrganizationSettings {

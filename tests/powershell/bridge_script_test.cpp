@@ -130,8 +130,8 @@ TEST_F(BridgeScript, StreamsLargeResultsInBatchesWithExchangesResultSizeWarning)
                            EXPECT_LE(batch.size(), 100u);
                          });
   ASSERT_TRUE(all.ok()) << all.error().message;
-  EXPECT_EQ(objects, 2501u) << "tony's 2500 and lila's one";
-  EXPECT_EQ(all->count, 2501u);
+  EXPECT_EQ(objects, 2505u) << "tony's 2500 and the other four mailboxes' five";
+  EXPECT_EQ(all->count, 2505u);
   EXPECT_EQ(batches, 26u);
 
   auto capped = bridge->run(BridgeRequest{"Get-MobileDevice", {}});
@@ -165,7 +165,7 @@ TEST_F(BridgeScript, SplatsTheThreeFormsOfADeviceIdListAndConfirmsForTheUser) {
 
   auto wipe = bridge->run(BridgeRequest{"Clear-MobileDevice", {}}
                               .with("Identity",
-                                    "contoso.com/Users/tony@contoso.com/"
+                                    "contoso.com/Users/Tony Smith/"
                                     "ExchangeActiveSyncDevices/iPhone\xC2\xA7"
                                     "DEV000002")
                               .with("AccountOnly", true));
@@ -292,6 +292,14 @@ TEST(BridgeScriptCommand, BuildsEachModesCommandLineAndRefusesIncompleteSettings
       << "the password is never on the command line";
   ASSERT_EQ(online->environment.size(), 1u);
   EXPECT_EQ(online->environment[0].second, "s3cret");
+  EXPECT_EQ(online->program, "/opt/microsoft/powershell/7/pwsh") << "a path is taken as it is";
+
+  // A bare name, as a configuration says "pwsh", is found on the PATH like a shell finds it.
+  s.powershell = "sh";
+  auto by_name = bridgeScriptCommand(s);
+  ASSERT_TRUE(by_name.ok());
+  EXPECT_TRUE(std::filesystem::path(by_name->program).is_absolute()) << by_name->program;
+  s.powershell = "/opt/microsoft/powershell/7/pwsh";
 
   s.certificate_thumbprint = "AB12";
   EXPECT_FALSE(bridgeScriptCommand(s).ok()) << "a file and a thumbprint";

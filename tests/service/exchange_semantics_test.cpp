@@ -1,0 +1,261 @@
+// Exchange as it is, end to end: requests over 9090 (TLS, client certificates) to `easgate run`,
+// through the journal and a pool of two bridge.ps1 processes in real PowerShell 7 (module mode)
+// to tests/powershell/FakeExchange.psm1, which keeps one organisation for the whole pool and
+// behaves as Exchange documents (not as the agent expects); then a full harvest, then reads.
+// One test per case of issue 11; each failed before mailboxes had keys.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "agent/transport/certificates.h"
+#include "common/json/json_value.h"
+#include "tests/service/cli_test_support.h"
+
+namespace easgate::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kTony = "tony@contoso.com";
+const std::string kTonysIdentity = "contoso.com/Users/Tony Smith";
+const std::string kSection = "\xC2\xA7";
+
+// The PowerShell to run bridge.ps1 in: $EASGATE_PWSH, else pwsh on the PATH.
+std::string findPwsh() {
+  if (const char* p = std::getenv("EASGATE_PWSH"); p && *p) return p;
+  return std::system("command -v pwsh >/dev/null 2>&1") == 0 ? "pwsh" : "";
+}
+
+class ExchangeSemantics : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    pwsh_ = findPwsh();
+    if (pwsh_.empty()) {
+      GTEST_SKIP() << "\n*** NO POWERSHELL: the end-to-end Exchange tests were NOT run. Install "
+                      "pwsh (.ci/install-deps does, where the .NET SDK exists) or set "
+                      "$EASGATE_PWSH. ***\n";
+    }
+    ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "pki", {}).ok());
+    std::ofstream(dir_ / "easgate.json")
+        << R"({
+      "data_dir": "data",
+      "listen": {"address": "127.0.0.1", "port": 0},
+      "tls": {"certificate": "pki/server.pem", "key": "pki/server.key", "client_ca": "pki/ca.pem"},
+      "clients": [{"subject": "CN=easgate-admin", "role": "admin"}],
+      "exchange": {"kind": "module", "powershell": ")"
+        << pwsh_ << R"(", "bridge_script": ")" << EASGATE_BRIDGE_SCRIPT << R"(", "module": ")"
+        << EASGATE_FAKE_EXCHANGE_MODULE << R"(", "pool": 2,
+                   "request_timeout_seconds": 120},
+      "harvest": {"full_minutes": 600, "delta_minutes": 0, "correct_drift": true},
+      "commands": {"first_retry_seconds": 1},
+      "log": {"file": "-", "system_log": false}
+    })";
+    environment_ = {{"FAKE_EXCHANGE_STATE", (dir_ / "exchange.json").string()}};
+  }
+  void TearDown() override {
+    stop();
+    CliTest::TearDown();
+  }
+
+  // Starts `easgate run` (its first full harvest runs at once) and waits for it to listen.
+  void start() {
+    const fs::path port_file = dir_ / "port";
+    fs::remove(port_file);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      for (const auto& [name, value] : environment_) ::setenv(name.c_str(), value.c_str(), 1);
+      const std::string config = (dir_ / "easgate.json").string();
+      const std::string port_path = port_file.string();
+      const std::string log = (dir_ / "run.log").string();
+      std::freopen(log.c_str(), "a", stderr);
+      ::execl(EASGATE_BINARY, EASGATE_BINARY, "run", "--config", config.c_str(), "--port", "0",
+              "--port-file", port_path.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 600 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(50ms);
+    port_ = std::atoi(slurp(port_file).c_str());
+    ASSERT_GT(port_, 0) << slurp(dir_ / "run.log");
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // A full harvest now: the agent harvests in full when it starts.
+  void restartAndHarvest() {
+    stop();
+    const int harvests = harvestCount();
+    start();
+    for (int i = 0; i < 600; ++i) {
+      if (harvestCount() > harvests) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    FAIL() << "no full harvest within a minute: " << slurp(dir_ / "run.log");
+  }
+  // Full harvests recorded so far, from the run log (the agent logs each one).
+  int harvestCount() {
+    const std::string log = slurp(dir_ / "run.log");
+    int n = 0;
+    for (auto at = log.find("full harvest:"); at != std::string::npos;
+         at = log.find("full harvest:", at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+  CliRun ctl(const std::string& args) {
+    const std::string pki = (dir_ / "pki").string();
+    return run("ctl --url https://localhost:" + std::to_string(port_) + " --ca '" + pki +
+               "/ca.pem' --cert '" + pki + "/admin.pem' --key '" + pki + "/admin.key' " + args);
+  }
+  json::JsonValue ctlJson(const std::string& args) {
+    CliRun r = ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out << r.err;
+    auto doc = json::parseJson(r.out);
+    EXPECT_TRUE(doc.ok()) << args << ": " << r.out;
+    return doc.ok() ? std::move(doc).value() : json::JsonValue();
+  }
+  std::int64_t submit(const std::string& args) {
+    const json::JsonValue c = ctlJson(args);
+    const json::JsonValue* id = c.find("id");
+    return id && id->asInt() ? *id->asInt() : 0;
+  }
+  // The command's final state; says why when it did not succeed.
+  std::string waitFor(std::int64_t id) {
+    const std::string args = "command " + std::to_string(id) + " --wait 60";
+    const json::JsonValue c = ctlJson(args);
+    const std::string state = text(c, "state");
+    if (state != "succeeded") {
+      ADD_FAILURE() << ctl(args).out << "\n" << slurp(dir_ / "run.log");
+    }
+    return state;
+  }
+  static std::vector<std::string> strings(const json::JsonValue& v, const char* key) {
+    std::vector<std::string> out;
+    const json::JsonValue* m = v.find(key);
+    if (m && m->asArray()) {
+      for (const auto& item : *m->asArray())
+        out.push_back(item.asString() ? *item.asString() : "?");
+    }
+    return out;
+  }
+  static std::string text(const json::JsonValue& v, const char* key) {
+    const json::JsonValue* m = v.find(key);
+    return m && m->asString() ? *m->asString() : "";
+  }
+  std::string quoted(const std::string& s) { return "'" + s + "'"; }
+  int eventsOfKind(const std::string& kind) {
+    const std::string out = ctl("events --after 0 --limit 1000").out;
+    int n = 0;
+    for (auto at = out.find("\"kind\":\"" + kind + "\""); at != std::string::npos;
+         at = out.find("\"kind\":\"" + kind + "\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+  std::string pwsh_;
+  std::vector<std::pair<std::string, std::string>> environment_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// Case 1: a mailbox named two ways is one mailbox, and drift correction keeps the MDM's latest
+// decision.
+TEST_F(ExchangeSemantics, AMailboxNamedTwoWaysIsOneMailbox) {
+  start();
+  const auto a = submit("allow " + kTony + " D1");
+  const auto b = submit("revoke " + kTony + " D2");
+  const auto c = submit("set-allowed " + quoted(kTonysIdentity) + " D2 D3");
+  for (auto id : {a, b, c}) ASSERT_EQ(waitFor(id), "succeeded") << slurp(dir_ / "run.log");
+  restartAndHarvest();
+  restartAndHarvest();  // and once more, after any correction the first could have queued
+  EXPECT_EQ(eventsOfKind("list-drift"), 0) << "no drift: one mailbox, one desired list";
+  for (const std::string& name :
+       {kTony, kTonysIdentity, std::string("TONY.SMITH@contoso.com"), std::string("tsmith")}) {
+    const json::JsonValue lists = ctlJson("lists " + quoted(name));
+    EXPECT_EQ(text(lists, "mailbox"), kTonysIdentity) << name;
+    EXPECT_EQ(strings(lists, "allowed"), (std::vector<std::string>{"D2", "D3"})) << name;
+    EXPECT_EQ(strings(lists, "desiredAllowed"), (std::vector<std::string>{"D2", "D3"})) << name;
+  }
+  const std::string status = ctl("status").out;
+  EXPECT_NE(status.find("\"succeeded\":3"), std::string::npos)
+      << "no correction was queued: " << status;
+}
+
+// Case 2: "in order per mailbox" holds whatever name each command uses.
+TEST_F(ExchangeSemantics, CommandsRunInOrderPerMailboxWhateverItsName) {
+  start();
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(submit("allow " + kTony + " PAIR" + std::to_string(i)));
+    ids.push_back(submit("revoke " + quoted(kTonysIdentity) + " PAIR" + std::to_string(i)));
+  }
+  for (auto id : ids) ASSERT_EQ(waitFor(id), "succeeded");
+  const json::JsonValue lists = ctlJson("lists " + kTony);
+  EXPECT_TRUE(strings(lists, "allowed").empty())
+      << "every revoke ran after its allow: " << ctl("lists " + kTony).out;
+}
+
+// Case 3: statistics typed as this Exchange types them (MobileDeviceConfiguration) are read:
+// the wipe the MDM sent is seen.
+TEST_F(ExchangeSemantics, StatisticsOfAnyTypeShowTheWipe) {
+  start();
+  for (int i = 0; i < 600 && harvestCount() == 0; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(harvestCount(), 1) << "the device is known before the wipe";
+  const std::string device =
+      kTonysIdentity + "/ExchangeActiveSyncDevices/iPhone" + kSection + "DEV000002";
+  ASSERT_EQ(waitFor(submit("wipe " + quoted(device))), "succeeded");
+  restartAndHarvest();
+  const json::JsonValue d = ctlJson("device " + quoted(device));
+  const json::JsonValue* record = d.find("device");
+  const json::JsonValue& r = record ? *record : d;
+  EXPECT_EQ(text(r, "wipeStatus"), "DeviceWipePending") << ctl("device " + quoted(device)).out;
+  EXPECT_NE(text(r, "wipeRequestTime"), "");
+  EXPECT_NE(text(r, "lastSuccessSync"), "");
+  EXPECT_GE(eventsOfKind("wipe-status-changed"), 1);
+}
+
+// Case 4: blocking a device that is on the allowed list takes it off that list, and drift
+// correction does not undo the block.
+TEST_F(ExchangeSemantics, ABlockOfAnAllowedDeviceStands) {
+  start();
+  ASSERT_EQ(waitFor(submit("allow " + kTony + " DEV000001")), "succeeded");
+  ASSERT_EQ(waitFor(submit("block " + quoted(kTonysIdentity) + " DEV000001")), "succeeded");
+  restartAndHarvest();
+  restartAndHarvest();
+  const json::JsonValue lists = ctlJson("lists " + kTony);
+  EXPECT_EQ(strings(lists, "blocked"), std::vector<std::string>{"DEV000001"});
+  EXPECT_TRUE(strings(lists, "allowed").empty()) << ctl("lists " + kTony).out;
+  EXPECT_EQ(strings(lists, "desiredBlocked"), std::vector<std::string>{"DEV000001"});
+  EXPECT_TRUE(strings(lists, "desiredAllowed").empty());
+  const std::string device =
+      kTonysIdentity + "/ExchangeActiveSyncDevices/iPhone" + kSection + "DEV000001";
+  EXPECT_NE(ctl("device " + quoted(device)).out.find("\"accessState\":\"Blocked\""),
+            std::string::npos);
+  EXPECT_EQ(eventsOfKind("list-drift"), 0);
+}
+
+// Case 5: one mailbox whose statistics fail does not sink the harvest.
+TEST_F(ExchangeSemantics, AMailboxWhoseDatabaseIsOfflineDoesNotSinkTheHarvest) {
+  environment_.emplace_back("FAKE_EXCHANGE_STATISTICS_OFFLINE", "lila@contoso.com");
+  start();
+  for (int i = 0; i < 600 && harvestCount() == 0; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(harvestCount(), 1) << slurp(dir_ / "run.log");
+  const std::string devices = ctl("devices --limit 100").out;
+  EXPECT_NE(devices.find("DEV000001"), std::string::npos) << "the harvest was stored";
+  EXPECT_NE(devices.find("LILA00001"), std::string::npos)
+      << "the offline mailbox's devices are listed too";
+  EXPECT_EQ(eventsOfKind("mailbox-statistics-failed"), 1);
+  EXPECT_NE(ctl("events --after 0 --limit 1000").out.find("MdbOffline"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace easgate::testing
