@@ -21,6 +21,8 @@
 #   FAKE_EXCHANGE_STATISTICS_TYPE    the statistics objects' type name (another version's)
 #   FAKE_EXCHANGE_STATISTICS_OFFLINE a mailbox whose statistics fail: its database is offline
 #   FAKE_EXCHANGE_DELETE_AFTER_LISTING a mailbox deleted right after Get-MobileDevice lists it
+#   FAKE_EXCHANGE_ADD_LATENCY_MS     Set-CASMailbox takes this long when it adds an ID (a slow
+#                                    round trip): a call sent later may overtake it
 # Identities starting "fault:" make Get-CASMailbox fail: fault:throttled, fault:session-limit,
 # fault:transport, fault:terminating.
 #
@@ -431,6 +433,10 @@ function Set-CASMailbox {
   [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
   param([Parameter(Mandatory = $true)] [string] $Identity,
     [object] $ActiveSyncAllowedDeviceIDs, [object] $ActiveSyncBlockedDeviceIDs)
+  if ($env:FAKE_EXCHANGE_ADD_LATENCY_MS -and
+    (@(Get-AddedIds $ActiveSyncAllowedDeviceIDs).Count + @(Get-AddedIds $ActiveSyncBlockedDeviceIDs).Count) -gt 0) {
+    [System.Threading.Thread]::Sleep([int] $env:FAKE_EXCHANGE_ADD_LATENCY_MS)
+  }
   $state = Enter-Organisation
   $changed = $false
   try {
