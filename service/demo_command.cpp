@@ -3,9 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include "agent/transport/certificates.h"
 #include "common/json/json_writer.h"
+#include "powershell/sim/organisation.h"
 #include "service/cli.h"
 #include "service/console.h"
 #include "service/run_command.h"
@@ -50,15 +52,8 @@ std::string demoConfig(const DemoOptions& o, const std::filesystem::path& organi
   w.key("simulator_arguments");
   w.beginArray();
   // The organisation is kept between runs, so allowed lists and wipes survive a restart.
-  if (std::filesystem::exists(organisation)) {
-    w.string("--org");
-    w.string(organisation.string());
-  } else {
-    w.string("--mailboxes");
-    w.string(std::to_string(o.mailboxes));
-    w.string("--devices");
-    w.string(std::to_string(o.mailboxes * 2));
-  }
+  w.string("--org");
+  w.string(organisation.string());
   w.string("--save");
   w.string(organisation.string());
   w.string("--save-every-change");
@@ -115,8 +110,26 @@ int runDemoCommand(const DemoOptions& o) {
     std::cerr << "easgate demo: " << pki.error() << "\n";
     return kExitOutputFailed;
   }
+  // The simulated organisation, made once: the banner can then name one of its mailboxes.
+  const auto organisation_file = dir / "organisation.json";
+  if (!std::filesystem::exists(organisation_file)) {
+    const auto generated = powershell::sim::Organisation::generate(
+        {1, o.mailboxes, o.mailboxes * 2, powershell::sim::nowDotNetTicks()});
+    std::ofstream(organisation_file, std::ios::trunc) << generated.toJson();
+  }
+  std::ifstream org_in(organisation_file, std::ios::binary);
+  const std::string org_text((std::istreambuf_iterator<char>(org_in)),
+                             std::istreambuf_iterator<char>());
+  auto organisation = powershell::sim::Organisation::fromJson(org_text);
+  if (!organisation || organisation->mailboxes().empty() ||
+      organisation->mailboxes()[0].devices.empty()) {
+    std::cerr << "easgate demo: " << organisation_file.string()
+              << " is no simulated organisation; delete it to start afresh\n";
+    return kExitOutputFailed;
+  }
+  const auto& sample = organisation->mailboxes()[0];
   const auto config_file = dir / "easgate.json";
-  std::ofstream(config_file, std::ios::trunc) << demoConfig(o, dir / "organisation.json");
+  std::ofstream(config_file, std::ios::trunc) << demoConfig(o, organisation_file);
   if (!std::filesystem::exists(config_file)) {
     std::cerr << "easgate demo: cannot write " << config_file.string() << "\n";
     return kExitOutputFailed;
@@ -134,7 +147,10 @@ int runDemoCommand(const DemoOptions& o) {
             << "  " << self << " ctl status\n"
             << "  " << self << " ctl devices --limit 3\n"
             << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
-            << "  " << self << " ctl allow '<mailboxIdentity from the list>' '<deviceId>'\n"
+            << "  # One mailbox, two names: allow by its SMTP address, read its lists by its Identity\n"
+            << "  " << self << " ctl allow " << sample.facts.primary_smtp_address << " "
+            << sample.devices[0].device_id << "\n"
+            << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
             << "  " << self << " ctl events --wait 30\n"
             << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
             << "/reader.key '" << url << "/v1/devices?limit=2'\n"
