@@ -24,6 +24,7 @@ struct HarvestRun {
   std::int64_t finished_ms = 0;
   std::int64_t devices = 0;
   std::int64_t calls = 0;
+  std::int64_t failed_mailboxes = 0;  // skipped: their statistics could not be read
 };
 
 struct HarvestTotals {
@@ -59,7 +60,8 @@ Result<StoreStatus, store::StoreError> readStatus(store::Database& db) {
   }
   for (const char* kind : {"full", "delta"}) {
     auto last = db.prepare(
-        "SELECT started_ms, finished_ms, devices, calls FROM harvests WHERE kind = ? "
+        "SELECT started_ms, finished_ms, devices, calls, failed_mailboxes FROM harvests WHERE "
+        "kind = ? "
         "ORDER BY id DESC LIMIT 1");
     auto totals = db.prepare(
         "SELECT count(*), coalesce(sum(finished_ms - started_ms), 0) FROM harvests WHERE kind = ?");
@@ -71,8 +73,8 @@ Result<StoreStatus, store::StoreError> readStatus(store::Database& db) {
     if (!row) return row.error();
     const bool full = std::string_view(kind) == "full";
     if (row.value()) {
-      (full ? s.last_full : s.last_delta) =
-          HarvestRun{last->integer(0), last->integer(1), last->integer(2), last->integer(3)};
+      (full ? s.last_full : s.last_delta) = HarvestRun{
+          last->integer(0), last->integer(1), last->integer(2), last->integer(3), last->integer(4)};
     }
     if (auto t = totals->step(); !t) return t.error();
     (full ? s.full_totals : s.delta_totals) =
@@ -92,6 +94,8 @@ void writeHarvest(json::JsonWriter& w, const std::optional<HarvestRun>& run) {
   w.number(run->devices);
   w.key("calls");
   w.number(run->calls);
+  w.key("failedMailboxes");
+  w.number(run->failed_mailboxes);
   w.endObject();
 }
 
@@ -184,6 +188,16 @@ HttpResponse ApiService::metrics(Call&) {
     if (!run) continue;
     out += "easgate_harvest_last_duration_seconds{kind=\"" + std::string(kind) + "\"} " +
            number(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) + "\n";
+  }
+  out +=
+      "# HELP easgate_harvest_failed_mailboxes Mailboxes the last harvest skipped because their "
+      "statistics could not be read (the event feed names them), by kind.\n";
+  out += "# TYPE easgate_harvest_failed_mailboxes gauge\n";
+  for (const auto& [kind, run] :
+       {std::pair{"full", s->last_full}, std::pair{"delta", s->last_delta}}) {
+    if (!run) continue;
+    out += "easgate_harvest_failed_mailboxes{kind=\"" + std::string(kind) + "\"} " +
+           std::to_string(run->failed_mailboxes) + "\n";
   }
   http_metrics_.render(out);
   transport::HttpResponse r = jsonResponse(200, std::move(out));

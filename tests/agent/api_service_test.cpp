@@ -352,6 +352,25 @@ TEST_F(Api, StatusMetricsAndTheContractAreServed) {
   EXPECT_TRUE(parse(contract).find("paths")->find("/v1/commands"));
 }
 
+TEST_F(Api, APartialHarvestIsInTheStatusTheMetricsAndTheEventFeed) {
+  gateway_.organisation().statistics_offline = {facts().identity};
+  HarvestOptions options;
+  options.statistics_retry_ms = 0;
+  Harvester harvester(*harvest_db_, gateway_, journal_.get(), clock_, options);
+  clock_.advance(60'000);
+  ASSERT_TRUE(harvester.run(HarvestKind::kFull).ok());
+  HttpResponse status = call(reader_, "GET", "/v1/status");
+  ASSERT_EQ(status.status, 200);
+  EXPECT_EQ(*parse(status).find("harvests")->find("full")->find("failedMailboxes")->asInt(), 1);
+  EXPECT_NE(call(reader_, "GET", "/metrics")
+                .body.find("easgate_harvest_failed_mailboxes{kind=\"full\"} 1"),
+            std::string::npos);
+  HttpResponse events = call(reader_, "GET", "/v1/events?after=0&limit=1000");  // contract-checked
+  ASSERT_EQ(events.status, 200);
+  EXPECT_NE(events.body.find("\"kind\":\"mailbox-statistics-failed\""), std::string::npos);
+  EXPECT_NE(events.body.find(facts().identity), std::string::npos) << "it names the mailbox";
+}
+
 TEST_F(Api, EachClientIsRateLimited) {
   ApiOptions options;
   options.requests_per_second = 2;
