@@ -14,6 +14,7 @@
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
 #include "powershell/sim/organisation.h"
+#include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
 
 namespace easgate::agent {
@@ -42,7 +43,8 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     BridgeExchangeGateway gateway(pool);
     auto db = store::openStore(store::storeFile(dir));
     ASSERT_TRUE(db.ok());
-    SystemClock clock;
+    // The agent's time, moved by hand: the harvest starts after the command finished.
+    testing::ManualClock clock(SystemClock().nowMs());
     AuditLog audit(*db.value());
     CommandJournal journal(*db.value(), audit, clock);
     HarvestOptions options;
@@ -63,6 +65,7 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     ASSERT_TRUE(journal.submit(allow, clock.nowMs() + 3600'000).ok());
     ASSERT_TRUE(executor.runDue().ok());
     ASSERT_TRUE(journal.unfinished().value().empty());
+    clock.advance(1000);
     // Then an administrator takes it off in Exchange, behind the agent's back.
     ASSERT_TRUE(gateway.removeAllowed(mailbox.facts.identity, {allow.device_id}).ok());
 
