@@ -158,7 +158,11 @@ function ConvertFrom-JsonText([string] $Text) {
 if (-not $AllowlistPath) {
   $AllowlistPath = [System.IO.Path]::Combine($PSScriptRoot, 'bridge', 'cmdlets.json')
 }
-$script:Allowlist = (ConvertFrom-JsonText ([System.IO.File]::ReadAllText($AllowlistPath)))['cmdlets']
+$script:AllowlistFile = ConvertFrom-JsonText ([System.IO.File]::ReadAllText($AllowlistPath))
+$script:Allowlist = $script:AllowlistFile['cmdlets']
+# Exchange Online's REST-backed cmdlets, run in place of their remote-session originals when the
+# module has them (cmdlets.json, restSubstitutes): original name -> @{ Command; Extra }.
+$script:Rest = @{}
 
 # Checks a value against its kind and gives what to splat; throws a message on a bad value.
 function ConvertTo-ParameterValue([string] $Cmdlet, [string] $Name, [string] $Kind, $Value) {
@@ -343,6 +347,18 @@ function Connect-Exchange {
   foreach ($name in $names) {
     $script:Commands[$name] = @(Get-Command -Name $name -CommandType Function, Cmdlet, Alias)[0]
   }
+  # Exchange Online (or a module standing in for it): the REST cmdlets the module has, each
+  # standing in for exactly one allowlisted original.
+  if ($Mode -ne 'onprem' -and $script:AllowlistFile.Contains('restSubstitutes')) {
+    $substitutes = $script:AllowlistFile['restSubstitutes']
+    foreach ($original in @($substitutes.Keys)) {
+      if ($original -eq 'comment' -or -not $script:Allowlist.Contains($original)) { continue }
+      $spec = $substitutes[$original]
+      $command = @(Get-Command -Name $spec['cmdlet'] -CommandType Function, Cmdlet -ErrorAction SilentlyContinue)
+      if ($command.Count -eq 0) { continue }
+      $script:Rest[$original] = @{ Command = $command[0]; Extra = $spec['parameters'] }
+    }
+  }
 }
 
 function Disconnect-Exchange {
@@ -375,8 +391,22 @@ function Send-Batch {
   }
 }
 
+# A failure that happened before the request reached Exchange: the REST cmdlet of this module
+# version does not take these parameters, or is missing.
+function Test-BeforeExchange($Record) {
+  $type = Get-ExceptionTypeName $Record
+  return ($type -match 'ParameterBindingException|CommandNotFoundException|ParameterArgumentTransformation' -or
+    "$($Record.FullyQualifiedErrorId)" -match '^(NamedParameterNotFound|ParameterArgumentTransformationError|CommandNotFoundException)')
+}
+
 function Invoke-Request([long] $Id, $Checked) {
-  $splat = $Checked.Splat
+  $splat = $Checked.Splat.Clone()
+  $command = $script:Commands[$Checked.Cmdlet]
+  $rest = $script:Rest[$Checked.Cmdlet]
+  if ($rest) {
+    $command = $rest.Command
+    foreach ($name in @($rest.Extra.Keys)) { $splat[$name] = $rest.Extra[$name] }
+  }
   $splat['ErrorAction'] = 'Stop'
   $splat['ErrorVariable'] = 'requestErrors'
   $splat['WarningAction'] = 'SilentlyContinue'
@@ -386,7 +416,7 @@ function Invoke-Request([long] $Id, $Checked) {
   $script:Count = 0
   $failure = $null
   try {
-    & $script:Commands[$Checked.Cmdlet] @splat | Send-Batch -Id $Id
+    & $command @splat | Send-Batch -Id $Id
   } catch {
     $failure = $_
   }
@@ -395,6 +425,12 @@ function Invoke-Request([long] $Id, $Checked) {
     foreach ($e in @($requestErrors)) {
       if ($e -is [System.Management.Automation.ErrorRecord]) { $failure = $e; break }
     }
+  }
+  if ($failure -and $rest -and $script:Count -eq 0 -and (Test-BeforeExchange $failure)) {
+    # This module's REST cmdlet cannot take the request: the original takes it, now and later.
+    [Console]::Error.WriteLine("bridge: $($rest.Command.Name) cannot run here ($($failure.Exception.Message)); using $($Checked.Cmdlet) instead")
+    $script:Rest.Remove($Checked.Cmdlet)
+    return Invoke-Request $Id $Checked
   }
   foreach ($w in @($requestWarnings)) {
     if ($null -ne $w) { Write-Frame 'warning' $Id ([string] $w.Message) }
@@ -421,9 +457,11 @@ try {
 }
 $engine = 'Desktop'
 if ($PSVersionTable.ContainsKey('PSEdition')) { $engine = [string] $PSVersionTable.PSEdition }
+$restNames = @(foreach ($r in $script:Rest.Values) { ConvertTo-JsonString ([string] $r.Command.Name) })
 Write-Frame 'ready' 0 ('{"protocol":"1","mode":' + (ConvertTo-JsonString $Mode) +
   ',"psVersion":' + (ConvertTo-JsonString ([string] $PSVersionTable.PSVersion)) +
-  ',"psEdition":' + (ConvertTo-JsonString $engine) + '}')
+  ',"psEdition":' + (ConvertTo-JsonString $engine) +
+  ',"rest":[' + ($restNames -join ',') + ']}')
 
 # A stream reader of its own: Console.In's ReadLineAsync blocks on .NET Framework, and idle
 # heartbeats need a read that can be waited on with a time limit.

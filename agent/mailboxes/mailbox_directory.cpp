@@ -38,7 +38,9 @@ std::optional<std::string> smtpProxy(std::string_view proxy) {
 
 std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& o) {
   MailboxEntry e;
-  for (const char* id : {"ExternalDirectoryObjectId", "Guid", "ExchangeGuid"}) {
+  // Guid first: both the remote-session and the REST cmdlets of Exchange Online give it, so a
+  // mailbox keeps one key whichever of them answered.
+  for (const char* id : {"Guid", "ExternalDirectoryObjectId", "ExchangeGuid"}) {
     e.key = lowerAscii(propertyText(o, id));
     if (!e.key.empty() && e.key != "00000000-0000-0000-0000-000000000000") break;
     e.key.clear();

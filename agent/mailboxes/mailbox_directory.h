@@ -21,8 +21,9 @@ struct MailboxEntry {
   std::vector<std::string> blocked;  // ActiveSyncBlockedDeviceIDs
 };
 
-// Reads a Get-CASMailbox (or Get-EXOCASMailbox) object. The key is ExternalDirectoryObjectId
-// when Exchange Online gives one, else Guid, else ExchangeGuid; nullopt when it has none.
+// Reads a Get-CASMailbox (or Get-EXOCASMailbox) object. The key is the Guid (which on-premises
+// and both kinds of Exchange Online cmdlets give), else ExternalDirectoryObjectId, else
+// ExchangeGuid; nullopt when it has none.
 // Names: Identity, Name, DistinguishedName, SamAccountName, Alias, UserPrincipalName,
 // PrimarySmtpAddress, every smtp: proxy address, and the ids themselves.
 std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& object);

@@ -21,6 +21,9 @@
 #   FAKE_EXCHANGE_STATISTICS_TYPE    the statistics objects' type name (another version's)
 #   FAKE_EXCHANGE_STATISTICS_OFFLINE a mailbox whose statistics fail: its database is offline
 #   FAKE_EXCHANGE_DELETE_AFTER_LISTING a mailbox deleted right after Get-MobileDevice lists it
+#   FAKE_EXCHANGE_REST               1: also Exchange Online's REST cmdlets Get-EXOMobileDeviceStatistics
+#                                    and Get-EXOCASMailbox (property sets, other type names);
+#                                    old: a module version whose Get-EXOCASMailbox has no -PropertySets
 #   FAKE_EXCHANGE_ADD_LATENCY_MS     Set-CASMailbox takes this long when it adds an ID (a slow
 #                                    round trip): a call sent later may overtake it
 # Identities starting "fault:" make Get-CASMailbox fail: fault:throttled, fault:session-limit,
@@ -522,6 +525,65 @@ function Get-ActiveSyncOrganizationSettings {
   } @('DefaultAccessLevel', 'Identity')
 }
 
+# Exchange Online's REST-backed cmdlets. They return other types than the remote-session ones,
+# and Get-EXOCASMailbox gives only the property sets asked for.
+function Get-EXOMobileDeviceStatistics {
+  [CmdletBinding()]
+  param([string] $Mailbox, [string] $Identity)
+  $forward = @{}
+  foreach ($k in 'Mailbox', 'Identity') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+  foreach ($o in @(Get-MobileDeviceStatistics @forward)) {
+    $o.PSObject.TypeNames.Clear()
+    $o.PSObject.TypeNames.Add('Deserialized.Microsoft.Exchange.Management.RestApiClient.MobileDeviceStatistics')
+    $o
+  }
+}
+
+function Get-FakeEXOCASMailbox {
+  [CmdletBinding()]
+  param([string] $Identity, [object] $ResultSize, [string] $Filter, [string[]] $PropertySets)
+  $sets = @{
+    Minimum = @('DisplayName', 'EmailAddresses', 'Guid', 'Identity', 'Name', 'PrimarySmtpAddress')
+    ActiveSync = @('ActiveSyncAllowedDeviceIDs', 'ActiveSyncBlockedDeviceIDs', 'ExternalDirectoryObjectId',
+      'Guid', 'HasActiveSyncDevicePartnership', 'Identity', 'Name')
+  }
+  $wanted = [System.Collections.Generic.HashSet[string]]::new()
+  foreach ($set in @($(if ($PropertySets) { $PropertySets } else { 'Minimum' }))) {
+    foreach ($p in $sets[$set]) { [void] $wanted.Add($p) }
+  }
+  $forward = @{}
+  foreach ($k in 'Identity', 'ResultSize', 'Filter') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+  foreach ($o in @(Get-CASMailbox @forward)) {
+    $out = [PSCustomObject] @{}
+    foreach ($p in $o.PSObject.Properties) { if ($wanted.Contains($p.Name)) { $out.PSObject.Properties.Add([psnoteproperty]::new($p.Name, $p.Value)) } }
+    if ($wanted.Contains('ExternalDirectoryObjectId')) {
+      $out.PSObject.Properties.Add([psnoteproperty]::new('ExternalDirectoryObjectId', (New-FakeGuid "entra:$($o.Identity)")))
+    }
+    $out.PSObject.TypeNames.Clear()
+    $out.PSObject.TypeNames.Add('Deserialized.Microsoft.Exchange.Management.RestApiClient.CASMailbox')
+    $out
+  }
+}
+
+if ($env:FAKE_EXCHANGE_REST -eq 'old') {
+  # An older module's Get-EXOCASMailbox: no -PropertySets.
+  function Get-EXOCASMailbox {
+    [CmdletBinding()]
+    param([string] $Identity, [object] $ResultSize, [string] $Filter)
+    $forward = @{}
+    foreach ($k in 'Identity', 'ResultSize', 'Filter') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+    Get-FakeEXOCASMailbox @forward -PropertySets Minimum, ActiveSync
+  }
+} else {
+  function Get-EXOCASMailbox {
+    [CmdletBinding()]
+    param([string] $Identity, [object] $ResultSize, [string] $Filter, [string[]] $PropertySets)
+    $forward = @{}
+    foreach ($k in 'Identity', 'ResultSize', 'Filter', 'PropertySets') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+    Get-FakeEXOCASMailbox @forward
+  }
+}
+
 # Not allowlisted: the bridge must never run it, whatever a request says.
 function Invoke-Danger {
   [CmdletBinding()]
@@ -529,6 +591,7 @@ function Invoke-Danger {
   if ($env:FAKE_EXCHANGE_MARKER) { [System.IO.File]::WriteAllText($env:FAKE_EXCHANGE_MARKER, 'Invoke-Danger ran') }
 }
 
-Export-ModuleMember -Function Get-MobileDevice, Get-MobileDeviceStatistics, Get-CASMailbox,
-  Set-CASMailbox, Clear-MobileDevice, Remove-MobileDevice, Get-ActiveSyncOrganizationSettings,
-  Invoke-Danger
+$exported = @('Get-MobileDevice', 'Get-MobileDeviceStatistics', 'Get-CASMailbox', 'Set-CASMailbox',
+  'Clear-MobileDevice', 'Remove-MobileDevice', 'Get-ActiveSyncOrganizationSettings', 'Invoke-Danger')
+if ($env:FAKE_EXCHANGE_REST) { $exported += 'Get-EXOMobileDeviceStatistics', 'Get-EXOCASMailbox' }
+Export-ModuleMember -Function $exported

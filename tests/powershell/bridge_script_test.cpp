@@ -52,7 +52,8 @@ class BridgeScript : public ::testing::Test {
   }
 
   std::unique_ptr<BridgeProcess> start(int devices = 3, int batch_size = 500,
-                                       double heartbeat_seconds = 15) {
+                                       double heartbeat_seconds = 15,
+                                       std::vector<std::pair<std::string, std::string>> env = {}) {
     BridgeScriptSettings settings;
     settings.powershell = powershell_;
     settings.script = EASGATE_BRIDGE_SCRIPT;
@@ -65,6 +66,7 @@ class BridgeScript : public ::testing::Test {
     if (!command.ok()) return nullptr;
     command->environment.emplace_back("FAKE_EXCHANGE_DEVICES", std::to_string(devices));
     command->environment.emplace_back("FAKE_EXCHANGE_MARKER", marker_.string());
+    for (auto& e : env) command->environment.push_back(std::move(e));
     BridgeProcessOptions options;
     options.connect_timeout = 60s;  // a cold PowerShell start on a busy CI machine
     options.request_timeout = 60s;
@@ -271,6 +273,44 @@ TEST_F(BridgeScript, HeartbeatsWhileIdleAndExitsCleanlyOnEof) {
   EXPECT_GE(bridge->heartbeats(), 2u);
   EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
   EXPECT_EQ(bridge->close(20s), std::optional<int>(0));
+}
+
+// Exchange Online's REST cmdlets run in place of the remote-session ones where the module has
+// them; the agent asks by the original names and reads the answers the same way.
+TEST_F(BridgeScript, UsesExchangeOnlinesRestCmdletsWhereTheModuleHasThem) {
+  auto bridge = start(3, 500, 15, {{"FAKE_EXCHANGE_REST", "1"}});
+  ASSERT_TRUE(bridge);
+  EXPECT_NE(bridge->readyInfo().find("Get-EXOMobileDeviceStatistics"), std::string::npos)
+      << bridge->readyInfo();
+  auto stats = bridge->run(
+      BridgeRequest{"Get-MobileDeviceStatistics", {}}.with("Mailbox", "tony@contoso.com"));
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_EQ(stats->objects.size(), 3u);
+  EXPECT_TRUE(stats->objects[0].asObject()->hasType(
+      "Microsoft.Exchange.Management.RestApiClient.MobileDeviceStatistics"))
+      << "Get-EXOMobileDeviceStatistics answered";
+  auto cas = bridge->run(casMailbox("tony@contoso.com"));
+  ASSERT_TRUE(cas.ok()) << cas.error().message;
+  ASSERT_EQ(cas->objects.size(), 1u);
+  EXPECT_NE(prop(cas->objects[0], "ExternalDirectoryObjectId"), "")
+      << "Get-EXOCASMailbox answered, with the ActiveSync property set";
+  EXPECT_NE(prop(cas->objects[0], "PrimarySmtpAddress"), "") << "and the Minimum one";
+  auto missing = bridge->run(casMailbox("nobody@contoso.com"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, BridgeErrc::kNotFound) << "Exchange's errors pass through";
+}
+
+TEST_F(BridgeScript, FallsBackToTheOriginalWhenTheModulesRestCmdletCannotTakeTheRequest) {
+  auto bridge = start(3, 500, 15, {{"FAKE_EXCHANGE_REST", "old"}});
+  ASSERT_TRUE(bridge);
+  for (int i = 0; i < 2; ++i) {
+    auto cas = bridge->run(casMailbox("tony@contoso.com"));
+    ASSERT_TRUE(cas.ok()) << cas.error().message;
+    ASSERT_EQ(cas->objects.size(), 1u);
+    EXPECT_TRUE(cas->objects[0].asObject()->hasType(
+        "Microsoft.Exchange.Data.Directory.Management.CASMailbox"))
+        << "Get-CASMailbox answered: this module's Get-EXOCASMailbox takes no -PropertySets";
+  }
 }
 
 TEST(BridgeScriptCommand, BuildsEachModesCommandLineAndRefusesIncompleteSettings) {

@@ -279,5 +279,23 @@ TEST_F(ExchangeSemantics, AMailboxWhoseDatabaseIsOfflineDoesNotSinkTheHarvest) {
   EXPECT_NE(ctl("events --after 0 --limit 1000").out.find("MdbOffline"), std::string::npos);
 }
 
+// Exchange Online's REST cmdlets answer in other types and with property sets: the agent reads
+// them the same, because it classifies what a cmdlet returns by the cmdlet.
+TEST_F(ExchangeSemantics, ExchangeOnlinesRestCmdletsAreReadTheSame) {
+  environment_.emplace_back("FAKE_EXCHANGE_REST", "1");
+  start();
+  for (int i = 0; i < 600 && harvestCount() == 0; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(harvestCount(), 1) << slurp(dir_ / "run.log");
+  const std::string device =
+      kTonysIdentity + "/ExchangeActiveSyncDevices/iPhone" + kSection + "DEV000001";
+  const json::JsonValue d = ctlJson("device " + quoted(device));
+  const json::JsonValue* record = d.find("device");
+  EXPECT_NE(text(record ? *record : d, "lastSuccessSync"), "")
+      << ctl("device " + quoted(device)).out;
+  ASSERT_EQ(waitFor(submit("allow tsmith@contoso.onmicrosoft.com DEV000002")), "succeeded");
+  const json::JsonValue lists = ctlJson("lists " + kTony);
+  EXPECT_EQ(strings(lists, "allowed"), std::vector<std::string>{"DEV000002"});
+}
+
 }  // namespace
 }  // namespace easgate::testing
