@@ -213,6 +213,19 @@ HttpResponse ApiService::devices(Call& call) {
   if (q.seen_since_ms) since = protocol::formatUtcTime(*q.seen_since_ms).substr(0, 19);
   auto page = withReader(
       [&](store::Database& db) -> Result<std::pair<std::string, std::size_t>, store::StoreError> {
+        // A mailbox by any of its names: the directory gives the Identity devices are filed
+        // under; a name it does not know is compared as it is.
+        std::string mailbox = q.mailbox;
+        if (!mailbox.empty()) {
+          MailboxDirectory directory(db);
+          auto known = directory.find(mailbox);
+          if (!known) return known.error();
+          if (known->kind == NameLookup::Kind::kFound) {
+            auto entry = directory.entry(known->key);
+            if (!entry) return entry.error();
+            if (entry.value()) mailbox = entry.value()->identity;
+          }
+        }
         // Times are stored as ISO 8601 text; their first 19 characters compare in time order
         // (to the second).
         auto st = db.prepare(
@@ -225,7 +238,7 @@ HttpResponse ApiService::devices(Call& call) {
             "AND (?5 = '' OR substr(json_extract(record, '$.lastSuccessSync'), 1, 19) >= ?5) "
             "ORDER BY key LIMIT ?6");
         if (!st) return st.error();
-        st->bind(1, q.cursor).bind(2, q.mailbox).bind(3, q.access_state).bind(4, q.device_type);
+        st->bind(1, q.cursor).bind(2, mailbox).bind(3, q.access_state).bind(4, q.device_type);
         st->bind(5, since).bind(6, static_cast<std::int64_t>(q.limit));
         std::string body = "{\"devices\":[";
         std::size_t count = 0;

@@ -314,6 +314,12 @@ TEST_F(Api, TheInventoryPagesFiltersAndShowsOneDevice) {
   HttpResponse mine =
       call(reader_, "GET", "/v1/devices?mailbox=" + protocol::percentEncode(address));
   EXPECT_EQ(parse(mine).find("devices")->asArray()->size(), mailbox().devices.size());
+  // Any other name of the mailbox finds the same devices: a proxy address, its SamAccountName.
+  for (const std::string& name : {facts().proxy_addresses.at(0), facts().sam_account_name}) {
+    HttpResponse also =
+        call(reader_, "GET", "/v1/devices?mailbox=" + protocol::percentEncode(name));
+    EXPECT_EQ(parse(also).find("devices")->asArray()->size(), mailbox().devices.size()) << name;
+  }
   HttpResponse future = call(reader_, "GET", "/v1/devices?seenSince=2100-01-01T00:00:00Z");
   EXPECT_TRUE(parse(future).find("devices")->asArray()->empty());
   const json::JsonValue allowed =
