@@ -525,13 +525,19 @@ function Get-ActiveSyncOrganizationSettings {
   } @('DefaultAccessLevel', 'Identity')
 }
 
+# The named parameters a caller was given, to hand on to another cmdlet.
+function Select-Bound($Bound, [string[]] $Names) {
+  $out = @{}
+  foreach ($k in $Names) { if ($Bound.ContainsKey($k)) { $out[$k] = $Bound[$k] } }
+  return $out
+}
+
 # Exchange Online's REST-backed cmdlets. They return other types than the remote-session ones,
 # and Get-EXOCASMailbox gives only the property sets asked for.
 function Get-EXOMobileDeviceStatistics {
   [CmdletBinding()]
   param([string] $Mailbox, [string] $Identity)
-  $forward = @{}
-  foreach ($k in 'Mailbox', 'Identity') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+  $forward = Select-Bound $PSBoundParameters 'Mailbox', 'Identity'
   foreach ($o in @(Get-MobileDeviceStatistics @forward)) {
     $o.PSObject.TypeNames.Clear()
     $o.PSObject.TypeNames.Add('Deserialized.Microsoft.Exchange.Management.RestApiClient.MobileDeviceStatistics')
@@ -551,8 +557,7 @@ function Get-FakeEXOCASMailbox {
   foreach ($set in @($(if ($PropertySets) { $PropertySets } else { 'Minimum' }))) {
     foreach ($p in $sets[$set]) { [void] $wanted.Add($p) }
   }
-  $forward = @{}
-  foreach ($k in 'Identity', 'ResultSize', 'Filter') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+  $forward = Select-Bound $PSBoundParameters 'Identity', 'ResultSize', 'Filter'
   foreach ($o in @(Get-CASMailbox @forward)) {
     $out = [PSCustomObject] @{}
     foreach ($p in $o.PSObject.Properties) { if ($wanted.Contains($p.Name)) { $out.PSObject.Properties.Add([psnoteproperty]::new($p.Name, $p.Value)) } }
@@ -570,16 +575,14 @@ if ($env:FAKE_EXCHANGE_REST -eq 'old') {
   function Get-EXOCASMailbox {
     [CmdletBinding()]
     param([string] $Identity, [object] $ResultSize, [string] $Filter)
-    $forward = @{}
-    foreach ($k in 'Identity', 'ResultSize', 'Filter') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+    $forward = Select-Bound $PSBoundParameters 'Identity', 'ResultSize', 'Filter'
     Get-FakeEXOCASMailbox @forward -PropertySets Minimum, ActiveSync
   }
 } else {
   function Get-EXOCASMailbox {
     [CmdletBinding()]
     param([string] $Identity, [object] $ResultSize, [string] $Filter, [string[]] $PropertySets)
-    $forward = @{}
-    foreach ($k in 'Identity', 'ResultSize', 'Filter', 'PropertySets') { if ($PSBoundParameters.ContainsKey($k)) { $forward[$k] = $PSBoundParameters[$k] } }
+    $forward = Select-Bound $PSBoundParameters 'Identity', 'ResultSize', 'Filter', 'PropertySets'
     Get-FakeEXOCASMailbox @forward
   }
 }

@@ -66,21 +66,9 @@ class ExchangeSemantics : public CliTest {
 
   // Starts `easgate run` (its first full harvest runs at once) and waits for it to listen.
   void start() {
-    const fs::path port_file = dir_ / "port";
-    fs::remove(port_file);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      for (const auto& [name, value] : environment_) ::setenv(name.c_str(), value.c_str(), 1);
-      const std::string config = (dir_ / "easgate.json").string();
-      const std::string port_path = port_file.string();
-      const std::string log = (dir_ / "run.log").string();
-      std::freopen(log.c_str(), "a", stderr);
-      ::execl(EASGATE_BINARY, EASGATE_BINARY, "run", "--config", config.c_str(), "--port", "0",
-              "--port-file", port_path.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 600 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(50ms);
-    port_ = std::atoi(slurp(port_file).c_str());
+    const RunningAgent agent = startEasgateRun(dir_, environment_);
+    pid_ = agent.pid;
+    port_ = agent.port;
     ASSERT_GT(port_, 0) << slurp(dir_ / "run.log");
   }
   void stop() {

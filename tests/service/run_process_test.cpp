@@ -46,22 +46,9 @@ class RunProcess : public CliTest {
 
   // Starts `easgate run` in the background; returns the port it listens on.
   int start() {
-    const fs::path port_file = dir_ / "port";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const std::string config = (dir_ / "easgate.json").string();
-      const std::string port_path = port_file.string();
-      const std::string log = (dir_ / "run.log").string();
-      std::freopen(log.c_str(), "w", stderr);
-      ::execl(EASGATE_BINARY, EASGATE_BINARY, "run", "--config", config.c_str(), "--port", "0",
-              "--port-file", port_path.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // Starting takes a moment (the simulator, the store); give up after a generous bound.
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return std::atoi(slurp(port_file).c_str());
+    const RunningAgent agent = startEasgateRun(dir_);
+    pid_ = agent.pid;
+    return agent.port;
   }
 
   std::string ctl(int port, const std::string& who) {
