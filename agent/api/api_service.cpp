@@ -79,7 +79,8 @@ ApiService::ApiService(std::vector<std::unique_ptr<store::Database>> readers,
       bridges_(std::move(bridges)),
       commands_submitted_(std::move(commands_submitted)),
       limiter_(clock, options_.requests_per_second, options_.burst),
-      started_ms_(clock.nowMs()) {
+      started_ms_(clock.nowMs()),
+      long_polls_(options_.long_polls_per_client, options_.long_polls) {
   for (auto& db : readers) {
     auto reader = std::make_unique<Reader>();
     reader->database = std::move(db);
@@ -178,55 +179,82 @@ HttpResponse ApiService::openApi(Call&) {
   return jsonResponse(200, std::string(protocol::openApiDocument()));
 }
 
-void ApiService::eventsWritten() {
-  {
-    std::lock_guard lock(events_mutex_);
-    ++events_generation_;
-  }
-  events_changed_.notify_all();
-}
+void ApiService::eventsWritten() { long_polls_.wakeAll(); }
 
 void ApiService::shutdown() {
-  {
-    std::lock_guard lock(events_mutex_);
-    shutting_down_ = true;
-  }
-  events_changed_.notify_all();
+  shutting_down_ = true;
+  long_polls_.wakeAll();
 }
+
+namespace {
+
+std::string eventsBody(const std::vector<InventoryEvent>& events, std::int64_t after) {
+  std::string body = "{\"events\":[";
+  std::int64_t cursor = after;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i) body += ',';
+    body += eventJson(events[i]);
+    cursor = events[i].sequence;
+  }
+  body += "],\"cursor\":" + std::to_string(cursor) + "}";
+  return body;
+}
+
+}  // namespace
+
+// A long-poll on the event feed: answered by the listener when events come, or empty at the
+// deadline, without a worker thread waiting for it.
+class ApiService::EventsWait final : public transport::PendingResponse {
+ public:
+  EventsWait(ApiService& api, protocol::EventsQuery query,
+             std::chrono::steady_clock::time_point deadline, std::shared_ptr<void> place)
+      : api_(api), query_(std::move(query)), deadline_(deadline), place_(std::move(place)) {}
+
+  std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
+  // Events another process wrote to the store (an export --live) wake no one: look now and then.
+  std::chrono::milliseconds recheckEvery() const override { return std::chrono::seconds(1); }
+  std::shared_ptr<void> subscribe(std::function<void()> wake) override {
+    return api_.long_polls_.subscribe(std::move(wake));
+  }
+  std::optional<transport::HttpResponse> attempt(bool final) override {
+    auto found = api_.withReader(
+        [&](store::Database& db) { return eventsAfter(db, query_.after, query_.limit); });
+    if (!found) return storeFailure(found.error());
+    if (found->empty() && !final && !api_.shutting_down_) return std::nullopt;
+    return jsonResponse(200, eventsBody(found.value(), query_.after));
+  }
+
+ private:
+  ApiService& api_;
+  const protocol::EventsQuery query_;
+  const std::chrono::steady_clock::time_point deadline_;
+  std::shared_ptr<void> place_;  // this wait's place among the client's and the agent's
+};
 
 HttpResponse ApiService::events(Call& call) {
   auto query = protocol::parseEventsQuery(call.query);
   if (!query) return errorResponse(query.error());
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(query->wait_seconds);
-  while (true) {
-    std::uint64_t generation = 0;
-    {
-      std::lock_guard lock(events_mutex_);
-      generation = events_generation_;
-    }
-    auto found = withReader(
-        [&](store::Database& db) { return eventsAfter(db, query->after, query->limit); });
-    if (!found) return storeFailure(found.error());
-    std::unique_lock lock(events_mutex_);
-    if (!found->empty() || shutting_down_ || std::chrono::steady_clock::now() >= deadline) {
-      lock.unlock();
-      std::string body = "{\"events\":[";
-      std::int64_t cursor = query->after;
-      for (std::size_t i = 0; i < found->size(); ++i) {
-        if (i) body += ',';
-        body += eventJson(found.value()[i]);
-        cursor = found.value()[i].sequence;
-      }
-      body += "],\"cursor\":" + std::to_string(cursor) + "}";
-      return jsonResponse(200, std::move(body));
-    }
-    // Woken when a harvest wrote events; the timeout also catches events written by another
-    // process sharing the store.
-    events_changed_.wait_until(
-        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500)),
-        [&] { return shutting_down_ || events_generation_ != generation; });
+  auto found =
+      withReader([&](store::Database& db) { return eventsAfter(db, query->after, query->limit); });
+  if (!found) return storeFailure(found.error());
+  if (!found->empty() || query->wait_seconds <= 0 || shutting_down_) {
+    return jsonResponse(200, eventsBody(found.value(), query->after));
   }
+  auto place = long_polls_.admit(call.client);
+  if (!place) {
+    auto r = errorResponse({429, "too-many-long-polls",
+                            "this client, or the agent, has as many event long-polls waiting as "
+                            "it may; end one, or ask without wait",
+                            "wait"});
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  HttpResponse waiting;
+  waiting.pending = std::make_shared<EventsWait>(
+      *this, query.value(),
+      std::chrono::steady_clock::now() + std::chrono::seconds(query->wait_seconds),
+      std::move(place));
+  return waiting;
 }
 
 }  // namespace easgate::agent::api

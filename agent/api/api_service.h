@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "agent/api/access_policy.h"
 #include "agent/api/http_metrics.h"
+#include "agent/api/long_polls.h"
 #include "agent/api/rate_limiter.h"
 #include "agent/commands/command_journal.h"
 #include "agent/store/database.h"
@@ -31,6 +33,9 @@ struct ApiOptions {
   std::int64_t command_deadline_ms = 7LL * 24 * 3600 * 1000;
   double requests_per_second = 100;  // per client; 0: no limit
   double burst = 200;
+  // Long-polls waiting at once (GET /v1/events?wait=...): per client and in all; more get 429.
+  std::size_t long_polls_per_client = 256;
+  std::size_t long_polls = 4096;
 };
 
 // The bridge pool's counters, for /v1/status and /metrics.
@@ -56,6 +61,8 @@ class ApiService {
   void eventsWritten();
   // The server is stopping: wakes every long-poll and makes new ones answer at once.
   void shutdown();
+  // Long-polls waiting now.
+  std::size_t longPolls() const { return long_polls_.waiting(); }
 
  private:
   struct Call;  // one request being answered
@@ -109,10 +116,9 @@ class ApiService {
   HttpMetrics http_metrics_;
   std::int64_t started_ms_;
 
-  std::mutex events_mutex_;
-  std::condition_variable events_changed_;
-  std::uint64_t events_generation_ = 0;
-  bool shutting_down_ = false;
+  class EventsWait;  // a long-poll on the event feed
+  LongPolls long_polls_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace easgate::agent::api

@@ -199,6 +199,9 @@ HttpResponse ApiService::metrics(Call&) {
     out += "easgate_harvest_failed_mailboxes{kind=\"" + std::string(kind) + "\"} " +
            std::to_string(run->failed_mailboxes) + "\n";
   }
+  out +=
+      "# HELP easgate_long_polls Event long-polls waiting now.\n# TYPE easgate_long_polls gauge\n";
+  out += "easgate_long_polls " + std::to_string(long_polls_.waiting()) + "\n";
   http_metrics_.render(out);
   transport::HttpResponse r = jsonResponse(200, std::move(out));
   r.content_type = "text/plain; version=0.0.4";

@@ -10,11 +10,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -121,9 +123,28 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void start();
 
  private:
+  // A long-poll waited for on this connection, holding no worker (see PendingResponse).
+  struct Wait {
+    std::shared_ptr<PendingResponse> pending;
+    std::shared_ptr<void> subscription;
+    bool keep_alive = false;
+    unsigned version = 11;
+    bool attempting = false;             // an attempt runs on a worker
+    bool woken = false;                  // woken meanwhile: try again after it
+    bool final_due = false;              // the deadline passed meanwhile
+    bool watching = false;               // a read watches for the client going away
+    std::optional<HttpResponse> answer;  // ready, sent once the watching read has ended
+  };
+
   void handshake();
   void read();
   void onRead(beast::error_code ec);
+  void answer(HttpResponse response, bool keep_alive, unsigned version);
+  void startWait(std::shared_ptr<PendingResponse> pending, bool keep_alive, unsigned version);
+  void armTimer();
+  void tryAnswer(bool final);
+  void finishWait(HttpResponse response);
+  void watch();
   void respond(HttpResponse response, bool keep_alive, unsigned version);
   void fail(int status, const std::string& code, const std::string& message, unsigned version);
   void close();
@@ -136,6 +157,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::optional<Wait> wait_;
+  std::optional<net::steady_timer> timer_;
 };
 
 class Server final : public HttpServer {
@@ -201,7 +224,8 @@ class Server final : public HttpServer {
       return HttpResponse{500,
                           "application/json",
                           R"({"code":"internal","message":"the agent failed on this request"})",
-                          {}};
+                          {},
+                          nullptr};
     }
   }
 
@@ -315,9 +339,136 @@ void Session<Stream>::onRead(beast::error_code ec) {
     HttpResponse response = self->server_.handle(request);
     net::post(self->stream_.get_executor(),
               [self, response = std::move(response), keep_alive, version]() mutable {
-                self->respond(std::move(response), keep_alive, version);
+                self->answer(std::move(response), keep_alive, version);
               });
   });
+}
+
+template <class Stream>
+void Session<Stream>::answer(HttpResponse response, bool keep_alive, unsigned version) {
+  if (response.pending) return startWait(std::move(response.pending), keep_alive, version);
+  respond(std::move(response), keep_alive, version);
+}
+
+template <class Stream>
+void Session<Stream>::startWait(std::shared_ptr<PendingResponse> pending, bool keep_alive,
+                                unsigned version) {
+  wait_.emplace();
+  wait_->pending = std::move(pending);
+  wait_->keep_alive = keep_alive;
+  wait_->version = version;
+  std::weak_ptr<Session> weak = this->shared_from_this();
+  wait_->subscription = wait_->pending->subscribe([weak] {
+    if (auto self = weak.lock()) {
+      net::post(self->stream_.get_executor(), [self] {
+        if (self->wait_) self->tryAnswer(false);
+      });
+    }
+  });
+  timer_.emplace(stream_.get_executor());
+  armTimer();
+  // The deadline timer bounds the wait; the connection's idle timeout must not cut it short.
+  lowest().expires_never();
+  watch();
+  // News may have come between the handler's look and the subscription.
+  tryAnswer(false);
+}
+
+template <class Stream>
+void Session<Stream>::armTimer() {
+  const auto deadline = wait_->pending->deadline();
+  auto next = deadline;
+  if (const auto every = wait_->pending->recheckEvery(); every.count() > 0) {
+    next = std::min(deadline, std::chrono::steady_clock::now() + every);
+  }
+  timer_->expires_at(next);
+  timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    if (ec || !self->wait_ || self->wait_->answer) return;
+    self->tryAnswer(std::chrono::steady_clock::now() >= self->wait_->pending->deadline());
+  });
+}
+
+template <class Stream>
+void Session<Stream>::tryAnswer(bool final) {
+  if (wait_->answer) return;
+  if (wait_->attempting) {
+    wait_->woken = true;
+    wait_->final_due |= final;
+    return;
+  }
+  wait_->attempting = true;
+  net::post(server_.workers(), [self = this->shared_from_this(), pending = wait_->pending,
+                                final]() mutable {
+    std::optional<HttpResponse> response;
+    try {
+      response = pending->attempt(final);
+    } catch (const std::exception& e) {
+      spdlog::error("9090: a long-poll failed: {}", e.what());
+    }
+    if (!response && final) {
+      response = HttpResponse{500,
+                              "application/json",
+                              R"({"code":"internal","message":"the agent failed on this request",)"
+                              R"("field":null})",
+                              {},
+                              nullptr};
+    }
+    net::post(self->stream_.get_executor(),
+              [self, response = std::move(response), final]() mutable {
+                if (!self->wait_) return;  // the client went away meanwhile
+                self->wait_->attempting = false;
+                if (response) return self->finishWait(std::move(*response));
+                if (self->wait_->woken) {
+                  self->wait_->woken = false;
+                  return self->tryAnswer(self->wait_->final_due);
+                }
+                if (!final) self->armTimer();
+              });
+  });
+}
+
+template <class Stream>
+void Session<Stream>::finishWait(HttpResponse response) {
+  wait_->subscription.reset();
+  timer_->cancel();
+  if (wait_->watching) {
+    // The watching read must end before the answer is written: it is cancelled, and its
+    // handler sends the answer.
+    wait_->answer = std::move(response);
+    beast::error_code ignored;
+    lowest().socket().cancel(ignored);
+    return;
+  }
+  const bool keep_alive = wait_->keep_alive;
+  const unsigned version = wait_->version;
+  wait_.reset();
+  respond(std::move(response), keep_alive, version);
+}
+
+template <class Stream>
+void Session<Stream>::watch() {
+  wait_->watching = true;
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->buffer_.commit(n);
+                            if (!self->wait_) return;
+                            self->wait_->watching = false;
+                            if (self->wait_->answer) {
+                              HttpResponse response = std::move(*self->wait_->answer);
+                              const bool keep_alive = self->wait_->keep_alive;
+                              const unsigned version = self->wait_->version;
+                              self->wait_.reset();
+                              return self->respond(std::move(response), keep_alive, version);
+                            }
+                            if (ec) {
+                              // The client went away: the wait ends, and with it the subscription.
+                              self->wait_.reset();
+                              self->timer_->cancel();
+                              return self->close();
+                            }
+                            // Data: the client sent its next request already; it is read after this
+                            // answer.
+                          });
 }
 
 template <class Stream>
@@ -373,6 +524,35 @@ std::string_view HttpRequest::header(std::string_view lower_case_name) const {
     if (name == lower_case_name) return value;
   }
   return {};
+}
+
+HttpResponse awaitResponse(HttpResponse response) {
+  if (!response.pending) return response;
+  const std::shared_ptr<PendingResponse> pending = std::move(response.pending);
+  std::mutex mutex;
+  std::condition_variable woken;
+  bool news = true;  // look once at once
+  auto subscription = pending->subscribe([&] {
+    {
+      std::lock_guard lock(mutex);
+      news = true;
+    }
+    woken.notify_all();
+  });
+  while (true) {
+    const bool final = std::chrono::steady_clock::now() >= pending->deadline();
+    {
+      std::lock_guard lock(mutex);
+      news = false;
+    }
+    if (auto r = pending->attempt(final)) return *r;
+    auto until = pending->deadline();
+    if (const auto every = pending->recheckEvery(); every.count() > 0) {
+      until = std::min(until, std::chrono::steady_clock::now() + every);
+    }
+    std::unique_lock lock(mutex);
+    woken.wait_until(lock, until, [&] { return news; });
+  }
 }
 
 Result<std::unique_ptr<HttpServer>, std::string> startHttpServer(const HttpServerOptions& options,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,14 +37,40 @@ struct HttpRequest {
   std::string_view header(std::string_view lower_case_name) const;
 };
 
+class PendingResponse;
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set instead of an answer when there is none yet (a long-poll): see PendingResponse.
+  std::shared_ptr<PendingResponse> pending;
 };
 
-// Answers one request. Called on a worker thread; may block (a long-poll waits here).
+// An answer that is not ready yet: a long-poll. The listener waits for it without holding a
+// worker thread or blocking other requests: it asks attempt() again each time the owner wakes it,
+// every recheckEvery() if that is set, and once more at the deadline with `final` set. A client
+// that disconnects ends the wait; dropping the PendingResponse ends its subscription.
+class PendingResponse {
+ public:
+  virtual ~PendingResponse() = default;
+  virtual std::chrono::steady_clock::time_point deadline() const = 0;
+  // Also ask this often (for news the owner cannot signal); zero: only when woken.
+  virtual std::chrono::milliseconds recheckEvery() const { return std::chrono::milliseconds(0); }
+  // `wake` may be called from any thread, any number of times, while the returned subscription
+  // lives.
+  virtual std::shared_ptr<void> subscribe(std::function<void()> wake) = 0;
+  // The answer, if there is one now; with `final`, there must be one.
+  virtual std::optional<HttpResponse> attempt(bool final) = 0;
+};
+
+// For callers without a listener (tests, tools): blocks until a pending response is answered,
+// as the listener would; returns any other response as it is.
+HttpResponse awaitResponse(HttpResponse response);
+
+// Answers one request. Called on a worker thread; it should not block for long: a long-poll
+// answers with a PendingResponse instead of waiting.
 using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct TlsOptions {
@@ -60,7 +87,7 @@ struct HttpServerOptions {
   bool plain_http = false;
   TlsOptions tls;
   std::size_t io_threads = 2;
-  std::size_t workers = 16;  // requests handled at once (long-polls hold one each)
+  std::size_t workers = 16;  // requests handled at once (a waiting long-poll holds none)
   std::size_t max_body_bytes = 256 * 1024;
   std::chrono::seconds idle_timeout{60};  // a keep-alive connection with no request is closed
 };

@@ -89,7 +89,8 @@ class Api : public ::testing::Test {
     r.peer = who;
     r.headers = std::move(headers);
     if (!body.empty()) r.headers.emplace_back("content-type", "application/json");
-    HttpResponse response = api_->handle(r);
+    // A long-poll is waited for here as the listener waits for it.
+    HttpResponse response = transport::awaitResponse(api_->handle(r));
     const std::string path = target.substr(0, target.find('?'));
     if (response.status != 404 && response.status != 405) {
       EXPECT_EQ(testing::openApiViolation(method, path, response.status, response.body), "")
@@ -377,6 +378,38 @@ TEST_F(Api, APartialHarvestIsInTheStatusTheMetricsAndTheEventFeed) {
   EXPECT_NE(events.body.find(facts().identity), std::string::npos) << "it names the mailbox";
 }
 
+TEST_F(Api, LongPollsAreBoundedPerClientAndHoldTheirPlaceUntilTheyEnd) {
+  ApiOptions options;
+  options.long_polls_per_client = 2;
+  options.long_polls = 3;
+  std::vector<std::unique_ptr<store::Database>> readers;
+  readers.push_back(store::openStore(store::storeFile(dir_)).value());
+  ApiService bounded(
+      std::move(readers), *journal_, clock_,
+      AccessPolicy({{"CN=reader", "", Role::kReader}, {"CN=other", "", Role::kReader}},
+                   Role::kNone),
+      options, {}, {});
+  HttpRequest r;
+  r.method = "GET";
+  r.target = "/v1/events?after=999999&wait=30";
+  r.peer = reader_;
+  HttpResponse first = bounded.handle(r), second = bounded.handle(r);
+  ASSERT_TRUE(first.pending && second.pending) << "waiting, not answered";
+  HttpResponse third = bounded.handle(r);
+  EXPECT_EQ(third.status, 429) << "two per client";
+  EXPECT_NE(third.body.find("\"field\":\"wait\""), std::string::npos) << third.body;
+  EXPECT_FALSE(third.pending);
+  r.peer = peer("other");
+  HttpResponse others = bounded.handle(r);
+  EXPECT_TRUE(others.pending) << "another client has places of its own";
+  EXPECT_EQ(bounded.handle(r).status, 429) << "three in all";
+  EXPECT_EQ(bounded.longPolls(), 3u);
+  first = {};  // the listener drops a wait when it is answered or its client goes away
+  EXPECT_EQ(bounded.longPolls(), 2u);
+  r.peer = reader_;
+  EXPECT_TRUE(bounded.handle(r).pending) << "the place was given back";
+}
+
 TEST_F(Api, EachClientIsRateLimited) {
   ApiOptions options;
   options.requests_per_second = 2;
@@ -424,7 +457,7 @@ TEST_F(Api, TheEventFeedPagesByCursorAndALongPollEndsOnNews) {
   ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
   api_->eventsWritten();
   poller.join();
-  ASSERT_EQ(waited.status, 200);
+  ASSERT_EQ(waited.status, 200) << waited.body;
   const json::JsonValue waited_body = parse(waited);
   const auto* events = waited_body.find("events")->asArray();
   ASSERT_EQ(events->size(), 1u);

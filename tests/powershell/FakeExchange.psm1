@@ -51,6 +51,7 @@ function New-FakeMailbox([string] $Name, [string] $Ou, [string] $Alias, [string]
     Upn = $Upn; Smtp = $Smtp; Proxies = [string[]] $Proxies
     Dn = "CN=$Name,OU=$Ou,DC=contoso,DC=com"
     Guid = New-FakeGuid "guid:$identity"; ExchangeGuid = New-FakeGuid "exchange:$identity"
+    EntraId = New-FakeGuid "entra:$identity"  # Exchange Online's ExternalDirectoryObjectId
     Allowed = [System.Collections.Generic.List[string]]::new()
     Blocked = [System.Collections.Generic.List[string]]::new()
     Devices = [System.Collections.Generic.List[hashtable]]::new()
@@ -165,7 +166,7 @@ function Get-DeviceIdentity($Mailbox, $Device) {
 
 function Get-MailboxNames($Mailbox) {
   @($Mailbox.Identity, $Mailbox.Name, $Mailbox.Dn, $Mailbox.Alias, $Mailbox.SamAccountName,
-    $Mailbox.Upn, $Mailbox.Smtp, $Mailbox.Guid, $Mailbox.ExchangeGuid) + @($Mailbox.Proxies)
+    $Mailbox.Upn, $Mailbox.Smtp, $Mailbox.Guid, $Mailbox.ExchangeGuid, $Mailbox.EntraId) + @($Mailbox.Proxies)
 }
 
 # Exchange's error, as implicit remoting delivers it.
@@ -563,6 +564,7 @@ function Get-FakeEXOCASMailbox {
     foreach ($p in $o.PSObject.Properties) { if ($wanted.Contains($p.Name)) { $out.PSObject.Properties.Add([psnoteproperty]::new($p.Name, $p.Value)) } }
     if ($wanted.Contains('ExternalDirectoryObjectId')) {
       $out.PSObject.Properties.Add([psnoteproperty]::new('ExternalDirectoryObjectId', (New-FakeGuid "entra:$($o.Identity)")))
+      # (the same as the mailbox's EntraId, which -Identity accepts too)
     }
     $out.PSObject.TypeNames.Clear()
     $out.PSObject.TypeNames.Add('Deserialized.Microsoft.Exchange.Management.RestApiClient.CASMailbox')

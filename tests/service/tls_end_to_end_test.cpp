@@ -3,8 +3,14 @@
 // (cpprestsdk), as `easgate ctl` uses it.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
@@ -119,6 +125,67 @@ TEST_F(Tls, AnAdminWipesAndAReaderCannot) {
   EXPECT_EQ(journal_->unfinished()->size(), 1u) << "only the admin's wipe was journaled";
 }
 
+// The HIGH finding of the control-port review: each waiting long-poll held a worker thread, so
+// sixteen of them stalled every other request. A waiting long-poll now holds no worker.
+TEST_F(Tls, LongPollsDoNotStallTheAgent) {
+  constexpr int kPolls = 40;  // more than the listener has workers (16)
+  std::atomic<int> answered{0};
+  std::vector<std::thread> pollers;
+  for (int i = 0; i < kPolls; ++i) {
+    pollers.emplace_back([&] {
+      auto reader = client("reader");
+      auto r = reader->send("GET", "/v1/events?after=999999&wait=60");
+      EXPECT_TRUE(r.ok() && r->status == 200);
+      ++answered;
+    });
+  }
+  for (int i = 0; i < 600 && api_->longPolls() < kPolls; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(api_->longPolls(), static_cast<std::size_t>(kPolls));
+  auto admin = client("admin");
+  auto health = admin->send("GET", "/v1/health");
+  ASSERT_TRUE(health.ok()) << health.error();
+  EXPECT_EQ(health->status, 200);
+  auto command = admin->send("POST", "/v1/commands",
+                             R"({"kind":"allow","mailbox":"ann@contoso.com","deviceId":"A1"})",
+                             {{"Content-Type", "application/json"}});
+  ASSERT_TRUE(command.ok()) << command.error();
+  EXPECT_EQ(command->status, 202) << command->body;
+  EXPECT_EQ(answered.load(), 0) << "the long-polls were still waiting, each without a worker";
+  api_->shutdown();  // ends the waits, with nothing
+  for (auto& t : pollers) t.join();
+  EXPECT_EQ(answered.load(), kPolls);
+  EXPECT_EQ(api_->longPolls(), 0u);
+}
+
+// A client that goes away while its long-poll waits gives its place back at once.
+TEST_F(Tls, AClientThatGoesAwayEndsItsLongPoll) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ssl::context tls(net::ssl::context::tls_client);
+  tls.load_verify_file((dir_ / "pki/ca.pem").string());
+  tls.use_certificate_chain_file((dir_ / "pki/reader.pem").string());
+  tls.use_private_key_file((dir_ / "pki/reader.key").string(), net::ssl::context::pem);
+  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
+  stream.next_layer().connect(
+      {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server_->port())});
+  stream.handshake(net::ssl::stream_base::client);
+  const std::string request =
+      "GET /v1/events?after=999999&wait=60 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  net::write(stream, net::buffer(request));
+  for (int i = 0; i < 200 && api_->longPolls() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_EQ(api_->longPolls(), 1u);
+  boost::system::error_code ignored;
+  stream.next_layer().close(ignored);  // gone, without a word
+  for (int i = 0; i < 200 && api_->longPolls() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(api_->longPolls(), 0u) << "the wait ended with the connection";
+}
+
 TEST_F(Tls, NoCertificateNoConnection) {
   auto anonymous = client("");
   auto r = anonymous->send("GET", "/v1/health");
@@ -170,7 +237,7 @@ TEST(Listener, PlainHttpOnlyOnLoopback) {
   options.address = "127.0.0.1";
   auto allowed = transport::startHttpServer(options, [](const transport::HttpRequest& r) {
     return transport::HttpResponse{
-        200, "application/json", r.peer.authenticated ? "auth" : "anonymous", {}};
+        200, "application/json", r.peer.authenticated ? "auth" : "anonymous", {}, nullptr};
   });
   ASSERT_TRUE(allowed.ok()) << allowed.error();
   protocol::ClientOptions o;
