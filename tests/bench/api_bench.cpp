@@ -1,7 +1,8 @@
 // The 9090 protocol under load: TLS with client certificates and keep-alive, the real listener,
 // API service and store (a harvest of a simulated organisation fills it). Prints latencies and
 // rates; the goals are in the README.
-//   api_bench [--mailboxes N] [--seconds S] [--connections C]
+//   api_bench [--mailboxes N] [--seconds S] [--connections C] [--long-polls L] [--idle I]
+#include <sys/resource.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+
 #include <thread>
 
 #include "agent/api/api_service.h"
@@ -40,6 +42,15 @@ class Connection {
     net::ip::tcp::resolver resolver(io_);
     net::connect(stream_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
     stream_.handshake(net::ssl::stream_base::client);
+  }
+
+  // Sends a request and leaves its answer unread (a long-poll that stays open).
+  void sendOnly(const std::string& target) {
+    http::request<http::string_body> request{http::verb::get, target, 11};
+    request.set(http::field::host, "localhost");
+    request.keep_alive(true);
+    request.prepare_payload();
+    http::write(stream_, request);
   }
 
   int send(http::verb verb, const std::string& target, const std::string& body = "") {
@@ -127,8 +138,12 @@ int main(int argc, char** argv) {
   std::size_t mailboxes = 2000;
   double seconds = 5;
   int connections = 4;
+  std::size_t long_polls = 1000;
+  std::size_t idle = 500;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--long-polls") long_polls = std::stoul(argv[i + 1]);
+    if (a == "--idle") idle = std::stoul(argv[i + 1]);
     if (a == "--mailboxes") mailboxes = std::stoul(argv[i + 1]);
     if (a == "--seconds") seconds = std::stod(argv[i + 1]);
     if (a == "--connections") connections = std::stoi(argv[i + 1]);
@@ -156,7 +171,12 @@ int main(int argc, char** argv) {
       std::move(readers), journal, clock,
       agent::api::AccessPolicy({{"CN=easgate-admin", "", agent::api::Role::kAdmin}},
                                agent::api::Role::kNone),
-      agent::api::ApiOptions{"bench", "fake", 3600'000, 0, 1}, nullptr, nullptr);
+      [&] {
+        agent::api::ApiOptions o{"bench", "fake", 3600'000, 0, 1};
+        o.long_polls_per_client = o.long_polls = long_polls + 16;  // one client opens them all
+        return o;
+      }(),
+      nullptr, nullptr);
   agent::transport::HttpServerOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
@@ -197,8 +217,52 @@ int main(int argc, char** argv) {
           const char* targets[] = {"/v1/devices?limit=10", "/v1/commands/1", "/v1/status"};
           return R{http::verb::get, targets[i % 3], ""};
         }));
+
+  // The control port under a crowd: long-polls waiting on the event feed and idle keep-alive
+  // connections, while the MDM checks health and sends commands. Each socket is a descriptor
+  // at both ends: ask for as many as the hard limit allows.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  const std::size_t fit = files.rlim_cur > 256 ? (files.rlim_cur - 256) / 2 : 0;
+  if (long_polls + idle > fit) {
+    std::printf("(only %zu descriptors: fewer connections than asked)\n",
+                static_cast<std::size_t>(files.rlim_cur));
+    idle = std::min(idle, fit / 3);
+    long_polls = std::min(long_polls, fit - idle);
+  }
+  std::vector<std::unique_ptr<Connection>> crowd;
+  const auto opened = bench::Clock::now();
+  for (std::size_t i = 0; i < long_polls; ++i) {
+    crowd.push_back(std::make_unique<Connection>(dir / "pki", port));
+    crowd.back()->sendOnly("/v1/events?after=999999999&wait=60");
+  }
+  for (std::size_t i = 0; i < idle; ++i) {
+    crowd.push_back(std::make_unique<Connection>(dir / "pki", port));
+  }
+  for (int i = 0; i < 400 && api.longPolls() < long_polls; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  std::printf("opened %zu long-polls (%zu waiting) and %zu idle TLS connections in %.1f s\n",
+              long_polls, api.longPolls(), idle, bench::seconds(bench::Clock::now() - opened));
+  char label[96];
+  std::snprintf(label, sizeof label, "GET /v1/health beside %zu long-polls", long_polls);
+  print(label, load(dir / "pki", port, 1, seconds, [](int, int) {
+          return R{http::verb::get, "/v1/health", ""};
+        }));
+  std::snprintf(label, sizeof label, "POST /v1/commands beside %zu long-polls", long_polls);
+  print(label, load(dir / "pki", port, 1, seconds, [](int, int i) {
+          return R{
+              http::verb::post, "/v1/commands",
+              R"({"kind":"allow","mailbox":"crowd","deviceId":"C)" + std::to_string(i) + "\"}"};
+        }));
+  std::printf("long-polls still waiting after the figures: %zu of %zu\n", api.longPolls(),
+              long_polls);
   api.shutdown();
   server.value()->stop();
+  crowd.clear();
   fs::remove_all(dir);
   return 0;
 }
