@@ -256,6 +256,16 @@ TEST_F(Api, EveryValidationErrorIsA4xxWithAJsonBodyNamingTheField) {
       {"GET", "/v1/devices?sort=name", "", 400, "sort"},
       {"GET", "/v1/devices/nonsense", "", 400, "identity"},
       {"GET", "/v1/events?wait=100", "", 400, "wait"},
+      // Names that look like other names: a bidi override, a zero-width space (in the body and
+      // in the path), a partnership with a bidi isolate.
+      {"POST", "/v1/commands",
+       "{\"kind\":\"allow\",\"mailbox\":\"ann\u202e@contoso.com\",\"deviceId\":\"A\"}", 400,
+       "mailbox"},
+      {"POST", "/v1/mailboxes/ann%E2%80%8B%40contoso.com/lists/allowed", R"({"deviceId":"A"})", 400,
+       "mailbox"},
+      {"POST", "/v1/commands",
+       "{\"kind\":\"wipe\",\"partnership\":\"ann\u2066/ExchangeActiveSyncDevices/x\"}", 400,
+       "partnership"},
   };
   for (const auto& c : cases) {
     HttpResponse r = call(admin_, c.method, c.target, c.body);
@@ -264,6 +274,12 @@ TEST_F(Api, EveryValidationErrorIsA4xxWithAJsonBodyNamingTheField) {
     ASSERT_TRUE(e.find("code") && e.find("message")) << r.body;
     EXPECT_EQ(e.find("field") ? *e.find("field")->asString() : "", c.field) << r.body;
   }
+  // An unpaired surrogate is refused, not turned into U+FFFD and journaled.
+  HttpResponse lone = call(admin_, "POST", "/v1/commands",
+                           R"({"kind":"allow","mailbox":"ann\ud800x","deviceId":"A"})");
+  EXPECT_EQ(lone.status, 400) << lone.body;
+  EXPECT_NE(lone.body.find("surrogate"), std::string::npos) << lone.body;
+  EXPECT_EQ(submitted_, 0) << "nothing reached the journal";
   HttpResponse no_type = call(admin_, "POST", "/v1/commands", "", {});
   EXPECT_EQ(no_type.status, 415);
   HttpResponse broken = call(admin_, "GET", "/v1/devices?mailbox=%zz");
