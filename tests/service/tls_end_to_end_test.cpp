@@ -186,6 +186,31 @@ TEST_F(Tls, AClientThatGoesAwayEndsItsLongPoll) {
   EXPECT_EQ(api_->longPolls(), 0u) << "the wait ended with the connection";
 }
 
+// A body sent chunked, past the limit: a 413 like one with Content-Length, not a cut connection.
+TEST_F(Tls, AnOversizedChunkedBodyIsAnswered413) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ssl::context tls(net::ssl::context::tls_client);
+  tls.load_verify_file((dir_ / "pki/ca.pem").string());
+  tls.use_certificate_chain_file((dir_ / "pki/admin.pem").string());
+  tls.use_private_key_file((dir_ / "pki/admin.key").string(), net::ssl::context::pem);
+  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
+  stream.next_layer().connect(
+      {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server_->port())});
+  stream.handshake(net::ssl::stream_base::client);
+  net::write(stream, net::buffer(std::string("POST /v1/commands HTTP/1.1\r\nHost: localhost\r\n"
+                                             "Content-Type: application/json\r\n"
+                                             "Transfer-Encoding: chunked\r\n\r\n")));
+  const std::string chunk = "4000\r\n" + std::string(0x4000, 'a') + "\r\n";
+  boost::system::error_code ec;
+  for (int i = 0; i < 64 && !ec; ++i) net::write(stream, net::buffer(chunk), ec);  // 1 MiB
+  std::string answer(512, '\0');
+  const std::size_t n = stream.read_some(net::buffer(answer), ec);
+  answer.resize(n);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u)
+      << "got: " << answer << " (" << ec.message() << ")";
+}
+
 TEST_F(Tls, NoCertificateNoConnection) {
   auto anonymous = client("");
   auto r = anonymous->send("GET", "/v1/health");
