@@ -36,10 +36,19 @@ std::vector<std::string> decodeIds(const std::string& text) {
   return ids;
 }
 
+// Idempotency keys are the client's own: stored as "<requested_by>\n<key>" (a key has no line
+// break), so the same key from another client is another command, and reveals nothing.
+std::string scopedKey(const CommandRequest& r) { return r.requested_by + "\n" + r.idempotency_key; }
+
+std::string unscopedKey(const std::string& stored) {
+  const auto newline = stored.find('\n');
+  return newline == std::string::npos ? stored : stored.substr(newline + 1);
+}
+
 CommandRecord readRecord(const store::Statement& row) {
   CommandRecord c;
   c.id = row.integer(0);
-  c.request.idempotency_key = row.optionalText(1).value_or("");
+  c.request.idempotency_key = unscopedKey(row.optionalText(1).value_or(""));
   c.request.kind = commandKindFromName(row.text(2)).value_or(CommandKind::kAllow);
   c.request.mailbox = row.text(3);
   c.request.device_id = row.text(4);
@@ -123,15 +132,13 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
       auto seen = database_.prepare(std::string("SELECT ") + kColumns +
                                     " FROM commands WHERE idempotency_key = ?");
       if (!seen) return seen.error();
-      seen->bind(1, request.idempotency_key);
+      seen->bind(1, scopedKey(request));
       auto row = seen->step();
       if (!row) return row.error();
       if (row.value()) {
         out.command = readRecord(seen.value());
         out.repeated = true;
-        CommandRequest first = out.command.request;
-        first.requested_by = request.requested_by;  // another caller may repeat it
-        if (!(first == request)) {
+        if (!(out.command.request == request)) {
           refusal =
               CommandError{CommandErrc::kConflict, "idempotency key '" + request.idempotency_key +
                                                        "' was used for a different command (" +
@@ -148,7 +155,7 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
     if (!insert) return insert.error();
     insert
         ->bind(1, request.idempotency_key.empty() ? std::optional<std::string>()
-                                                  : std::optional(request.idempotency_key))
+                                                  : std::optional(scopedKey(request)))
         .bind(2, commandKindName(request.kind))
         .bind(3, request.mailbox)
         .bind(4, request.device_id)

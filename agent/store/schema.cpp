@@ -134,6 +134,12 @@ const std::vector<const char*>& migrations() {
         ALTER TABLE devices ADD COLUMN statistics_stale_ms INTEGER;  -- set while they are old
         DROP TABLE mailboxes;                  -- replaced by mailbox_directory
       )sql",
+      // v6: idempotency keys are each client's own (agent/commands/command_journal.cpp):
+      // "<requested_by>\n<key>".
+      R"sql(
+        UPDATE commands SET idempotency_key = requested_by || char(10) || idempotency_key
+          WHERE idempotency_key IS NOT NULL;
+      )sql",
   };
   return kMigrations;
 }

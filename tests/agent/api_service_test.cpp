@@ -308,6 +308,11 @@ TEST_F(Api, AnIdempotencyKeyMakesARetrySafe) {
   EXPECT_EQ(
       call(operator_, "POST", "/v1/commands", body, {{"idempotency-key", "has space"}}).status,
       400);
+  // Another client's same key: its own command, and nothing of the first one shown.
+  HttpResponse admins = call(admin_, "POST", "/v1/commands", body, {{"idempotency-key", "k-1"}});
+  ASSERT_EQ(admins.status, 202) << admins.body;
+  EXPECT_NE(*parse(admins).find("id")->asInt(), *parse(first).find("id")->asInt());
+  EXPECT_EQ(header(admins, "Idempotent-Replayed"), "");
 }
 
 TEST_F(Api, TheInventoryPagesFiltersAndShowsOneDevice) {

@@ -190,12 +190,19 @@ TEST_F(Commands, AnIdempotencyKeyReturnsTheFirstCommand) {
   r.idempotency_key = "mdm-7f3a";
   auto first = journal_->submit(r, clock_.nowMs() + kDay);
   ASSERT_TRUE(first.ok());
-  r.requested_by = "CN=other-mdm-node";  // a repeat from another node of the MDM
   auto again = journal_->submit(r, clock_.nowMs() + kDay);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->repeated);
   EXPECT_EQ(again->command.id, first->command.id);
+  EXPECT_EQ(again->command.request.idempotency_key, "mdm-7f3a");
   EXPECT_EQ(journal_->unfinished()->size(), 1u);
+  // Keys are each client's own: another client's same key is another command.
+  CommandRequest other = r;
+  other.requested_by = "CN=someone-else";
+  auto theirs = journal_->submit(other, clock_.nowMs() + kDay);
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_FALSE(theirs->repeated);
+  EXPECT_NE(theirs->command.id, first->command.id);
   r.device_id = "OTHER";
   auto conflict = journal_->submit(r, clock_.nowMs() + kDay);
   ASSERT_FALSE(conflict.ok());

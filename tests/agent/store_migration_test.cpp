@@ -44,6 +44,14 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
   fs::create_directories(dir);
   const fs::path file = dir / "easgate.db";
   fs::copy_file(kRelease010 / "easgate.db", file);
+  {
+    // A command that release took with an idempotency key, as its MDM client sent it.
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE(raw.value()
+                    ->execute("UPDATE commands SET idempotency_key = 'mdm-key-1' WHERE id = 1")
+                    .ok());
+  }
 
   auto db = store::openStore(file);
   ASSERT_TRUE(db.ok()) << db.error().message;
@@ -61,6 +69,13 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
   EXPECT_EQ(set->request.mailbox, "contoso.com/Users/Anya Chen 19");
   EXPECT_EQ(set->state, CommandState::kSucceeded);
   EXPECT_TRUE(journal.unfinished().value().empty());
+  // The client that sent the keyed command, retrying it, still gets it back.
+  CommandRequest retry = journal.get(1)->request;
+  ASSERT_EQ(retry.idempotency_key, "mdm-key-1");
+  auto replayed = journal.submit(retry, clock.nowMs() + 3600'000);
+  ASSERT_TRUE(replayed.ok()) << replayed.error().message;
+  EXPECT_TRUE(replayed->repeated);
+  EXPECT_EQ(replayed->command.id, 1);
 
   // Exchange as that release left it.
   testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
