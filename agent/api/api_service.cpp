@@ -1,5 +1,7 @@
 #include "agent/api/api_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cmath>
 
@@ -104,12 +106,12 @@ HttpResponse ApiService::dispatch(Call& call, std::string& route_label) {
   call.role = policy_.roleOf(request.peer);
   call.client = clientLabel(request.peer);
   if (call.role == Role::kNone) {
-    return errorResponse({401, "unauthenticated",
-                          request.peer.authenticated
-                              ? "the client certificate '" + request.peer.subject +
-                                    "' is not mapped to a role in the agent's configuration"
-                              : std::string("a client certificate is required"),
-                          ""});
+    return deny(call, {401, "unauthenticated",
+                       request.peer.authenticated
+                           ? "the client certificate '" + request.peer.subject +
+                                 "' is not mapped to a role in the agent's configuration"
+                           : std::string("a client certificate is required"),
+                       ""});
   }
   if (const std::int64_t wait_ms = limiter_.take(call.client); wait_ms > 0) {
     auto r = errorResponse({429, "rate-limited",
@@ -142,10 +144,10 @@ HttpResponse ApiService::dispatch(Call& call, std::string& route_label) {
     }
     route_label = r.pattern;
     if (call.role < r.role) {
-      return errorResponse({403, "forbidden",
-                            "the " + std::string(roleName(call.role)) +
-                                " role cannot do this; it needs " + std::string(roleName(r.role)),
-                            ""});
+      return deny(call, {403, "forbidden",
+                         "the " + std::string(roleName(call.role)) +
+                             " role cannot do this; it needs " + std::string(roleName(r.role)),
+                         ""});
     }
     for (const auto& raw : raw_params) {
       auto decoded = protocol::percentDecode(raw, false);
@@ -169,6 +171,25 @@ HttpResponse ApiService::dispatch(Call& call, std::string& route_label) {
     return r;
   }
   return errorResponse({404, "not-found", "no such resource: " + std::string(path), ""});
+}
+
+HttpResponse ApiService::deny(Call& call, const protocol::ApiError& error,
+                              const std::string& action, const std::string& target) {
+  const HttpRequest& r = call.request;
+  spdlog::warn("9090: {} {} {} from {} as '{}' (sha256 {}): {}", error.status, r.method, r.target,
+               r.peer.address, r.peer.authenticated ? r.peer.subject : "no certificate",
+               r.peer.thumbprint.empty() ? "-" : r.peer.thumbprint, error.message);
+  if (r.method != "GET" && r.method != "HEAD") {
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    if (auto recorded =
+            journal_.recordDenied(call.client, action.empty() ? r.method + " " + path : action,
+                                  target.empty() ? path : target, error.message);
+        !recorded) {
+      spdlog::error("9090: the audit trail did not take a denied request: {}",
+                    recorded.error().message);
+    }
+  }
+  return errorResponse(error);
 }
 
 HttpResponse ApiService::health(Call&) {

@@ -76,6 +76,9 @@ class ApiService {
   static const std::vector<Route>& routes();
 
   transport::HttpResponse dispatch(Call& call, std::string& route_label);
+  // A 401 or 403: logged with who and what; a refused mutation also goes into the audit trail.
+  transport::HttpResponse deny(Call& call, const protocol::ApiError& error,
+                               const std::string& action = {}, const std::string& target = {});
 
   transport::HttpResponse health(Call& call);
   transport::HttpResponse status(Call& call);

@@ -77,10 +77,12 @@ HttpResponse ApiService::submitCommand(Call& call) {
   CommandRequest request;
   request.kind = *commandKindFromName(body->kind);  // parseCommandSubmission checked the name
   if (needsAdmin(request.kind) && call.role < Role::kAdmin) {
-    return errorResponse({403, "forbidden",
-                          "the " + std::string(roleName(call.role)) + " role cannot " + body->kind +
-                              "; it needs admin",
-                          "kind"});
+    return deny(call,
+                {403, "forbidden",
+                 "the " + std::string(roleName(call.role)) + " role cannot " + body->kind +
+                     "; it needs admin",
+                 "kind"},
+                body->kind, body->partnership.empty() ? body->mailbox : body->partnership);
   }
   request.mailbox = body->mailbox;
   request.device_id = body->device_id;

@@ -1,5 +1,7 @@
 #include "agent/commands/command_journal.h"
 
+#include <spdlog/spdlog.h>
+
 #include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
@@ -264,6 +266,14 @@ Result<void, CommandError> CommandJournal::transition(std::int64_t id, CommandSt
       return store::StoreError{store::StoreErrc::kConstraint,
                                "command " + std::to_string(id) + " is unknown or already final"};
     }
+    // Every transition in the log as well: what was sent, what is retried and why, what failed
+    // with Exchange's message.
+    if (state == CommandState::kFailed || state == CommandState::kRetrying) {
+      spdlog::warn("command {}: {}: {}", id, commandStateName(state), text);
+    } else {
+      spdlog::info("command {}: {}{}{}", id, commandStateName(state), text.empty() ? "" : ": ",
+                   text);
+    }
     if (!isFinal(state)) return {};
     auto q = database_.prepare(
         "SELECT kind, mailbox, device_id, partnership, requested_by FROM commands WHERE id = ?");
@@ -284,6 +294,16 @@ Result<void, CommandError> CommandJournal::transition(std::int64_t id, CommandSt
     return {};
   });
   if (!written) return storeError(written.error());
+  return {};
+}
+
+Result<void, CommandError> CommandJournal::recordDenied(const std::string& actor,
+                                                        const std::string& action,
+                                                        const std::string& target,
+                                                        const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  auto audited = audit_.append({clock_.nowMs(), actor, action, target, "denied: " + reason, "{}"});
+  if (!audited) return storeError(audited.error());
   return {};
 }
 

@@ -45,6 +45,11 @@ class CommandJournal {
                                           std::int64_t next_attempt_ms);
   Result<void, CommandError> markFailed(std::int64_t id, const std::string& error);
 
+  // A mutation the client was not allowed: into the audit trail beside the commands, so "who
+  // tried to wipe what" has one answer. `action` is what was asked ("wipe", "PUT ...").
+  Result<void, CommandError> recordDenied(const std::string& actor, const std::string& action,
+                                          const std::string& target, const std::string& reason);
+
  private:
   Result<void, CommandError> transition(std::int64_t id, CommandState state,
                                         const std::string& text, std::int64_t next_attempt_ms,

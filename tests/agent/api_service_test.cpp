@@ -152,6 +152,18 @@ TEST_F(Api, RolesDecideWhatAClientMayDo) {
   EXPECT_EQ(parse(operator_wipe).find("field")->asString()[0], "kind");
   EXPECT_EQ(call(admin_, "POST", "/v1/commands", wipe).status, 202);
   EXPECT_EQ(submitted_, 2) << "the loop is woken for each journaled command";
+  // Who tried to do what they may not is in the audit trail, beside what was done.
+  auto q = db_->prepare(
+      "SELECT actor, action, target, outcome FROM audit WHERE outcome LIKE 'denied:%' ORDER BY "
+      "sequence");
+  ASSERT_TRUE(q.ok());
+  std::vector<std::string> denied;
+  while (q->step().value()) {
+    denied.push_back(q->text(0).substr(0, 9) + "|" + q->text(1) + "|" + q->text(2));
+  }
+  EXPECT_EQ(denied, (std::vector<std::string>{"CN=reader|POST /v1/commands|/v1/commands",
+                                              "CN=operat|wipe|" + partnership()}));
+  EXPECT_TRUE(audit_->verify().ok());
 
   PeerIdentity stranger = peer("stranger");
   stranger.thumbprint = std::string(64, 'c');
