@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -117,8 +118,11 @@ class Server;
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Server& server, Stream stream, std::string address)
-      : server_(server), stream_(std::move(stream)), peer_{false, {}, {}, {}, std::move(address)} {}
+  Session(Server& server, Stream stream, std::string address, std::string endpoint)
+      : server_(server),
+        stream_(std::move(stream)),
+        peer_{false, {}, {}, {}, std::move(address)},
+        endpoint_(std::move(endpoint)) {}
 
   void start();
 
@@ -154,6 +158,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Server& server_;
   Stream stream_;
   PeerIdentity peer_;
+  std::string endpoint_;  // address:port, for the log
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
@@ -193,7 +198,9 @@ class Server final : public HttpServer {
              ec.message();
     }
     port_ = acceptor_.local_endpoint().port();
+    label_ = "listener " + options_.address + ":" + std::to_string(port_);
     accept();
+    reportRefused();
     for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
@@ -215,12 +222,23 @@ class Server final : public HttpServer {
   }
 
   const HttpServerOptions& options() const { return options_; }
+
+  // A refused TLS handshake: the details at debug, a count per peer a minute at info (a scan
+  // or a misconfigured client must not flood the log).
+  void handshakeRefused(const std::string& peer, const std::string& reason) {
+    spdlog::debug("{}: TLS handshake with {} refused: {}", label_, peer, reason);
+    std::lock_guard lock(refused_mutex_);
+    auto& entry = refused_[peer.substr(0, peer.rfind(':'))];
+    ++entry.first;
+    entry.second = reason;
+  }
+  const std::string& label() const { return label_; }
   net::thread_pool& workers() { return workers_; }
   HttpResponse handle(const HttpRequest& request) {
     try {
       return handler_(request);
     } catch (const std::exception& e) {
-      spdlog::error("9090: {} {} failed: {}", request.method, request.target, e.what());
+      spdlog::error("{}: {} {} failed: {}", label_, request.method, request.target, e.what());
       return HttpResponse{500,
                           "application/json",
                           R"({"code":"internal","message":"the agent failed on this request"})",
@@ -230,29 +248,50 @@ class Server final : public HttpServer {
   }
 
  private:
-  void accept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
-      if (ec) {
-        if (ec != net::error::operation_aborted) {
-          spdlog::warn("9090: accept failed: {}", ec.message());
-          accept();
-        }
-        return;
+  void reportRefused() {
+    refused_timer_.expires_after(std::chrono::minutes(1));
+    refused_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      std::map<std::string, std::pair<std::size_t, std::string>> refused;
+      {
+        std::lock_guard lock(refused_mutex_);
+        refused.swap(refused_);
       }
-      boost::system::error_code ignored;
-      const std::string address = s.remote_endpoint(ignored).address().to_string();
-      s.set_option(tcp::no_delay(true), ignored);
-      if (options_.plain_http) {
-        std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(s)),
-                                                     address)
-            ->start();
-      } else {
-        using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-        std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(s), tls_), address)
-            ->start();
+      for (const auto& [peer, entry] : refused) {
+        spdlog::info("{}: refused {} TLS handshake(s) from {} in the last minute (last: {})",
+                     label_, entry.first, peer, entry.second);
       }
-      accept();
+      reportRefused();
     });
+  }
+
+  void accept() {
+    acceptor_.async_accept(
+        net::make_strand(io_), accepted_from_, [this](beast::error_code ec, tcp::socket s) {
+          if (ec) {
+            if (ec != net::error::operation_aborted) {
+              spdlog::warn("{}: accept failed: {}", label_, ec.message());
+              accept();
+            }
+            return;
+          }
+          boost::system::error_code ignored;
+          // The peer as accept saw it: asked later, a connection reset meanwhile has none.
+          const std::string address = accepted_from_.address().to_string();
+          const std::string endpoint = address + ":" + std::to_string(accepted_from_.port());
+          s.set_option(tcp::no_delay(true), ignored);
+          if (options_.plain_http) {
+            std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(s)),
+                                                         address, endpoint)
+                ->start();
+          } else {
+            using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+            std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(s), tls_), address,
+                                                 endpoint)
+                ->start();
+          }
+          accept();
+        });
   }
 
   HttpServerOptions options_;
@@ -263,6 +302,11 @@ class Server final : public HttpServer {
   net::thread_pool workers_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
+  std::string label_ = "listener";
+  tcp::endpoint accepted_from_;
+  net::steady_timer refused_timer_{io_};
+  std::mutex refused_mutex_;
+  std::map<std::string, std::pair<std::size_t, std::string>> refused_;  // peer -> count, reason
   std::once_flag stopped_;
 };
 
@@ -279,17 +323,24 @@ template <class Stream>
 void Session<Stream>::handshake() {
   if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
     lowest().expires_after(kHandshakeTimeout);
-    stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](
-                                                               beast::error_code ec) {
-      if (ec) {
-        // No certificate, an unknown CA, an expired certificate, a
-        // plain-HTTP client: the reason goes to the log, not the peer.
-        spdlog::info("9090: TLS handshake with {} refused: {}", self->peer_.address, ec.message());
-        return;
-      }
-      self->peer_ = peerOf(self->stream_.native_handle(), self->peer_.address);
-      self->read();
-    });
+    stream_.async_handshake(
+        net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+          if (ec) {
+            // No certificate, an unknown CA, an expired certificate, a plain-HTTP client: the
+            // reason goes to the log, not the peer. OpenSSL's verification result names a
+            // certificate problem better than the handshake's error ("EVP lib").
+            std::string reason = ec.message();
+            const long verified = SSL_get_verify_result(self->stream_.native_handle());
+            if (verified != X509_V_OK) {
+              reason = std::string("client certificate: ") +
+                       X509_verify_cert_error_string(verified) + " (" + reason + ")";
+            }
+            self->server_.handshakeRefused(self->endpoint_, reason);
+            return;
+          }
+          self->peer_ = peerOf(self->stream_.native_handle(), self->peer_.address);
+          self->read();
+        });
   }
 }
 
@@ -403,7 +454,7 @@ void Session<Stream>::tryAnswer(bool final) {
     try {
       response = pending->attempt(final);
     } catch (const std::exception& e) {
-      spdlog::error("9090: a long-poll failed: {}", e.what());
+      spdlog::error("{}: a long-poll failed: {}", self->server_.label(), e.what());
     }
     if (!response && final) {
       response = HttpResponse{500,

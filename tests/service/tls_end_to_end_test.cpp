@@ -10,7 +10,11 @@
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
@@ -227,8 +231,21 @@ TEST_F(Tls, ACertificateFromAnotherCaIsRefused) {
   auto other_ca = transport::createCertificateAuthority("someone else's CA", 86400);
   ASSERT_TRUE(other_ca.ok());
   issue(other_ca.value(), "foreign", -60, 86400);  // same name, wrong issuer
+  // What the log says of it, at debug: the peer with its port, and why, in words.
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  capture->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(capture);
   auto r = client("foreign")->send("GET", "/v1/health");
   EXPECT_FALSE(r.ok()) << "status " << (r.ok() ? r->status : 0);
+  spdlog::set_default_logger(previous);
+  const std::string said = log.str();
+  EXPECT_NE(said.find("handshake with 127.0.0.1:"), std::string::npos) << said;
+  EXPECT_NE(said.find("client certificate: "), std::string::npos)
+      << "the certificate problem, not only 'EVP lib': " << said;
+  EXPECT_EQ(said.find("9090:"), std::string::npos) << "the listener names its own port";
 }
 
 TEST_F(Tls, AValidCertificateWithoutARoleGets401) {
