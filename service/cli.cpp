@@ -1,5 +1,7 @@
 #include "service/cli.h"
 
+#include "service/console.h"
+
 #include <exception>
 #include <iostream>
 
@@ -60,6 +62,8 @@ int runCli(int argc, char** argv) {
   try {
     if (export_cmd->parsed()) return runExportCommand(export_options);
     if (audit_verify->parsed()) return runAuditVerify(audit_options);
+    // The agent's own files (store, journal, logs, keys) are private, whatever the umask.
+    if (agent_cmd->parsed() || run_cmd->parsed() || demo_cmd->parsed()) keepNewFilesPrivate();
     if (agent_cmd->parsed()) return runAgentCommand(agent_options);
     if (run_cmd->parsed()) return runRunCommand(run_options);
     if (ctl_cmd->parsed()) return runCtlCommand(*ctl_cmd, ctl_options);

@@ -25,6 +25,11 @@ std::filesystem::path defaultConfigFile();
 // there, such as the store's journal, would be root's, and the agent could not open them.
 std::string foreignOwnerProblem(const std::filesystem::path& directory);
 
+// Files and folders the agent creates from now on are its own account's only (umask 077 on
+// POSIX), whatever umask it was started with: the store, its journal, the logs, the keys. On
+// Windows the data folder's ACL, set by the installer, decides.
+void keepNewFilesPrivate();
+
 // The folder of the running easgate executable (its companions, such as
 // easgate-exchange-sim, are installed beside it).
 std::filesystem::path executableDirectory();

@@ -134,6 +134,11 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
       sqlite3_open_v2(file.string().c_str(), &impl->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string());
+  // The store is the agent's alone, whatever umask made it: SQLite gives its -wal and -shm
+  // files the database file's permissions.
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+      std::filesystem::perm_options::replace, ec);
   sqlite3_extended_result_codes(impl->db, 1);
   sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
   std::unique_ptr<Database> database(new Database(std::move(impl)));

@@ -53,4 +53,6 @@ void onStopRequest(std::function<void()> stop) {
   }).detach();
 }
 
+void keepNewFilesPrivate() { ::umask(077); }
+
 }  // namespace easgate::service

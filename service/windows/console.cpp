@@ -44,4 +44,6 @@ void onStopRequest(std::function<void()> stop) {
   SetConsoleCtrlHandler(onConsoleEvent, TRUE);
 }
 
+void keepNewFilesPrivate() {}  // the data folder's ACL (set by the installer) applies
+
 }  // namespace easgate::service

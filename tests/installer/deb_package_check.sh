@@ -137,6 +137,7 @@ for _ in $(seq 1 100); do
 done
 grep -q '"deviceId"' "$work/devices.json" || fail "the agent served no devices after its first harvest"
 [[ $(stat -c %U /var/lib/easgate/easgate.db) == easgate ]] || fail "the store is not the service's"
+[[ $(stat -c %a /var/lib/easgate/easgate.db) == 600 ]] || fail "the store is readable by others: $(stat -c %a /var/lib/easgate/easgate.db)"
 kill -TERM "$agent_pid"
 wait "$agent_pid" || fail "the agent did not stop cleanly on SIGTERM (exit $?)"
 agent_pid=""

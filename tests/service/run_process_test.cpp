@@ -1,6 +1,7 @@
 // `easgate run` as an administrator starts it: a configuration file, the simulator, TLS on a
 // real port; driven with `easgate ctl` and checked with `easgate doctor`.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +82,27 @@ TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
   ASSERT_EQ(::waitpid(pid_, &wait_status, 0), pid_);
   pid_ = -1;
   EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << slurp(dir_ / "run.log");
+}
+
+// Under the usual umask 022, what the agent creates is still its own account's only: the
+// store, its journal, the log.
+TEST_F(RunProcess, TheStoreTheJournalAndTheLogAreReadableByTheAgentAlone) {
+  std::string config = slurp(dir_ / "easgate.json");
+  const std::string no_file = R"("file": "-")";
+  config.replace(config.find(no_file), no_file.size(), R"("file": "logs/easgate.log")");
+  std::ofstream(dir_ / "easgate.json") << config;
+  const mode_t previous = ::umask(022);
+  const int port = start();
+  ::umask(previous);
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  for (const char* file : {"data/easgate.db", "data/easgate.db-wal", "logs/easgate.log"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ / file).c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << file << " has mode " << std::oct << (st.st_mode & 0777);
+  }
+  struct stat data {};
+  ASSERT_EQ(::stat((dir_ / "data").c_str(), &data), 0);
+  EXPECT_EQ(data.st_mode & 0077, 0u) << "the data directory it made";
 }
 
 TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
