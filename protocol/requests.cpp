@@ -164,6 +164,32 @@ Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_vie
   return ids;
 }
 
+std::string encodeCursor(std::string_view position) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "d1";
+  for (unsigned char c : position) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xF]);
+  }
+  return out;
+}
+
+std::optional<std::string> decodeCursor(std::string_view cursor) {
+  if (cursor.size() < 4 || cursor.substr(0, 2) != "d1" || cursor.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  for (std::size_t i = 2; i < cursor.size(); i += 2) {
+    const int high = hexValue(cursor[i]), low = hexValue(cursor[i + 1]);
+    if (high < 0 || low < 0 || (cursor[i] >= 'A' && cursor[i] <= 'F') ||
+        (cursor[i + 1] >= 'A' && cursor[i + 1] <= 'F')) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(high * 16 + low));
+  }
+  return out;
+}
+
 Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& query) {
   InventoryQuery q;
   std::set<std::string> given;
@@ -198,9 +224,11 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       if (!v) return v.error();
       q.limit = static_cast<std::size_t>(v.value());
     } else if (name == "cursor") {
-      if (value.empty() || value.size() > 2048)
-        return invalidField(name, "the cursor is not one this agent gave");
-      q.cursor = value;
+      auto position = value.size() <= 4096 ? decodeCursor(value) : std::nullopt;
+      if (!position) {
+        return invalidField(name, "the cursor is not one this agent gave (use nextCursor as is)");
+      }
+      q.cursor = std::move(*position);
     } else {
       return unknownParameter(name);
     }

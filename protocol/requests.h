@@ -63,6 +63,11 @@ struct InventoryQuery {
 };
 Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& query);
 
+// A page's cursor as the agent hands it out ("d1" and the position in hex): opaque to clients,
+// and decoded back only from what the agent could have given (else nullopt).
+std::string encodeCursor(std::string_view position);
+std::optional<std::string> decodeCursor(std::string_view cursor);
+
 // GET /v1/events.
 struct EventsQuery {
   std::int64_t after = 0;

@@ -215,7 +215,18 @@ HttpResponse ApiService::devices(Call& call) {
   std::string since;
   if (q.seen_since_ms) since = protocol::formatUtcTime(*q.seen_since_ms).substr(0, 19);
   auto page = withReader(
-      [&](store::Database& db) -> Result<std::pair<std::string, std::size_t>, store::StoreError> {
+      [&](store::Database& db)
+          -> Result<std::optional<std::pair<std::string, std::size_t>>, store::StoreError> {
+        // A cursor is a partnership the agent has seen (kept when removed): any other was not
+        // one the agent gave.
+        if (!q.cursor.empty()) {
+          auto known = db.prepare("SELECT 1 FROM devices WHERE key = ?");
+          if (!known) return known.error();
+          known->bind(1, q.cursor);
+          auto row = known->step();
+          if (!row) return row.error();
+          if (!row.value()) return std::optional<std::pair<std::string, std::size_t>>();
+        }
         // A mailbox by any of its names: the directory gives the Identity devices are filed
         // under; a name it does not know is compared as it is.
         std::string mailbox = q.mailbox;
@@ -256,15 +267,19 @@ HttpResponse ApiService::devices(Call& call) {
         }
         body += "],\"nextCursor\":";
         if (count == q.limit) {
-          json::appendString(body, last_key);
+          json::appendString(body, protocol::encodeCursor(last_key));
         } else {
           body += "null";
         }
         body += "}";
-        return std::pair{std::move(body), count};
+        return std::optional(std::pair{std::move(body), count});
       });
   if (!page) return storeFailure(page.error());
-  return jsonResponse(200, std::move(page->first));
+  if (!page.value()) {
+    return errorResponse(
+        protocol::badRequest("invalid-field", "the cursor is not one this agent gave", "cursor"));
+  }
+  return jsonResponse(200, std::move(page.value()->first));
 }
 
 HttpResponse ApiService::device(Call& call) {

@@ -343,6 +343,12 @@ TEST_F(Api, TheInventoryPagesFiltersAndShowsOneDevice) {
   } while (!cursor.empty() && pages < 10);
   EXPECT_EQ(seen.size(), 60u) << "every partnership once";
   EXPECT_EQ(pages, 3);
+  // A cursor the agent did not give is refused, not taken for the end of the inventory.
+  for (const char* forged : {"garbage", "d1zz", "d16e6f6e65", "D16E"}) {
+    HttpResponse r = call(reader_, "GET", std::string("/v1/devices?cursor=") + forged);
+    EXPECT_EQ(r.status, 400) << forged << ": " << r.body;
+    EXPECT_NE(r.body.find("\"field\":\"cursor\""), std::string::npos) << r.body;
+  }
 
   const std::string address = facts().primary_smtp_address;
   HttpResponse mine =

@@ -33,6 +33,16 @@ TEST(Validation, NamesThatLookLikeOtherNamesAreRefused) {
   EXPECT_TRUE(partnershipProblem("ann\u2066/ExchangeActiveSyncDevices/iPhone\u00A7A1"));
 }
 
+TEST(Cursors, RoundTripAndRefuseWhatTheAgentCouldNotHaveGiven) {
+  const std::string key = "contoso.com/users/zoë/exchangeactivesyncdevices/iphone§a1";
+  EXPECT_EQ(decodeCursor(encodeCursor(key)), key);
+  EXPECT_FALSE(decodeCursor("garbage"));
+  EXPECT_FALSE(decodeCursor("d1"));
+  EXPECT_FALSE(decodeCursor("d1a"));
+  EXPECT_FALSE(decodeCursor("d1zz"));
+  EXPECT_FALSE(decodeCursor("D16e"));
+}
+
 TEST(Validation, DeviceIdsFollowMsAsHttp) {
   EXPECT_FALSE(deviceIdProblem("ABCDEF0123456789abcdef0123456789"));  // 32
   EXPECT_TRUE(deviceIdProblem("ABCDEF0123456789abcdef01234567890"));  // 33
