@@ -16,8 +16,11 @@ std::string encodeError(const ApiError& error) {
   w.string(error.code);
   w.key("message");
   w.string(error.message);
-  if (!error.field.empty()) {
-    w.key("field");
+  // Always there, so a client can rely on it: null when no one field is at fault.
+  w.key("field");
+  if (error.field.empty()) {
+    w.null();
+  } else {
     w.string(error.field);
   }
   w.endObject();

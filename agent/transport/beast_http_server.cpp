@@ -239,11 +239,12 @@ class Server final : public HttpServer {
       return handler_(request);
     } catch (const std::exception& e) {
       spdlog::error("{}: {} {} failed: {}", label_, request.method, request.target, e.what());
-      return HttpResponse{500,
-                          "application/json",
-                          R"({"code":"internal","message":"the agent failed on this request"})",
-                          {},
-                          nullptr};
+      return HttpResponse{
+          500,
+          "application/json",
+          R"({"code":"internal","message":"the agent failed on this request","field":null})",
+          {},
+          nullptr};
     }
   }
 

@@ -284,7 +284,8 @@ TEST_F(Api, EveryValidationErrorIsA4xxWithAJsonBodyNamingTheField) {
     EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << " " << c.body << ": " << r.body;
     const json::JsonValue e = parse(r);
     ASSERT_TRUE(e.find("code") && e.find("message")) << r.body;
-    EXPECT_EQ(e.find("field") ? *e.find("field")->asString() : "", c.field) << r.body;
+    ASSERT_TRUE(e.find("field")) << "every error names its field, or null: " << r.body;
+    EXPECT_EQ(e.find("field")->isNull() ? "" : *e.find("field")->asString(), c.field) << r.body;
   }
   // An unpaired surrogate is refused, not turned into U+FFFD and journaled.
   HttpResponse lone = call(admin_, "POST", "/v1/commands",
