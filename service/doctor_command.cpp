@@ -1,12 +1,17 @@
 #include "service/doctor_command.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
+#include "agent/transport/http_server.h"
 #include "powershell/host/bridge_process.h"
 #include "protocol/requests.h"
 #include "service/agent_config.h"
@@ -67,8 +72,42 @@ void checkCertificateFile(Report& r, const std::string& label, const std::string
        info->thumbprint.substr(0, 16) + "...)");
 }
 
+// A private key others may read is no longer private. Group read is how the packages hand it
+// to the service's account (root:easgate 0640).
+void checkKeyIsPrivate(Report& r, const std::string& key_file) {
+  std::error_code ec;
+  const auto perms = std::filesystem::status(key_file, ec).permissions();
+  if (ec) return;  // reading it failed already, and said so
+  using P = std::filesystem::perms;
+  if ((perms & (P::others_read | P::others_write)) != P::none) {
+    return r.fail("the private key " + key_file + " is readable by every account on this machine",
+                  "chmod 0640 (or 0600) it, and chgrp it to the agent's group");
+  }
+  r.ok("the private key " + key_file + " is not readable by others");
+}
+
+// A rule that names only a common name matches any certificate the client CA issues with that
+// name, whatever the rest of its subject.
+void checkClientRules(Report& r, const AgentConfig& c) {
+  for (const auto& rule : c.clients) {
+    const std::string& subject = rule.subject;
+    if (rule.thumbprint.empty() && subject.rfind("CN=", 0) == 0 &&
+        subject.find(',') == std::string::npos) {
+      r.warn("the client rule '" + subject + "' names only a common name: any certificate the " +
+                 "client CA issues with it gets the " +
+                 std::string(agent::api::roleName(rule.role)) + " role",
+             "name the whole subject (CN=...,O=...) or the certificate's SHA-256 thumbprint, "
+             "unless the client CA issues certificates for the MDM alone");
+    }
+  }
+}
+
 void checkTls(Report& r, const AgentConfig& c) {
   const auto& tls = c.listen.tls;
+  // The listener's own rule, so doctor passes exactly what run accepts.
+  if (auto problem = agent::transport::listenAddressProblem(c.listen); !problem.empty()) {
+    return r.fail(problem, "listen on 127.0.0.1 for plain HTTP, or configure TLS");
+  }
   if (c.listen.plain_http) {
     return r.warn("plain HTTP on " + c.listen.address + " (development only)",
                   "configure tls.certificate, tls.key and tls.client_ca for production");
@@ -79,6 +118,7 @@ void checkTls(Report& r, const AgentConfig& c) {
   } else {
     r.ok("the key " + tls.key_file + " belongs to the server certificate");
   }
+  checkKeyIsPrivate(r, tls.key_file);
   if (tls.client_ca_file.empty()) {
     if (tls.require_client_certificate) {
       r.fail("no client CA (tls.client_ca)", "configure the CA that issues the MDM's certificates");
@@ -108,7 +148,27 @@ void checkTls(Report& r, const AgentConfig& c) {
            "add clients: [{\"subject\": \"CN=...\", \"role\": ...}]");
   } else {
     r.ok(std::to_string(c.clients.size()) + " client rule(s) map certificates to roles");
+    checkClientRules(r, c);
   }
+}
+
+// The certificate whatever listens at `address`:`port` presents in a TLS handshake, or why none
+// came. A client certificate is not needed to see it.
+Result<agent::transport::CertificateInfo, std::string> presentedCertificate(
+    const boost::asio::ip::address& address, std::uint16_t port) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ssl::context tls(net::ssl::context::tls_client);
+  tls.set_verify_mode(net::ssl::verify_none);  // only looking: the thumbprint is compared
+  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
+  boost::system::error_code ec;
+  stream.next_layer().connect({address, port}, ec);
+  if (!ec) stream.handshake(net::ssl::stream_base::client, ec);
+  X509* cert = SSL_get1_peer_certificate(stream.native_handle());
+  if (!cert) return "no TLS certificate came back" + (ec ? ": " + ec.message() : std::string());
+  auto info = agent::transport::describeCertificate(cert);
+  X509_free(cert);
+  return info;
 }
 
 void checkPort(Report& r, const AgentConfig& c) {
@@ -124,6 +184,24 @@ void checkPort(Report& r, const AgentConfig& c) {
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind({address, c.listen.port}, ec);
   const std::string where = c.listen.address + ":" + std::to_string(c.listen.port);
+  if (ec == net::error::address_in_use && !c.listen.plain_http) {
+    // Busy: is it this agent, running? Then check it, rather than the port.
+    const auto local = address.is_unspecified()
+                           ? (address.is_v4() ? net::ip::address(net::ip::address_v4::loopback())
+                                              : net::ip::address(net::ip::address_v6::loopback()))
+                           : address;
+    auto presented = presentedCertificate(local, c.listen.port);
+    auto configured = agent::transport::readCertificate(c.listen.tls.certificate_file);
+    if (presented && configured && presented->thumbprint == configured->thumbprint) {
+      return r.ok("the agent is running on " + where + ", with the configured certificate " +
+                  presented->subject);
+    }
+    return r.fail(
+        "cannot listen on " + where + ": " + ec.message() + "; what listens there " +
+            (presented ? "presents " + presented->subject + ", not this agent's certificate"
+                       : "speaks no TLS (" + presented.error() + ")"),
+        "stop the other process, or choose another listen.port");
+  }
   if (ec) {
     return r.fail("cannot listen on " + where + ": " + ec.message(),
                   ec == net::error::address_in_use

@@ -181,13 +181,9 @@ class Server final : public HttpServer {
     if (!options_.plain_http) {
       if (auto t = configureTls(tls_, options_.tls); !t) return t;
     }
+    if (auto problem = listenAddressProblem(options_); !problem.empty()) return problem;
     boost::system::error_code ec;
     const auto address = net::ip::make_address(options_.address, ec);
-    if (ec) return "not an IP address to listen on: " + options_.address;
-    if (options_.plain_http && !address.is_loopback()) {
-      return "plain HTTP is only allowed on a loopback address (127.0.0.1 or ::1), not " +
-             options_.address + "; configure TLS to listen on the network";
-    }
     const tcp::endpoint endpoint(address, options_.port);
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
@@ -574,6 +570,17 @@ void Session<Stream>::close() {
 std::string_view HttpRequest::header(std::string_view lower_case_name) const {
   for (const auto& [name, value] : headers) {
     if (name == lower_case_name) return value;
+  }
+  return {};
+}
+
+std::string listenAddressProblem(const HttpServerOptions& options) {
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(options.address, ec);
+  if (ec) return "not an IP address to listen on: " + options.address;
+  if (options.plain_http && !address.is_loopback()) {
+    return "plain HTTP is only allowed on a loopback address (127.0.0.1 or ::1), not " +
+           options.address + "; configure TLS to listen on the network";
   }
   return {};
 }

@@ -101,6 +101,11 @@ class HttpServer {
   virtual void stop() = 0;
 };
 
+// Why the listener would refuse these options before touching a certificate or a port (an
+// address that is none, plain HTTP off loopback); empty when none. One rule for `easgate run`
+// and `easgate doctor`.
+std::string listenAddressProblem(const HttpServerOptions& options);
+
 // Listens and serves until stop(). Fails with a message naming the file, address or option at
 // fault: unreadable certificates, a key that does not match, a port in use, plain HTTP on a
 // non-loopback address.

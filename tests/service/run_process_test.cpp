@@ -105,6 +105,30 @@ TEST_F(RunProcess, TheStoreTheJournalAndTheLogAreReadableByTheAgentAlone) {
   EXPECT_EQ(data.st_mode & 0077, 0u) << "the data directory it made";
 }
 
+// Doctor beside the running service checks the service instead of failing on its busy port.
+TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  std::string config = slurp(dir_ / "easgate.json");
+  const std::string any_port = R"("port": 0)";
+  config.replace(config.find(any_port), any_port.size(), "\"port\": " + std::to_string(port));
+  std::ofstream(dir_ / "easgate.json") << config;
+  CliRun doctor = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(doctor.exit_code, 0) << doctor.out;
+  EXPECT_NE(doctor.out.find("the agent is running on 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << doctor.out;
+
+  // Another certificate on that port is not this agent.
+  writeConfig("pki/admin.pem", "pki/admin.key");
+  config = slurp(dir_ / "easgate.json");
+  config.replace(config.find(any_port), any_port.size(), "\"port\": " + std::to_string(port));
+  std::ofstream(dir_ / "easgate.json") << config;
+  CliRun other = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(other.exit_code, 8) << other.out;
+  EXPECT_NE(other.out.find("not this agent's certificate"), std::string::npos) << other.out;
+}
+
 TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun good = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
@@ -116,6 +140,27 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
       run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(wrong_key.exit_code, 8);
   EXPECT_NE(wrong_key.out.find("does not belong"), std::string::npos) << wrong_key.out;
+
+  // The same rules as run: plain HTTP off loopback is refused by both.
+  std::ofstream(dir_ / "easgate.json") << R"({"data_dir": "data",
+    "listen": {"address": "0.0.0.0", "port": 0, "plain_http": true},
+    "clients": [{"subject": "CN=easgate-admin", "role": "admin"}],
+    "exchange": {"kind": "simulator"}, "log": {"file": "-", "system_log": false}})";
+  CliRun plain = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(plain.exit_code, 8) << plain.out;
+  EXPECT_NE(plain.out.find("loopback"), std::string::npos) << plain.out;
+  CliRun refused = run("run --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(refused.exit_code, 2) << "and run refuses it too: " << refused.err;
+
+  // A private key every account may read fails; a rule naming only a CN is warned about.
+  writeConfig("pki/server.pem", "pki/server.key");
+  std::filesystem::permissions(dir_ / "pki/server.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  CliRun open_key =
+      run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(open_key.exit_code, 8);
+  EXPECT_NE(open_key.out.find("readable by every account"), std::string::npos) << open_key.out;
+  EXPECT_NE(open_key.out.find("names only a common name"), std::string::npos) << open_key.out;
 
   std::ofstream(dir_ / "easgate.json") << R"({"listen": {"prot": 9090}})";
   CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
