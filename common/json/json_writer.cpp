@@ -1,5 +1,7 @@
 #include "common/json/json_writer.h"
 
+#include "common/text/utf.h"
+
 namespace easgate::json {
 
 void appendString(std::string& out, std::string_view utf8) {
@@ -36,6 +38,17 @@ void appendString(std::string& out, std::string_view utf8) {
       out.append((static_cast<unsigned char>(utf8[i + 2]) == 0xA8) ? "\\u2028" : "\\u2029");
       i += 2;
       run_start = i + 1;
+    } else if (c >= 0x80) {
+      // Only valid UTF-8 goes out: text echoed from a request (a path with a stray byte) must
+      // not make the answer something no JSON parser takes. A broken sequence becomes U+FFFD.
+      const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      if (length > 1 && i + length <= utf8.size() && text::isValidUtf8(utf8.substr(i, length))) {
+        i += length - 1;
+      } else {
+        flush(i);
+        out.append("\xEF\xBF\xBD");
+        run_start = i + 1;
+      }
     }
   }
   flush(utf8.size());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json/json_value.h"
+
 namespace easgate::json {
 namespace {
 
@@ -56,4 +58,11 @@ TEST(JsonWriterRaw, PlacesJsonTextAsAValueWithCommasAndColons) {
 }
 
 }  // namespace
+TEST(JsonWriter, NeverWritesBrokenUtf8) {
+  std::string out;
+  appendString(out, "/v1/\xE3ommands \xFF end \xC3\xA9 \xF0\x9F\x98\x80");
+  EXPECT_EQ(out, "\"/v1/\xEF\xBF\xBDommands \xEF\xBF\xBD end \xC3\xA9 \xF0\x9F\x98\x80\"");
+  EXPECT_TRUE(parseJson(out).ok()) << "a JSON parser takes it";
+}
+
 }  // namespace easgate::json
