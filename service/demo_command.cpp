@@ -137,29 +137,30 @@ int runDemoCommand(const DemoOptions& o) {
   const std::string self = (executableDirectory() / "easgate").string();
   const std::string p = (dir / "pki").string();
   const std::string url = "https://localhost:" + std::to_string(o.port);
-  std::cout << "easgate demo: " << (pki.value() ? "created" : "reusing")
-            << " the development PKI in " << p << "\n"
-            << "Starting the agent on " << url << " against a simulated Exchange (" << o.mailboxes
-            << " mailboxes); the first full harvest runs now.\n\n"
-            << "Try, in another terminal:\n"
-            << "  export EASGATE_URL=" << url << " EASGATE_CA=" << p << "/ca.pem EASGATE_CERT=" << p
-            << "/admin.pem EASGATE_KEY=" << p << "/admin.key\n"
-            << "  " << self << " ctl status\n"
-            << "  " << self << " ctl devices --limit 3\n"
-            << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
-            << "  # One mailbox, two names: allow by its SMTP address, read its lists by its Identity\n"
-            << "  " << self << " ctl allow " << sample.facts.primary_smtp_address << " "
-            << sample.devices[0].device_id << "\n"
-            << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
-            << "  " << self << " ctl events --wait 30\n"
-            << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
-            << "/reader.key '" << url << "/v1/devices?limit=2'\n"
-            << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
-            << "/reader.key -X POST -H 'Content-Type: application/json' -d "
-               "'{\"kind\":\"wipe\",\"partnership\":\"x/ExchangeActiveSyncDevices/y\"}' "
-            << url << "/v1/commands    # 403: a reader cannot wipe\n\n"
-            << "Stop with Ctrl+C.\n"
-            << std::endl;
+  std::cout
+      << "easgate demo: " << (pki.value() ? "created" : "reusing") << " the development PKI in "
+      << p << "\n"
+      << "Starting the agent on " << url << " against a simulated Exchange (" << o.mailboxes
+      << " mailboxes); the first full harvest runs now.\n\n"
+      << "Try, in another terminal:\n"
+      << "  export EASGATE_URL=" << url << " EASGATE_CA=" << p << "/ca.pem EASGATE_CERT=" << p
+      << "/admin.pem EASGATE_KEY=" << p << "/admin.key\n"
+      << "  " << self << " ctl status\n"
+      << "  " << self << " ctl devices --limit 3\n"
+      << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
+      << "  # One mailbox, two names: allow by its SMTP address, read its lists by its Identity\n"
+      << "  " << self << " ctl allow " << sample.facts.primary_smtp_address << " "
+      << sample.devices[0].device_id << "\n"
+      << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
+      << "  " << self << " ctl events --wait 30\n"
+      << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
+      << "/reader.key '" << url << "/v1/devices?limit=2'\n"
+      << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
+      << "/reader.key -X POST -H 'Content-Type: application/json' -d "
+         "'{\"kind\":\"wipe\",\"partnership\":\"x/ExchangeActiveSyncDevices/y\"}' "
+      << url << "/v1/commands    # 403: a reader cannot wipe\n\n"
+      << "Stop with Ctrl+C.\n"
+      << std::endl;
   RunCommandOptions run;
   run.config_file = config_file;
   return runRunCommand(run);

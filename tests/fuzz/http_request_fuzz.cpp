@@ -1,6 +1,7 @@
 // Fuzzes the way a request comes in: bytes through Beast's HTTP parser, with the listener's
 // limits, then routing, roles and validation in the API service over a real store. Beyond "no
 // crash": every answer has a status a client can act on, and every JSON answer is JSON.
+#include <unistd.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdint>
@@ -8,7 +9,6 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unistd.h>
 
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
@@ -73,8 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   request.body = std::move(message.body());
-  request.peer = {*who != '\0', *who ? std::string("CN=") + who : "", who,
-                  std::string(64, 'a'), "127.0.0.1"};
+  request.peer = {*who != '\0', *who ? std::string("CN=") + who : "", who, std::string(64, 'a'),
+                  "127.0.0.1"};
   agent::transport::HttpResponse response = agent.api->handle(request);
   if (response.pending) {
     auto now = response.pending->attempt(/*final=*/true);  // a long-poll, answered at once

@@ -72,7 +72,8 @@ bool same(const JsonValue& a, const JsonValue& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  auto value = easgate::json::parseJson(std::string_view(reinterpret_cast<const char*>(data), size));
+  auto value =
+      easgate::json::parseJson(std::string_view(reinterpret_cast<const char*>(data), size));
   if (!value.ok()) {
     if (value.error().message.empty()) std::abort();  // every refusal says why
     return 0;
