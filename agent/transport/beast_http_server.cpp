@@ -113,6 +113,20 @@ PeerIdentity peerOf(SSL* ssl, const std::string& address) {
 
 class Server;
 
+// A parsed request as the handler sees it: header names in lower case.
+HttpRequest toHttpRequest(http::request<http::string_body>&& message) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  return request;
+}
+
 // One connection: reads requests, hands each to a worker, writes the answers in order.
 // Stream is beast::tcp_stream (plain) or beast::ssl_stream<beast::tcp_stream>.
 template <class Stream>
@@ -368,18 +382,10 @@ void Session<Stream>::onRead(beast::error_code ec) {
   if (ec) return fail(400, "bad-http", "the request is not valid HTTP/1.1: " + ec.message(), 11);
 
   auto message = parser_->release();
-  HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    request.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
-  request.peer = peer_;
   const bool keep_alive = message.keep_alive();
   const unsigned version = message.version();
+  HttpRequest request = toHttpRequest(std::move(message));
+  request.peer = peer_;
   // The handler may block (the store, a long-poll): it runs on a worker, never on an I/O
   // thread, and the answer is written back on this connection's strand.
   net::post(server_.workers(), [self = this->shared_from_this(), request = std::move(request),
@@ -572,6 +578,18 @@ std::string_view HttpRequest::header(std::string_view lower_case_name) const {
     if (name == lower_case_name) return value;
   }
   return {};
+}
+
+std::optional<HttpRequest> parseHttpRequest(std::string_view bytes, std::size_t max_body_bytes) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  parser.body_limit(max_body_bytes);
+  parser.eager(true);
+  beast::error_code ec;
+  parser.put(net::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (ec || !parser.is_done()) return std::nullopt;
+  return toHttpRequest(parser.release());
 }
 
 std::string listenAddressProblem(const HttpServerOptions& options) {

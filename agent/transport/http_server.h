@@ -65,6 +65,11 @@ class PendingResponse {
   virtual std::optional<HttpResponse> attempt(bool final) = 0;
 };
 
+// One whole HTTP/1.1 request read from `bytes` as the listener reads it (its header limit,
+// `max_body_bytes`, header names in lower case); nullopt when it is incomplete or no valid
+// HTTP (the listener answers those itself: 400, 413, 431). For fuzzing and tools.
+std::optional<HttpRequest> parseHttpRequest(std::string_view bytes, std::size_t max_body_bytes);
+
 // For callers without a listener (tests, tools): blocks until a pending response is answered,
 // as the listener would; returns any other response as it is.
 HttpResponse awaitResponse(HttpResponse response);

@@ -2,8 +2,6 @@
 // limits, then routing, roles and validation in the API service over a real store. Beyond "no
 // crash": every answer has a status a client can act on, and every JSON answer is JSON.
 #include <unistd.h>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -18,7 +16,6 @@
 
 namespace {
 
-namespace http = boost::beast::http;
 using namespace easgate;
 
 struct Agent {
@@ -55,24 +52,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The first byte picks who asks; the rest is what arrives on the connection.
   static const char* kWho[] = {"", "reader", "operator", "admin"};
   const char* who = kWho[data[0] % 4];
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(16 * 1024);
-  parser.body_limit(256 * 1024);
-  parser.eager(true);
-  boost::beast::error_code ec;
-  parser.put(boost::asio::buffer(data + 1, size - 1), ec);
-  if (!ec && !parser.is_done()) parser.put_eof(ec);
-  if (ec || !parser.is_done()) return 0;  // the listener answers these itself (400, 413, 431)
-  auto message = parser.release();
-  agent::transport::HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    request.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
-  request.body = std::move(message.body());
+  auto parsed = agent::transport::parseHttpRequest(
+      std::string_view(reinterpret_cast<const char*>(data + 1), size - 1), 256 * 1024);
+  if (!parsed) return 0;  // the listener answers these itself (400, 413, 431)
+  agent::transport::HttpRequest request = std::move(*parsed);
   request.peer = {*who != '\0', *who ? std::string("CN=") + who : "", who, std::string(64, 'a'),
                   "127.0.0.1"};
   agent::transport::HttpResponse response = agent.api->handle(request);
