@@ -1,5 +1,7 @@
 #include "powershell/host/bridge_pool.h"
 
+#include <spdlog/spdlog.h>
+
 namespace easgate::powershell {
 
 BridgePool::BridgePool(BridgeFactory factory, std::size_t size)
@@ -33,6 +35,8 @@ void BridgePool::release(std::size_t slot, std::unique_ptr<Bridge> bridge) {
   {
     std::lock_guard lock(mutex_);
     if (bridge && !bridge->healthy()) {
+      // Its process crashed, hung or lost Exchange: the next request on this slot starts another.
+      spdlog::warn("bridge pool: the bridge in slot {} failed and will be replaced", slot);
       dropped = std::move(bridge);
       ++stats_.replaced;
     }
@@ -44,7 +48,7 @@ void BridgePool::release(std::size_t slot, std::unique_ptr<Bridge> bridge) {
   // `dropped` is destroyed here, outside the lock: stopping a process takes a moment.
 }
 
-Result<Bridge*, BridgeError> BridgePool::ensureStarted(std::size_t,
+Result<Bridge*, BridgeError> BridgePool::ensureStarted(std::size_t slot,
                                                        std::unique_ptr<Bridge>& bridge) {
   if (bridge && bridge->healthy()) return bridge.get();
   if (bridge) {
@@ -53,10 +57,16 @@ Result<Bridge*, BridgeError> BridgePool::ensureStarted(std::size_t,
   }
   bridge.reset();
   auto started = factory_();
-  if (!started) return started.error();
+  if (!started) {
+    spdlog::error("bridge pool: slot {}: no bridge could be started: {}", slot,
+                  started.error().message);
+    return started.error();
+  }
   bridge = std::move(started).value();
   std::lock_guard lock(mutex_);
   ++stats_.started;
+  spdlog::info("bridge pool: slot {}: bridge started ({} started in all, {} replaced)", slot,
+               stats_.started, stats_.replaced);
   return bridge.get();
 }
 
