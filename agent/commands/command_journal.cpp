@@ -182,6 +182,10 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
   });
   if (!written) return storeError(written.error());
   if (refusal) return *refusal;
+  if (!out.repeated) {
+    spdlog::info("command {}: accepted: {} {} from {}", out.command.id,
+                 commandKindName(request.kind), targetOf(request), request.requested_by);
+  }
   return out;
 }
 
