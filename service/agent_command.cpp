@@ -48,6 +48,7 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& options) {
 }
 
 int runAgentCommand(const AgentCommandOptions& o) {
+  spdlog::set_level(spdlog::level::info);  // the agent in the foreground says what it does
   auto runtime = AgentRuntime::open(o.runtime);
   if (!runtime) {
     std::cerr << "easgate: " << runtime.error() << "\n";

@@ -86,6 +86,9 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto directory_store = openDataStore(o.data_directory);
   if (!directory_store) return directory_store.error();
   p->directory_store = std::move(directory_store).value();
+  // What it writes (names, lists as Exchange holds them) is read back from Exchange anyway:
+  // no need to wait for the disk on each command, as the journal must.
+  (void)p->directory_store->execute("PRAGMA synchronous = NORMAL");
   p->directory = std::make_unique<agent::MailboxDirectory>(*p->directory_store);
 
   const std::size_t pool_size = o.exchange.poolSize();

@@ -5,6 +5,8 @@
 #include <exception>
 #include <iostream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "service/agent_command.h"
@@ -58,6 +60,13 @@ int runCli(int argc, char** argv) {
     std::cerr << "easgate: " << e.what() << "\nRun 'easgate --help' for usage.\n";
     return kExitUsage;
   }
+
+  // Until a command sets up its own logging (run and agent do), the library's messages go to
+  // standard error, warnings and worse only: standard output is for what a command prints (an
+  // export's CSV, ctl's JSON), which a log line must never break into.
+  auto console = spdlog::stderr_color_mt("easgate-cli");
+  console->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(console);
 
   try {
     if (export_cmd->parsed()) return runExportCommand(export_options);

@@ -281,11 +281,21 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         desired_allowed[q->text(0)].insert(lowerAscii(q->text(1)));
       }
     }
+    // Only discoveries ask, and only about mailboxes with a desired list: most ask nothing.
+    std::map<std::string, std::string> key_of;  // a mailbox's name -> its key ("" unknown)
+    auto keyOf = [&](const std::string& name) -> const std::string& {
+      auto [it, added] = key_of.emplace(name, "");
+      if (added && !name.empty()) {
+        auto known = directory.lookup(name);
+        if (known.kind == NameLookup::Kind::kFound) it->second = known.key;
+      }
+      return it->second;
+    };
     auto mdmAllowed = [&](const DeviceRecord& r) {
-      auto known = directory.lookup(r.mailbox_identity);
-      if (known.kind != NameLookup::Kind::kFound) known = directory.lookup(r.mailbox_address);
-      if (known.kind != NameLookup::Kind::kFound) return false;
-      auto it = desired_allowed.find(known.key);
+      if (desired_allowed.empty()) return false;
+      std::string key = keyOf(r.mailbox_identity);
+      if (key.empty()) key = keyOf(r.mailbox_address);
+      auto it = desired_allowed.find(key);
       return it != desired_allowed.end() && it->second.count(lowerAscii(r.device_id)) > 0;
     };
 

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include "agent/commands/command_executor.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
@@ -22,6 +23,7 @@
 #include "agent/store/schema.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
+
 #include "tests/bench/bench_support.h"
 
 namespace {
@@ -51,6 +53,7 @@ void print(const char* what, const agent::HarvestReport& r) {
 
 int main(int argc, char** argv) {
   const Options o{bench::BenchArgs(argc, argv)};
+  spdlog::set_level(spdlog::level::warn);  // each command's lines would be timed too
   std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
               std::thread::hardware_concurrency());
   const auto dir = std::filesystem::temp_directory_path() / "easgate-agent-bench";
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
   executor_options.parallelism = o.bridges;
   auto directory_db = agent::store::openStore(agent::store::storeFile(dir));
   if (!directory_db) return std::fprintf(stderr, "%s\n", directory_db.error().message.c_str()), 1;
+  (void)directory_db.value()->execute("PRAGMA synchronous = NORMAL");  // as the agent does
   agent::MailboxDirectory directory(*directory_db.value());
   agent::CommandExecutor executor(journal, gateway, directory, clock, executor_options);
   auto run_start = Clock::now();
