@@ -73,41 +73,36 @@ std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
         }
       }
     });
+    // Failures take the path any attempt's do (settle): retried while retryable, else final.
     if (!asked) {
       const GatewayError& e = asked.error();
-      if (e.retryable()) {
-        const std::int64_t next = clock_.nowMs() + retryDelay(c.attempts + 1, e);
-        if (next <= c.deadline_ms) {
-          (void)journal_.markRetrying(c.id, "resolving the mailbox '" + name + "': " + e.message,
-                                      next);
-        } else {
-          (void)journal_.markFailed(
-              c.id, "gave up at the deadline resolving the mailbox '" + name + "': " + e.message);
-        }
-        return std::nullopt;
-      }
-      std::string why = e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
-                        : e.code == GatewayErrc::kAmbiguous
-                            ? "the name '" + name +
-                                  "' fits more than one mailbox in Exchange; name it by its SMTP "
-                                  "address or Guid"
-                            : "Exchange refused the mailbox name '" + name + "'";
-      (void)journal_.markFailed(c.id, why + ": " + e.message);
+      const std::string why =
+          e.retryable()                      ? "resolving the mailbox '" + name + "'"
+          : e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
+          : e.code == GatewayErrc::kAmbiguous
+              ? "the name '" + name +
+                    "' fits more than one mailbox in Exchange; name it by its SMTP address or Guid"
+              : "Exchange refused the mailbox name '" + name + "'";
+      settle(c, Outcome{false, why + ": " + e.message, e});
       return std::nullopt;
     }
     if (found.size() != 1) {
-      (void)journal_.markFailed(
-          c.id, found.empty() ? "Exchange returned no mailbox for '" + name + "'"
-                              : "the name '" + name + "' fits " + std::to_string(found.size()) +
-                                    " mailboxes in Exchange; name it by its SMTP address or Guid");
+      GatewayError e{found.empty() ? GatewayErrc::kNotFound : GatewayErrc::kAmbiguous,
+                     found.empty()
+                         ? "Exchange returned no mailbox for '" + name + "'"
+                         : "the name '" + name + "' fits " + std::to_string(found.size()) +
+                               " mailboxes in Exchange; name it by its SMTP address or "
+                               "Guid",
+                     "", 0};
+      settle(c, Outcome{false, e.message, e});
       return std::nullopt;
     }
     {
       std::lock_guard lock(directory_mutex_);
       if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
           !recorded) {
-        (void)journal_.markRetrying(c.id, "the store: " + recorded.error().message,
-                                    clock_.nowMs() + options_.first_retry_ms);
+        GatewayError e{GatewayErrc::kTransient, "the store: " + recorded.error().message, "", 0};
+        settle(c, Outcome{false, e.message, e});
         return std::nullopt;
       }
     }

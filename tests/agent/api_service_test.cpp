@@ -119,6 +119,18 @@ class Api : public ::testing::Test {
     return "";
   }
 
+  // A second service on the same store, for two readers ("CN=reader", "CN=other"), with options
+  // of its own.
+  std::unique_ptr<ApiService> readersOnlyService(const ApiOptions& options) {
+    std::vector<std::unique_ptr<store::Database>> readers;
+    readers.push_back(store::openStore(store::storeFile(dir_)).value());
+    return std::make_unique<ApiService>(
+        std::move(readers), *journal_, clock_,
+        AccessPolicy({{"CN=reader", "", Role::kReader}, {"CN=other", "", Role::kReader}},
+                     Role::kNone),
+        options, nullptr, nullptr);
+  }
+
   const sim::SimMailbox& mailbox() { return gateway_.organisation().mailboxes()[0]; }
   const sim::MailboxFacts& facts() { return mailbox().facts; }
   std::string partnership() { return sim::partnershipIdentity(mailbox().devices[0]); }
@@ -422,13 +434,8 @@ TEST_F(Api, LongPollsAreBoundedPerClientAndHoldTheirPlaceUntilTheyEnd) {
   ApiOptions options;
   options.long_polls_per_client = 2;
   options.long_polls = 3;
-  std::vector<std::unique_ptr<store::Database>> readers;
-  readers.push_back(store::openStore(store::storeFile(dir_)).value());
-  ApiService bounded(
-      std::move(readers), *journal_, clock_,
-      AccessPolicy({{"CN=reader", "", Role::kReader}, {"CN=other", "", Role::kReader}},
-                   Role::kNone),
-      options, {}, {});
+  auto service = readersOnlyService(options);
+  ApiService& bounded = *service;
   HttpRequest r;
   r.method = "GET";
   r.target = "/v1/events?after=999999&wait=30";
@@ -454,13 +461,8 @@ TEST_F(Api, EachClientIsRateLimited) {
   ApiOptions options;
   options.requests_per_second = 2;
   options.burst = 3;
-  std::vector<std::unique_ptr<store::Database>> readers;
-  readers.push_back(store::openStore(store::storeFile(dir_)).value());
-  ApiService limited(
-      std::move(readers), *journal_, clock_,
-      AccessPolicy({{"CN=reader", "", Role::kReader}, {"CN=other", "", Role::kReader}},
-                   Role::kNone),
-      options, {}, {});
+  auto service = readersOnlyService(options);
+  ApiService& limited = *service;
   HttpRequest r;
   r.method = "GET";
   r.target = "/v1/health";
