@@ -38,6 +38,7 @@ struct AgentRuntime::Parts {
   std::unique_ptr<powershell::BridgePool> pool;
   std::unique_ptr<agent::store::Database> store;
   std::unique_ptr<agent::store::Database> harvest_store;
+  std::unique_ptr<agent::InventoryStore> inventory;
   std::unique_ptr<agent::store::Database> directory_store;
   std::unique_ptr<agent::MailboxDirectory> directory;
   std::unique_ptr<agent::AuditLog> audit;
@@ -55,6 +56,15 @@ Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
   auto store = agent::store::openStore(agent::store::storeFile(data_directory));
   if (!store) return store.error().message;
   return std::move(store).value();
+}
+
+Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(
+    const std::filesystem::path& data_directory) {
+  if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
+  auto inventory =
+      agent::InventoryStore::open(agent::inventoryFile(agent::store::storeFile(data_directory)));
+  if (!inventory) return inventory.error().message;
+  return std::move(inventory).value();
 }
 
 AgentRuntime::AgentRuntime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -77,11 +87,14 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto pool = makeBridgePool(o.exchange);
   if (!pool) return pool.error();
   p->pool = std::move(pool).value();
-  // The harvester works beside the executor: a connection of its own (SQLite serialises the
-  // two writers with its WAL locks).
+  // The harvester works beside the executor: connections of its own, to the store (the
+  // mailbox directory) and to the inventory, which only it writes.
   auto harvest_store = openDataStore(o.data_directory);
   if (!harvest_store) return harvest_store.error();
   p->harvest_store = std::move(harvest_store).value();
+  auto inventory = openInventoryStore(o.data_directory);
+  if (!inventory) return inventory.error();
+  p->inventory = std::move(inventory).value();
   // And the executor's mailbox directory, which it writes from its worker threads.
   auto directory_store = openDataStore(o.data_directory);
   if (!directory_store) return directory_store.error();
@@ -104,7 +117,7 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;
-  p->harvester = std::make_unique<agent::Harvester>(*p->harvest_store, *p->gateway,
+  p->harvester = std::make_unique<agent::Harvester>(*p->harvest_store, *p->inventory, *p->gateway,
                                                     p->journal.get(), p->clock, harvest_options);
   agent::AgentLoopOptions loop_options;
   loop_options.full_harvest_every_ms = minutesToMs(o.full_harvest_minutes);

@@ -11,6 +11,7 @@
 namespace easgate::agent {
 class AgentLoop;
 class CommandJournal;
+class InventoryStore;
 }  // namespace easgate::agent
 namespace easgate::agent::store {
 class Database;
@@ -35,6 +36,10 @@ struct RuntimeOptions {
 // Opens (creating or migrating) the store in `data_directory`. Refuses, with the fix, when root
 // would create files in a directory of the service's account (see foreignOwnerProblem).
 Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
+    const std::filesystem::path& data_directory);
+// Opens (creating or migrating) the inventory beside the store; open the store first (its
+// migration may move an inventory an earlier release kept in it).
+Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(
     const std::filesystem::path& data_directory);
 
 // The agent's engine, wired in one place: store, audit log, journal, bridge pool, gateway,

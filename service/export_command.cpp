@@ -8,7 +8,6 @@
 #include "agent/export/clixml_export.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
-#include "agent/harvest/inventory_queries.h"
 #include "agent/store/schema.h"
 #include "service/agent_runtime.h"
 #include "service/cli.h"
@@ -73,6 +72,11 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
     std::cerr << "easgate export: " << store.error() << "\n";
     return kExitInputUnreadable;
   }
+  auto inventory_store = openInventoryStore(options.data_directory);
+  if (!inventory_store) {
+    std::cerr << "easgate export: " << inventory_store.error() << "\n";
+    return kExitInputUnreadable;
+  }
   if (options.live) {
     auto pool = makeBridgePool(options.exchange);
     if (!pool) {
@@ -83,7 +87,8 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
     agent::BridgeExchangeGateway gateway(*pool.value());
     agent::HarvestOptions harvest_options;
     harvest_options.parallelism = options.exchange.poolSize();
-    agent::Harvester harvester(*store.value(), gateway, nullptr, clock, harvest_options);
+    agent::Harvester harvester(*store.value(), *inventory_store.value(), gateway, nullptr, clock,
+                               harvest_options);
     auto report = harvester.run(agent::HarvestKind::kFull);
     if (!report) {
       std::cerr << "easgate export: harvesting failed: " << report.error().message << "\n";
@@ -94,7 +99,7 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
                 << report->calls << " Exchange calls\n";
     }
   }
-  auto inventory = agent::currentInventory(*store.value());
+  auto inventory = inventory_store.value()->current();
   if (!inventory) {
     std::cerr << "easgate export: " << inventory.error().message << "\n";
     return kExitInputUnreadable;

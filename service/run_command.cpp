@@ -60,14 +60,10 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
     return kExitUsage;
   }
   AgentRuntime& rt = *runtime.value();
-  std::vector<std::unique_ptr<agent::store::Database>> readers;
-  for (std::size_t i = 0; i < kReaderConnections; ++i) {
-    auto db = agent::store::openStore(rt.storeFile());
-    if (!db) {
-      events.startFailed(db.error().message);
-      return kExitInputUnreadable;
-    }
-    readers.push_back(std::move(db).value());
+  auto readers = agent::api::openReaders(c.runtime.data_directory, kReaderConnections);
+  if (!readers) {
+    events.startFailed(readers.error().message);
+    return kExitInputUnreadable;
   }
   agent::SystemClock clock;
   agent::api::ApiOptions api_options;
@@ -79,7 +75,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   powershell::BridgePool& pool = rt.pool();
   agent::AgentLoop& loop = rt.loop();
   agent::api::ApiService api(
-      std::move(readers), rt.journal(), clock,
+      std::move(readers).value(), rt.journal(), clock,
       agent::api::AccessPolicy(c.clients, c.anonymous_role), api_options,
       [&pool] {
         const auto s = pool.stats();

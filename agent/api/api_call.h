@@ -33,7 +33,7 @@ auto ApiService::withReader(F&& query) {
     reader->mutex.lock();
   }
   std::lock_guard lock(reader->mutex, std::adopt_lock);
-  return query(*reader->database);
+  return query(reader->connection);
 }
 
 }  // namespace easgate::agent::api

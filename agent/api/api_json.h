@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "agent/commands/command.h"
-#include "agent/harvest/inventory_queries.h"
+#include "agent/inventory/inventory_store.h"
 #include "agent/store/database.h"
 #include "agent/transport/http_server.h"
 #include "protocol/api_error.h"

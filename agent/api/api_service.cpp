@@ -7,6 +7,7 @@
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
+#include "agent/store/schema.h"
 #include "protocol/openapi_document.h"
 
 namespace easgate::agent::api {
@@ -70,9 +71,25 @@ const std::vector<ApiService::Route>& ApiService::routes() {
   return kRoutes;
 }
 
-ApiService::ApiService(std::vector<std::unique_ptr<store::Database>> readers,
-                       CommandJournal& journal, const Clock& clock, AccessPolicy policy,
-                       ApiOptions options, std::function<BridgeCounters()> bridges,
+Result<std::vector<ReaderConnection>, store::StoreError> openReaders(
+    const std::filesystem::path& data_directory, std::size_t count) {
+  std::vector<ReaderConnection> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    ReaderConnection c;
+    auto db = store::openStore(store::storeFile(data_directory));
+    if (!db) return db.error();
+    c.store = std::move(db).value();
+    auto inventory = InventoryStore::open(inventoryFile(store::storeFile(data_directory)));
+    if (!inventory) return inventory.error();
+    c.inventory = std::move(inventory).value();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+ApiService::ApiService(std::vector<ReaderConnection> readers, CommandJournal& journal,
+                       const Clock& clock, AccessPolicy policy, ApiOptions options,
+                       std::function<BridgeCounters()> bridges,
                        std::function<void()> commands_submitted)
     : journal_(journal),
       clock_(clock),
@@ -83,9 +100,9 @@ ApiService::ApiService(std::vector<std::unique_ptr<store::Database>> readers,
       limiter_(clock, options_.requests_per_second, options_.burst),
       started_ms_(clock.nowMs()),
       long_polls_(options_.long_polls_per_client, options_.long_polls) {
-  for (auto& db : readers) {
+  for (auto& connection : readers) {
     auto reader = std::make_unique<Reader>();
-    reader->database = std::move(db);
+    reader->connection = std::move(connection);
     readers_.push_back(std::move(reader));
   }
 }
@@ -239,7 +256,7 @@ class ApiService::EventsWait final : public transport::PendingResponse {
   }
   std::optional<transport::HttpResponse> attempt(bool final) override {
     auto found = api_.withReader(
-        [&](store::Database& db) { return eventsAfter(db, query_.after, query_.limit); });
+        [&](ReaderConnection& c) { return c.inventory->eventsAfter(query_.after, query_.limit); });
     if (!found) return storeFailure(found.error());
     if (found->empty() && !final && !api_.shutting_down_) return std::nullopt;
     return jsonResponse(200, eventsBody(found.value(), query_.after));
@@ -255,8 +272,8 @@ class ApiService::EventsWait final : public transport::PendingResponse {
 HttpResponse ApiService::events(Call& call) {
   auto query = protocol::parseEventsQuery(call.query);
   if (!query) return errorResponse(query.error());
-  auto found =
-      withReader([&](store::Database& db) { return eventsAfter(db, query->after, query->limit); });
+  auto found = withReader(
+      [&](ReaderConnection& c) { return c.inventory->eventsAfter(query->after, query->limit); });
   if (!found) return storeFailure(found.error());
   if (!found->empty() || query->wait_seconds <= 0 || shutting_down_) {
     return jsonResponse(200, eventsBody(found.value(), query->after));

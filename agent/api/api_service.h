@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "agent/api/long_polls.h"
 #include "agent/api/rate_limiter.h"
 #include "agent/commands/command_journal.h"
+#include "agent/inventory/inventory_store.h"
 #include "agent/store/database.h"
 #include "agent/time/clock.h"
 #include "agent/transport/http_server.h"
@@ -47,13 +49,23 @@ struct BridgeCounters {
   std::size_t busy = 0;
 };
 
+// A reader's connections: to the store (commands, mailbox directory) and to the inventory.
+struct ReaderConnection {
+  std::unique_ptr<store::Database> store;
+  std::unique_ptr<InventoryStore> inventory;
+};
+
+// `count` reader connections to the data directory's store and inventory (both migrated).
+Result<std::vector<ReaderConnection>, store::StoreError> openReaders(
+    const std::filesystem::path& data_directory, std::size_t count);
+
 class ApiService {
  public:
-  // `readers`: store connections of its own for queries (several, so readers do not queue
-  // behind one another). `commands_submitted` is called after a command is journaled.
-  ApiService(std::vector<std::unique_ptr<store::Database>> readers, CommandJournal& journal,
-             const Clock& clock, AccessPolicy policy, ApiOptions options,
-             std::function<BridgeCounters()> bridges, std::function<void()> commands_submitted);
+  // `readers`: connections of its own for queries (several, so readers do not queue behind one
+  // another). `commands_submitted` is called after a command is journaled.
+  ApiService(std::vector<ReaderConnection> readers, CommandJournal& journal, const Clock& clock,
+             AccessPolicy policy, ApiOptions options, std::function<BridgeCounters()> bridges,
+             std::function<void()> commands_submitted);
 
   transport::HttpResponse handle(const transport::HttpRequest& request);
 
@@ -97,12 +109,12 @@ class ApiService {
   // Journals a request for the caller and answers 202 with the command.
   transport::HttpResponse submit(Call& call, CommandRequest request);
 
-  // Runs `query` on a free reader connection.
+  // Runs `query` on a free reader's connections (ReaderConnection&).
   template <class F>
   auto withReader(F&& query);
 
   struct Reader {
-    std::unique_ptr<store::Database> database;
+    ReaderConnection connection;
     std::mutex mutex;
   };
   std::vector<std::unique_ptr<Reader>> readers_;

@@ -1,6 +1,7 @@
 // The read side of the protocol: status, metrics, the inventory, a device, a mailbox's lists.
 #include <array>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -16,70 +17,23 @@ namespace {
 
 using transport::HttpResponse;
 
-constexpr std::array<std::string_view, 5> kStates = {"queued", "running", "retrying", "succeeded",
-                                                     "failed"};
+constexpr std::array<CommandState, 5> kStates = {CommandState::kQueued, CommandState::kRunning,
+                                                 CommandState::kRetrying, CommandState::kSucceeded,
+                                                 CommandState::kFailed};
 
-struct HarvestRun {
-  std::int64_t started_ms = 0;
-  std::int64_t finished_ms = 0;
-  std::int64_t devices = 0;
-  std::int64_t calls = 0;
-  std::int64_t failed_mailboxes = 0;  // skipped: their statistics could not be read
+struct Status {
+  InventorySummary inventory;
+  std::map<CommandState, std::int64_t> commands;
 };
 
-struct HarvestTotals {
-  std::int64_t count = 0;
-  double seconds = 0;
-};
-
-struct StoreStatus {
-  std::int64_t devices = 0;
-  std::array<std::int64_t, kStates.size()> commands{};
-  std::optional<HarvestRun> last_full;
-  std::optional<HarvestRun> last_delta;
-  HarvestTotals full_totals;
-  HarvestTotals delta_totals;
-};
-
-Result<StoreStatus, store::StoreError> readStatus(store::Database& db) {
-  StoreStatus s;
-  auto devices = db.prepare("SELECT count(*) FROM devices WHERE removed_ms IS NULL");
-  if (!devices) return devices.error();
-  if (auto row = devices->step(); !row) return row.error();
-  s.devices = devices->integer(0);
-
-  auto commands = db.prepare("SELECT state, count(*) FROM commands GROUP BY state");
+Result<Status, store::StoreError> readStatus(ReaderConnection& c) {
+  Status s;
+  auto inventory = c.inventory->summary();
+  if (!inventory) return inventory.error();
+  s.inventory = std::move(inventory).value();
+  auto commands = commandCountsByState(*c.store);
   if (!commands) return commands.error();
-  while (true) {
-    auto row = commands->step();
-    if (!row) return row.error();
-    if (!row.value()) break;
-    for (std::size_t i = 0; i < kStates.size(); ++i) {
-      if (commands->text(0) == kStates[i]) s.commands[i] = commands->integer(1);
-    }
-  }
-  for (const char* kind : {"full", "delta"}) {
-    auto last = db.prepare(
-        "SELECT started_ms, finished_ms, devices, calls, failed_mailboxes FROM harvests WHERE "
-        "kind = ? "
-        "ORDER BY id DESC LIMIT 1");
-    auto totals = db.prepare(
-        "SELECT count(*), coalesce(sum(finished_ms - started_ms), 0) FROM harvests WHERE kind = ?");
-    if (!last) return last.error();
-    if (!totals) return totals.error();
-    last->bind(1, kind);
-    totals->bind(1, kind);
-    auto row = last->step();
-    if (!row) return row.error();
-    const bool full = std::string_view(kind) == "full";
-    if (row.value()) {
-      (full ? s.last_full : s.last_delta) = HarvestRun{
-          last->integer(0), last->integer(1), last->integer(2), last->integer(3), last->integer(4)};
-    }
-    if (auto t = totals->step(); !t) return t.error();
-    (full ? s.full_totals : s.delta_totals) =
-        HarvestTotals{totals->integer(0), static_cast<double>(totals->integer(1)) / 1000.0};
-  }
+  s.commands = std::move(commands).value();
   return s;
 }
 
@@ -108,7 +62,7 @@ std::string number(double value) {
 }  // namespace
 
 HttpResponse ApiService::status(Call&) {
-  auto s = withReader([](store::Database& db) { return readStatus(db); });
+  auto s = withReader([](ReaderConnection& c) { return readStatus(c); });
   if (!s) return storeFailure(s.error());
   const BridgeCounters b = bridges_ ? bridges_() : BridgeCounters{};
   std::string out;
@@ -121,12 +75,12 @@ HttpResponse ApiService::status(Call&) {
   w.key("startedAt");
   w.string(protocol::formatUtcTime(started_ms_));
   w.key("devices");
-  w.number(s->devices);
+  w.number(s->inventory.devices);
   w.key("commands");
   w.beginObject();
-  for (std::size_t i = 0; i < kStates.size(); ++i) {
-    w.key(kStates[i]);
-    w.number(s->commands[i]);
+  for (CommandState state : kStates) {
+    w.key(commandStateName(state));
+    w.number(s->commands[state]);
   }
   w.endObject();
   w.key("bridges");
@@ -143,27 +97,27 @@ HttpResponse ApiService::status(Call&) {
   w.key("harvests");
   w.beginObject();
   w.key("full");
-  writeHarvest(w, s->last_full);
+  writeHarvest(w, s->inventory.last_full);
   w.key("delta");
-  writeHarvest(w, s->last_delta);
+  writeHarvest(w, s->inventory.last_delta);
   w.endObject();
   w.endObject();
   return jsonResponse(200, std::move(out));
 }
 
 HttpResponse ApiService::metrics(Call&) {
-  auto s = withReader([](store::Database& db) { return readStatus(db); });
+  auto s = withReader([](ReaderConnection& c) { return readStatus(c); });
   if (!s) return storeFailure(s.error());
   const BridgeCounters b = bridges_ ? bridges_() : BridgeCounters{};
   std::string out;
   out += "# HELP easgate_commands Commands in the journal, by state.\n";
   out += "# TYPE easgate_commands gauge\n";
-  for (std::size_t i = 0; i < kStates.size(); ++i) {
-    out += "easgate_commands{state=\"" + std::string(kStates[i]) + "\"} " +
-           std::to_string(s->commands[i]) + "\n";
+  for (CommandState state : kStates) {
+    out += "easgate_commands{state=\"" + std::string(commandStateName(state)) + "\"} " +
+           std::to_string(s->commands[state]) + "\n";
   }
   out += "# HELP easgate_devices Partnerships in the inventory.\n# TYPE easgate_devices gauge\n";
-  out += "easgate_devices " + std::to_string(s->devices) + "\n";
+  out += "easgate_devices " + std::to_string(s->inventory.devices) + "\n";
   out += "# HELP easgate_bridges Bridge pool: capacity, busy now.\n# TYPE easgate_bridges gauge\n";
   out += "easgate_bridges{kind=\"capacity\"} " + std::to_string(b.capacity) + "\n";
   out += "easgate_bridges{kind=\"busy\"} " + std::to_string(b.busy) + "\n";
@@ -174,17 +128,19 @@ HttpResponse ApiService::metrics(Call&) {
   out += "easgate_bridge_events_total{event=\"request\"} " + std::to_string(b.requests) + "\n";
   out += "# HELP easgate_harvest_duration_seconds Harvest durations, by kind.\n";
   out += "# TYPE easgate_harvest_duration_seconds summary\n";
-  for (const auto& [kind, totals] :
-       {std::pair{"full", s->full_totals}, std::pair{"delta", s->delta_totals}}) {
+  const InventorySummary& inv = s->inventory;
+  for (const auto& [kind, seconds, count] :
+       {std::tuple{"full", inv.full_seconds, inv.full_count},
+        std::tuple{"delta", inv.delta_seconds, inv.delta_count}}) {
     out += "easgate_harvest_duration_seconds_sum{kind=\"" + std::string(kind) + "\"} " +
-           number(totals.seconds) + "\n";
+           number(seconds) + "\n";
     out += "easgate_harvest_duration_seconds_count{kind=\"" + std::string(kind) + "\"} " +
-           std::to_string(totals.count) + "\n";
+           std::to_string(count) + "\n";
   }
   out += "# HELP easgate_harvest_last_duration_seconds The last harvest's duration, by kind.\n";
   out += "# TYPE easgate_harvest_last_duration_seconds gauge\n";
   for (const auto& [kind, run] :
-       {std::pair{"full", s->last_full}, std::pair{"delta", s->last_delta}}) {
+       {std::pair{"full", inv.last_full}, std::pair{"delta", inv.last_delta}}) {
     if (!run) continue;
     out += "easgate_harvest_last_duration_seconds{kind=\"" + std::string(kind) + "\"} " +
            number(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) + "\n";
@@ -194,7 +150,7 @@ HttpResponse ApiService::metrics(Call&) {
       "statistics could not be read (the event feed names them), by kind.\n";
   out += "# TYPE easgate_harvest_failed_mailboxes gauge\n";
   for (const auto& [kind, run] :
-       {std::pair{"full", s->last_full}, std::pair{"delta", s->last_delta}}) {
+       {std::pair{"full", inv.last_full}, std::pair{"delta", inv.last_delta}}) {
     if (!run) continue;
     out += "easgate_harvest_failed_mailboxes{kind=\"" + std::string(kind) + "\"} " +
            std::to_string(run->failed_mailboxes) + "\n";
@@ -215,59 +171,45 @@ HttpResponse ApiService::devices(Call& call) {
   std::string since;
   if (q.seen_since_ms) since = protocol::formatUtcTime(*q.seen_since_ms).substr(0, 19);
   auto page = withReader(
-      [&](store::Database& db)
+      [&](ReaderConnection& c)
           -> Result<std::optional<std::pair<std::string, std::size_t>>, store::StoreError> {
         // A cursor is a partnership the agent has seen (kept when removed): any other was not
         // one the agent gave.
         if (!q.cursor.empty()) {
-          auto known = db.prepare("SELECT 1 FROM devices WHERE key = ?");
+          auto known = c.inventory->known(q.cursor);
           if (!known) return known.error();
-          known->bind(1, q.cursor);
-          auto row = known->step();
-          if (!row) return row.error();
-          if (!row.value()) return std::optional<std::pair<std::string, std::size_t>>();
+          if (!known.value()) return std::optional<std::pair<std::string, std::size_t>>();
         }
+        DeviceFilter filter;
+        filter.after_key = q.cursor;
+        filter.access_state = q.access_state;
+        filter.device_type = q.device_type;
+        filter.synced_since = since;
+        filter.limit = q.limit;
         // A mailbox by any of its names: the directory gives the Identity devices are filed
         // under; a name it does not know is compared as it is.
-        std::string mailbox = q.mailbox;
-        if (!mailbox.empty()) {
-          MailboxDirectory directory(db);
-          auto known = directory.find(mailbox);
+        filter.mailbox = q.mailbox;
+        if (!filter.mailbox.empty()) {
+          MailboxDirectory directory(*c.store);
+          auto known = directory.find(filter.mailbox);
           if (!known) return known.error();
           if (known->kind == NameLookup::Kind::kFound) {
             auto entry = directory.entry(known->key);
             if (!entry) return entry.error();
-            if (entry.value()) mailbox = entry.value()->identity;
+            if (entry.value()) filter.mailbox = entry.value()->identity;
           }
         }
-        // Times are stored as ISO 8601 text; their first 19 characters compare in time order
-        // (to the second).
-        auto st = db.prepare(
-            "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
-            "WHERE removed_ms IS NULL AND key > ?1 "
-            "AND (?2 = '' OR lower(mailbox) = lower(?2) "
-            "     OR lower(json_extract(record, '$.mailboxAddress')) = lower(?2)) "
-            "AND (?3 = '' OR json_extract(record, '$.accessState') = ?3) "
-            "AND (?4 = '' OR lower(json_extract(record, '$.deviceType')) = lower(?4)) "
-            "AND (?5 = '' OR substr(json_extract(record, '$.lastSuccessSync'), 1, 19) >= ?5) "
-            "ORDER BY key LIMIT ?6");
-        if (!st) return st.error();
-        st->bind(1, q.cursor).bind(2, mailbox).bind(3, q.access_state).bind(4, q.device_type);
-        st->bind(5, since).bind(6, static_cast<std::int64_t>(q.limit));
+        auto devices = c.inventory->devices(filter);
+        if (!devices) return devices.error();
         std::string body = "{\"devices\":[";
         std::size_t count = 0;
-        std::string last_key;
-        while (true) {
-          auto row = st->step();
-          if (!row) return row.error();
-          if (!row.value()) break;
+        for (const auto& d : devices.value()) {
           if (count++) body += ',';
-          last_key = st->text(0);
-          body += deviceJson(st->text(1), st->integer(2), st->integer(3));
+          body += deviceJson(d.record, d.first_seen_ms, d.last_seen_ms);
         }
         body += "],\"nextCursor\":";
         if (count == q.limit) {
-          json::appendString(body, protocol::encodeCursor(last_key));
+          json::appendString(body, protocol::encodeCursor(devices->back().key));
         } else {
           body += "null";
         }
@@ -289,19 +231,14 @@ HttpResponse ApiService::device(Call& call) {
   }
   const std::string key = partnershipKey(identity);
   auto found =
-      withReader([&](store::Database& db) -> Result<std::optional<std::string>, store::StoreError> {
-        auto st = db.prepare(
-            "SELECT record, first_seen_ms, last_seen_ms FROM devices "
-            "WHERE key = ? AND removed_ms IS NULL");
-        if (!st) return st.error();
-        st->bind(1, key);
-        auto row = st->step();
-        if (!row) return row.error();
-        if (!row.value()) return std::optional<std::string>();
-        std::string body =
-            "{\"device\":" + deviceJson(st->text(0), st->integer(1), st->integer(2)) +
-            ",\"history\":[";
-        auto history = deviceHistory(db, identity);
+      withReader([&](ReaderConnection& c) -> Result<std::optional<std::string>, store::StoreError> {
+        auto device = c.inventory->device(key);
+        if (!device) return device.error();
+        if (!device.value()) return std::optional<std::string>();
+        const StoredDevice& d = *device.value();
+        std::string body = "{\"device\":" + deviceJson(d.record, d.first_seen_ms, d.last_seen_ms) +
+                           ",\"history\":[";
+        auto history = c.inventory->history(key);
         if (!history) return history.error();
         bool first = true;
         for (const auto& change : history.value()) {
@@ -343,9 +280,9 @@ HttpResponse ApiService::mailboxLists(Call& call) {
     std::vector<std::string> desired_allowed, desired_blocked;
     bool managed_allowed = false, managed_blocked = false;
   };
-  auto lists = withReader([&](store::Database& db) -> Result<Lists, store::StoreError> {
+  auto lists = withReader([&](ReaderConnection& c) -> Result<Lists, store::StoreError> {
     Lists l;
-    MailboxDirectory directory(db);
+    MailboxDirectory directory(*c.store);
     auto known = directory.find(mailbox);
     if (!known) return known.error();
     l.found = known->kind;

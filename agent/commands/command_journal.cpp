@@ -241,6 +241,30 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
   return out;
 }
 
+Result<CommandJournal::ListCommandsInFlight, CommandError> CommandJournal::listCommandsSince(
+    std::int64_t since_ms) {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(
+      "SELECT kind, mailbox_key FROM commands "
+      "WHERE state NOT IN ('succeeded', 'failed') OR updated_ms >= ?");
+  if (!q) return storeError(q.error());
+  q->bind(1, since_ms);
+  ListCommandsInFlight out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return storeError(row.error());
+    if (!row.value()) break;
+    auto kind = commandKindFromName(q->text(0));
+    if (!kind || listOf(*kind).empty()) continue;
+    if (q->isNull(1)) {
+      out.unresolved = true;
+    } else {
+      out.mailbox_keys.insert(q->text(1));
+    }
+  }
+  return out;
+}
+
 Result<void, CommandError> CommandJournal::transition(std::int64_t id, CommandState state,
                                                       const std::string& text,
                                                       std::int64_t next_attempt_ms,
@@ -327,6 +351,19 @@ Result<void, CommandError> CommandJournal::markRetrying(std::int64_t id, const s
 
 Result<void, CommandError> CommandJournal::markFailed(std::int64_t id, const std::string& error) {
   return transition(id, CommandState::kFailed, error, clock_.nowMs(), false);
+}
+
+Result<std::map<CommandState, std::int64_t>, store::StoreError> commandCountsByState(
+    store::Database& database) {
+  auto q = database.prepare("SELECT state, count(*) FROM commands GROUP BY state");
+  if (!q) return q.error();
+  std::map<CommandState, std::int64_t> out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) return out;
+    if (auto state = commandStateFromName(q->text(0))) out[*state] = q->integer(1);
+  }
 }
 
 }  // namespace easgate::agent

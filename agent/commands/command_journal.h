@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "agent/audit/audit_log.h"
@@ -45,6 +48,14 @@ class CommandJournal {
                                           std::int64_t next_attempt_ms);
   Result<void, CommandError> markFailed(std::int64_t id, const std::string& error);
 
+  // The list commands a harvest that began at `since_ms` must not take for drift: those not
+  // finished, and those that finished since (Exchange's lists may have been read before them).
+  struct ListCommandsInFlight {
+    std::set<std::string> mailbox_keys;  // of those that know their mailbox
+    bool unresolved = false;             // one does not know its mailbox yet: it may be any
+  };
+  Result<ListCommandsInFlight, CommandError> listCommandsSince(std::int64_t since_ms);
+
   // A mutation the client was not allowed: into the audit trail beside the commands, so "who
   // tried to wipe what" has one answer. `action` is what was asked ("wipe", "PUT ...").
   Result<void, CommandError> recordDenied(const std::string& actor, const std::string& action,
@@ -60,5 +71,9 @@ class CommandJournal {
   const Clock& clock_;
   std::mutex mutex_;  // one transaction at a time on the connection
 };
+
+// How many commands the journal holds in each state, over any connection to the store.
+Result<std::map<CommandState, std::int64_t>, store::StoreError> commandCountsByState(
+    store::Database& database);
 
 }  // namespace easgate::agent

@@ -3,11 +3,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/exchange_gateway.h"
+#include "agent/harvest/harvest_diff.h"
 #include "agent/inventory/device_record.h"
+#include "agent/inventory/inventory_store.h"
+#include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/database.h"
 #include "agent/time/clock.h"
 
@@ -52,8 +57,15 @@ using HarvestError = Error<HarvestErrc>;
 //
 // A full harvest reads every partnership, every mailbox with one, and the statistics of each
 // such mailbox; it alone can see removals and list drift. A delta harvest reads only the
-// partnerships changed since the last harvest and their mailboxes' statistics. A harvest is
-// applied in one transaction: one that fails changes nothing. Harvests never overlap.
+// partnerships changed since the last harvest and their mailboxes' statistics. Harvests never
+// overlap.
+//
+// A harvest has four parts: gather (Exchange -> records, classified by origin), diff (what they
+// mean against the inventory: harvest_diff.h, pure), apply (one transaction of the inventory
+// file: one that fails changes nothing there, and readers see the harvest before or after, never
+// a mix) and drift (managed lists against Exchange's, corrections queued in the journal). The
+// mailbox directory, in the store, is brought up to date in short transactions of its own before
+// the inventory, so the MDM's commands never wait for a harvest.
 //
 // Objects are classified by the cmdlet that returned them, not by their type names, which
 // differ across Exchange versions. Mailboxes are keyed by Exchange's immutable id (the
@@ -64,9 +76,11 @@ using HarvestError = Error<HarvestErrc>;
 // mailbox or partnership gone between listing and statistics is no error.
 class Harvester {
  public:
-  // `journal` may be null; drift is then reported but never corrected.
-  Harvester(store::Database& database, ExchangeGateway& gateway, CommandJournal* journal,
-            const Clock& clock, HarvestOptions options = {});
+  // `store` is a connection to the store of the harvester's own (the directory; commands are
+  // read through `journal`), as is `inventory`. `journal` may be null; drift is then reported
+  // for every managed list and never corrected.
+  Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
+            CommandJournal* journal, const Clock& clock, HarvestOptions options = {});
 
   // A delta harvest when there was an earlier harvest, otherwise a full one.
   Result<HarvestReport, HarvestError> run(HarvestKind kind);
@@ -76,12 +90,22 @@ class Harvester {
     std::string mailbox;
     std::string error;
   };
+  struct Gathered;
+  struct Correction;
+  Result<Gathered, HarvestError> gather(bool full, std::int64_t since_ms);
+  Result<void, store::StoreError> recordMailboxes(const std::vector<MailboxEntry>& mailboxes,
+                                                  std::int64_t now_ms, bool full);
+  Result<std::vector<Correction>, store::StoreError> findDrift(const Gathered& gathered,
+                                                               std::int64_t started_ms,
+                                                               std::vector<HarvestEvent>& events);
   // One mailbox's statistics, retried as HarvestOptions say. Returns the error when it was
   // skipped; a mailbox Exchange no longer has is no error.
   std::optional<GatewayError> statisticsOf(const std::string& mailbox, const ObjectSink& sink,
                                            std::size_t& calls);
 
-  store::Database& database_;
+  store::Database& store_;
+  InventoryStore& inventory_;
+  MailboxDirectory directory_;
   ExchangeGateway& gateway_;
   CommandJournal* journal_;
   const Clock& clock_;

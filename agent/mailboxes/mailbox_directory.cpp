@@ -163,6 +163,34 @@ Result<bool, store::StoreError> MailboxDirectory::managed(std::string_view key,
   return row.value();
 }
 
+Result<std::vector<std::pair<std::string, std::string>>, store::StoreError>
+MailboxDirectory::managedLists() {
+  auto q = database_.prepare("SELECT mailbox, list FROM managed_lists ORDER BY mailbox, list");
+  if (!q) return q.error();
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) return out;
+    out.emplace_back(q->text(0), q->text(1));
+  }
+}
+
+Result<std::map<std::string, std::set<std::string>>, store::StoreError>
+MailboxDirectory::desiredAllowed() {
+  auto q = database_.prepare(
+      "SELECT mailbox, device_id FROM mailbox_lists WHERE source = 'desired' AND "
+      "list = 'allowed'");
+  if (!q) return q.error();
+  std::map<std::string, std::set<std::string>> out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) return out;
+    out[q->text(0)].insert(lowerAscii(q->text(1)));
+  }
+}
+
 Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
   // Names under which lists are kept that are no key, newest command first: of two names of
   // one mailbox, the later decision wins, as it did in Exchange.

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/store/database.h"
@@ -60,6 +63,11 @@ class MailboxDirectory {
                                                            std::string_view which, Source source);
   // Whether the MDM manages the list (has set it or edited it): drift is checked on these.
   Result<bool, store::StoreError> managed(std::string_view key, std::string_view which);
+
+  // Every list the MDM manages: (key, "allowed" or "blocked"), in key order.
+  Result<std::vector<std::pair<std::string, std::string>>, store::StoreError> managedLists();
+  // The device IDs (lower case) the MDM wants on each mailbox's allowed list, by key.
+  Result<std::map<std::string, std::set<std::string>>, store::StoreError> desiredAllowed();
 
   // Lists an earlier release kept under the name the MDM used: moved under the key the name
   // now resolves to. Where a key already has a list of its own, that newer one stays. Returns

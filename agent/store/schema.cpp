@@ -3,13 +3,25 @@
 #include <string>
 #include <vector>
 
+#include "agent/inventory/inventory_store.h"
+
 namespace easgate::agent::store {
 namespace {
 
-// Migration N takes the schema from version N-1 to N. Append new ones; never edit a released
-// one (files in the field have run it).
-const std::vector<const char*>& migrations() {
-  static const std::vector<const char*> kMigrations = {
+// Migration N takes the schema from version N-1 to N: `before` (when set) runs first, outside
+// the store's transaction, and must be safe to run again; then `sql`, in one transaction with
+// the new version number. Append new ones; never edit a released one (files in the field have
+// run it).
+struct Migration {
+  using Before = Result<void, StoreError> (*)(const std::filesystem::path& store_file);
+  Migration(const char* sql_text, Before before_sql = nullptr)  // NOLINT: plain SQL converts
+      : sql(sql_text), before(before_sql) {}
+  const char* sql;
+  Before before;
+};
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
       // 1: the audit log, append-only and hash-chained (agent/audit/).
       R"sql(
         CREATE TABLE audit (
@@ -140,6 +152,15 @@ const std::vector<const char*>& migrations() {
         UPDATE commands SET idempotency_key = requested_by || char(10) || idempotency_key
           WHERE idempotency_key IS NOT NULL;
       )sql",
+      // v7: the inventory has a file of its own (agent/inventory/inventory_store.h), so that a
+      // harvest never holds the lock the journal needs. Its tables are copied there first.
+      {R"sql(
+        DROP TABLE device_changes;
+        DROP TABLE events;
+        DROP TABLE harvests;
+        DROP TABLE devices;
+      )sql",
+       &agent::importInventoryFromStore},
   };
   return kMigrations;
 }
@@ -170,8 +191,15 @@ Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::p
                           ": it was written by a newer release"};
   }
   for (int next = version.value() + 1; next <= target; ++next) {
+    const Migration& migration = migrations()[static_cast<std::size_t>(next - 1)];
+    if (migration.before) {
+      if (auto r = migration.before(file); !r) {
+        return StoreError{r.error().code,
+                          "schema migration " + std::to_string(next) + ": " + r.error().message};
+      }
+    }
     auto migrated = database->transaction([&]() -> Result<void, StoreError> {
-      if (auto r = database->execute(migrations()[static_cast<std::size_t>(next - 1)]); !r) {
+      if (auto r = database->execute(migration.sql); !r) {
         return StoreError{r.error().code,
                           "schema migration " + std::to_string(next) + ": " + r.error().message};
       }

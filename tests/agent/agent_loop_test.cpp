@@ -31,16 +31,21 @@ bool eventually(Predicate done) {
   return true;
 }
 
-std::int64_t harvests(store::Database& db) {
-  auto q = db.prepare("SELECT count(*) FROM harvests");
-  EXPECT_TRUE(q.ok());
-  EXPECT_TRUE(q->step().ok());
-  return q->integer(0);
+std::int64_t harvests(InventoryStore& inventory) {
+  auto s = inventory.summary();
+  EXPECT_TRUE(s.ok());
+  return s.ok() ? s->full_count + s->delta_count : -1;
 }
 
 TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
   const fs::path file = testing::scratchPath("loop", ".db");
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+  auto removeFiles = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::remove(file.string() + suffix);
+      fs::remove(inventoryFile(file).string() + suffix);
+    }
+  };
+  removeFiles();
   {
     auto db = store::openStore(file);
     ASSERT_TRUE(db.ok());
@@ -55,7 +60,9 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     CommandExecutor executor(journal, gateway, directory, clock);
     auto harvest_db = store::openStore(file);  // as the agent does: a connection per worker
     ASSERT_TRUE(harvest_db.ok());
-    Harvester harvester(*harvest_db.value(), gateway, &journal, clock);
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok());
+    Harvester harvester(*harvest_db.value(), *inventory.value(), gateway, &journal, clock);
     AgentLoopOptions options;
     options.full_harvest_every_ms = 3600'000;
     options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
@@ -63,7 +70,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     AgentLoop loop(executor, harvester, clock, options);
     std::thread running([&] { loop.run(); });
 
-    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 1; }))
+    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 1; }))
         << "a full harvest when the agent starts";
     CommandRequest block;
     block.kind = CommandKind::kBlock;
@@ -78,16 +85,16 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     }));
 
     std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(harvests(*db.value()), 1) << "the hour has not passed";
+    EXPECT_EQ(harvests(*inventory.value()), 1) << "the hour has not passed";
     loop.requestHarvest(HarvestKind::kDelta);
-    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 2; })) << "on demand";
+    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 2; })) << "on demand";
     clock.advance(3600'000);
-    EXPECT_TRUE(eventually([&] { return harvests(*db.value()) == 3; })) << "the hour passed";
+    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 3; })) << "the hour passed";
 
     loop.stop();
     running.join();
   }
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+  removeFiles();
 }
 
 }  // namespace

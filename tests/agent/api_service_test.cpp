@@ -41,15 +41,16 @@ class Api : public ::testing::Test {
     fs::remove_all(dir_);
     db_ = store::openStore(store::storeFile(dir_)).value();
     harvest_db_ = store::openStore(store::storeFile(dir_)).value();
+    inventory_ = InventoryStore::open(inventoryFile(store::storeFile(dir_))).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    harvester_ = std::make_unique<Harvester>(*harvest_db_, gateway_, journal_.get(), clock_);
+    harvester_ =
+        std::make_unique<Harvester>(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_);
     directory_db_ = store::openStore(store::storeFile(dir_)).value();
     directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
     executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
     ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
-    std::vector<std::unique_ptr<store::Database>> readers;
-    for (int i = 0; i < 2; ++i) readers.push_back(store::openStore(store::storeFile(dir_)).value());
+    auto readers = openReaders(dir_, 2).value();
     ApiOptions options;
     options.version = "test";
     options.exchange = "fake";
@@ -73,6 +74,7 @@ class Api : public ::testing::Test {
     harvester_.reset();
     journal_.reset();
     audit_.reset();
+    inventory_.reset();
     harvest_db_.reset();
     db_.reset();
     fs::remove_all(dir_);
@@ -122,10 +124,8 @@ class Api : public ::testing::Test {
   // A second service on the same store, for two readers ("CN=reader", "CN=other"), with options
   // of its own.
   std::unique_ptr<ApiService> readersOnlyService(const ApiOptions& options) {
-    std::vector<std::unique_ptr<store::Database>> readers;
-    readers.push_back(store::openStore(store::storeFile(dir_)).value());
     return std::make_unique<ApiService>(
-        std::move(readers), *journal_, clock_,
+        openReaders(dir_, 1).value(), *journal_, clock_,
         AccessPolicy({{"CN=reader", "", Role::kReader}, {"CN=other", "", Role::kReader}},
                      Role::kNone),
         options, nullptr, nullptr);
@@ -140,6 +140,7 @@ class Api : public ::testing::Test {
       sim::Organisation::generate({3, 30, 60, sim::dotNetTicksFromUnixSeconds(1'799'000'000)})};
   fs::path dir_;
   std::unique_ptr<store::Database> db_, harvest_db_;
+  std::unique_ptr<InventoryStore> inventory_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
@@ -415,7 +416,7 @@ TEST_F(Api, APartialHarvestIsInTheStatusTheMetricsAndTheEventFeed) {
   gateway_.organisation().statistics_offline = {facts().identity};
   HarvestOptions options;
   options.statistics_retry_ms = 0;
-  Harvester harvester(*harvest_db_, gateway_, journal_.get(), clock_, options);
+  Harvester harvester(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_, options);
   clock_.advance(60'000);
   ASSERT_TRUE(harvester.run(HarvestKind::kFull).ok());
   HttpResponse status = call(reader_, "GET", "/v1/status");

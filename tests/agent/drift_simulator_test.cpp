@@ -49,7 +49,9 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     CommandJournal journal(*db.value(), audit, clock);
     HarvestOptions options;
     options.correct_drift = true;
-    Harvester harvester(*db.value(), gateway, &journal, clock, options);
+    auto inventory = InventoryStore::open(inventoryFile(store::storeFile(dir)));
+    ASSERT_TRUE(inventory.ok());
+    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
     auto directory_db = store::openStore(store::storeFile(dir));
     ASSERT_TRUE(directory_db.ok());
     MailboxDirectory directory(*directory_db.value());

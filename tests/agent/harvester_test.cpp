@@ -9,7 +9,7 @@
 
 #include "agent/commands/command_executor.h"
 #include "agent/harvest/harvester.h"
-#include "agent/harvest/inventory_queries.h"
+#include "agent/inventory/inventory_store.h"
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
@@ -31,9 +31,12 @@ class Harvests : public ::testing::Test {
     auto db = store::openStore(file_);
     ASSERT_TRUE(db.ok()) << db.error().message;
     db_ = std::move(db).value();
+    auto inventory = InventoryStore::open(inventoryFile(file_));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    inventory_ = std::move(inventory).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_);
+    harvester_ = std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_);
     auto directory_db = store::openStore(file_);
     ASSERT_TRUE(directory_db.ok());
     directory_db_ = std::move(directory_db).value();
@@ -47,11 +50,15 @@ class Harvests : public ::testing::Test {
     harvester_.reset();
     journal_.reset();
     audit_.reset();
+    inventory_.reset();
     db_.reset();
     removeStore();
   }
   void removeStore() {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file_.string() + suffix);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::remove(file_.string() + suffix);
+      fs::remove(inventoryFile(file_).string() + suffix);
+    }
   }
 
   HarvestReport harvest(HarvestKind kind) {
@@ -59,7 +66,9 @@ class Harvests : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? r.value() : HarvestReport{};
   }
-  std::vector<InventoryEvent> events() { return eventsAfter(*db_, last_event_, 1000).value(); }
+  std::vector<InventoryEvent> events() {
+    return inventory_->eventsAfter(last_event_, 1000).value();
+  }
   std::vector<InventoryEvent> newEvents() {
     auto e = events();
     if (!e.empty()) last_event_ = e.back().sequence;
@@ -75,6 +84,7 @@ class Harvests : public ::testing::Test {
       sim::Organisation::generate({7, 20, 40, sim::dotNetTicksFromUnixSeconds(1'700'000'000)})};
   fs::path file_;
   std::unique_ptr<store::Database> db_;
+  std::unique_ptr<InventoryStore> inventory_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
@@ -86,7 +96,8 @@ class Harvests : public ::testing::Test {
   void withDriftCorrection() {
     HarvestOptions options;
     options.correct_drift = true;
-    harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_, options);
+    harvester_ =
+        std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
   }
   std::int64_t submit(CommandKind kind, const std::string& mailbox, const std::string& id,
                       std::vector<std::string> ids = {}) {
@@ -107,7 +118,7 @@ class Harvests : public ::testing::Test {
     clock_.advance(1000);
   }
   std::optional<std::string> storedField(const std::string& identity, const std::string& field) {
-    for (const auto& r : currentInventory(*db_).value()) {
+    for (const auto& r : inventory_->current().value()) {
       if (r.identity != identity) continue;
       for (const auto& f : deviceFields()) {
         if (f.name == field) return fieldText(r, f);
@@ -116,7 +127,11 @@ class Harvests : public ::testing::Test {
     return std::nullopt;
   }
   bool statisticsStale(const std::string& identity) {
-    auto q = db_->prepare("SELECT statistics_stale_ms IS NOT NULL FROM devices WHERE key = ?");
+    // Not in the API: read from the file.
+    auto inventory_db = store::Database::open(inventoryFile(file_));
+    EXPECT_TRUE(inventory_db.ok());
+    auto q = inventory_db.value()->prepare(
+        "SELECT statistics_stale_ms IS NOT NULL FROM devices WHERE key = ?");
     EXPECT_TRUE(q.ok());
     q->bind(1, partnershipKey(identity));
     EXPECT_TRUE(q->step().value());
@@ -133,7 +148,7 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
   auto e = newEvents();
   ASSERT_EQ(e.size(), 40u);
   EXPECT_EQ(e[0].kind, "device-discovered");
-  auto inventory = currentInventory(*db_).value();
+  auto inventory = inventory_->current().value();
   ASSERT_EQ(inventory.size(), 40u);
   for (const auto& d : inventory) {
     EXPECT_FALSE(d.mailbox_address.empty()) << d.identity;
@@ -160,7 +175,8 @@ TEST_F(Harvests, RecordsAccessStateChangesFieldByField) {
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].kind, "access-state-changed");
   EXPECT_NE(e[0].detail.find("\"to\":\"Blocked\""), std::string::npos) << e[0].detail;
-  auto history = deviceHistory(*db_, sim::partnershipIdentity(firstDevice())).value();
+  auto history =
+      inventory_->history(partnershipKey(sim::partnershipIdentity(firstDevice()))).value();
   ASSERT_FALSE(history.empty());
   bool state_recorded = false;
   for (const auto& c : history) {
@@ -213,7 +229,7 @@ TEST_F(Harvests, OnlyAFullHarvestSeesARemovedPartnership) {
   auto e = newEvents();
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].kind, "partnership-removed");
-  EXPECT_EQ(currentInventory(*db_).value().size(), 39u);
+  EXPECT_EQ(inventory_->current().value().size(), 39u);
 }
 
 TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
@@ -240,7 +256,7 @@ TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
   EXPECT_GE(delta.devices, 1u);
   EXPECT_LT(delta.devices, 40u);
   EXPECT_EQ(delta.changed, 1u) << "the mailbox's other partnerships are untouched";
-  for (const auto& d : currentInventory(*db_).value()) {
+  for (const auto& d : inventory_->current().value()) {
     EXPECT_FALSE(d.device_model.empty()) << d.identity << " lost its MobileDevice fields";
   }
   const auto* filter = gateway_.requests()[before].parameter("Filter");
@@ -352,7 +368,8 @@ TEST_F(Harvests, StatisticsAreReadWhateverTypeThisExchangeGivesThem) {
 TEST_F(Harvests, AMailboxWhoseStatisticsFailIsSkippedAndTheHarvestCompletes) {
   HarvestOptions options;
   options.statistics_retry_ms = 0;
-  harvester_ = std::make_unique<Harvester>(*db_, gateway_, journal_.get(), clock_, options);
+  harvester_ =
+      std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
   harvest(HarvestKind::kFull);
   newEvents();
   const sim::MailboxFacts broken = firstMailbox().facts;
@@ -384,10 +401,7 @@ TEST_F(Harvests, AMailboxWhoseStatisticsFailIsSkippedAndTheHarvestCompletes) {
     }
   }
   EXPECT_TRUE(said) << "an event names the mailbox and why";
-  auto q = db_->prepare("SELECT failed_mailboxes FROM harvests ORDER BY id DESC LIMIT 1");
-  ASSERT_TRUE(q.ok());
-  ASSERT_TRUE(q->step().value());
-  EXPECT_EQ(q->integer(0), 1);
+  EXPECT_EQ(inventory_->summary()->last_full->failed_mailboxes, 1);
 
   org().statistics_offline.clear();  // the database is mounted again
   EXPECT_FALSE(harvest(HarvestKind::kFull).partial());
@@ -407,7 +421,7 @@ TEST_F(Harvests, AFailedHarvestChangesNothing) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, HarvestErrc::kExchange);
   EXPECT_NE(r.error().message.find("Active Directory"), std::string::npos);
-  EXPECT_TRUE(currentInventory(*db_).value().empty());
+  EXPECT_TRUE(inventory_->current().value().empty());
   EXPECT_TRUE(events().empty());
   EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull) << "no harvest was recorded";
 }

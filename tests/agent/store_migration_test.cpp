@@ -78,10 +78,17 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
   EXPECT_EQ(replayed->command.id, 1);
 
   // Exchange as that release left it.
+  // The inventory that release kept in the store is in a file of its own now, whole.
+  auto inventory = InventoryStore::open(inventoryFile(file));
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  EXPECT_EQ(inventory.value()->current()->size(), 40u);
+  EXPECT_EQ(inventory.value()->eventsAfter(0, 1000)->size(), 40u);
+  EXPECT_EQ(inventory.value()->summary()->full_count, 1);
+
   testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
   HarvestOptions options;
   options.correct_drift = true;
-  Harvester harvester(*db.value(), gateway, &journal, clock, options);
+  Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
   auto harvest = harvester.run(HarvestKind::kFull);
   ASSERT_TRUE(harvest.ok()) << harvest.error().message;
   EXPECT_EQ(harvest->drifted, 0u) << "the newest decision is what Exchange holds";
@@ -103,6 +110,68 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
                   "(SELECT key FROM mailbox_directory)"),
             0);
   EXPECT_EQ(audit.verify()->entries, 8) << "a harvest adds no audit entry";
+  EXPECT_EQ(harvest->discovered, 0u) << "the partnerships that release found are known";
+  db.value().reset();
+  fs::remove_all(dir);
+}
+
+const fs::path kSchema6 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-6";
+
+// The store main wrote before the inventory had a file of its own: the inventory moves out
+// whole (devices, their history, the event feed with its sequence numbers, the harvests), the
+// store keeps the journal, the audit trail and the directory, and the next harvest carries on
+// from what was there.
+TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
+  const fs::path dir = testing::scratchPath("migration6");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path file = dir / "easgate.db";
+  fs::copy_file(kSchema6 / "easgate.db", file);
+
+  auto db = store::openStore(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+  EXPECT_EQ(count(*db.value(),
+                  "SELECT count(*) FROM sqlite_master WHERE name IN ('devices', "
+                  "'device_changes', 'events', 'harvests')"),
+            0)
+      << "the store no longer holds the inventory";
+  AuditLog audit(*db.value());
+  EXPECT_EQ(audit.verify()->entries, 8);
+  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 4);
+  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_directory"), 20);
+
+  auto inventory = InventoryStore::open(inventoryFile(file));
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  InventoryStore& inv = *inventory.value();
+  EXPECT_EQ(inv.current()->size(), 40u);
+  auto events = inv.eventsAfter(0, 1000).value();
+  ASSERT_EQ(events.size(), 41u);
+  EXPECT_EQ(events.back().sequence, 41) << "a consumer's place in the feed stays valid";
+  EXPECT_EQ(events.back().kind, "access-state-changed");
+  auto history = inv.history(events.back().device_key).value();
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].field, "accessState");
+  EXPECT_EQ(history[0].new_value, "Blocked");
+  EXPECT_EQ(inv.summary()->full_count, 2);
+  auto last = inv.lastHarvestStart().value();
+  ASSERT_TRUE(last.has_value());
+
+  // Opening again imports nothing twice.
+  ASSERT_TRUE(store::openStore(file).ok());
+  ASSERT_TRUE(importInventoryFromStore(file).ok());
+  EXPECT_EQ(inv.eventsAfter(0, 1000)->size(), 41u);
+
+  // The next harvest, of the organisation as it was left, finds nothing new.
+  testing::ManualClock clock(SystemClock().nowMs());
+  CommandJournal journal(*db.value(), audit, clock);
+  testing::FakeExchangeGateway gateway(organisationOf(kSchema6 / "organisation.json"));
+  Harvester harvester(*db.value(), inv, gateway, &journal, clock);
+  auto harvest = harvester.run(HarvestKind::kDelta);
+  ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+  EXPECT_EQ(harvest->kind, HarvestKind::kDelta) << "there were harvests before";
+  EXPECT_EQ(harvest->discovered, 0u);
+  inventory.value().reset();
   db.value().reset();
   fs::remove_all(dir);
 }

@@ -18,7 +18,6 @@
 #include "agent/commands/command_executor.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
-#include "agent/harvest/inventory_queries.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "powershell/host/bridge_pool.h"
@@ -83,7 +82,12 @@ int main(int argc, char** argv) {
   agent::CommandJournal journal(*store.value(), audit, clock);
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = o.bridges;
-  agent::Harvester harvester(*store.value(), gateway, &journal, clock, harvest_options);
+  auto inventory_store = agent::InventoryStore::open(agent::inventoryFile(store.value()->file()));
+  if (!inventory_store) {
+    return std::fprintf(stderr, "%s\n", inventory_store.error().message.c_str()), 1;
+  }
+  agent::Harvester harvester(*store.value(), *inventory_store.value(), gateway, &journal, clock,
+                             harvest_options);
 
   auto full = harvester.run(agent::HarvestKind::kFull);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
@@ -93,7 +97,7 @@ int main(int argc, char** argv) {
   // WhenChanged, changes: the delta harvest must find exactly those).
   std::vector<agent::CommandRequest> requests;
   {
-    auto inventory = agent::currentInventory(*store.value());
+    auto inventory = inventory_store.value()->current();
     if (!inventory) return std::fprintf(stderr, "%s\n", inventory.error().message.c_str()), 1;
     std::set<std::string> taken;
     for (const auto& d : inventory.value()) {

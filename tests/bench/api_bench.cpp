@@ -161,14 +161,13 @@ int main(int argc, char** argv) {
     testing::FakeExchangeGateway gateway(sim::Organisation::generate(
         {1, mailboxes, mailboxes * 2, sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000)}));
     auto harvest_db = agent::store::openStore(agent::store::storeFile(dir)).value();
-    agent::Harvester harvester(*harvest_db, gateway, &journal, clock);
+    auto inventory =
+        agent::InventoryStore::open(agent::inventoryFile(agent::store::storeFile(dir))).value();
+    agent::Harvester harvester(*harvest_db, *inventory, gateway, &journal, clock);
     if (!harvester.run(agent::HarvestKind::kFull).ok()) return 1;
   }
-  std::vector<std::unique_ptr<agent::store::Database>> readers;
-  for (int i = 0; i < 4; ++i)
-    readers.push_back(agent::store::openStore(agent::store::storeFile(dir)).value());
   agent::api::ApiService api(
-      std::move(readers), journal, clock,
+      agent::api::openReaders(dir, 4).value(), journal, clock,
       agent::api::AccessPolicy({{"CN=easgate-admin", "", agent::api::Role::kAdmin}},
                                agent::api::Role::kNone),
       [&] {

@@ -26,11 +26,9 @@ struct Agent {
     db = agent::store::openStore(agent::store::storeFile(dir)).value();
     audit = std::make_unique<agent::AuditLog>(*db);
     journal = std::make_unique<agent::CommandJournal>(*db, *audit, clock);
-    std::vector<std::unique_ptr<agent::store::Database>> readers;
-    readers.push_back(agent::store::openStore(agent::store::storeFile(dir)).value());
     agent::api::ApiOptions options{"fuzz", "none", 3600'000, 0, 1};
     api = std::make_unique<agent::api::ApiService>(
-        std::move(readers), *journal, clock,
+        agent::api::openReaders(dir, 1).value(), *journal, clock,
         agent::api::AccessPolicy({{"CN=reader", "", agent::api::Role::kReader},
                                   {"CN=operator", "", agent::api::Role::kOperator},
                                   {"CN=admin", "", agent::api::Role::kAdmin}},

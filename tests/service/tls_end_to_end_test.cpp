@@ -60,10 +60,8 @@ class Tls : public ::testing::Test {
     db_ = store::openStore(store::storeFile(dir_)).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    std::vector<std::unique_ptr<store::Database>> readers;
-    readers.push_back(store::openStore(store::storeFile(dir_)).value());
     api_ = std::make_unique<api::ApiService>(
-        std::move(readers), *journal_, clock_,
+        api::openReaders(dir_, 1).value(), *journal_, clock_,
         api::AccessPolicy({{"CN=easgate-admin", "", api::Role::kAdmin},
                            {"CN=easgate-reader", "", api::Role::kReader},
                            {"CN=easgate-expired", "", api::Role::kAdmin},

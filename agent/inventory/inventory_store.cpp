@@ -1,0 +1,456 @@
+#include "agent/inventory/inventory_store.h"
+
+#include "common/json/json_value.h"
+#include "common/json/json_writer.h"
+
+namespace easgate::agent {
+namespace {
+
+using store::StoreErrc;
+using store::StoreError;
+using StoreResult = Result<void, StoreError>;
+
+// Migration N takes the inventory file from version N-1 to N. Append; never edit one released.
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> kMigrations = {
+      // 1: the tables the store (easgate.db) held up to its schema 6, moved here.
+      R"sql(
+        CREATE TABLE devices (
+          key                 TEXT PRIMARY KEY,  -- the Identity, lower case, '/' separated
+          mailbox             TEXT NOT NULL,     -- the mailbox part of the Identity
+          record              TEXT NOT NULL,     -- JSON: the device record's fields as text
+          first_seen_ms       INTEGER NOT NULL,
+          last_seen_ms        INTEGER NOT NULL,
+          removed_ms          INTEGER,           -- when a full harvest stopped finding it
+          statistics_stale_ms INTEGER,           -- set while its statistics are old
+          seen_in             INTEGER NOT NULL DEFAULT 0  -- the last harvest that read it
+        );
+        CREATE INDEX devices_current ON devices (removed_ms, key);
+        CREATE TABLE device_changes (
+          id         INTEGER PRIMARY KEY,
+          device_key TEXT NOT NULL REFERENCES devices (key),
+          at_ms      INTEGER NOT NULL,
+          field      TEXT NOT NULL,
+          old_value  TEXT NOT NULL,
+          new_value  TEXT NOT NULL
+        );
+        CREATE INDEX device_changes_by_device ON device_changes (device_key, id);
+        CREATE TABLE events (
+          sequence   INTEGER PRIMARY KEY,        -- what a consumer has read up to
+          at_ms      INTEGER NOT NULL,
+          kind       TEXT NOT NULL,
+          mailbox    TEXT NOT NULL,
+          device_key TEXT NOT NULL,
+          detail     TEXT NOT NULL               -- JSON
+        );
+        CREATE TABLE harvests (
+          id               INTEGER PRIMARY KEY,
+          kind             TEXT NOT NULL CHECK (kind IN ('full', 'delta')),
+          started_ms       INTEGER NOT NULL,
+          finished_ms      INTEGER NOT NULL,
+          devices          INTEGER NOT NULL,
+          calls            INTEGER NOT NULL,
+          failed_mailboxes INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX harvests_by_kind ON harvests (kind, id);
+        CREATE TABLE imported_from_store (     -- one row once the store's tables are copied
+          at_ms INTEGER NOT NULL
+        );
+      )sql",
+  };
+  return kMigrations;
+}
+
+Result<int, StoreError> userVersion(store::Database& db) {
+  auto q = db.prepare("PRAGMA user_version");
+  if (!q) return q.error();
+  auto row = q->step();
+  if (!row) return row.error();
+  return static_cast<int>(q->integer(0));
+}
+
+std::string encodeFields(const DeviceFieldTexts& fields) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  for (const auto& [name, value] : fields) {
+    w.key(name);
+    w.string(value);
+  }
+  w.endObject();
+  return out;
+}
+
+Result<DeviceFieldTexts, StoreError> decodeFields(const std::string& text) {
+  auto doc = json::parseJson(text);
+  if (!doc || !doc->asObject()) {
+    return StoreError{StoreErrc::kCorrupt, "a stored device record is not a JSON object"};
+  }
+  DeviceFieldTexts out;
+  for (const auto& [name, value] : *doc->asObject()) {
+    if (value.asString()) out[name] = *value.asString();
+  }
+  return out;
+}
+
+// Reads rows to the end, handing each to `row`.
+template <typename F>
+StoreResult eachRow(store::Statement& q, F&& row) {
+  while (true) {
+    auto stepped = q.step();
+    if (!stepped) return stepped.error();
+    if (!stepped.value()) return {};
+    if constexpr (std::is_void_v<decltype(row())>) {
+      row();
+    } else {
+      if (auto r = row(); !r) return r;
+    }
+  }
+}
+
+}  // namespace
+
+DeviceFieldTexts fieldTextsOf(const DeviceRecord& record) {
+  DeviceFieldTexts out;
+  for (const auto& f : deviceFields()) out[std::string(f.name)] = fieldText(record, f);
+  return out;
+}
+
+DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields) {
+  DeviceRecord r;
+  for (const auto& f : deviceFields()) {
+    auto it = fields.find(std::string(f.name));
+    if (it != fields.end()) setFieldText(r, f, it->second);
+  }
+  return r;
+}
+
+// --- HarvestWrite -----------------------------------------------------------------------------
+
+Result<store::Statement*, StoreError> HarvestWrite::statement(int which, std::string_view sql) {
+  auto it = statements_.find(which);
+  if (it == statements_.end()) {
+    auto prepared = database_.prepare(sql);
+    if (!prepared) return prepared.error();
+    it = statements_.emplace(which, std::move(prepared).value()).first;
+  }
+  return &it->second;
+}
+
+Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const std::string& key) {
+  auto q = statement(0, "SELECT record, removed_ms IS NOT NULL FROM devices WHERE key = ?");
+  if (!q) return q.error();
+  store::Statement& s = *q.value();
+  s.reset();
+  s.bind(1, key);
+  auto row = s.step();
+  if (!row) return row.error();
+  if (!row.value()) return std::optional<StoredPartnership>();
+  auto fields = decodeFields(s.text(0));
+  if (!fields) return fields.error();
+  return std::optional(StoredPartnership{std::move(fields).value(), s.integer(1) != 0});
+}
+
+HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::string& mailbox,
+                                             const DeviceFieldTexts& fields,
+                                             bool statistics_stale) {
+  // A partnership seen again keeps its first sighting and, while its statistics stay old, when
+  // they became so.
+  auto q = statement(1,
+                     "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
+                     "statistics_stale_ms, seen_in) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) "
+                     "ON CONFLICT (key) DO UPDATE SET mailbox = ?2, record = ?3, "
+                     "last_seen_ms = ?4, removed_ms = NULL, seen_in = ?6, "
+                     "statistics_stale_ms = CASE WHEN ?5 IS NULL THEN NULL "
+                     "ELSE coalesce(statistics_stale_ms, ?5) END");
+  if (!q) return q.error();
+  const std::optional<std::string> stale =
+      statistics_stale ? std::optional(std::to_string(now_ms_)) : std::nullopt;
+  return q.value()
+      ->bind(1, key)
+      .bind(2, mailbox)
+      .bind(3, encodeFields(fields))
+      .bind(4, now_ms_)
+      .bind(5, stale)
+      .bind(6, harvest_)
+      .run();
+}
+
+HarvestWrite::StoreResult HarvestWrite::change(const std::string& key, const std::string& field,
+                                               const std::string& old_value,
+                                               const std::string& new_value) {
+  auto q = statement(2,
+                     "INSERT INTO device_changes (device_key, at_ms, field, old_value, new_value) "
+                     "VALUES (?, ?, ?, ?, ?)");
+  if (!q) return q.error();
+  return q.value()
+      ->bind(1, key)
+      .bind(2, now_ms_)
+      .bind(3, field)
+      .bind(4, old_value)
+      .bind(5, new_value)
+      .run();
+}
+
+HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::string& mailbox,
+                                              const std::string& key, const std::string& detail) {
+  auto q = statement(
+      3, "INSERT INTO events (at_ms, kind, mailbox, device_key, detail) VALUES (?, ?, ?, ?, ?)");
+  if (!q) return q.error();
+  return q.value()
+      ->bind(1, now_ms_)
+      .bind(2, kind)
+      .bind(3, mailbox)
+      .bind(4, key)
+      .bind(5, detail)
+      .run();
+}
+
+HarvestWrite::StoreResult HarvestWrite::removeUnseen(
+    const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed) {
+  auto gone = database_.prepare(
+      "SELECT key, record FROM devices WHERE removed_ms IS NULL AND seen_in <> ? ORDER BY key");
+  if (!gone) return gone.error();
+  gone->bind(1, harvest_);
+  auto mark = database_.prepare("UPDATE devices SET removed_ms = ? WHERE key = ?");
+  if (!mark) return mark.error();
+  return eachRow(*gone, [&]() -> StoreResult {
+    const std::string key = gone->text(0);
+    auto fields = decodeFields(gone->text(1));
+    if (!fields) return fields.error();
+    if (auto x = mark->bind(1, now_ms_).bind(2, key).run(); !x) return x;
+    return removed(key, fields.value());
+  });
+}
+
+// --- InventoryStore ---------------------------------------------------------------------------
+
+int InventoryStore::currentSchemaVersion() { return static_cast<int>(migrations().size()); }
+
+Result<std::unique_ptr<InventoryStore>, StoreError> InventoryStore::open(
+    const std::filesystem::path& file) {
+  auto opened = store::Database::open(file);
+  if (!opened) return opened.error();
+  std::unique_ptr<store::Database> db = std::move(opened).value();
+  // What a harvest writes, the next harvest reads again from Exchange: a power cut may cost
+  // the last commit, never the file's consistency (WAL).
+  if (auto r = db->execute("PRAGMA synchronous = NORMAL"); !r) return r.error();
+  auto version = userVersion(*db);
+  if (!version) return version.error();
+  const int target = currentSchemaVersion();
+  if (version.value() > target) {
+    return StoreError{StoreErrc::kVersion,
+                      file.string() + " has inventory schema version " +
+                          std::to_string(version.value()) + ", newer than this easgate's " +
+                          std::to_string(target) + ": it was written by a newer release"};
+  }
+  for (int next = version.value() + 1; next <= target; ++next) {
+    auto migrated = db->transaction([&]() -> StoreResult {
+      if (auto r = db->execute(migrations()[static_cast<std::size_t>(next - 1)]); !r) {
+        return StoreError{r.error().code, "inventory schema migration " + std::to_string(next) +
+                                              ": " + r.error().message};
+      }
+      return db->execute("PRAGMA user_version = " + std::to_string(next));
+    });
+    if (!migrated) return migrated.error();
+  }
+  return std::unique_ptr<InventoryStore>(new InventoryStore(std::move(db)));
+}
+
+Result<std::optional<std::int64_t>, StoreError> InventoryStore::lastHarvestStart() {
+  auto q = database_->prepare("SELECT max(started_ms) FROM harvests");
+  if (!q) return q.error();
+  auto row = q->step();
+  if (!row) return row.error();
+  if (!row.value() || q->isNull(0)) return std::optional<std::int64_t>();
+  return std::optional(q->integer(0));
+}
+
+Result<bool, StoreError> InventoryStore::known(const std::string& key) {
+  auto q = database_->prepare("SELECT 1 FROM devices WHERE key = ?");
+  if (!q) return q.error();
+  q->bind(1, key);
+  auto row = q->step();
+  if (!row) return row.error();
+  return row.value();
+}
+
+Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const DeviceFilter& f) {
+  // Times are stored as ISO 8601 text; their first 19 characters compare in time order (to the
+  // second).
+  auto q = database_->prepare(
+      "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
+      "WHERE removed_ms IS NULL AND key > ?1 "
+      "AND (?2 = '' OR lower(mailbox) = lower(?2) "
+      "     OR lower(json_extract(record, '$.mailboxAddress')) = lower(?2)) "
+      "AND (?3 = '' OR json_extract(record, '$.accessState') = ?3) "
+      "AND (?4 = '' OR lower(json_extract(record, '$.deviceType')) = lower(?4)) "
+      "AND (?5 = '' OR substr(json_extract(record, '$.lastSuccessSync'), 1, 19) >= ?5) "
+      "ORDER BY key LIMIT ?6");
+  if (!q) return q.error();
+  q->bind(1, f.after_key).bind(2, f.mailbox).bind(3, f.access_state).bind(4, f.device_type);
+  q->bind(5, f.synced_since).bind(6, static_cast<std::int64_t>(f.limit));
+  std::vector<StoredDevice> out;
+  auto read = eachRow(*q, [&] {
+    out.push_back({q->text(0), q->text(1), q->integer(2), q->integer(3)});
+  });
+  if (!read) return read.error();
+  return out;
+}
+
+Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std::string& key) {
+  auto q = database_->prepare(
+      "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
+      "WHERE key = ? AND removed_ms IS NULL");
+  if (!q) return q.error();
+  q->bind(1, key);
+  auto row = q->step();
+  if (!row) return row.error();
+  if (!row.value()) return std::optional<StoredDevice>();
+  return std::optional(StoredDevice{q->text(0), q->text(1), q->integer(2), q->integer(3)});
+}
+
+Result<std::vector<FieldChange>, StoreError> InventoryStore::history(const std::string& key) {
+  auto q = database_->prepare(
+      "SELECT at_ms, field, old_value, new_value FROM device_changes WHERE device_key = ? "
+      "ORDER BY id");
+  if (!q) return q.error();
+  q->bind(1, key);
+  std::vector<FieldChange> out;
+  auto read = eachRow(*q, [&] {
+    out.push_back({q->integer(0), q->text(1), q->text(2), q->text(3)});
+  });
+  if (!read) return read.error();
+  return out;
+}
+
+Result<std::vector<InventoryEvent>, StoreError> InventoryStore::eventsAfter(
+    std::int64_t after_sequence, std::size_t limit) {
+  auto q = database_->prepare(
+      "SELECT sequence, at_ms, kind, mailbox, device_key, detail FROM events "
+      "WHERE sequence > ? ORDER BY sequence LIMIT ?");
+  if (!q) return q.error();
+  q->bind(1, after_sequence).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<InventoryEvent> out;
+  auto read = eachRow(*q, [&] {
+    out.push_back({q->integer(0), q->integer(1), q->text(2), q->text(3), q->text(4), q->text(5)});
+  });
+  if (!read) return read.error();
+  return out;
+}
+
+Result<void, StoreError> InventoryStore::forEachCurrent(
+    const std::function<void(const DeviceRecord&)>& each) {
+  auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL ORDER BY key");
+  if (!q) return q.error();
+  return eachRow(*q, [&]() -> StoreResult {
+    auto fields = decodeFields(q->text(0));
+    if (!fields) return fields.error();
+    each(recordFromFieldTexts(fields.value()));
+    return {};
+  });
+}
+
+Result<std::vector<DeviceRecord>, StoreError> InventoryStore::current() {
+  std::vector<DeviceRecord> out;
+  auto read = forEachCurrent([&](const DeviceRecord& r) { out.push_back(r); });
+  if (!read) return read.error();
+  return out;
+}
+
+Result<InventorySummary, StoreError> InventoryStore::summary() {
+  InventorySummary s;
+  auto devices = database_->prepare("SELECT count(*) FROM devices WHERE removed_ms IS NULL");
+  if (!devices) return devices.error();
+  if (auto row = devices->step(); !row) return row.error();
+  s.devices = devices->integer(0);
+  auto last = database_->prepare(
+      "SELECT started_ms, finished_ms, devices, calls, failed_mailboxes FROM harvests "
+      "WHERE kind = ? ORDER BY id DESC LIMIT 1");
+  auto totals = database_->prepare(
+      "SELECT count(*), coalesce(sum(finished_ms - started_ms), 0) FROM harvests WHERE kind = ?");
+  if (!last) return last.error();
+  if (!totals) return totals.error();
+  for (const char* kind : {"full", "delta"}) {
+    const bool full = std::string_view(kind) == "full";
+    last->reset();
+    totals->reset();
+    last->bind(1, kind);
+    totals->bind(1, kind);
+    auto row = last->step();
+    if (!row) return row.error();
+    if (row.value()) {
+      (full ? s.last_full : s.last_delta) = HarvestRun{kind,
+                                                       last->integer(0),
+                                                       last->integer(1),
+                                                       last->integer(2),
+                                                       last->integer(3),
+                                                       last->integer(4)};
+    }
+    if (auto t = totals->step(); !t) return t.error();
+    (full ? s.full_count : s.delta_count) = totals->integer(0);
+    (full ? s.full_seconds : s.delta_seconds) = static_cast<double>(totals->integer(1)) / 1000.0;
+  }
+  return s;
+}
+
+Result<void, StoreError> InventoryStore::applyHarvest(
+    const HarvestRun& run, const std::function<Result<void, StoreError>(HarvestWrite&)>& body) {
+  return database_->transaction([&]() -> StoreResult {
+    auto recorded = database_->prepare(
+        "INSERT INTO harvests (kind, started_ms, finished_ms, devices, calls, failed_mailboxes) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    if (!recorded) return recorded.error();
+    if (auto x = recorded->bind(1, run.kind)
+                     .bind(2, run.started_ms)
+                     .bind(3, run.finished_ms)
+                     .bind(4, run.devices)
+                     .bind(5, run.calls)
+                     .bind(6, run.failed_mailboxes)
+                     .run();
+        !x) {
+      return x;
+    }
+    HarvestWrite write(*database_, database_->lastInsertId(), run.finished_ms);
+    return body(write);
+  });
+}
+
+Result<void, StoreError> importInventoryFromStore(const std::filesystem::path& store_file) {
+  auto inventory = InventoryStore::open(inventoryFile(store_file));
+  if (!inventory) return inventory.error();
+  store::Database& db = *inventory.value()->database_;
+  {
+    auto done = db.prepare("SELECT count(*) FROM imported_from_store");
+    if (!done) return done.error();
+    if (auto row = done->step(); !row) return row.error();
+    if (done->integer(0) > 0) return {};
+  }
+  {
+    // The path is bound, never spliced into the SQL.
+    auto attach = db.prepare("ATTACH DATABASE ? AS legacy");
+    if (!attach) return attach.error();
+    if (auto x = attach->bind(1, store_file.string()).run(); !x) return x;
+  }
+  auto copied = db.transaction([&]() -> StoreResult {
+    return db.execute(R"sql(
+      DELETE FROM device_changes; DELETE FROM events; DELETE FROM harvests; DELETE FROM devices;
+      INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, removed_ms,
+                           statistics_stale_ms)
+        SELECT key, mailbox, record, first_seen_ms, last_seen_ms, removed_ms, statistics_stale_ms
+        FROM legacy.devices;
+      INSERT INTO device_changes SELECT id, device_key, at_ms, field, old_value, new_value
+        FROM legacy.device_changes;
+      INSERT INTO events SELECT sequence, at_ms, kind, mailbox, device_key, detail
+        FROM legacy.events;
+      INSERT INTO harvests SELECT id, kind, started_ms, finished_ms, devices, calls,
+                                  failed_mailboxes FROM legacy.harvests;
+      INSERT INTO imported_from_store (at_ms) VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+    )sql");
+  });
+  auto detached = db.execute("DETACH DATABASE legacy");
+  if (!copied) return copied.error();
+  return detached;
+}
+
+}  // namespace easgate::agent

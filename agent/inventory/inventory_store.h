@@ -1,0 +1,179 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/inventory/device_record.h"
+#include "agent/store/database.h"
+
+// The inventory: every partnership harvests found, its history field by field, the event feed
+// and the harvests themselves. It has a file of its own beside the store (easgate.db keeps the
+// journal, the audit trail and the mailbox directory), so that a harvest, which writes the
+// whole inventory in one transaction, never holds the lock the MDM's commands need, and
+// readers see one harvest or the other, never a mix (SQLite's WAL snapshots). All SQL on these
+// tables is here.
+namespace easgate::agent {
+
+// The inventory's file, beside the store's: easgate.db -> easgate-inventory.db.
+inline std::filesystem::path inventoryFile(const std::filesystem::path& store_file) {
+  return store_file.parent_path() / (store_file.stem().string() + "-inventory.db");
+}
+
+// A partnership's fields as text, by field name (deviceFields()): what is stored and compared.
+using DeviceFieldTexts = std::map<std::string, std::string>;
+
+DeviceFieldTexts fieldTextsOf(const DeviceRecord& record);
+DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields);
+
+struct StoredDevice {
+  std::string key;     // partnershipKey() of its Identity
+  std::string record;  // JSON object: field name -> text
+  std::int64_t first_seen_ms = 0;
+  std::int64_t last_seen_ms = 0;
+};
+
+// What a harvest finds stored for a partnership.
+struct StoredPartnership {
+  DeviceFieldTexts fields;
+  bool removed = false;  // a full harvest stopped finding it
+};
+
+struct InventoryEvent {
+  std::int64_t sequence = 0;
+  std::int64_t at_ms = 0;
+  std::string kind;  // device-discovered, access-state-changed, wipe-status-changed,
+                     // partnership-removed, list-drift, mailbox-statistics-failed
+  std::string mailbox;
+  std::string device_key;
+  std::string detail;  // JSON
+};
+
+struct FieldChange {
+  std::int64_t at_ms = 0;
+  std::string field;
+  std::string old_value;
+  std::string new_value;
+};
+
+struct HarvestRun {
+  std::string kind;  // full, delta
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::int64_t devices = 0;
+  std::int64_t calls = 0;
+  std::int64_t failed_mailboxes = 0;
+};
+
+struct InventorySummary {
+  std::int64_t devices = 0;  // current partnerships
+  std::optional<HarvestRun> last_full;
+  std::optional<HarvestRun> last_delta;
+  std::int64_t full_count = 0;
+  std::int64_t delta_count = 0;
+  double full_seconds = 0;  // all full harvests together
+  double delta_seconds = 0;
+};
+
+// A page of current partnerships, in key order. Empty members do not filter.
+struct DeviceFilter {
+  std::string after_key;     // the page starts after this partnership
+  std::string mailbox;       // the mailbox's Identity or primary SMTP address, any case
+  std::string access_state;  // exactly as Exchange gives it
+  std::string device_type;   // any case
+  std::string synced_since;  // "YYYY-MM-DDTHH:MM:SS": last successful sync at or after
+  std::size_t limit = 100;
+};
+
+class InventoryStore;
+
+// One harvest's writes, inside its transaction (InventoryStore::applyHarvest).
+class HarvestWrite {
+ public:
+  using StoreResult = Result<void, store::StoreError>;
+
+  // What is stored for a partnership; nullopt when it never was.
+  Result<std::optional<StoredPartnership>, store::StoreError> stored(const std::string& key);
+  // Stores a partnership this harvest read (new, again, or as it was): seen by this harvest.
+  // `statistics_stale`: its statistics are kept from an earlier harvest.
+  StoreResult save(const std::string& key, const std::string& mailbox,
+                   const DeviceFieldTexts& fields, bool statistics_stale);
+  StoreResult change(const std::string& key, const std::string& field, const std::string& old_value,
+                     const std::string& new_value);
+  StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
+                    const std::string& detail);
+  // Full harvests: marks every current partnership this harvest did not save as removed, and
+  // calls `removed` with each (its key and stored fields).
+  StoreResult removeUnseen(
+      const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed);
+
+ private:
+  friend class InventoryStore;
+  HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
+      : database_(database), harvest_(harvest), now_ms_(now_ms) {}
+  Result<store::Statement*, store::StoreError> statement(int which, std::string_view sql);
+
+  store::Database& database_;
+  std::int64_t harvest_;
+  std::int64_t now_ms_;
+  std::map<int, store::Statement> statements_;
+};
+
+// One connection to the inventory file. Not thread-safe: one caller at a time; open one per
+// thread that needs it (the harvester, each API reader).
+class InventoryStore {
+ public:
+  // Opens or creates the file and brings its schema up to date.
+  static Result<std::unique_ptr<InventoryStore>, store::StoreError> open(
+      const std::filesystem::path& file);
+
+  // The schema version this build writes.
+  static int currentSchemaVersion();
+
+  // When the last harvest (of any kind) began; nullopt before the first.
+  Result<std::optional<std::int64_t>, store::StoreError> lastHarvestStart();
+  // Whether a partnership was ever in the inventory (kept when removed).
+  Result<bool, store::StoreError> known(const std::string& key);
+  Result<std::vector<StoredDevice>, store::StoreError> devices(const DeviceFilter& filter);
+  // A current partnership.
+  Result<std::optional<StoredDevice>, store::StoreError> device(const std::string& key);
+  // How a partnership's fields changed, oldest first.
+  Result<std::vector<FieldChange>, store::StoreError> history(const std::string& key);
+  // Events after `after_sequence`, oldest first, at most `limit`.
+  Result<std::vector<InventoryEvent>, store::StoreError> eventsAfter(std::int64_t after_sequence,
+                                                                     std::size_t limit);
+  // Every current partnership, in key order, one at a time.
+  Result<void, store::StoreError> forEachCurrent(
+      const std::function<void(const DeviceRecord&)>& each);
+  Result<std::vector<DeviceRecord>, store::StoreError> current();
+  Result<InventorySummary, store::StoreError> summary();
+
+  // Runs one harvest's writes in one transaction, recorded as `run` (its finished_ms is the
+  // harvest's time of writing): all of it or, when `body` fails, nothing.
+  Result<void, store::StoreError> applyHarvest(
+      const HarvestRun& run,
+      const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);
+
+  const std::filesystem::path& file() const { return database_->file(); }
+
+ private:
+  friend Result<void, store::StoreError> importInventoryFromStore(
+      const std::filesystem::path& store_file);
+  explicit InventoryStore(std::unique_ptr<store::Database> database)
+      : database_(std::move(database)) {}
+  std::unique_ptr<store::Database> database_;
+};
+
+// Up to its schema 6 the store (easgate.db) held the inventory too. Copies those tables into the
+// inventory file beside it, in one transaction of the inventory file, once (a second call finds
+// it done): the store's migration 7 calls it, then drops them.
+Result<void, store::StoreError> importInventoryFromStore(const std::filesystem::path& store_file);
+
+}  // namespace easgate::agent

@@ -1,0 +1,193 @@
+// The inventory's own file: a harvest's transaction there holds no lock the journal needs, and
+// readers see the harvest before it or after it, never a part.
+#include "agent/inventory/inventory_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "agent/audit/audit_log.h"
+#include "agent/commands/command_journal.h"
+#include "agent/inventory/object_text.h"
+#include "agent/store/schema.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using store::StoreError;
+using StoreResult = Result<void, StoreError>;
+
+DeviceRecord device(const std::string& mailbox, const std::string& id, const char* state) {
+  DeviceRecord r;
+  r.mailbox_identity = "contoso.com/Users/" + mailbox;
+  r.mailbox_address = mailbox + "@contoso.com";
+  r.device_id = id;
+  r.device_type = "iPhone";
+  r.access_state = state;
+  r.identity = r.mailbox_identity + "/ExchangeActiveSyncDevices/iPhone\xc2\xa7" + id;
+  return r;
+}
+
+std::string keyOf(const DeviceRecord& r) { return partnershipKey(r.identity); }
+
+class InventoryStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::scratchPath("inventory");
+    fs::remove_all(dir_);
+    store_ = store::openStore(store::storeFile(dir_)).value();
+    inventory_ = InventoryStore::open(inventoryFile(store::storeFile(dir_))).value();
+  }
+  void TearDown() override {
+    inventory_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  // One full harvest that read exactly `records`.
+  StoreResult harvest(const std::vector<DeviceRecord>& records, std::int64_t at_ms) {
+    return inventory_->applyHarvest(
+        {"full", at_ms - 10, at_ms, static_cast<std::int64_t>(records.size()), 1, 0},
+        [&](HarvestWrite& w) -> StoreResult {
+          for (const auto& r : records) {
+            if (auto x = w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false); !x) {
+              return x;
+            }
+          }
+          return w.removeUnseen([&](const std::string& key, const DeviceFieldTexts&) {
+            return w.event("partnership-removed", "", key, "{}");
+          });
+        });
+  }
+  fs::path dir_;
+  std::unique_ptr<store::Database> store_;
+  std::unique_ptr<InventoryStore> inventory_;
+};
+
+TEST_F(InventoryStoreTest, AHarvestInProgressHoldsNoLockTheJournalNeedsAndReadersSeeTheOneBefore) {
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
+  auto reader = InventoryStore::open(inventoryFile(store::storeFile(dir_))).value();
+  testing::ManualClock clock(2'000);
+  AuditLog audit(*store_);
+  CommandJournal journal(*store_, audit, clock);
+
+  bool journaled = false;
+  std::size_t seen_midway = 0;
+  auto applied = inventory_->applyHarvest(
+      {"full", 1'900, 2'000, 2, 1, 0}, [&](HarvestWrite& w) -> StoreResult {
+        for (const auto& r : {device("Ann", "D1", "Blocked"), device("Bo", "D2", "Allowed")}) {
+          if (auto x = w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false); !x) return x;
+        }
+        // Midway through the harvest's write transaction, the MDM sends a command: it is
+        // journaled at once, and a reader sees the inventory as the last harvest left it.
+        CommandRequest block;
+        block.kind = CommandKind::kBlock;
+        block.mailbox = "ann@contoso.com";
+        block.device_id = "D9";
+        block.requested_by = "CN=mdm";
+        auto submitted = journal.submit(block, 10'000);
+        journaled = submitted.ok();
+        EXPECT_TRUE(journaled) << submitted.error().message;
+        auto now = reader->current();
+        EXPECT_TRUE(now.ok());
+        seen_midway = now->size();
+        if (now.ok() && !now->empty()) {
+          EXPECT_EQ(now->front().access_state, "Allowed");
+        }
+        return {};
+      });
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_TRUE(journaled);
+  EXPECT_EQ(seen_midway, 1u) << "the harvest before, whole";
+  auto after = reader->current().value();
+  ASSERT_EQ(after.size(), 2u) << "the harvest after, whole";
+  EXPECT_EQ(after[0].access_state, "Blocked");
+}
+
+TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
+  auto failed = inventory_->applyHarvest({"full", 1'900, 2'000, 0, 1, 0}, [&](HarvestWrite& w) {
+    auto r = device("Bo", "D2", "Allowed");
+    EXPECT_TRUE(w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false).ok());
+    return StoreResult(StoreError{store::StoreErrc::kSql, "the harvest failed midway"});
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(inventory_->current()->size(), 1u);
+  EXPECT_EQ(inventory_->summary()->full_count, 1) << "not even the harvest is recorded";
+  EXPECT_EQ(inventory_->lastHarvestStart().value(), 990);
+}
+
+TEST_F(InventoryStoreTest, AFullHarvestRemovesWhatItDidNotReadAndKeepsItKnown) {
+  const auto ann = device("Ann", "D1", "Allowed"), bo = device("Bo", "D2", "Allowed");
+  ASSERT_TRUE(harvest({ann, bo}, 1'000).ok());
+  // The same clock reading twice (a manual clock): removal goes by harvest, not by time.
+  ASSERT_TRUE(harvest({ann}, 1'000).ok());
+  auto current = inventory_->current().value();
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].device_id, "D1");
+  EXPECT_TRUE(inventory_->known(keyOf(bo)).value()) << "a cursor on it stays valid";
+  EXPECT_FALSE(inventory_->device(keyOf(bo)).value().has_value());
+  auto events = inventory_->eventsAfter(0, 10).value();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].device_key, keyOf(bo));
+  // Found again: current again, its first sighting kept.
+  ASSERT_TRUE(harvest({ann, bo}, 3'000).ok());
+  auto back = inventory_->device(keyOf(bo)).value();
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->first_seen_ms, 1'000);
+  EXPECT_EQ(back->last_seen_ms, 3'000);
+}
+
+TEST_F(InventoryStoreTest, PagesFilterByMailboxStateTypeAndSyncTimeInKeyOrder) {
+  std::vector<DeviceRecord> records;
+  for (int i = 0; i < 5; ++i) {
+    records.push_back(device("Ann", "A" + std::to_string(i), i % 2 ? "Blocked" : "Allowed"));
+    records.push_back(device("Bo", "B" + std::to_string(i), "Quarantined"));
+  }
+  records[0].device_type = "Android";
+  records[0].last_success_sync = timestampFromDotNetTicks(639'000'000'000'000'000);
+  ASSERT_TRUE(harvest(records, 1'000).ok());
+
+  DeviceFilter all;
+  all.limit = 4;
+  auto first = inventory_->devices(all).value();
+  ASSERT_EQ(first.size(), 4u);
+  all.after_key = first.back().key;
+  auto second = inventory_->devices(all).value();
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_LT(first.back().key, second.front().key);
+
+  DeviceFilter f;
+  f.mailbox = "ANN@contoso.com";
+  EXPECT_EQ(inventory_->devices(f)->size(), 5u) << "by address, in any case";
+  f.mailbox = "contoso.com/users/bo";
+  EXPECT_EQ(inventory_->devices(f)->size(), 5u) << "by Identity, in any case";
+  f = {};
+  f.access_state = "Blocked";
+  EXPECT_EQ(inventory_->devices(f)->size(), 2u);
+  f = {};
+  f.device_type = "android";
+  EXPECT_EQ(inventory_->devices(f)->size(), 1u);
+  f = {};
+  f.synced_since = "2025-01-01T00:00:00";
+  ASSERT_EQ(inventory_->devices(f)->size(), 1u);
+  f.synced_since = "2027-01-01T00:00:00";
+  EXPECT_EQ(inventory_->devices(f)->size(), 0u);
+}
+
+TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {
+  inventory_.reset();
+  {
+    auto raw = store::Database::open(inventoryFile(store::storeFile(dir_))).value();
+    ASSERT_TRUE(raw->execute("PRAGMA user_version = 999").ok());
+  }
+  auto newer = InventoryStore::open(inventoryFile(store::storeFile(dir_)));
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.error().code, store::StoreErrc::kVersion);
+  EXPECT_NE(newer.error().message.find("newer release"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace easgate::agent
