@@ -62,6 +62,10 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
                                 bool statistics_came, bool allowed_by_mdm) {
   PartnershipDiff diff;
   diff.fields = fieldTextsOf(read);
+  // The usual case: read as it was stored.
+  if (stored && !stored->removed && statistics_came && recordText(diff.fields) == stored->record) {
+    return diff;
+  }
   if (!stored || stored->removed) {
     diff.kind = PartnershipDiff::Kind::kDiscovered;
     diff.events.push_back({"device-discovered", read.mailbox_identity, key,
@@ -73,7 +77,9 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
                                .done()});
     return diff;
   }
-  const DeviceFieldTexts& before = stored->fields;
+  // A record that does not parse is compared as empty: every field it had is written again.
+  auto parsed = fieldTextsFromRecord(stored->record);
+  const DeviceFieldTexts before = parsed ? std::move(parsed).value() : DeviceFieldTexts{};
   if (!statistics_came) {
     // No statistics this time (the mailbox was skipped, or is gone): keep what was known.
     for (auto& [name, value] : diff.fields) {

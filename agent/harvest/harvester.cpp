@@ -15,9 +15,10 @@ namespace easgate::agent {
 namespace {
 
 constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
-// Mailboxes written to the directory per store transaction: each holds the store's write lock
-// for a few milliseconds, so a command the MDM sends meanwhile is journaled at once.
+// The directory is written in short store transactions, so that a command the MDM sends
+// meanwhile is journaled at once: at most this many mailboxes, or this long, in each.
 constexpr std::size_t kMailboxesPerTransaction = 200;
+constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(2);
 
 }  // namespace
 
@@ -136,21 +137,31 @@ Result<Harvester::Gathered, HarvestError> Harvester::gather(bool full, std::int6
 
 Result<void, store::StoreError> Harvester::recordMailboxes(
     const std::vector<MailboxEntry>& mailboxes, std::int64_t now_ms, bool full) {
-  for (std::size_t from = 0; from < mailboxes.size(); from += kMailboxesPerTransaction) {
-    const std::size_t to = std::min(mailboxes.size(), from + kMailboxesPerTransaction);
-    auto written = store_.transaction([&]() -> Result<void, store::StoreError> {
-      for (std::size_t i = from; i < to; ++i) {
-        if (auto x = directory_.record(mailboxes[i], now_ms, /*lists=*/true); !x) return x;
-      }
-      return {};
-    });
+  // In the background: each transaction waits while the journal wants the store, and ends
+  // after a few milliseconds' work.
+  const auto background = store::Database::Priority::kBackground;
+  std::size_t next = 0;
+  while (next < mailboxes.size()) {
+    auto written = store_.transaction(
+        [&]() -> Result<void, store::StoreError> {
+          const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
+          for (std::size_t n = 0; n < kMailboxesPerTransaction && next < mailboxes.size(); ++n) {
+            if (auto x = directory_.record(mailboxes[next], now_ms, /*lists=*/true); !x) return x;
+            ++next;
+            if (std::chrono::steady_clock::now() >= until) break;
+          }
+          return {};
+        },
+        background);
     if (!written) return written;
   }
   if (!full) return {};
-  return store_.transaction([&]() -> Result<void, store::StoreError> {
-    if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
-    return {};
-  });
+  return store_.transaction(
+      [&]() -> Result<void, store::StoreError> {
+        if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
+        return {};
+      },
+      background);
 }
 
 Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDrift(
@@ -270,7 +281,13 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
           const bool discovered = !stored.value() || stored.value()->removed;
           const PartnershipDiff diff =
               diffPartnership(stored.value(), r, key, statistics_came, discovered && mdmAllowed(r));
-          if (auto x = w.save(key, r.mailbox_identity, diff.fields, !statistics_came); !x) return x;
+          const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
+                                 stored.value()->statistics_stale == !statistics_came;
+          if (auto x = unchanged ? w.unchanged(key, /*touch=*/!full)
+                                 : w.save(key, r.mailbox_identity, diff.fields, !statistics_came);
+              !x) {
+            return x;
+          }
           for (const auto& c : diff.changes) {
             if (auto x = w.change(key, c.field, c.old_value, c.new_value); !x) return x;
           }

@@ -22,8 +22,7 @@ const std::vector<const char*>& migrations() {
           first_seen_ms       INTEGER NOT NULL,
           last_seen_ms        INTEGER NOT NULL,
           removed_ms          INTEGER,           -- when a full harvest stopped finding it
-          statistics_stale_ms INTEGER,           -- set while its statistics are old
-          seen_in             INTEGER NOT NULL DEFAULT 0  -- the last harvest that read it
+          statistics_stale_ms INTEGER            -- set while its statistics are old
         );
         CREATE INDEX devices_current ON devices (removed_ms, key);
         CREATE TABLE device_changes (
@@ -69,7 +68,9 @@ Result<int, StoreError> userVersion(store::Database& db) {
   return static_cast<int>(q->integer(0));
 }
 
-std::string encodeFields(const DeviceFieldTexts& fields) {
+}  // namespace
+
+std::string recordText(const DeviceFieldTexts& fields) {
   std::string out;
   json::JsonWriter w(out);
   w.beginObject();
@@ -81,7 +82,7 @@ std::string encodeFields(const DeviceFieldTexts& fields) {
   return out;
 }
 
-Result<DeviceFieldTexts, StoreError> decodeFields(const std::string& text) {
+Result<DeviceFieldTexts, StoreError> fieldTextsFromRecord(const std::string& text) {
   auto doc = json::parseJson(text);
   if (!doc || !doc->asObject()) {
     return StoreError{StoreErrc::kCorrupt, "a stored device record is not a JSON object"};
@@ -92,6 +93,8 @@ Result<DeviceFieldTexts, StoreError> decodeFields(const std::string& text) {
   }
   return out;
 }
+
+namespace {
 
 // Reads rows to the end, handing each to `row`.
 template <typename F>
@@ -138,7 +141,9 @@ Result<store::Statement*, StoreError> HarvestWrite::statement(int which, std::st
 }
 
 Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const std::string& key) {
-  auto q = statement(0, "SELECT record, removed_ms IS NOT NULL FROM devices WHERE key = ?");
+  auto q = statement(0,
+                     "SELECT record, removed_ms IS NOT NULL, statistics_stale_ms IS NOT NULL "
+                     "FROM devices WHERE key = ?");
   if (!q) return q.error();
   store::Statement& s = *q.value();
   s.reset();
@@ -146,9 +151,15 @@ Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const 
   auto row = s.step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<StoredPartnership>();
-  auto fields = decodeFields(s.text(0));
-  if (!fields) return fields.error();
-  return std::optional(StoredPartnership{std::move(fields).value(), s.integer(1) != 0});
+  StoredPartnership out{s.text(0), s.integer(1) != 0, s.integer(2) != 0};
+  s.reset();
+  return std::optional(std::move(out));
+}
+
+HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key) {
+  auto q = statement(5, "INSERT OR IGNORE INTO temp.harvest_seen (key) VALUES (?)");
+  if (!q) return q.error();
+  return q.value()->bind(1, key).run();
 }
 
 HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::string& mailbox,
@@ -158,22 +169,34 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
   // they became so.
   auto q = statement(1,
                      "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
-                     "statistics_stale_ms, seen_in) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) "
+                     "statistics_stale_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5) "
                      "ON CONFLICT (key) DO UPDATE SET mailbox = ?2, record = ?3, "
-                     "last_seen_ms = ?4, removed_ms = NULL, seen_in = ?6, "
+                     "last_seen_ms = ?4, removed_ms = NULL, "
                      "statistics_stale_ms = CASE WHEN ?5 IS NULL THEN NULL "
                      "ELSE coalesce(statistics_stale_ms, ?5) END");
   if (!q) return q.error();
   const std::optional<std::string> stale =
       statistics_stale ? std::optional(std::to_string(now_ms_)) : std::nullopt;
-  return q.value()
-      ->bind(1, key)
-      .bind(2, mailbox)
-      .bind(3, encodeFields(fields))
-      .bind(4, now_ms_)
-      .bind(5, stale)
-      .bind(6, harvest_)
-      .run();
+  if (auto x = q.value()
+                   ->bind(1, key)
+                   .bind(2, mailbox)
+                   .bind(3, recordText(fields))
+                   .bind(4, now_ms_)
+                   .bind(5, stale)
+                   .run();
+      !x) {
+    return x;
+  }
+  return seen(key);
+}
+
+HarvestWrite::StoreResult HarvestWrite::unchanged(const std::string& key, bool touch) {
+  if (touch) {
+    auto q = statement(4, "UPDATE devices SET last_seen_ms = ? WHERE key = ?");
+    if (!q) return q.error();
+    if (auto x = q.value()->bind(1, now_ms_).bind(2, key).run(); !x) return x;
+  }
+  return seen(key);
 }
 
 HarvestWrite::StoreResult HarvestWrite::change(const std::string& key, const std::string& field,
@@ -209,14 +232,14 @@ HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::
 HarvestWrite::StoreResult HarvestWrite::removeUnseen(
     const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed) {
   auto gone = database_.prepare(
-      "SELECT key, record FROM devices WHERE removed_ms IS NULL AND seen_in <> ? ORDER BY key");
+      "SELECT key, record FROM devices WHERE removed_ms IS NULL AND key NOT IN "
+      "(SELECT key FROM temp.harvest_seen) ORDER BY key");
   if (!gone) return gone.error();
-  gone->bind(1, harvest_);
   auto mark = database_.prepare("UPDATE devices SET removed_ms = ? WHERE key = ?");
   if (!mark) return mark.error();
   return eachRow(*gone, [&]() -> StoreResult {
     const std::string key = gone->text(0);
-    auto fields = decodeFields(gone->text(1));
+    auto fields = fieldTextsFromRecord(gone->text(1));
     if (!fields) return fields.error();
     if (auto x = mark->bind(1, now_ms_).bind(2, key).run(); !x) return x;
     return removed(key, fields.value());
@@ -224,6 +247,13 @@ HarvestWrite::StoreResult HarvestWrite::removeUnseen(
 }
 
 // --- InventoryStore ---------------------------------------------------------------------------
+
+namespace {
+// When a current partnership was last seen: a full harvest writes nothing for one that did not
+// change, yet read it.
+const std::string kLastSeen =
+    "max(last_seen_ms, coalesce((SELECT max(finished_ms) FROM harvests WHERE kind = 'full'), 0))";
+}  // namespace
 
 int InventoryStore::currentSchemaVersion() { return static_cast<int>(migrations().size()); }
 
@@ -279,7 +309,8 @@ Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const Devi
   // Times are stored as ISO 8601 text; their first 19 characters compare in time order (to the
   // second).
   auto q = database_->prepare(
-      "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
+      "SELECT key, record, first_seen_ms, " + kLastSeen +
+      " FROM devices "
       "WHERE removed_ms IS NULL AND key > ?1 "
       "AND (?2 = '' OR lower(mailbox) = lower(?2) "
       "     OR lower(json_extract(record, '$.mailboxAddress')) = lower(?2)) "
@@ -300,8 +331,8 @@ Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const Devi
 
 Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std::string& key) {
   auto q = database_->prepare(
-      "SELECT key, record, first_seen_ms, last_seen_ms FROM devices "
-      "WHERE key = ? AND removed_ms IS NULL");
+      "SELECT key, record, first_seen_ms, " + kLastSeen +
+      " FROM devices WHERE key = ? AND removed_ms IS NULL");
   if (!q) return q.error();
   q->bind(1, key);
   auto row = q->step();
@@ -344,7 +375,7 @@ Result<void, StoreError> InventoryStore::forEachCurrent(
   auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL ORDER BY key");
   if (!q) return q.error();
   return eachRow(*q, [&]() -> StoreResult {
-    auto fields = decodeFields(q->text(0));
+    auto fields = fieldTextsFromRecord(q->text(0));
     if (!fields) return fields.error();
     each(recordFromFieldTexts(fields.value()));
     return {};
@@ -411,7 +442,14 @@ Result<void, StoreError> InventoryStore::applyHarvest(
         !x) {
       return x;
     }
-    HarvestWrite write(*database_, database_->lastInsertId(), run.finished_ms);
+    // What this harvest read, for removeUnseen(): on the side, never in the file.
+    if (auto x = database_->execute(
+            "CREATE TEMP TABLE IF NOT EXISTS harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
+            "DELETE FROM temp.harvest_seen;");
+        !x) {
+      return x;
+    }
+    HarvestWrite write(*database_, run.finished_ms);
     return body(write);
   });
 }

@@ -32,6 +32,10 @@ using DeviceFieldTexts = std::map<std::string, std::string>;
 
 DeviceFieldTexts fieldTextsOf(const DeviceRecord& record);
 DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields);
+// The stored form of a partnership's fields (a JSON object of texts), and back: equal fields
+// give equal text, so a partnership that did not change is found so without parsing.
+std::string recordText(const DeviceFieldTexts& fields);
+Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
 
 struct StoredDevice {
   std::string key;     // partnershipKey() of its Identity
@@ -42,8 +46,9 @@ struct StoredDevice {
 
 // What a harvest finds stored for a partnership.
 struct StoredPartnership {
-  DeviceFieldTexts fields;
-  bool removed = false;  // a full harvest stopped finding it
+  std::string record;             // recordText() of its fields
+  bool removed = false;           // a full harvest stopped finding it
+  bool statistics_stale = false;  // its statistics are kept from an earlier harvest
 };
 
 struct InventoryEvent {
@@ -101,27 +106,31 @@ class HarvestWrite {
 
   // What is stored for a partnership; nullopt when it never was.
   Result<std::optional<StoredPartnership>, store::StoreError> stored(const std::string& key);
-  // Stores a partnership this harvest read (new, again, or as it was): seen by this harvest.
-  // `statistics_stale`: its statistics are kept from an earlier harvest.
+  // Stores a partnership this harvest read (new, found again, or changed). `statistics_stale`:
+  // its statistics are kept from an earlier harvest.
   StoreResult save(const std::string& key, const std::string& mailbox,
                    const DeviceFieldTexts& fields, bool statistics_stale);
+  // A partnership this harvest read as it was stored: nothing is written, unless `touch` (a
+  // delta harvest) updates when it was last seen. (A current partnership was seen by the last
+  // full harvest at least: that is its last sighting unless a later one is stored.)
+  StoreResult unchanged(const std::string& key, bool touch);
   StoreResult change(const std::string& key, const std::string& field, const std::string& old_value,
                      const std::string& new_value);
   StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
                     const std::string& detail);
-  // Full harvests: marks every current partnership this harvest did not save as removed, and
+  // Full harvests: marks every current partnership this harvest did not read as removed, and
   // calls `removed` with each (its key and stored fields).
   StoreResult removeUnseen(
       const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed);
 
  private:
   friend class InventoryStore;
-  HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
-      : database_(database), harvest_(harvest), now_ms_(now_ms) {}
+  HarvestWrite(store::Database& database, std::int64_t now_ms)
+      : database_(database), now_ms_(now_ms) {}
   Result<store::Statement*, store::StoreError> statement(int which, std::string_view sql);
+  StoreResult seen(const std::string& key);
 
   store::Database& database_;
-  std::int64_t harvest_;
   std::int64_t now_ms_;
   std::map<int, store::Statement> statements_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "agent/audit/sha256.h"
 #include "agent/inventory/object_text.h"
 #include "common/text/case_fold.h"
 
@@ -83,42 +84,79 @@ NameLookup MailboxDirectory::lookup(std::string_view name) {
   return found ? found.value() : NameLookup{};
 }
 
+Result<store::Statement*, store::StoreError> MailboxDirectory::statement(std::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    auto prepared = database_.prepare(sql);
+    if (!prepared) return prepared.error();
+    it = statements_.emplace(sql, std::move(prepared).value()).first;
+  }
+  it->second.reset();
+  return &it->second;
+}
+
 Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
                                                          bool lists, std::string_view also) {
-  auto upsert = database_.prepare(
-      "INSERT INTO mailbox_directory (key, identity, address, seen_ms) VALUES (?, ?, ?, ?) "
-      "ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, address = "
-      "excluded.address, seen_ms = excluded.seen_ms");
+  std::set<std::string> names;
+  for (const auto& n : e.names) names.insert(text::foldCase(n));
+  if (!also.empty()) names.insert(text::foldCase(also));
+  // What this call would write, in one digest: a mailbox a harvest finds as it was costs one
+  // read, not a dozen writes.
+  std::string facts = e.identity + '\n' + e.address + '\n';
+  for (const auto& n : names) facts += "n:" + n + '\n';
+  if (lists) {
+    for (const auto& id : e.allowed) facts += "a:" + id + '\n';
+    for (const auto& id : e.blocked) facts += "b:" + id + '\n';
+  } else {
+    facts += "no lists\n";
+  }
+  const std::string fingerprint = toHex(sha256(facts)).substr(0, 32);
+  auto known = statement("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
+  if (!known) return known.error();
+  known.value()->bind(1, e.key);
+  auto row = known.value()->step();
+  if (!row) return row.error();
+  const bool same = row.value() && known.value()->optionalText(0) == fingerprint;
+  known.value()->reset();
+  if (same) return {};
+
+  auto upsert = statement(
+      "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint) "
+      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
+      "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
+      "excluded.fingerprint");
   if (!upsert) return upsert.error();
-  if (auto r = upsert->bind(1, e.key).bind(2, e.identity).bind(3, e.address).bind(4, now).run();
+  if (auto r = upsert.value()
+                   ->bind(1, e.key)
+                   .bind(2, e.identity)
+                   .bind(3, e.address)
+                   .bind(4, now)
+                   .bind(5, fingerprint)
+                   .run();
       !r) {
     return r;
   }
   // The names it had may be gone (a rename, a move to another OU): only today's count.
-  std::set<std::string> names;
-  for (const auto& n : e.names) names.insert(text::foldCase(n));
-  if (!also.empty()) names.insert(text::foldCase(also));
-  auto clear = database_.prepare("DELETE FROM mailbox_names WHERE key = ?");
-  auto add = database_.prepare("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
+  auto clear = statement("DELETE FROM mailbox_names WHERE key = ?");
   if (!clear) return clear.error();
+  if (auto r = clear.value()->bind(1, e.key).run(); !r) return r;
+  auto add = statement("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
   if (!add) return add.error();
-  if (auto r = clear->bind(1, e.key).run(); !r) return r;
   for (const auto& n : names) {
-    if (auto r = add->bind(1, n).bind(2, e.key).run(); !r) return r;
+    if (auto r = add.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
   }
   if (!lists) return {};
-  auto drop =
-      database_.prepare("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
-  auto put = database_.prepare(
+  auto drop = statement("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
+  if (!drop) return drop.error();
+  if (auto r = drop.value()->bind(1, e.key).run(); !r) return r;
+  auto put = statement(
       "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
       "VALUES (?, ?, 'harvested', ?)");
-  if (!drop) return drop.error();
   if (!put) return put.error();
-  if (auto r = drop->bind(1, e.key).run(); !r) return r;
   for (const auto& [which, ids] :
        {std::pair{"allowed", &e.allowed}, std::pair{"blocked", &e.blocked}}) {
     for (const auto& id : *ids) {
-      if (auto r = put->bind(1, e.key).bind(2, which).bind(3, id).run(); !r) return r;
+      if (auto r = put.value()->bind(1, e.key).bind(2, which).bind(3, id).run(); !r) return r;
     }
   }
   return {};

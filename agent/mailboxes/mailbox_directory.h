@@ -75,7 +75,11 @@ class MailboxDirectory {
   Result<std::size_t, store::StoreError> rekeyLegacyLists();
 
  private:
+  // Prepared once per directory, reset for each use.
+  Result<store::Statement*, store::StoreError> statement(std::string_view sql);
+
   store::Database& database_;
+  std::map<std::string_view, store::Statement> statements_;
 };
 
 }  // namespace easgate::agent

@@ -1,6 +1,9 @@
 // The SQLite adapter: every sqlite3 call of the agent is in this file.
 #include "agent/store/database.h"
 
+#include <condition_variable>
+#include <map>
+
 #include <sqlite3.h>
 
 #include <mutex>
@@ -111,8 +114,58 @@ std::vector<std::uint8_t> Statement::blob(int column) const {
   return p ? std::vector<std::uint8_t>(p, p + n) : std::vector<std::uint8_t>();
 }
 
+namespace {
+
+// The turn-taking of one file's writers in this process.
+class WriteGate {
+ public:
+  void enter(Database::Priority priority) {
+    std::unique_lock lock(mutex_);
+    if (priority == Database::Priority::kForeground) {
+      ++foreground_waiting_;
+      turn_.wait(lock, [&] { return !writing_; });
+      --foreground_waiting_;
+    } else {
+      turn_.wait(lock, [&] { return !writing_ && foreground_waiting_ == 0; });
+    }
+    writing_ = true;
+  }
+  void leave() {
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+    }
+    turn_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable turn_;
+  bool writing_ = false;
+  int foreground_waiting_ = 0;
+};
+
+std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
+  static std::mutex registry_mutex;
+  static std::map<std::filesystem::path, std::weak_ptr<WriteGate>> registry;
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(file, ec);
+  if (ec) canonical = std::filesystem::absolute(file, ec);
+  std::lock_guard lock(registry_mutex);
+  auto& slot = registry[canonical];
+  auto gate = slot.lock();
+  if (!gate) {
+    gate = std::make_shared<WriteGate>();
+    slot = gate;
+  }
+  return gate;
+}
+
+}  // namespace
+
 struct Database::Impl {
   sqlite3* db = nullptr;
+  std::shared_ptr<WriteGate> gate;
   std::mutex transaction_mutex;
   std::filesystem::path file;
   ~Impl() { sqlite3_close_v2(db); }
@@ -130,6 +183,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   }
   auto impl = std::make_unique<Impl>();
   impl->file = file;
+  impl->gate = gateFor(file);
   int rc =
       sqlite3_open_v2(file.string().c_str(), &impl->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -174,8 +228,13 @@ Result<Statement, StoreError> Database::prepare(std::string_view sql) {
 }
 
 Result<void, StoreError> Database::transaction(
-    const std::function<Result<void, StoreError>()>& body) {
+    const std::function<Result<void, StoreError>()>& body, Priority priority) {
   std::lock_guard one_at_a_time(impl_->transaction_mutex);
+  impl_->gate->enter(priority);
+  struct Leave {
+    WriteGate& gate;
+    ~Leave() { gate.leave(); }
+  } leave{*impl_->gate};
   if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
   Result<void, StoreError> outcome;
   try {

@@ -76,10 +76,18 @@ class Database {
   Result<void, StoreError> execute(std::string_view sql);
   Result<Statement, StoreError> prepare(std::string_view sql);
 
+  // Who goes first when connections of this process want to write the same file at once: the
+  // journal's writes (an MDM's 202 waits for them) before a harvest's housekeeping.
+  enum class Priority { kForeground, kBackground };
+
   // Runs `body` in a write transaction (BEGIN IMMEDIATE): committed when it succeeds, rolled
-  // back when it fails. Not nestable. One connection runs one transaction at a time (others
+  // back when it fails. Not nestable. Connections of this process to one file take turns for
+  // their transactions (SQLite's own lock, which waits by polling, is left to other processes);
+  // a background transaction waits while any foreground one does. One connection runs one
+  // transaction at a time (others
   // wait); parts of the agent that work concurrently each open their own connection.
-  Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body);
+  Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
+                                       Priority priority = Priority::kForeground);
 
   std::int64_t lastInsertId() const;
   // Rows changed by the last INSERT, UPDATE or DELETE.

@@ -161,6 +161,12 @@ const std::vector<Migration>& migrations() {
         DROP TABLE devices;
       )sql",
        &agent::importInventoryFromStore},
+      // v8: a digest of what the directory holds of each mailbox (agent/mailboxes/), so that a
+      // harvest finding a mailbox as it was writes nothing; seen_ms is now when the directory
+      // last learned something new of it.
+      R"sql(
+        ALTER TABLE mailbox_directory ADD COLUMN fingerprint TEXT;  -- NULL: written before v8
+      )sql",
   };
   return kMigrations;
 }

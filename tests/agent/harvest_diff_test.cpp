@@ -28,7 +28,7 @@ DeviceRecord device() {
 }
 
 StoredPartnership stored(const DeviceRecord& r, bool removed = false) {
-  return {fieldTextsOf(r), removed};
+  return {recordText(fieldTextsOf(r)), removed, false};
 }
 
 std::string member(const std::string& detail, const char* name) {
