@@ -1,8 +1,11 @@
 // The SQLite store: a real file on disk, WAL, versioned schema, transactions.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
@@ -87,6 +90,55 @@ TEST_F(StoreTest, RefusesAFileFromANewerReleaseAndOneThatIsNoDatabase) {
   auto corrupt = openStore(junk);
   ASSERT_FALSE(corrupt.ok());
   EXPECT_EQ(corrupt.error().code, StoreErrc::kCorrupt) << corrupt.error().message;
+}
+
+// Writers of one file in this process take turns without polling SQLite's lock, and a
+// background writer (a harvest's housekeeping) lets every waiting foreground one (the journal)
+// go first.
+TEST_F(StoreTest, AWaitingForegroundWriterGoesBeforeABackgroundOne) {
+  auto a = openStore(file()).value(), b = openStore(file()).value(), c = openStore(file()).value();
+  ASSERT_TRUE(a->execute("CREATE TABLE turns (who TEXT)").ok());
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  std::thread first([&] {
+    auto r = a->transaction([&]() -> Result<void, StoreError> {
+      std::unique_lock lock(m);
+      holding = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+      return a->execute("INSERT INTO turns VALUES ('first')");
+    });
+    EXPECT_TRUE(r.ok());
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return holding; });
+  }
+  std::thread background([&] {
+    EXPECT_TRUE(
+        b->transaction([&] { return b->execute("INSERT INTO turns VALUES ('background')"); },
+                       Database::Priority::kBackground)
+            .ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the background one waits
+  std::thread foreground([&] {
+    EXPECT_TRUE(
+        c->transaction([&] { return c->execute("INSERT INTO turns VALUES ('foreground')"); }).ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // so does the foreground one
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  foreground.join();
+  background.join();
+  auto q = a->prepare("SELECT group_concat(who, ' ') FROM (SELECT who FROM turns ORDER BY rowid)");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->step().value());
+  EXPECT_EQ(q->text(0), "first foreground background");
 }
 
 }  // namespace
