@@ -14,6 +14,10 @@ if(EASGATE_SANITIZE)
                                                    -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(easgate_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(EASGATE_TSAN)
+  target_compile_options(easgate_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(easgate_options INTERFACE -fsanitize=thread)
+endif()
 if(EASGATE_FUZZ)
   # Instrument every library for coverage; fuzz targets add -fsanitize=fuzzer themselves.
   target_compile_options(easgate_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined

@@ -1,8 +1,14 @@
 #include "agent/commands/command_executor.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "agent/inventory/object_text.h"
@@ -83,7 +89,7 @@ std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
               ? "the name '" + name +
                     "' fits more than one mailbox in Exchange; name it by its SMTP address or Guid"
               : "Exchange refused the mailbox name '" + name + "'";
-      settle(c, Outcome{false, why + ": " + e.message, e});
+      (void)settle(c, Outcome{false, why + ": " + e.message, e});  // a failure is logged there
       return std::nullopt;
     }
     if (found.size() != 1) {
@@ -94,7 +100,7 @@ std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
                                " mailboxes in Exchange; name it by its SMTP address or "
                                "Guid",
                      "", 0};
-      settle(c, Outcome{false, e.message, e});
+      (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
       return std::nullopt;
     }
     {
@@ -102,7 +108,7 @@ std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
       if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
           !recorded) {
         GatewayError e{GatewayErrc::kTransient, "the store: " + recorded.error().message, "", 0};
-        settle(c, Outcome{false, e.message, e});
+        (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
         return std::nullopt;
       }
     }
@@ -154,13 +160,18 @@ Result<std::size_t, CommandError> CommandExecutor::runDue() {
   if (!due) return due.error();
   const auto& commands = due.value();
   std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::optional<CommandError> failure;  // the first outcome the journal could not record
   auto worker = [&] {
     for (std::size_t i = next++; i < commands.size(); i = next++) {
       const CommandRecord& command = commands[i];
       {
         if (!journal_.markRunning(command.id)) continue;  // final meanwhile
       }
-      settle(command, execute(command));
+      if (auto settled = settle(command, execute(command)); !settled) {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = settled.error();
+      }
     }
   };
   std::vector<std::thread> workers;
@@ -168,6 +179,7 @@ Result<std::size_t, CommandError> CommandExecutor::runDue() {
   for (std::size_t i = 1; i < n; ++i) workers.emplace_back(worker);
   if (n > 0) worker();
   for (auto& w : workers) w.join();
+  if (failure) return *failure;
   return commands.size();
 }
 
@@ -183,24 +195,38 @@ std::int64_t CommandExecutor::retryDelay(int attempts, const GatewayError& error
   return std::max(delay, error.retry_after_ms);  // Exchange's own wait comes first
 }
 
-void CommandExecutor::settle(const CommandRecord& command, const Outcome& outcome) {
+Result<void, CommandError> CommandExecutor::settle(const CommandRecord& command,
+                                                   const Outcome& outcome) {
+  // What happened is journaled; a store that refuses for a moment (busy) is asked again.
+  auto record = [&](const std::function<Result<void, CommandError>()>& mark) {
+    Result<void, CommandError> r;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      r = mark();
+      if (r) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    }
+    spdlog::error(
+        "command {}: the journal could not record its outcome ({}): {}; after a restart it is "
+        "taken up again as interrupted",
+        command.id, outcome.text, r.error().message);
+    return r;
+  };
   if (outcome.succeeded) {
-    (void)journal_.markSucceeded(command.id, outcome.text);
-    return;
+    return record([&] { return journal_.markSucceeded(command.id, outcome.text); });
   }
   const int attempts = command.attempts + 1;  // this one included
   if (outcome.error && outcome.error->retryable()) {
     const std::int64_t next = clock_.nowMs() + retryDelay(attempts, *outcome.error);
     if (next <= command.deadline_ms) {
-      (void)journal_.markRetrying(command.id, outcome.text, next);
-      return;
+      return record([&] { return journal_.markRetrying(command.id, outcome.text, next); });
     }
-    (void)journal_.markFailed(command.id, "gave up at the deadline after " +
-                                              std::to_string(attempts) +
-                                              " attempts; last error: " + outcome.text);
-    return;
+    return record([&] {
+      return journal_.markFailed(command.id, "gave up at the deadline after " +
+                                                 std::to_string(attempts) +
+                                                 " attempts; last error: " + outcome.text);
+    });
   }
-  (void)journal_.markFailed(command.id, outcome.text);
+  return record([&] { return journal_.markFailed(command.id, outcome.text); });
 }
 
 CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
@@ -313,7 +339,10 @@ void CommandExecutor::readBack(const CommandRecord& c) {
   });
   if (!read || !entry) return;
   std::lock_guard lock(directory_mutex_);
-  (void)directory_.record(*entry, clock_.nowMs(), /*lists=*/true, c.request.mailbox);
+  if (auto r = directory_.record(*entry, clock_.nowMs(), /*lists=*/true, c.request.mailbox); !r) {
+    spdlog::debug("command {}: its mailbox's lists as read back are not kept: {}", c.id,
+                  r.error().message);
+  }
 }
 
 CommandExecutor::Outcome CommandExecutor::wipe(const CommandRecord& c) {

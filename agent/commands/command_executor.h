@@ -66,7 +66,9 @@ class CommandExecutor {
   // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
   // when the command cannot run now (failed, or retrying).
   std::optional<std::string> resolve(CommandRecord& command);
-  void settle(const CommandRecord& command, const Outcome& outcome);
+  // Journals the outcome: succeeded, retrying later, or failed. An error when the journal could
+  // not record it (logged; the command is taken up again after a restart).
+  Result<void, CommandError> settle(const CommandRecord& command, const Outcome& outcome);
   std::int64_t retryDelay(int attempts, const GatewayError& error);
 
   CommandJournal& journal_;

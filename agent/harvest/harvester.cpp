@@ -15,10 +15,9 @@ namespace easgate::agent {
 namespace {
 
 constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
-// The directory is written in short store transactions, so that a command the MDM sends
-// meanwhile is journaled at once: at most this many mailboxes, or this long, in each.
-constexpr std::size_t kMailboxesPerTransaction = 200;
-constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(2);
+// The directory is written in background store transactions that last at most this long, and
+// less when the journal wants the store: a command the MDM sends meanwhile is journaled at once.
+constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -137,19 +136,24 @@ Result<Harvester::Gathered, HarvestError> Harvester::gather(bool full, std::int6
 
 Result<void, store::StoreError> Harvester::recordMailboxes(
     const std::vector<MailboxEntry>& mailboxes, std::int64_t now_ms, bool full) {
-  // In the background: each transaction waits while the journal wants the store, and ends
-  // after a few milliseconds' work.
+  // In key order: the directory's tables are kept by key, so each transaction writes pages
+  // side by side, not all over the file.
+  std::vector<const MailboxEntry*> in_order;
+  in_order.reserve(mailboxes.size());
+  for (const auto& m : mailboxes) in_order.push_back(&m);
+  std::sort(in_order.begin(), in_order.end(),
+            [](const MailboxEntry* a, const MailboxEntry* b) { return a->key < b->key; });
   const auto background = store::Database::Priority::kBackground;
   std::size_t next = 0;
-  while (next < mailboxes.size()) {
+  while (next < in_order.size()) {
     auto written = store_.transaction(
         [&]() -> Result<void, store::StoreError> {
           const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
-          for (std::size_t n = 0; n < kMailboxesPerTransaction && next < mailboxes.size(); ++n) {
-            if (auto x = directory_.record(mailboxes[next], now_ms, /*lists=*/true); !x) return x;
+          do {
+            if (auto x = directory_.record(*in_order[next], now_ms, /*lists=*/true); !x) return x;
             ++next;
-            if (std::chrono::steady_clock::now() >= until) break;
-          }
+          } while (next < in_order.size() && !store_.foregroundWaiting() &&
+                   std::chrono::steady_clock::now() < until);
           return {};
         },
         background);
@@ -261,59 +265,65 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
                  static_cast<std::int64_t>(report.calls),
                  static_cast<std::int64_t>(report.failed_mailboxes)};
   HarvestReport counted = report;
+  std::int64_t finished = now;
+  auto apply = [&](HarvestWrite& w) -> Result<void, store::StoreError> {
+    auto emit = [&](const HarvestEvent& e) {
+      return w.event(e.kind, e.mailbox, e.device_key, e.detail);
+    };
+    for (const auto& f : g.failed) {
+      if (auto x = emit(statisticsFailedEvent(f.mailbox, f.error)); !x) return x;
+    }
+    for (const auto& r : g.records) {
+      if (r.identity.empty()) continue;
+      const std::string key = partnershipKey(r.identity);
+      // A delta reads a whole mailbox's statistics for one changed partnership: the others'
+      // statistics alone are no record to store.
+      if (!full && !g.listed.count(key)) continue;
+      auto stored = w.stored(key);
+      if (!stored) return stored.error();
+      const bool statistics_came = g.with_statistics.count(key) > 0;
+      const bool discovered = !stored.value() || stored.value()->removed;
+      const PartnershipDiff diff =
+          diffPartnership(stored.value(), r, key, statistics_came, discovered && mdmAllowed(r));
+      const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
+                             stored.value()->statistics_stale == !statistics_came;
+      if (auto x = unchanged ? w.unchanged(key, /*touch=*/!full)
+                             : w.save(key, r.mailbox_identity, diff.fields, !statistics_came);
+          !x) {
+        return x;
+      }
+      for (const auto& c : diff.changes) {
+        if (auto x = w.change(key, c.field, c.old_value, c.new_value); !x) return x;
+      }
+      for (const auto& e : diff.events) {
+        if (auto x = emit(e); !x) return x;
+      }
+      if (diff.kind == PartnershipDiff::Kind::kDiscovered) ++counted.discovered;
+      if (diff.kind == PartnershipDiff::Kind::kChanged) ++counted.changed;
+    }
+    if (!full) return {};
+    // Only a full harvest sees everything, so only it can tell what is gone.
+    if (auto x = w.removeUnseen([&](const std::string& key, const DeviceFieldTexts& stored) {
+          ++counted.removed;
+          return emit(removalEvent(key, stored));
+        });
+        !x) {
+      return x;
+    }
+    for (const auto& e : drift_events) {
+      if (auto x = emit(e); !x) return x;
+    }
+    return {};
+  };
   auto applied =
       inventory_.applyHarvest(run, [&](HarvestWrite& w) -> Result<void, store::StoreError> {
-        auto emit = [&](const HarvestEvent& e) {
-          return w.event(e.kind, e.mailbox, e.device_key, e.detail);
-        };
-        for (const auto& f : g.failed) {
-          if (auto x = emit(statisticsFailedEvent(f.mailbox, f.error)); !x) return x;
-        }
-        for (const auto& r : g.records) {
-          if (r.identity.empty()) continue;
-          const std::string key = partnershipKey(r.identity);
-          // A delta reads a whole mailbox's statistics for one changed partnership: the others'
-          // statistics alone are no record to store.
-          if (!full && !g.listed.count(key)) continue;
-          auto stored = w.stored(key);
-          if (!stored) return stored.error();
-          const bool statistics_came = g.with_statistics.count(key) > 0;
-          const bool discovered = !stored.value() || stored.value()->removed;
-          const PartnershipDiff diff =
-              diffPartnership(stored.value(), r, key, statistics_came, discovered && mdmAllowed(r));
-          const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
-                                 stored.value()->statistics_stale == !statistics_came;
-          if (auto x = unchanged ? w.unchanged(key, /*touch=*/!full)
-                                 : w.save(key, r.mailbox_identity, diff.fields, !statistics_came);
-              !x) {
-            return x;
-          }
-          for (const auto& c : diff.changes) {
-            if (auto x = w.change(key, c.field, c.old_value, c.new_value); !x) return x;
-          }
-          for (const auto& e : diff.events) {
-            if (auto x = emit(e); !x) return x;
-          }
-          if (diff.kind == PartnershipDiff::Kind::kDiscovered) ++counted.discovered;
-          if (diff.kind == PartnershipDiff::Kind::kChanged) ++counted.changed;
-        }
-        if (!full) return {};
-        // Only a full harvest sees everything, so only it can tell what is gone.
-        if (auto x = w.removeUnseen([&](const std::string& key, const DeviceFieldTexts& stored) {
-              ++counted.removed;
-              return emit(removalEvent(key, stored));
-            });
-            !x) {
-          return x;
-        }
-        for (const auto& e : drift_events) {
-          if (auto x = emit(e); !x) return x;
-        }
-        return {};
+        if (auto x = apply(w); !x) return x;
+        finished = clock_.nowMs();
+        return w.finishedAt(finished);
       });
   if (!applied) return storeFailure(applied.error());
   report = counted;
-  report.finished_ms = now;
+  report.finished_ms = finished;
 
   // 4. Correct drift.
   if (options_.correct_drift && journal_) {

@@ -229,6 +229,12 @@ HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::
       .run();
 }
 
+HarvestWrite::StoreResult HarvestWrite::finishedAt(std::int64_t ms) {
+  auto q = statement(6, "UPDATE harvests SET finished_ms = ? WHERE id = ?");
+  if (!q) return q.error();
+  return q.value()->bind(1, ms).bind(2, harvest_).run();
+}
+
 HarvestWrite::StoreResult HarvestWrite::removeUnseen(
     const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed) {
   auto gone = database_.prepare(
@@ -449,7 +455,7 @@ Result<void, StoreError> InventoryStore::applyHarvest(
         !x) {
       return x;
     }
-    HarvestWrite write(*database_, run.finished_ms);
+    HarvestWrite write(*database_, database_->lastInsertId(), run.finished_ms);
     return body(write);
   });
 }

@@ -118,6 +118,8 @@ class HarvestWrite {
                      const std::string& new_value);
   StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
                     const std::string& detail);
+  // When the harvest ended (the last thing it writes); the run's finished_ms until then.
+  StoreResult finishedAt(std::int64_t ms);
   // Full harvests: marks every current partnership this harvest did not read as removed, and
   // calls `removed` with each (its key and stored fields).
   StoreResult removeUnseen(
@@ -125,12 +127,13 @@ class HarvestWrite {
 
  private:
   friend class InventoryStore;
-  HarvestWrite(store::Database& database, std::int64_t now_ms)
-      : database_(database), now_ms_(now_ms) {}
+  HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
+      : database_(database), harvest_(harvest), now_ms_(now_ms) {}
   Result<store::Statement*, store::StoreError> statement(int which, std::string_view sql);
   StoreResult seen(const std::string& key);
 
   store::Database& database_;
+  std::int64_t harvest_;  // its row in harvests
   std::int64_t now_ms_;
   std::map<int, store::Statement> statements_;
 };

@@ -130,6 +130,10 @@ class WriteGate {
     }
     writing_ = true;
   }
+  bool foregroundWaiting() {
+    std::lock_guard lock(mutex_);
+    return foreground_waiting_ > 0;
+  }
   void leave() {
     {
       std::lock_guard lock(mutex_);
@@ -253,6 +257,8 @@ Result<void, StoreError> Database::transaction(
   }
   return {};
 }
+
+bool Database::foregroundWaiting() const { return impl_->gate->foregroundWaiting(); }
 
 std::int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(impl_->db); }
 

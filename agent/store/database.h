@@ -89,6 +89,10 @@ class Database {
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
                                        Priority priority = Priority::kForeground);
 
+  // Whether a foreground transaction of this process waits for this file: a long background
+  // one commits and lets it go first.
+  bool foregroundWaiting() const;
+
   std::int64_t lastInsertId() const;
   // Rows changed by the last INSERT, UPDATE or DELETE.
   int changes() const;
