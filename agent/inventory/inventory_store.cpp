@@ -336,9 +336,8 @@ Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const Devi
 }
 
 Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std::string& key) {
-  auto q = database_->prepare(
-      "SELECT key, record, first_seen_ms, " + kLastSeen +
-      " FROM devices WHERE key = ? AND removed_ms IS NULL");
+  auto q = database_->prepare("SELECT key, record, first_seen_ms, " + kLastSeen +
+                              " FROM devices WHERE key = ? AND removed_ms IS NULL");
   if (!q) return q.error();
   q->bind(1, key);
   auto row = q->step();
