@@ -1,6 +1,7 @@
 #include "agent/agent_loop.h"
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -30,7 +31,7 @@ void AgentLoop::stop() {
 void AgentLoop::wake() {
   {
     std::lock_guard lock(mutex_);
-    woken_ = true;
+    commands_woken_ = true;
   }
   wakeup_.notify_all();
 }
@@ -40,15 +41,15 @@ void AgentLoop::requestHarvest(HarvestKind kind) {
     std::lock_guard lock(mutex_);
     // A full harvest asked for is not downgraded by a later delta request.
     if (!requested_ || kind == HarvestKind::kFull) requested_ = kind;
-    woken_ = true;
+    harvests_woken_ = true;
   }
   wakeup_.notify_all();
 }
 
-void AgentLoop::sleepFor(std::chrono::milliseconds limit) {
+void AgentLoop::sleepUntil(std::int64_t until_ms, bool& woken) {
   std::unique_lock lock(mutex_);
-  wakeup_.wait_for(lock, limit, [&] { return stopping_ || woken_; });
-  woken_ = false;
+  clock_.waitUntil(lock, wakeup_, until_ms, [&] { return stopping_ || woken; });
+  woken = false;
 }
 
 void AgentLoop::runCommands(bool until_idle) {
@@ -66,13 +67,9 @@ void AgentLoop::runCommands(bool until_idle) {
       return;  // nothing left to do
     }
     if (ran && ran.value() > 0) continue;  // a mailbox's next command may be due now
-    auto wait = options_.poll;
-    if (next && next.value()) {
-      const std::int64_t until = *next.value() - clock_.nowMs();
-      wait =
-          std::clamp(std::chrono::milliseconds(until), std::chrono::milliseconds(0), options_.poll);
-    }
-    sleepFor(wait);
+    std::int64_t until = clock_.nowMs() + options_.poll.count();
+    if (next && next.value()) until = std::min(until, *next.value());
+    sleepUntil(until, commands_woken_);
   }
 }
 
@@ -83,6 +80,7 @@ void AgentLoop::runHarvests() {
   const bool full_on = options_.full_harvest_every_ms > 0;
   const bool delta_on = options_.delta_harvest_every_ms > 0;
   std::int64_t next_full = clock_.nowMs(), next_delta = clock_.nowMs();
+  constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
   while (true) {
     std::optional<HarvestKind> due;
     {
@@ -110,8 +108,11 @@ void AgentLoop::runHarvests() {
         spdlog::error("harvest: {}", report.error().message);
         (*due == HarvestKind::kFull ? next_full : next_delta) = now + kRetryAfterFailureMs;
       }
+      continue;  // the other kind may be due too
     }
-    sleepFor(options_.poll);
+    // Until the next timer, or a request.
+    sleepUntil(std::min(full_on ? next_full : kNever, delta_on ? next_delta : kNever),
+               harvests_woken_);
   }
 }
 

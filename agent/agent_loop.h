@@ -17,8 +17,8 @@ namespace easgate::agent {
 struct AgentLoopOptions {
   std::int64_t full_harvest_every_ms = 6 * 3600'000;  // 0: never
   std::int64_t delta_harvest_every_ms = 15 * 60'000;  // 0: never
-  // The longest the loop sleeps between looks at the journal: commands submitted by another
-  // process sharing the store are picked up within this.
+  // The longest (by the loop's clock) between looks at the journal: commands submitted by
+  // another process sharing the store are picked up within this.
   std::chrono::milliseconds poll{1000};
   // Called on the harvest thread after each harvest that succeeded (new events may be stored).
   std::function<void()> after_harvest;
@@ -44,7 +44,8 @@ class AgentLoop {
  private:
   void runCommands(bool until_idle);
   void runHarvests();
-  void sleepFor(std::chrono::milliseconds limit);
+  // Waits on the clock until `until_ms`, a stop, or `woken` (which it resets).
+  void sleepUntil(std::int64_t until_ms, bool& woken);
 
   CommandExecutor& executor_;
   Harvester& harvester_;
@@ -53,7 +54,8 @@ class AgentLoop {
   std::mutex mutex_;
   std::condition_variable wakeup_;
   bool stopping_ = false;
-  bool woken_ = false;
+  bool commands_woken_ = false;           // wake(): the journal has news
+  bool harvests_woken_ = false;           // requestHarvest()
   std::optional<HarvestKind> requested_;  // an on-demand harvest, not yet begun
 };
 

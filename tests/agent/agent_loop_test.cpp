@@ -66,7 +66,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     AgentLoopOptions options;
     options.full_harvest_every_ms = 3600'000;
     options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
-    options.poll = 10ms;
+    options.poll = 10min;                // by the clock, which moves only when the test says
     AgentLoop loop(executor, harvester, clock, options);
     std::thread running([&] { loop.run(); });
 
@@ -84,7 +84,24 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
       return journal.get(submitted->command.id).value().state == CommandState::kSucceeded;
     }));
 
+    // Throttled: the retry is due 30 s later by the loop's clock, and the loop waits for that
+    // clock, not for real time.
+    gateway.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
+    block.device_id = "X2";
+    auto throttled = journal.submit(block, clock.nowMs() + 3600'000);
+    ASSERT_TRUE(throttled.ok());
+    loop.wake();
+    EXPECT_TRUE(eventually([&] {
+      return journal.get(throttled->command.id).value().state == CommandState::kRetrying;
+    }));
     std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(journal.get(throttled->command.id).value().state, CommandState::kRetrying)
+        << "the clock has not moved";
+    clock.set(journal.get(throttled->command.id).value().next_attempt_ms);
+    EXPECT_TRUE(eventually([&] {
+      return journal.get(throttled->command.id).value().state == CommandState::kSucceeded;
+    })) << "the clock reached the retry";
+
     EXPECT_EQ(harvests(*inventory.value()), 1) << "the hour has not passed";
     loop.requestHarvest(HarvestKind::kDelta);
     EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 2; })) << "on demand";
