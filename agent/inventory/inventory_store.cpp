@@ -1,5 +1,6 @@
 #include "agent/inventory/inventory_store.h"
 
+#include "agent/store/schema.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 
@@ -11,8 +12,8 @@ using store::StoreError;
 using StoreResult = Result<void, StoreError>;
 
 // Migration N takes the inventory file from version N-1 to N. Append; never edit one released.
-const std::vector<const char*>& migrations() {
-  static const std::vector<const char*> kMigrations = {
+const std::vector<store::Migration>& migrations() {
+  static const std::vector<store::Migration> kMigrations = {
       // 1: the tables the store (easgate.db) held up to its schema 6, moved here.
       R"sql(
         CREATE TABLE devices (
@@ -58,14 +59,6 @@ const std::vector<const char*>& migrations() {
       )sql",
   };
   return kMigrations;
-}
-
-Result<int, StoreError> userVersion(store::Database& db) {
-  auto q = db.prepare("PRAGMA user_version");
-  if (!q) return q.error();
-  auto row = q->step();
-  if (!row) return row.error();
-  return static_cast<int>(q->integer(0));
 }
 
 }  // namespace
@@ -130,23 +123,12 @@ DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields) {
 
 // --- HarvestWrite -----------------------------------------------------------------------------
 
-Result<store::Statement*, StoreError> HarvestWrite::statement(int which, std::string_view sql) {
-  auto it = statements_.find(which);
-  if (it == statements_.end()) {
-    auto prepared = database_.prepare(sql);
-    if (!prepared) return prepared.error();
-    it = statements_.emplace(which, std::move(prepared).value()).first;
-  }
-  return &it->second;
-}
-
 Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const std::string& key) {
-  auto q = statement(0,
-                     "SELECT record, removed_ms IS NOT NULL, statistics_stale_ms IS NOT NULL "
-                     "FROM devices WHERE key = ?");
+  auto q = statements_.get(
+      "SELECT record, removed_ms IS NOT NULL, statistics_stale_ms IS NOT NULL "
+      "FROM devices WHERE key = ?");
   if (!q) return q.error();
   store::Statement& s = *q.value();
-  s.reset();
   s.bind(1, key);
   auto row = s.step();
   if (!row) return row.error();
@@ -157,7 +139,7 @@ Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const 
 }
 
 HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key) {
-  auto q = statement(5, "INSERT OR IGNORE INTO temp.harvest_seen (key) VALUES (?)");
+  auto q = statements_.get("INSERT OR IGNORE INTO temp.harvest_seen (key) VALUES (?)");
   if (!q) return q.error();
   return q.value()->bind(1, key).run();
 }
@@ -167,13 +149,13 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
                                              bool statistics_stale) {
   // A partnership seen again keeps its first sighting and, while its statistics stay old, when
   // they became so.
-  auto q = statement(1,
-                     "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
-                     "statistics_stale_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5) "
-                     "ON CONFLICT (key) DO UPDATE SET mailbox = ?2, record = ?3, "
-                     "last_seen_ms = ?4, removed_ms = NULL, "
-                     "statistics_stale_ms = CASE WHEN ?5 IS NULL THEN NULL "
-                     "ELSE coalesce(statistics_stale_ms, ?5) END");
+  auto q = statements_.get(
+      "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
+      "statistics_stale_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5) "
+      "ON CONFLICT (key) DO UPDATE SET mailbox = ?2, record = ?3, "
+      "last_seen_ms = ?4, removed_ms = NULL, "
+      "statistics_stale_ms = CASE WHEN ?5 IS NULL THEN NULL "
+      "ELSE coalesce(statistics_stale_ms, ?5) END");
   if (!q) return q.error();
   const std::optional<std::string> stale =
       statistics_stale ? std::optional(std::to_string(now_ms_)) : std::nullopt;
@@ -192,7 +174,7 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
 
 HarvestWrite::StoreResult HarvestWrite::unchanged(const std::string& key, bool touch) {
   if (touch) {
-    auto q = statement(4, "UPDATE devices SET last_seen_ms = ? WHERE key = ?");
+    auto q = statements_.get("UPDATE devices SET last_seen_ms = ? WHERE key = ?");
     if (!q) return q.error();
     if (auto x = q.value()->bind(1, now_ms_).bind(2, key).run(); !x) return x;
   }
@@ -202,9 +184,9 @@ HarvestWrite::StoreResult HarvestWrite::unchanged(const std::string& key, bool t
 HarvestWrite::StoreResult HarvestWrite::change(const std::string& key, const std::string& field,
                                                const std::string& old_value,
                                                const std::string& new_value) {
-  auto q = statement(2,
-                     "INSERT INTO device_changes (device_key, at_ms, field, old_value, new_value) "
-                     "VALUES (?, ?, ?, ?, ?)");
+  auto q = statements_.get(
+      "INSERT INTO device_changes (device_key, at_ms, field, old_value, new_value) "
+      "VALUES (?, ?, ?, ?, ?)");
   if (!q) return q.error();
   return q.value()
       ->bind(1, key)
@@ -217,8 +199,8 @@ HarvestWrite::StoreResult HarvestWrite::change(const std::string& key, const std
 
 HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::string& mailbox,
                                               const std::string& key, const std::string& detail) {
-  auto q = statement(
-      3, "INSERT INTO events (at_ms, kind, mailbox, device_key, detail) VALUES (?, ?, ?, ?, ?)");
+  auto q = statements_.get(
+      "INSERT INTO events (at_ms, kind, mailbox, device_key, detail) VALUES (?, ?, ?, ?, ?)");
   if (!q) return q.error();
   return q.value()
       ->bind(1, now_ms_)
@@ -230,7 +212,7 @@ HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::
 }
 
 HarvestWrite::StoreResult HarvestWrite::finishedAt(std::int64_t ms) {
-  auto q = statement(6, "UPDATE harvests SET finished_ms = ? WHERE id = ?");
+  auto q = statements_.get("UPDATE harvests SET finished_ms = ? WHERE id = ?");
   if (!q) return q.error();
   return q.value()->bind(1, ms).bind(2, harvest_).run();
 }
@@ -271,24 +253,8 @@ Result<std::unique_ptr<InventoryStore>, StoreError> InventoryStore::open(
   // What a harvest writes, the next harvest reads again from Exchange: a power cut may cost
   // the last commit, never the file's consistency (WAL).
   if (auto r = db->execute("PRAGMA synchronous = NORMAL"); !r) return r.error();
-  auto version = userVersion(*db);
-  if (!version) return version.error();
-  const int target = currentSchemaVersion();
-  if (version.value() > target) {
-    return StoreError{StoreErrc::kVersion,
-                      file.string() + " has inventory schema version " +
-                          std::to_string(version.value()) + ", newer than this easgate's " +
-                          std::to_string(target) + ": it was written by a newer release"};
-  }
-  for (int next = version.value() + 1; next <= target; ++next) {
-    auto migrated = db->transaction([&]() -> StoreResult {
-      if (auto r = db->execute(migrations()[static_cast<std::size_t>(next - 1)]); !r) {
-        return StoreError{r.error().code, "inventory schema migration " + std::to_string(next) +
-                                              ": " + r.error().message};
-      }
-      return db->execute("PRAGMA user_version = " + std::to_string(next));
-    });
-    if (!migrated) return migrated.error();
+  if (auto migrated = store::migrate(*db, migrations(), "inventory"); !migrated) {
+    return migrated.error();
   }
   return std::unique_ptr<InventoryStore>(new InventoryStore(std::move(db)));
 }

@@ -128,14 +128,13 @@ class HarvestWrite {
  private:
   friend class InventoryStore;
   HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
-      : database_(database), harvest_(harvest), now_ms_(now_ms) {}
-  Result<store::Statement*, store::StoreError> statement(int which, std::string_view sql);
+      : database_(database), statements_(database), harvest_(harvest), now_ms_(now_ms) {}
   StoreResult seen(const std::string& key);
 
   store::Database& database_;
+  store::StatementCache statements_;
   std::int64_t harvest_;  // its row in harvests
   std::int64_t now_ms_;
-  std::map<int, store::Statement> statements_;
 };
 
 // One connection to the inventory file. Not thread-safe: one caller at a time; open one per

@@ -84,17 +84,6 @@ NameLookup MailboxDirectory::lookup(std::string_view name) {
   return found ? found.value() : NameLookup{};
 }
 
-Result<store::Statement*, store::StoreError> MailboxDirectory::statement(std::string_view sql) {
-  auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    auto prepared = database_.prepare(sql);
-    if (!prepared) return prepared.error();
-    it = statements_.emplace(sql, std::move(prepared).value()).first;
-  }
-  it->second.reset();
-  return &it->second;
-}
-
 Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
                                                          bool lists, std::string_view also) {
   std::set<std::string> names;
@@ -111,7 +100,7 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
     facts += "no lists\n";
   }
   const std::string fingerprint = toHex(sha256(facts)).substr(0, 32);
-  auto known = statement("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
+  auto known = statements_.get("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
   if (!known) return known.error();
   known.value()->bind(1, e.key);
   auto row = known.value()->step();
@@ -120,7 +109,7 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
   known.value()->reset();
   if (same) return {};
 
-  auto upsert = statement(
+  auto upsert = statements_.get(
       "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint) "
       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
       "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
@@ -137,19 +126,20 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
     return r;
   }
   // The names it had may be gone (a rename, a move to another OU): only today's count.
-  auto clear = statement("DELETE FROM mailbox_names WHERE key = ?");
+  auto clear = statements_.get("DELETE FROM mailbox_names WHERE key = ?");
   if (!clear) return clear.error();
   if (auto r = clear.value()->bind(1, e.key).run(); !r) return r;
-  auto add = statement("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
+  auto add = statements_.get("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
   if (!add) return add.error();
   for (const auto& n : names) {
     if (auto r = add.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
   }
   if (!lists) return {};
-  auto drop = statement("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
+  auto drop =
+      statements_.get("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
   if (!drop) return drop.error();
   if (auto r = drop.value()->bind(1, e.key).run(); !r) return r;
-  auto put = statement(
+  auto put = statements_.get(
       "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
       "VALUES (?, ?, 'harvested', ?)");
   if (!put) return put.error();

@@ -44,7 +44,8 @@ struct NameLookup {
 // connection; call inside the caller's transaction where atomicity matters.
 class MailboxDirectory {
  public:
-  explicit MailboxDirectory(store::Database& database) : database_(database) {}
+  explicit MailboxDirectory(store::Database& database)
+      : database_(database), statements_(database) {}
 
   NameLookup lookup(std::string_view name);  // a store failure reads as kUnknown
   Result<NameLookup, store::StoreError> find(std::string_view name);
@@ -75,11 +76,8 @@ class MailboxDirectory {
   Result<std::size_t, store::StoreError> rekeyLegacyLists();
 
  private:
-  // Prepared once per directory, reset for each use.
-  Result<store::Statement*, store::StoreError> statement(std::string_view sql);
-
   store::Database& database_;
-  std::map<std::string_view, store::Statement> statements_;
+  store::StatementCache statements_;
 };
 
 }  // namespace easgate::agent

@@ -266,4 +266,15 @@ int Database::changes() const { return sqlite3_changes(impl_->db); }
 
 const std::filesystem::path& Database::file() const { return impl_->file; }
 
+Result<Statement*, StoreError> StatementCache::get(std::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    auto prepared = database_.prepare(sql);
+    if (!prepared) return prepared.error();
+    it = statements_.emplace(std::string(sql), std::move(prepared).value()).first;
+  }
+  it->second.reset();
+  return &it->second;
+}
+
 }  // namespace easgate::agent::store

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,18 @@ class Database {
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Statements prepared once on a connection and reset for each use, for code that runs the same
+// few statements many times. Keyed by the text: pass the same SQL for the same statement.
+class StatementCache {
+ public:
+  explicit StatementCache(Database& database) : database_(database) {}
+  Result<Statement*, StoreError> get(std::string_view sql);
+
+ private:
+  Database& database_;
+  std::map<std::string, Statement, std::less<>> statements_;
 };
 
 }  // namespace easgate::agent::store

@@ -8,18 +8,7 @@
 namespace easgate::agent::store {
 namespace {
 
-// Migration N takes the schema from version N-1 to N: `before` (when set) runs first, outside
-// the store's transaction, and must be safe to run again; then `sql`, in one transaction with
-// the new version number. Append new ones; never edit a released one (files in the field have
-// run it).
-struct Migration {
-  using Before = Result<void, StoreError> (*)(const std::filesystem::path& store_file);
-  Migration(const char* sql_text, Before before_sql = nullptr)  // NOLINT: plain SQL converts
-      : sql(sql_text), before(before_sql) {}
-  const char* sql;
-  Before before;
-};
-
+// Append new ones; never edit a released one (files in the field have run it).
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kMigrations = {
       // 1: the audit log, append-only and hash-chained (agent/audit/).
@@ -183,35 +172,42 @@ Result<int, StoreError> schemaVersion(Database& database) {
   return static_cast<int>(query->integer(0));
 }
 
+Result<void, StoreError> migrate(Database& database, const std::vector<Migration>& migrations,
+                                 std::string_view schema) {
+  const std::filesystem::path& file = database.file();
+  auto version = schemaVersion(database);
+  if (!version) return version.error();
+  const int target = static_cast<int>(migrations.size());
+  if (version.value() > target) {
+    return StoreError{StoreErrc::kVersion,
+                      file.string() + " has " + std::string(schema) + " schema version " +
+                          std::to_string(version.value()) + ", newer than this easgate's " +
+                          std::to_string(target) + ": it was written by a newer release"};
+  }
+  for (int next = version.value() + 1; next <= target; ++next) {
+    const Migration& migration = migrations[static_cast<std::size_t>(next - 1)];
+    auto failed = [&](const StoreError& e) {
+      return StoreError{e.code, std::string(schema) + " schema migration " + std::to_string(next) +
+                                    ": " + e.message};
+    };
+    if (migration.before) {
+      if (auto r = migration.before(file); !r) return failed(r.error());
+    }
+    auto migrated = database.transaction([&]() -> Result<void, StoreError> {
+      if (auto r = database.execute(migration.sql); !r) return failed(r.error());
+      return database.execute("PRAGMA user_version = " + std::to_string(next));
+    });
+    if (!migrated) return migrated.error();
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::path& file) {
   auto opened = Database::open(file);
   if (!opened) return opened.error();
   std::unique_ptr<Database> database = std::move(opened).value();
-  auto version = schemaVersion(*database);
-  if (!version) return version.error();
-  const int target = currentSchemaVersion();
-  if (version.value() > target) {
-    return StoreError{StoreErrc::kVersion,
-                      file.string() + " has schema version " + std::to_string(version.value()) +
-                          ", newer than this easgate's " + std::to_string(target) +
-                          ": it was written by a newer release"};
-  }
-  for (int next = version.value() + 1; next <= target; ++next) {
-    const Migration& migration = migrations()[static_cast<std::size_t>(next - 1)];
-    if (migration.before) {
-      if (auto r = migration.before(file); !r) {
-        return StoreError{r.error().code,
-                          "schema migration " + std::to_string(next) + ": " + r.error().message};
-      }
-    }
-    auto migrated = database->transaction([&]() -> Result<void, StoreError> {
-      if (auto r = database->execute(migration.sql); !r) {
-        return StoreError{r.error().code,
-                          "schema migration " + std::to_string(next) + ": " + r.error().message};
-      }
-      return database->execute("PRAGMA user_version = " + std::to_string(next));
-    });
-    if (!migrated) return migrated.error();
+  if (auto migrated = migrate(*database, migrations(), "store"); !migrated) {
+    return migrated.error();
   }
   return database;
 }

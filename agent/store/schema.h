@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "agent/store/database.h"
 
@@ -15,6 +17,22 @@ inline std::filesystem::path storeFile(const std::filesystem::path& data_directo
 // The schema version this build writes. A file at a lower version is migrated on open; a file
 // at a higher one (written by a newer easgate) is refused rather than misread.
 int currentSchemaVersion();
+
+// Migration N takes a file's schema from version N-1 to N: `before` (when set) runs first,
+// outside the file's transaction, and must be safe to run again; then `sql`, in one transaction
+// with the new version number (PRAGMA user_version).
+struct Migration {
+  using Before = Result<void, StoreError> (*)(const std::filesystem::path& file);
+  Migration(const char* sql_text, Before before_sql = nullptr)  // NOLINT: plain SQL converts
+      : sql(sql_text), before(before_sql) {}
+  const char* sql;
+  Before before;
+};
+
+// Brings `database` from its version to the last of `migrations`; refuses a file at a higher
+// version (a newer release wrote it). `schema` names it in messages ("store", "inventory").
+Result<void, StoreError> migrate(Database& database, const std::vector<Migration>& migrations,
+                                 std::string_view schema);
 
 // Opens the store and brings its schema up to date, one migration per transaction.
 Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::path& file);
