@@ -606,29 +606,34 @@ std::string listenAddressProblem(const HttpServerOptions& options) {
 HttpResponse awaitResponse(HttpResponse response) {
   if (!response.pending) return response;
   const std::shared_ptr<PendingResponse> pending = std::move(response.pending);
-  std::mutex mutex;
-  std::condition_variable woken;
-  bool news = true;  // look once at once
-  auto subscription = pending->subscribe([&] {
+  // Shared with the wake callback, which a notifier may still be running (from its own copy)
+  // when this wait has returned.
+  struct Wait {
+    std::mutex mutex;
+    std::condition_variable woken;
+    bool news = true;  // look once at once
+  };
+  const auto wait = std::make_shared<Wait>();
+  auto subscription = pending->subscribe([wait] {
     {
-      std::lock_guard lock(mutex);
-      news = true;
+      std::lock_guard lock(wait->mutex);
+      wait->news = true;
     }
-    woken.notify_all();
+    wait->woken.notify_all();
   });
   while (true) {
     const bool final = std::chrono::steady_clock::now() >= pending->deadline();
     {
-      std::lock_guard lock(mutex);
-      news = false;
+      std::lock_guard lock(wait->mutex);
+      wait->news = false;
     }
     if (auto r = pending->attempt(final)) return *r;
     auto until = pending->deadline();
     if (const auto every = pending->recheckEvery(); every.count() > 0) {
       until = std::min(until, std::chrono::steady_clock::now() + every);
     }
-    std::unique_lock lock(mutex);
-    woken.wait_until(lock, until, [&] { return news; });
+    std::unique_lock lock(wait->mutex);
+    wait->woken.wait_until(lock, until, [&] { return wait->news; });
   }
 }
 
