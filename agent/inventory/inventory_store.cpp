@@ -413,15 +413,17 @@ Result<void, StoreError> InventoryStore::applyHarvest(
         !x) {
       return x;
     }
-    // What this harvest read, for removeUnseen(): on the side, never in the file.
+    const std::int64_t harvest = database_->lastInsertId();
+    // What this harvest read, for removeUnseen(): on the side, never in the file; emptied after.
     if (auto x = database_->execute(
             "CREATE TEMP TABLE IF NOT EXISTS harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
             "DELETE FROM temp.harvest_seen;");
         !x) {
       return x;
     }
-    HarvestWrite write(*database_, database_->lastInsertId(), run.finished_ms);
-    return body(write);
+    HarvestWrite write(*database_, harvest, run.finished_ms);
+    if (auto x = body(write); !x) return x;
+    return database_->execute("DELETE FROM temp.harvest_seen");
   });
 }
 
