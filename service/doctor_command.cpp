@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/inventory/inventory_store.h"
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
@@ -222,6 +223,13 @@ void checkStore(Report& r, const AgentConfig& c) {
                   "make the data directory writable by the agent's account");
   }
   r.ok("store " + file.string() + " opens (schema up to date)");
+  const auto inventory_file = agent::inventoryFile(file);
+  auto inventory = openInventoryStore(c.runtime.data_directory);
+  if (!inventory) {
+    return r.fail("inventory " + inventory_file.string() + ": " + inventory.error(),
+                  "make the data directory writable by the agent's account");
+  }
+  r.ok("inventory " + inventory_file.string() + " opens (schema up to date)");
 }
 
 void checkExchange(Report& r, const AgentConfig& c) {

@@ -134,6 +134,8 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
   EXPECT_NE(good.out.find("all checks passed"), std::string::npos) << good.out;
   EXPECT_NE(good.out.find("psVersion"), std::string::npos) << "the bridge's ready frame";
+  EXPECT_NE(good.out.find("easgate-inventory.db opens"), std::string::npos)
+      << "the inventory is checked beside the store: " << good.out;
 
   writeConfig("pki/server.pem", "pki/admin.key");
   CliRun wrong_key =
