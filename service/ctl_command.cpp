@@ -91,9 +91,8 @@ Request requestFor(const std::string& name, const CtlOptions& o) {
   }
   if (name == "wipe")
     return {"POST", "/v1/commands", commandBody(o.account_only ? "wipe-account-only" : "wipe", o)};
-  if (name == "remove") return {"POST", "/v1/commands", commandBody("remove-partnership", o)};
-  return {"POST", "/v1/commands",
-          commandBody(name, o)};  // allow, revoke, block, unblock, cancel-wipe
+  // allow, revoke, block, unblock, cancel-wipe, remove-partnership: the wire's names.
+  return {"POST", "/v1/commands", commandBody(name, o)};
 }
 
 bool isFinalState(const std::string& body) {
@@ -162,7 +161,9 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   ctl->add_subcommand("cancel-wipe", "Cancel a pending wipe (admin)")
       ->add_option("partnership", o.partnership, "The partnership's Identity")
       ->required();
-  ctl->add_subcommand("remove", "Remove a partnership (admin)")
+  // The wire's name; `remove`, which earlier releases took, still works.
+  ctl->add_subcommand("remove-partnership", "Remove a partnership (admin)")
+      ->alias("remove")
       ->add_option("partnership", o.partnership, "The partnership's Identity")
       ->required();
   CLI::App* command = ctl->add_subcommand("command", "A command's state");

@@ -76,6 +76,13 @@ TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
   CliRun refused = run(ctl(port, "reader") + "wipe 'Zoe/ExchangeActiveSyncDevices/x'");
   EXPECT_EQ(refused.exit_code, 6) << refused.out;
   EXPECT_NE(refused.err.find("403"), std::string::npos) << refused.err;
+  // ctl names commands as the wire does; the older `remove` still works.
+  for (const char* name : {"remove-partnership", "remove"}) {
+    CliRun removal = run(ctl(port, "admin") + name + " 'Zoe/ExchangeActiveSyncDevices/x'");
+    EXPECT_EQ(removal.exit_code, 0) << removal.err;
+    EXPECT_NE(removal.out.find("\"kind\":\"remove-partnership\""), std::string::npos)
+        << removal.out;
+  }
 
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
   int wait_status = 0;
