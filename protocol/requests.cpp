@@ -8,6 +8,7 @@
 
 #include "common/json/json_value.h"
 #include "common/text/utf.h"
+#include "protocol/command_kinds.h"
 #include "protocol/validation.h"
 
 namespace easgate::protocol {
@@ -72,8 +73,15 @@ int hexValue(char c) {
   return -1;
 }
 
-bool takesDeviceId(std::string_view kind) {
-  return kind == "allow" || kind == "revoke" || kind == "block" || kind == "unblock";
+// The kinds POST /v1/commands takes, for the error that names them.
+std::string postedKinds() {
+  std::string out;
+  for (const auto& k : kCommandKindTable) {
+    if (!k.posted) continue;
+    if (!out.empty()) out += ", ";
+    out += k.name;
+  }
+  return out;
 }
 
 std::string lower(std::string_view s) {
@@ -97,13 +105,11 @@ Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body
     *target = std::move(v).value();
   }
   if (s.kind.empty()) return badRequest("missing-field", "kind is required", "kind");
-  if (std::find(std::begin(kCommandKinds), std::end(kCommandKinds), s.kind) ==
-      std::end(kCommandKinds)) {
-    return invalidField("kind", "'" + s.kind +
-                                    "' is no command kind: allow, revoke, block, unblock, wipe, "
-                                    "wipe-account-only, cancel-wipe, remove-partnership");
+  const CommandKindInfo* kind = commandKindNamed(s.kind);
+  if (!kind || !kind->posted) {
+    return invalidField("kind", "'" + s.kind + "' is no command kind: " + postedKinds());
   }
-  if (takesDeviceId(s.kind)) {
+  if (kind->target == CommandTarget::kDeviceId) {
     if (!s.partnership.empty()) {
       return invalidField("partnership",
                           s.kind + " takes a mailbox and a deviceId, not a partnership");

@@ -26,12 +26,6 @@ inline constexpr std::size_t kMaxPageSize = 1000;
 // The longest an event long-poll waits.
 inline constexpr int kMaxWaitSeconds = 60;
 
-// The command kinds POST /v1/commands takes. (A desired list is PUT on the mailbox.)
-inline constexpr std::string_view kCommandKinds[] = {"allow",       "revoke",
-                                                     "block",       "unblock",
-                                                     "wipe",        "wipe-account-only",
-                                                     "cancel-wipe", "remove-partnership"};
-
 // POST /v1/commands. allow, revoke, block, unblock: mailbox + deviceId. wipe,
 // wipe-account-only, cancel-wipe, remove-partnership: partnership (mailbox optional, and if
 // given it must be the partnership's).

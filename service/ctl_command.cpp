@@ -7,6 +7,7 @@
 
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
+#include "protocol/command_kinds.h"
 #include "protocol/requests.h"
 #include "service/cli.h"
 
@@ -140,32 +141,30 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   ctl->add_subcommand("lists", "A mailbox's allowed and blocked lists")
       ->add_option("mailbox", o.mailbox, "The mailbox")
       ->required();
-  for (const auto& [name, help] : {std::pair{"allow", "Add a device ID to the allowed list"},
-                                   std::pair{"revoke", "Remove it from the allowed list"},
-                                   std::pair{"block", "Add a device ID to the blocked list"},
-                                   std::pair{"unblock", "Remove it from the blocked list"}}) {
-    CLI::App* sub = ctl->add_subcommand(name, help);
-    sub->add_option("mailbox", o.mailbox, "The mailbox")->required();
-    sub->add_option("device-id", o.device_id, "The ActiveSync device ID")->required();
+  // A subcommand per command kind, by the wire's name (protocol/command_kinds.h); an
+  // account-only wipe is `wipe --account-only`, and `remove`, which earlier releases took,
+  // still removes a partnership.
+  for (const auto& kind : protocol::kCommandKindTable) {
+    if (kind.name == "wipe-account-only") continue;
+    CLI::App* sub = ctl->add_subcommand(std::string(kind.name), std::string(kind.summary));
+    switch (kind.target) {
+      case protocol::CommandTarget::kDeviceId:
+        sub->add_option("mailbox", o.mailbox, "The mailbox (any of its names)")->required();
+        sub->add_option("device-id", o.device_id, "The ActiveSync device ID")->required();
+        break;
+      case protocol::CommandTarget::kDeviceIdList:
+        sub->add_option("mailbox", o.mailbox, "The mailbox (any of its names)")->required();
+        sub->add_option("device-ids", o.device_ids, "The device IDs (none: an empty list)");
+        break;
+      case protocol::CommandTarget::kPartnership:
+        sub->add_option("partnership", o.partnership, "The partnership's Identity")->required();
+        break;
+    }
+    if (kind.name == "wipe") {
+      sub->add_flag("--account-only", o.account_only, "Remove only the mailbox's data");
+    }
+    if (kind.name == "remove-partnership") sub->alias("remove");
   }
-  for (const auto& [name, help] :
-       {std::pair{"set-allowed", "Make the allowed list exactly these IDs"},
-        std::pair{"set-blocked", "Make the blocked list exactly these IDs"}}) {
-    CLI::App* set = ctl->add_subcommand(name, help);
-    set->add_option("mailbox", o.mailbox, "The mailbox (any of its names)")->required();
-    set->add_option("device-ids", o.device_ids, "The device IDs (none: an empty list)");
-  }
-  CLI::App* wipe = ctl->add_subcommand("wipe", "Remote-wipe a device (admin)");
-  wipe->add_option("partnership", o.partnership, "The partnership's Identity")->required();
-  wipe->add_flag("--account-only", o.account_only, "Remove only the mailbox's data");
-  ctl->add_subcommand("cancel-wipe", "Cancel a pending wipe (admin)")
-      ->add_option("partnership", o.partnership, "The partnership's Identity")
-      ->required();
-  // The wire's name; `remove`, which earlier releases took, still works.
-  ctl->add_subcommand("remove-partnership", "Remove a partnership (admin)")
-      ->alias("remove")
-      ->add_option("partnership", o.partnership, "The partnership's Identity")
-      ->required();
   CLI::App* command = ctl->add_subcommand("command", "A command's state");
   command->add_option("id", o.id, "The command's id")->required()->check(CLI::PositiveNumber);
   command->add_option("--wait", o.wait_seconds, "Wait up to this many seconds for it to finish");

@@ -10,11 +10,6 @@ namespace {
 
 using transport::HttpResponse;
 
-bool needsAdmin(CommandKind kind) {
-  return kind == CommandKind::kWipe || kind == CommandKind::kWipeAccountOnly ||
-         kind == CommandKind::kCancelWipe || kind == CommandKind::kRemovePartnership;
-}
-
 // The {list} segment: allowed or blocked.
 std::optional<protocol::ApiError> listProblem(const std::string& list) {
   if (list == "allowed" || list == "blocked") return std::nullopt;
@@ -76,7 +71,7 @@ HttpResponse ApiService::submitCommand(Call& call) {
   if (!body) return errorResponse(body.error());
   CommandRequest request;
   request.kind = *commandKindFromName(body->kind);  // parseCommandSubmission checked the name
-  if (needsAdmin(request.kind) && call.role < Role::kAdmin) {
+  if (commandKindInfo(request.kind).admin && call.role < Role::kAdmin) {
     return deny(call,
                 {403, "forbidden",
                  "the " + std::string(roleName(call.role)) + " role cannot " + body->kind +

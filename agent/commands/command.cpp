@@ -1,25 +1,14 @@
 #include "agent/commands/command.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "agent/inventory/exchange_mapping.h"
 #include "common/text/name_table.h"
+#include "protocol/command_kinds.h"
 
 namespace easgate::agent {
 namespace {
-
-constexpr Named<CommandKind> kKinds[] = {
-    {CommandKind::kAllow, "allow"},
-    {CommandKind::kRevoke, "revoke"},
-    {CommandKind::kBlock, "block"},
-    {CommandKind::kUnblock, "unblock"},
-    {CommandKind::kSetAllowed, "set-allowed"},
-    {CommandKind::kSetBlocked, "set-blocked"},
-    {CommandKind::kWipe, "wipe"},
-    {CommandKind::kWipeAccountOnly, "wipe-account-only"},
-    {CommandKind::kCancelWipe, "cancel-wipe"},
-    {CommandKind::kRemovePartnership, "remove-partnership"},
-};
 
 constexpr Named<CommandState> kStates[] = {
     {CommandState::kQueued, "queued"},     {CommandState::kRunning, "running"},
@@ -41,30 +30,29 @@ CommandError invalid(std::string message) {
   return CommandError{CommandErrc::kInvalid, std::move(message)};
 }
 
-bool takesDeviceId(CommandKind k) {
-  return k == CommandKind::kAllow || k == CommandKind::kRevoke || k == CommandKind::kBlock ||
-         k == CommandKind::kUnblock;
-}
+// The table's rows are in the enum's order.
+static_assert(std::size(protocol::kCommandKindTable) ==
+              static_cast<std::size_t>(CommandKind::kRemovePartnership) + 1);
+static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetBlocked)].name ==
+              "set-blocked");
+static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kRemovePartnership)].name ==
+              "remove-partnership");
 
 }  // namespace
 
-std::string_view commandKindName(CommandKind kind) { return nameOf(kKinds, kind); }
+const protocol::CommandKindInfo& commandKindInfo(CommandKind kind) {
+  return protocol::kCommandKindTable[static_cast<std::size_t>(kind)];
+}
+
+std::string_view commandKindName(CommandKind kind) { return commandKindInfo(kind).name; }
 
 std::optional<CommandKind> commandKindFromName(std::string_view name) {
-  return valueNamed(kKinds, name);
+  const protocol::CommandKindInfo* row = protocol::commandKindNamed(name);
+  if (!row) return std::nullopt;
+  return static_cast<CommandKind>(row - std::begin(protocol::kCommandKindTable));
 }
 
-std::string_view listOf(CommandKind kind) {
-  switch (kind) {
-    case CommandKind::kAllow:
-    case CommandKind::kRevoke:
-    case CommandKind::kSetAllowed: return "allowed";
-    case CommandKind::kBlock:
-    case CommandKind::kUnblock:
-    case CommandKind::kSetBlocked: return "blocked";
-    default: return {};
-  }
-}
+std::string_view listOf(CommandKind kind) { return commandKindInfo(kind).list; }
 
 std::string_view commandStateName(CommandState state) { return nameOf(kStates, state); }
 
@@ -77,8 +65,8 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
   if (!r.idempotency_key.empty() && !plausibleName(r.idempotency_key)) {
     return invalid("the idempotency key must be 1 to 1024 printable characters");
   }
-  if (r.kind == CommandKind::kWipe || r.kind == CommandKind::kWipeAccountOnly ||
-      r.kind == CommandKind::kCancelWipe || r.kind == CommandKind::kRemovePartnership) {
+  const protocol::CommandTarget target = commandKindInfo(r.kind).target;
+  if (target == protocol::CommandTarget::kPartnership) {
     if (!plausibleName(r.partnership)) {
       return invalid(kind +
                      " needs the partnership's Identity (mailbox/ExchangeActiveSyncDevices/...)");
@@ -100,7 +88,7 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
   }
   if (!plausibleName(r.mailbox)) return invalid(kind + " needs a mailbox");
   if (!r.partnership.empty()) return invalid(kind + " takes device IDs, not a partnership");
-  if (takesDeviceId(r.kind)) {
+  if (target == protocol::CommandTarget::kDeviceId) {
     if (!plausibleName(r.device_id)) return invalid(kind + " needs a device ID");
     if (!r.device_ids.empty()) return invalid(kind + " takes one device ID");
     return r;

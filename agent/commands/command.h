@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "protocol/command_kinds.h"
 
 namespace easgate::agent {
 
-// What an MDM can ask of Exchange through the agent.
+// What an MDM can ask of Exchange through the agent: a row each of protocol::kCommandKindTable
+// (protocol/command_kinds.h), in its order.
 enum class CommandKind {
   kAllow,            // add a device ID to the mailbox's allowed list
   kRevoke,           // remove it from the allowed list
@@ -23,6 +25,7 @@ enum class CommandKind {
   kCancelWipe,
   kRemovePartnership,
 };
+const protocol::CommandKindInfo& commandKindInfo(CommandKind kind);  // its row of the table
 std::string_view commandKindName(CommandKind kind);  // allow, revoke, ..., remove-partnership
 std::optional<CommandKind> commandKindFromName(std::string_view name);
 

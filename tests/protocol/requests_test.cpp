@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "protocol/command_kinds.h"
 #include "protocol/requests.h"
 #include "protocol/validation.h"
 
@@ -184,6 +185,28 @@ TEST(Times, RoundTripThroughIso8601) {
   EXPECT_EQ(*parseUtcTime("2026-11-01T00:00:00.123Z"), 1793491200123);
   EXPECT_FALSE(parseUtcTime("2026-11-01T00:00:00+01:00"));
   EXPECT_FALSE(parseUtcTime("2026-11-01"));
+}
+
+// One table names every command kind: what POST /v1/commands takes is exactly its posted rows,
+// and a kind it does not take is refused with the list of those it does.
+TEST(CommandKinds, PostTakesExactlyThePostedKindsAndNamesThemWhenRefusing) {
+  for (const auto& k : kCommandKindTable) {
+    const std::string target = k.target == CommandTarget::kPartnership
+                                   ? R"("partnership":"ann/ExchangeActiveSyncDevices/x")"
+                                   : R"("mailbox":"ann","deviceId":"D1")";
+    auto parsed =
+        parseCommandSubmission(R"({"kind":")" + std::string(k.name) + "\"," + target + "}");
+    EXPECT_EQ(parsed.ok(), k.posted) << k.name;
+    EXPECT_EQ(commandKindNamed(k.name), &k);
+  }
+  auto refused = parseCommandSubmission(R"({"kind":"set-allowed","mailbox":"ann"})");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().field, "kind");
+  EXPECT_NE(refused.error().message.find("allow, revoke, block, unblock, wipe, wipe-account-only, "
+                                         "cancel-wipe, remove-partnership"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(commandKindNamed("remove"), nullptr) << "ctl's alias is no kind on the wire";
 }
 
 }  // namespace
