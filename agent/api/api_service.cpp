@@ -249,7 +249,8 @@ class ApiService::EventsWait final : public transport::PendingResponse {
       : api_(api), query_(std::move(query)), deadline_(deadline), place_(std::move(place)) {}
 
   std::chrono::steady_clock::time_point deadline() const override { return deadline_; }
-  // Events another process wrote to the store (an export --live) wake no one: look now and then.
+  // Events another process wrote to the inventory (an export --live) wake no one: look now and
+  // then.
   std::chrono::milliseconds recheckEvery() const override { return std::chrono::seconds(1); }
   std::shared_ptr<void> subscribe(std::function<void()> wake) override {
     return api_.long_polls_.subscribe(std::move(wake));

@@ -51,9 +51,10 @@ struct HarvestReport {
 enum class HarvestErrc { kBusy, kExchange, kStore };
 using HarvestError = Error<HarvestErrc>;
 
-// Reads the ActiveSync inventory from Exchange and brings the store up to date: devices,
-// their history field by field, the mailboxes' lists, and events for what changed (device
-// discovered, access state changed, wipe status changed, partnership removed, list drift).
+// Reads the ActiveSync inventory from Exchange and brings the inventory (devices, their history
+// field by field, events for what changed: device discovered, access state changed, wipe status
+// changed, partnership removed, list drift) and the store's mailbox directory (keys, names,
+// lists as Exchange holds them) up to date.
 //
 // A full harvest reads every partnership, every mailbox with one, and the statistics of each
 // such mailbox; it alone can see removals and list drift. A delta harvest reads only the

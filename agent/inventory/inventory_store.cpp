@@ -61,6 +61,21 @@ const std::vector<store::Migration>& migrations() {
   return kMigrations;
 }
 
+// Reads rows to the end, handing each to `row`.
+template <typename F>
+StoreResult eachRow(store::Statement& q, F&& row) {
+  while (true) {
+    auto stepped = q.step();
+    if (!stepped) return stepped.error();
+    if (!stepped.value()) return {};
+    if constexpr (std::is_void_v<decltype(row())>) {
+      row();
+    } else {
+      if (auto r = row(); !r) return r;
+    }
+  }
+}
+
 }  // namespace
 
 std::string recordText(const DeviceFieldTexts& fields) {
@@ -86,25 +101,6 @@ Result<DeviceFieldTexts, StoreError> fieldTextsFromRecord(const std::string& tex
   }
   return out;
 }
-
-namespace {
-
-// Reads rows to the end, handing each to `row`.
-template <typename F>
-StoreResult eachRow(store::Statement& q, F&& row) {
-  while (true) {
-    auto stepped = q.step();
-    if (!stepped) return stepped.error();
-    if (!stepped.value()) return {};
-    if constexpr (std::is_void_v<decltype(row())>) {
-      row();
-    } else {
-      if (auto r = row(); !r) return r;
-    }
-  }
-}
-
-}  // namespace
 
 DeviceFieldTexts fieldTextsOf(const DeviceRecord& record) {
   DeviceFieldTexts out;

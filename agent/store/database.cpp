@@ -156,6 +156,7 @@ std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
   auto canonical = std::filesystem::weakly_canonical(file, ec);
   if (ec) canonical = std::filesystem::absolute(file, ec);
   std::lock_guard lock(registry_mutex);
+  std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });  // closed
   auto& slot = registry[canonical];
   auto gate = slot.lock();
   if (!gate) {

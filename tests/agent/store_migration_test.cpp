@@ -38,12 +38,18 @@ std::int64_t count(store::Database& db, const char* sql) {
   return q->integer(0);
 }
 
-TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindTheirMailbox) {
+// A fresh copy of a fixture's store in a scratch folder of its own; returns the store's path.
+fs::path copyOfStore(const fs::path& fixture) {
   const fs::path dir = testing::scratchPath("migration");
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const fs::path file = dir / "easgate.db";
-  fs::copy_file(kRelease010 / "easgate.db", file);
+  fs::copy_file(fixture / "easgate.db", dir / "easgate.db");
+  return dir / "easgate.db";
+}
+
+TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindTheirMailbox) {
+  const fs::path file = copyOfStore(kRelease010);
+  const fs::path dir = file.parent_path();
   {
     // A command that release took with an idempotency key, as its MDM client sent it.
     auto raw = store::Database::open(file);
@@ -122,11 +128,8 @@ const fs::path kSchema6 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-6"
 // store keeps the journal, the audit trail and the directory, and the next harvest carries on
 // from what was there.
 TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
-  const fs::path dir = testing::scratchPath("migration6");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const fs::path file = dir / "easgate.db";
-  fs::copy_file(kSchema6 / "easgate.db", file);
+  const fs::path file = copyOfStore(kSchema6);
+  const fs::path dir = file.parent_path();
 
   auto db = store::openStore(file);
   ASSERT_TRUE(db.ok()) << db.error().message;
