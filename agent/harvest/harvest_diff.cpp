@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
 #include "common/json/json_writer.h"
 
@@ -139,6 +140,24 @@ HarvestEvent listDriftEvent(const std::string& mailbox_identity, const std::stri
                             const std::vector<std::string>& exchange) {
   return {"list-drift", mailbox_identity, "",
           Detail().add("list", list).add("desired", desired).add("exchange", exchange).done()};
+}
+
+std::optional<std::size_t> joinStatistics(std::vector<StagedPartnership>& partnerships,
+                                          const powershell::PsObject& statistics,
+                                          bool keep_unlisted) {
+  const std::string key = partnershipKey(propertyText(statistics, "Identity"));
+  const std::string guid = lowerAscii(propertyText(statistics, "Guid"));
+  std::size_t at = 0;
+  while (at < partnerships.size() && (key.empty() || partnerships[at].key != key) &&
+         (guid.empty() || partnerships[at].record.guid != guid)) {
+    ++at;
+  }
+  if (at == partnerships.size()) {
+    if (!keep_unlisted || key.empty()) return std::nullopt;
+    partnerships.push_back({key, {}, {}});
+  }
+  mergeStatistics(partnerships[at].record, statistics);
+  return at;
 }
 
 }  // namespace easgate::agent

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/inventory/exchange_mapping.h"
@@ -18,22 +19,42 @@ constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
 // The directory is written in background store transactions that last at most this long, and
 // less when the journal wants the store: a command the MDM sends meanwhile is journaled at once.
 constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(50);
+// Mailboxes are written to the directory, and taken for their statistics, this many at a time.
+constexpr std::size_t kMailboxBatch = 512;
+
+// Calls `each` with every object in `value`, a list's items one by one.
+template <typename F>
+void forEachObject(const powershell::PsValue& value, F&& each) {
+  const powershell::PsObject* object = value.asObject();
+  if (!object) return;
+  if (object->container == powershell::PsContainer::kList ||
+      object->container == powershell::PsContainer::kEnumerable) {
+    for (const auto& item : object->items) forEachObject(item, each);
+    return;
+  }
+  each(*object);
+}
 
 }  // namespace
-
-struct Harvester::Gathered {
-  std::vector<DeviceRecord> records;
-  std::set<std::string> listed;           // keys of the partnerships Get-MobileDevice returned
-  std::set<std::string> with_statistics;  // keys of the partnerships statistics came for
-  std::vector<MailboxEntry> mailboxes;    // Get-CASMailbox (full harvests)
-  std::vector<FailedMailbox> failed;      // mailboxes whose statistics were skipped
-  std::size_t calls = 0;
-};
 
 struct Harvester::Correction {
   std::string mailbox;  // the mailbox's Identity, for the command
   std::string list;
   std::vector<std::string> wanted;
+};
+
+// One harvest's reading and what it counted, shared by its parts.
+struct Harvester::Pass {
+  bool full = false;
+  HarvestWrite* write = nullptr;
+  std::size_t calls = 0;
+  std::size_t devices = 0;  // partnerships this harvest read and applied
+  std::size_t failed_mailboxes = 0;
+  std::size_t discovered = 0;
+  std::size_t changed = 0;
+  std::size_t removed = 0;
+  std::unordered_set<std::string> mailbox_keys;  // full: every mailbox Get-CASMailbox gave
+  std::map<std::string, std::set<std::string>> desired_allowed;  // by mailbox key
 };
 
 Harvester::Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
@@ -66,110 +87,236 @@ std::optional<GatewayError> Harvester::statisticsOf(const std::string& mailbox,
   }
 }
 
-Result<Harvester::Gathered, HarvestError> Harvester::gather(bool full, std::int64_t since_ms) {
-  // Each call's objects are what its cmdlet returns, whatever type names this Exchange gives
-  // them.
-  Gathered g;
-  InventoryBuilder builder;
-  std::mutex gathered;
-  std::set<std::string> mailboxes_with_devices;
-  auto sinkFor = [&](ExchangeObjectKind origin) -> ObjectSink {
-    return [&, origin](std::vector<powershell::PsValue>&& batch) {
-      std::lock_guard lock(gathered);
-      for (const auto& v : batch) {
-        if (const powershell::PsObject* o = v.asObject()) {
-          if (origin == ExchangeObjectKind::kMobileDevice) {
-            const std::string identity = propertyText(*o, "Identity");
-            std::string mailbox = mailboxOfDeviceIdentity(identity);
-            if (!mailbox.empty()) mailboxes_with_devices.insert(mailbox);
-            g.listed.insert(partnershipKey(identity));
-          } else if (origin == ExchangeObjectKind::kMobileDeviceStatistics) {
-            g.with_statistics.insert(partnershipKey(propertyText(*o, "Identity")));
-          } else if (origin == ExchangeObjectKind::kCasMailbox) {
-            if (auto entry = mailboxEntryFromCasMailbox(*o))
-              g.mailboxes.push_back(std::move(*entry));
-          }
-        }
-        builder.add(v, origin);
-      }
-    };
-  };
-  auto call = [&](GatewayResult r) -> std::optional<HarvestError> {
-    ++g.calls;
-    if (r) return std::nullopt;
-    return HarvestError{HarvestErrc::kExchange, r.error().message};
-  };
-  if (full) {
-    if (auto e = call(gateway_.listDevices(sinkFor(ExchangeObjectKind::kMobileDevice)))) return *e;
-    if (auto e = call(gateway_.casMailboxes(sinkFor(ExchangeObjectKind::kCasMailbox)))) return *e;
-  } else if (auto e = call(gateway_.listDevicesChangedSince(
-                 sinkFor(ExchangeObjectKind::kMobileDevice), since_ms))) {
-    return *e;
-  }
-  const std::vector<std::string> mailboxes(mailboxes_with_devices.begin(),
-                                           mailboxes_with_devices.end());
-  const ObjectSink statistics_sink = sinkFor(ExchangeObjectKind::kMobileDeviceStatistics);
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  auto worker = [&] {
-    std::size_t my_calls = 0;
-    for (std::size_t i = next++; i < mailboxes.size(); i = next++) {
-      if (auto e = statisticsOf(mailboxes[i], statistics_sink, my_calls)) {
-        std::lock_guard lock(failure_mutex);
-        g.failed.push_back({mailboxes[i], e->message});
-      }
+std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_ms) {
+  // Written as they arrive, a batch at a time: the directory holds them, not the harvest.
+  std::vector<MailboxEntry> batch;
+  std::optional<store::StoreError> failed;
+  auto flush = [&] {
+    if (!failed && !batch.empty()) {
+      if (auto x = recordMailboxes(batch, now_ms); !x) failed = x.error();
     }
-    std::lock_guard lock(failure_mutex);
-    g.calls += my_calls;
+    batch.clear();
   };
-  std::vector<std::thread> workers;
-  for (std::size_t i = 1; i < std::min(options_.parallelism, mailboxes.size()); ++i) {
-    workers.emplace_back(worker);
-  }
-  worker();
-  for (auto& w : workers) w.join();
-  std::sort(g.failed.begin(), g.failed.end(),
-            [](const FailedMailbox& a, const FailedMailbox& b) { return a.mailbox < b.mailbox; });
-  g.records = std::move(builder).finish();
-  return g;
-}
-
-Result<void, store::StoreError> Harvester::recordMailboxes(
-    const std::vector<MailboxEntry>& mailboxes, std::int64_t now_ms, bool full) {
-  // In key order: the directory's tables are kept by key, so each transaction writes pages
-  // side by side, not all over the file.
-  std::vector<const MailboxEntry*> in_order;
-  in_order.reserve(mailboxes.size());
-  for (const auto& m : mailboxes) in_order.push_back(&m);
-  std::sort(in_order.begin(), in_order.end(),
-            [](const MailboxEntry* a, const MailboxEntry* b) { return a->key < b->key; });
-  const auto background = store::Database::Priority::kBackground;
-  std::size_t next = 0;
-  while (next < in_order.size()) {
-    auto written = store_.transaction(
-        [&]() -> Result<void, store::StoreError> {
-          const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
-          do {
-            if (auto x = directory_.record(*in_order[next], now_ms, /*lists=*/true); !x) return x;
-            ++next;
-          } while (next < in_order.size() && !store_.foregroundWaiting() &&
-                   std::chrono::steady_clock::now() < until);
-          return {};
-        },
-        background);
-    if (!written) return written;
-  }
-  if (!full) return {};
-  return store_.transaction(
+  ++p.calls;
+  auto read = gateway_.casMailboxes([&](std::vector<powershell::PsValue>&& values) {
+    for (const auto& v : values) {
+      forEachObject(v, [&](const powershell::PsObject& o) {
+        auto entry = mailboxEntryFromCasMailbox(o);
+        if (!entry) return;
+        p.mailbox_keys.insert(entry->key);
+        batch.push_back(std::move(*entry));
+      });
+    }
+    if (batch.size() >= kMailboxBatch) flush();
+  });
+  flush();
+  if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
+  if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
+  auto rekeyed = store_.transaction(
       [&]() -> Result<void, store::StoreError> {
         if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
         return {};
       },
-      background);
+      store::Database::Priority::kBackground);
+  if (!rekeyed) return HarvestError{HarvestErrc::kStore, rekeyed.error().message};
+  return std::nullopt;
+}
+
+Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEntry>& mailboxes,
+                                                           std::int64_t now_ms) {
+  // In key order: the directory's tables are kept by key, so each transaction writes pages
+  // side by side, not all over the file.
+  std::sort(mailboxes.begin(), mailboxes.end(),
+            [](const MailboxEntry& a, const MailboxEntry& b) { return a.key < b.key; });
+  std::size_t next = 0;
+  while (next < mailboxes.size()) {
+    auto written = store_.transaction(
+        [&]() -> Result<void, store::StoreError> {
+          const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
+          do {
+            if (auto x = directory_.record(mailboxes[next], now_ms, /*lists=*/true); !x) return x;
+            ++next;
+          } while (next < mailboxes.size() && !store_.foregroundWaiting() &&
+                   std::chrono::steady_clock::now() < until);
+          return {};
+        },
+        store::Database::Priority::kBackground);
+    if (!written) return written;
+  }
+  return {};
+}
+
+std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t since_ms) {
+  std::optional<store::StoreError> failed;
+  auto stage = [&](std::vector<powershell::PsValue>&& values) {
+    for (const auto& v : values) {
+      forEachObject(v, [&](const powershell::PsObject& o) {
+        if (failed) return;
+        DeviceRecord r;
+        mergeMobileDevice(r, o);
+        if (r.identity.empty()) return;  // nothing to know it by
+        if (auto x = p.write->stage(partnershipKey(r.identity), mailboxOfDeviceIdentity(r.identity),
+                                    mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName")), r);
+            !x) {
+          failed = x.error();
+        }
+      });
+    }
+  };
+  ++p.calls;
+  auto read =
+      p.full ? gateway_.listDevices(stage) : gateway_.listDevicesChangedSince(stage, since_ms);
+  if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
+  if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
+  return std::nullopt;
+}
+
+std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
+  // Mailboxes are taken in order from the staged partnerships, a chunk at a time; each one's
+  // statistics are read outside the lock (several calls at once) and applied under it, so
+  // the inventory's and the directory's connections serve one thread at a time.
+  std::mutex applying;
+  std::vector<std::string> chunk;
+  std::size_t taken = 0;
+  bool exhausted = false;
+  std::optional<store::StoreError> failed;
+  auto nextMailbox = [&](std::string& mailbox) {  // under `applying`
+    if (failed) return false;
+    if (taken == chunk.size()) {
+      if (exhausted) return false;
+      auto more =
+          p.write->stagedMailboxes(chunk.empty() ? std::string() : chunk.back(), kMailboxBatch);
+      if (!more) {
+        failed = more.error();
+        return false;
+      }
+      chunk = std::move(more).value();
+      taken = 0;
+      exhausted = chunk.empty();
+      if (exhausted) return false;
+    }
+    mailbox = chunk[taken++];
+    return true;
+  };
+  auto worker = [&] {
+    std::size_t calls = 0;
+    std::string mailbox;
+    while (true) {
+      {
+        std::lock_guard lock(applying);
+        if (!nextMailbox(mailbox)) break;
+      }
+      std::vector<powershell::PsValue> statistics;
+      auto failure = statisticsOf(
+          mailbox,
+          [&](std::vector<powershell::PsValue>&& batch) {
+            for (auto& v : batch) statistics.push_back(std::move(v));
+          },
+          calls);
+      std::lock_guard lock(applying);
+      if (failed) break;
+      if (auto x = applyMailbox(p, mailbox, statistics, failure); !x) failed = x.error();
+    }
+    std::lock_guard lock(applying);
+    p.calls += calls;
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < options_.parallelism; ++i) workers.emplace_back(worker);
+  worker();
+  for (auto& w : workers) w.join();
+  // Partnerships whose Identity names no mailbox: no statistics to ask for.
+  if (!failed) {
+    if (auto x = applyMailbox(p, "", {}, std::nullopt); !x) failed = x.error();
+  }
+  if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
+  return std::nullopt;
+}
+
+Result<void, store::StoreError> Harvester::applyMailbox(
+    Pass& p, const std::string& mailbox, const std::vector<powershell::PsValue>& statistics,
+    const std::optional<GatewayError>& failure) {
+  HarvestWrite& w = *p.write;
+  auto emit = [&](const HarvestEvent& e) {
+    return w.event(e.kind, e.mailbox, e.device_key, e.detail);
+  };
+  if (failure) {
+    ++p.failed_mailboxes;
+    if (auto x = emit(statisticsFailedEvent(mailbox, failure->message)); !x) return x;
+  }
+  auto staged = w.staged(mailbox);
+  if (!staged) return staged.error();
+  std::vector<StagedPartnership>& partnerships = staged.value();
+
+  // Statistics join their partnership by Identity, else by Guid (the two cmdlets may write
+  // the Identity differently).
+  std::vector<bool> with_statistics(partnerships.size(), false);
+  for (const auto& v : statistics) {
+    forEachObject(v, [&](const powershell::PsObject& o) {
+      auto at = joinStatistics(partnerships, o, /*keep_unlisted=*/p.full);
+      if (!at) return;
+      with_statistics.resize(partnerships.size(), false);
+      with_statistics[*at] = true;
+    });
+  }
+
+  // The mailbox's key and address, from the directory (partnerships of one mailbox share them).
+  std::string resolved_for;
+  std::string key_of_mailbox;
+  std::string address;
+  auto resolve = [&](const StagedPartnership& s) {
+    const std::string name = s.record.mailbox_identity + '\n' + s.mailbox_dn;
+    if (name == resolved_for) return;
+    resolved_for = name;
+    key_of_mailbox.clear();
+    address.clear();
+    for (const std::string* n : {&s.record.mailbox_identity, &s.mailbox_dn}) {
+      if (n->empty()) continue;
+      auto found = directory_.lookup(*n);
+      if (found.kind != NameLookup::Kind::kFound) continue;
+      key_of_mailbox = found.key;
+      auto entry = directory_.entry(found.key);
+      if (entry && entry.value()) address = entry.value()->address;
+      return;
+    }
+  };
+  for (std::size_t i = 0; i < partnerships.size(); ++i) {
+    StagedPartnership& s = partnerships[i];
+    DeviceRecord& r = s.record;
+    resolve(s);
+    if (r.mailbox_address.empty()) r.mailbox_address = address;
+    auto stored = w.stored(s.key);
+    if (!stored) return stored.error();
+    const bool discovered = !stored.value() || stored.value()->removed;
+    bool allowed_by_mdm = false;
+    if (discovered && !key_of_mailbox.empty()) {
+      auto wanted = p.desired_allowed.find(key_of_mailbox);
+      allowed_by_mdm =
+          wanted != p.desired_allowed.end() && wanted->second.count(lowerAscii(r.device_id)) > 0;
+    }
+    const PartnershipDiff diff =
+        diffPartnership(stored.value(), r, s.key, with_statistics[i], allowed_by_mdm);
+    const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
+                           stored.value()->statistics_stale == !with_statistics[i];
+    if (auto x = unchanged ? w.unchanged(s.key, /*touch=*/!p.full)
+                           : w.save(s.key, r.mailbox_identity, diff.fields, !with_statistics[i]);
+        !x) {
+      return x;
+    }
+    for (const auto& c : diff.changes) {
+      if (auto x = w.change(s.key, c.field, c.old_value, c.new_value); !x) return x;
+    }
+    for (const auto& e : diff.events) {
+      if (auto x = emit(e); !x) return x;
+    }
+    ++p.devices;
+    if (diff.kind == PartnershipDiff::Kind::kDiscovered) ++p.discovered;
+    if (diff.kind == PartnershipDiff::Kind::kChanged) ++p.changed;
+  }
+  return {};
 }
 
 Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDrift(
-    const Gathered& g, std::int64_t started_ms, std::vector<HarvestEvent>& events) {
+    const Pass& p, std::int64_t started_ms, std::vector<HarvestEvent>& events) {
   // A managed list that Exchange holds otherwise. A mailbox with a list command still to run,
   // or one that ran while this harvest was reading (its lists may have been read before it),
   // is not drifting, only behind. While any list command has not learned its mailbox's key, no
@@ -181,22 +328,23 @@ Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDri
     if (!read) return store::StoreError{store::StoreErrc::kSql, read.error().message};
     in_flight = std::move(read).value();
   }
-  std::map<std::string, const MailboxEntry*> harvested_by_key;
-  for (const auto& m : g.mailboxes) harvested_by_key[m.key] = &m;
   auto managed = directory_.managedLists();
   if (!managed) return managed.error();
   std::vector<Correction> corrections;
   for (const auto& [key, list] : managed.value()) {
-    auto found = harvested_by_key.find(key);
     // No partnership on it now: nothing for Exchange to enforce. A command pending: behind.
-    if (found == harvested_by_key.end() || in_flight.mailbox_keys.count(key)) continue;
+    if (!p.mailbox_keys.count(key) || in_flight.mailbox_keys.count(key)) continue;
     auto wanted = directory_.list(key, list, MailboxDirectory::Source::kDesired);
     if (!wanted) return wanted.error();
-    const MailboxEntry& m = *found->second;
-    const auto& actual = list == "allowed" ? m.allowed : m.blocked;
-    if (!listDiffers(wanted.value(), actual)) continue;
-    events.push_back(listDriftEvent(m.identity, list, wanted.value(), actual));
-    if (!in_flight.unresolved) corrections.push_back({m.identity, list, wanted.value()});
+    // As this harvest read it: readMailboxes() wrote every list it found.
+    auto actual = directory_.list(key, list, MailboxDirectory::Source::kHarvested);
+    if (!actual) return actual.error();
+    if (!listDiffers(wanted.value(), actual.value())) continue;
+    auto entry = directory_.entry(key);
+    if (!entry) return entry.error();
+    const std::string identity = entry.value() ? entry.value()->identity : key;
+    events.push_back(listDriftEvent(identity, list, wanted.value(), actual.value()));
+    if (!in_flight.unresolved) corrections.push_back({identity, list, wanted.value()});
   }
   return corrections;
 }
@@ -214,118 +362,70 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   if (!last_start) return storeFailure(last_start.error());
   report.kind = requested == HarvestKind::kDelta && last_start.value() ? HarvestKind::kDelta
                                                                        : HarvestKind::kFull;
-  const bool full = report.kind == HarvestKind::kFull;
+  Pass p;
+  p.full = report.kind == HarvestKind::kFull;
 
-  // 1. Gather. Nothing is written until everything has been read.
-  auto gathered = gather(full, last_start.value().value_or(0) - options_.delta_overlap_ms);
-  if (!gathered) return gathered.error();
-  const Gathered& g = gathered.value();
-  // A delta's statistics bring in the changed partnerships' neighbours too; they are not read.
-  report.devices = full ? g.records.size() : g.listed.size();
-  report.calls = g.calls;
-  report.failed_mailboxes = g.failed.size();
-  const std::int64_t now = clock_.nowMs();
-
-  // 2. The directory first: the partnerships below find their mailbox's key through it.
-  if (auto x = recordMailboxes(g.mailboxes, now, full); !x) return storeFailure(x.error());
+  // 1. The mailboxes, into the directory: the partnerships below find their mailbox's key and
+  // address through it.
+  if (p.full) {
+    if (auto e = readMailboxes(p, report.started_ms)) return *e;
+  }
   auto desired_allowed = directory_.desiredAllowed();
   if (!desired_allowed) return storeFailure(desired_allowed.error());
-  // Only discoveries ask, and only about mailboxes with a desired list: most ask nothing.
-  std::map<std::string, std::string> key_of;  // a mailbox's name -> its key ("" unknown)
-  auto keyOf = [&](const std::string& name) -> const std::string& {
-    auto [it, added] = key_of.emplace(name, "");
-    if (added && !name.empty()) {
-      auto known = directory_.lookup(name);
-      if (known.kind == NameLookup::Kind::kFound) it->second = known.key;
-    }
-    return it->second;
-  };
-  auto mdmAllowed = [&](const DeviceRecord& r) {
-    if (desired_allowed->empty()) return false;
-    std::string key = keyOf(r.mailbox_identity);
-    if (key.empty()) key = keyOf(r.mailbox_address);
-    auto it = desired_allowed->find(key);
-    return it != desired_allowed->end() && it->second.count(lowerAscii(r.device_id)) > 0;
-  };
-  // Only a full harvest sees every list, so only it can tell what drifted.
-  std::vector<HarvestEvent> drift_events;
-  std::vector<Correction> corrections;
-  if (full) {
-    auto drift = findDrift(g, report.started_ms, drift_events);
-    if (!drift) return storeFailure(drift.error());
-    corrections = std::move(drift).value();
-    report.drifted = drift_events.size();
-  }
+  p.desired_allowed = std::move(desired_allowed).value();
 
-  // 3. Diff and apply, in one transaction of the inventory.
-  HarvestRun run{full ? "full" : "delta",
-                 report.started_ms,
-                 now,
-                 static_cast<std::int64_t>(report.devices),
-                 static_cast<std::int64_t>(report.calls),
-                 static_cast<std::int64_t>(report.failed_mailboxes)};
-  HarvestReport counted = report;
-  std::int64_t finished = now;
-  auto apply = [&](HarvestWrite& w) -> Result<void, store::StoreError> {
-    auto emit = [&](const HarvestEvent& e) {
-      return w.event(e.kind, e.mailbox, e.device_key, e.detail);
-    };
-    for (const auto& f : g.failed) {
-      if (auto x = emit(statisticsFailedEvent(f.mailbox, f.error)); !x) return x;
-    }
-    for (const auto& r : g.records) {
-      if (r.identity.empty()) continue;
-      const std::string key = partnershipKey(r.identity);
-      // A delta reads a whole mailbox's statistics for one changed partnership: the others'
-      // statistics alone are no record to store.
-      if (!full && !g.listed.count(key)) continue;
-      auto stored = w.stored(key);
-      if (!stored) return stored.error();
-      const bool statistics_came = g.with_statistics.count(key) > 0;
-      const bool discovered = !stored.value() || stored.value()->removed;
-      const PartnershipDiff diff =
-          diffPartnership(stored.value(), r, key, statistics_came, discovered && mdmAllowed(r));
-      const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
-                             stored.value()->statistics_stale == !statistics_came;
-      if (auto x = unchanged ? w.unchanged(key, /*touch=*/!full)
-                             : w.save(key, r.mailbox_identity, diff.fields, !statistics_came);
-          !x) {
-        return x;
-      }
-      for (const auto& c : diff.changes) {
-        if (auto x = w.change(key, c.field, c.old_value, c.new_value); !x) return x;
-      }
-      for (const auto& e : diff.events) {
-        if (auto x = emit(e); !x) return x;
-      }
-      if (diff.kind == PartnershipDiff::Kind::kDiscovered) ++counted.discovered;
-      if (diff.kind == PartnershipDiff::Kind::kChanged) ++counted.changed;
-    }
-    if (!full) return {};
-    // Only a full harvest sees everything, so only it can tell what is gone.
-    if (auto x = w.removeUnseen([&](const std::string& key, const DeviceFieldTexts& stored) {
-          ++counted.removed;
-          return emit(removalEvent(key, stored));
-        });
-        !x) {
-      return x;
-    }
-    for (const auto& e : drift_events) {
-      if (auto x = emit(e); !x) return x;
-    }
-    return {};
+  // 2. The partnerships, staged; 3. each mailbox's statistics, then its partnerships diffed
+  // and applied; 4. what a full harvest alone can tell: removals and drift. All in one
+  // transaction of the inventory.
+  std::optional<HarvestError> stopped;
+  auto stop = [&](const HarvestError& e) -> Result<void, store::StoreError> {
+    stopped = e;
+    return store::StoreError{store::StoreErrc::kSql, e.message};
   };
+  std::vector<Correction> corrections;
+  HarvestRun run{p.full ? "full" : "delta", report.started_ms, report.started_ms, 0, 0, 0};
   auto applied =
       inventory_.applyHarvest(run, [&](HarvestWrite& w) -> Result<void, store::StoreError> {
-        if (auto x = apply(w); !x) return x;
-        finished = clock_.nowMs();
-        return w.finishedAt(finished);
+        p.write = &w;
+        const std::int64_t since = last_start.value().value_or(0) - options_.delta_overlap_ms;
+        if (auto e = readPartnerships(p, since)) return stop(*e);
+        if (auto e = readStatistics(p)) return stop(*e);
+        if (p.full) {
+          auto emit = [&](const HarvestEvent& e) {
+            return w.event(e.kind, e.mailbox, e.device_key, e.detail);
+          };
+          if (auto x = w.removeUnseen([&](const std::string& key, const DeviceFieldTexts& stored) {
+                ++p.removed;
+                return emit(removalEvent(key, stored));
+              });
+              !x) {
+            return x;
+          }
+          std::vector<HarvestEvent> drift_events;
+          auto drift = findDrift(p, report.started_ms, drift_events);
+          if (!drift) return drift.error();
+          corrections = std::move(drift).value();
+          report.drifted = drift_events.size();
+          for (const auto& e : drift_events) {
+            if (auto x = emit(e); !x) return x;
+          }
+        }
+        run.finished_ms = clock_.nowMs();
+        run.devices = static_cast<std::int64_t>(p.devices);
+        run.calls = static_cast<std::int64_t>(p.calls);
+        run.failed_mailboxes = static_cast<std::int64_t>(p.failed_mailboxes);
+        return w.finished(run);
       });
-  if (!applied) return storeFailure(applied.error());
-  report = counted;
-  report.finished_ms = finished;
+  if (!applied) return stopped ? *stopped : storeFailure(applied.error());
+  report.devices = p.devices;
+  report.calls = p.calls;
+  report.failed_mailboxes = p.failed_mailboxes;
+  report.discovered = p.discovered;
+  report.changed = p.changed;
+  report.removed = p.removed;
+  report.finished_ms = run.finished_ms;
 
-  // 4. Correct drift.
+  // 5. Correct drift.
   if (options_.correct_drift && journal_) {
     for (const auto& c : corrections) {
       CommandRequest set;
@@ -333,7 +433,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
       set.mailbox = c.mailbox;
       set.device_ids = c.wanted;
       set.requested_by = "easgate (drift correction)";
-      if (journal_->submit(set, now + kCommandDeadlineMs)) ++report.corrections;
+      if (journal_->submit(set, run.finished_ms + kCommandDeadlineMs)) ++report.corrections;
     }
   }
   return report;

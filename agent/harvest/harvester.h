@@ -61,12 +61,19 @@ using HarvestError = Error<HarvestErrc>;
 // partnerships changed since the last harvest and their mailboxes' statistics. Harvests never
 // overlap.
 //
-// A harvest has four parts: gather (Exchange -> records, classified by origin), diff (what they
-// mean against the inventory: harvest_diff.h, pure), apply (one transaction of the inventory
-// file: one that fails changes nothing there, and readers see the harvest before or after, never
-// a mix) and drift (managed lists against Exchange's, corrections queued in the journal). The
-// mailbox directory, in the store, is brought up to date in short transactions of its own before
-// the inventory, so the MDM's commands never wait for a harvest.
+// A harvest streams: it holds one mailbox's partnerships at a time (and the keys of the
+// mailboxes it read), never the organisation.
+//   1. mailboxes (full harvests): Get-CASMailbox, written to the directory as they arrive, in
+//      short background transactions of the store that end when a journal write waits;
+//   2. partnerships: Get-MobileDevice (a delta: those changed since the last harvest), staged
+//      on disk beside the inventory (HarvestWrite::stage);
+//   3. statistics, mailbox by mailbox (several calls at once): each mailbox's partnerships
+//      joined with them, diffed against the inventory (harvest_diff.h, pure) and applied;
+//   4. what only a full harvest can tell: removals, and managed lists that drifted
+//      (corrections queued in the journal after the harvest).
+// Steps 2 to 4 are one transaction of the inventory file: a harvest that fails changes nothing
+// there, and readers see the harvest before or after, never a mix. The journal is in the store,
+// so the MDM's commands never wait for a harvest.
 //
 // Objects are classified by the cmdlet that returned them, not by their type names, which
 // differ across Exchange versions. Mailboxes are keyed by Exchange's immutable id (the
@@ -87,16 +94,19 @@ class Harvester {
   Result<HarvestReport, HarvestError> run(HarvestKind kind);
 
  private:
-  struct FailedMailbox {
-    std::string mailbox;
-    std::string error;
-  };
-  struct Gathered;
+  struct Pass;
   struct Correction;
-  Result<Gathered, HarvestError> gather(bool full, std::int64_t since_ms);
-  Result<void, store::StoreError> recordMailboxes(const std::vector<MailboxEntry>& mailboxes,
-                                                  std::int64_t now_ms, bool full);
-  Result<std::vector<Correction>, store::StoreError> findDrift(const Gathered& gathered,
+  // The parts of a harvest, in order. Each returns why it stopped, if it did.
+  std::optional<HarvestError> readMailboxes(Pass& pass, std::int64_t now_ms);
+  Result<void, store::StoreError> recordMailboxes(std::vector<MailboxEntry>& mailboxes,
+                                                  std::int64_t now_ms);
+  std::optional<HarvestError> readPartnerships(Pass& pass, std::int64_t since_ms);
+  std::optional<HarvestError> readStatistics(Pass& pass);
+  // Diffs and applies a mailbox's staged partnerships with the statistics read for it.
+  Result<void, store::StoreError> applyMailbox(Pass& pass, const std::string& mailbox,
+                                               const std::vector<powershell::PsValue>& statistics,
+                                               const std::optional<GatewayError>& failure);
+  Result<std::vector<Correction>, store::StoreError> findDrift(const Pass& pass,
                                                                std::int64_t started_ms,
                                                                std::vector<HarvestEvent>& events);
   // One mailbox's statistics, retried as HarvestOptions say. Returns the error when it was

@@ -74,7 +74,8 @@ void copyShared(const PsObject& object, DeviceRecord& record, const char* Shared
   }
 }
 
-// The mailbox's DN from a partnership's DN: "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>".
+}  // namespace
+
 std::string mailboxDnOfDeviceDn(std::string_view dn) {
   static constexpr std::string_view kContainer = ",cn=exchangeactivesyncdevices,";
   std::string low = lowerAscii(dn);
@@ -83,7 +84,25 @@ std::string mailboxDnOfDeviceDn(std::string_view dn) {
   return low.substr(at + kContainer.size());
 }
 
-}  // namespace
+void mergeMobileDevice(DeviceRecord& r, const PsObject& object) {
+  // Get-MobileDevice is the authority for what it reports; it overrides statistics.
+  copyShared(object, r, &SharedField::device_property, /*override=*/true);
+  if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
+  fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+  if (r.mailbox_identity.empty()) r.mailbox_identity = propertyText(object, "UserDisplayName");
+}
+
+void mergeStatistics(DeviceRecord& r, const PsObject& object) {
+  copyShared(object, r, &SharedField::statistics_property, /*override=*/false);
+  fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
+  fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+  // What only statistics know.
+  r.last_success_sync = time(object, "LastSuccessSync");
+  r.wipe_status = propertyText(object, "Status");
+  r.wipe_request_time = time(object, "DeviceWipeRequestTime");
+  r.wipe_sent_time = time(object, "DeviceWipeSentTime");
+  r.wipe_ack_time = time(object, "DeviceWipeAckTime");
+}
 
 namespace {
 
@@ -200,27 +219,14 @@ void InventoryBuilder::addObject(const PsObject& object, ExchangeObjectKind kind
     case ExchangeObjectKind::kMobileDevice: {
       ++counts_.devices;
       DeviceRecord& r = recordFor(object);
-      // Get-MobileDevice is the authority for what it reports; it overrides statistics.
-      copyShared(object, r, &SharedField::device_property, /*override=*/true);
-      if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
-      fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
-      if (r.mailbox_identity.empty()) r.mailbox_identity = propertyText(object, "UserDisplayName");
+      mergeMobileDevice(r, object);
       std::string dn = mailboxDnOfDeviceDn(propertyText(object, "DistinguishedName"));
       if (!dn.empty()) dn_of_record_[static_cast<std::size_t>(&r - records_.data())] = dn;
       break;
     }
     case ExchangeObjectKind::kMobileDeviceStatistics: {
       ++counts_.statistics;
-      DeviceRecord& r = recordFor(object);
-      copyShared(object, r, &SharedField::statistics_property, /*override=*/false);
-      fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
-      fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
-      // What only statistics know.
-      r.last_success_sync = time(object, "LastSuccessSync");
-      r.wipe_status = propertyText(object, "Status");
-      r.wipe_request_time = time(object, "DeviceWipeRequestTime");
-      r.wipe_sent_time = time(object, "DeviceWipeSentTime");
-      r.wipe_ack_time = time(object, "DeviceWipeAckTime");
+      mergeStatistics(recordFor(object), object);
       break;
     }
     case ExchangeObjectKind::kCasMailbox: {

@@ -23,6 +23,17 @@ ExchangeObjectKind classifyExchangeObject(const powershell::PsObject& object);
 // "Lila\ExchangeActiveSyncDevices\REST§Outlook§5eec". Empty when there is none.
 std::string mailboxOfDeviceIdentity(std::string_view identity);
 
+// The mailbox's distinguished name (lower case) from a partnership's:
+// "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>". Empty when it is not one.
+std::string mailboxDnOfDeviceDn(std::string_view dn);
+
+// One partnership's record from what Exchange says of it, object by object, in any order:
+// Get-MobileDevice is the authority for what it reports (its values replace the record's);
+// Get-MobileDeviceStatistics fills what is still empty and sets what only it knows (last
+// successful sync, wipe status and times).
+void mergeMobileDevice(DeviceRecord& record, const powershell::PsObject& device);
+void mergeStatistics(DeviceRecord& record, const powershell::PsObject& statistics);
+
 // Builds device records from Get-MobileDevice, Get-MobileDeviceStatistics and Get-CASMailbox
 // output arriving in any order and mix: statistics are joined to their partnership by
 // Identity or Guid, mailboxes give their SMTP address to the partnerships under them.

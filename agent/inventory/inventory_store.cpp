@@ -207,10 +207,67 @@ HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::
       .run();
 }
 
-HarvestWrite::StoreResult HarvestWrite::finishedAt(std::int64_t ms) {
-  auto q = statements_.get("UPDATE harvests SET finished_ms = ? WHERE id = ?");
+HarvestWrite::StoreResult HarvestWrite::finished(const HarvestRun& run) {
+  auto q = statements_.get(
+      "UPDATE harvests SET finished_ms = ?, devices = ?, calls = ?, failed_mailboxes = ? "
+      "WHERE id = ?");
   if (!q) return q.error();
-  return q.value()->bind(1, ms).bind(2, harvest_).run();
+  return q.value()
+      ->bind(1, run.finished_ms)
+      .bind(2, run.devices)
+      .bind(3, run.calls)
+      .bind(4, run.failed_mailboxes)
+      .bind(5, harvest_)
+      .run();
+}
+
+HarvestWrite::StoreResult HarvestWrite::stage(const std::string& key, const std::string& mailbox,
+                                              const std::string& mailbox_dn,
+                                              const DeviceRecord& record) {
+  auto q = statements_.get(
+      "INSERT OR REPLACE INTO temp.harvest_staged (key, mailbox, mailbox_dn, record) "
+      "VALUES (?, ?, ?, ?)");
+  if (!q) return q.error();
+  return q.value()
+      ->bind(1, key)
+      .bind(2, mailbox)
+      .bind(3, mailbox_dn)
+      .bind(4, recordText(fieldTextsOf(record)))
+      .run();
+}
+
+Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const std::string& after,
+                                                                           std::size_t limit) {
+  auto q = statements_.get(
+      "SELECT DISTINCT mailbox FROM temp.harvest_staged WHERE mailbox > ? ORDER BY mailbox "
+      "LIMIT ?");
+  if (!q) return q.error();
+  q.value()->bind(1, after).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<std::string> mailboxes;
+  auto read = eachRow(*q.value(), [&]() -> StoreResult {
+    mailboxes.push_back(q.value()->text(0));
+    return {};
+  });
+  if (!read) return read.error();
+  return mailboxes;
+}
+
+Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(
+    const std::string& mailbox) {
+  auto q = statements_.get(
+      "SELECT key, mailbox_dn, record FROM temp.harvest_staged WHERE mailbox = ? ORDER BY key");
+  if (!q) return q.error();
+  q.value()->bind(1, mailbox);
+  std::vector<StagedPartnership> staged;
+  auto read = eachRow(*q.value(), [&]() -> StoreResult {
+    auto fields = fieldTextsFromRecord(q.value()->text(2));
+    if (!fields) return fields.error();
+    staged.push_back(
+        {q.value()->text(0), q.value()->text(1), recordFromFieldTexts(fields.value())});
+    return {};
+  });
+  if (!read) return read.error();
+  return staged;
 }
 
 HarvestWrite::StoreResult HarvestWrite::removeUnseen(
@@ -410,16 +467,24 @@ Result<void, StoreError> InventoryStore::applyHarvest(
       return x;
     }
     const std::int64_t harvest = database_->lastInsertId();
-    // What this harvest read, for removeUnseen(): on the side, never in the file; emptied after.
+    // What this harvest read (for removeUnseen) and what it listed (staged): on the side, in
+    // the connection's temporary database, never in the file; emptied after.
+    constexpr const char* kEmpty =
+        "DELETE FROM temp.harvest_seen; DELETE FROM temp.harvest_staged;";
     if (auto x = database_->execute(
             "CREATE TEMP TABLE IF NOT EXISTS harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
-            "DELETE FROM temp.harvest_seen;");
+            "CREATE TEMP TABLE IF NOT EXISTS harvest_staged ("
+            "  key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, mailbox_dn TEXT NOT NULL,"
+            "  record TEXT NOT NULL) WITHOUT ROWID; "
+            "CREATE INDEX IF NOT EXISTS temp.harvest_staged_by_mailbox "
+            "  ON harvest_staged (mailbox, key);");
         !x) {
       return x;
     }
-    HarvestWrite write(*database_, harvest, run.finished_ms);
+    if (auto x = database_->execute(kEmpty); !x) return x;
+    HarvestWrite write(*database_, harvest, run.started_ms);
     if (auto x = body(write); !x) return x;
-    return database_->execute("DELETE FROM temp.harvest_seen");
+    return database_->execute(kEmpty);
   });
 }
 

@@ -97,6 +97,13 @@ struct DeviceFilter {
   std::size_t limit = 100;
 };
 
+// A partnership as a harvest listed it, kept aside until its mailbox's statistics are read.
+struct StagedPartnership {
+  std::string key;
+  std::string mailbox_dn;  // the mailbox's distinguished name, lower case, when Exchange gave one
+  DeviceRecord record;
+};
+
 class InventoryStore;
 
 // One harvest's writes, inside its transaction (InventoryStore::applyHarvest).
@@ -118,8 +125,20 @@ class HarvestWrite {
                      const std::string& new_value);
   StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
                     const std::string& detail);
-  // When the harvest ended (the last thing it writes); the run's finished_ms until then.
-  StoreResult finishedAt(std::int64_t ms);
+  // What the harvest amounted to, when it ended (the last thing it writes).
+  StoreResult finished(const HarvestRun& run);
+
+  // Partnerships as the harvest's listing (Get-MobileDevice) gave them, kept until their
+  // mailbox's statistics are read: in a temporary table on disk, never in the inventory, so a
+  // harvest's memory does not grow with the organisation. Staging a key again replaces it.
+  StoreResult stage(const std::string& key, const std::string& mailbox,
+                    const std::string& mailbox_dn, const DeviceRecord& record);
+  // The mailboxes of staged partnerships (as their Identity names them) after `after`, in
+  // order, at most `limit`; partnerships without one are staged under "".
+  Result<std::vector<std::string>, store::StoreError> stagedMailboxes(const std::string& after,
+                                                                      std::size_t limit);
+  // A mailbox's staged partnerships, in key order.
+  Result<std::vector<StagedPartnership>, store::StoreError> staged(const std::string& mailbox);
   // Full harvests: marks every current partnership this harvest did not read as removed, and
   // calls `removed` with each (its key and stored fields).
   StoreResult removeUnseen(
@@ -166,8 +185,10 @@ class InventoryStore {
   Result<std::vector<DeviceRecord>, store::StoreError> current();
   Result<InventorySummary, store::StoreError> summary();
 
-  // Runs one harvest's writes in one transaction, recorded as `run` (its finished_ms is the
-  // harvest's time of writing): all of it or, when `body` fails, nothing.
+  // Runs one harvest's writes in one transaction, recorded as `run` until `body` calls
+  // HarvestWrite::finished (its started_ms is the harvest's time of writing): all of it or, when
+  // `body` fails, nothing. The harvester reads Exchange inside it: nothing else writes this
+  // file, and readers keep the snapshot of the harvest before until it commits.
   Result<void, store::StoreError> applyHarvest(
       const HarvestRun& run,
       const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);

@@ -1,6 +1,7 @@
 // The bridge process host. Boost.Process types stay in this file.
 #include "powershell/host/bridge_process.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -57,7 +58,10 @@ struct BridgeProcess::Impl {
 
   std::mutex mutex;  // guards everything below
   std::condition_variable frame_arrived;
+  std::condition_variable frame_taken;
   std::deque<Frame> frames;
+  std::size_t queued_bytes = 0;  // payload bytes in `frames`: options.read_ahead_bytes at most
+  std::size_t peak_queued_bytes = 0;
   bool eof = false;
   std::optional<std::string> broken;  // the stream could not be decoded
   std::deque<std::string> last_stderr;
@@ -79,7 +83,7 @@ struct BridgeProcess::Impl {
       decoder.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
       while (true) {
         auto frame = decoder.next();
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex);
         if (!frame) {
           broken = frame.error().message;
           frame_arrived.notify_all();
@@ -92,6 +96,9 @@ struct BridgeProcess::Impl {
           ++heartbeats;
           continue;
         }
+        frame_taken.wait(lock, [&] { return queued_bytes < options.read_ahead_bytes || dead; });
+        queued_bytes += frame.value()->payload.size();
+        peak_queued_bytes = std::max(peak_queued_bytes, queued_bytes);
         frames.push_back(std::move(*frame.value()));
         frame_arrived.notify_all();
       }
@@ -134,7 +141,7 @@ struct BridgeProcess::Impl {
   // to exit by itself (its exit code is the best clue), then it is killed.
   std::string endAndDescribe() {
     std::string what = "the bridge process (pid " + std::to_string(child.id()) + ") ";
-    dead = true;
+    markDead();
     std::error_code ec;
     if (!killed && child.wait_for(std::chrono::seconds(2), ec) && !ec) {
       what += "exited with code " + std::to_string(child.exit_code());
@@ -153,8 +160,18 @@ struct BridgeProcess::Impl {
     return what;
   }
 
+  // No more requests; a reader waiting for room reads on, so the bridge is never left blocked
+  // on a full pipe.
+  void markDead() {
+    {
+      std::lock_guard lock(mutex);
+      dead = true;
+    }
+    frame_taken.notify_all();
+  }
+
   void kill() {
-    dead = true;
+    markDead();
     std::error_code ec;
     if (child.running(ec)) {
       killed = true;
@@ -165,7 +182,7 @@ struct BridgeProcess::Impl {
 
   // After a fatal frame the bridge exits by itself; kill it only if it does not.
   void awaitExit() {
-    dead = true;
+    markDead();
     std::error_code ec;
     if (!child.wait_for(std::chrono::seconds(5), ec) || ec) kill();
   }
@@ -178,6 +195,8 @@ struct BridgeProcess::Impl {
     if (frames.empty()) return std::nullopt;
     Frame f = std::move(frames.front());
     frames.pop_front();
+    queued_bytes -= f.payload.size();
+    frame_taken.notify_all();
     return f;
   }
 
@@ -338,6 +357,11 @@ bool BridgeProcess::healthy() const {
 int BridgeProcess::pid() const { return impl_->child.id(); }
 
 const std::string& BridgeProcess::readyInfo() const { return impl_->ready_info; }
+
+std::size_t BridgeProcess::peakReadAheadBytes() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->peak_queued_bytes;
+}
 
 std::size_t BridgeProcess::heartbeats() const {
   std::lock_guard lock(impl_->mutex);

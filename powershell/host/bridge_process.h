@@ -18,6 +18,10 @@ struct BridgeProcessOptions {
   std::chrono::milliseconds request_timeout{std::chrono::minutes(5)};  // until a request is done
   // Each line the bridge writes to stderr (PowerShell's own messages, stray output).
   std::function<void(std::string_view line)> on_stderr;
+  // Frames read ahead of the caller, at most (one frame more): beyond it the host stops reading,
+  // the pipe fills and the bridge waits. A caller slower than Exchange (a harvest writing what
+  // it reads) then holds a few batches in memory, never the whole answer.
+  std::size_t read_ahead_bytes = 8 << 20;
 };
 
 // One long-lived bridge process (Boost.Process): requests go in as JSON lines, frames come
@@ -44,6 +48,8 @@ class BridgeProcess final : public Bridge {
   const std::string& readyInfo() const;
   // Heartbeat frames received so far (a bridge sends them while idle).
   std::size_t heartbeats() const;
+  // The most frame bytes ever read ahead of the caller (see read_ahead_bytes).
+  std::size_t peakReadAheadBytes() const;
 
   // Sends a request the allowlist would refuse (the simulator's Sim- controls); tests only.
   Result<BridgeResult, BridgeError> runUncheckedForTest(const BridgeRequest& request);

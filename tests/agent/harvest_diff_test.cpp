@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
+#include "powershell/clixml/reader.h"
 
 namespace easgate::agent {
 namespace {
@@ -157,6 +159,71 @@ TEST(HarvestDiff, TheOtherEventsNameWhatTheyAreAbout) {
   auto drift = listDriftEvent("contoso.com/Users/Ann", "allowed", {"D1"}, {});
   EXPECT_EQ(drift.kind, "list-drift");
   EXPECT_EQ(member(drift.detail, "list"), "allowed");
+}
+
+// Statistics as Get-MobileDeviceStatistics gives them, joined to a mailbox's staged partnerships.
+powershell::PsObject statisticsObject(const std::string& properties) {
+  auto parsed = powershell::readClixml(
+      "<Objs><Obj><TN><T>Deserialized.Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics</T>"
+      "</TN><Props>" +
+      properties + "</Props></Obj></Objs>");
+  EXPECT_TRUE(parsed.ok());
+  return parsed.ok() && !parsed->empty() && parsed->front().asObject() ? *parsed->front().asObject()
+                                                                       : powershell::PsObject{};
+}
+
+std::vector<StagedPartnership> stagedAnn() {
+  DeviceRecord r = device();
+  r.last_success_sync.reset();
+  r.guid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+  return {{kKey, "", r}};
+}
+
+TEST(JoinStatistics, FindsItsPartnershipByIdentityInAnyCaseAndEitherSeparator) {
+  auto staged = stagedAnn();
+  auto at = joinStatistics(
+      staged,
+      statisticsObject("<S N=\"Identity\">CONTOSO.COM\\Users\\Ann\\ExchangeActiveSyncDevices\\"
+                       "iPhone\xc2\xa7"
+                       "D1</S><S N=\"DeviceAccessState\">Blocked</S>"
+                       "<DT N=\"LastSuccessSync\">2024-06-30T07:59:58Z</DT>"
+                       "<S N=\"Status\">DeviceWipePending</S>"),
+      /*keep_unlisted=*/false);
+  ASSERT_EQ(at, std::optional<std::size_t>(0));
+  ASSERT_EQ(staged.size(), 1u);
+  EXPECT_EQ(formatTimestamp(*staged[0].record.last_success_sync), "2024-06-30T07:59:58Z");
+  EXPECT_EQ(staged[0].record.wipe_status, "DeviceWipePending");
+  EXPECT_EQ(staged[0].record.access_state, "Allowed") << "Get-MobileDevice's word stands";
+}
+
+TEST(JoinStatistics, FindsItsPartnershipByGuidWhenTheIdentitiesDiffer) {
+  auto staged = stagedAnn();
+  auto at = joinStatistics(
+      staged,
+      statisticsObject("<S N=\"Identity\">Ann\\ExchangeActiveSyncDevices\\iPhone-D1</S>"
+                       "<G N=\"Guid\">3F2504E0-4F89-11D3-9A0C-0305E82C3301</G>"
+                       "<S N=\"Status\">DeviceOk</S>"),
+      /*keep_unlisted=*/true);
+  ASSERT_EQ(at, std::optional<std::size_t>(0));
+  EXPECT_EQ(staged.size(), 1u) << "one partnership, not two";
+  EXPECT_EQ(staged[0].record.wipe_status, "DeviceOk");
+}
+
+TEST(JoinStatistics, StatisticsOfAPartnershipNotListedAreKeptOnlyWhenAsked) {
+  const std::string unlisted =
+      "<S N=\"Identity\">contoso.com/Users/Ann/ExchangeActiveSyncDevices/Android\xc2\xa7"
+      "D2</S><S N=\"DeviceID\">D2</S><S N=\"DeviceType\">Android</S>";
+  auto delta = stagedAnn();
+  EXPECT_EQ(joinStatistics(delta, statisticsObject(unlisted), /*keep_unlisted=*/false),
+            std::nullopt)
+      << "a delta's statistics bring neighbours it did not read";
+  EXPECT_EQ(delta.size(), 1u);
+  auto full = stagedAnn();
+  ASSERT_EQ(joinStatistics(full, statisticsObject(unlisted), /*keep_unlisted=*/true),
+            std::optional<std::size_t>(1));
+  EXPECT_EQ(full[1].key, partnershipKey(full[1].record.identity));
+  EXPECT_EQ(full[1].record.device_id, "D2");
+  EXPECT_EQ(full[1].record.mailbox_identity, "contoso.com/Users/Ann");
 }
 
 }  // namespace

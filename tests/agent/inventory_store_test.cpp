@@ -46,10 +46,10 @@ class InventoryStoreTest : public ::testing::Test {
     store_.reset();
     fs::remove_all(dir_);
   }
-  // One full harvest that read exactly `records`.
+  // One full harvest, begun at `at_ms`, that read exactly `records`.
   StoreResult harvest(const std::vector<DeviceRecord>& records, std::int64_t at_ms) {
     return inventory_->applyHarvest(
-        {"full", at_ms - 10, at_ms, static_cast<std::int64_t>(records.size()), 1, 0},
+        {"full", at_ms, at_ms + 10, static_cast<std::int64_t>(records.size()), 1, 0},
         [&](HarvestWrite& w) -> StoreResult {
           for (const auto& r : records) {
             if (auto x = w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false); !x) {
@@ -116,7 +116,7 @@ TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
   EXPECT_FALSE(failed.ok());
   EXPECT_EQ(inventory_->current()->size(), 1u);
   EXPECT_EQ(inventory_->summary()->full_count, 1) << "not even the harvest is recorded";
-  EXPECT_EQ(inventory_->lastHarvestStart().value(), 990);
+  EXPECT_EQ(inventory_->lastHarvestStart().value(), 1'000);
 }
 
 TEST_F(InventoryStoreTest, AFullHarvestRemovesWhatItDidNotReadAndKeepsItKnown) {
@@ -137,7 +137,7 @@ TEST_F(InventoryStoreTest, AFullHarvestRemovesWhatItDidNotReadAndKeepsItKnown) {
   auto back = inventory_->device(keyOf(bo)).value();
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->first_seen_ms, 1'000);
-  EXPECT_EQ(back->last_seen_ms, 3'000);
+  EXPECT_EQ(back->last_seen_ms, 3'010) << "a current partnership was seen by the last full harvest";
 }
 
 TEST_F(InventoryStoreTest, PagesFilterByMailboxStateTypeAndSyncTimeInKeyOrder) {

@@ -6,10 +6,13 @@
 //      acknowledgement), and journal + execution rate end to end.
 //
 // Options: --mailboxes N (100000) --devices N (200000) --commands N (2000) --bridges N (1)
-// One bridge by default: each simulator process holds its own organisation, so changes made
-// through one bridge are seen only through it, and the delta harvest must see them.
+// Full harvests read through --bridges simulator processes sharing one organisation (the
+// simulator's --shared-state). Commands and the delta harvest go through one more bridge of
+// their own: each process holds its organisation, so changes made through one bridge are seen
+// only through it, and the delta harvest must see them.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,20 +68,32 @@ int main(int argc, char** argv) {
                                       {"--mailboxes", std::to_string(o.mailboxes), "--devices",
                                        std::to_string(o.devices), "--seed", "1"},
                                       {}};
-  powershell::BridgePool pool(
-      [sim]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
-        powershell::BridgeProcessOptions options;
-        options.connect_timeout = std::chrono::minutes(5);
-        auto b = powershell::BridgeProcess::start(sim, options);
-        if (!b) return b.error();
-        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
-      },
-      o.bridges);
-  if (auto warmed = pool.warm(); !warmed) {
-    return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
+  // The harvest's bridges share one organisation (its times included); the first to start
+  // writes it to the file, the others read it.
+  powershell::BridgeCommand shared_sim = sim;
+  shared_sim.arguments.insert(shared_sim.arguments.end(),
+                              {"--shared-state", (dir / "organisation.state").string()});
+  auto bridges = [&](std::size_t n, const powershell::BridgeCommand& command) {
+    return std::make_unique<powershell::BridgePool>(
+        [command]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+          powershell::BridgeProcessOptions options;
+          options.connect_timeout = std::chrono::minutes(5);
+          auto b = powershell::BridgeProcess::start(command, options);
+          if (!b) return b.error();
+          return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+        },
+        n);
+  };
+  auto harvest_pool = bridges(o.bridges, o.bridges > 1 ? shared_sim : sim);
+  auto command_pool = bridges(1, sim);
+  for (auto* pool : {harvest_pool.get(), command_pool.get()}) {
+    if (auto warmed = pool->warm(); !warmed) {
+      return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
+    }
   }
   agent::SystemClock clock;
-  agent::BridgeExchangeGateway gateway(pool);
+  agent::BridgeExchangeGateway gateway(*harvest_pool);
+  agent::BridgeExchangeGateway command_gateway(*command_pool);
   agent::AuditLog audit(*store.value());
   agent::CommandJournal journal(*store.value(), audit, clock);
   agent::HarvestOptions harvest_options;
@@ -89,6 +104,8 @@ int main(int argc, char** argv) {
   }
   agent::Harvester harvester(*store.value(), *inventory_store.value(), gateway, &journal, clock,
                              harvest_options);
+  std::printf("full harvests through %zu bridge(s) (statistics calls %zu at a time)\n", o.bridges,
+              harvest_options.parallelism);
 
   auto full = harvester.run(agent::HarvestKind::kFull);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
@@ -127,12 +144,12 @@ int main(int argc, char** argv) {
       requests.size(), submit_s, static_cast<double>(requests.size()) / submit_s);
 
   agent::ExecutorOptions executor_options;
-  executor_options.parallelism = o.bridges;
+  executor_options.parallelism = 1;
   auto directory_db = agent::store::openStore(agent::store::storeFile(dir));
   if (!directory_db) return std::fprintf(stderr, "%s\n", directory_db.error().message.c_str()), 1;
   (void)directory_db.value()->execute("PRAGMA synchronous = NORMAL");  // as the agent does
   agent::MailboxDirectory directory(*directory_db.value());
-  agent::CommandExecutor executor(journal, gateway, directory, clock, executor_options);
+  agent::CommandExecutor executor(journal, command_gateway, directory, clock, executor_options);
   auto run_start = Clock::now();
   std::size_t ran = 0;
   while (true) {
@@ -142,10 +159,12 @@ int main(int argc, char** argv) {
     ran += n.value();
   }
   const double run_s = seconds(Clock::now() - run_start);
-  std::printf("execute %zu commands through %zu bridge(s): %.2f s = %.0f commands/s\n", ran,
-              o.bridges, run_s, static_cast<double>(ran) / run_s);
+  std::printf("execute %zu commands through one bridge: %.2f s = %.0f commands/s\n", ran, run_s,
+              static_cast<double>(ran) / run_s);
 
-  auto delta = harvester.run(agent::HarvestKind::kDelta);
+  agent::Harvester delta_harvester(*store.value(), *inventory_store.value(), command_gateway,
+                                   &journal, clock, harvest_options);
+  auto delta = delta_harvester.run(agent::HarvestKind::kDelta);
   if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;
   print("delta (after the commands)", delta.value());
   std::printf(

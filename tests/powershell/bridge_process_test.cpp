@@ -207,6 +207,35 @@ TEST(BridgeProcess, StreamsLargeResultsInBatches) {
   EXPECT_NE(capped->warnings[0].find("-ResultSize Unlimited"), std::string::npos);
 }
 
+TEST(BridgeProcess, ACallerSlowerThanTheBridgeHoldsOnlyAFewBatches) {
+  // A harvest writes what it reads, more slowly than the bridge answers. The host reads ahead
+  // of it only so far; the rest waits in the pipe and in the bridge, and nothing is lost.
+  BridgeProcessOptions options;
+  options.read_ahead_bytes = 64 << 10;
+  auto started = BridgeProcess::start(
+      BridgeCommand{EASGATE_SIM_BINARY,
+                    {"--mailboxes", "500", "--devices", "3000", "--batch-size", "20"},
+                    {}},
+      options);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  auto& bridge = started.value();
+  std::size_t objects = 0;
+  auto r = bridge->run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", "Unlimited"),
+                       [&](std::vector<PsValue>&& batch) {
+                         objects += batch.size();
+                         std::this_thread::sleep_for(std::chrono::microseconds(300));
+                       });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(objects, 3000u) << "every partnership, in the end";
+  // 3,000 partnerships are a few megabytes of CLIXML; one batch of 20 is far below 64 KiB.
+  EXPECT_GT(bridge->peakReadAheadBytes(), 0u);
+  EXPECT_LT(bridge->peakReadAheadBytes(), 2 * options.read_ahead_bytes);
+  // And the bridge, blocked on its pipe meanwhile, is still well.
+  auto again = bridge->run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", "Unlimited"));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->objects.size(), 3000u);
+}
+
 TEST(BridgeProcess, HeartbeatsWhileIdleDoNotDisturbRequests) {
   auto bridge = startOk(sim({"--heartbeat-seconds", "0.01"}));
   ASSERT_TRUE(bridge);
