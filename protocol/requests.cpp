@@ -7,7 +7,9 @@
 #include <set>
 
 #include "common/json/json_value.h"
+#include "common/text/ascii.h"
 #include "common/text/utf.h"
+#include "common/time/utc_time.h"
 #include "protocol/command_kinds.h"
 #include "protocol/validation.h"
 
@@ -84,13 +86,6 @@ std::string postedKinds() {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 }  // namespace
 
 Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body) {
@@ -162,7 +157,7 @@ Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_vie
     const std::string* id = (*list->asArray())[i].asString();
     if (!id) return invalidField(field, "every device ID must be a string");
     if (auto p = deviceIdProblem(*id)) return invalidField(field, *p);
-    if (!seen.insert(lower(*id)).second) {
+    if (!seen.insert(text::lowerAscii(*id)).second) {
       return invalidField(field, "'" + *id + "' is listed twice (device IDs ignore case)");
     }
     ids.push_back(*id);
@@ -349,22 +344,6 @@ std::optional<std::int64_t> parseUtcTime(std::string_view text) {
   if (!date.ok() || h > 23 || mi > 59 || s > 59 || h < 0 || mi < 0 || s < 0) return std::nullopt;
   const auto t = sys_days(date) + hours(h) + minutes(mi) + seconds(s) + milliseconds(ms);
   return duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-
-std::string formatUtcTime(std::int64_t unix_ms) {
-  using namespace std::chrono;
-  const sys_time<milliseconds> t{milliseconds(unix_ms)};
-  const auto day_point = floor<days>(t);
-  const year_month_day date(day_point);
-  const hh_mm_ss<milliseconds> time(t - day_point);
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<long>(time.hours().count()),
-                static_cast<long>(time.minutes().count()),
-                static_cast<long>(time.seconds().count()),
-                static_cast<long>(time.subseconds().count()));
-  return buffer;
 }
 
 }  // namespace easgate::protocol

@@ -80,9 +80,8 @@ std::optional<std::string> percentDecode(std::string_view text, bool plus_is_spa
 // Percent-encodes everything but unreserved characters (RFC 3986), for building URLs.
 std::string percentEncode(std::string_view text);
 
-// An ISO 8601 UTC time ("2026-11-23T10:00:00Z", optional fraction) as Unix milliseconds.
+// An ISO 8601 UTC time ("2026-11-23T10:00:00Z", optional fraction) as Unix milliseconds. Times
+// are written by utc::formatUnixMs (common/time/utc_time.h).
 std::optional<std::int64_t> parseUtcTime(std::string_view text);
-// Unix milliseconds as ISO 8601 UTC with milliseconds.
-std::string formatUtcTime(std::int64_t unix_ms);
 
 }  // namespace easgate::protocol

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "common/text/ascii.h"
 #include "common/text/case_fold.h"
 #include "common/text/utf.h"
 
@@ -38,14 +39,16 @@ std::optional<std::string> deceptiveText(std::string_view s, std::string_view wh
   return std::nullopt;
 }
 
-// Where the devices container sits in an Identity, as a whole path element; npos if absent.
+// Where the devices container sits in an Identity, as a whole path element in any case; npos
+// if absent.
 std::size_t containerAt(std::string_view identity) {
-  for (std::size_t at = identity.find(kDevicesContainer); at != std::string_view::npos;
-       at = identity.find(kDevicesContainer, at + 1)) {
-    const std::size_t end = at + kDevicesContainer.size();
-    const bool starts = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
-    const bool ends = end < identity.size() && (identity[end] == '/' || identity[end] == '\\');
-    if (starts && ends) return at;
+  const std::size_t n = kDevicesContainer.size();
+  for (std::size_t at = 1; at + n < identity.size(); ++at) {
+    const bool starts = identity[at - 1] == '/' || identity[at - 1] == '\\';
+    const bool ends = identity[at + n] == '/' || identity[at + n] == '\\';
+    if (starts && ends && text::equalsIgnoreAsciiCase(identity.substr(at, n), kDevicesContainer)) {
+      return at;
+    }
   }
   return std::string_view::npos;
 }
@@ -105,6 +108,11 @@ std::optional<std::string> idempotencyKeyProblem(std::string_view key) {
   });
   if (!printable) return "an Idempotency-Key has only printable ASCII characters, no spaces";
   return std::nullopt;
+}
+
+std::string_view mailboxOfPartnership(std::string_view identity) {
+  const std::size_t at = containerAt(identity);
+  return at == std::string_view::npos ? std::string_view() : identity.substr(0, at - 1);
 }
 
 }  // namespace easgate::protocol

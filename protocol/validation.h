@@ -21,6 +21,13 @@ std::optional<std::string> deviceIdProblem(std::string_view device_id);
 // valid mailbox part and a non-empty device part; at most 1024 characters, no wildcard.
 std::optional<std::string> partnershipProblem(std::string_view identity);
 
+// The mailbox part of a partnership Identity: "contoso.com/Users/Tony" of
+// "contoso.com/Users/Tony/ExchangeActiveSyncDevices/iPhone§ABC", "Lila" of
+// "Lila\ExchangeActiveSyncDevices\REST§Outlook§5eec" (the container as a whole path element,
+// in any case, either separator). Empty when `identity` names no partnership. The one reading
+// of partnership Identities: the agent's harvest and commands use it too.
+std::string_view mailboxOfPartnership(std::string_view identity);
+
 // An Idempotency-Key header: 1 to 200 printable ASCII characters.
 std::optional<std::string> idempotencyKeyProblem(std::string_view key);
 

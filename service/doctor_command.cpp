@@ -13,6 +13,7 @@
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "common/time/utc_time.h"
 #include "powershell/host/bridge_process.h"
 #include "protocol/requests.h"
 #include "service/agent_config.h"
@@ -55,14 +56,14 @@ void checkCertificateFile(Report& r, const std::string& label, const std::string
     return r.fail(label + ": " + info.error(), "point the configuration at a PEM certificate");
   }
   const std::int64_t now = nowMs();
-  const std::string until = protocol::formatUtcTime(info->not_after_ms).substr(0, 10);
+  const std::string until = utc::formatUnixMs(info->not_after_ms).substr(0, 10);
   if (info->not_after_ms < now) {
     return r.fail(label + " " + info->subject + " expired on " + until,
                   "issue a new certificate and restart the agent");
   }
   if (info->not_before_ms > now) {
     return r.fail(label + " " + info->subject + " is not valid before " +
-                      protocol::formatUtcTime(info->not_before_ms),
+                      utc::formatUnixMs(info->not_before_ms),
                   "check the machine's clock");
   }
   if (info->not_after_ms - now < kExpiryWarningDays * kDayMs) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text/ascii.h"
 #include "common/text/name_table.h"
 
 namespace easgate::agent::api {
@@ -13,13 +14,6 @@ constexpr Named<Role> kRoles[] = {{Role::kNone, "none"},
                                   {Role::kOperator, "operator"},
                                   {Role::kAdmin, "admin"}};
 
-bool equalsIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 }  // namespace
 
 std::string_view roleName(Role role) { return nameOf(kRoles, role); }
@@ -29,7 +23,7 @@ std::string normalizeThumbprint(std::string_view text) {
   std::string out;
   for (const char c : text) {
     if (c == ':' || c == ' ') continue;
-    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    out.push_back(text::lowerAsciiChar(c));
   }
   return out;
 }
@@ -43,9 +37,10 @@ Role AccessPolicy::roleOf(const transport::PeerIdentity& peer) const {
   if (!peer.authenticated) return anonymous_;
   for (const auto& rule : rules_) {
     if (!rule.thumbprint.empty() && rule.thumbprint == peer.thumbprint) return rule.role;
-    if (!rule.subject.empty() && (equalsIgnoringCase(rule.subject, peer.subject) ||
-                                  (!peer.common_name.empty() &&
-                                   equalsIgnoringCase(rule.subject, "CN=" + peer.common_name)))) {
+    if (!rule.subject.empty() &&
+        (text::equalsIgnoreAsciiCase(rule.subject, peer.subject) ||
+         (!peer.common_name.empty() &&
+          text::equalsIgnoreAsciiCase(rule.subject, "CN=" + peer.common_name)))) {
       return rule.role;
     }
   }

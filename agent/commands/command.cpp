@@ -6,6 +6,7 @@
 #include "agent/inventory/exchange_mapping.h"
 #include "common/text/name_table.h"
 #include "protocol/command_kinds.h"
+#include "protocol/validation.h"
 
 namespace easgate::agent {
 namespace {
@@ -16,15 +17,7 @@ constexpr Named<CommandState> kStates[] = {
     {CommandState::kFailed, "failed"},
 };
 
-constexpr std::size_t kMaxName = 1024;       // mailboxes, identities, device IDs
 constexpr std::size_t kMaxDeviceIds = 1000;  // in one set-allowed
-
-// Exchange names: non-empty, bounded, no control characters.
-bool plausibleName(std::string_view s) {
-  return !s.empty() && s.size() <= kMaxName && std::none_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-  });
-}
 
 CommandError invalid(std::string message) {
   return CommandError{CommandErrc::kInvalid, std::move(message)};
@@ -62,20 +55,14 @@ std::optional<CommandState> commandStateFromName(std::string_view name) {
 
 Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
   const std::string kind(commandKindName(r.kind));
-  if (!r.idempotency_key.empty() && !plausibleName(r.idempotency_key)) {
-    return invalid("the idempotency key must be 1 to 1024 printable characters");
+  // The limits are the wire's (protocol/validation.h), whoever builds the request.
+  if (!r.idempotency_key.empty()) {
+    if (auto p = protocol::idempotencyKeyProblem(r.idempotency_key)) return invalid(*p);
   }
   const protocol::CommandTarget target = commandKindInfo(r.kind).target;
   if (target == protocol::CommandTarget::kPartnership) {
-    if (!plausibleName(r.partnership)) {
-      return invalid(kind +
-                     " needs the partnership's Identity (mailbox/ExchangeActiveSyncDevices/...)");
-    }
-    std::string mailbox = mailboxOfDeviceIdentity(r.partnership);
-    if (mailbox.empty()) {
-      return invalid(kind + ": '" + r.partnership +
-                     "' is not a partnership Identity (no ExchangeActiveSyncDevices part)");
-    }
+    if (auto p = protocol::partnershipProblem(r.partnership)) return invalid(kind + ": " + *p);
+    std::string mailbox(protocol::mailboxOfPartnership(r.partnership));
     if (!r.mailbox.empty() && r.mailbox != mailbox) {
       return invalid(kind + ": the partnership belongs to '" + mailbox + "', not '" + r.mailbox +
                      "'");
@@ -86,10 +73,10 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
     }
     return r;
   }
-  if (!plausibleName(r.mailbox)) return invalid(kind + " needs a mailbox");
+  if (auto p = protocol::mailboxProblem(r.mailbox)) return invalid(kind + ": " + *p);
   if (!r.partnership.empty()) return invalid(kind + " takes device IDs, not a partnership");
   if (target == protocol::CommandTarget::kDeviceId) {
-    if (!plausibleName(r.device_id)) return invalid(kind + " needs a device ID");
+    if (auto p = protocol::deviceIdProblem(r.device_id)) return invalid(kind + ": " + *p);
     if (!r.device_ids.empty()) return invalid(kind + " takes one device ID");
     return r;
   }
@@ -99,7 +86,7 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
     return invalid(kind + " takes at most " + std::to_string(kMaxDeviceIds) + " device IDs");
   }
   for (const auto& id : r.device_ids) {
-    if (!plausibleName(id)) return invalid(kind + ": every device ID must be non-empty");
+    if (auto p = protocol::deviceIdProblem(id)) return invalid(kind + ": " + *p);
   }
   return r;
 }

@@ -12,12 +12,12 @@
 #include <thread>
 
 #include "agent/inventory/object_text.h"
+#include "common/time/utc_time.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::agent {
 namespace {
 
-constexpr std::int64_t kUnixEpochTicks = 621'355'968'000'000'000;
 // Exchange's clock and ours may differ; a wipe requested this long before the command was
 // journaled is an older one.
 constexpr std::int64_t kClockSkewMs = 10 * 60'000;
@@ -25,7 +25,7 @@ constexpr std::int64_t kClockSkewMs = 10 * 60'000;
 std::optional<std::int64_t> unixMs(const powershell::PsObject& o, std::string_view property) {
   const powershell::PsValue* v = o.property(property);
   if (!v || !v->asDateTime()) return std::nullopt;
-  return (v->asDateTime()->utcTicks() - kUnixEpochTicks) / 10'000;
+  return (v->asDateTime()->utcTicks() - utc::kUnixEpochDotNetTicks) / 10'000;
 }
 
 bool contains(const std::vector<std::string>& list, const std::string& id) {

@@ -1,8 +1,7 @@
 #include "agent/export/inventory_writer.h"
+#include "common/text/ascii.h"
 
 #include <string>
-
-#include "common/json/json_writer.h"
 
 namespace easgate::agent {
 namespace {
@@ -57,21 +56,6 @@ class CsvWriter final : public InventoryWriter {
   std::string line_;
 };
 
-void appendRecordJson(std::string& out, const DeviceRecord& record) {
-  json::JsonWriter json(out);
-  json.beginObject();
-  for (const auto& field : deviceFields()) {
-    json.key(field.name);
-    std::string value = fieldText(record, field);
-    if (value.empty()) {
-      json.null();
-    } else {
-      json.string(value);
-    }
-  }
-  json.endObject();
-}
-
 class JsonArrayWriter final : public InventoryWriter {
  public:
   explicit JsonArrayWriter(std::ostream& out) : out_(out) { out_ << '['; }
@@ -81,7 +65,7 @@ class JsonArrayWriter final : public InventoryWriter {
     if (!first_) buffer_.push_back(',');
     first_ = false;
     buffer_.append("\n");
-    appendRecordJson(buffer_, record);
+    appendDeviceJson(buffer_, record);
     out_ << buffer_;
   }
 
@@ -102,7 +86,7 @@ class NdjsonWriter final : public InventoryWriter {
 
   void write(const DeviceRecord& record) override {
     buffer_.clear();
-    appendRecordJson(buffer_, record);
+    appendDeviceJson(buffer_, record);
     buffer_.push_back('\n');
     out_ << buffer_;
   }
@@ -117,8 +101,7 @@ class NdjsonWriter final : public InventoryWriter {
 }  // namespace
 
 std::optional<ExportFormat> parseExportFormat(std::string_view name) {
-  std::string low(name);
-  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string low = text::lowerAscii(name);
   if (low == "csv") return ExportFormat::kCsv;
   if (low == "json") return ExportFormat::kJson;
   if (low == "ndjson") return ExportFormat::kNdjson;

@@ -11,6 +11,7 @@
 
 #include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
+#include "protocol/validation.h"
 
 namespace easgate::agent {
 namespace {
@@ -155,7 +156,8 @@ std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t si
         DeviceRecord r;
         mergeMobileDevice(r, o);
         if (r.identity.empty()) return;  // nothing to know it by
-        if (auto x = p.write->stage(partnershipKey(r.identity), mailboxOfDeviceIdentity(r.identity),
+        if (auto x = p.write->stage(partnershipKey(r.identity),
+                                    std::string(protocol::mailboxOfPartnership(r.identity)),
                                     mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName")), r);
             !x) {
           failed = x.error();

@@ -1,22 +1,17 @@
 #include "agent/inventory/device_record.h"
 
+#include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
 #include "powershell/clixml/scalars.h"
 
 namespace easgate::agent {
-namespace {
-
-// .NET ticks at 1970-01-01T00:00:00Z, the system clock's epoch.
-constexpr std::int64_t kUnixEpochDotNetTicks = 621'355'968'000'000'000;
-
-}  // namespace
 
 std::string formatTimestamp(Timestamp t) {
-  return powershell::scalars::formatUtcTimestamp(t.time_since_epoch().count() +
-                                                 kUnixEpochDotNetTicks);
+  return utc::formatDotNetTicks(t.time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
 }
 
 Timestamp timestampFromDotNetTicks(std::int64_t ticks) {
-  return Timestamp(Ticks(ticks - kUnixEpochDotNetTicks));
+  return Timestamp(Ticks(ticks - utc::kUnixEpochDotNetTicks));
 }
 
 const std::vector<DeviceField>& deviceFields() {
@@ -64,6 +59,26 @@ bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_vi
   if (!parsed) return false;
   record.*field.time = timestampFromDotNetTicks(parsed->utcTicks());
   return true;
+}
+
+void appendDeviceJson(std::string& out, const DeviceRecord& record,
+                      std::initializer_list<JsonTime> extra) {
+  json::JsonWriter json(out);
+  json.beginObject();
+  for (const auto& field : deviceFields()) {
+    json.key(field.name);
+    const std::string value = fieldText(record, field);
+    if (value.empty()) {
+      json.null();
+    } else {
+      json.string(value);
+    }
+  }
+  for (const auto& [name, unix_ms] : extra) {
+    json.key(name);
+    json.string(utc::formatUnixMs(unix_ms));
+  }
+  json.endObject();
 }
 
 }  // namespace easgate::agent

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <ratio>
 #include <string>
@@ -52,6 +53,16 @@ struct DeviceField {
 
 // Every exported field, in the stable order of CSV columns and JSON members.
 const std::vector<DeviceField>& deviceFields();
+
+// A partnership as JSON, the one way the API and the exports write it: every field of
+// deviceFields() in order, a string, or null when Exchange gave no value (times as
+// common/time/utc_time.h writes them), then `extra` members (name, time in Unix ms).
+struct JsonTime {
+  std::string_view name;
+  std::int64_t unix_ms = 0;
+};
+void appendDeviceJson(std::string& out, const DeviceRecord& record,
+                      std::initializer_list<JsonTime> extra = {});
 
 // A field's value as text; empty when there is none.
 std::string fieldText(const DeviceRecord& record, const DeviceField& field);

@@ -5,6 +5,7 @@
 
 #include "agent/inventory/object_text.h"
 #include "powershell/clixml/scalars.h"
+#include "protocol/validation.h"
 
 namespace easgate::agent {
 namespace {
@@ -88,14 +89,14 @@ void mergeMobileDevice(DeviceRecord& r, const PsObject& object) {
   // Get-MobileDevice is the authority for what it reports; it overrides statistics.
   copyShared(object, r, &SharedField::device_property, /*override=*/true);
   if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
-  fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+  fillIfEmpty(r.mailbox_identity, std::string(protocol::mailboxOfPartnership(r.identity)));
   if (r.mailbox_identity.empty()) r.mailbox_identity = propertyText(object, "UserDisplayName");
 }
 
 void mergeStatistics(DeviceRecord& r, const PsObject& object) {
   copyShared(object, r, &SharedField::statistics_property, /*override=*/false);
   fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
-  fillIfEmpty(r.mailbox_identity, mailboxOfDeviceIdentity(r.identity));
+  fillIfEmpty(r.mailbox_identity, std::string(protocol::mailboxOfPartnership(r.identity)));
   // What only statistics know.
   r.last_success_sync = time(object, "LastSuccessSync");
   r.wipe_status = propertyText(object, "Status");
@@ -145,21 +146,6 @@ ExchangeObjectKind classifyExchangeObject(const PsObject& object) {
     }
   }
   return kindOfShape(object);
-}
-
-std::string mailboxOfDeviceIdentity(std::string_view identity) {
-  static constexpr std::string_view kContainer = "ExchangeActiveSyncDevices";
-  std::string low = lowerAscii(identity);
-  std::string container = lowerAscii(kContainer);
-  for (std::size_t at = low.find(container); at != std::string::npos;
-       at = low.find(container, at + 1)) {
-    bool separated_before = at > 0 && (identity[at - 1] == '/' || identity[at - 1] == '\\');
-    std::size_t after = at + kContainer.size();
-    bool separated_after =
-        after < identity.size() && (identity[after] == '/' || identity[after] == '\\');
-    if (separated_before && separated_after) return std::string(identity.substr(0, at - 1));
-  }
-  return {};
 }
 
 void InventoryBuilder::reserve(std::size_t partnerships) {

@@ -18,11 +18,6 @@ namespace easgate::agent {
 enum class ExchangeObjectKind { kMobileDevice, kMobileDeviceStatistics, kCasMailbox, kOther };
 ExchangeObjectKind classifyExchangeObject(const powershell::PsObject& object);
 
-// The mailbox part of a partnership's Identity: "contoso.com/Users/Tony" for
-// ".../Users/Tony/ExchangeActiveSyncDevices/iPhone§ABC", "Lila" for
-// "Lila\ExchangeActiveSyncDevices\REST§Outlook§5eec". Empty when there is none.
-std::string mailboxOfDeviceIdentity(std::string_view identity);
-
 // The mailbox's distinguished name (lower case) from a partnership's:
 // "CN=dev,CN=ExchangeActiveSyncDevices,<mailbox DN>". Empty when it is not one.
 std::string mailboxDnOfDeviceDn(std::string_view dn);

@@ -4,14 +4,6 @@
 
 namespace easgate::agent {
 
-std::string lowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::string partnershipKey(std::string_view identity) {
   std::string key = lowerAscii(identity);
   std::replace(key.begin(), key.end(), '\\', '/');

@@ -4,13 +4,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text/ascii.h"
 #include "powershell/clixml/ps_value.h"
 
 // Small readings of Exchange's objects and names that several parts of the agent need.
 namespace easgate::agent {
 
-// ASCII lower case: Exchange compares names, IDs and identities without case.
-std::string lowerAscii(std::string_view s);
+// ASCII lower case (common/text/ascii.h): Exchange compares IDs and identities without case.
+using text::lowerAscii;
 
 // A partnership Identity as a key: lower case, '/' for either separator (on-premises writes
 // "mbx/ExchangeActiveSyncDevices/...", Exchange Online "mbx\ExchangeActiveSyncDevices\...").

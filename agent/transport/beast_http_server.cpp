@@ -24,6 +24,7 @@
 
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "common/text/ascii.h"
 #include "protocol/api_error.h"
 
 namespace easgate::agent::transport {
@@ -119,8 +120,8 @@ HttpRequest toHttpRequest(http::request<http::string_body>&& message) {
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   for (const auto& field : message) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto raw = field.name_string();
+    std::string name = text::lowerAscii(std::string_view(raw.data(), raw.size()));
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   request.body = std::move(message.body());

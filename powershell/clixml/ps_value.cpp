@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "common/text/ascii.h"
 #include "common/text/utf.h"
+#include "common/time/utc_time.h"
 #include "powershell/clixml/scalars.h"
 
 namespace easgate::powershell {
@@ -36,18 +38,6 @@ std::string_view elementName(PsType type) {
     case PsType::kObject: return "Obj";
   }
   return "?";
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x == y) continue;
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 PsValue PsValue::text(PsType type, std::string value) { return PsValue(type, std::move(value)); }
@@ -104,7 +94,7 @@ std::optional<std::string> PsValue::display() const {
   switch (type_) {
     case PsType::kNil: return std::nullopt;
     case PsType::kBool: return std::string(*asBool() ? "True" : "False");  // as PowerShell prints
-    case PsType::kDateTime: return scalars::formatUtcTimestamp(asDateTime()->utcTicks());
+    case PsType::kDateTime: return utc::formatDotNetTicks(asDateTime()->utcTicks());
     case PsType::kTimeSpan: return scalars::formatTimeSpan(*asSigned());
     case PsType::kSingle: return scalars::formatSingle(*asReal());
     case PsType::kDouble: return scalars::formatDouble(*asReal());
@@ -144,7 +134,7 @@ bool PsValue::operator==(const PsValue& other) const {
 const PsValue* PsObject::property(std::string_view name) const {
   for (const auto* list : {&adapted, &extended}) {
     for (const auto& p : *list) {
-      if (equalsIgnoreCase(p.name, name)) return &p.value;
+      if (text::equalsIgnoreAsciiCase(p.name, name)) return &p.value;
     }
   }
   return nullptr;

@@ -139,7 +139,4 @@ class PsObject {
   bool operator==(const PsObject& other) const;
 };
 
-// ASCII case-insensitive equality, as PowerShell compares property and type names.
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
-
 }  // namespace easgate::powershell

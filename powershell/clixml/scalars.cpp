@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/time/utc_time.h"
+
 namespace easgate::powershell::scalars {
 namespace {
 
@@ -30,25 +32,6 @@ std::int64_t daysFromCivil(std::int64_t y, unsigned m, unsigned d) {
   const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-struct Civil {
-  std::int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-Civil civilFromDays(std::int64_t z) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {y + (m <= 2), m, d};
 }
 
 const std::int64_t kEpochDays = daysFromCivil(1, 1, 1);  // 0001-01-01 in days since 1970
@@ -388,36 +371,11 @@ std::string formatBase64(const std::vector<std::uint8_t>& bytes) {
   return out;
 }
 
-namespace {
-
-void appendCalendarTime(std::string& out, std::int64_t ticks, bool always_fraction) {
-  ticks = std::clamp<std::int64_t>(ticks, 0, kMaxDateTimeTicks);
-  std::int64_t days = ticks / kTicksPerDay;
-  std::int64_t rest = ticks % kTicksPerDay;
-  Civil c = civilFromDays(days + kEpochDays);
-  appendPadded(out, c.year, 4);
-  out.push_back('-');
-  appendPadded(out, c.month, 2);
-  out.push_back('-');
-  appendPadded(out, c.day, 2);
-  out.push_back('T');
-  appendPadded(out, rest / kTicksPerHour, 2);
-  out.push_back(':');
-  appendPadded(out, rest % kTicksPerHour / kTicksPerMinute, 2);
-  out.push_back(':');
-  appendPadded(out, rest % kTicksPerMinute / kTicksPerSecond, 2);
-  std::int64_t fraction = rest % kTicksPerSecond;
-  if (always_fraction || fraction != 0) {
-    out.push_back('.');
-    appendPadded(out, fraction, 7);
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string formatDateTime(const PsDateTime& value) {
   std::string out;
-  appendCalendarTime(out, value.ticks, true);
+  utc::appendCalendarTime(out, value.ticks, true);
   if (value.kind == DateTimeKind::kUtc) {
     out.push_back('Z');
   } else if (value.kind == DateTimeKind::kOffset) {
@@ -428,13 +386,6 @@ std::string formatDateTime(const PsDateTime& value) {
     out.push_back(':');
     appendPadded(out, minutes % 60, 2);
   }
-  return out;
-}
-
-std::string formatUtcTimestamp(std::int64_t utc_ticks) {
-  std::string out;
-  appendCalendarTime(out, utc_ticks, false);
-  out.push_back('Z');
   return out;
 }
 

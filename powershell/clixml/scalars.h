@@ -29,8 +29,6 @@ std::string formatSingle(double value);
 std::string formatBase64(const std::vector<std::uint8_t>& bytes);
 // 7 fractional digits, then Z, an offset, or nothing, as PowerShell writes <DT>.
 std::string formatDateTime(const PsDateTime& value);
-// ISO 8601 in UTC for people and exports: fractional digits only when non-zero.
-std::string formatUtcTimestamp(std::int64_t utc_ticks);
 std::string formatTimeSpan(std::int64_t ticks);
 
 // Leading and trailing XML white space removed (xs "collapse" for single tokens).

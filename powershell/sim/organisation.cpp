@@ -5,12 +5,12 @@
 #include <random>
 
 #include "common/text/case_fold.h"
+#include "common/time/utc_time.h"
 
 namespace easgate::powershell::sim {
 namespace {
 
 constexpr std::int64_t kTicksPerSecond = 10'000'000;
-constexpr std::int64_t kUnixEpochTicks = 621'355'968'000'000'000;
 
 std::string lower(std::string_view s) { return text::foldCase(s); }
 
@@ -106,12 +106,12 @@ std::string_view accessLevelName(AccessLevel level) {
 }
 
 std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds) {
-  return kUnixEpochTicks + seconds * kTicksPerSecond;
+  return utc::kUnixEpochDotNetTicks + seconds * kTicksPerSecond;
 }
 
 std::int64_t nowDotNetTicks() {
   auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  return kUnixEpochTicks +
+  return utc::kUnixEpochDotNetTicks +
          std::chrono::duration_cast<std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>>(
              since_epoch)
              .count();

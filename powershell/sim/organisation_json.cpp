@@ -1,6 +1,7 @@
 // The simulator's organisation as JSON, for `--org FILE` and saving state. Times are ISO 8601.
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
 #include "powershell/clixml/scalars.h"
 #include "powershell/sim/organisation.h"
 
@@ -39,7 +40,7 @@ std::optional<AccessLevel> level(std::string_view name) {
 void writeTime(json::JsonWriter& w, std::string_view key, std::int64_t t) {
   if (t == 0) return;
   w.key(key);
-  w.string(scalars::formatUtcTimestamp(t));
+  w.string(utc::formatDotNetTicks(t));
 }
 
 void writeStrings(json::JsonWriter& w, std::string_view key, const std::vector<std::string>& list) {

@@ -162,10 +162,16 @@ TEST(NormalizeCommand, DerivesTheMailboxOfPartnershipCommandsAndRefusesNonsense)
   not_a_partnership.partnership = "tony.smith@contoso.com";
   auto refused = normalizeCommand(not_a_partnership);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message.find("not a partnership Identity"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("<mailbox>/ExchangeActiveSyncDevices/<device>"),
+            std::string::npos)
+      << refused.error().message;
   CommandRequest set = command(CommandKind::kSetAllowed, kTony);
   EXPECT_TRUE(normalizeCommand(set).ok()) << "an empty desired list clears the list";
   set.device_ids = {"A", ""};
+  EXPECT_TRUE(bad(set));
+  // The wire's limits, whoever builds the request: an ActiveSync device ID is 1 to 32 letters
+  // and digits.
+  set.device_ids = {std::string(33, 'A')};
   EXPECT_TRUE(bad(set));
 }
 

@@ -68,17 +68,6 @@ TEST(ClassifyExchangeObject, RecognisesDeserializedAndSelectedTypes) {
   EXPECT_EQ(classifyExchangeObject(*values[4].asObject()), ExchangeObjectKind::kOther);
 }
 
-TEST(MailboxOfDeviceIdentity, HandlesOnPremisesAndOnlineForms) {
-  EXPECT_EQ(
-      mailboxOfDeviceIdentity("contoso.com/Users/Tony Smith/ExchangeActiveSyncDevices/iPhone§F2MV"),
-      "contoso.com/Users/Tony Smith");
-  EXPECT_EQ(mailboxOfDeviceIdentity("Lila\\ExchangeActiveSyncDevices\\REST§Outlook§5eec4e94"),
-            "Lila");
-  EXPECT_EQ(mailboxOfDeviceIdentity("ExchangeActiveSyncDevices-user/ExchangeActiveSyncDevices/x"),
-            "ExchangeActiveSyncDevices-user");
-  EXPECT_EQ(mailboxOfDeviceIdentity("iPhone§F2MV"), "");
-}
-
 TEST(InventoryBuilder, MapsAMobileDevice) {
   auto records = build(kTonyDevice);
   ASSERT_EQ(records.size(), 1u);

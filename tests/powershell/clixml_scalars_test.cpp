@@ -1,3 +1,4 @@
+#include "common/time/utc_time.h"
 #include "powershell/clixml/scalars.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +16,7 @@ TEST(ParseDateTime, ReadsUtcWithSevenFractionalDigits) {
   ASSERT_TRUE(dt);
   EXPECT_EQ(dt->kind, DateTimeKind::kUtc);
   EXPECT_EQ(formatDateTime(*dt), "2024-03-05T09:14:27.1234567Z");
-  EXPECT_EQ(formatUtcTimestamp(dt->utcTicks()), "2024-03-05T09:14:27.1234567Z");
+  EXPECT_EQ(utc::formatDotNetTicks(dt->utcTicks()), "2024-03-05T09:14:27.1234567Z");
 }
 
 TEST(ParseDateTime, KeepsAnOffsetAndConvertsItToUtc) {
@@ -24,10 +25,10 @@ TEST(ParseDateTime, KeepsAnOffsetAndConvertsItToUtc) {
   EXPECT_EQ(dt->kind, DateTimeKind::kOffset);
   EXPECT_EQ(dt->offset_minutes, 120);
   EXPECT_EQ(formatDateTime(*dt), "2024-04-11T16:02:09.5000000+02:00");
-  EXPECT_EQ(formatUtcTimestamp(dt->utcTicks()), "2024-04-11T14:02:09.5000000Z");
+  EXPECT_EQ(utc::formatDotNetTicks(dt->utcTicks()), "2024-04-11T14:02:09.5000000Z");
   auto west = parseDateTime("2024-01-01T00:30:00-05:30");
   ASSERT_TRUE(west);
-  EXPECT_EQ(formatUtcTimestamp(west->utcTicks()), "2024-01-01T06:00:00Z");
+  EXPECT_EQ(utc::formatDotNetTicks(west->utcTicks()), "2024-01-01T06:00:00Z");
 }
 
 TEST(ParseDateTime, ReadsAnUnspecifiedKindAndTheEdgesOfTheRange) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/time/utc_time.h"
 #include "protocol/command_kinds.h"
 #include "protocol/requests.h"
 #include "protocol/validation.h"
@@ -61,6 +62,19 @@ TEST(Validation, PartnershipsNameAMailboxAndADevice) {
   EXPECT_TRUE(partnershipProblem("/ExchangeActiveSyncDevices/iPhone"));
   EXPECT_TRUE(partnershipProblem("*/ExchangeActiveSyncDevices/iPhone"));
   EXPECT_TRUE(partnershipProblem("AnnExchangeActiveSyncDevices/x"));
+}
+
+TEST(Validation, APartnershipsMailboxIsReadOneWayInEitherFormAndAnyCase) {
+  EXPECT_EQ(
+      mailboxOfPartnership("contoso.com/Users/Tony Smith/ExchangeActiveSyncDevices/iPhone§F2MV"),
+      "contoso.com/Users/Tony Smith");
+  EXPECT_EQ(mailboxOfPartnership("Lila\\ExchangeActiveSyncDevices\\REST§Outlook§5eec4e94"), "Lila");
+  EXPECT_EQ(mailboxOfPartnership("Ann/exchangeactivesyncdevices/iPhone§A1"), "Ann");
+  EXPECT_EQ(mailboxOfPartnership("ExchangeActiveSyncDevices-user/ExchangeActiveSyncDevices/x"),
+            "ExchangeActiveSyncDevices-user");
+  EXPECT_EQ(mailboxOfPartnership("iPhone§F2MV"), "");
+  // What is refused at the edge is what the harvest cannot read as a partnership either.
+  EXPECT_FALSE(partnershipProblem("Ann/exchangeactivesyncdevices/iPhone§A1"));
 }
 
 TEST(Validation, IdempotencyKeysArePrintableAndBounded) {
@@ -181,7 +195,10 @@ TEST(QueryStrings, DecodePercentEscapesAndRefuseBrokenOnes) {
 }
 
 TEST(Times, RoundTripThroughIso8601) {
-  EXPECT_EQ(formatUtcTime(1793491200123), "2026-11-01T00:00:00.123Z");
+  // One format for every time easgate writes: Exchange's devices' and its own.
+  EXPECT_EQ(utc::formatUnixMs(1793491200123), "2026-11-01T00:00:00.1230000Z");
+  EXPECT_EQ(utc::formatUnixMs(1793491200000), "2026-11-01T00:00:00Z");
+  EXPECT_EQ(*parseUtcTime(utc::formatUnixMs(1793491200123)), 1793491200123);
   EXPECT_EQ(*parseUtcTime("2026-11-01T00:00:00.123Z"), 1793491200123);
   EXPECT_FALSE(parseUtcTime("2026-11-01T00:00:00+01:00"));
   EXPECT_FALSE(parseUtcTime("2026-11-01"));
