@@ -1,6 +1,7 @@
 #include "agent/api/api_json.h"
 
 #include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
 #include "protocol/requests.h"
 
 namespace easgate::agent::api {
@@ -35,7 +36,7 @@ std::string commandJson(const CommandRecord& c) {
   };
   auto time = [&](const char* name, std::int64_t ms) {
     w.key(name);
-    w.string(protocol::formatUtcTime(ms));
+    w.string(utc::formatUnixMs(ms));
   };
   w.beginObject();
   w.key("id");
@@ -70,12 +71,10 @@ std::string commandJson(const CommandRecord& c) {
   return out;
 }
 
-std::string deviceJson(std::string_view record, std::int64_t first_seen_ms,
-                       std::int64_t last_seen_ms) {
-  // The stored record is an object the harvester wrote; splice the two times into it.
-  std::string out(record.substr(0, record.rfind('}')));
-  out += ",\"firstSeen\":\"" + protocol::formatUtcTime(first_seen_ms) + "\",\"lastSeen\":\"" +
-         protocol::formatUtcTime(last_seen_ms) + "\"}";
+std::string deviceJson(const StoredDevice& device) {
+  std::string out;
+  appendDeviceJson(out, device.record,
+                   {{"firstSeen", device.first_seen_ms}, {"lastSeen", device.last_seen_ms}});
   return out;
 }
 
@@ -86,7 +85,7 @@ std::string eventJson(const InventoryEvent& e) {
   w.key("sequence");
   w.number(e.sequence);
   w.key("at");
-  w.string(protocol::formatUtcTime(e.at_ms));
+  w.string(utc::formatUnixMs(e.at_ms));
   w.key("kind");
   w.string(e.kind);
   w.key("mailbox");

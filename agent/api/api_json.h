@@ -19,10 +19,8 @@ transport::HttpResponse errorResponse(const protocol::ApiError& error);
 transport::HttpResponse storeFailure(const store::StoreError& error);
 
 std::string commandJson(const CommandRecord& command);
-// A stored device record (a JSON object of text fields) with when the agent first and last saw
-// it.
-std::string deviceJson(std::string_view record, std::int64_t first_seen_ms,
-                       std::int64_t last_seen_ms);
+// A current partnership with when the agent first and last saw it (appendDeviceJson).
+std::string deviceJson(const StoredDevice& device);
 std::string eventJson(const InventoryEvent& event);
 
 }  // namespace easgate::agent::api

@@ -10,6 +10,7 @@
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
 #include "protocol/validation.h"
 
 namespace easgate::agent::api {
@@ -41,9 +42,9 @@ void writeHarvest(json::JsonWriter& w, const std::optional<HarvestRun>& run) {
   if (!run) return w.null();
   w.beginObject();
   w.key("startedAt");
-  w.string(protocol::formatUtcTime(run->started_ms));
+  w.string(utc::formatUnixMs(run->started_ms));
   w.key("finishedAt");
-  w.string(protocol::formatUtcTime(run->finished_ms));
+  w.string(utc::formatUnixMs(run->finished_ms));
   w.key("devices");
   w.number(run->devices);
   w.key("calls");
@@ -73,7 +74,7 @@ HttpResponse ApiService::status(Call&) {
   w.key("exchange");
   w.string(options_.exchange);
   w.key("startedAt");
-  w.string(protocol::formatUtcTime(started_ms_));
+  w.string(utc::formatUnixMs(started_ms_));
   w.key("devices");
   w.number(s->inventory.devices);
   w.key("commands");
@@ -169,7 +170,7 @@ HttpResponse ApiService::devices(Call& call) {
   if (!query) return errorResponse(query.error());
   const auto& q = query.value();
   std::string since;
-  if (q.seen_since_ms) since = protocol::formatUtcTime(*q.seen_since_ms).substr(0, 19);
+  if (q.seen_since_ms) since = utc::formatUnixMs(*q.seen_since_ms).substr(0, 19);
   auto page = withReader(
       [&](ReaderConnection& c)
           -> Result<std::optional<std::pair<std::string, std::size_t>>, store::StoreError> {
@@ -205,7 +206,7 @@ HttpResponse ApiService::devices(Call& call) {
         std::size_t count = 0;
         for (const auto& d : devices.value()) {
           if (count++) body += ',';
-          body += deviceJson(d.record, d.first_seen_ms, d.last_seen_ms);
+          body += deviceJson(d);
         }
         body += "],\"nextCursor\":";
         if (count == q.limit) {
@@ -236,8 +237,7 @@ HttpResponse ApiService::device(Call& call) {
         if (!device) return device.error();
         if (!device.value()) return std::optional<std::string>();
         const StoredDevice& d = *device.value();
-        std::string body = "{\"device\":" + deviceJson(d.record, d.first_seen_ms, d.last_seen_ms) +
-                           ",\"history\":[";
+        std::string body = "{\"device\":" + deviceJson(d) + ",\"history\":[";
         auto history = c.inventory->history(key);
         if (!history) return history.error();
         bool first = true;
@@ -246,7 +246,7 @@ HttpResponse ApiService::device(Call& call) {
           json::JsonWriter w(item);
           w.beginObject();
           w.key("at");
-          w.string(protocol::formatUtcTime(change.at_ms));
+          w.string(utc::formatUnixMs(change.at_ms));
           w.key("field");
           w.string(change.field);
           w.key("old");

@@ -330,6 +330,18 @@ Result<bool, StoreError> InventoryStore::known(const std::string& key) {
   return row.value();
 }
 
+namespace {
+
+// A row of key, record, first_seen_ms, last seen.
+Result<StoredDevice, StoreError> storedDevice(store::Statement& row) {
+  auto fields = fieldTextsFromRecord(row.text(1));
+  if (!fields) return fields.error();
+  return StoredDevice{row.text(0), recordFromFieldTexts(fields.value()), row.integer(2),
+                      row.integer(3)};
+}
+
+}  // namespace
+
 Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const DeviceFilter& f) {
   // Times are stored as ISO 8601 text; their first 19 characters compare in time order (to the
   // second).
@@ -347,8 +359,11 @@ Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const Devi
   q->bind(1, f.after_key).bind(2, f.mailbox).bind(3, f.access_state).bind(4, f.device_type);
   q->bind(5, f.synced_since).bind(6, static_cast<std::int64_t>(f.limit));
   std::vector<StoredDevice> out;
-  auto read = eachRow(*q, [&] {
-    out.push_back({q->text(0), q->text(1), q->integer(2), q->integer(3)});
+  auto read = eachRow(*q, [&]() -> StoreResult {
+    auto device = storedDevice(*q);
+    if (!device) return device.error();
+    out.push_back(std::move(device).value());
+    return {};
   });
   if (!read) return read.error();
   return out;
@@ -362,7 +377,9 @@ Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std
   auto row = q->step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<StoredDevice>();
-  return std::optional(StoredDevice{q->text(0), q->text(1), q->integer(2), q->integer(3)});
+  auto device = storedDevice(*q);
+  if (!device) return device.error();
+  return std::optional(std::move(device).value());
 }
 
 Result<std::vector<FieldChange>, StoreError> InventoryStore::history(const std::string& key) {

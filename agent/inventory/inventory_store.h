@@ -38,8 +38,8 @@ std::string recordText(const DeviceFieldTexts& fields);
 Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
 
 struct StoredDevice {
-  std::string key;     // partnershipKey() of its Identity
-  std::string record;  // JSON object: field name -> text
+  std::string key;  // partnershipKey() of its Identity
+  DeviceRecord record;
   std::int64_t first_seen_ms = 0;
   std::int64_t last_seen_ms = 0;
 };

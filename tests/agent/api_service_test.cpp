@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
 #include "agent/commands/command_executor.h"
+#include "agent/export/inventory_writer.h"
 #include "agent/harvest/harvester.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
@@ -390,6 +393,42 @@ TEST_F(Api, TheInventoryPagesFiltersAndShowsOneDevice) {
                  "/v1/devices/" + protocol::percentEncode("x/ExchangeActiveSyncDevices/none"))
                 .status,
             404);
+}
+
+TEST_F(Api, ADeviceReadsTheSameInTheApiAsInAJsonExport) {
+  HttpResponse one = call(reader_, "GET", "/v1/devices/" + protocol::percentEncode(partnership()));
+  ASSERT_EQ(one.status, 200) << one.body;
+  const json::JsonValue api = *parse(one).find("device");
+
+  std::ostringstream exported;
+  auto writer = makeInventoryWriter(ExportFormat::kNdjson, exported, {});
+  for (const auto& d : inventory_->current().value()) {
+    if (d.identity == partnership()) writer->write(d);
+  }
+  writer->finish();
+  auto file = json::parseJson(exported.str());
+  ASSERT_TRUE(file.ok()) << exported.str();
+
+  // Member for member, in the same order, the API adding when it first and last saw it.
+  const json::JsonObject& a = *api.asObject();
+  const json::JsonObject& e = *file->asObject();
+  ASSERT_EQ(a.size(), e.size() + 2);
+  bool some_null = false;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    EXPECT_EQ(a[i].first, e[i].first);
+    EXPECT_EQ(a[i].second.isNull(), e[i].second.isNull()) << e[i].first;
+    if (e[i].second.isString()) {
+      EXPECT_EQ(*a[i].second.asString(), *e[i].second.asString());
+    }
+    some_null |= e[i].second.isNull();
+  }
+  EXPECT_TRUE(some_null) << "no wipe yet: its times are null, not \"\"";
+  // One time format: seven fraction digits when there is a fraction, none on a whole second.
+  const std::regex utc(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{7})?Z)");
+  for (const char* time : {"firstSyncTime", "lastSuccessSync", "firstSeen", "lastSeen"}) {
+    ASSERT_TRUE(api.find(time) && api.find(time)->isString()) << time;
+    EXPECT_TRUE(std::regex_match(*api.find(time)->asString(), utc)) << *api.find(time)->asString();
+  }
 }
 
 TEST_F(Api, StatusMetricsAndTheContractAreServed) {
