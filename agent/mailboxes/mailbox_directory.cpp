@@ -63,11 +63,12 @@ std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObjec
 }
 
 Result<NameLookup, store::StoreError> MailboxDirectory::find(std::string_view name) {
-  auto q = database_.prepare("SELECT DISTINCT key FROM mailbox_names WHERE name = ? LIMIT 2");
+  // Asked once per mailbox a harvest reads, and by every command: prepared once.
+  auto q = statements_.get("SELECT DISTINCT key FROM mailbox_names WHERE name = ? LIMIT 2");
   if (!q) return q.error();
-  q->bind(1, text::foldCase(name));
+  q.value()->bind(1, text::foldCase(name));
   std::optional<store::StoreError> error;
-  auto keys = column(*q, error);
+  auto keys = column(*q.value(), error);
   if (error) return *error;
   NameLookup out;
   if (keys.size() == 1) {
@@ -154,16 +155,18 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
 
 Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
     std::string_view key) {
-  auto q = database_.prepare("SELECT identity, address FROM mailbox_directory WHERE key = ?");
+  auto q = statements_.get("SELECT identity, address FROM mailbox_directory WHERE key = ?");
   if (!q) return q.error();
-  q->bind(1, key);
-  auto row = q->step();
+  store::Statement& st = *q.value();
+  st.bind(1, key);
+  auto row = st.step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<MailboxEntry>();
   MailboxEntry e;
   e.key = std::string(key);
-  e.identity = q->text(0);
-  e.address = q->text(1);
+  e.identity = st.text(0);
+  e.address = st.text(1);
+  st.reset();  // holds no snapshot of the store between calls
   return std::optional<MailboxEntry>(std::move(e));
 }
 

@@ -119,19 +119,18 @@ int main(int argc, char** argv) {
   // WhenChanged, changes: the delta harvest must find exactly those).
   std::vector<agent::CommandRequest> requests;
   {
-    auto inventory = inventory_store.value()->current();
-    if (!inventory) return std::fprintf(stderr, "%s\n", inventory.error().message.c_str()), 1;
+    // One at a time: the bench holds no more of the inventory than the harvest does.
     std::set<std::string> taken;
-    for (const auto& d : inventory.value()) {
-      if (requests.size() == o.commands) break;
-      if (!taken.insert(d.mailbox_address).second) continue;
+    auto read = inventory_store.value()->forEachCurrent([&](const agent::DeviceRecord& d) {
+      if (requests.size() == o.commands || !taken.insert(d.mailbox_address).second) return;
       agent::CommandRequest r;
       r.kind = agent::CommandKind::kBlock;
       r.mailbox = d.mailbox_address;
       r.device_id = d.device_id;
       r.requested_by = "agent_bench";
       requests.push_back(std::move(r));
-    }
+    });
+    if (!read) return std::fprintf(stderr, "%s\n", read.error().message.c_str()), 1;
   }
   auto submit_start = Clock::now();
   for (const auto& r : requests) {
