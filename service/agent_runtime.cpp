@@ -140,6 +140,10 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
 agent::AgentLoop& AgentRuntime::loop() { return *parts_->loop; }
 agent::CommandJournal& AgentRuntime::journal() { return *parts_->journal; }
 powershell::BridgePool& AgentRuntime::pool() { return *parts_->pool; }
+const agent::Clock& AgentRuntime::clock() const { return parts_->clock; }
+Result<agent::HarvestReport, agent::HarvestError> AgentRuntime::harvest(agent::HarvestKind kind) {
+  return parts_->harvester->run(kind);
+}
 const RuntimeOptions& AgentRuntime::options() const { return parts_->options; }
 std::filesystem::path AgentRuntime::storeFile() const {
   return agent::store::storeFile(parts_->options.data_directory);

@@ -5,11 +5,13 @@
 #include <memory>
 #include <string>
 
+#include "agent/harvest/harvester.h"
 #include "common/result.h"
 #include "service/exchange_options.h"
 
 namespace easgate::agent {
 class AgentLoop;
+class Clock;
 class CommandJournal;
 class InventoryStore;
 }  // namespace easgate::agent
@@ -42,8 +44,9 @@ Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
 Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(
     const std::filesystem::path& data_directory);
 
-// The agent's engine, wired in one place: store, audit log, journal, bridge pool, gateway,
-// executor, harvester and the loop that drives them.
+// The agent's engine, wired in one place for every command that needs it (`run`, `agent`,
+// `export --live`): store, audit log, journal, bridge pool, gateway, executor, harvester, the
+// loop that drives them, and the one clock they all read.
 class AgentRuntime {
  public:
   // Opens the store and prepares the bridge pool (bridges start on first use). The error is a
@@ -54,6 +57,9 @@ class AgentRuntime {
   agent::AgentLoop& loop();
   agent::CommandJournal& journal();
   powershell::BridgePool& pool();
+  const agent::Clock& clock() const;
+  // A harvest now, outside the loop (export --live); the loop's would wait for it.
+  Result<agent::HarvestReport, agent::HarvestError> harvest(agent::HarvestKind kind);
   const RuntimeOptions& options() const;
   std::filesystem::path storeFile() const;
   // Called after each successful harvest; set it before the loop runs.

@@ -1,12 +1,12 @@
 #include "service/export_command.h"
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "agent/export/clixml_export.h"
-#include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
 #include "agent/store/schema.h"
 #include "service/agent_runtime.h"
@@ -67,29 +67,25 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
               << ": run the agent, or use --live or --from-clixml (see --help)\n";
     return kExitInputUnreadable;
   }
-  auto store = openDataStore(options.data_directory);
-  if (!store) {
+  // Opened first, whatever the source: it checks who owns the directory, and its migration moves
+  // an inventory an earlier release kept in it.
+  if (auto store = openDataStore(options.data_directory); !store) {
     std::cerr << "easgate export: " << store.error() << "\n";
     return kExitInputUnreadable;
   }
-  auto inventory_store = openInventoryStore(options.data_directory);
-  if (!inventory_store) {
-    std::cerr << "easgate export: " << inventory_store.error() << "\n";
-    return kExitInputUnreadable;
-  }
+  // --live: a full harvest first, by the agent's own engine (the one `run` and `agent` use).
+  std::unique_ptr<AgentRuntime> runtime;
   if (options.live) {
-    auto pool = makeBridgePool(options.exchange);
-    if (!pool) {
-      std::cerr << "easgate export: " << pool.error() << "\n";
+    RuntimeOptions runtime_options;
+    runtime_options.data_directory = options.data_directory;
+    runtime_options.exchange = options.exchange;
+    auto opened = AgentRuntime::open(std::move(runtime_options));
+    if (!opened) {
+      std::cerr << "easgate export: " << opened.error() << "\n";
       return kExitUsage;
     }
-    agent::SystemClock clock;
-    agent::BridgeExchangeGateway gateway(*pool.value());
-    agent::HarvestOptions harvest_options;
-    harvest_options.parallelism = options.exchange.poolSize();
-    agent::Harvester harvester(*store.value(), *inventory_store.value(), gateway, nullptr, clock,
-                               harvest_options);
-    auto report = harvester.run(agent::HarvestKind::kFull);
+    runtime = std::move(opened).value();
+    auto report = runtime->harvest(agent::HarvestKind::kFull);
     if (!report) {
       std::cerr << "easgate export: harvesting failed: " << report.error().message << "\n";
       return kExitInputUnreadable;
@@ -99,19 +95,31 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
                 << report->calls << " Exchange calls\n";
     }
   }
-  auto inventory = inventory_store.value()->current();
-  if (!inventory) {
-    std::cerr << "easgate export: " << inventory.error().message << "\n";
+  auto inventory_store = openInventoryStore(options.data_directory);
+  if (!inventory_store) {
+    std::cerr << "easgate export: " << inventory_store.error() << "\n";
     return kExitInputUnreadable;
   }
-  auto written = agent::writeInventory(inventory.value(), format, options.out, std::cout,
-                                       exportOptions(options));
+  // One record at a time, from the store to the output.
+  std::size_t exported = 0;
+  auto written = agent::writeInventory(
+      [&](const std::function<void(const agent::DeviceRecord&)>& sink)
+          -> Result<void, agent::ExportError> {
+        auto read = inventory_store.value()->forEachCurrent([&](const agent::DeviceRecord& d) {
+          ++exported;
+          sink(d);
+        });
+        if (!read)
+          return agent::ExportError{agent::ExportErrc::kInputUnreadable, read.error().message};
+        return {};
+      },
+      format, options.out, std::cout, exportOptions(options));
   if (!written) {
     std::cerr << "easgate export: " << written.error().message << "\n";
     return exitCodeFor(written.error().code);
   }
   if (!options.quiet) {
-    std::cerr << "easgate export: " << inventory->size() << " devices from " << file.string();
+    std::cerr << "easgate export: " << exported << " devices from " << file.string();
     if (options.out) std::cerr << " written to " << options.out->string();
     std::cerr << "\n";
   }

@@ -65,7 +65,6 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
     events.startFailed(readers.error().message);
     return kExitInputUnreadable;
   }
-  agent::SystemClock clock;
   agent::api::ApiOptions api_options;
   api_options.version = EASGATE_VERSION;
   api_options.exchange = c.runtime.exchange.exchange;
@@ -75,7 +74,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   powershell::BridgePool& pool = rt.pool();
   agent::AgentLoop& loop = rt.loop();
   agent::api::ApiService api(
-      std::move(readers).value(), rt.journal(), clock,
+      std::move(readers).value(), rt.journal(), rt.clock(),
       agent::api::AccessPolicy(c.clients, c.anonymous_role), api_options,
       [&pool] {
         const auto s = pool.stats();

@@ -64,17 +64,19 @@ Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem
   return result;
 }
 
-Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records,
-                                         ExportFormat format,
+Result<void, ExportError> writeInventory(const RecordSource& records, ExportFormat format,
                                          const std::optional<std::filesystem::path>& output,
                                          std::ostream& standard_output, ExportOptions options) {
-  auto write_all = [&](std::ostream& out) {
+  auto write_all = [&](std::ostream& out) -> Result<void, ExportError> {
     auto writer = makeInventoryWriter(format, out, options);
-    for (const auto& record : records) writer->write(record);
+    if (auto read = records([&](const DeviceRecord& record) { writer->write(record); }); !read) {
+      return read.error();
+    }
     writer->finish();
+    return {};
   };
   if (!output) {
-    write_all(standard_output);
+    if (auto written = write_all(standard_output); !written) return written;
     if (!standard_output) {
       return ExportError{ExportErrc::kOutputFailed, "cannot write to standard output"};
     }
@@ -82,11 +84,23 @@ Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& record
   }
   auto file = AtomicFile::create(*output);
   if (!file) return ExportError{ExportErrc::kOutputFailed, file.error().message};
-  write_all(file->stream());
+  if (auto written = write_all(file->stream()); !written) return written;  // the file is dropped
   if (auto committed = file->commit(); !committed) {
     return ExportError{ExportErrc::kOutputFailed, committed.error().message};
   }
   return {};
+}
+
+Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records,
+                                         ExportFormat format,
+                                         const std::optional<std::filesystem::path>& output,
+                                         std::ostream& standard_output, ExportOptions options) {
+  return writeInventory(
+      [&](const std::function<void(const DeviceRecord&)>& sink) -> Result<void, ExportError> {
+        for (const auto& record : records) sink(record);
+        return {};
+      },
+      format, output, standard_output, options);
 }
 
 }  // namespace easgate::agent

@@ -34,7 +34,16 @@ struct InventoryFile {
 Result<InventoryFile, ExportError> readInventoryFromClixml(const std::filesystem::path& file,
                                                            const ProgressCallback& progress = {});
 
-// Writes records to `output` (replaced atomically) or, when it is empty, to `standard_output`.
+// Where exported records come from, one at a time: it hands each to `sink`, or fails (and then
+// no output file is left behind).
+using RecordSource =
+    std::function<Result<void, ExportError>(const std::function<void(const DeviceRecord&)>& sink)>;
+
+// Writes records to `output` (replaced atomically, when all of them were written) or, when it is
+// empty, to `standard_output`. One record is held at a time.
+Result<void, ExportError> writeInventory(const RecordSource& records, ExportFormat format,
+                                         const std::optional<std::filesystem::path>& output,
+                                         std::ostream& standard_output, ExportOptions options = {});
 Result<void, ExportError> writeInventory(const std::vector<DeviceRecord>& records,
                                          ExportFormat format,
                                          const std::optional<std::filesystem::path>& output,

@@ -1,5 +1,7 @@
 #include "agent/export/clixml_export.h"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -76,4 +78,30 @@ TEST(ReadInventoryFromClixml, DistinguishesUnreadableFromInvalidInput) {
 }
 
 }  // namespace
+TEST(WriteInventory, ASourceThatFailsMidwayLeavesTheOldFileAsItWas) {
+  const fs::path out = easgate::testing::scratchPath("export-midway", ".csv");
+  {
+    std::ofstream old(out);
+    old << "the last good export\n";
+  }
+  DeviceRecord one;
+  one.identity =
+      "Ann/ExchangeActiveSyncDevices/iPhone\xc2\xa7"
+      "A1";
+  std::ostringstream unused;
+  auto written = writeInventory(
+      [&](const std::function<void(const DeviceRecord&)>& sink) -> Result<void, ExportError> {
+        sink(one);  // one record is out, then the store fails
+        return ExportError{ExportErrc::kInputUnreadable, "the inventory cannot be read"};
+      },
+      ExportFormat::kCsv, out, unused);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().code, ExportErrc::kInputUnreadable);
+  std::ifstream in(out);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "the last good export");
+  fs::remove(out);
+}
+
 }  // namespace easgate::agent
