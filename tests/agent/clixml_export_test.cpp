@@ -1,10 +1,9 @@
 #include "agent/export/clixml_export.h"
 
-#include <functional>
-
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "tests/support/scratch.h"
