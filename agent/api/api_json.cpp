@@ -73,8 +73,7 @@ std::string commandJson(const CommandRecord& c) {
 
 std::string deviceJson(const StoredDevice& device) {
   std::string out;
-  appendDeviceJson(out, device.record,
-                   {{"firstSeen", device.first_seen_ms}, {"lastSeen", device.last_seen_ms}});
+  appendStoredDeviceJson(out, device);
   return out;
 }
 

@@ -61,24 +61,37 @@ bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_vi
   return true;
 }
 
-void appendDeviceJson(std::string& out, const DeviceRecord& record,
-                      std::initializer_list<JsonTime> extra) {
+void writeDeviceJson(
+    std::string& out,
+    const std::function<void(std::size_t, const DeviceField&, json::JsonWriter&)>& value,
+    std::initializer_list<JsonTime> extra) {
   json::JsonWriter json(out);
   json.beginObject();
-  for (const auto& field : deviceFields()) {
-    json.key(field.name);
-    const std::string value = fieldText(record, field);
-    if (value.empty()) {
-      json.null();
-    } else {
-      json.string(value);
-    }
+  const auto& fields = deviceFields();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    json.key(fields[i].name);
+    value(i, fields[i], json);
   }
   for (const auto& [name, unix_ms] : extra) {
     json.key(name);
     json.string(utc::formatUnixMs(unix_ms));
   }
   json.endObject();
+}
+
+void appendDeviceJson(std::string& out, const DeviceRecord& record,
+                      std::initializer_list<JsonTime> extra) {
+  writeDeviceJson(
+      out,
+      [&](std::size_t, const DeviceField& field, json::JsonWriter& json) {
+        const std::string text = fieldText(record, field);
+        if (text.empty()) {
+          json.null();
+        } else {
+          json.string(text);
+        }
+      },
+      extra);
 }
 
 }  // namespace easgate::agent

@@ -2,12 +2,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <ratio>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace easgate::json {
+class JsonWriter;
+}
 
 namespace easgate::agent {
 
@@ -54,6 +60,10 @@ struct DeviceField {
 // Every exported field, in the stable order of CSV columns and JSON members.
 const std::vector<DeviceField>& deviceFields();
 
+// A partnership's fields as text, by field name (fieldText() of each of deviceFields()): what
+// the inventory stores and compares.
+using DeviceFieldTexts = std::map<std::string, std::string, std::less<>>;
+
 // A partnership as JSON, the one way the API and the exports write it: every field of
 // deviceFields() in order, a string, or null when Exchange gave no value (times as
 // common/time/utc_time.h writes them), then `extra` members (name, time in Unix ms).
@@ -63,6 +73,13 @@ struct JsonTime {
 };
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra = {});
+
+// The shape appendDeviceJson writes, for a device read from elsewhere (the inventory's stored
+// form): `value(index, field, writer)` writes field `index`'s value, null when it has none.
+void writeDeviceJson(
+    std::string& out,
+    const std::function<void(std::size_t, const DeviceField&, json::JsonWriter&)>& value,
+    std::initializer_list<JsonTime> extra);
 
 // A field's value as text; empty when there is none.
 std::string fieldText(const DeviceRecord& record, const DeviceField& field);

@@ -90,7 +90,84 @@ std::string recordText(const DeviceFieldTexts& fields) {
   return out;
 }
 
+namespace {
+
+// The stored form is a flat object of strings that recordText() wrote: read directly, for a
+// page of 1,000 devices reads 1,000 of them. Calls `member` with each name and its value as
+// JSON string content (escapes as written); false for anything else.
+template <typename Member>
+bool forEachFlatMember(std::string_view text, Member&& member) {
+  std::size_t at = 0;
+  auto take = [&](char c) {
+    if (at >= text.size() || text[at] != c) return false;
+    ++at;
+    return true;
+  };
+  auto string = [&](std::string_view& out) {
+    if (!take('"')) return false;
+    const std::size_t start = at;
+    while (at < text.size()) {
+      const char c = text[at++];
+      if (c == '"') {
+        out = text.substr(start, at - 1 - start);
+        return true;
+      }
+      if (c == '\\') ++at;  // the escaped character, whatever it is
+    }
+    return false;
+  };
+  if (!take('{')) return false;
+  if (take('}')) return at == text.size();
+  do {
+    std::string_view name, value;
+    if (!string(name) || !take(':') || !string(value)) return false;
+    member(name, value);
+  } while (take(','));
+  return take('}') && at == text.size();
+}
+
+// JSON string content without escapes, or nullopt when it has a \u escape (the general parser
+// decodes those).
+std::optional<std::string> unescaped(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      out.push_back(raw[i]);
+      continue;
+    }
+    if (++i >= raw.size()) return std::nullopt;
+    switch (raw[i]) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '/': out.push_back('/'); break;
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'n': out.push_back('\n'); break;
+      case 'r': out.push_back('\r'); break;
+      case 't': out.push_back('\t'); break;
+      default: return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::optional<DeviceFieldTexts> readFlatRecord(std::string_view text) {
+  DeviceFieldTexts out;
+  bool plain = true;
+  const bool flat = forEachFlatMember(text, [&](std::string_view name, std::string_view raw) {
+    auto value = unescaped(raw);
+    if (!value) plain = false;
+    if (plain) out.insert_or_assign(std::string(name), std::move(*value));
+  });
+  if (!flat || !plain) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
 Result<DeviceFieldTexts, StoreError> fieldTextsFromRecord(const std::string& text) {
+  if (auto flat = readFlatRecord(text)) return std::move(*flat);
   auto doc = json::parseJson(text);
   if (!doc || !doc->asObject()) {
     return StoreError{StoreErrc::kCorrupt, "a stored device record is not a JSON object"};
@@ -115,6 +192,38 @@ DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields) {
     if (it != fields.end()) setFieldText(r, f, it->second);
   }
   return r;
+}
+
+void appendStoredDeviceJson(std::string& out, const StoredDevice& device) {
+  const std::initializer_list<JsonTime> seen = {{"firstSeen", device.first_seen_ms},
+                                                {"lastSeen", device.last_seen_ms}};
+  // Each field's stored JSON string content, by its place in deviceFields(); copied as it is:
+  // the stored form and the API's escape strings alike (common/json/json_writer.h).
+  const auto& fields = deviceFields();
+  std::vector<std::string_view> raw(fields.size());
+  const bool flat =
+      forEachFlatMember(device.record, [&](std::string_view name, std::string_view v) {
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+          if (fields[i].name == name) raw[i] = v;
+        }
+      });
+  if (flat) {
+    writeDeviceJson(
+        out,
+        [&](std::size_t i, const DeviceField&, json::JsonWriter& json) {
+          if (raw[i].empty()) {
+            json.null();
+          } else {
+            json.escapedString(raw[i]);
+          }
+        },
+        seen);
+    return;
+  }
+  // Not the usual form: through a record.
+  auto texts = fieldTextsFromRecord(device.record);
+  const DeviceRecord record = texts ? recordFromFieldTexts(texts.value()) : DeviceRecord{};
+  appendDeviceJson(out, record, seen);
 }
 
 // --- HarvestWrite -----------------------------------------------------------------------------
@@ -334,10 +443,7 @@ namespace {
 
 // A row of key, record, first_seen_ms, last seen.
 Result<StoredDevice, StoreError> storedDevice(store::Statement& row) {
-  auto fields = fieldTextsFromRecord(row.text(1));
-  if (!fields) return fields.error();
-  return StoredDevice{row.text(0), recordFromFieldTexts(fields.value()), row.integer(2),
-                      row.integer(3)};
+  return StoredDevice{row.text(0), row.text(1), row.integer(2), row.integer(3)};
 }
 
 }  // namespace

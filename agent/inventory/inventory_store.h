@@ -27,9 +27,6 @@ inline std::filesystem::path inventoryFile(const std::filesystem::path& store_fi
   return store_file.parent_path() / (store_file.stem().string() + "-inventory.db");
 }
 
-// A partnership's fields as text, by field name (deviceFields()): what is stored and compared.
-using DeviceFieldTexts = std::map<std::string, std::string>;
-
 DeviceFieldTexts fieldTextsOf(const DeviceRecord& record);
 DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields);
 // The stored form of a partnership's fields (a JSON object of texts), and back: equal fields
@@ -38,11 +35,15 @@ std::string recordText(const DeviceFieldTexts& fields);
 Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
 
 struct StoredDevice {
-  std::string key;  // partnershipKey() of its Identity
-  DeviceRecord record;
+  std::string key;     // partnershipKey() of its Identity
+  std::string record;  // its fields in the stored form (recordText)
   std::int64_t first_seen_ms = 0;
   std::int64_t last_seen_ms = 0;
 };
+
+// A stored partnership as the API writes it (appendDeviceJson's members, read straight from the
+// stored form, then when the agent first and last saw it).
+void appendStoredDeviceJson(std::string& out, const StoredDevice& device);
 
 // What a harvest finds stored for a partnership.
 struct StoredPartnership {

@@ -110,6 +110,13 @@ void JsonWriter::raw(std::string_view json) {
   out_.append(json);
 }
 
+void JsonWriter::escapedString(std::string_view content) {
+  beforeValue();
+  out_.push_back('"');
+  out_.append(content);
+  out_.push_back('"');
+}
+
 void JsonWriter::boolean(bool value) {
   beforeValue();
   out_.append(value ? "true" : "false");

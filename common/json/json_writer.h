@@ -26,6 +26,9 @@ class JsonWriter {
   void null();
   // A value that is already JSON text (the caller vouches for it), written as it is.
   void raw(std::string_view json);
+  // A string whose content is already escaped as string() escapes (read back from text this
+  // writer wrote), written between quotes as it is.
+  void escapedString(std::string_view content);
   void boolean(bool value);
   void number(std::int64_t value);
 

@@ -177,6 +177,21 @@ TEST_F(InventoryStoreTest, PagesFilterByMailboxStateTypeAndSyncTimeInKeyOrder) {
   EXPECT_EQ(inventory_->devices(f)->size(), 0u);
 }
 
+TEST(StoredRecords, ReadBackEveryTextAsWritten) {
+  // Whatever a device calls itself comes back as it was: quotes, backslashes (Exchange Online's
+  // Identities), control characters (written as \u escapes), other scripts, nothing at all.
+  DeviceFieldTexts fields{{"friendlyName", "Ann's \"work\" phone\t\x01\x1f"},
+                          {"identity", "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook"},
+                          {"deviceModel", "\xe5\xb0\x8f\xe7\xb1\xb3 14 / Pro\r\n"},
+                          {"deviceOs", ""}};
+  const std::string text = recordText(fields);
+  auto back = fieldTextsFromRecord(text);
+  ASSERT_TRUE(back.ok()) << text;
+  EXPECT_EQ(back.value(), fields) << text;
+  EXPECT_FALSE(fieldTextsFromRecord("{\"deviceId\":\"A1\"").ok()) << "truncated";
+  EXPECT_FALSE(fieldTextsFromRecord("[\"A1\"]").ok()) << "not an object";
+}
+
 TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {
   inventory_.reset();
   {
