@@ -137,17 +137,9 @@ std::optional<std::string> unescaped(std::string_view raw) {
       continue;
     }
     if (++i >= raw.size()) return std::nullopt;
-    switch (raw[i]) {
-      case '"': out.push_back('"'); break;
-      case '\\': out.push_back('\\'); break;
-      case '/': out.push_back('/'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      default: return std::nullopt;
-    }
+    auto c = json::escapedCharacter(raw[i]);
+    if (!c) return std::nullopt;
+    out.push_back(*c);
   }
   return out;
 }

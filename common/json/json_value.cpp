@@ -174,15 +174,11 @@ class Parser {
       }
       if (++pos_ >= s_.size()) return error(JsonErrc::kSyntax, start, "unterminated string");
       char e = s_[pos_++];
+      if (auto simple = escapedCharacter(e)) {
+        out.push_back(*simple);
+        continue;
+      }
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
         case 'u': {
           std::uint32_t unit = 0;
           if (auto err = parseHex4(unit)) return err;
@@ -286,6 +282,20 @@ class Parser {
 };
 
 }  // namespace
+
+std::optional<char> escapedCharacter(char letter) {
+  switch (letter) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return std::nullopt;
+  }
+}
 
 Result<JsonValue, JsonError> parseJson(std::string_view text, std::size_t max_depth) {
   return Parser(text, max_depth).parseDocument();

@@ -50,6 +50,10 @@ class JsonValue {
 enum class JsonErrc { kSyntax, kTooDeep };
 using JsonError = Error<JsonErrc>;
 
+// The character a one-letter JSON escape stands for (\" \\ \/ \b \f \n \r \t, given the letter
+// after the backslash); nullopt for any other (\u is four hex digits more).
+std::optional<char> escapedCharacter(char letter);
+
 // Parses one JSON text (RFC 8259): strict, UTF-8 only, no duplicate object keys, nesting at
 // most `max_depth`. Errors name the byte offset.
 Result<JsonValue, JsonError> parseJson(std::string_view text, std::size_t max_depth = 64);
