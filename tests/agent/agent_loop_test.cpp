@@ -63,6 +63,11 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok());
     Harvester harvester(*harvest_db.value(), *inventory.value(), gateway, &journal, clock);
+    // Harvests are counted as the API sees them, on a connection of their own: the harvester's
+    // would show a harvest still reading Exchange (its transaction open), and the test would
+    // queue a failure for the commands that the harvest then takes.
+    auto reader = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(reader.ok());
     AgentLoopOptions options;
     options.full_harvest_every_ms = 3600'000;
     options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
@@ -70,7 +75,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     AgentLoop loop(executor, harvester, clock, options);
     std::thread running([&] { loop.run(); });
 
-    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 1; }))
+    EXPECT_TRUE(eventually([&] { return harvests(*reader.value()) == 1; }))
         << "a full harvest when the agent starts";
     CommandRequest block;
     block.kind = CommandKind::kBlock;
@@ -102,11 +107,11 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
       return journal.get(throttled->command.id).value().state == CommandState::kSucceeded;
     })) << "the clock reached the retry";
 
-    EXPECT_EQ(harvests(*inventory.value()), 1) << "the hour has not passed";
+    EXPECT_EQ(harvests(*reader.value()), 1) << "the hour has not passed";
     loop.requestHarvest(HarvestKind::kDelta);
-    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 2; })) << "on demand";
+    EXPECT_TRUE(eventually([&] { return harvests(*reader.value()) == 2; })) << "on demand";
     clock.advance(3600'000);
-    EXPECT_TRUE(eventually([&] { return harvests(*inventory.value()) == 3; })) << "the hour passed";
+    EXPECT_TRUE(eventually([&] { return harvests(*reader.value()) == 3; })) << "the hour passed";
 
     loop.stop();
     running.join();
