@@ -7,8 +7,9 @@ namespace easgate::utc {
 namespace {
 
 constexpr std::int64_t kTicksPerDay = 86'400 * kTicksPerSecond;
-constexpr std::int64_t kMaxDateTimeTicks = 3'155'378'975'999'999'999;  // 9999-12-31T23:59:59.9999999
-constexpr std::int64_t kDotNetEpochDays = -719'162;                   // 0001-01-01, from 1970-01-01
+constexpr std::int64_t kMaxDateTimeTicks =
+    3'155'378'975'999'999'999;                       // 9999-12-31T23:59:59.9999999
+constexpr std::int64_t kDotNetEpochDays = -719'162;  // 0001-01-01, from 1970-01-01
 
 struct Civil {
   std::int64_t year;
