@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "agent/files/atomic_file.h"
+#include "common/files/atomic_file.h"
 #include "powershell/clixml/reader.h"
 
 namespace easgate::agent {
@@ -82,7 +82,7 @@ Result<void, ExportError> writeInventory(const RecordSource& records, ExportForm
     }
     return {};
   }
-  auto file = AtomicFile::create(*output);
+  auto file = files::AtomicFile::create(*output);
   if (!file) return ExportError{ExportErrc::kOutputFailed, file.error().message};
   if (auto written = write_all(file->stream()); !written) return written;  // the file is dropped
   if (auto committed = file->commit(); !committed) {

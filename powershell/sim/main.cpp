@@ -16,6 +16,7 @@
 #include <thread>
 #include <variant>
 
+#include "common/files/atomic_file.h"
 #include "common/json/json_writer.h"
 #include "powershell/bridge/frames.h"
 #include "powershell/clixml/scalars.h"
@@ -155,14 +156,13 @@ void applyFaults(const Options& options, sim::Organisation& org) {
   org.deleted_after_listing = options.deleted_after_listing;
 }
 
+// Whole or not at all, as another simulator may read it at any moment. (std::rename, which this
+// was, cannot replace an existing file on Windows: the save never reached the file there.)
 bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << org.toJson();
-    if (!out.flush()) return false;
-  }
-  return std::rename(temporary.c_str(), path.c_str()) == 0;
+  auto file = easgate::files::AtomicFile::create(path);
+  if (!file) return false;
+  file->stream() << org.toJson();
+  return file->commit().ok();
 }
 
 int serve(const Options& options, sim::Organisation org) {

@@ -96,9 +96,11 @@ TEST(WriteInventory, ASourceThatFailsMidwayLeavesTheOldFileAsItWas) {
       ExportFormat::kCsv, out, unused);
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.error().code, ExportErrc::kInputUnreadable);
-  std::ifstream in(out);
   std::string line;
-  std::getline(in, line);
+  {
+    std::ifstream in(out);  // closed before the removal: Windows removes no open file
+    std::getline(in, line);
+  }
   EXPECT_EQ(line, "the last good export");
   fs::remove(out);
 }

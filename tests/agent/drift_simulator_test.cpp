@@ -84,8 +84,12 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     ASSERT_TRUE(second.ok());
     EXPECT_EQ(second->drifted, 0u) << "Exchange now holds what the MDM set";
   }
-  std::ifstream in(org_file);
-  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string json;
+  {
+    // Closed before the folder is removed: Windows removes no file that is open.
+    std::ifstream in(org_file);
+    json.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   auto after = sim::Organisation::fromJson(json);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->mailboxes()[0].facts.allowed_device_ids,

@@ -59,65 +59,67 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
                     .ok());
   }
 
-  auto db = store::openStore(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+  {
+    // Everything that holds the files open ends here: Windows removes no file that is open.
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
 
-  testing::ManualClock clock(SystemClock().nowMs());
-  AuditLog audit(*db.value());
-  auto verified = audit.verify();
-  ASSERT_TRUE(verified.ok());
-  EXPECT_EQ(verified->entries, 8) << "four commands accepted and succeeded, the chain intact";
-  CommandJournal journal(*db.value(), audit, clock);
-  auto set = journal.get(3);
-  ASSERT_TRUE(set.ok());
-  EXPECT_EQ(set->request.kind, CommandKind::kSetAllowed);
-  EXPECT_EQ(set->request.mailbox, "contoso.com/Users/Anya Chen 19");
-  EXPECT_EQ(set->state, CommandState::kSucceeded);
-  EXPECT_TRUE(journal.unfinished().value().empty());
-  // The client that sent the keyed command, retrying it, still gets it back.
-  CommandRequest retry = journal.get(1)->request;
-  ASSERT_EQ(retry.idempotency_key, "mdm-key-1");
-  auto replayed = journal.submit(retry, clock.nowMs() + 3600'000);
-  ASSERT_TRUE(replayed.ok()) << replayed.error().message;
-  EXPECT_TRUE(replayed->repeated);
-  EXPECT_EQ(replayed->command.id, 1);
+    testing::ManualClock clock(SystemClock().nowMs());
+    AuditLog audit(*db.value());
+    auto verified = audit.verify();
+    ASSERT_TRUE(verified.ok());
+    EXPECT_EQ(verified->entries, 8) << "four commands accepted and succeeded, the chain intact";
+    CommandJournal journal(*db.value(), audit, clock);
+    auto set = journal.get(3);
+    ASSERT_TRUE(set.ok());
+    EXPECT_EQ(set->request.kind, CommandKind::kSetAllowed);
+    EXPECT_EQ(set->request.mailbox, "contoso.com/Users/Anya Chen 19");
+    EXPECT_EQ(set->state, CommandState::kSucceeded);
+    EXPECT_TRUE(journal.unfinished().value().empty());
+    // The client that sent the keyed command, retrying it, still gets it back.
+    CommandRequest retry = journal.get(1)->request;
+    ASSERT_EQ(retry.idempotency_key, "mdm-key-1");
+    auto replayed = journal.submit(retry, clock.nowMs() + 3600'000);
+    ASSERT_TRUE(replayed.ok()) << replayed.error().message;
+    EXPECT_TRUE(replayed->repeated);
+    EXPECT_EQ(replayed->command.id, 1);
 
-  // Exchange as that release left it.
-  // The inventory that release kept in the store is in a file of its own now, whole.
-  auto inventory = InventoryStore::open(inventoryFile(file));
-  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
-  EXPECT_EQ(inventory.value()->current()->size(), 40u);
-  EXPECT_EQ(inventory.value()->eventsAfter(0, 1000)->size(), 40u);
-  EXPECT_EQ(inventory.value()->summary()->full_count, 1);
+    // Exchange as that release left it.
+    // The inventory that release kept in the store is in a file of its own now, whole.
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    EXPECT_EQ(inventory.value()->current()->size(), 40u);
+    EXPECT_EQ(inventory.value()->eventsAfter(0, 1000)->size(), 40u);
+    EXPECT_EQ(inventory.value()->summary()->full_count, 1);
 
-  testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
-  HarvestOptions options;
-  options.correct_drift = true;
-  Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
-  auto harvest = harvester.run(HarvestKind::kFull);
-  ASSERT_TRUE(harvest.ok()) << harvest.error().message;
-  EXPECT_EQ(harvest->drifted, 0u) << "the newest decision is what Exchange holds";
-  EXPECT_EQ(harvest->corrections, 0u) << "nothing is queued that would undo it";
+    testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
+    HarvestOptions options;
+    options.correct_drift = true;
+    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
+    auto harvest = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+    EXPECT_EQ(harvest->drifted, 0u) << "the newest decision is what Exchange holds";
+    EXPECT_EQ(harvest->corrections, 0u) << "nothing is queued that would undo it";
 
-  MailboxDirectory directory(*db.value());
-  const auto by_address = directory.lookup("anya.chen.19@contoso.com");
-  ASSERT_EQ(by_address.kind, NameLookup::Kind::kFound);
-  EXPECT_EQ(directory.lookup("contoso.com/Users/Anya Chen 19").key, by_address.key);
-  using Source = MailboxDirectory::Source;
-  EXPECT_EQ(directory.list(by_address.key, "allowed", Source::kDesired).value(),
-            (std::vector<std::string>{"D2", "D3"}));
-  EXPECT_EQ(directory.list(by_address.key, "blocked", Source::kDesired).value(),
-            std::vector<std::string>{"06C239F14F64E194"});
-  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM managed_lists"), 2)
-      << "one allowed and one blocked list, both under the key";
-  EXPECT_EQ(count(*db.value(),
-                  "SELECT count(*) FROM managed_lists WHERE mailbox NOT IN "
-                  "(SELECT key FROM mailbox_directory)"),
-            0);
-  EXPECT_EQ(audit.verify()->entries, 8) << "a harvest adds no audit entry";
-  EXPECT_EQ(harvest->discovered, 0u) << "the partnerships that release found are known";
-  db.value().reset();
+    MailboxDirectory directory(*db.value());
+    const auto by_address = directory.lookup("anya.chen.19@contoso.com");
+    ASSERT_EQ(by_address.kind, NameLookup::Kind::kFound);
+    EXPECT_EQ(directory.lookup("contoso.com/Users/Anya Chen 19").key, by_address.key);
+    using Source = MailboxDirectory::Source;
+    EXPECT_EQ(directory.list(by_address.key, "allowed", Source::kDesired).value(),
+              (std::vector<std::string>{"D2", "D3"}));
+    EXPECT_EQ(directory.list(by_address.key, "blocked", Source::kDesired).value(),
+              std::vector<std::string>{"06C239F14F64E194"});
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM managed_lists"), 2)
+        << "one allowed and one blocked list, both under the key";
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM managed_lists WHERE mailbox NOT IN "
+                    "(SELECT key FROM mailbox_directory)"),
+              0);
+    EXPECT_EQ(audit.verify()->entries, 8) << "a harvest adds no audit entry";
+    EXPECT_EQ(harvest->discovered, 0u) << "the partnerships that release found are known";
+  }
   fs::remove_all(dir);
 }
 
@@ -131,51 +133,52 @@ TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
   const fs::path file = copyOfStore(kSchema6);
   const fs::path dir = file.parent_path();
 
-  auto db = store::openStore(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
-  EXPECT_EQ(count(*db.value(),
-                  "SELECT count(*) FROM sqlite_master WHERE name IN ('devices', "
-                  "'device_changes', 'events', 'harvests')"),
-            0)
-      << "the store no longer holds the inventory";
-  AuditLog audit(*db.value());
-  EXPECT_EQ(audit.verify()->entries, 8);
-  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 4);
-  EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_directory"), 20);
+  {
+    // Everything that holds the files open ends here: Windows removes no file that is open.
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM sqlite_master WHERE name IN ('devices', "
+                    "'device_changes', 'events', 'harvests')"),
+              0)
+        << "the store no longer holds the inventory";
+    AuditLog audit(*db.value());
+    EXPECT_EQ(audit.verify()->entries, 8);
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 4);
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_directory"), 20);
 
-  auto inventory = InventoryStore::open(inventoryFile(file));
-  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
-  InventoryStore& inv = *inventory.value();
-  EXPECT_EQ(inv.current()->size(), 40u);
-  auto events = inv.eventsAfter(0, 1000).value();
-  ASSERT_EQ(events.size(), 41u);
-  EXPECT_EQ(events.back().sequence, 41) << "a consumer's place in the feed stays valid";
-  EXPECT_EQ(events.back().kind, "access-state-changed");
-  auto history = inv.history(events.back().device_key).value();
-  ASSERT_EQ(history.size(), 2u);
-  EXPECT_EQ(history[0].field, "accessState");
-  EXPECT_EQ(history[0].new_value, "Blocked");
-  EXPECT_EQ(inv.summary()->full_count, 2);
-  auto last = inv.lastHarvestStart().value();
-  ASSERT_TRUE(last.has_value());
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    InventoryStore& inv = *inventory.value();
+    EXPECT_EQ(inv.current()->size(), 40u);
+    auto events = inv.eventsAfter(0, 1000).value();
+    ASSERT_EQ(events.size(), 41u);
+    EXPECT_EQ(events.back().sequence, 41) << "a consumer's place in the feed stays valid";
+    EXPECT_EQ(events.back().kind, "access-state-changed");
+    auto history = inv.history(events.back().device_key).value();
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history[0].field, "accessState");
+    EXPECT_EQ(history[0].new_value, "Blocked");
+    EXPECT_EQ(inv.summary()->full_count, 2);
+    auto last = inv.lastHarvestStart().value();
+    ASSERT_TRUE(last.has_value());
 
-  // Opening again imports nothing twice.
-  ASSERT_TRUE(store::openStore(file).ok());
-  ASSERT_TRUE(importInventoryFromStore(file).ok());
-  EXPECT_EQ(inv.eventsAfter(0, 1000)->size(), 41u);
+    // Opening again imports nothing twice.
+    ASSERT_TRUE(store::openStore(file).ok());
+    ASSERT_TRUE(importInventoryFromStore(file).ok());
+    EXPECT_EQ(inv.eventsAfter(0, 1000)->size(), 41u);
 
-  // The next harvest, of the organisation as it was left, finds nothing new.
-  testing::ManualClock clock(SystemClock().nowMs());
-  CommandJournal journal(*db.value(), audit, clock);
-  testing::FakeExchangeGateway gateway(organisationOf(kSchema6 / "organisation.json"));
-  Harvester harvester(*db.value(), inv, gateway, &journal, clock);
-  auto harvest = harvester.run(HarvestKind::kDelta);
-  ASSERT_TRUE(harvest.ok()) << harvest.error().message;
-  EXPECT_EQ(harvest->kind, HarvestKind::kDelta) << "there were harvests before";
-  EXPECT_EQ(harvest->discovered, 0u);
-  inventory.value().reset();
-  db.value().reset();
+    // The next harvest, of the organisation as it was left, finds nothing new.
+    testing::ManualClock clock(SystemClock().nowMs());
+    CommandJournal journal(*db.value(), audit, clock);
+    testing::FakeExchangeGateway gateway(organisationOf(kSchema6 / "organisation.json"));
+    Harvester harvester(*db.value(), inv, gateway, &journal, clock);
+    auto harvest = harvester.run(HarvestKind::kDelta);
+    ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+    EXPECT_EQ(harvest->kind, HarvestKind::kDelta) << "there were harvests before";
+    EXPECT_EQ(harvest->discovered, 0u);
+  }
   fs::remove_all(dir);
 }
 

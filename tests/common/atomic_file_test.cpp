@@ -1,4 +1,4 @@
-#include "agent/files/atomic_file.h"
+#include "common/files/atomic_file.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "tests/support/scratch.h"
 
-namespace easgate::agent {
+namespace easgate::files {
 namespace {
 
 namespace fs = std::filesystem;
@@ -73,4 +73,4 @@ TEST_F(AtomicFileTest, ReportsAMissingDirectoryOrADirectoryTarget) {
 }
 
 }  // namespace
-}  // namespace easgate::agent
+}  // namespace easgate::files

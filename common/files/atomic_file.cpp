@@ -1,13 +1,13 @@
-#include "agent/files/atomic_file.h"
+#include "common/files/atomic_file.h"
 
 #include <cerrno>
 #include <cstring>
 #include <random>
 #include <system_error>
 
-#include "agent/files/sync_to_disk.h"
+#include "common/files/sync_to_disk.h"
 
-namespace easgate::agent {
+namespace easgate::files {
 namespace {
 
 std::string randomSuffix() {
@@ -76,4 +76,4 @@ Result<void, FileError> AtomicFile::commit() {
   return syncDirectoryToDisk(target_.parent_path());
 }
 
-}  // namespace easgate::agent
+}  // namespace easgate::files

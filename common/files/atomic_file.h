@@ -5,9 +5,9 @@
 #include <memory>
 #include <ostream>
 
-#include "agent/files/file_error.h"
+#include "common/files/file_error.h"
 
-namespace easgate::agent {
+namespace easgate::files {
 
 // A file that appears at its path whole or not at all: it is written to a temporary file
 // beside the target, flushed to disk, and renamed over the target by commit(). Destroying an
@@ -35,4 +35,4 @@ class AtomicFile {
   bool done_ = false;
 };
 
-}  // namespace easgate::agent
+}  // namespace easgate::files

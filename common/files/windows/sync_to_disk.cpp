@@ -1,10 +1,10 @@
-#include "agent/files/sync_to_disk.h"
+#include "common/files/sync_to_disk.h"
 
 #include <windows.h>
 
 #include <string>
 
-namespace easgate::agent {
+namespace easgate::files {
 
 Result<void, FileError> syncFileToDisk(const std::filesystem::path& file) {
   HANDLE handle = ::CreateFileW(file.c_str(), GENERIC_WRITE, FILE_SHARE_READ, nullptr,
@@ -26,4 +26,4 @@ Result<void, FileError> syncFileToDisk(const std::filesystem::path& file) {
 // NTFS makes a rename durable with the file's own flush; there is no directory handle to sync.
 Result<void, FileError> syncDirectoryToDisk(const std::filesystem::path&) { return {}; }
 
-}  // namespace easgate::agent
+}  // namespace easgate::files

@@ -1,4 +1,4 @@
-#include "agent/files/sync_to_disk.h"
+#include "common/files/sync_to_disk.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-namespace easgate::agent {
+namespace easgate::files {
 namespace {
 
 Result<void, FileError> syncPath(const std::filesystem::path& path, int flags) {
@@ -37,4 +37,4 @@ Result<void, FileError> syncDirectoryToDisk(const std::filesystem::path& directo
                   O_RDONLY | O_DIRECTORY);
 }
 
-}  // namespace easgate::agent
+}  // namespace easgate::files

@@ -2,9 +2,9 @@
 
 #include "common/result.h"
 
-namespace easgate::agent {
+namespace easgate::files {
 
 enum class FileErrc { kOpen, kRead, kWrite, kSync, kRename };
 using FileError = Error<FileErrc>;
 
-}  // namespace easgate::agent
+}  // namespace easgate::files
