@@ -45,7 +45,10 @@ Result<BridgeCommand, BridgeError> bridgeScriptCommand(const BridgeScriptSetting
     return setupError("bridge script not found: " + s.script);
   }
   auto& a = command.arguments;
-  a = {"-NoLogo", "-NoProfile", "-NonInteractive", "-File", s.script};
+  // -ExecutionPolicy Bypass: Windows PowerShell 5.1 refuses to run any script file under its
+  // default policy (Restricted on Windows Server before 2012 R2, RemoteSigned after), and the
+  // installed bridge.ps1 is not signed; pwsh elsewhere ignores the parameter.
+  a = {"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File", s.script};
   auto add = [&](const char* name, const std::string& value) {
     if (!value.empty()) a.insert(a.end(), {name, value});
   };

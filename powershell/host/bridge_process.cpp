@@ -15,7 +15,7 @@
 #include "common/json/json_value.h"
 #include "powershell/bridge/frames.h"
 #include "powershell/clixml/reader.h"
-#include "powershell/host/child_pipe.h"
+#include "powershell/host/child_process.h"
 
 namespace easgate::powershell {
 namespace bp = boost::process;
@@ -275,7 +275,7 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   try {
-    // One start at a time: see child_pipe.h.
+    // One start at a time: see child_process.h.
     static std::mutex starting;
     std::lock_guard one_start(starting);
     impl->in = makeChildPipe();
@@ -285,8 +285,7 @@ Result<std::unique_ptr<BridgeProcess>, BridgeError> BridgeProcess::start(
     // set(), not operator[]: Boost 1.74's environment::find reads past shorter entries
     // (AddressSanitizer: heap-buffer-overflow); the implementation's set() compares safely.
     for (const auto& [name, value] : command.environment) environment.set(name, value);
-    impl->child = bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
-                            bp::std_in<impl->in, bp::std_out> impl->out, bp::std_err > impl->err);
+    impl->child = startChild(command, environment, impl->in, impl->out, impl->err);
   } catch (const std::exception& e) {
     return failure(BridgeErrc::kBridgeFailed, "cannot start " + command.program + ": " + e.what());
   }

@@ -325,8 +325,9 @@ TEST(BridgeScriptCommand, BuildsEachModesCommandLineAndRefusesIncompleteSettings
   auto online = bridgeScriptCommand(s);
   ASSERT_TRUE(online.ok()) << online.error().message;
   const auto& a = online->arguments;
-  EXPECT_EQ(std::vector<std::string>(a.begin(), a.begin() + 5),
-            (std::vector<std::string>{"-NoLogo", "-NoProfile", "-NonInteractive", "-File",
+  EXPECT_EQ(std::vector<std::string>(a.begin(), a.begin() + 7),
+            (std::vector<std::string>{"-NoLogo", "-NoProfile", "-NonInteractive",
+                                      "-ExecutionPolicy", "Bypass", "-File",
                                       EASGATE_BRIDGE_SCRIPT}));
   EXPECT_EQ(std::find(a.begin(), a.end(), "s3cret"), a.end())
       << "the password is never on the command line";
@@ -334,8 +335,13 @@ TEST(BridgeScriptCommand, BuildsEachModesCommandLineAndRefusesIncompleteSettings
   EXPECT_EQ(online->environment[0].second, "s3cret");
   EXPECT_EQ(online->program, "/opt/microsoft/powershell/7/pwsh") << "a path is taken as it is";
 
-  // A bare name, as a configuration says "pwsh", is found on the PATH like a shell finds it.
+  // A bare name, as a configuration says "pwsh", is found on the PATH like a shell finds it
+  // (on Windows with the extensions PATHEXT names: "cmd" is cmd.exe).
+#ifdef _WIN32
+  s.powershell = "cmd";
+#else
   s.powershell = "sh";
+#endif
   auto by_name = bridgeScriptCommand(s);
   ASSERT_TRUE(by_name.ok());
   EXPECT_TRUE(std::filesystem::path(by_name->program).is_absolute()) << by_name->program;

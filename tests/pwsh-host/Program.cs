@@ -6,7 +6,8 @@
 // beyond the engine (Microsoft.PowerShell.Utility and .Management): bridge.ps1 uses none of
 // them, and this host keeps it honest about that.
 //
-// Usage: easgate-pwsh-host [-NoLogo] [-NoProfile] [-NonInteractive] -File SCRIPT [-Name value | -Switch]...
+// Usage: easgate-pwsh-host [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy POLICY]
+//                          -File SCRIPT [-Name value | -Switch]...
 // Exit code: the script's `exit N`, else 1 if it failed, else 0.
 using System;
 using System.Collections.Generic;
@@ -19,14 +20,17 @@ internal static class Program
     private static int Main(string[] args)
     {
         int at = 0;
-        while (at < args.Length && args[at] is "-NoLogo" or "-NoProfile" or "-NonInteractive")
+        while (at < args.Length)
         {
-            at++;
+            if (args[at] is "-NoLogo" or "-NoProfile" or "-NonInteractive") at++;
+            // As pwsh: the policy applies on Windows only, where this host bypasses it anyway.
+            else if (args[at] == "-ExecutionPolicy" && at + 1 < args.Length) at += 2;
+            else break;
         }
         if (at + 1 >= args.Length || !args[at].Equals("-File", StringComparison.OrdinalIgnoreCase))
         {
             Console.Error.WriteLine(
-                "usage: easgate-pwsh-host [-NoLogo] [-NoProfile] [-NonInteractive] -File SCRIPT [-Name value | -Switch]...");
+                "usage: easgate-pwsh-host [-NoLogo] [-NoProfile] [-NonInteractive] [-ExecutionPolicy POLICY] -File SCRIPT [-Name value | -Switch]...");
             return 64;
         }
         string script = Path.GetFullPath(args[at + 1]);

@@ -1,4 +1,6 @@
-#include "powershell/host/child_pipe.h"
+#include "powershell/host/child_process.h"
+
+#include <boost/process.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,15 +9,23 @@
 #include <system_error>
 
 namespace easgate::powershell {
+namespace bp = boost::process;
 
-boost::process::pipe makeChildPipe() {
+bp::pipe makeChildPipe() {
   // O_CLOEXEC at creation, not fcntl after: another thread may fork in between. dup2 onto the
   // child's 0, 1 or 2 clears the flag on that copy, so the child keeps its stdio.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw std::system_error(errno, std::generic_category(), "pipe2");
   }
-  return boost::process::pipe(fds[0], fds[1]);
+  return bp::pipe(fds[0], fds[1]);
+}
+
+bp::child startChild(const BridgeCommand& command, const bp::environment& environment, bp::pipe& in,
+                     bp::pipe& out, bp::pipe& err) {
+  // execve takes the arguments as a list: nothing to quote.
+  return bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
+                   bp::std_in<in, bp::std_out> out, bp::std_err > err);
 }
 
 }  // namespace easgate::powershell

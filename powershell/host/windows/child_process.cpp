@@ -1,12 +1,21 @@
-#include "powershell/host/child_pipe.h"
+#include "powershell/host/child_process.h"
+
+#include <boost/process.hpp>
+
+#include "powershell/host/command_line.h"
 
 namespace easgate::powershell {
+namespace bp = boost::process;
 
-// Boost.Process on Windows marks the child's end of a pipe inheritable just before
-// CreateProcess. BridgeProcess::start creates children one at a time, which keeps one bridge's
-// pipe ends out of another as long as the parent closes them after each start. Unverified until
-// the Windows build runs its tests (the Windows service issue); PROC_THREAD_ATTRIBUTE_HANDLE_LIST
-// is the remedy if it does not hold.
-boost::process::pipe makeChildPipe() { return boost::process::pipe(); }
+// Pipes are created non-inheritable (CreatePipe without security attributes); Boost makes the
+// child's end inheritable just for the CreateProcess that starts the child, and closes it in
+// this process after.
+bp::pipe makeChildPipe() { return bp::pipe(); }
+
+bp::child startChild(const BridgeCommand& command, const bp::environment& environment, bp::pipe& in,
+                     bp::pipe& out, bp::pipe& err) {
+  return bp::child(bp::cmd = windowsCommandLine(command.program, command.arguments), environment,
+                   bp::std_in<in, bp::std_out> out, bp::std_err > err);
+}
 
 }  // namespace easgate::powershell
