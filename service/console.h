@@ -34,6 +34,10 @@ void keepNewFilesPrivate();
 // easgate-exchange-sim, are installed beside it).
 std::filesystem::path executableDirectory();
 
+// The companion program `name` (such as "easgate-exchange-sim") installed beside easgate, with
+// the platform's suffix for executables: ".exe" on Windows, where CreateProcess needs it.
+std::filesystem::path companionProgram(const std::string& name);
+
 // Calls `stop` once when the process is asked to stop (SIGINT or SIGTERM; Ctrl+C or a
 // console close on Windows). `stop` runs on a thread of its own, not in a signal handler.
 void onStopRequest(std::function<void()> stop);

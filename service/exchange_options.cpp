@@ -12,21 +12,19 @@ namespace {
 
 constexpr const char* kPasswordVariable = "EASGATE_CERTIFICATE_PASSWORD";
 
-std::string besideExecutable(const char* name) { return (executableDirectory() / name).string(); }
-
 }  // namespace
 
 Result<powershell::BridgeCommand, powershell::BridgeError> exchangeBridgeCommand(
     const ExchangeOptions& o) {
   if (o.exchange == "simulator") {
     return powershell::BridgeCommand{
-        o.simulator.empty() ? besideExecutable("easgate-exchange-sim") : o.simulator,
+        o.simulator.empty() ? companionProgram("easgate-exchange-sim").string() : o.simulator,
         o.simulator_arguments,
         {}};
   }
   powershell::BridgeScriptSettings s;
   s.powershell = o.powershell;
-  s.script = o.bridge_script.empty() ? besideExecutable("bridge.ps1") : o.bridge_script;
+  s.script = o.bridge_script.empty() ? (executableDirectory() / "bridge.ps1").string() : o.bridge_script;
   s.mode = o.exchange == "online"   ? powershell::BridgeMode::kOnline
            : o.exchange == "onprem" ? powershell::BridgeMode::kOnPremises
                                     : powershell::BridgeMode::kModule;

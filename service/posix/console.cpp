@@ -38,6 +38,10 @@ std::filesystem::path executableDirectory() {
   return ec ? std::filesystem::current_path() : self.parent_path();
 }
 
+std::filesystem::path companionProgram(const std::string& name) {
+  return executableDirectory() / name;
+}
+
 void onStopRequest(std::function<void()> stop) {
   // Block the signals in this thread (and every thread started after), and take them with
   // sigwait on a thread of their own: no work in a signal handler.

@@ -39,6 +39,10 @@ std::filesystem::path executableDirectory() {
            : std::filesystem::current_path();
 }
 
+std::filesystem::path companionProgram(const std::string& name) {
+  return executableDirectory() / (name + ".exe");
+}
+
 void onStopRequest(std::function<void()> stop) {
   stop_callback = std::move(stop);
   SetConsoleCtrlHandler(onConsoleEvent, TRUE);
