@@ -36,6 +36,17 @@ target_include_directories(easgate_options INTERFACE ${PROJECT_SOURCE_DIR})
 # Platform code lives in posix/ and windows/ subfolders; this picks the one to build.
 if(WIN32)
   set(EASGATE_PLATFORM_DIR windows)
+  # Windows 10 / Server 2016 APIs; no min/max macros; the Windows libraries the static OpenSSL,
+  # Asio and the service code need.
+  target_compile_definitions(easgate_options INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN
+                                                       NOMINMAX)
+  target_link_libraries(easgate_options INTERFACE ws2_32 mswsock crypt32 bcrypt advapi32)
+  if(MINGW)
+    # Debian's Boost 1.74 headers under C++20: <boost/process> uses std::exchange without
+    # including <utility>, and winapi's declarations carry an MSVC-only __kernel_entry.
+    target_compile_options(easgate_options INTERFACE -include utility)
+    target_compile_definitions(easgate_options INTERFACE __kernel_entry=)
+  endif()
 else()
   set(EASGATE_PLATFORM_DIR posix)
 endif()

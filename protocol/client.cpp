@@ -5,6 +5,18 @@
 #include <boost/asio/ssl.hpp>
 
 namespace easgate::protocol {
+namespace {
+
+// cpprestsdk's strings are UTF-16 (std::wstring) on Windows and UTF-8 elsewhere; easgate's are
+// UTF-8 everywhere. These two convert at the boundary (and cost nothing off Windows).
+utility::string_t platformText(std::string_view utf8) {
+  return utility::conversions::to_string_t(std::string(utf8));
+}
+std::string utf8Text(const utility::string_t& text) {
+  return utility::conversions::to_utf8string(text);
+}
+
+}  // namespace
 
 struct ApiClient::Impl {
   explicit Impl(web::http::client::http_client c) : client(std::move(c)) {}
@@ -46,8 +58,8 @@ Result<std::unique_ptr<ApiClient>, std::string> ApiClient::create(const ClientOp
     return std::string("cannot use the TLS files: ") + e.what();
   }
   try {
-    web::uri base(o.base_url);
-    if (base.scheme() != "https" && base.scheme() != "http") {
+    web::uri base(platformText(o.base_url));
+    if (base.scheme() != platformText("https") && base.scheme() != platformText("http")) {
       return "the URL must start with https:// (or http:// for a loopback development agent): " +
              o.base_url;
     }
@@ -61,17 +73,20 @@ Result<std::unique_ptr<ApiClient>, std::string> ApiClient::create(const ClientOp
 Result<ApiResponse, std::string> ApiClient::send(std::string_view method, std::string_view path,
                                                  std::string_view body, const Headers& headers) {
   try {
-    web::http::http_request request{web::http::method(method)};
-    request.set_request_uri(web::uri(std::string(path)));
-    for (const auto& [name, value] : headers) request.headers().add(name, value);
+    web::http::http_request request{platformText(method)};
+    request.set_request_uri(web::uri(platformText(path)));
+    for (const auto& [name, value] : headers) {
+      request.headers().add(platformText(name), platformText(value));
+    }
     if (!body.empty()) request.set_body(std::string(body), "application/json");
     web::http::http_response response = impl_->client.request(request).get();
     ApiResponse out;
     out.status = response.status_code();
     out.body = response.extract_utf8string(true).get();
-    out.content_type = response.headers().content_type();
-    if (response.headers().has("Retry-After")) {
-      out.retry_after = response.headers().find("Retry-After")->second;
+    out.content_type = utf8Text(response.headers().content_type());
+    const utility::string_t retry_after = platformText("Retry-After");
+    if (response.headers().has(retry_after)) {
+      out.retry_after = utf8Text(response.headers().find(retry_after)->second);
     }
     return out;
   } catch (const std::exception& e) {
