@@ -40,7 +40,8 @@ if(WIN32)
   # Asio and the service code need.
   target_compile_definitions(easgate_options INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN
                                                        NOMINMAX)
-  target_link_libraries(easgate_options INTERFACE ws2_32 mswsock crypt32 bcrypt advapi32)
+  target_link_libraries(easgate_options INTERFACE ws2_32 mswsock crypt32 bcrypt advapi32 shell32
+                                                  ole32)
   if(MINGW)
     # Debian's Boost 1.74 headers under C++20: <boost/process> uses std::exchange without
     # including <utility>, and winapi's declarations carry an MSVC-only __kernel_entry.

@@ -24,7 +24,8 @@ Result<powershell::BridgeCommand, powershell::BridgeError> exchangeBridgeCommand
   }
   powershell::BridgeScriptSettings s;
   s.powershell = o.powershell;
-  s.script = o.bridge_script.empty() ? (executableDirectory() / "bridge.ps1").string() : o.bridge_script;
+  s.script =
+      o.bridge_script.empty() ? (executableDirectory() / "bridge.ps1").string() : o.bridge_script;
   s.mode = o.exchange == "online"   ? powershell::BridgeMode::kOnline
            : o.exchange == "onprem" ? powershell::BridgeMode::kOnPremises
                                     : powershell::BridgeMode::kModule;

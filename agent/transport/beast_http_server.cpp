@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -222,6 +223,22 @@ class Server final : public HttpServer {
 
   void stop() override {
     std::call_once(stopped_, [this] {
+      // The pending accept is cancelled, and the acceptor closed, on an io thread while they
+      // all still run, so that the accept completes (aborted) before they stop. On Windows an
+      // operation still pending when the io_context goes is waited for (IOCP), and under Wine's
+      // service manager closing the socket alone did not end its AcceptEx: `net stop` left the
+      // agent in STOP_PENDING with its bridges running.
+      if (!threads_.empty()) {
+        std::promise<void> closed;
+        net::post(io_, [this, &closed] {
+          boost::system::error_code ignored;
+          acceptor_.cancel(ignored);
+          acceptor_.close(ignored);
+          refused_timer_.cancel();
+          closed.set_value();
+        });
+        closed.get_future().wait();
+      }
       io_.stop();
       for (auto& t : threads_) t.join();
       boost::system::error_code ignored;

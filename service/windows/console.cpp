@@ -2,6 +2,9 @@
 
 #include <io.h>
 #include <windows.h>
+// After windows.h:
+#include <knownfolders.h>
+#include <shlobj.h>
 
 #include <cstdlib>
 #include <mutex>
@@ -22,9 +25,15 @@ BOOL WINAPI onConsoleEvent(DWORD) {
 bool isTerminal(std::FILE* stream) { return ::_isatty(::_fileno(stream)) != 0; }
 
 std::filesystem::path defaultDataDirectory() {
-  const char* program_data = std::getenv("ProgramData");
-  return std::filesystem::path(program_data && *program_data ? program_data : "C:\\ProgramData") /
-         "easgate";
+  // The shell's answer, not %ProgramData%: a service's environment need not have it (Wine's
+  // service manager gave C:\users\Public), and the MSI puts easgate.json where this says.
+  PWSTR known = nullptr;
+  std::filesystem::path program_data = "C:\\ProgramData";
+  if (SUCCEEDED(SHGetKnownFolderPath(FOLDERID_ProgramData, 0, nullptr, &known))) {
+    program_data = known;
+  }
+  CoTaskMemFree(known);
+  return program_data / "easgate";
 }
 
 std::filesystem::path defaultConfigFile() { return defaultDataDirectory() / "easgate.json"; }

@@ -46,13 +46,13 @@ table Upgrade | grep -q "WIX_UPGRADE_DETECTED" || fail "no major upgrade"
 (($(sequence RemoveExistingProducts) < $(sequence InstallInitialize))) ||
   fail "the old version is not removed before the new one installs"
 
-# Files: the programs and their DLLs in Program Files; the configuration in ProgramData, in a
-# component without a GUID (never removed, never replaced once edited).
-for f in easgate.exe easgate-exchange-sim.exe bridge.ps1 easgate.sample.json \
+# Files: the programs and their DLLs in Program Files, with the default configuration, which a
+# custom action copies to ProgramData only where there is none (never replaced, never removed).
+for f in easgate.exe easgate-exchange-sim.exe bridge.ps1 easgate.sample.json easgate.default.json \
          cpprest_2_10.dll libcrypto-3-x64.dll; do
   table File | cut -f3 | grep -qx "$f" || fail "the MSI does not install $f"
 done
-expect_row Component Configuration "Configuration${tab}${tab}DATADIR${tab}256${tab}${tab}easgate.json"
+table File | cut -f3 | grep -qx "easgate.json" && fail "the MSI installs easgate.json itself: an upgrade would replace an edited one"
 expect_row Directory DATADIR "DATADIR${tab}CommonAppDataFolder${tab}easgate"
 expect_row Directory INSTALLDIR "INSTALLDIR${tab}ProgramFiles64Folder${tab}easgate"
 
@@ -89,13 +89,19 @@ check_action() { # NAME TYPE TOOL-PROPERTY WORDS-IN-COMMAND CONDITION
   [[ -n "$setter" ]] && (($(sequence "$setter") < $(sequence InstallValidate))) ||
     fail "nothing sets $3 before InstallValidate"
 }
-check_action ServiceRecovery 3122 SC_EXE "failure easgate reset= 86400 actions= restart/5000/restart/30000/restart/60000" "NOT REMOVE"
-check_action ServiceRecoveryOnError 3122 SC_EXE "failureflag easgate 1" "NOT REMOVE"
-check_action ServiceSid 3122 SC_EXE "sidtype easgate unrestricted" "NOT REMOVE"
+check_action CreateConfiguration 3122 CMD_EXE '/c if not exist "[DATADIR]easgate.json" copy /y "[INSTALLDIR]easgate.default.json" "[DATADIR]easgate.json"' "NOT REMOVE"
+# WINE_TEST skips these three only where Wine's registry key is (found by AppSearch).
+wine_only='NOT REMOVE AND NOT (WINE_TEST AND WINE_DETECTED)'
+check_action ServiceRecovery 3122 SC_EXE "failure easgate reset= 86400 actions= restart/5000/restart/30000/restart/60000" "$wine_only"
+check_action ServiceRecoveryOnError 3122 SC_EXE "failureflag easgate 1" "$wine_only"
+check_action ServiceSid 3122 SC_EXE "sidtype easgate unrestricted" "$wine_only"
+table RegLocator | grep -qF "WineRegistry${tab}2${tab}Software\Wine\LicenseInformation" ||
+  fail "WINE_DETECTED is not read from Wine's own registry key"
 check_action DataAcl 3122 ICACLS_EXE '"[DATADIR]." /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F "NT SERVICE\easgate:(OI)(CI)M"' "NOT REMOVE"
 check_action FirewallReset 3186 NETSH_EXE "advfirewall firewall delete rule name=easgate" "NOT REMOVE"
 check_action FirewallAdd 3122 NETSH_EXE 'add rule name=easgate dir=in action=allow protocol=TCP localport=[FIREWALL_PORT] program="[#easgate.exe]"' "NOT REMOVE"
 check_action FirewallRemove 3186 NETSH_EXE "advfirewall firewall delete rule name=easgate" 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE'
+(($(sequence CreateConfiguration) > $(sequence InstallFiles))) || fail "the configuration is copied before the default one is installed"
 (($(sequence ServiceRecovery) > $(sequence InstallServices))) || fail "the recovery is set before the service exists"
 (($(sequence DataAcl) > $(sequence ServiceSid))) || fail "the ACL names NT SERVICE\\easgate before it exists"
 (($(sequence FirewallReset) < $(sequence FirewallAdd))) || fail "the old firewall rule is deleted after the new one is added"

@@ -325,10 +325,10 @@ TEST(BridgeScriptCommand, BuildsEachModesCommandLineAndRefusesIncompleteSettings
   auto online = bridgeScriptCommand(s);
   ASSERT_TRUE(online.ok()) << online.error().message;
   const auto& a = online->arguments;
-  EXPECT_EQ(std::vector<std::string>(a.begin(), a.begin() + 7),
-            (std::vector<std::string>{"-NoLogo", "-NoProfile", "-NonInteractive",
-                                      "-ExecutionPolicy", "Bypass", "-File",
-                                      EASGATE_BRIDGE_SCRIPT}));
+  EXPECT_EQ(
+      std::vector<std::string>(a.begin(), a.begin() + 7),
+      (std::vector<std::string>{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy",
+                                "Bypass", "-File", EASGATE_BRIDGE_SCRIPT}));
   EXPECT_EQ(std::find(a.begin(), a.end(), "s3cret"), a.end())
       << "the password is never on the command line";
   ASSERT_EQ(online->environment.size(), 1u);
