@@ -126,16 +126,8 @@ for _ in $(seq 1 50); do [[ -z "$(agent_processes)" ]] && break; sleep 0.2; done
 step "configure: a CA, the agent's certificate, an MDM client certificate, in a folder with a space"
 tls="$data/tls certs"
 mkdir -p "$tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=ci-ca" \
-  -keyout "$work/ca.key" -out "$tls/mdm-ca.pem" 2>/dev/null
-issue() { # NAME SUBJECT EXTENSIONS KEY CERT
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$2" \
-    -keyout "$4" -out "$work/$1.csr" 2>/dev/null
-  openssl x509 -req -in "$work/$1.csr" -CA "$tls/mdm-ca.pem" -CAkey "$work/ca.key" \
-    -CAserial "$work/ca.srl" -CAcreateserial -days 2 -extfile <(printf '%s\n' "$3") -out "$5" 2>/dev/null
-}
-issue server /CN=localhost "subjectAltName=DNS:localhost,IP:127.0.0.1" "$tls/server.key" "$tls/server.pem"
-issue admin /CN=ci-admin "extendedKeyUsage=clientAuth" "$work/admin.key" "$work/admin.pem"
+source "$repo/tests/installer/test_pki.sh"
+issue_test_pki "$tls" "$work"
 # Windows paths as an administrator writes them: backslashes (escaped in JSON) and a space.
 cat >"$data/easgate.json" <<JSON
 {

@@ -1,11 +1,11 @@
 #pragma once
 
 // Running the real easgate binary from a test: a scratch directory per test, the command's
-// exit code, standard output and standard error.
+// exit code, standard output and standard error. On every platform: the program is started
+// directly (Boost.Process), not through a shell.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include <boost/process.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "powershell/host/command_line.h"
 #include "tests/support/scratch.h"
 
 namespace easgate::testing {
@@ -30,40 +31,6 @@ inline std::string slurp(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// `easgate run` started in the background: its process and the port it listens on (0 when it
-// did not come up within half a minute).
-struct RunningAgent {
-  pid_t pid = -1;
-  int port = 0;
-};
-
-// Starts `easgate run --config <dir>/easgate.json` on a free port, with `environment` added to
-// its own; its log (standard error) is appended to <dir>/run.log.
-inline RunningAgent startEasgateRun(
-    const std::filesystem::path& dir,
-    const std::vector<std::pair<std::string, std::string>>& environment = {}) {
-  const std::filesystem::path port_file = dir / "port";
-  std::filesystem::remove(port_file);
-  RunningAgent agent;
-  agent.pid = ::fork();
-  if (agent.pid == 0) {
-    for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
-    const std::string config = (dir / "easgate.json").string();
-    const std::string port_path = port_file.string();
-    const std::string log = (dir / "run.log").string();
-    if (!std::freopen(log.c_str(), "a", stderr)) ::_exit(126);
-    ::execl(EASGATE_BINARY, EASGATE_BINARY, "run", "--config", config.c_str(), "--port", "0",
-            "--port-file", port_path.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  // Starting takes a moment (the bridges, the store); give up after a generous bound.
-  for (int i = 0; i < 600 && !std::filesystem::exists(port_file); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  agent.port = std::atoi(slurp(port_file).c_str());
-  return agent;
-}
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,14 +40,54 @@ class CliTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // Runs `easgate ARGS` through the shell (ARGS quoted by the caller).
+  // Runs `easgate ARGS`. ARGS is split as a POSIX shell splits words, with single quotes only
+  // ('C:\path with spaces' is one word, backslashes and all); standard input is empty.
   CliRun run(const std::string& args) {
-    std::string command = std::string("'") + EASGATE_BINARY + "' " + args + " >'" +
-                          (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() +
-                          "' </dev/null";
-    int status = std::system(command.c_str());
-    return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout"),
-                  slurp(dir_ / "stderr")};
+    namespace bp = boost::process;
+    const std::vector<std::string> words = shellWords(args);
+    const std::string out = (dir_ / "stdout").string();
+    const std::string err = (dir_ / "stderr").string();
+    // Boost.Process opens a file for output without truncating it: a shorter answer would
+    // end in the last one's tail.
+    std::filesystem::remove(out);
+    std::filesystem::remove(err);
+#ifdef _WIN32
+    // Windows passes one command line: quoted as the agent quotes a bridge's.
+    bp::child child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
+                    bp::std_out > out, bp::std_err > err, bp::std_in < bp::null);
+#else
+    bp::child child(bp::exe = EASGATE_BINARY, bp::args = words, bp::std_out > out,
+                    bp::std_err > err, bp::std_in < bp::null);
+#endif
+    child.wait();
+    return CliRun{child.exit_code(), slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+  }
+
+  static std::vector<std::string> shellWords(const std::string& text) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    bool quoted = false;
+    for (char c : text) {
+      if (quoted) {
+        if (c == '\'') {
+          quoted = false;
+        } else {
+          word += c;
+        }
+      } else if (c == '\'') {
+        quoted = in_word = true;
+      } else if (c == ' ' || c == '\t' || c == '\n') {
+        if (in_word) words.push_back(std::move(word));
+        word.clear();
+        in_word = false;
+      } else {
+        word += c;
+        in_word = true;
+      }
+    }
+    if (in_word) words.push_back(std::move(word));
+    return words;
   }
 
   std::filesystem::path dir_;

@@ -15,6 +15,7 @@
 #include "common/json/json_value.h"
 #include "protocol/client.h"
 #include "tests/service/cli_test_support.h"
+#include "tests/service/running_agent.h"
 
 namespace easgate::testing {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "agent/transport/certificates.h"
 #include "tests/service/cli_test_support.h"
+#include "tests/service/running_agent.h"
 
 namespace easgate::testing {
 namespace {
