@@ -5,7 +5,6 @@
 //             [--harvest-mailboxes H]
 // The last figures are the MDM's view of full harvests of H mailboxes (two partnerships each):
 // commands sent one at a time, every 20 ms, while the harvester writes.
-#include <sys/resource.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -139,7 +138,11 @@ void print(const char* what, const Figures& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+fs::path benchDirectory() {
+  return fs::temp_directory_path() / ("easgate-api-bench-" + std::to_string(::getpid()));
+}
+
+int runBench(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // each command's lines would be timed too
   std::size_t mailboxes = 2000;
   double seconds = 5;
@@ -156,8 +159,7 @@ int main(int argc, char** argv) {
     if (a == "--seconds") seconds = std::stod(argv[i + 1]);
     if (a == "--connections") connections = std::stoi(argv[i + 1]);
   }
-  const fs::path dir =
-      fs::temp_directory_path() / ("easgate-api-bench-" + std::to_string(::getpid()));
+  const fs::path dir = benchDirectory();
   fs::remove_all(dir);
   if (!agent::transport::ensureDevelopmentPki(dir / "pki", {}).ok()) return 1;
   agent::SystemClock clock;
@@ -228,15 +230,10 @@ int main(int argc, char** argv) {
   // The control port under a crowd: long-polls waiting on the event feed and idle keep-alive
   // connections, while the MDM checks health and sends commands. Each socket is a descriptor
   // at both ends: ask for as many as the hard limit allows.
-  rlimit files{};
-  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &files);
-  }
-  const std::size_t fit = files.rlim_cur > 256 ? (files.rlim_cur - 256) / 2 : 0;
+  const std::size_t descriptors = bench::raiseOpenFileLimit();
+  const std::size_t fit = descriptors > 256 ? (descriptors - 256) / 2 : 0;
   if (long_polls + idle > fit) {
-    std::printf("(only %zu descriptors: fewer connections than asked)\n",
-                static_cast<std::size_t>(files.rlim_cur));
+    std::printf("(only %zu descriptors: fewer connections than asked)\n", descriptors);
     idle = std::min(idle, fit / 3);
     long_polls = std::min(long_polls, fit - idle);
   }
@@ -328,6 +325,13 @@ int main(int argc, char** argv) {
     }
   }
   server.value()->stop();
-  fs::remove_all(dir);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  const int status = runBench(argc, argv);
+  // Only now, with every file closed: Windows removes no file that is open.
+  std::error_code ignored;
+  fs::remove_all(benchDirectory(), ignored);
+  return status;
 }

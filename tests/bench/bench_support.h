@@ -1,13 +1,11 @@
 #pragma once
 
 // What every benchmark prints with its figures: the machine they came from, and timing and
-// memory helpers (POSIX; the benchmarks run on the Linux build).
-#include <sys/resource.h>
-
+// memory helpers. What differs between platforms is in posix/ and windows/ (resources.cpp).
 #include <chrono>
 #include <cstddef>
-#include <fstream>
 #include <string>
+#include <vector>
 
 namespace easgate::bench {
 
@@ -15,14 +13,8 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-inline std::string cpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
+// The processor's name, as the system reports it ("unknown CPU" when it does not).
+std::string cpuModel();
 
 // "--name value" pairs from the command line, each looked up with a default.
 class BenchArgs {
@@ -43,11 +35,20 @@ class BenchArgs {
   char** argv_;
 };
 
-// This process's peak resident set so far, in MB.
-inline double peakRssMb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1e3;
-}
+// This process's peak resident set (peak working set on Windows) so far, in MB.
+double peakRssMb();
+
+// Raises this process's limit of open files (sockets included) as far as it may go, and returns
+// it: on POSIX the hard RLIMIT_NOFILE; Windows has no such small limit.
+std::size_t raiseOpenFileLimit();
+
+// A program run to its end: its exit code (-1 if it did not exit normally), its wall time and
+// its peak resident set (0 where the system does not report it: Wine).
+struct ChildRun {
+  int exit_code = -1;
+  double wall_seconds = 0;
+  double peak_rss_mb = 0;
+};
+ChildRun runChild(const std::string& program, const std::vector<std::string>& arguments);
 
 }  // namespace easgate::bench

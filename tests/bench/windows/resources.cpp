@@ -1,0 +1,56 @@
+#include <windows.h>
+// After windows.h:
+#include <psapi.h>
+
+#include "powershell/host/command_line.h"
+#include "tests/bench/bench_support.h"
+
+namespace easgate::bench {
+namespace {
+
+double peakWorkingSetMb(HANDLE process) {
+  PROCESS_MEMORY_COUNTERS counters{};
+  counters.cb = sizeof counters;
+  if (!GetProcessMemoryInfo(process, &counters, sizeof counters)) return 0;
+  return static_cast<double>(counters.PeakWorkingSetSize) / 1e6;
+}
+
+}  // namespace
+
+std::string cpuModel() {
+  char name[256] = {};
+  DWORD size = sizeof name;
+  if (RegGetValueA(HKEY_LOCAL_MACHINE, "HARDWARE\\DESCRIPTION\\System\\CentralProcessor\\0",
+                   "ProcessorNameString", RRF_RT_REG_SZ, nullptr, name, &size) != ERROR_SUCCESS) {
+    return "unknown CPU";
+  }
+  return name;
+}
+
+double peakRssMb() { return peakWorkingSetMb(GetCurrentProcess()); }
+
+std::size_t raiseOpenFileLimit() { return 1 << 16; }
+
+ChildRun runChild(const std::string& program, const std::vector<std::string>& arguments) {
+  std::string line = powershell::windowsCommandLine(program, arguments);
+  STARTUPINFOA startup{};
+  startup.cb = sizeof startup;
+  PROCESS_INFORMATION process{};
+  ChildRun run;
+  const auto start = Clock::now();
+  if (!CreateProcessA(nullptr, line.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &startup,
+                      &process)) {
+    return run;
+  }
+  WaitForSingleObject(process.hProcess, INFINITE);
+  run.wall_seconds = seconds(Clock::now() - start);
+  DWORD code = 0;
+  if (GetExitCodeProcess(process.hProcess, &code)) run.exit_code = static_cast<int>(code);
+  // The counters of a process that ended stay readable while its handle is open.
+  run.peak_rss_mb = peakWorkingSetMb(process.hProcess);
+  CloseHandle(process.hThread);
+  CloseHandle(process.hProcess);
+  return run;
+}
+
+}  // namespace easgate::bench
