@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/text/ascii.h"
 #include "powershell/clixml/scalars.h"
 
 namespace easgate::powershell::sim {
@@ -51,6 +52,25 @@ BridgeError invalidArgument(std::string message) {
 const std::string* textParameter(const BridgeRequest& r, std::string_view name) {
   const ParameterValue* v = r.parameter(name);
   return v ? std::get_if<std::string>(v) : nullptr;
+}
+
+// PowerShell binds an enum parameter from its name in any case, and refuses any other text.
+BridgeError parameterBinding(std::string_view parameter, std::string_view value,
+                             std::string_view values) {
+  return BridgeError{BridgeErrc::kInvalidArgument,
+                     "Cannot process argument transformation on parameter '" +
+                         std::string(parameter) + "'. Cannot convert value \"" +
+                         std::string(value) +
+                         "\" to type. Error: \"Unable to match the identifier name to a valid "
+                         "enumerator name. Specify one of the following enumerator names and try "
+                         "again: " +
+                         std::string(values) + "\"",
+                     "System.Management.Automation.ParameterBindingException", 0};
+}
+
+Result<AccessLevel, BridgeError> levelArgument(std::string_view value, std::string_view parameter) {
+  if (auto l = exchange::accessLevelNamed(value)) return *l;
+  return parameterBinding(parameter, value, "Allow, Block, Quarantine");
 }
 
 bool switchParameter(const BridgeRequest& r, std::string_view name) {
@@ -293,7 +313,79 @@ CmdletOutcome runCmdlet(Organisation& org, const BridgeRequest& r, std::int64_t 
     return out;
   }
   if (r.cmdlet == "Get-ActiveSyncOrganizationSettings") {
-    send(organizationSettings(std::string(accessLevelName(org.default_access_level))));
+    send(organizationSettings(std::string(accessLevelName(org.policy.default_level)),
+                              org.admin_mail_recipients, org.user_mail_insert));
+    return out;
+  }
+  if (r.cmdlet == "Set-ActiveSyncOrganizationSettings") {
+    if (const std::string* level = textParameter(r, "DefaultAccessLevel")) {
+      auto l = levelArgument(*level, "DefaultAccessLevel");
+      if (!l) return fail(l.error());
+      org.policy.default_level = l.value();
+    }
+    if (const ParameterValue* v = r.parameter("AdminMailRecipients")) {
+      const auto* list = std::get_if<std::vector<std::string>>(v);
+      org.admin_mail_recipients = list ? *list : std::vector<std::string>{};
+    }
+    // Devices learn their new state when they next connect; the simulator lets them all connect
+    // at once, so the next harvest reads what Exchange will say within minutes.
+    org.reevaluateAll(now);
+    return out;
+  }
+  if (r.cmdlet == "Get-ActiveSyncDeviceAccessRule") {
+    const std::string* id = textParameter(r, "Identity");
+    bool found = false;
+    for (const auto& rule : org.policy.rules) {
+      if (id && !text::equalsIgnoreAsciiCase(rule.name(), *id)) continue;
+      found = true;
+      send(deviceAccessRule(rule.query_string,
+                            std::string(exchange::characteristicName(rule.characteristic)),
+                            std::string(accessLevelName(rule.level))));
+    }
+    if (id && !found) return fail(notFound(*id));
+    return out;
+  }
+  if (r.cmdlet == "New-ActiveSyncDeviceAccessRule") {
+    auto level = levelArgument(*textParameter(r, "AccessLevel"), "AccessLevel");
+    if (!level) return fail(level.error());
+    const std::string& characteristic = *textParameter(r, "Characteristic");
+    auto c = exchange::characteristicNamed(characteristic);
+    if (!c) {
+      return fail(parameterBinding("Characteristic", characteristic,
+                                   "DeviceType, DeviceModel, DeviceOS, UserAgent, XMSWLHeader"));
+    }
+    DeviceAccessRule rule{*c, *textParameter(r, "QueryString"), level.value()};
+    for (const auto& existing : org.policy.rules) {
+      if (existing.characteristic == rule.characteristic &&
+          existing.query_string == rule.query_string) {
+        return fail(BridgeError{BridgeErrc::kInvalidArgument,
+                                "An Exchange ActiveSync device access rule '" + existing.name() +
+                                    "' already exists for this query string and characteristic.",
+                                "Microsoft.Exchange.Data.DataValidationException", 0});
+      }
+    }
+    org.policy.rules.push_back(rule);
+    org.reevaluateAll(now);
+    send(deviceAccessRule(rule.query_string, std::string(exchange::characteristicName(*c)),
+                          std::string(accessLevelName(rule.level))));
+    return out;
+  }
+  if (r.cmdlet == "Set-ActiveSyncDeviceAccessRule" ||
+      r.cmdlet == "Remove-ActiveSyncDeviceAccessRule") {
+    const std::string& id = *textParameter(r, "Identity");
+    auto& rules = org.policy.rules;
+    auto it = std::find_if(rules.begin(), rules.end(), [&](const DeviceAccessRule& rule) {
+      return text::equalsIgnoreAsciiCase(rule.name(), id);
+    });
+    if (it == rules.end()) return fail(notFound(id));
+    if (r.cmdlet == "Remove-ActiveSyncDeviceAccessRule") {
+      rules.erase(it);
+    } else {
+      auto level = levelArgument(*textParameter(r, "AccessLevel"), "AccessLevel");
+      if (!level) return fail(level.error());
+      it->level = level.value();
+    }
+    org.reevaluateAll(now);
     return out;
   }
   return fail(invalidArgument("The simulator does not implement " + r.cmdlet));

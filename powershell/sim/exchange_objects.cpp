@@ -221,7 +221,9 @@ PsValue casMailbox(const MailboxFacts& f) {
   return PsValue::object(std::move(o));
 }
 
-PsValue organizationSettings(const std::string& default_access_level) {
+PsValue organizationSettings(const std::string& default_access_level,
+                             const std::vector<std::string>& admin_mail_recipients,
+                             const std::string& user_mail_insert) {
   static const PsTypeNames kTypes = typeNames(
       {"Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncOrganizationSettings",
        "Microsoft.Exchange.Data.Directory.ADConfigurationObject", "System.Object"});
@@ -230,10 +232,29 @@ PsValue organizationSettings(const std::string& default_access_level) {
   o->to_string = "Mobile Mailbox Settings";
   Props(o->adapted)
       .text("DefaultAccessLevel", default_access_level)
-      .text("UserMailInsert", "")
-      .value("AdminMailRecipients", stringList({}))
+      .text("UserMailInsert", user_mail_insert)
+      .value("AdminMailRecipients", stringList(admin_mail_recipients))
       .text("Name", "Mobile Mailbox Settings")
       .text("Identity", "Mobile Mailbox Settings");
+  addRemotingProperties(*o);
+  return PsValue::object(std::move(o));
+}
+
+PsValue deviceAccessRule(const std::string& query_string, const std::string& characteristic,
+                         const std::string& access_level) {
+  static const PsTypeNames kTypes =
+      typeNames({"Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncDeviceAccessRule",
+                 "Microsoft.Exchange.Data.Directory.ADConfigurationObject", "System.Object"});
+  const std::string name = query_string + " (" + characteristic + ")";
+  auto o = std::make_shared<PsObject>();
+  o->type_names = kTypes;
+  o->to_string = name;
+  Props(o->adapted)
+      .text("QueryString", query_string)
+      .text("Characteristic", characteristic)
+      .text("AccessLevel", access_level)
+      .text("Name", name)
+      .text("Identity", name);
   addRemotingProperties(*o);
   return PsValue::object(std::move(o));
 }

@@ -72,7 +72,13 @@ inline constexpr const char* kStatisticsTypeNames[] = {
 // The mailbox's DistinguishedName.
 std::string distinguishedName(const MailboxFacts& facts);
 PsValue casMailbox(const MailboxFacts& facts);
-// Get-ActiveSyncOrganizationSettings; `default_access_level` is Allow, Block or Quarantine.
-PsValue organizationSettings(const std::string& default_access_level);
+// Get-ActiveSyncOrganizationSettings: DefaultAccessLevel (Allow, Block or Quarantine),
+// AdminMailRecipients and UserMailInsert.
+PsValue organizationSettings(const std::string& default_access_level,
+                             const std::vector<std::string>& admin_mail_recipients,
+                             const std::string& user_mail_insert);
+// Get-ActiveSyncDeviceAccessRule's objects: Name and Identity "<QueryString> (<Characteristic>)".
+PsValue deviceAccessRule(const std::string& query_string, const std::string& characteristic,
+                         const std::string& access_level);
 
 }  // namespace easgate::powershell::sim

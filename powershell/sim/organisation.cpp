@@ -34,7 +34,7 @@ namespace {
 bool sameId(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
 
 bool listHas(const std::vector<std::string>& list, std::string_view id) {
-  return std::any_of(list.begin(), list.end(), [&](const std::string& x) { return sameId(x, id); });
+  return exchange::listHasDeviceId(list, id);
 }
 
 void listRemove(std::vector<std::string>& list, std::string_view id) {
@@ -95,15 +95,6 @@ std::string upper(std::string s) {
 }
 
 }  // namespace
-
-std::string_view accessLevelName(AccessLevel level) {
-  switch (level) {
-    case AccessLevel::kAllow: return "Allow";
-    case AccessLevel::kBlock: return "Block";
-    case AccessLevel::kQuarantine: return "Quarantine";
-  }
-  return "Allow";
-}
 
 std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds) {
   return utc::kUnixEpochDotNetTicks + seconds * kTicksPerSecond;
@@ -252,31 +243,17 @@ std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view
 
 std::pair<std::string, std::string> Organisation::evaluate(const SimMailbox& mailbox,
                                                            const PartnershipFacts& device) const {
-  // Exchange's order: personal block, (automatic blocking: not simulated), personal allow,
-  // device access rules by characteristic, the organisation's default.
-  if (listHas(mailbox.facts.blocked_device_ids, device.device_id)) return {"Blocked", "Individual"};
-  if (listHas(mailbox.facts.allowed_device_ids, device.device_id)) return {"Allowed", "Individual"};
-  auto state = [](AccessLevel level) -> std::string {
-    switch (level) {
-      case AccessLevel::kAllow: return "Allowed";
-      case AccessLevel::kBlock: return "Blocked";
-      case AccessLevel::kQuarantine: return "Quarantined";
-    }
-    return "Allowed";
-  };
-  for (const char* characteristic : {"UserAgent", "DeviceOS", "DeviceModel", "DeviceType"}) {
-    const std::string& value =
-        std::string_view(characteristic) == "UserAgent"     ? device.device_user_agent
-        : std::string_view(characteristic) == "DeviceOS"    ? device.device_os
-        : std::string_view(characteristic) == "DeviceModel" ? device.device_model
-                                                            : device.device_type;
-    for (const auto& rule : rules) {
-      if (rule.characteristic == characteristic && rule.query_string == value) {
-        return {state(rule.level), "DeviceRule"};
-      }
-    }
+  const exchange::AccessDecision d = exchange::decideAccess(
+      policy,
+      {device.device_id, device.device_user_agent, device.device_os, device.device_model,
+       device.device_type, &mailbox.facts.allowed_device_ids, &mailbox.facts.blocked_device_ids});
+  return {std::string(d.state), std::string(d.reason)};
+}
+
+void Organisation::reevaluateAll(std::int64_t now) {
+  for (auto& mailbox : mailboxes_) {
+    for (auto& d : mailbox.devices) setAccess(d, evaluate(mailbox, d), now);
   }
-  return {state(default_access_level), "Global"};
 }
 
 void Organisation::setAccess(PartnershipFacts& device, std::pair<std::string, std::string> access,

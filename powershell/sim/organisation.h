@@ -9,20 +9,17 @@
 #include <vector>
 
 #include "common/result.h"
+#include "powershell/exchange/access_decision.h"
 #include "powershell/sim/exchange_objects.h"
 
 namespace easgate::powershell::sim {
 
-enum class AccessLevel { kAllow, kBlock, kQuarantine };
-std::string_view accessLevelName(AccessLevel level);  // Allow, Block, Quarantine
-
-// An ActiveSyncDeviceAccessRule: devices whose characteristic equals the query string get
-// the rule's level.
-struct DeviceAccessRule {
-  std::string characteristic;  // UserAgent, DeviceOS, DeviceModel or DeviceType
-  std::string query_string;
-  AccessLevel level = AccessLevel::kAllow;
-};
+// The organisation's policy and its evaluation are Exchange's, in one place for the simulator
+// and the agent (powershell/exchange/access_decision.h).
+using exchange::AccessLevel;
+using exchange::accessLevelName;
+using exchange::Characteristic;
+using exchange::DeviceAccessRule;
 
 struct SimMailbox {
   MailboxFacts facts;  // including the allowed and blocked device-ID lists
@@ -48,8 +45,9 @@ class Organisation {
   static Result<Organisation, SimError> fromJson(std::string_view json);
   std::string toJson() const;
 
-  AccessLevel default_access_level = AccessLevel::kAllow;
-  std::vector<DeviceAccessRule> rules;
+  exchange::AccessPolicy policy;                   // DefaultAccessLevel and the device access rules
+  std::vector<std::string> admin_mail_recipients;  // AdminMailRecipients (quarantine notices)
+  std::string user_mail_insert;                    // UserMailInsert
   // The type Get-MobileDeviceStatistics' objects carry (one of kStatisticsTypeNames): it differs
   // across Exchange versions.
   std::string statistics_type = kStatisticsTypeNames[0];
@@ -100,6 +98,9 @@ class Organisation {
   // Exchange's access decision for a device on a mailbox: {state, reason}.
   std::pair<std::string, std::string> evaluate(const SimMailbox& mailbox,
                                                const PartnershipFacts& device) const;
+  // A change of DefaultAccessLevel or of the rules: Exchange decides every device again
+  // (what a harvest then reads as DeviceAccessState and Reason).
+  void reevaluateAll(std::int64_t now);
 
   // Adds a mailbox or a partnership (for loading and tests); keeps the indexes current. A
   // mailbox without a Guid or ExchangeGuid gets one, as every mailbox in Exchange has them.

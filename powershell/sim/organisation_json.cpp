@@ -30,12 +30,7 @@ std::vector<std::string> strings(const JsonValue& object, std::string_view key) 
   return out;
 }
 
-std::optional<AccessLevel> level(std::string_view name) {
-  for (AccessLevel l : {AccessLevel::kAllow, AccessLevel::kBlock, AccessLevel::kQuarantine}) {
-    if (accessLevelName(l) == name) return l;
-  }
-  return std::nullopt;
-}
+std::optional<AccessLevel> level(std::string_view name) { return exchange::accessLevelNamed(name); }
 
 void writeTime(json::JsonWriter& w, std::string_view key, std::int64_t t) {
   if (t == 0) return;
@@ -57,15 +52,18 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
   if (!doc) return SimError{SimErrc::kInvalidArgument, "organisation file: " + doc.error().message};
   const JsonValue& root = doc.value();
   Organisation org;
-  if (auto l = level(text(root, "defaultAccessLevel"))) org.default_access_level = *l;
+  if (auto l = level(text(root, "defaultAccessLevel"))) org.policy.default_level = *l;
+  org.admin_mail_recipients = strings(root, "adminMailRecipients");
+  org.user_mail_insert = text(root, "userMailInsert");
   if (auto t = text(root, "statisticsType"); !t.empty()) org.statistics_type = t;
   if (const JsonValue* rules = root.find("rules"); rules && rules->asArray()) {
     for (const auto& r : *rules->asArray()) {
       auto l = level(text(r, "accessLevel"));
-      if (!l)
+      auto c = exchange::characteristicNamed(text(r, "characteristic"));
+      if (!l || !c)
         return SimError{SimErrc::kInvalidArgument,
-                        "organisation file: a rule without a valid accessLevel"};
-      org.rules.push_back({text(r, "characteristic"), text(r, "queryString"), *l});
+                        "organisation file: a rule without a valid accessLevel and characteristic"};
+      org.policy.rules.push_back({*c, text(r, "queryString"), *l});
     }
   }
   const JsonValue* mailboxes = root.find("mailboxes");
@@ -145,15 +143,18 @@ std::string Organisation::toJson() const {
   json::JsonWriter w(out);
   w.beginObject();
   w.key("defaultAccessLevel");
-  w.string(accessLevelName(default_access_level));
+  w.string(accessLevelName(policy.default_level));
+  writeStrings(w, "adminMailRecipients", admin_mail_recipients);
+  w.key("userMailInsert");
+  w.string(user_mail_insert);
   w.key("statisticsType");
   w.string(statistics_type);
   w.key("rules");
   w.beginArray();
-  for (const auto& r : rules) {
+  for (const auto& r : policy.rules) {
     w.beginObject();
     w.key("characteristic");
-    w.string(r.characteristic);
+    w.string(exchange::characteristicName(r.characteristic));
     w.key("queryString");
     w.string(r.query_string);
     w.key("accessLevel");

@@ -37,6 +37,10 @@ $script:StatisticsType = 'Microsoft.Exchange.Data.Directory.SystemConfiguration.
 if ($env:FAKE_EXCHANGE_STATISTICS_TYPE) { $script:StatisticsType = $env:FAKE_EXCHANGE_STATISTICS_TYPE }
 $script:Section = [char] 0xA7
 $script:Mailboxes = [System.Collections.Generic.List[hashtable]]::new()
+# Get-/Set-ActiveSyncOrganizationSettings and the device access rules (Name "<QueryString>
+# (<Characteristic>)"), Exchange's defaults out of the box.
+$script:Settings = @{ DefaultAccessLevel = 'Allow'; AdminMailRecipients = [string[]] @(); UserMailInsert = '' }
+$script:Rules = [System.Collections.Generic.List[hashtable]]::new()
 
 function New-FakeGuid([string] $Seed) {
   $bytes = [System.Security.Cryptography.SHA256]::HashData([System.Text.Encoding]::UTF8.GetBytes($Seed))
@@ -108,7 +112,8 @@ function Save-Organisation {
     foreach ($k in $m.Keys) { $copy[$k] = $m[$k] }
     $plain.Add($copy)
   }
-  $json = [System.Text.Json.JsonSerializer]::Serialize([object] $plain, [type] [object],
+  $whole = @{ Mailboxes = $plain; Settings = $script:Settings; Rules = [object[]] $script:Rules.ToArray() }
+  $json = [System.Text.Json.JsonSerializer]::Serialize([object] $whole, [type] [object],
     [System.Text.Json.JsonSerializerOptions] $null)
   $temporary = "$($env:FAKE_EXCHANGE_STATE).tmp"
   [System.IO.File]::WriteAllText($temporary, $json)
@@ -139,7 +144,12 @@ function Read-Organisation {
   $document = [System.Text.Json.JsonDocument]::Parse([System.IO.File]::ReadAllText($env:FAKE_EXCHANGE_STATE))
   try {
     $script:Mailboxes.Clear()
-    foreach ($element in $document.RootElement.EnumerateArray()) {
+    $root = $document.RootElement
+    $script:Settings = ConvertFrom-JsonElement $root.GetProperty('Settings')
+    $script:Settings.AdminMailRecipients = [string[]] @($script:Settings.AdminMailRecipients)
+    $script:Rules.Clear()
+    foreach ($r in $root.GetProperty('Rules').EnumerateArray()) { $script:Rules.Add((ConvertFrom-JsonElement $r)) }
+    foreach ($element in $root.GetProperty('Mailboxes').EnumerateArray()) {
       $m = ConvertFrom-JsonElement $element
       $m.Proxies = [string[]] @($m.Proxies)
       foreach ($list in 'Allowed', 'Blocked') {
@@ -520,10 +530,145 @@ function Remove-MobileDevice {
 function Get-ActiveSyncOrganizationSettings {
   [CmdletBinding()]
   param()
-  New-ExchangeObject 'Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncOrganizationSettings' @{
-    DefaultAccessLevel = 'Allow'
-    Identity = 'Mobile Mailbox Settings'
-  } @('DefaultAccessLevel', 'Identity')
+  $state = Enter-Organisation
+  try {
+    New-ExchangeObject 'Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncOrganizationSettings' @{
+      DefaultAccessLevel = $script:Settings.DefaultAccessLevel
+      AdminMailRecipients = [string[]] $script:Settings.AdminMailRecipients
+      UserMailInsert = $script:Settings.UserMailInsert
+      Name = 'Mobile Mailbox Settings'
+      Identity = 'Mobile Mailbox Settings'
+    } @('DefaultAccessLevel', 'AdminMailRecipients', 'UserMailInsert', 'Name', 'Identity')
+  } finally { Exit-Organisation $state }
+}
+
+# Exchange's decision for each device, written from EXCHANGE.md: the mailbox's blocked list,
+# its allowed list, the first rule by UserAgent, DeviceOS, DeviceModel, DeviceType, the default.
+# Devices learn it when they next connect; this organisation's devices connect at once.
+function Update-AccessStates {
+  $states = @{ Allow = 'Allowed'; Block = 'Blocked'; Quarantine = 'Quarantined' }
+  foreach ($m in $script:Mailboxes) {
+    foreach ($d in $m.Devices) {
+      $before = "$($d.AccessState)/$($d.AccessReason)"
+      if (Test-ListHas $m.Blocked $d.DeviceId) { $d.AccessState = 'Blocked'; $d.AccessReason = 'Individual' }
+      elseif (Test-ListHas $m.Allowed $d.DeviceId) { $d.AccessState = 'Allowed'; $d.AccessReason = 'Individual' }
+      else {
+        $decided = $null
+        # This organisation's devices report no user agent or OS; their model is their type.
+        $reported = @{ UserAgent = $null; DeviceOS = $null; DeviceModel = $d.DeviceType; DeviceType = $d.DeviceType }
+        foreach ($c in 'UserAgent', 'DeviceOS', 'DeviceModel', 'DeviceType') {
+          if ($null -ne $decided) { break }
+          foreach ($r in $script:Rules) {
+            if ($r.Characteristic -eq $c -and $null -ne $reported[$c] -and $r.QueryString -ceq $reported[$c]) { $decided = $r; break }
+          }
+        }
+        if ($null -ne $decided) { $d.AccessState = $states[$decided.AccessLevel]; $d.AccessReason = 'DeviceRule' }
+        else { $d.AccessState = $states[$script:Settings.DefaultAccessLevel]; $d.AccessReason = 'Global' }
+      }
+      if ("$($d.AccessState)/$($d.AccessReason)" -ne $before) { $d.Changed = [datetime]::UtcNow.Ticks }
+    }
+  }
+}
+
+function Set-ActiveSyncOrganizationSettings {
+  [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'Medium')]
+  param([ValidateSet('Allow', 'Block', 'Quarantine')] [string] $DefaultAccessLevel,
+    [string[]] $AdminMailRecipients, [string] $UserMailInsert)
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    if (-not $PSCmdlet.ShouldProcess('Mobile Mailbox Settings')) { return }
+    if ($PSBoundParameters.ContainsKey('DefaultAccessLevel')) {
+      # PowerShell binds an enum in any case; Exchange keeps its own spelling.
+      foreach ($level in 'Allow', 'Block', 'Quarantine') { if ($level -eq $DefaultAccessLevel) { $script:Settings.DefaultAccessLevel = $level } }
+    }
+    if ($PSBoundParameters.ContainsKey('AdminMailRecipients')) { $script:Settings.AdminMailRecipients = [string[]] @($AdminMailRecipients) }
+    if ($PSBoundParameters.ContainsKey('UserMailInsert')) { $script:Settings.UserMailInsert = $UserMailInsert }
+    Update-AccessStates
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
+}
+
+function ConvertTo-DeviceAccessRule($Rule) {
+  New-ExchangeObject 'Microsoft.Exchange.Data.Directory.SystemConfiguration.ActiveSyncDeviceAccessRule' @{
+    QueryString = $Rule.QueryString; Characteristic = $Rule.Characteristic; AccessLevel = $Rule.AccessLevel
+    Name = $Rule.Name; Identity = $Rule.Name
+  } @('QueryString', 'Characteristic', 'AccessLevel', 'Name', 'Identity')
+}
+
+function Find-Rule([string] $Identity) {
+  foreach ($r in $script:Rules) { if ($r.Name -eq $Identity) { return $r } }
+  return $null
+}
+
+function Get-ActiveSyncDeviceAccessRule {
+  [CmdletBinding()]
+  param([string] $Identity)
+  $state = Enter-Organisation
+  try {
+    if ($PSBoundParameters.ContainsKey('Identity')) {
+      $r = Find-Rule $Identity
+      if (-not $r) { Write-NotFound $PSCmdlet $Identity; return }
+      ConvertTo-DeviceAccessRule $r
+      return
+    }
+    foreach ($r in $script:Rules) { ConvertTo-DeviceAccessRule $r }
+  } finally { Exit-Organisation $state }
+}
+
+function New-ActiveSyncDeviceAccessRule {
+  [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'Medium')]
+  param([Parameter(Mandatory = $true)] [string] $QueryString,
+    [Parameter(Mandatory = $true)] [ValidateSet('DeviceType', 'DeviceModel', 'DeviceOS', 'UserAgent', 'XMSWLHeader')] [string] $Characteristic,
+    [Parameter(Mandatory = $true)] [ValidateSet('Allow', 'Block', 'Quarantine')] [string] $AccessLevel)
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    foreach ($c in 'DeviceType', 'DeviceModel', 'DeviceOS', 'UserAgent', 'XMSWLHeader') { if ($c -eq $Characteristic) { $Characteristic = $c } }
+    foreach ($l in 'Allow', 'Block', 'Quarantine') { if ($l -eq $AccessLevel) { $AccessLevel = $l } }
+    $name = "$QueryString ($Characteristic)"
+    if (Find-Rule $name) {
+      Write-ExchangeError $PSCmdlet 'Microsoft.Exchange.Data.DataValidationException' "The device access rule '$name' already exists." 'InvalidData'
+      return
+    }
+    if (-not $PSCmdlet.ShouldProcess($name)) { return }
+    $rule = @{ QueryString = $QueryString; Characteristic = $Characteristic; AccessLevel = $AccessLevel; Name = $name }
+    $script:Rules.Add($rule)
+    Update-AccessStates
+    $changed = $true
+    ConvertTo-DeviceAccessRule $rule
+  } finally { Exit-Organisation $state -Changed:$changed }
+}
+
+function Set-ActiveSyncDeviceAccessRule {
+  [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'Medium')]
+  param([Parameter(Mandatory = $true)] [string] $Identity,
+    [ValidateSet('Allow', 'Block', 'Quarantine')] [string] $AccessLevel)
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $r = Find-Rule $Identity
+    if (-not $r) { Write-NotFound $PSCmdlet $Identity; return }
+    if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
+    foreach ($l in 'Allow', 'Block', 'Quarantine') { if ($l -eq $AccessLevel) { $r.AccessLevel = $l } }
+    Update-AccessStates
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
+}
+
+function Remove-ActiveSyncDeviceAccessRule {
+  [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
+  param([Parameter(Mandatory = $true)] [string] $Identity)
+  $state = Enter-Organisation
+  $changed = $false
+  try {
+    $r = Find-Rule $Identity
+    if (-not $r) { Write-NotFound $PSCmdlet $Identity; return }
+    if (-not $PSCmdlet.ShouldProcess($Identity)) { return }
+    [void] $script:Rules.Remove($r)
+    Update-AccessStates
+    $changed = $true
+  } finally { Exit-Organisation $state -Changed:$changed }
 }
 
 # The named parameters a caller was given, to hand on to another cmdlet.
@@ -597,6 +742,8 @@ function Invoke-Danger {
 }
 
 $exported = @('Get-MobileDevice', 'Get-MobileDeviceStatistics', 'Get-CASMailbox', 'Set-CASMailbox',
-  'Clear-MobileDevice', 'Remove-MobileDevice', 'Get-ActiveSyncOrganizationSettings', 'Invoke-Danger')
+  'Clear-MobileDevice', 'Remove-MobileDevice', 'Get-ActiveSyncOrganizationSettings',
+  'Set-ActiveSyncOrganizationSettings', 'Get-ActiveSyncDeviceAccessRule', 'New-ActiveSyncDeviceAccessRule',
+  'Set-ActiveSyncDeviceAccessRule', 'Remove-ActiveSyncDeviceAccessRule', 'Invoke-Danger')
 if ($env:FAKE_EXCHANGE_REST) { $exported += 'Get-EXOMobileDeviceStatistics', 'Get-EXOCASMailbox' }
 Export-ModuleMember -Function $exported

@@ -91,10 +91,13 @@ TEST(Requests, EncodeAndDecodeEveryParameterKind) {
 }
 
 TEST(Requests, TheAllowlistIsTheOnlyWayIn) {
-  EXPECT_EQ(allowedCmdlets(), (std::vector<std::string>{
-                                  "Get-MobileDevice", "Get-MobileDeviceStatistics",
-                                  "Get-CASMailbox", "Set-CASMailbox", "Clear-MobileDevice",
-                                  "Remove-MobileDevice", "Get-ActiveSyncOrganizationSettings"}));
+  EXPECT_EQ(allowedCmdlets(),
+            (std::vector<std::string>{
+                "Get-MobileDevice", "Get-MobileDeviceStatistics", "Get-CASMailbox",
+                "Set-CASMailbox", "Clear-MobileDevice", "Remove-MobileDevice",
+                "Get-ActiveSyncOrganizationSettings", "Set-ActiveSyncOrganizationSettings",
+                "Get-ActiveSyncDeviceAccessRule", "New-ActiveSyncDeviceAccessRule",
+                "Set-ActiveSyncDeviceAccessRule", "Remove-ActiveSyncDeviceAccessRule"}));
   struct Case {
     BridgeRequest request;
     RequestErrc code;

@@ -54,17 +54,18 @@ TEST(SimOrganisation, EvaluatesPersonalListsThenDeviceRulesThenTheDefault) {
   EXPECT_EQ(s.org.evaluate(*s.tony, s.device(0)),
             (std::pair<std::string, std::string>{"Allowed", "Global"}));
 
-  s.org.default_access_level = AccessLevel::kQuarantine;
+  s.org.policy.default_level = AccessLevel::kQuarantine;
   EXPECT_EQ(s.org.evaluate(*s.tony, s.device(0)).first, "Quarantined");
 
-  s.org.rules.push_back({"DeviceModel", "iPhone15C2", AccessLevel::kAllow});
-  s.org.rules.push_back({"DeviceType", "iPhone", AccessLevel::kBlock});
+  s.org.policy.rules.push_back({Characteristic::kDeviceModel, "iPhone15C2", AccessLevel::kAllow});
+  s.org.policy.rules.push_back({Characteristic::kDeviceType, "iPhone", AccessLevel::kBlock});
   EXPECT_EQ(s.org.evaluate(*s.tony, s.device(0)),
             (std::pair<std::string, std::string>{"Allowed", "DeviceRule"}))
       << "a model rule is more specific than a type rule";
 
   s.tony->facts.allowed_device_ids = {"appl1"};
-  s.org.rules.push_back({"UserAgent", "Apple-iPhone15C2/2104.236", AccessLevel::kBlock});
+  s.org.policy.rules.push_back(
+      {Characteristic::kUserAgent, "Apple-iPhone15C2/2104.236", AccessLevel::kBlock});
   EXPECT_EQ(s.org.evaluate(*s.tony, s.device(0)),
             (std::pair<std::string, std::string>{"Allowed", "Individual"}))
       << "the personal allow list beats every rule; device IDs compare without case";
@@ -220,8 +221,8 @@ TEST(SimOrganisation, GenerationIsDeterministicAndGivesEveryMailboxADevice) {
 
 TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   SmallOrg s;
-  s.org.default_access_level = AccessLevel::kBlock;
-  s.org.rules.push_back({"DeviceType", "Android", AccessLevel::kQuarantine});
+  s.org.policy.default_level = AccessLevel::kBlock;
+  s.org.policy.rules.push_back({Characteristic::kDeviceType, "Android", AccessLevel::kQuarantine});
   ASSERT_TRUE(s.org.changeLists(*s.tony, s.add("APPL1"), s.add("OTHER"), kNow).ok());
   s.org.wipe(s.find(s.device(1).guid), true, false, kNow);
   s.device(0).first_sync_ticks = kNow - 10'000'000;
@@ -232,7 +233,7 @@ TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   SimMailbox* tony = loaded->findMailbox("tsmith");
   ASSERT_NE(tony, nullptr);
   EXPECT_EQ(tony->facts.blocked_device_ids, std::vector<std::string>{"OTHER"});
-  EXPECT_EQ(loaded->default_access_level, AccessLevel::kBlock);
+  EXPECT_EQ(loaded->policy.default_level, AccessLevel::kBlock);
   EXPECT_EQ(tony->devices[1].wipe_status, "AccountOnlyDeviceWipePending");
 }
 
