@@ -12,6 +12,7 @@ enum class CommandTarget {
   kDeviceId,      // a mailbox and one device ID: allow, revoke, block, unblock
   kDeviceIdList,  // a mailbox and a whole list: set-allowed, set-blocked
   kPartnership,   // a partnership's Identity: wipe, wipe-account-only, cancel-wipe, removal
+  kOrganisation,  // the organisation's ActiveSync settings (made by /v1/policy, not posted)
 };
 
 struct CommandKindInfo {
@@ -42,6 +43,8 @@ inline constexpr CommandKindInfo kCommandKindTable[] = {
     {"cancel-wipe", CommandTarget::kPartnership, "", true, true, "Cancel a pending wipe (admin)"},
     {"remove-partnership", CommandTarget::kPartnership, "", true, true,
      "Remove a partnership (admin)"},
+    {"set-default-access-level", CommandTarget::kOrganisation, "", true, false,
+     "Set the organisation's DefaultAccessLevel (admin; POST /v1/policy/apply and rollback)"},
 };
 
 // The row of a kind by its name; nullptr for a name that is no kind.

@@ -145,7 +145,9 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   // account-only wipe is `wipe --account-only`, and `remove`, which earlier releases took,
   // still removes a partnership.
   for (const auto& kind : protocol::kCommandKindTable) {
-    if (kind.name == "wipe-account-only") continue;
+    // An account-only wipe is an option of wipe; the organisation's settings are `ctl policy`.
+    if (kind.name == "wipe-account-only" || kind.target == protocol::CommandTarget::kOrganisation)
+      continue;
     CLI::App* sub = ctl->add_subcommand(std::string(kind.name), std::string(kind.summary));
     switch (kind.target) {
       case protocol::CommandTarget::kDeviceId:
@@ -159,6 +161,7 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
       case protocol::CommandTarget::kPartnership:
         sub->add_option("partnership", o.partnership, "The partnership's Identity")->required();
         break;
+      case protocol::CommandTarget::kOrganisation: break;
     }
     if (kind.name == "wipe") {
       sub->add_flag("--account-only", o.account_only, "Remove only the mailbox's data");

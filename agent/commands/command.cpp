@@ -5,6 +5,7 @@
 
 #include "agent/inventory/exchange_mapping.h"
 #include "common/text/name_table.h"
+#include "powershell/exchange/access_decision.h"
 #include "protocol/command_kinds.h"
 #include "protocol/validation.h"
 
@@ -25,11 +26,13 @@ CommandError invalid(std::string message) {
 
 // The table's rows are in the enum's order.
 static_assert(std::size(protocol::kCommandKindTable) ==
-              static_cast<std::size_t>(CommandKind::kRemovePartnership) + 1);
+              static_cast<std::size_t>(CommandKind::kSetDefaultAccessLevel) + 1);
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetBlocked)].name ==
               "set-blocked");
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kRemovePartnership)].name ==
               "remove-partnership");
+static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetDefaultAccessLevel)]
+                  .name == "set-default-access-level");
 
 }  // namespace
 
@@ -60,6 +63,19 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
     if (auto p = protocol::idempotencyKeyProblem(r.idempotency_key)) return invalid(*p);
   }
   const protocol::CommandTarget target = commandKindInfo(r.kind).target;
+  if (target != protocol::CommandTarget::kOrganisation && !r.access_level.empty()) {
+    return invalid(kind + " takes no access level");
+  }
+  if (target == protocol::CommandTarget::kOrganisation) {
+    auto level = powershell::exchange::accessLevelNamed(r.access_level);
+    if (!level) return invalid(kind + ": the access level is Allow, Block or Quarantine");
+    r.access_level = std::string(powershell::exchange::accessLevelName(*level));
+    if (!r.mailbox.empty() || !r.partnership.empty() || !r.device_id.empty() ||
+        !r.device_ids.empty()) {
+      return invalid(kind + " acts on the organisation: no mailbox, device or partnership");
+    }
+    return r;
+  }
   if (target == protocol::CommandTarget::kPartnership) {
     if (auto p = protocol::partnershipProblem(r.partnership)) return invalid(kind + ": " + *p);
     std::string mailbox(protocol::mailboxOfPartnership(r.partnership));

@@ -24,6 +24,7 @@ enum class CommandKind {
   kWipeAccountOnly,  // remove only the mailbox's data from the device
   kCancelWipe,
   kRemovePartnership,
+  kSetDefaultAccessLevel,  // Set-ActiveSyncOrganizationSettings -DefaultAccessLevel
 };
 const protocol::CommandKindInfo& commandKindInfo(CommandKind kind);  // its row of the table
 std::string_view commandKindName(CommandKind kind);  // allow, revoke, ..., remove-partnership
@@ -35,8 +36,12 @@ struct CommandRequest {
   std::string device_id;                // allow, revoke, block, unblock
   std::vector<std::string> device_ids;  // set-allowed, set-blocked
   std::string partnership;              // wipe, wipe-account-only, cancel-wipe, remove-partnership
-  std::string idempotency_key;          // optional: a repeat returns the first command
-  std::string requested_by;             // the client's identity, for the audit log
+  std::string access_level;             // set-default-access-level: Allow, Block, Quarantine
+  // Commands this one waits for: it runs once they are all final, and fails unsent if one of
+  // them failed (a policy's default changes only after its allowed lists are done).
+  std::vector<std::int64_t> after;
+  std::string idempotency_key;  // optional: a repeat returns the first command
+  std::string requested_by;     // the client's identity, for the audit log
 
   bool operator==(const CommandRequest&) const = default;
 };
@@ -69,7 +74,8 @@ enum class CommandErrc { kInvalid, kConflict, kNotFound, kStore };
 using CommandError = Error<CommandErrc>;
 
 // Checks a request as it arrives from the network, and completes it: the mailbox of a
-// partnership command comes from the partnership's Identity. Clear messages for the client.
+// partnership command comes from the partnership's Identity; an access level takes Exchange's
+// spelling. Clear messages for the client.
 Result<CommandRequest, CommandError> normalizeCommand(CommandRequest request);
 
 }  // namespace easgate::agent

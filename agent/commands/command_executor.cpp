@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "agent/inventory/object_text.h"
@@ -38,6 +39,9 @@ std::string joined(const std::vector<std::string>& ids) {
   for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
   return out.empty() ? "none" : out;
 }
+
+// Where the organisation's commands queue, beside the mailboxes' keys (which are Guids).
+constexpr const char* kOrganisationKey = "#organisation";
 
 // The mailbox as Exchange is asked about it: by its key (a Guid Exchange takes as -Identity and
 // that no rename changes), else the name the MDM gave.
@@ -125,7 +129,21 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
   std::map<std::string, bool> seen;  // mailbox key: its head was considered
   std::vector<CommandRecord> due;
   const std::int64_t now = clock_.nowMs();
+  std::set<std::int64_t> pending;  // commands not final: those that wait for them wait on
+  for (const auto& c : unfinished.value()) pending.insert(c.id);
+  auto waiting = [&](const CommandRecord& c) {
+    return std::any_of(c.request.after.begin(), c.request.after.end(),
+                       [&](std::int64_t id) { return pending.count(id) > 0; });
+  };
   for (auto& c : unfinished.value()) {
+    if (commandKindInfo(c.request.kind).target == protocol::CommandTarget::kOrganisation) {
+      // The organisation's commands run in order among themselves, and each after those it
+      // waits for; they have no mailbox to resolve.
+      if (seen[kOrganisationKey]) continue;
+      seen[kOrganisationKey] = true;
+      if (!waiting(c) && c.next_attempt_ms <= now) due.push_back(std::move(c));
+      continue;
+    }
     if (c.mailbox_key.empty() && c.next_attempt_ms > now)
       break;  // resolving it waits: so do all after
     auto key = resolve(c);
@@ -140,7 +158,7 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
     }
     if (seen[*key]) continue;  // waits for the one before
     seen[*key] = true;
-    if (c.next_attempt_ms <= now) due.push_back(std::move(c));
+    if (!waiting(c) && c.next_attempt_ms <= now) due.push_back(std::move(c));
   }
   return due;
 }
@@ -242,6 +260,13 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
     case CommandKind::kWipe:
     case CommandKind::kWipeAccountOnly: return wipe(c);
     case CommandKind::kCancelWipe: done = gateway_.cancelWipe(r.partnership); break;
+    case CommandKind::kSetDefaultAccessLevel: {
+      if (auto failed = firstFailedPrerequisite(c)) {
+        return Outcome{false, "not sent: " + *failed, std::nullopt};
+      }
+      done = gateway_.setDefaultAccessLevel(r.access_level);
+      break;
+    }
     case CommandKind::kRemovePartnership:
       done = gateway_.removePartnership(r.partnership);
       // An earlier attempt may have removed it before the agent heard back.
@@ -326,6 +351,26 @@ CommandExecutor::Outcome CommandExecutor::setList(const CommandRecord& c) {
               " list: " + joined(off_other);
   }
   return Outcome{true, result, {}};
+}
+
+std::optional<std::string> CommandExecutor::firstFailedPrerequisite(const CommandRecord& c) {
+  std::size_t failed = 0;
+  std::string first;
+  for (std::int64_t id : c.request.after) {
+    auto before = journal_.get(id);
+    if (before && before->state == CommandState::kSucceeded) continue;
+    if (failed++ == 0) {
+      first = before
+                  ? "command " + std::to_string(id) + " (" +
+                        std::string(commandKindName(before->request.kind)) + " " +
+                        before->request.mailbox + " " + before->request.device_id +
+                        ") failed: " + before->last_error
+                  : "command " + std::to_string(id) + " cannot be read: " + before.error().message;
+    }
+  }
+  if (failed == 0) return std::nullopt;
+  return std::to_string(failed) + " of the " + std::to_string(c.request.after.size()) +
+         " commands it waits for did not succeed; the first, " + first;
 }
 
 void CommandExecutor::readBack(const CommandRecord& c) {

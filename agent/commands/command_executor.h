@@ -35,6 +35,10 @@ struct ExecutorOptions {
 // on one list is taken off the other. After an edit the lists are read back and stored, so
 // reads are current at once.
 //
+// A command may wait for others (`after`): it is due once they are all final, and fails
+// without reaching Exchange if one of them failed. The organisation's commands (its
+// DefaultAccessLevel) queue in order of their own, apart from the mailboxes.
+//
 // A command found "running" (the agent stopped mid-flight) or being retried may already have
 // reached Exchange. A wipe is then checked against the device's statistics first and is never
 // sent again if Exchange already holds it; a removal that finds no partnership is done.
@@ -62,6 +66,8 @@ class CommandExecutor {
   Outcome setList(const CommandRecord& command);
   Outcome wipe(const CommandRecord& command);
   void readBack(const CommandRecord& command);
+  // Why a command may not run because one it waits for did not succeed; nullopt when all did.
+  std::optional<std::string> firstFailedPrerequisite(const CommandRecord& command);
   Result<std::vector<CommandRecord>, CommandError> dueHeads();
   // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
   // when the command cannot run now (failed, or retrying).

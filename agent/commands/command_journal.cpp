@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kColumns =
     "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
     "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result, "
-    "mailbox_key";
+    "mailbox_key, access_level, after_ids";
 
 CommandError storeError(const store::StoreError& e) {
   return CommandError{CommandErrc::kStore, e.message};
@@ -25,6 +25,26 @@ std::string encodeIds(const std::vector<std::string>& ids) {
   for (const auto& id : ids) w.string(id);
   w.endArray();
   return out;
+}
+
+std::string encodeNumbers(const std::vector<std::int64_t>& numbers) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginArray();
+  for (auto n : numbers) w.number(n);
+  w.endArray();
+  return out;
+}
+
+std::vector<std::int64_t> decodeNumbers(const std::string& text) {
+  std::vector<std::int64_t> numbers;
+  auto doc = json::parseJson(text);
+  if (doc && doc->asArray()) {
+    for (const auto& v : *doc->asArray()) {
+      if (auto n = v.asInt()) numbers.push_back(*n);
+    }
+  }
+  return numbers;
 }
 
 std::vector<std::string> decodeIds(const std::string& text) {
@@ -66,11 +86,16 @@ CommandRecord readRecord(const store::Statement& row) {
   c.last_error = row.text(14);
   c.result = row.text(15);
   c.mailbox_key = row.optionalText(16).value_or("");
+  c.request.access_level = row.text(17);
+  c.request.after = decodeNumbers(row.text(18));
   return c;
 }
 
 // The audit entry's target: what the command acts on.
 std::string targetOf(const CommandRequest& r) {
+  if (commandKindInfo(r.kind).target == protocol::CommandTarget::kOrganisation) {
+    return "organisation";
+  }
   if (!r.partnership.empty()) return r.partnership;
   if (!r.device_id.empty()) return r.mailbox + " " + r.device_id;
   return r.mailbox;
@@ -123,6 +148,67 @@ Result<void, store::StoreError> recordDesiredLists(store::Database& db, const Co
 
 }  // namespace
 
+Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& request,
+                                                       std::int64_t deadline_ms, std::int64_t now,
+                                                       Submitted& out,
+                                                       std::optional<CommandError>& refusal) {
+  if (!request.idempotency_key.empty()) {
+    auto seen = database_.prepare(std::string("SELECT ") + kColumns +
+                                  " FROM commands WHERE idempotency_key = ?");
+    if (!seen) return seen.error();
+    seen->bind(1, scopedKey(request));
+    auto row = seen->step();
+    if (!row) return row.error();
+    if (row.value()) {
+      out.command = readRecord(seen.value());
+      out.repeated = true;
+      if (!(out.command.request == request)) {
+        refusal =
+            CommandError{CommandErrc::kConflict, "idempotency key '" + request.idempotency_key +
+                                                     "' was used for a different command (" +
+                                                     std::to_string(out.command.id) + ")"};
+      }
+      return {};
+    }
+  }
+  auto insert = database_.prepare(
+      "INSERT INTO commands (idempotency_key, kind, mailbox, device_id, device_ids, "
+      "partnership, requested_by, state, attempts, created_ms, updated_ms, next_attempt_ms, "
+      "deadline_ms, last_error, result, access_level, after_ids) VALUES (?, ?, ?, ?, ?, ?, ?, "
+      "'queued', 0, ?, ?, ?, ?, '', '', ?, ?)");
+  if (!insert) return insert.error();
+  insert
+      ->bind(1, request.idempotency_key.empty() ? std::optional<std::string>()
+                                                : std::optional(scopedKey(request)))
+      .bind(2, commandKindName(request.kind))
+      .bind(3, request.mailbox)
+      .bind(4, request.device_id)
+      .bind(5, encodeIds(request.device_ids))
+      .bind(6, request.partnership)
+      .bind(7, request.requested_by)
+      .bind(8, now)
+      .bind(9, now)
+      .bind(10, now)
+      .bind(11, deadline_ms)
+      .bind(12, request.access_level)
+      .bind(13, encodeNumbers(request.after));
+  if (auto r = insert->run(); !r) return r;
+  out.command.id = database_.lastInsertId();
+  out.command.request = request;
+  out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
+  out.command.deadline_ms = deadline_ms;
+  std::string detail = "{\"command\":" + std::to_string(out.command.id);
+  if (!request.access_level.empty()) detail += ",\"accessLevel\":\"" + request.access_level + "\"";
+  if (!request.after.empty()) detail += ",\"after\":" + encodeNumbers(request.after);
+  detail += "}";
+  auto audited =
+      audit_.append({now, request.requested_by, std::string(commandKindName(request.kind)),
+                     targetOf(request), "accepted", detail},
+                    /*in_transaction=*/true);
+  if (!audited) return audited.error();
+  return {};
+}
+
 Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
     const CommandRequest& request, std::int64_t deadline_ms) {
   std::lock_guard lock(mutex_);
@@ -130,61 +216,51 @@ Result<CommandJournal::Submitted, CommandError> CommandJournal::submit(
   std::optional<CommandError> refusal;
   const std::int64_t now = clock_.nowMs();
   auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
-    if (!request.idempotency_key.empty()) {
-      auto seen = database_.prepare(std::string("SELECT ") + kColumns +
-                                    " FROM commands WHERE idempotency_key = ?");
-      if (!seen) return seen.error();
-      seen->bind(1, scopedKey(request));
-      auto row = seen->step();
-      if (!row) return row.error();
-      if (row.value()) {
-        out.command = readRecord(seen.value());
-        out.repeated = true;
-        if (!(out.command.request == request)) {
-          refusal =
-              CommandError{CommandErrc::kConflict, "idempotency key '" + request.idempotency_key +
-                                                       "' was used for a different command (" +
-                                                       std::to_string(out.command.id) + ")"};
-        }
-        return {};
-      }
-    }
-    auto insert = database_.prepare(
-        "INSERT INTO commands (idempotency_key, kind, mailbox, device_id, device_ids, "
-        "partnership, requested_by, state, attempts, created_ms, updated_ms, next_attempt_ms, "
-        "deadline_ms, last_error, result) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, "
-        "'', '')");
-    if (!insert) return insert.error();
-    insert
-        ->bind(1, request.idempotency_key.empty() ? std::optional<std::string>()
-                                                  : std::optional(scopedKey(request)))
-        .bind(2, commandKindName(request.kind))
-        .bind(3, request.mailbox)
-        .bind(4, request.device_id)
-        .bind(5, encodeIds(request.device_ids))
-        .bind(6, request.partnership)
-        .bind(7, request.requested_by)
-        .bind(8, now)
-        .bind(9, now)
-        .bind(10, now)
-        .bind(11, deadline_ms);
-    if (auto r = insert->run(); !r) return r;
-    out.command.id = database_.lastInsertId();
-    out.command.request = request;
-    out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
-    out.command.deadline_ms = deadline_ms;
-    auto audited = audit_.append(
-        {now, request.requested_by, std::string(commandKindName(request.kind)), targetOf(request),
-         "accepted", "{\"command\":" + std::to_string(out.command.id) + "}"},
-        /*in_transaction=*/true);
-    if (!audited) return audited.error();
-    return {};
+    return insert(request, deadline_ms, now, out, refusal);
   });
   if (!written) return storeError(written.error());
   if (refusal) return *refusal;
   if (!out.repeated) {
     spdlog::info("command {}: accepted: {} {} from {}", out.command.id,
                  commandKindName(request.kind), targetOf(request), request.requested_by);
+  }
+  return out;
+}
+
+Result<std::vector<CommandRecord>, CommandError> CommandJournal::submitSequence(
+    std::vector<CommandRequest> requests, std::int64_t deadline_ms, const AlsoWrite& also) {
+  std::lock_guard lock(mutex_);
+  std::vector<CommandRecord> out;
+  std::optional<CommandError> refusal;
+  const std::int64_t now = clock_.nowMs();
+  auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
+    out.clear();
+    std::vector<std::int64_t> before;          // every command of the sequence so far
+    std::optional<std::int64_t> organisation;  // the last organisation command so far
+    for (auto& request : requests) {
+      const bool org =
+          commandKindInfo(request.kind).target == protocol::CommandTarget::kOrganisation;
+      if (org) {
+        request.after = before;
+      } else if (organisation) {
+        request.after = {*organisation};
+      }
+      Submitted one;
+      if (auto r = insert(request, deadline_ms, now, one, refusal); !r) return r;
+      if (refusal) {
+        return store::StoreError{store::StoreErrc::kConstraint, refusal->message};
+      }
+      before.push_back(one.command.id);
+      if (org) organisation = one.command.id;
+      out.push_back(std::move(one.command));
+    }
+    return also ? also(database_, out) : Result<void, store::StoreError>{};
+  });
+  if (refusal) return *refusal;
+  if (!written) return storeError(written.error());
+  for (const auto& c : out) {
+    spdlog::info("command {}: accepted: {} {} from {}", c.id, commandKindName(c.request.kind),
+                 targetOf(c.request), c.request.requested_by);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,15 @@ class CommandJournal {
   // returns the command it first named; the same key with a different request is a conflict.
   Result<Submitted, CommandError> submit(const CommandRequest& request, std::int64_t deadline_ms);
 
+  // Journals commands that go together, in one transaction with `also` (what the caller keeps
+  // of them in the same store): all of them, or none. An organisation command waits for every
+  // command before it in the sequence, and the commands after it wait for it (their `after` is
+  // set here). The agent makes sequences, once each: their requests carry no idempotency key.
+  using AlsoWrite = std::function<Result<void, store::StoreError>(
+      store::Database&, const std::vector<CommandRecord>&)>;
+  Result<std::vector<CommandRecord>, CommandError> submitSequence(
+      std::vector<CommandRequest> requests, std::int64_t deadline_ms, const AlsoWrite& also = {});
+
   Result<CommandRecord, CommandError> get(std::int64_t id);
 
   // Records the key of the command's mailbox (agent/mailboxes/) and, for a list command, what
@@ -62,6 +72,10 @@ class CommandJournal {
                                           const std::string& target, const std::string& reason);
 
  private:
+  // One command into the journal and the audit trail, inside the caller's transaction.
+  Result<void, store::StoreError> insert(const CommandRequest& request, std::int64_t deadline_ms,
+                                         std::int64_t now, Submitted& out,
+                                         std::optional<CommandError>& refusal);
   Result<void, CommandError> transition(std::int64_t id, CommandState state,
                                         const std::string& text, std::int64_t next_attempt_ms,
                                         bool new_attempt);

@@ -116,4 +116,17 @@ GatewayResult CmdletGateway::removePartnership(std::string_view partnership) {
   return checkAndRun(removePartnershipRequest(partnership));
 }
 
+GatewayResult CmdletGateway::organisationSettings(const ObjectSink& sink) {
+  return checkAndRun(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}, sink);
+}
+
+GatewayResult CmdletGateway::deviceAccessRules(const ObjectSink& sink) {
+  return checkAndRun(BridgeRequest{"Get-ActiveSyncDeviceAccessRule", {}}, sink);
+}
+
+GatewayResult CmdletGateway::setDefaultAccessLevel(std::string_view level) {
+  return checkAndRun(BridgeRequest{"Set-ActiveSyncOrganizationSettings", {}}.with(
+      "DefaultAccessLevel", std::string(level)));
+}
+
 }  // namespace easgate::agent

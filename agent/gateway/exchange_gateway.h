@@ -72,6 +72,13 @@ class ExchangeGateway {
   // Remove-MobileDevice.
   virtual GatewayResult removePartnership(std::string_view partnership) = 0;
 
+  // The organisation's policy: Get-ActiveSyncOrganizationSettings (one object) and
+  // Get-ActiveSyncDeviceAccessRule (every rule).
+  virtual GatewayResult organisationSettings(const ObjectSink& sink) = 0;
+  virtual GatewayResult deviceAccessRules(const ObjectSink& sink) = 0;
+  // Set-ActiveSyncOrganizationSettings -DefaultAccessLevel (Allow, Block or Quarantine).
+  virtual GatewayResult setDefaultAccessLevel(std::string_view level) = 0;
+
   GatewayResult addAllowed(std::string_view mailbox, const std::vector<std::string>& ids) {
     return editList(mailbox, DeviceList::kAllowed, ids, {});
   }
@@ -103,6 +110,9 @@ class CmdletGateway : public ExchangeGateway {
   GatewayResult wipe(std::string_view partnership, WipeScope scope) final;
   GatewayResult cancelWipe(std::string_view partnership) final;
   GatewayResult removePartnership(std::string_view partnership) final;
+  GatewayResult organisationSettings(const ObjectSink& sink) final;
+  GatewayResult deviceAccessRules(const ObjectSink& sink) final;
+  GatewayResult setDefaultAccessLevel(std::string_view level) final;
 
  protected:
   // Runs a request that passed the allowlist.

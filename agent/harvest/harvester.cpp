@@ -1,16 +1,20 @@
 #include "agent/harvest/harvester.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <unordered_set>
 #include <vector>
 
 #include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
+#include "agent/policy/organisation_policy.h"
 #include "protocol/validation.h"
 
 namespace easgate::agent {
@@ -351,6 +355,39 @@ Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDri
   return corrections;
 }
 
+std::optional<std::string> Harvester::readPolicy(Pass& p) {
+  std::optional<powershell::PsObject> settings;
+  std::vector<powershell::PsObject> rules;
+  auto collect = [](auto& into) {
+    return [&into](std::vector<powershell::PsValue>&& values) {
+      for (const auto& v : values) {
+        forEachObject(v, [&](const powershell::PsObject& o) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(into)>,
+                                       std::optional<powershell::PsObject>>) {
+            into = o;
+          } else {
+            into.push_back(o);
+          }
+        });
+      }
+    };
+  };
+  ++p.calls;
+  auto read_settings = gateway_.organisationSettings(collect(settings));
+  ++p.calls;
+  auto read_rules = read_settings ? gateway_.deviceAccessRules(collect(rules)) : read_settings;
+  if (!read_settings || !read_rules || !settings) {
+    spdlog::warn(
+        "harvest: the organisation's ActiveSync policy was not read ({}); the one read "
+        "before is kept",
+        !read_settings ? read_settings.error().message
+        : !read_rules  ? read_rules.error().message
+                       : "Get-ActiveSyncOrganizationSettings returned nothing");
+    return std::nullopt;
+  }
+  return policy::policyJson(policy::policyFromExchange(*settings, rules));
+}
+
 Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   std::unique_lock one_at_a_time(running_, std::try_to_lock);
   if (!one_at_a_time) return HarvestError{HarvestErrc::kBusy, "a harvest is already running"};
@@ -376,6 +413,11 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   if (!desired_allowed) return storeFailure(desired_allowed.error());
   p.desired_allowed = std::move(desired_allowed).value();
 
+  // The organisation's policy (full harvests): kept as it was when it cannot be read, which
+  // costs only its freshness.
+  std::optional<std::string> policy_document;
+  if (p.full) policy_document = readPolicy(p);
+
   // 2. The partnerships, staged; 3. each mailbox's statistics, then its partnerships diffed
   // and applied; 4. what a full harvest alone can tell: removals and drift. All in one
   // transaction of the inventory.
@@ -389,6 +431,9 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   auto applied =
       inventory_.applyHarvest(run, [&](HarvestWrite& w) -> Result<void, store::StoreError> {
         p.write = &w;
+        if (policy_document) {
+          if (auto x = w.policy(*policy_document); !x) return x;
+        }
         const std::int64_t since = last_start.value().value_or(0) - options_.delta_overlap_ms;
         if (auto e = readPartnerships(p, since)) return stop(*e);
         if (auto e = readStatistics(p)) return stop(*e);

@@ -97,6 +97,8 @@ class Harvester {
   struct Pass;
   struct Correction;
   // The parts of a harvest, in order. Each returns why it stopped, if it did.
+  // The organisation's policy as a document for the inventory; nullopt when it cannot be read.
+  std::optional<std::string> readPolicy(Pass& p);
   std::optional<HarvestError> readMailboxes(Pass& pass, std::int64_t now_ms);
   Result<void, store::StoreError> recordMailboxes(std::vector<MailboxEntry>& mailboxes,
                                                   std::int64_t now_ms);

@@ -57,6 +57,16 @@ const std::vector<store::Migration>& migrations() {
           at_ms INTEGER NOT NULL
         );
       )sql",
+      // 2: the organisation's ActiveSync policy as the last full harvest read it
+      // (agent/policy/organisation_policy.h): DefaultAccessLevel, AdminMailRecipients,
+      // UserMailInsert and the device access rules, as one JSON document.
+      R"sql(
+        CREATE TABLE organisation_policy (
+          id           INTEGER PRIMARY KEY CHECK (id = 1),
+          document     TEXT NOT NULL,
+          harvested_ms INTEGER NOT NULL
+        );
+      )sql",
   };
   return kMigrations;
 }
@@ -308,6 +318,13 @@ HarvestWrite::StoreResult HarvestWrite::event(std::string_view kind, const std::
       .run();
 }
 
+HarvestWrite::StoreResult HarvestWrite::policy(const std::string& document) {
+  auto q = statements_.get(
+      "INSERT OR REPLACE INTO organisation_policy (id, document, harvested_ms) VALUES (1, ?, ?)");
+  if (!q) return q.error();
+  return q.value()->bind(1, document).bind(2, now_ms_).run();
+}
+
 HarvestWrite::StoreResult HarvestWrite::finished(const HarvestRun& run) {
   auto q = statements_.get(
       "UPDATE harvests SET finished_ms = ?, devices = ?, calls = ?, failed_mailboxes = ? "
@@ -420,6 +437,15 @@ Result<std::optional<std::int64_t>, StoreError> InventoryStore::lastHarvestStart
   if (!row) return row.error();
   if (!row.value() || q->isNull(0)) return std::optional<std::int64_t>();
   return std::optional(q->integer(0));
+}
+
+Result<std::optional<StoredPolicy>, StoreError> InventoryStore::policy() {
+  auto q = database_->prepare("SELECT document, harvested_ms FROM organisation_policy");
+  if (!q) return q.error();
+  auto row = q->step();
+  if (!row) return row.error();
+  if (!row.value()) return std::optional<StoredPolicy>();
+  return std::optional(StoredPolicy{q->text(0), q->integer(1)});
 }
 
 Result<bool, StoreError> InventoryStore::known(const std::string& key) {

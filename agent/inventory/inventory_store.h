@@ -69,6 +69,12 @@ struct FieldChange {
   std::string new_value;
 };
 
+// The organisation's policy as a full harvest stored it.
+struct StoredPolicy {
+  std::string document;  // JSON (agent/policy/organisation_policy.h)
+  std::int64_t harvested_ms = 0;
+};
+
 struct HarvestRun {
   std::string kind;  // full, delta
   std::int64_t started_ms = 0;
@@ -126,6 +132,9 @@ class HarvestWrite {
                      const std::string& new_value);
   StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
                     const std::string& detail);
+  // The organisation's policy as this harvest read it (a document of
+  // agent/policy/organisation_policy.h), replacing the one before.
+  StoreResult policy(const std::string& document);
   // What the harvest amounted to, when it ended (the last thing it writes).
   StoreResult finished(const HarvestRun& run);
 
@@ -170,6 +179,8 @@ class InventoryStore {
 
   // When the last harvest (of any kind) began; nullopt before the first.
   Result<std::optional<std::int64_t>, store::StoreError> lastHarvestStart();
+  // The organisation's policy as the last full harvest that read it stored it.
+  Result<std::optional<StoredPolicy>, store::StoreError> policy();
   // Whether a partnership was ever in the inventory (kept when removed).
   Result<bool, store::StoreError> known(const std::string& key);
   Result<std::vector<StoredDevice>, store::StoreError> devices(const DeviceFilter& filter);

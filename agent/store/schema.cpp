@@ -156,6 +156,23 @@ const std::vector<Migration>& migrations() {
       R"sql(
         ALTER TABLE mailbox_directory ADD COLUMN fingerprint TEXT;  -- NULL: written before v8
       )sql",
+      // v9: the organisation's policy (agent/policy/). A command may wait for others (`after`,
+      // a JSON array of command ids) and may set an access level; each policy apply keeps what
+      // its rollback needs: the settings before it and the device IDs it added.
+      R"sql(
+        ALTER TABLE commands ADD COLUMN access_level TEXT NOT NULL DEFAULT '';
+        ALTER TABLE commands ADD COLUMN after_ids TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE policy_applies (
+          id               INTEGER PRIMARY KEY,      -- the command that sets the default
+          plan             TEXT NOT NULL,            -- the plan's id
+          at_ms            INTEGER NOT NULL,
+          requested_by     TEXT NOT NULL,
+          previous_level   TEXT NOT NULL,            -- DefaultAccessLevel before the apply
+          level            TEXT NOT NULL,            -- and after it
+          added            TEXT NOT NULL,            -- JSON [[mailbox, device ID], ...] it allowed
+          rolled_back_by   INTEGER                   -- the rollback's command, once there is one
+        );
+      )sql",
   };
   return kMigrations;
 }

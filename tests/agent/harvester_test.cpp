@@ -12,6 +12,7 @@
 #include "agent/inventory/inventory_store.h"
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
+#include "agent/policy/organisation_policy.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
@@ -144,7 +145,8 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
   EXPECT_EQ(r.kind, HarvestKind::kFull) << "nothing to take a delta of yet";
   EXPECT_EQ(r.devices, 40u);
   EXPECT_EQ(r.discovered, 40u);
-  EXPECT_EQ(r.calls, 2u + 20u) << "devices, mailboxes, and each mailbox's statistics";
+  EXPECT_EQ(r.calls, 2u + 20u + 2u)
+      << "devices, mailboxes, each mailbox's statistics, the organisation's settings and rules";
   auto e = newEvents();
   ASSERT_EQ(e.size(), 40u);
   EXPECT_EQ(e[0].kind, "device-discovered");
@@ -413,6 +415,31 @@ TEST_F(Harvests, AMailboxDeletedBetweenListingAndStatisticsIsNoError) {
   HarvestReport r = harvest(HarvestKind::kFull);
   EXPECT_FALSE(r.partial());
   EXPECT_EQ(r.failed_mailboxes, 0u);
+}
+
+TEST_F(Harvests, AFullHarvestKeepsTheOrganisationsPolicyAsExchangeHasIt) {
+  harvest(HarvestKind::kFull);
+  auto first = inventory_->policy();
+  ASSERT_TRUE(first.ok() && first.value().has_value());
+  auto read = policy::policyFromJson(first.value()->document);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->access.default_level, powershell::exchange::AccessLevel::kAllow);
+  EXPECT_TRUE(read->access.rules.empty());
+
+  org().policy.default_level = powershell::exchange::AccessLevel::kQuarantine;
+  org().policy.rules.push_back({powershell::exchange::Characteristic::kDeviceModel, "iPhone15C2",
+                                powershell::exchange::AccessLevel::kAllow});
+  org().admin_mail_recipients = {"helpdesk@contoso.com"};
+  harvest(HarvestKind::kDelta);
+  EXPECT_EQ(inventory_->policy().value()->document, first.value()->document)
+      << "a delta harvest does not read the policy";
+  harvest(HarvestKind::kFull);
+  read = policy::policyFromJson(inventory_->policy().value()->document);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->access.default_level, powershell::exchange::AccessLevel::kQuarantine);
+  ASSERT_EQ(read->access.rules.size(), 1u);
+  EXPECT_EQ(read->access.rules[0].name(), "iPhone15C2 (DeviceModel)");
+  EXPECT_EQ(read->admin_mail_recipients, std::vector<std::string>{"helpdesk@contoso.com"});
 }
 
 TEST_F(Harvests, AFailedHarvestChangesNothing) {
