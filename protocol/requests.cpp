@@ -165,6 +165,97 @@ Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_vie
   return ids;
 }
 
+Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body) {
+  auto doc = parseObject(body, {"defaultAccessLevel", "grandfather"});
+  if (!doc) return doc.error();
+  PolicyPlanRequest r;
+  auto level = stringMember(doc.value(), "defaultAccessLevel");
+  if (!level) return level.error();
+  if (level->empty()) {
+    return badRequest("missing-field", "defaultAccessLevel is required (Quarantine or Block)",
+                      "defaultAccessLevel");
+  }
+  for (const char* allowed : {"Quarantine", "Block"}) {
+    if (text::equalsIgnoreAsciiCase(level.value(), allowed)) r.default_access_level = allowed;
+  }
+  if (r.default_access_level.empty()) {
+    return invalidField("defaultAccessLevel",
+                        "'" + level.value() +
+                            "' is no level a policy plan sets: Quarantine or Block (Allow is what "
+                            "a rollback restores)");
+  }
+  const JsonValue* g = doc->find("grandfather");
+  if (!g || g->isNull()) return r;
+  if (const std::string* mode = g->asString()) {
+    if (*mode == "none") {
+      r.grandfather = PolicyPlanRequest::Grandfather::kNone;
+    } else if (*mode == "allowed") {
+      r.grandfather = PolicyPlanRequest::Grandfather::kAllowed;
+    } else {
+      return invalidField("grandfather",
+                          "grandfather is \"none\", \"allowed\" or a list of "
+                          "partnership Identities");
+    }
+    return r;
+  }
+  if (!g->asArray()) {
+    return invalidField("grandfather",
+                        "grandfather is \"none\", \"allowed\" or a list of partnership Identities");
+  }
+  if (g->asArray()->size() > kMaxListSize) {
+    return invalidField("grandfather", "a list names at most 1000 partnerships");
+  }
+  r.grandfather = PolicyPlanRequest::Grandfather::kListed;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < g->asArray()->size(); ++i) {
+    const std::string field = "grandfather[" + std::to_string(i) + "]";
+    const std::string* identity = (*g->asArray())[i].asString();
+    if (!identity) return invalidField(field, "every partnership must be its Identity, a string");
+    if (auto p = partnershipProblem(*identity)) return invalidField(field, *p);
+    if (!seen.insert(text::lowerAscii(*identity)).second) {
+      return invalidField(field, "'" + *identity + "' is listed twice");
+    }
+    r.partnerships.push_back(*identity);
+  }
+  return r;
+}
+
+bool isPlanId(std::string_view id) {
+  if (id.size() != 21 || id.substr(0, 5) != "plan-") return false;
+  return std::all_of(id.begin() + 5, id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+Result<std::string, ApiError> parsePolicyApplyRequest(std::string_view body) {
+  auto doc = parseObject(body, {"planId"});
+  if (!doc) return doc.error();
+  auto id = stringMember(doc.value(), "planId");
+  if (!id) return id.error();
+  if (id->empty()) return badRequest("missing-field", "planId is required", "planId");
+  if (!isPlanId(id.value())) {
+    return invalidField("planId", "'" + id.value() + "' is no plan id this agent gives");
+  }
+  return std::move(id).value();
+}
+
+Result<PolicyRollbackRequest, ApiError> parsePolicyRollbackRequest(std::string_view body) {
+  PolicyRollbackRequest r;
+  if (body.empty()) return r;
+  auto doc = parseObject(body, {"applyId", "removeGrandfathered"});
+  if (!doc) return doc.error();
+  if (const JsonValue* id = doc->find("applyId"); id && !id->isNull()) {
+    auto n = id->asInt();
+    if (!n || *n < 1) return invalidField("applyId", "applyId is a command id, a positive integer");
+    r.apply_id = *n;
+  }
+  if (const JsonValue* remove = doc->find("removeGrandfathered"); remove && !remove->isNull()) {
+    if (!remove->asBool())
+      return invalidField("removeGrandfathered", "removeGrandfathered is true or false");
+    r.remove_grandfathered = *remove->asBool();
+  }
+  return r;
+}
+
 std::string encodeCursor(std::string_view position) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "d1";

@@ -44,6 +44,30 @@ Result<std::string, ApiError> parseDeviceIdBody(std::string_view body);
 // Duplicates, compared without case as Exchange does, are refused.
 Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_view body);
 
+// POST /v1/policy/plan: {"defaultAccessLevel": "Quarantine" | "Block", "grandfather": "none" |
+// "allowed" | ["<partnership Identity>", ...]}. The level in any case, given back in Exchange's
+// spelling; grandfather defaults to "allowed" (every device Allowed now keeps its access).
+struct PolicyPlanRequest {
+  enum class Grandfather { kNone, kAllowed, kListed };
+  std::string default_access_level;
+  Grandfather grandfather = Grandfather::kAllowed;
+  std::vector<std::string> partnerships;  // kListed
+};
+Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body);
+
+// POST /v1/policy/apply: {"planId": "..."}.
+Result<std::string, ApiError> parsePolicyApplyRequest(std::string_view body);
+// A plan's id as the agent hands it out ("plan-" and 16 hex digits).
+bool isPlanId(std::string_view id);
+
+// POST /v1/policy/rollback: {"applyId": <command id>, "removeGrandfathered": false}; without
+// applyId, the last apply not yet rolled back.
+struct PolicyRollbackRequest {
+  std::optional<std::int64_t> apply_id;
+  bool remove_grandfathered = false;
+};
+Result<PolicyRollbackRequest, ApiError> parsePolicyRollbackRequest(std::string_view body);
+
 using QueryParameters = std::vector<std::pair<std::string, std::string>>;
 
 // GET /v1/devices.

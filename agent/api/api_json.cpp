@@ -55,6 +55,13 @@ std::string commandJson(const CommandRecord& c) {
     w.endArray();
   }
   text("partnership", c.request.partnership);
+  text("accessLevel", c.request.access_level);
+  if (!c.request.after.empty()) {
+    w.key("after");
+    w.beginArray();
+    for (auto id : c.request.after) w.number(id);
+    w.endArray();
+  }
   w.key("attempts");
   w.number(c.attempts);
   w.key("requestedBy");

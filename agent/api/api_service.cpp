@@ -67,6 +67,10 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"GET", "/v1/events", Role::kReader, &ApiService::events},
       {"GET", "/v1/openapi.json", Role::kReader, &ApiService::openApi},
       {"GET", "/metrics", Role::kReader, &ApiService::metrics},
+      {"GET", "/v1/policy", Role::kReader, &ApiService::getPolicy},
+      {"POST", "/v1/policy/plan", Role::kOperator, &ApiService::planPolicy},
+      {"POST", "/v1/policy/apply", Role::kAdmin, &ApiService::applyPolicy},
+      {"POST", "/v1/policy/rollback", Role::kAdmin, &ApiService::rollbackPolicy},
   };
   return kRoutes;
 }

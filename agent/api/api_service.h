@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -105,6 +106,10 @@ class ApiService {
   transport::HttpResponse events(Call& call);
   transport::HttpResponse openApi(Call& call);
   transport::HttpResponse metrics(Call& call);
+  transport::HttpResponse getPolicy(Call& call);
+  transport::HttpResponse planPolicy(Call& call);
+  transport::HttpResponse applyPolicy(Call& call);
+  transport::HttpResponse rollbackPolicy(Call& call);
 
   // Journals a request for the caller and answers 202 with the command.
   transport::HttpResponse submit(Call& call, CommandRequest request);
@@ -130,6 +135,18 @@ class ApiService {
   RateLimiter limiter_;
   HttpMetrics http_metrics_;
   std::int64_t started_ms_;
+
+  // Plans made and not yet applied (agent/api/policy_routes.cpp): what was asked, and the
+  // digest an apply must find again. In memory, the last few: a plan is a preview.
+  struct StoredPlan {
+    std::string id;
+    protocol::PolicyPlanRequest target;
+    std::string digest;
+    std::int64_t created_ms = 0;
+    std::string requested_by;
+  };
+  std::mutex plans_mutex_;
+  std::deque<StoredPlan> plans_;
 
   class EventsWait;  // a long-poll on the event feed
   LongPolls long_polls_;

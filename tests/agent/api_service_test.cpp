@@ -16,6 +16,7 @@
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "common/json/json_value.h"
+#include "powershell/exchange/access_decision.h"
 #include "powershell/sim/organisation.h"
 #include "protocol/requests.h"
 #include "tests/support/fake_exchange_gateway.h"
@@ -570,3 +571,263 @@ TEST(OpenApiCheck, CatchesAnswersTheContractDoesNotAllow) {
 
 }  // namespace
 }  // namespace easgate::testing
+
+namespace easgate::agent::api {
+namespace {
+
+// The organisation's policy: plan, apply, roll back (agent/policy/, agent/api/policy_routes.cpp).
+class PolicyApi : public Api {
+ protected:
+  void SetUp() override {
+    Api::SetUp();
+    // An organisation as one is found: one device on its mailbox's allowed list, one on a
+    // blocked list, a rule that allows one device type, the rest Allowed by the default.
+    auto& org = gateway_.organisation();
+    auto& boxes = const_cast<std::vector<sim::SimMailbox>&>(org.mailboxes());
+    kept_ = boxes[0].devices[0].device_id;
+    blocked_ = boxes[1].devices[0].device_id;
+    ASSERT_TRUE(org.changeLists(boxes[0], sim::Organisation::ListChange{std::nullopt, {kept_}, {}},
+                                std::nullopt, 1)
+                    .ok());
+    ASSERT_TRUE(org.changeLists(boxes[1], std::nullopt,
+                                sim::Organisation::ListChange{std::nullopt, {blocked_}, {}}, 1)
+                    .ok());
+    ruled_type_ = boxes[2].devices[0].device_type;
+    org.policy.rules.push_back({powershell::exchange::Characteristic::kDeviceType, ruled_type_,
+                                powershell::exchange::AccessLevel::kAllow});
+    org.syncAll(1);
+    ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
+    for (const auto& m : org.mailboxes()) {
+      for (const auto& d : m.devices) {
+        if (d.access_state == "Allowed" && d.access_state_reason == "Global") ++by_default_;
+        if (d.access_state == "Allowed" && d.access_state_reason == "DeviceRule") ++by_rule_;
+      }
+    }
+    ASSERT_GT(by_default_, 10);
+    ASSERT_GT(by_rule_, 0);
+  }
+
+  json::JsonValue plan(const std::string& body, int status = 200) {
+    HttpResponse r = call(operator_, "POST", "/v1/policy/plan", body);
+    EXPECT_EQ(r.status, status) << r.body;
+    return parse(r);
+  }
+  std::int64_t count(const json::JsonValue& plan, const char* by, const char* key) {
+    const json::JsonValue* v = plan.find("counts")->find(by)->find(key);
+    return v ? *v->asInt() : 0;
+  }
+  void runCommands() {
+    for (int i = 0; i < 20 && executor_->runDue().value() > 0; ++i) {
+    }
+  }
+  // The index in the gateway's log of the first and last request for a cmdlet.
+  std::vector<std::size_t> requestsOf(const std::string& cmdlet) {
+    std::vector<std::size_t> at;
+    for (std::size_t i = 0; i < gateway_.requests().size(); ++i) {
+      if (gateway_.requests()[i].cmdlet == cmdlet) at.push_back(i);
+    }
+    return at;
+  }
+  std::string field(const HttpResponse& r) {
+    const json::JsonValue body = parse(r);
+    const json::JsonValue* f = body.find("field");
+    return f && f->asString() ? *f->asString() : "";
+  }
+
+  std::string kept_, blocked_, ruled_type_;
+  std::int64_t by_default_ = 0, by_rule_ = 0;
+};
+
+TEST_F(PolicyApi, ThePolicyReadsAsExchangeHasIt) {
+  HttpResponse r = call(reader_, "GET", "/v1/policy");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::JsonValue p = parse(r);
+  const json::JsonValue& settings = *p.find("settings");
+  EXPECT_EQ(text(settings, "defaultAccessLevel"), "Allow");
+  ASSERT_EQ(settings.find("rules")->asArray()->size(), 1u);
+  EXPECT_EQ(text((*settings.find("rules")->asArray())[0], "name"), ruled_type_ + " (DeviceType)");
+  EXPECT_TRUE(p.find("lastApply")->isNull());
+}
+
+TEST_F(PolicyApi, APlanShowsWhoseDevicesWouldStopAndChangesNothing) {
+  const std::size_t requests_before = gateway_.requests().size();
+  json::JsonValue none = plan(R"({"defaultAccessLevel":"quarantine","grandfather":"none"})");
+  EXPECT_EQ(text(none, "defaultAccessLevel"), "Quarantine");
+  EXPECT_EQ(text(none, "currentDefaultAccessLevel"), "Allow");
+  // Everything Allowed by the default is quarantined; the lists and the rule still decide
+  // theirs.
+  EXPECT_EQ(count(none, "byNewState", "Quarantined"), by_default_);
+  EXPECT_EQ(none.find("changes")->asArray()->size(), static_cast<std::size_t>(by_default_));
+  for (const auto& c : *none.find("changes")->asArray()) {
+    EXPECT_EQ(text(*c.find("from"), "reason"), "Global");
+    EXPECT_EQ(text(*c.find("to"), "accessState"), "Quarantined");
+    EXPECT_NE(text(c, "deviceId"), kept_);
+  }
+  ASSERT_EQ(none.find("commands")->asArray()->size(), 1u) << "only the default changes";
+
+  // Grandfathering every Allowed device: nobody loses access; each gets an allow.
+  json::JsonValue all = plan(R"({"defaultAccessLevel":"Quarantine"})");
+  EXPECT_EQ(count(all, "byNewState", "Quarantined"), 0);
+  EXPECT_EQ(all.find("commands")->asArray()->size(),
+            static_cast<std::size_t>(by_default_ + by_rule_ + 1));
+  const auto& commands = *all.find("commands")->asArray();
+  EXPECT_EQ(text(commands.back(), "kind"), "set-default-access-level");
+  for (std::size_t i = 0; i + 1 < commands.size(); ++i) {
+    EXPECT_EQ(text(commands[i], "kind"), "allow");
+    EXPECT_NE(text(commands[i], "deviceId"), kept_) << "already on its list: nothing to add";
+    EXPECT_NE(text(commands[i], "deviceId"), blocked_);
+  }
+
+  // An explicit list: those kept, the rest quarantined.
+  const std::string one = sim::partnershipIdentity(mailbox().devices.back());
+  json::JsonValue listed = plan(R"({"defaultAccessLevel":"Block","grandfather":[")" + one + "\"]}");
+  EXPECT_EQ(listed.find("commands")->asArray()->size(), 2u);
+  EXPECT_EQ(count(listed, "byNewState", "Blocked"), by_default_ - 1);
+
+  EXPECT_EQ(submitted_, 0) << "a plan journals nothing";
+  EXPECT_EQ(gateway_.requests().size(), requests_before) << "a plan asks Exchange nothing";
+  EXPECT_EQ(gateway_.organisation().policy.default_level,
+            powershell::exchange::AccessLevel::kAllow);
+}
+
+TEST_F(PolicyApi, BadPlansAndAppliesAreRefusedWithTheField) {
+  struct Case {
+    const char* body;
+    const char* field;
+  } plans[] = {
+      {R"({"defaultAccessLevel":"Allow"})", "defaultAccessLevel"},
+      {R"({"defaultAccessLevel":"Quarantined"})", "defaultAccessLevel"},
+      {R"({})", "defaultAccessLevel"},
+      {R"({"defaultAccessLevel":"Block","grandfather":"some"})", "grandfather"},
+      {R"({"defaultAccessLevel":"Block","grandfather":[""]})", "grandfather[0]"},
+      {R"({"defaultAccessLevel":"Block","grandfather":["contoso.com/Users/Nobody/ExchangeActiveSyncDevices/iPhone§X1"]})",
+       "grandfather[0]"},
+      {R"({"defaultAccessLevel":"Block","rules":[]})", "rules"},
+  };
+  for (const auto& c : plans) {
+    HttpResponse r = call(operator_, "POST", "/v1/policy/plan", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_EQ(field(r), c.field) << c.body << " -> " << r.body;
+  }
+  HttpResponse unknown =
+      call(admin_, "POST", "/v1/policy/apply", R"({"planId":"plan-0123456789abcdef"})");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(field(unknown), "planId");
+  HttpResponse malformed = call(admin_, "POST", "/v1/policy/apply", R"({"planId":"x"})");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(field(malformed), "planId");
+  const std::string id = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
+  EXPECT_EQ(call(operator_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}").status, 403)
+      << "applying needs admin";
+  EXPECT_EQ(call(reader_, "POST", "/v1/policy/plan", R"({"defaultAccessLevel":"Block"})").status,
+            403);
+  EXPECT_EQ(submitted_, 0) << "nothing queued";
+}
+
+TEST_F(PolicyApi, ApplyKeepsTheAllowedDevicesThenQuarantinesTheRestAndRollbackRestores) {
+  const std::string id = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
+  HttpResponse applied = call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}");
+  ASSERT_EQ(applied.status, 202) << applied.body;
+  json::JsonValue a = parse(applied);
+  const auto& commands = *a.find("commands")->asArray();
+  ASSERT_EQ(commands.size(), static_cast<std::size_t>(by_default_ + by_rule_ + 1));
+  EXPECT_EQ(commands.back().find("after")->asArray()->size(), commands.size() - 1)
+      << "the default waits for every allow";
+  EXPECT_EQ(call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}").status, 404)
+      << "a plan is applied once";
+
+  // The executor restarts halfway (a crash): every allow is journaled, some throttled.
+  for (int i = 0; i < 3; ++i) {
+    gateway_.failNext({GatewayErrc::kThrottled, "Micro delay applied", "", 1000});
+  }
+  ASSERT_TRUE(executor_->runDue().ok());
+  EXPECT_TRUE(requestsOf("Set-ActiveSyncOrganizationSettings").empty())
+      << "the default is not sent while an allow is unfinished";
+  executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
+  clock_.advance(60'000);
+  runCommands();
+
+  auto sets = requestsOf("Set-ActiveSyncOrganizationSettings");
+  auto edits = requestsOf("Set-CASMailbox");
+  ASSERT_EQ(sets.size(), 1u);
+  ASSERT_FALSE(edits.empty());
+  EXPECT_GT(sets.front(), edits.back()) << "the default changed after every allowed list";
+  auto& org = gateway_.organisation();
+  EXPECT_EQ(org.policy.default_level, powershell::exchange::AccessLevel::kQuarantine);
+  for (const auto& m : org.mailboxes()) {
+    for (const auto& d : m.devices) {
+      if (d.device_id == blocked_) {
+        EXPECT_EQ(d.access_state, "Blocked");
+      } else {
+        EXPECT_EQ(d.access_state, "Allowed") << d.device_id << " lost its access";
+        EXPECT_EQ(d.access_state_reason, "Individual") << d.device_id;
+      }
+    }
+  }
+  auto command = journal_->get(commands.back().find("id")->asInt().value());
+  EXPECT_EQ(command->state, CommandState::kSucceeded) << command->last_error;
+
+  // Harvested, the policy shows the apply; rolled back, the default is Allow again and the IDs
+  // the apply added are gone, the one the administrator had put there stays.
+  ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
+  json::JsonValue policy = parse(call(reader_, "GET", "/v1/policy"));
+  EXPECT_EQ(text(*policy.find("settings"), "defaultAccessLevel"), "Quarantine");
+  EXPECT_EQ(text(*policy.find("lastApply"), "previousDefaultAccessLevel"), "Allow");
+  HttpResponse rollback =
+      call(admin_, "POST", "/v1/policy/rollback", R"({"removeGrandfathered":true})");
+  ASSERT_EQ(rollback.status, 202) << rollback.body;
+  const std::size_t before_rollback = gateway_.requests().size();
+  runCommands();
+  EXPECT_EQ(org.policy.default_level, powershell::exchange::AccessLevel::kAllow);
+  std::size_t first_edit = gateway_.requests().size(), set = 0;
+  for (std::size_t i = before_rollback; i < gateway_.requests().size(); ++i) {
+    const auto& cmdlet = gateway_.requests()[i].cmdlet;
+    if (cmdlet == "Set-ActiveSyncOrganizationSettings") set = i;
+    if (cmdlet == "Set-CASMailbox") first_edit = std::min(first_edit, i);
+  }
+  EXPECT_LT(set, first_edit) << "the default is restored before any ID is removed";
+  EXPECT_EQ(org.mailboxes()[0].facts.allowed_device_ids, std::vector<std::string>{kept_});
+  for (std::size_t i = 1; i < org.mailboxes().size(); ++i) {
+    EXPECT_TRUE(org.mailboxes()[i].facts.allowed_device_ids.empty()) << i;
+  }
+  EXPECT_EQ(call(admin_, "POST", "/v1/policy/rollback", "{}").status, 404) << "nothing left";
+  HttpResponse again = call(admin_, "POST", "/v1/policy/rollback",
+                            "{\"applyId\":" + std::to_string(*a.find("applyId")->asInt()) + "}");
+  EXPECT_EQ(again.status, 409);
+}
+
+TEST_F(PolicyApi, AStalePlanIsNotAppliedAndAFailedAllowStopsTheDefault) {
+  const std::string id = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
+  // A device of the plan is blocked meanwhile: the plan would now do otherwise.
+  auto& org = gateway_.organisation();
+  auto& boxes = const_cast<std::vector<sim::SimMailbox>&>(org.mailboxes());
+  const std::string now_blocked = boxes[3].devices[0].device_id;
+  ASSERT_TRUE(org.changeLists(boxes[3], std::nullopt,
+                              sim::Organisation::ListChange{std::nullopt, {now_blocked}, {}}, 2)
+                  .ok());
+  ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
+  HttpResponse stale = call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}");
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_EQ(field(stale), "planId");
+  EXPECT_EQ(submitted_, 0);
+
+  // An allow that Exchange refuses: the default is never sent.
+  const std::string fresh = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
+  ASSERT_EQ(call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + fresh + "\"}").status, 202);
+  gateway_.failNext({GatewayErrc::kInvalidArgument, "The device ID is not valid", "", 0});
+  runCommands();
+  EXPECT_TRUE(requestsOf("Set-ActiveSyncOrganizationSettings").empty());
+  EXPECT_EQ(org.policy.default_level, powershell::exchange::AccessLevel::kAllow);
+  auto unfinished = journal_->unfinished();
+  EXPECT_TRUE(unfinished->empty());
+  auto q = db_->prepare(
+      "SELECT state, last_error FROM commands WHERE kind = "
+      "'set-default-access-level'");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->step().value());
+  EXPECT_EQ(q->text(0), "failed");
+  EXPECT_NE(q->text(1).find("not sent"), std::string::npos) << q->text(1);
+}
+
+}  // namespace
+}  // namespace easgate::agent::api

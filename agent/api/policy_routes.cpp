@@ -1,0 +1,276 @@
+// The organisation's policy on 9090: read it, plan a change of its DefaultAccessLevel, apply a
+// plan as journaled commands, roll an apply back (agent/policy/).
+#include <random>
+
+#include "agent/api/api_call.h"
+#include "agent/api/api_json.h"
+#include "agent/policy/organisation_policy.h"
+#include "agent/policy/policy_applies.h"
+#include "agent/policy/policy_plan.h"
+#include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
+
+namespace easgate::agent::api {
+namespace {
+
+using transport::HttpResponse;
+
+constexpr std::size_t kPlansKept = 32;
+
+std::string newPlanId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "plan-";
+  std::uint64_t bits = rng();
+  for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 0xF]);
+  return id;
+}
+
+HttpResponse notHarvestedYet() {
+  return errorResponse({409, "policy-not-read",
+                        "the organisation's policy has not been read from Exchange yet: the "
+                        "first full harvest reads it",
+                        ""});
+}
+
+void writeApply(json::JsonWriter& w, const policy::PolicyApply& a) {
+  w.beginObject();
+  w.key("applyId");
+  w.number(a.id);
+  w.key("planId");
+  w.string(a.plan);
+  w.key("at");
+  w.string(utc::formatUnixMs(a.at_ms));
+  w.key("requestedBy");
+  w.string(a.requested_by);
+  w.key("previousDefaultAccessLevel");
+  w.string(a.previous_level);
+  w.key("defaultAccessLevel");
+  w.string(a.level);
+  w.key("grandfathered");
+  w.number(static_cast<std::int64_t>(a.added.size()));
+  w.key("rolledBackBy");
+  if (a.rolled_back_by) {
+    w.number(*a.rolled_back_by);
+  } else {
+    w.null();
+  }
+  w.endObject();
+}
+
+// Answers 202 with the commands a sequence journaled.
+HttpResponse sequenceAccepted(const std::vector<CommandRecord>& commands, std::int64_t id,
+                              const char* id_name) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key(id_name);
+  w.number(id);
+  w.key("commands");
+  w.beginArray();
+  for (const auto& c : commands) w.raw(commandJson(c));
+  w.endArray();
+  w.endObject();
+  auto r = jsonResponse(202, std::move(out));
+  r.headers.emplace_back("Location", "/v1/commands/" + std::to_string(id));
+  return r;
+}
+
+HttpResponse journalFailure(const CommandError& e) {
+  if (e.code == CommandErrc::kInvalid) {
+    return errorResponse(protocol::badRequest("invalid-field", e.message));
+  }
+  auto r =
+      errorResponse({503, "store-busy",
+                     "the commands could not be journaled (" + e.message + "): try again", ""});
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+}  // namespace
+
+HttpResponse ApiService::getPolicy(Call&) {
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto stored = c.inventory->policy();
+    if (!stored) return storeFailure(stored.error());
+    if (!stored.value()) return notHarvestedYet();
+    auto last = policy::findApply(*c.store, std::nullopt);
+    if (!last) return storeFailure(last.error());
+    std::string out;
+    json::JsonWriter w(out);
+    w.beginObject();
+    w.key("harvestedAt");
+    w.string(utc::formatUnixMs(stored.value()->harvested_ms));
+    w.key("settings");
+    w.raw(stored.value()->document);
+    w.key("lastApply");
+    if (last.value()) {
+      writeApply(w, *last.value());
+    } else {
+      w.null();
+    }
+    w.endObject();
+    return jsonResponse(200, std::move(out));
+  });
+}
+
+HttpResponse ApiService::planPolicy(Call& call) {
+  auto target = protocol::parsePolicyPlanRequest(call.request.body);
+  if (!target) return errorResponse(target.error());
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto inputs = policy::loadPlanInputs(*c.inventory, *c.store);
+    if (!inputs) return storeFailure(inputs.error());
+    if (!inputs.value()) return notHarvestedYet();
+    auto plan = policy::makePlan(inputs.value()->policy, target.value(), inputs.value()->devices);
+    if (!plan)
+      return errorResponse(
+          protocol::badRequest("invalid-field", plan.error().message, plan.error().field));
+    StoredPlan stored{newPlanId(), target.value(), plan->digest, clock_.nowMs(), call.client};
+    {
+      std::lock_guard lock(plans_mutex_);
+      plans_.push_back(stored);
+      if (plans_.size() > kPlansKept) plans_.pop_front();
+    }
+    std::string out;
+    json::JsonWriter w(out);
+    w.beginObject();
+    w.key("id");
+    w.string(stored.id);
+    w.key("createdAt");
+    w.string(utc::formatUnixMs(stored.created_ms));
+    w.key("policyHarvestedAt");
+    w.string(utc::formatUnixMs(inputs.value()->policy_harvested_ms));
+    policy::writePlanMembers(w, plan.value());
+    w.endObject();
+    return jsonResponse(200, std::move(out));
+  });
+}
+
+HttpResponse ApiService::applyPolicy(Call& call) {
+  auto id = protocol::parsePolicyApplyRequest(call.request.body);
+  if (!id) return errorResponse(id.error());
+  std::optional<StoredPlan> stored;
+  {
+    std::lock_guard lock(plans_mutex_);
+    for (const auto& p : plans_) {
+      if (p.id == id.value()) stored = p;
+    }
+  }
+  if (!stored) {
+    return errorResponse({404, "not-found",
+                          "no plan " + id.value() +
+                              " (plans are kept in memory, the last 32, until the agent "
+                              "restarts): make a new one with POST /v1/policy/plan",
+                          "planId"});
+  }
+  // The plan again, from the inventory as it is now: applied only if it would do the same.
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto inputs = policy::loadPlanInputs(*c.inventory, *c.store);
+    if (!inputs) return storeFailure(inputs.error());
+    if (!inputs.value()) return notHarvestedYet();
+    auto plan = policy::makePlan(inputs.value()->policy, stored->target, inputs.value()->devices);
+    if (!plan || plan->digest != stored->digest) {
+      return errorResponse({409, "stale-plan",
+                            "the inventory or the organisation's policy changed since plan " +
+                                stored->id +
+                                " was made, in a way that changes it: make a new "
+                                "plan and review it",
+                            "planId"});
+    }
+    std::vector<CommandRequest> requests;
+    policy::PolicyApply record;
+    for (const auto& a : plan->allows) {
+      CommandRequest allow;
+      allow.kind = CommandKind::kAllow;
+      allow.mailbox = a.mailbox;
+      allow.device_id = a.device_id;
+      allow.requested_by = call.client;
+      requests.push_back(std::move(allow));
+      record.added.emplace_back(a.mailbox, a.device_id);
+    }
+    CommandRequest level;
+    level.kind = CommandKind::kSetDefaultAccessLevel;
+    level.access_level = std::string(powershell::exchange::accessLevelName(plan->level));
+    level.requested_by = call.client;
+    requests.push_back(std::move(level));
+    for (auto& r : requests) {
+      auto normalized = normalizeCommand(std::move(r));
+      if (!normalized) return journalFailure(normalized.error());
+      r = std::move(normalized).value();
+    }
+    record.plan = stored->id;
+    record.at_ms = clock_.nowMs();
+    record.requested_by = call.client;
+    record.previous_level = std::string(powershell::exchange::accessLevelName(plan->current_level));
+    record.level = std::string(powershell::exchange::accessLevelName(plan->level));
+    auto journaled = journal_.submitSequence(
+        std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
+        [&](store::Database& db, const std::vector<CommandRecord>& commands) {
+          record.id = commands.back().id;
+          return policy::recordApply(db, record);
+        });
+    if (!journaled) return journalFailure(journaled.error());
+    {
+      std::lock_guard lock(plans_mutex_);  // a plan is applied once
+      std::erase_if(plans_, [&](const StoredPlan& p) { return p.id == stored->id; });
+    }
+    if (commands_submitted_) commands_submitted_();
+    return sequenceAccepted(journaled.value(), record.id, "applyId");
+  });
+}
+
+HttpResponse ApiService::rollbackPolicy(Call& call) {
+  auto request = protocol::parsePolicyRollbackRequest(call.request.body);
+  if (!request) return errorResponse(request.error());
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto found = policy::findApply(*c.store, request->apply_id);
+    if (!found) return storeFailure(found.error());
+    if (!found.value()) {
+      return errorResponse({404, "not-found",
+                            request->apply_id
+                                ? "no policy apply " + std::to_string(*request->apply_id)
+                                : "there is no policy apply to roll back",
+                            request->apply_id ? "applyId" : ""});
+    }
+    const policy::PolicyApply apply = *found.value();
+    if (apply.rolled_back_by) {
+      return errorResponse({409, "already-rolled-back",
+                            "apply " + std::to_string(apply.id) + " was rolled back by command " +
+                                std::to_string(*apply.rolled_back_by),
+                            "applyId"});
+    }
+    // The default first, so that no device it kept in falls to the stricter level; then, when
+    // asked, the IDs the apply added, and nothing else.
+    std::vector<CommandRequest> requests;
+    CommandRequest level;
+    level.kind = CommandKind::kSetDefaultAccessLevel;
+    level.access_level = apply.previous_level;
+    level.requested_by = call.client;
+    requests.push_back(std::move(level));
+    if (request->remove_grandfathered) {
+      for (const auto& [mailbox, device_id] : apply.added) {
+        CommandRequest revoke;
+        revoke.kind = CommandKind::kRevoke;
+        revoke.mailbox = mailbox;
+        revoke.device_id = device_id;
+        revoke.requested_by = call.client;
+        requests.push_back(std::move(revoke));
+      }
+    }
+    for (auto& r : requests) {
+      auto normalized = normalizeCommand(std::move(r));
+      if (!normalized) return journalFailure(normalized.error());
+      r = std::move(normalized).value();
+    }
+    auto journaled = journal_.submitSequence(
+        std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
+        [&](store::Database& db, const std::vector<CommandRecord>& commands) {
+          return policy::markRolledBack(db, apply.id, commands.front().id);
+        });
+    if (!journaled) return journalFailure(journaled.error());
+    if (commands_submitted_) commands_submitted_();
+    return sequenceAccepted(journaled.value(), journaled->front().id, "rollbackId");
+  });
+}
+
+}  // namespace easgate::agent::api

@@ -1,0 +1,260 @@
+#include "agent/policy/policy_plan.h"
+
+#include <set>
+
+#include "agent/audit/sha256.h"
+#include "agent/inventory/object_text.h"
+#include "agent/mailboxes/mailbox_directory.h"
+#include "common/json/json_writer.h"
+#include "protocol/validation.h"
+
+namespace easgate::agent::policy {
+
+namespace exchange = powershell::exchange;
+using Grandfather = protocol::PolicyPlanRequest::Grandfather;
+
+namespace {
+
+exchange::DeviceFacts factsOf(const PlanDevice& d, const std::vector<std::string>* allowed) {
+  const DeviceRecord& r = d.record;
+  return {r.device_id, r.device_user_agent, r.device_os, r.device_model, r.device_type, allowed,
+          d.blocked};
+}
+
+std::string orUnknown(const std::string& s) { return s.empty() ? "(none)" : s; }
+
+}  // namespace
+
+Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventoryStore& inventory,
+                                                                    store::Database& store) {
+  auto stored = inventory.policy();
+  if (!stored) return stored.error();
+  if (!stored.value()) return std::optional<PlanInputs>();
+  PlanInputs in;
+  auto read = policyFromJson(stored.value()->document);
+  if (!read) {
+    return store::StoreError{store::StoreErrc::kCorrupt,
+                             "the stored organisation policy cannot be read"};
+  }
+  in.policy = std::move(*read);
+  in.policy_harvested_ms = stored.value()->harvested_ms;
+  MailboxDirectory directory(store);
+  std::map<std::string, std::string> key_of;  // mailbox Identity -> key ("" when unknown)
+  auto each = inventory.forEachCurrent([&](const DeviceRecord& r) {
+    PlanDevice d;
+    d.record = r;
+    auto [known, first] = key_of.emplace(r.mailbox_identity, "");
+    if (first) {
+      auto found = directory.find(r.mailbox_identity);
+      if (found && found->kind == NameLookup::Kind::kFound) {
+        known->second = found->key;
+        auto allowed = directory.list(found->key, "allowed", MailboxDirectory::Source::kHarvested);
+        auto blocked = directory.list(found->key, "blocked", MailboxDirectory::Source::kHarvested);
+        if (allowed && blocked) {
+          in.lists[found->key] = {std::move(allowed).value(), std::move(blocked).value()};
+        }
+      }
+    }
+    d.mailbox = known->second.empty() ? r.mailbox_identity : known->second;
+    if (auto l = in.lists.find(known->second); !known->second.empty() && l != in.lists.end()) {
+      d.allowed = &l->second.allowed;
+      d.blocked = &l->second.blocked;
+    }
+    in.devices.push_back(std::move(d));
+  });
+  if (!each) return each.error();
+  return std::optional(std::move(in));
+}
+
+Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
+                                 const protocol::PolicyPlanRequest& target,
+                                 const std::vector<PlanDevice>& devices) {
+  Plan plan;
+  plan.current_level = current.access.default_level;
+  auto level = exchange::accessLevelNamed(target.default_access_level);
+  if (!level) return PlanError{"defaultAccessLevel", "an unknown access level"};
+  plan.level = *level;
+  exchange::AccessPolicy after = current.access;
+  after.default_level = *level;
+  for (const auto& rule : current.unmodelled_rules) {
+    plan.warnings.push_back("the rule '" + rule +
+                            "' is not evaluated here: devices it matches may end otherwise");
+  }
+
+  // The partnerships named to keep, by key; each must be in the inventory.
+  std::set<std::string> listed;
+  for (const auto& p : target.partnerships) listed.insert(partnershipKey(p));
+  std::set<std::string> found;
+
+  std::set<std::string> unknown_lists;
+  for (const auto& d : devices) {
+    const DeviceRecord& r = d.record;
+    ++plan.partnerships;
+    const std::string key = partnershipKey(r.identity);
+    const bool lists_known = d.allowed != nullptr;
+    if (!lists_known) unknown_lists.insert(r.mailbox_identity);
+    const bool on_allowed = lists_known ? exchange::listHasDeviceId(*d.allowed, r.device_id)
+                                        : r.access_state_reason == "Individual";
+    const bool on_blocked = d.blocked && exchange::listHasDeviceId(*d.blocked, r.device_id);
+
+    bool keep = false;
+    if (target.grandfather == Grandfather::kAllowed) {
+      keep = r.access_state == "Allowed" && !on_allowed;
+    } else if (target.grandfather == Grandfather::kListed && listed.count(key)) {
+      found.insert(key);
+      if (on_blocked) {
+        return PlanError{"grandfather", "'" + r.identity +
+                                            "' is on its mailbox's blocked list: unblock it "
+                                            "first if it is to be kept"};
+      }
+      keep = !on_allowed;
+    }
+    if (keep) {
+      if (auto problem = protocol::deviceIdProblem(r.device_id)) {
+        plan.warnings.push_back("'" + r.identity + "' cannot be grandfathered: its device ID " +
+                                *problem);
+        keep = false;
+      }
+    }
+
+    PlannedChange change;
+    change.device = &r;
+    change.from_state = r.access_state;
+    change.from_reason = r.access_state_reason;
+    if (keep) {
+      change.to_state = "Allowed";
+      change.to_reason = "Individual";
+      change.grandfathered = true;
+      plan.allows.push_back({d.mailbox, r.device_id, r.identity});
+    } else if (!lists_known && r.access_state_reason == "Individual") {
+      // On a list the agent has not read: Exchange keeps deciding it by that list.
+      continue;
+    } else {
+      exchange::AccessDecision decided = exchange::decideAccess(after, factsOf(d, d.allowed));
+      change.to_state = std::string(decided.state);
+      change.to_reason = std::string(decided.reason);
+      if (decided.rule) change.rule = decided.rule->name();
+    }
+    if (change.to_state == change.from_state && change.to_reason == change.from_reason) continue;
+    if (change.to_state != change.from_state) {
+      ++plan.by_mailbox[r.mailbox_identity];
+      ++plan.by_device_type[orUnknown(r.device_type)];
+      ++plan.by_device_os[orUnknown(r.device_os)];
+      ++plan.by_new_state[change.to_state];
+    }
+    plan.changes.push_back(std::move(change));
+  }
+  if (target.grandfather == Grandfather::kListed) {
+    for (std::size_t i = 0; i < target.partnerships.size(); ++i) {
+      if (!found.count(partnershipKey(target.partnerships[i]))) {
+        return PlanError{"grandfather[" + std::to_string(i) + "]",
+                         "'" + target.partnerships[i] + "' is no partnership in the inventory"};
+      }
+    }
+  }
+  if (!unknown_lists.empty()) {
+    plan.warnings.push_back(std::to_string(unknown_lists.size()) +
+                            " mailboxes' lists have not been read yet (a full harvest reads "
+                            "them): their devices on a list are taken to stay as they are");
+  }
+
+  // The digest covers what applying does and what it changes.
+  std::string basis = std::string(exchange::accessLevelName(plan.current_level)) + "\n" +
+                      std::string(exchange::accessLevelName(plan.level)) + "\n";
+  for (const auto& a : plan.allows) basis += "allow\t" + a.mailbox + "\t" + a.device_id + "\n";
+  for (const auto& c : plan.changes) {
+    basis += "change\t" + c.device->identity + "\t" + c.from_state + "\t" + c.from_reason + "\t" +
+             c.to_state + "\t" + c.to_reason + "\n";
+  }
+  plan.digest = toHex(sha256(basis));
+  return plan;
+}
+
+void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
+  w.key("currentDefaultAccessLevel");
+  w.string(exchange::accessLevelName(plan.current_level));
+  w.key("defaultAccessLevel");
+  w.string(exchange::accessLevelName(plan.level));
+  w.key("partnerships");
+  w.number(plan.partnerships);
+  w.key("counts");
+  w.beginObject();
+  for (auto [name, counts] :
+       {std::pair{"byMailbox", &plan.by_mailbox}, std::pair{"byDeviceType", &plan.by_device_type},
+        std::pair{"byDeviceOS", &plan.by_device_os}, std::pair{"byNewState", &plan.by_new_state}}) {
+    w.key(name);
+    w.beginObject();
+    for (const auto& [k, n] : *counts) {
+      w.key(k);
+      w.number(n);
+    }
+    w.endObject();
+  }
+  w.endObject();
+  w.key("changes");
+  w.beginArray();
+  for (const auto& c : plan.changes) {
+    w.beginObject();
+    w.key("identity");
+    w.string(c.device->identity);
+    w.key("mailbox");
+    w.string(c.device->mailbox_identity);
+    w.key("deviceId");
+    w.string(c.device->device_id);
+    w.key("deviceType");
+    w.string(c.device->device_type);
+    w.key("deviceOS");
+    w.string(c.device->device_os);
+    w.key("from");
+    w.beginObject();
+    w.key("accessState");
+    w.string(c.from_state);
+    w.key("reason");
+    w.string(c.from_reason);
+    w.endObject();
+    w.key("to");
+    w.beginObject();
+    w.key("accessState");
+    w.string(c.to_state);
+    w.key("reason");
+    w.string(c.to_reason);
+    if (!c.rule.empty()) {
+      w.key("rule");
+      w.string(c.rule);
+    }
+    w.endObject();
+    w.key("grandfathered");
+    w.boolean(c.grandfathered);
+    w.endObject();
+  }
+  w.endArray();
+  w.key("commands");
+  w.beginArray();
+  for (const auto& a : plan.allows) {
+    w.beginObject();
+    w.key("kind");
+    w.string("allow");
+    w.key("mailbox");
+    w.string(a.mailbox);
+    w.key("deviceId");
+    w.string(a.device_id);
+    w.key("partnership");
+    w.string(a.partnership);
+    w.endObject();
+  }
+  w.beginObject();
+  w.key("kind");
+  w.string("set-default-access-level");
+  w.key("accessLevel");
+  w.string(exchange::accessLevelName(plan.level));
+  w.endObject();
+  w.endArray();
+  w.key("warnings");
+  w.beginArray();
+  for (const auto& warning : plan.warnings) w.string(warning);
+  w.endArray();
+  w.key("digest");
+  w.string(plan.digest);
+}
+
+}  // namespace easgate::agent::policy

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/inventory/device_record.h"
+#include "agent/inventory/inventory_store.h"
+#include "agent/policy/organisation_policy.h"
+#include "agent/store/database.h"
+#include "common/json/json_writer.h"
+#include "common/result.h"
+#include "protocol/requests.h"
+
+// What a change of the organisation's DefaultAccessLevel would do, computed from the stored
+// inventory with Exchange's own decision (powershell/exchange/access_decision.h) before anything
+// is changed: every partnership whose access would change, from what to what and why, the
+// devices kept in by adding them to their mailboxes' allowed lists (grandfathering), and the
+// commands applying it queues. A pure function of its inputs.
+namespace easgate::agent::policy {
+
+// A partnership as the inventory holds it, with what the agent knows of its mailbox.
+struct PlanDevice {
+  DeviceRecord record;
+  std::string mailbox;  // how a command names the mailbox: its key, else its Identity
+  // The mailbox's lists as Exchange last gave them; null when the agent has not read them.
+  const std::vector<std::string>* allowed = nullptr;
+  const std::vector<std::string>* blocked = nullptr;
+};
+
+struct PlannedChange {
+  const DeviceRecord* device = nullptr;  // into the plan's inputs
+  std::string from_state, from_reason;   // as Exchange reports it now
+  std::string to_state, to_reason;       // as Exchange would decide it after the apply
+  std::string rule;                      // the deciding rule's name, for DeviceRule
+  bool grandfathered = false;            // kept in by adding it to its allowed list
+};
+
+// An `allow` the apply queues, before the default changes.
+struct PlannedAllow {
+  std::string mailbox;
+  std::string device_id;
+  std::string partnership;  // its Identity, for people
+};
+
+struct Plan {
+  powershell::exchange::AccessLevel current_level = powershell::exchange::AccessLevel::kAllow;
+  powershell::exchange::AccessLevel level = powershell::exchange::AccessLevel::kQuarantine;
+  std::vector<PlannedChange> changes;  // partnerships whose state or reason changes
+  std::vector<PlannedAllow> allows;
+  std::vector<std::string> warnings;  // what the prediction cannot know
+  // Partnerships whose state changes, by mailbox Identity, DeviceType, DeviceOS and new state.
+  std::map<std::string, std::int64_t> by_mailbox, by_device_type, by_device_os, by_new_state;
+  std::int64_t partnerships = 0;  // considered in all
+  std::string digest;             // SHA-256 of what the plan would do: equal digests, equal applies
+};
+
+// What a plan is made from, read from the inventory and the mailbox directory. The devices
+// point into `lists`, which stays in place when the inputs move.
+struct PlanInputs {
+  struct Lists {
+    std::vector<std::string> allowed, blocked;
+  };
+  OrganisationPolicy policy;
+  std::int64_t policy_harvested_ms = 0;
+  std::map<std::string, Lists> lists;  // by mailbox key
+  std::vector<PlanDevice> devices;
+};
+// nullopt policy (no full harvest has read it yet) is an error for the caller to explain.
+Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventoryStore& inventory,
+                                                                    store::Database& store);
+
+struct PlanError {
+  std::string field;  // of the request
+  std::string message;
+};
+
+Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
+                                 const protocol::PolicyPlanRequest& target,
+                                 const std::vector<PlanDevice>& devices);
+
+// The plan as POST /v1/policy/plan answers it (members after "id" and "createdAt").
+// `w` is inside the answer's object.
+void writePlanMembers(json::JsonWriter& w, const Plan& plan);
+
+}  // namespace easgate::agent::policy
