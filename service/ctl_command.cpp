@@ -51,9 +51,42 @@ std::string query(std::initializer_list<std::pair<const char*, std::string>> par
   return out;
 }
 
+// `ctl policy show|plan|apply|rollback`.
+Request policyRequest(const std::string& action, const CtlOptions& o) {
+  std::string body;
+  json::JsonWriter w(body);
+  w.beginObject();
+  if (action == "show") return {"GET", "/v1/policy", ""};
+  if (action == "plan") {
+    w.key("defaultAccessLevel");
+    w.string(o.access_level);
+    w.key("grandfather");
+    if (!o.partnerships.empty()) {
+      w.beginArray();
+      for (const auto& p : o.partnerships) w.string(p);
+      w.endArray();
+    } else {
+      w.string(o.grandfather);
+    }
+  } else if (action == "apply") {
+    w.key("planId");
+    w.string(o.plan_id);
+  } else {  // rollback
+    if (o.id > 0) {
+      w.key("applyId");
+      w.number(o.id);
+    }
+    w.key("removeGrandfathered");
+    w.boolean(o.remove_grandfathered);
+  }
+  w.endObject();
+  return {"POST", "/v1/policy/" + action, body};
+}
+
 // What the chosen subcommand asks of the agent.
-Request requestFor(const std::string& name, const CtlOptions& o) {
+Request requestFor(const std::string& name, const std::string& action, const CtlOptions& o) {
   using protocol::percentEncode;
+  if (name == "policy") return policyRequest(action, o);
   if (name == "status" || name == "health") return {"GET", "/v1/" + name, ""};
   if (name == "metrics") return {"GET", "/metrics", ""};
   if (name == "devices") {
@@ -168,6 +201,37 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
     }
     if (kind.name == "remove-partnership") sub->alias("remove");
   }
+  CLI::App* policy = ctl->add_subcommand(
+      "policy",
+      "The organisation's ActiveSync policy: show it, plan a stricter default, apply, "
+      "roll back");
+  policy->require_subcommand(1);
+  policy->footer(
+      "A plan changes nothing: it lists every device whose access would change and the\n"
+      "commands applying it would queue. Apply it by its id (admin); roll back with one command.\n"
+      "Example:\n"
+      "  easgate ctl policy plan Quarantine --grandfather allowed\n"
+      "  easgate ctl policy apply plan-1f0c3a9e5b7d2c41\n"
+      "  easgate ctl policy rollback --remove-grandfathered");
+  policy->add_subcommand("show", "DefaultAccessLevel, quarantine recipients, device access rules");
+  CLI::App* plan = policy->add_subcommand("plan", "What a stricter DefaultAccessLevel would do");
+  plan->add_option("level", o.access_level, "Quarantine or Block")->required();
+  plan->add_option("--grandfather", o.grandfather,
+                   "Which devices keep their access: none, or allowed (every device Allowed "
+                   "now; the default)")
+      ->check(CLI::IsMember({"none", "allowed"}, CLI::ignore_case))
+      ->capture_default_str();
+  plan->add_option("--keep", o.partnerships,
+                   "Keep only these partnerships (their Identities), instead of --grandfather");
+  policy->add_subcommand("apply", "Apply a plan (admin)")
+      ->add_option("plan-id", o.plan_id, "The plan's id")
+      ->required();
+  CLI::App* rollback =
+      policy->add_subcommand("rollback", "Restore the default an apply changed (admin)");
+  rollback->add_option("--apply-id", o.id, "The apply (default: the last one not rolled back)");
+  rollback->add_flag("--remove-grandfathered", o.remove_grandfathered,
+                     "Also remove the device IDs the apply added to allowed lists");
+
   CLI::App* command = ctl->add_subcommand("command", "A command's state");
   command->add_option("id", o.id, "The command's id")->required()->check(CLI::PositiveNumber);
   command->add_option("--wait", o.wait_seconds, "Wait up to this many seconds for it to finish");
@@ -182,12 +246,14 @@ int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
   const auto chosen = ctl.get_subcommands();
   if (chosen.empty()) return kExitUsage;
   const std::string name = chosen.front()->get_name();
+  const auto nested = chosen.front()->get_subcommands();
+  const std::string action = nested.empty() ? "" : nested.front()->get_name();
   auto client = protocol::ApiClient::create(o.client);
   if (!client) {
     std::cerr << "easgate ctl: " << client.error() << "\n";
     return kExitUsage;
   }
-  const Request request = requestFor(name, o);
+  const Request request = requestFor(name, action, o);
   protocol::Headers headers;
   if (!o.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", o.idempotency_key);
   const auto give_up = std::chrono::steady_clock::now() +

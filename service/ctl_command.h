@@ -31,6 +31,12 @@ struct CtlOptions {
   std::string cursor;
   int limit = 0;
   std::int64_t after = 0;
+  // ctl policy.
+  std::string access_level;               // plan: Quarantine or Block
+  std::string grandfather = "allowed";    // plan: none, allowed, or "listed" with `partnerships`
+  std::vector<std::string> partnerships;  // plan --keep
+  std::string plan_id;                    // apply
+  bool remove_grandfathered = false;      // rollback
 };
 
 // Adds `easgate ctl`: a client of the 9090 protocol for administrators and scripts.

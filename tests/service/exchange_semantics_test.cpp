@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "agent/transport/certificates.h"
@@ -284,6 +285,79 @@ TEST_F(ExchangeSemantics, ExchangeOnlinesRestCmdletsAreReadTheSame) {
   ASSERT_EQ(waitFor(submit("allow tsmith@contoso.onmicrosoft.com DEV000002")), "succeeded");
   const json::JsonValue lists = ctlJson("lists " + kTony);
   EXPECT_EQ(strings(lists, "allowed"), std::vector<std::string>{"DEV000002"});
+}
+
+// Issue 13: the first policy, through ctl and 9090 to Exchange. A plan lists who would be
+// quarantined; applying it with every Allowed device kept leaves them Allowed (Individual) and
+// the rest as Exchange decides; an agent killed in the middle of the apply resumes without
+// sending the default before the allowed lists are done; rollback restores the default.
+TEST_F(ExchangeSemantics, ThePolicyIsPlannedAppliedThroughACrashAndRolledBack) {
+  // Each Set-CASMailbox that adds an ID takes a while, so that the agent can be killed while
+  // the allows are still running.
+  environment_.emplace_back("FAKE_EXCHANGE_ADD_LATENCY_MS", "1500");
+  start();
+  const std::string blocked =
+      kTonysIdentity + "/ExchangeActiveSyncDevices/iPhone" + kSection + "DEV000003";
+  ASSERT_EQ(waitFor(submit("block " + kTony + " DEV000003")), "succeeded");
+  restartAndHarvest();
+  const json::JsonValue shown = ctlJson("policy show");
+  ASSERT_NE(shown.find("settings"), nullptr) << ctl("policy show").out;
+  EXPECT_EQ(text(*shown.find("settings"), "defaultAccessLevel"), "Allow");
+
+  // Without grandfathering: the six Allowed devices would be quarantined, the blocked one not.
+  const json::JsonValue none = ctlJson("policy plan quarantine --grandfather none");
+  ASSERT_NE(none.find("changes"), nullptr);
+  std::set<std::string> quarantined;
+  for (const auto& c : *none.find("changes")->asArray()) {
+    EXPECT_EQ(text(*c.find("to"), "accessState"), "Quarantined");
+    quarantined.insert(text(c, "deviceId"));
+  }
+  EXPECT_EQ(quarantined, (std::set<std::string>{"DEV000001", "DEV000002", "LILA00001", "ZOE00001",
+                                                "ANN00001", "ANN00002", "ANNS0001"}));
+
+  const json::JsonValue plan = ctlJson("policy plan Quarantine");
+  const std::string plan_id = text(plan, "id");
+  ASSERT_EQ(plan.find("commands")->asArray()->size(), 8u) << "seven allows, then the default";
+  CliRun applied = ctl("policy apply " + plan_id);
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  auto doc = json::parseJson(applied.out);
+  ASSERT_TRUE(doc.ok());
+  const std::int64_t apply_id = *doc->find("applyId")->asInt();
+
+  // Killed while the allows run (each takes 1.5 s on a pool of two).
+  std::this_thread::sleep_for(2500ms);
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  EXPECT_NE(slurp(dir_ / "exchange.json").find("\"DefaultAccessLevel\":\"Allow\""),
+            std::string::npos)
+      << "the default must not change before every allow is done";
+  start();
+  EXPECT_EQ(waitFor(apply_id), "succeeded");
+  EXPECT_NE(slurp(dir_ / "exchange.json").find("\"DefaultAccessLevel\":\"Quarantine\""),
+            std::string::npos);
+  restartAndHarvest();
+  const json::JsonValue devices = ctlJson("devices --limit 1000");
+  for (const auto& d : *devices.find("devices")->asArray()) {
+    if (text(d, "identity") == blocked) {
+      EXPECT_EQ(text(d, "accessState"), "Blocked");
+      continue;
+    }
+    EXPECT_EQ(text(d, "accessState"), "Allowed") << text(d, "identity");
+    EXPECT_EQ(text(d, "accessStateReason"), "Individual") << text(d, "identity");
+  }
+  EXPECT_EQ(text(*ctlJson("policy show").find("settings"), "defaultAccessLevel"), "Quarantine");
+
+  // Rolled back with the IDs it added: the default is Allow again, the lists as before.
+  const json::JsonValue rollback = ctlJson("policy rollback --remove-grandfathered");
+  const auto& undo = *rollback.find("commands")->asArray();
+  ASSERT_EQ(undo.size(), 8u);
+  for (const auto& c : undo) EXPECT_EQ(waitFor(*c.find("id")->asInt()), "succeeded");
+  restartAndHarvest();
+  EXPECT_EQ(text(*ctlJson("policy show").find("settings"), "defaultAccessLevel"), "Allow");
+  const json::JsonValue lists = ctlJson("lists " + kTony);
+  EXPECT_TRUE(strings(lists, "allowed").empty()) << ctl("lists " + kTony).out;
+  EXPECT_EQ(strings(lists, "blocked"), std::vector<std::string>{"DEV000003"});
 }
 
 }  // namespace
