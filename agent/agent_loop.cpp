@@ -60,6 +60,8 @@ void AgentLoop::runCommands(bool until_idle) {
     }
     auto ran = executor_.runDue();
     if (!ran) spdlog::error("commands: {}", ran.error().message);
+    // A policy change shows at once: the settings and the devices Exchange decided again.
+    if (executor_.takeOrganisationChanged()) requestHarvest(HarvestKind::kDelta);
     auto next = executor_.nextDue();
     if (!next) {
       spdlog::error("commands: {}", next.error().message);

@@ -103,6 +103,39 @@ CLI::App* addDemoCommand(CLI::App& app, DemoOptions& o) {
   return cmd;
 }
 
+namespace {
+
+// An organisation as administrators find theirs before a policy: DefaultAccessLevel Allow, a
+// few devices on their mailboxes' allowed or blocked lists, and a rule that quarantines an
+// unpatched iOS. So a policy plan, and the quarantine queue, show something.
+void mixAccessForTheDemo(powershell::sim::Organisation& org, std::int64_t now) {
+  namespace exchange = powershell::exchange;
+  org.policy.rules.push_back({exchange::Characteristic::kDeviceOS, "iOS 16.7.5 20H307",
+                              exchange::AccessLevel::kQuarantine});
+  org.admin_mail_recipients = {"mobile-admins@contoso.com"};
+  std::vector<std::pair<std::string, std::string>> allow, block;  // mailbox Identity, device ID
+  for (std::size_t i = 0; i < org.mailboxes().size(); ++i) {
+    const auto& m = org.mailboxes()[i];
+    if (m.devices.empty()) continue;
+    if (i % 7 == 3) allow.emplace_back(m.facts.identity, m.devices[0].device_id);
+    if (i % 29 == 11) block.emplace_back(m.facts.identity, m.devices[0].device_id);
+  }
+  using Change = powershell::sim::Organisation::ListChange;
+  for (const auto& [identity, id] : allow) {
+    if (auto* m = org.findMailbox(identity)) {
+      (void)org.changeLists(*m, Change{std::nullopt, {id}, {}}, std::nullopt, now);
+    }
+  }
+  for (const auto& [identity, id] : block) {
+    if (auto* m = org.findMailbox(identity)) {
+      (void)org.changeLists(*m, std::nullopt, Change{std::nullopt, {id}, {}}, now);
+    }
+  }
+  org.reevaluateAll(now);
+}
+
+}  // namespace
+
 int runDemoCommand(const DemoOptions& o) {
   const std::filesystem::path dir = std::filesystem::absolute(o.directory);
   auto pki = agent::transport::ensureDevelopmentPki(dir / "pki", {});
@@ -113,8 +146,10 @@ int runDemoCommand(const DemoOptions& o) {
   // The simulated organisation, made once: the banner can then name one of its mailboxes.
   const auto organisation_file = dir / "organisation.json";
   if (!std::filesystem::exists(organisation_file)) {
-    const auto generated = powershell::sim::Organisation::generate(
-        {1, o.mailboxes, o.mailboxes * 2, powershell::sim::nowDotNetTicks()});
+    const std::int64_t now = powershell::sim::nowDotNetTicks();
+    auto generated =
+        powershell::sim::Organisation::generate({1, o.mailboxes, o.mailboxes * 2, now});
+    mixAccessForTheDemo(generated, now);
     std::ofstream(organisation_file, std::ios::trunc) << generated.toJson();
   }
   std::ifstream org_in(organisation_file, std::ios::binary);
@@ -153,6 +188,10 @@ int runDemoCommand(const DemoOptions& o) {
       << sample.devices[0].device_id << "\n"
       << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
       << "  " << self << " ctl events --wait 30\n"
+      << "  # Only the MDM's devices: see whose phones a Quarantine default would stop, then apply\n"
+      << "  " << self << " ctl policy show\n"
+      << "  " << self << " ctl policy plan Quarantine --grandfather allowed\n"
+      << "  " << self << " ctl policy apply <the plan's id>\n"
       << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
       << "/reader.key '" << url << "/v1/devices?limit=2'\n"
       << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p

@@ -265,6 +265,7 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
         return Outcome{false, "not sent: " + *failed, std::nullopt};
       }
       done = gateway_.setDefaultAccessLevel(r.access_level);
+      if (done) organisation_changed_ = true;
       break;
     }
     case CommandKind::kRemovePartnership:

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -52,6 +53,10 @@ class CommandExecutor {
   // and waits for them. Returns how many ran.
   Result<std::size_t, CommandError> runDue();
 
+  // Whether a command changed the organisation's policy since the last call (then a harvest
+  // shows its effect: the policy, and devices Exchange decided again).
+  bool takeOrganisationChanged() { return organisation_changed_.exchange(false); }
+
   // When the earliest unfinished command is due, if there is one.
   Result<std::optional<std::int64_t>, CommandError> nextDue();
 
@@ -83,6 +88,7 @@ class CommandExecutor {
   std::mutex directory_mutex_;  // the directory's connection, one caller at a time
   const Clock& clock_;
   ExecutorOptions options_;
+  std::atomic<bool> organisation_changed_{false};
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 };

@@ -413,10 +413,9 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
   if (!desired_allowed) return storeFailure(desired_allowed.error());
   p.desired_allowed = std::move(desired_allowed).value();
 
-  // The organisation's policy (full harvests): kept as it was when it cannot be read, which
-  // costs only its freshness.
-  std::optional<std::string> policy_document;
-  if (p.full) policy_document = readPolicy(p);
+  // The organisation's policy (two small calls, every harvest, so that a policy change shows
+  // with the next delta): kept as it was when it cannot be read, which costs only freshness.
+  std::optional<std::string> policy_document = readPolicy(p);
 
   // 2. The partnerships, staged; 3. each mailbox's statistics, then its partnerships diffed
   // and applied; 4. what a full harvest alone can tell: removals and drift. All in one

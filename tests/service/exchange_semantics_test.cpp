@@ -336,6 +336,15 @@ TEST_F(ExchangeSemantics, ThePolicyIsPlannedAppliedThroughACrashAndRolledBack) {
   EXPECT_EQ(waitFor(apply_id), "succeeded");
   EXPECT_NE(slurp(dir_ / "exchange.json").find("\"DefaultAccessLevel\":\"Quarantine\""),
             std::string::npos);
+  // The agent harvests at once after a policy change: the policy shows it without waiting for
+  // the timers.
+  std::string level;
+  for (int i = 0; i < 300 && level != "Quarantine"; ++i) {
+    std::this_thread::sleep_for(100ms);
+    const json::JsonValue now = ctlJson("policy show");
+    if (const json::JsonValue* s = now.find("settings")) level = text(*s, "defaultAccessLevel");
+  }
+  EXPECT_EQ(level, "Quarantine");
   restartAndHarvest();
   const json::JsonValue devices = ctlJson("devices --limit 1000");
   for (const auto& d : *devices.find("devices")->asArray()) {
