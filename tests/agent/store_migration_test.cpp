@@ -8,9 +8,11 @@
 #include <sstream>
 
 #include "agent/audit/audit_log.h"
+#include "agent/commands/command_executor.h"
 #include "agent/commands/command_journal.h"
 #include "agent/harvest/harvester.h"
 #include "agent/mailboxes/mailbox_directory.h"
+#include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
@@ -178,6 +180,72 @@ TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->kind, HarvestKind::kDelta) << "there were harvests before";
     EXPECT_EQ(harvest->discovered, 0u);
+  }
+  fs::remove_all(dir);
+}
+
+const fs::path kSchema8 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-8";
+
+// The release before the organisation's policy: its journal, audit trail and inventory carry
+// on; its commands read with no access level and nothing to wait for, and one it had not
+// finished runs as before; the first harvest reads the policy, and a plan can be made.
+TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
+  const fs::path file = copyOfStore(kSchema8);
+  const fs::path dir = file.parent_path();
+  fs::copy_file(kSchema8 / "easgate-inventory.db", inventoryFile(file));
+  {
+    // A command that release had not finished when it stopped.
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE(raw.value()->execute("UPDATE commands SET state = 'queued' WHERE id = 1").ok());
+  }
+  {
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+    AuditLog audit(*db.value());
+    auto verified = audit.verify();
+    ASSERT_TRUE(verified.ok());
+    EXPECT_EQ(verified->entries, 6) << "the audit chain is whole";
+    testing::ManualClock clock(SystemClock().nowMs());
+    CommandJournal journal(*db.value(), audit, clock);
+    auto failed = journal.get(3);
+    ASSERT_TRUE(failed.ok());
+    EXPECT_EQ(failed->state, CommandState::kFailed);
+    EXPECT_TRUE(failed->request.access_level.empty());
+    EXPECT_TRUE(failed->request.after.empty());
+
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    InventoryStore& inv = *inventory.value();
+    EXPECT_EQ(inv.current()->size(), 40u);
+    EXPECT_EQ(inv.eventsAfter(0, 1000)->size(), 40u);
+    EXPECT_FALSE(inv.policy()->has_value()) << "that release never read the policy";
+
+    testing::FakeExchangeGateway gateway(organisationOf(kSchema8 / "organisation.json"));
+    auto directory_db = store::openStore(file);
+    ASSERT_TRUE(directory_db.ok());
+    MailboxDirectory directory(*directory_db.value());
+    CommandExecutor executor(journal, gateway, directory, clock);
+    ASSERT_TRUE(executor.runDue().ok());
+    EXPECT_EQ(journal.get(1)->state, CommandState::kSucceeded) << journal.get(1)->last_error;
+
+    Harvester harvester(*db.value(), inv, gateway, &journal, clock);
+    auto harvest = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+    EXPECT_EQ(harvest->discovered, 0u);
+    auto inputs = policy::loadPlanInputs(inv, *db.value());
+    ASSERT_TRUE(inputs.ok() && inputs.value().has_value());
+    protocol::PolicyPlanRequest target;
+    target.default_access_level = "Quarantine";
+    target.grandfather = protocol::PolicyPlanRequest::Grandfather::kNone;
+    auto plan = policy::makePlan(inputs.value()->policy, target, inputs.value()->devices);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->changes.size(), 38u) << "all but the allowed and the blocked device";
+    for (const auto& c : plan->changes) {
+      EXPECT_NE(c.device->device_id, "ANDROIDC04CEAC5AE7AC74EE");
+      EXPECT_NE(c.device->device_id, "FE4A1EAAC4ECFCE1");
+    }
   }
   fs::remove_all(dir);
 }
