@@ -45,6 +45,12 @@ inline constexpr CommandKindInfo kCommandKindTable[] = {
      "Remove a partnership (admin)"},
     {"set-default-access-level", CommandTarget::kOrganisation, "", true, false,
      "Set the organisation's DefaultAccessLevel (admin; POST /v1/policy/apply and rollback)"},
+    {"set-device-access-rule", CommandTarget::kOrganisation, "", true, false,
+     "Create a device access rule, or set its level (admin; POST /v1/policy/rules)"},
+    {"remove-device-access-rule", CommandTarget::kOrganisation, "", true, false,
+     "Remove a device access rule (admin; DELETE /v1/policy/rules/{name})"},
+    {"set-admin-mail-recipients", CommandTarget::kOrganisation, "", true, false,
+     "Set who Exchange tells of quarantined devices (admin; PUT /v1/policy/settings)"},
 };
 
 // The row of a kind by its name; nullptr for a name that is no kind.

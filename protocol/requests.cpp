@@ -220,6 +220,63 @@ Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body
   return r;
 }
 
+Result<DeviceAccessRuleBody, ApiError> parseDeviceAccessRuleBody(std::string_view body) {
+  auto doc = parseObject(body, {"queryString", "characteristic", "accessLevel"});
+  if (!doc) return doc.error();
+  DeviceAccessRuleBody r;
+  for (auto [name, target] :
+       {std::pair{"queryString", &r.query_string}, std::pair{"characteristic", &r.characteristic},
+        std::pair{"accessLevel", &r.access_level}}) {
+    auto v = stringMember(doc.value(), name);
+    if (!v) return v.error();
+    if (v->empty()) return badRequest("missing-field", std::string(name) + " is required", name);
+    *target = std::move(v).value();
+  }
+  auto oneOf = [](std::string& value, std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      if (text::equalsIgnoreAsciiCase(value, n)) {
+        value = n;
+        return true;
+      }
+    }
+    return false;
+  };
+  if (!oneOf(r.characteristic, {"UserAgent", "DeviceOS", "DeviceModel", "DeviceType"})) {
+    return invalidField("characteristic",
+                        "characteristic is UserAgent, DeviceOS, DeviceModel or DeviceType");
+  }
+  if (!oneOf(r.access_level, {"Allow", "Block", "Quarantine"})) {
+    return invalidField("accessLevel", "accessLevel is Allow, Block or Quarantine");
+  }
+  return r;
+}
+
+Result<std::vector<std::string>, ApiError> parsePolicySettingsBody(std::string_view body) {
+  auto doc = parseObject(body, {"adminMailRecipients"});
+  if (!doc) return doc.error();
+  const JsonValue* list = doc->find("adminMailRecipients");
+  if (!list) {
+    return badRequest("missing-field", "adminMailRecipients is required", "adminMailRecipients");
+  }
+  if (!list->asArray() || list->asArray()->size() > 100) {
+    return invalidField("adminMailRecipients",
+                        "adminMailRecipients is a list of at most 100 SMTP addresses");
+  }
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < list->asArray()->size(); ++i) {
+    const std::string field = "adminMailRecipients[" + std::to_string(i) + "]";
+    const std::string* address = (*list->asArray())[i].asString();
+    if (!address) return invalidField(field, "every recipient is an SMTP address, a string");
+    if (auto p = smtpAddressProblem(*address)) return invalidField(field, *p);
+    if (!seen.insert(text::lowerAscii(*address)).second) {
+      return invalidField(field, "'" + *address + "' is listed twice");
+    }
+    out.push_back(*address);
+  }
+  return out;
+}
+
 bool isPlanId(std::string_view id) {
   if (id.size() != 21 || id.substr(0, 5) != "plan-") return false;
   return std::all_of(id.begin() + 5, id.end(),

@@ -68,6 +68,18 @@ struct PolicyRollbackRequest {
 };
 Result<PolicyRollbackRequest, ApiError> parsePolicyRollbackRequest(std::string_view body);
 
+// POST /v1/policy/rules: {"queryString", "characteristic", "accessLevel"} (all required; the
+// enums in any case). The query string's own rules are Exchange's, checked by the agent.
+struct DeviceAccessRuleBody {
+  std::string query_string;
+  std::string characteristic;
+  std::string access_level;
+};
+Result<DeviceAccessRuleBody, ApiError> parseDeviceAccessRuleBody(std::string_view body);
+
+// PUT /v1/policy/settings: {"adminMailRecipients": ["..."]} (up to 100; empty clears).
+Result<std::vector<std::string>, ApiError> parsePolicySettingsBody(std::string_view body);
+
 using QueryParameters = std::vector<std::pair<std::string, std::string>>;
 
 // GET /v1/devices.

@@ -100,6 +100,19 @@ std::optional<std::string> partnershipProblem(std::string_view identity) {
   return std::nullopt;
 }
 
+std::optional<std::string> smtpAddressProblem(std::string_view address) {
+  if (address.empty()) return "an SMTP address is required";
+  if (address.size() > 320) return "an SMTP address is at most 320 characters";
+  if (hasControl(address)) return "an SMTP address cannot contain control characters";
+  if (auto problem = deceptiveText(address, "an SMTP address")) return problem;
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == address.size() ||
+      address.find(' ') != std::string_view::npos || address.find('*') != std::string_view::npos) {
+    return "'" + std::string(address) + "' is no SMTP address (local@domain)";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> idempotencyKeyProblem(std::string_view key) {
   if (key.empty()) return "an Idempotency-Key cannot be empty";
   if (key.size() > kMaxIdempotencyKey) return "an Idempotency-Key is at most 200 characters";

@@ -28,6 +28,10 @@ std::optional<std::string> partnershipProblem(std::string_view identity);
 // of partnership Identities: the agent's harvest and commands use it too.
 std::string_view mailboxOfPartnership(std::string_view identity);
 
+// An SMTP address (AdminMailRecipients): local@domain, at most 320 characters, no spaces,
+// control or invisible format characters.
+std::optional<std::string> smtpAddressProblem(std::string_view address);
+
 // An Idempotency-Key header: 1 to 200 printable ASCII characters.
 std::optional<std::string> idempotencyKeyProblem(std::string_view key);
 

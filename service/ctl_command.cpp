@@ -57,6 +57,28 @@ Request policyRequest(const std::string& action, const CtlOptions& o) {
   json::JsonWriter w(body);
   w.beginObject();
   if (action == "show") return {"GET", "/v1/policy", ""};
+  if (action == "rules") return {"GET", "/v1/policy/rules", ""};
+  if (action == "remove-rule") {
+    return {"DELETE", "/v1/policy/rules/" + protocol::percentEncode(o.rule_query), ""};
+  }
+  if (action == "set-rule") {
+    w.key("queryString");
+    w.string(o.rule_query);
+    w.key("characteristic");
+    w.string(o.rule_characteristic);
+    w.key("accessLevel");
+    w.string(o.access_level);
+    w.endObject();
+    return {"POST", "/v1/policy/rules", body};
+  }
+  if (action == "recipients") {
+    w.key("adminMailRecipients");
+    w.beginArray();
+    for (const auto& r : o.recipients) w.string(r);
+    w.endArray();
+    w.endObject();
+    return {"PUT", "/v1/policy/settings", body};
+  }
   if (action == "plan") {
     w.key("defaultAccessLevel");
     w.string(o.access_level);
@@ -212,7 +234,10 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
       "Example:\n"
       "  easgate ctl policy plan Quarantine --grandfather allowed\n"
       "  easgate ctl policy apply plan-1f0c3a9e5b7d2c41\n"
-      "  easgate ctl policy rollback --remove-grandfathered");
+      "  easgate ctl policy rollback --remove-grandfathered\n"
+      "  easgate ctl policy set-rule 'iOS 16.7.5 20H307' DeviceOS Quarantine\n"
+      "  easgate ctl policy remove-rule 'iOS 16.7.5 20H307 (DeviceOS)'\n"
+      "  easgate ctl policy recipients mobile-admins@contoso.com");
   policy->add_subcommand("show", "DefaultAccessLevel, quarantine recipients, device access rules");
   CLI::App* plan = policy->add_subcommand("plan", "What a stricter DefaultAccessLevel would do");
   plan->add_option("level", o.access_level, "Quarantine or Block")->required();
@@ -231,6 +256,23 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   rollback->add_option("--apply-id", o.id, "The apply (default: the last one not rolled back)");
   rollback->add_flag("--remove-grandfathered", o.remove_grandfathered,
                      "Also remove the device IDs the apply added to allowed lists");
+  policy->add_subcommand("rules", "The device access rules");
+  CLI::App* set_rule =
+      policy->add_subcommand("set-rule", "Make a device access rule, or set its level (admin)");
+  set_rule->add_option("query-string", o.rule_query, "Compared exactly with what devices report")
+      ->required();
+  set_rule
+      ->add_option("characteristic", o.rule_characteristic,
+                   "UserAgent, DeviceOS, DeviceModel or DeviceType")
+      ->required();
+  set_rule->add_option("level", o.access_level, "Allow, Block or Quarantine")->required();
+  policy->add_subcommand("remove-rule", "Remove a device access rule (admin)")
+      ->add_option("name", o.rule_query, "Its name: '<QueryString> (<Characteristic>)'")
+      ->required();
+  policy
+      ->add_subcommand("recipients",
+                       "Set who Exchange tells of quarantined devices (admin; none: clear)")
+      ->add_option("addresses", o.recipients, "SMTP addresses");
 
   CLI::App* command = ctl->add_subcommand("command", "A command's state");
   command->add_option("id", o.id, "The command's id")->required()->check(CLI::PositiveNumber);

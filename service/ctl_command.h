@@ -37,6 +37,9 @@ struct CtlOptions {
   std::vector<std::string> partnerships;  // plan --keep
   std::string plan_id;                    // apply
   bool remove_grandfathered = false;      // rollback
+  std::string rule_query;                 // set-rule; remove-rule: the rule's name
+  std::string rule_characteristic;        // set-rule
+  std::vector<std::string> recipients;    // recipients
 };
 
 // Adds `easgate ctl`: a client of the 9090 protocol for administrators and scripts.

@@ -56,6 +56,14 @@ std::string commandJson(const CommandRecord& c) {
   }
   text("partnership", c.request.partnership);
   text("accessLevel", c.request.access_level);
+  text("queryString", c.request.rule_query);
+  text("characteristic", c.request.rule_characteristic);
+  if (c.request.kind == CommandKind::kSetAdminMailRecipients) {
+    w.key("adminMailRecipients");
+    w.beginArray();
+    for (const auto& a : c.request.recipients) w.string(a);
+    w.endArray();
+  }
   if (!c.request.after.empty()) {
     w.key("after");
     w.beginArray();

@@ -71,6 +71,10 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"POST", "/v1/policy/plan", Role::kOperator, &ApiService::planPolicy},
       {"POST", "/v1/policy/apply", Role::kAdmin, &ApiService::applyPolicy},
       {"POST", "/v1/policy/rollback", Role::kAdmin, &ApiService::rollbackPolicy},
+      {"GET", "/v1/policy/rules", Role::kReader, &ApiService::policyRules},
+      {"POST", "/v1/policy/rules", Role::kAdmin, &ApiService::putPolicyRule},
+      {"DELETE", "/v1/policy/rules/{}", Role::kAdmin, &ApiService::deletePolicyRule},
+      {"PUT", "/v1/policy/settings", Role::kAdmin, &ApiService::putPolicySettings},
   };
   return kRoutes;
 }

@@ -110,6 +110,10 @@ class ApiService {
   transport::HttpResponse planPolicy(Call& call);
   transport::HttpResponse applyPolicy(Call& call);
   transport::HttpResponse rollbackPolicy(Call& call);
+  transport::HttpResponse policyRules(Call& call);
+  transport::HttpResponse putPolicyRule(Call& call);
+  transport::HttpResponse deletePolicyRule(Call& call);
+  transport::HttpResponse putPolicySettings(Call& call);
 
   // Journals a request for the caller and answers 202 with the command.
   transport::HttpResponse submit(Call& call, CommandRequest request);

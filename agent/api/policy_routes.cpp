@@ -273,4 +273,71 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
   });
 }
 
+HttpResponse ApiService::policyRules(Call&) {
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto stored = c.inventory->policy();
+    if (!stored) return storeFailure(stored.error());
+    if (!stored.value()) return notHarvestedYet();
+    auto read = policy::policyFromJson(stored.value()->document);
+    if (!read) return storeFailure({store::StoreErrc::kCorrupt, "the stored policy"});
+    std::string out;
+    json::JsonWriter w(out);
+    w.beginObject();
+    w.key("harvestedAt");
+    w.string(utc::formatUnixMs(stored.value()->harvested_ms));
+    w.key("rules");
+    policy::writeRules(w, read->access.rules);
+    w.endObject();
+    return jsonResponse(200, std::move(out));
+  });
+}
+
+HttpResponse ApiService::putPolicyRule(Call& call) {
+  auto body = protocol::parseDeviceAccessRuleBody(call.request.body);
+  if (!body) return errorResponse(body.error());
+  if (auto p = powershell::exchange::queryStringProblem(body->query_string)) {
+    return errorResponse(protocol::badRequest("invalid-field", *p, "queryString"));
+  }
+  CommandRequest request;
+  request.kind = CommandKind::kSetDeviceAccessRule;
+  request.rule_query = body->query_string;
+  request.rule_characteristic = body->characteristic;
+  request.access_level = body->access_level;
+  return submit(call, std::move(request));
+}
+
+HttpResponse ApiService::deletePolicyRule(Call& call) {
+  // The rule's name: "<QueryString> (<Characteristic>)".
+  const std::string& name = call.params[0];
+  const auto open = name.rfind(" (");
+  std::optional<powershell::exchange::Characteristic> characteristic;
+  if (open != std::string::npos && name.size() > open + 3 && name.back() == ')') {
+    characteristic = powershell::exchange::characteristicNamed(
+        std::string_view(name).substr(open + 2, name.size() - open - 3));
+  }
+  if (!characteristic) {
+    return errorResponse(protocol::badRequest(
+        "invalid-field",
+        "a rule is named \"<QueryString> (<Characteristic>)\", as Exchange names it", "name"));
+  }
+  CommandRequest request;
+  request.kind = CommandKind::kRemoveDeviceAccessRule;
+  request.rule_query = name.substr(0, open);
+  request.rule_characteristic =
+      std::string(powershell::exchange::characteristicName(*characteristic));
+  if (auto p = powershell::exchange::queryStringProblem(request.rule_query)) {
+    return errorResponse(protocol::badRequest("invalid-field", *p, "name"));
+  }
+  return submit(call, std::move(request));
+}
+
+HttpResponse ApiService::putPolicySettings(Call& call) {
+  auto recipients = protocol::parsePolicySettingsBody(call.request.body);
+  if (!recipients) return errorResponse(recipients.error());
+  CommandRequest request;
+  request.kind = CommandKind::kSetAdminMailRecipients;
+  request.recipients = std::move(recipients).value();
+  return submit(call, std::move(request));
+}
+
 }  // namespace easgate::agent::api

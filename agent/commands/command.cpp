@@ -19,6 +19,7 @@ constexpr Named<CommandState> kStates[] = {
 };
 
 constexpr std::size_t kMaxDeviceIds = 1000;  // in one set-allowed
+constexpr std::size_t kMaxRecipients = 100;  // AdminMailRecipients
 
 CommandError invalid(std::string message) {
   return CommandError{CommandErrc::kInvalid, std::move(message)};
@@ -26,13 +27,59 @@ CommandError invalid(std::string message) {
 
 // The table's rows are in the enum's order.
 static_assert(std::size(protocol::kCommandKindTable) ==
-              static_cast<std::size_t>(CommandKind::kSetDefaultAccessLevel) + 1);
+              static_cast<std::size_t>(CommandKind::kSetAdminMailRecipients) + 1);
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetBlocked)].name ==
               "set-blocked");
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kRemovePartnership)].name ==
               "remove-partnership");
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetDefaultAccessLevel)]
                   .name == "set-default-access-level");
+
+namespace exchange = powershell::exchange;
+
+// The organisation's commands: each takes exactly its arguments, in Exchange's spelling.
+Result<CommandRequest, CommandError> normalizeOrganisationCommand(CommandRequest r) {
+  const std::string kind(protocol::kCommandKindTable[static_cast<std::size_t>(r.kind)].name);
+  if (!r.mailbox.empty() || !r.partnership.empty() || !r.device_id.empty() ||
+      !r.device_ids.empty()) {
+    return invalid(kind + " acts on the organisation: no mailbox, device or partnership");
+  }
+  const bool level =
+      r.kind == CommandKind::kSetDefaultAccessLevel || r.kind == CommandKind::kSetDeviceAccessRule;
+  const bool rule =
+      r.kind == CommandKind::kSetDeviceAccessRule || r.kind == CommandKind::kRemoveDeviceAccessRule;
+  const bool recipients = r.kind == CommandKind::kSetAdminMailRecipients;
+  if (level) {
+    auto l = exchange::accessLevelNamed(r.access_level);
+    if (!l) return invalid(kind + ": the access level is Allow, Block or Quarantine");
+    r.access_level = std::string(exchange::accessLevelName(*l));
+  } else if (!r.access_level.empty()) {
+    return invalid(kind + " takes no access level");
+  }
+  if (rule) {
+    auto c = exchange::characteristicNamed(r.rule_characteristic);
+    if (!c) {
+      return invalid(kind +
+                     ": the characteristic is UserAgent, DeviceOS, DeviceModel or "
+                     "DeviceType");
+    }
+    r.rule_characteristic = std::string(exchange::characteristicName(*c));
+    if (auto p = exchange::queryStringProblem(r.rule_query)) return invalid(kind + ": " + *p);
+  } else if (!r.rule_query.empty() || !r.rule_characteristic.empty()) {
+    return invalid(kind + " takes no rule");
+  }
+  if (recipients) {
+    if (r.recipients.size() > kMaxRecipients) {
+      return invalid(kind + ": at most " + std::to_string(kMaxRecipients) + " recipients");
+    }
+    for (const auto& address : r.recipients) {
+      if (auto p = protocol::smtpAddressProblem(address)) return invalid(kind + ": " + *p);
+    }
+  } else if (!r.recipients.empty()) {
+    return invalid(kind + " takes no recipients");
+  }
+  return r;
+}
 
 }  // namespace
 
@@ -63,19 +110,12 @@ Result<CommandRequest, CommandError> normalizeCommand(CommandRequest r) {
     if (auto p = protocol::idempotencyKeyProblem(r.idempotency_key)) return invalid(*p);
   }
   const protocol::CommandTarget target = commandKindInfo(r.kind).target;
-  if (target != protocol::CommandTarget::kOrganisation && !r.access_level.empty()) {
-    return invalid(kind + " takes no access level");
+  if (target != protocol::CommandTarget::kOrganisation &&
+      (!r.access_level.empty() || !r.rule_query.empty() || !r.rule_characteristic.empty() ||
+       !r.recipients.empty())) {
+    return invalid(kind + " takes no access level, rule or recipients");
   }
-  if (target == protocol::CommandTarget::kOrganisation) {
-    auto level = powershell::exchange::accessLevelNamed(r.access_level);
-    if (!level) return invalid(kind + ": the access level is Allow, Block or Quarantine");
-    r.access_level = std::string(powershell::exchange::accessLevelName(*level));
-    if (!r.mailbox.empty() || !r.partnership.empty() || !r.device_id.empty() ||
-        !r.device_ids.empty()) {
-      return invalid(kind + " acts on the organisation: no mailbox, device or partnership");
-    }
-    return r;
-  }
+  if (target == protocol::CommandTarget::kOrganisation) return normalizeOrganisationCommand(r);
   if (target == protocol::CommandTarget::kPartnership) {
     if (auto p = protocol::partnershipProblem(r.partnership)) return invalid(kind + ": " + *p);
     std::string mailbox(protocol::mailboxOfPartnership(r.partnership));

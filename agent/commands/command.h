@@ -24,7 +24,10 @@ enum class CommandKind {
   kWipeAccountOnly,  // remove only the mailbox's data from the device
   kCancelWipe,
   kRemovePartnership,
-  kSetDefaultAccessLevel,  // Set-ActiveSyncOrganizationSettings -DefaultAccessLevel
+  kSetDefaultAccessLevel,   // Set-ActiveSyncOrganizationSettings -DefaultAccessLevel
+  kSetDeviceAccessRule,     // New-ActiveSyncDeviceAccessRule, or Set- when it exists
+  kRemoveDeviceAccessRule,  // Remove-ActiveSyncDeviceAccessRule
+  kSetAdminMailRecipients,  // Set-ActiveSyncOrganizationSettings -AdminMailRecipients
 };
 const protocol::CommandKindInfo& commandKindInfo(CommandKind kind);  // its row of the table
 std::string_view commandKindName(CommandKind kind);  // allow, revoke, ..., remove-partnership
@@ -36,7 +39,13 @@ struct CommandRequest {
   std::string device_id;                // allow, revoke, block, unblock
   std::vector<std::string> device_ids;  // set-allowed, set-blocked
   std::string partnership;              // wipe, wipe-account-only, cancel-wipe, remove-partnership
-  std::string access_level;             // set-default-access-level: Allow, Block, Quarantine
+  // The organisation's commands: an access level (set-default-access-level,
+  // set-device-access-rule), a rule's query string and characteristic (the rule commands), the
+  // quarantine notices' recipients (set-admin-mail-recipients).
+  std::string access_level;  // Allow, Block, Quarantine
+  std::string rule_query;
+  std::string rule_characteristic;  // UserAgent, DeviceOS, DeviceModel, DeviceType
+  std::vector<std::string> recipients;
   // Commands this one waits for: it runs once they are all final, and fails unsent if one of
   // them failed (a policy's default changes only after its allowed lists are done).
   std::vector<std::int64_t> after;

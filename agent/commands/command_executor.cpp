@@ -15,6 +15,7 @@
 #include "agent/inventory/object_text.h"
 #include "common/time/utc_time.h"
 #include "powershell/clixml/ps_value.h"
+#include "powershell/exchange/access_decision.h"
 
 namespace easgate::agent {
 namespace {
@@ -38,6 +39,15 @@ std::string joined(const std::vector<std::string>& ids) {
   std::string out;
   for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
   return out.empty() ? "none" : out;
+}
+
+// A rule's name, as Exchange names it (normalizeCommand checked the characteristic).
+std::string ruleName(const CommandRequest& r) {
+  namespace exchange = powershell::exchange;
+  return exchange::DeviceAccessRule{
+      exchange::characteristicNamed(r.rule_characteristic).value_or(exchange::Characteristic{}),
+      r.rule_query, exchange::AccessLevel::kAllow}
+      .name();
 }
 
 // Where the organisation's commands queue, beside the mailboxes' keys (which are Guids).
@@ -268,6 +278,20 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
       if (done) organisation_changed_ = true;
       break;
     }
+    case CommandKind::kSetDeviceAccessRule: return setRule(c);
+    case CommandKind::kRemoveDeviceAccessRule: {
+      const std::string name = ruleName(r);
+      done = gateway_.removeDeviceAccessRule(name);
+      if (!done && done.error().code == GatewayErrc::kNotFound) {
+        return Outcome{true, "Exchange has no rule '" + name + "' (removed already)", {}};
+      }
+      if (done) organisation_changed_ = true;
+      break;
+    }
+    case CommandKind::kSetAdminMailRecipients:
+      done = gateway_.setAdminMailRecipients(r.recipients);
+      if (done) organisation_changed_ = true;
+      break;
     case CommandKind::kRemovePartnership:
       done = gateway_.removePartnership(r.partnership);
       // An earlier attempt may have removed it before the agent heard back.
@@ -352,6 +376,25 @@ CommandExecutor::Outcome CommandExecutor::setList(const CommandRecord& c) {
               " list: " + joined(off_other);
   }
   return Outcome{true, result, {}};
+}
+
+CommandExecutor::Outcome CommandExecutor::setRule(const CommandRecord& c) {
+  // Idempotent: the rule is made when Exchange has none by its name, else its level is set, so
+  // a retry after an attempt that reached Exchange does the same.
+  const std::string name = ruleName(c.request);
+  bool exists = false;
+  auto found = gateway_.deviceAccessRule(
+      name, [&](std::vector<powershell::PsValue>&& batch) { exists = exists || !batch.empty(); });
+  if (!found && found.error().code != GatewayErrc::kNotFound) {
+    return Outcome{false, found.error().message, found.error()};
+  }
+  auto done =
+      exists ? gateway_.setDeviceAccessRuleLevel(name, c.request.access_level)
+             : gateway_.newDeviceAccessRule(c.request.rule_query, c.request.rule_characteristic,
+                                            c.request.access_level);
+  if (!done) return Outcome{false, done.error().message, done.error()};
+  organisation_changed_ = true;
+  return Outcome{true, (exists ? "set the level of '" : "made the rule '") + name + "'", {}};
 }
 
 std::optional<std::string> CommandExecutor::firstFailedPrerequisite(const CommandRecord& c) {

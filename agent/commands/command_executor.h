@@ -70,6 +70,7 @@ class CommandExecutor {
   Outcome editLists(const CommandRecord& command);
   Outcome setList(const CommandRecord& command);
   Outcome wipe(const CommandRecord& command);
+  Outcome setRule(const CommandRecord& command);
   void readBack(const CommandRecord& command);
   // Why a command may not run because one it waits for did not succeed; nullopt when all did.
   std::optional<std::string> firstFailedPrerequisite(const CommandRecord& command);

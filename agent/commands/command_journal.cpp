@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kColumns =
     "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
     "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result, "
-    "mailbox_key, access_level, after_ids";
+    "mailbox_key, organisation, after_ids";
 
 CommandError storeError(const store::StoreError& e) {
   return CommandError{CommandErrc::kStore, e.message};
@@ -45,6 +45,45 @@ std::vector<std::int64_t> decodeNumbers(const std::string& text) {
     }
   }
   return numbers;
+}
+
+// The organisation's commands' arguments, as the `organisation` column keeps them.
+std::string encodeOrganisation(const CommandRequest& r) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  for (auto [name, value] :
+       {std::pair{"accessLevel", &r.access_level}, std::pair{"queryString", &r.rule_query},
+        std::pair{"characteristic", &r.rule_characteristic}}) {
+    if (value->empty()) continue;
+    w.key(name);
+    w.string(*value);
+  }
+  if (r.kind == CommandKind::kSetAdminMailRecipients) {
+    w.key("adminMailRecipients");
+    w.beginArray();
+    for (const auto& a : r.recipients) w.string(a);
+    w.endArray();
+  }
+  w.endObject();
+  return out;
+}
+
+void readOrganisation(const std::string& text, CommandRequest& r) {
+  auto doc = json::parseJson(text);
+  if (!doc || !doc->asObject()) return;
+  auto member = [&](const char* name) {
+    const json::JsonValue* v = doc->find(name);
+    return v && v->asString() ? *v->asString() : std::string();
+  };
+  r.access_level = member("accessLevel");
+  r.rule_query = member("queryString");
+  r.rule_characteristic = member("characteristic");
+  if (const json::JsonValue* list = doc->find("adminMailRecipients"); list && list->asArray()) {
+    for (const auto& a : *list->asArray()) {
+      if (a.asString()) r.recipients.push_back(*a.asString());
+    }
+  }
 }
 
 std::vector<std::string> decodeIds(const std::string& text) {
@@ -86,7 +125,7 @@ CommandRecord readRecord(const store::Statement& row) {
   c.last_error = row.text(14);
   c.result = row.text(15);
   c.mailbox_key = row.optionalText(16).value_or("");
-  c.request.access_level = row.text(17);
+  readOrganisation(row.text(17), c.request);
   c.request.after = decodeNumbers(row.text(18));
   return c;
 }
@@ -94,6 +133,8 @@ CommandRecord readRecord(const store::Statement& row) {
 // The audit entry's target: what the command acts on.
 std::string targetOf(const CommandRequest& r) {
   if (commandKindInfo(r.kind).target == protocol::CommandTarget::kOrganisation) {
+    if (!r.rule_query.empty())
+      return "organisation rule " + r.rule_query + " (" + r.rule_characteristic + ")";
     return "organisation";
   }
   if (!r.partnership.empty()) return r.partnership;
@@ -174,7 +215,7 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
   auto insert = database_.prepare(
       "INSERT INTO commands (idempotency_key, kind, mailbox, device_id, device_ids, "
       "partnership, requested_by, state, attempts, created_ms, updated_ms, next_attempt_ms, "
-      "deadline_ms, last_error, result, access_level, after_ids) VALUES (?, ?, ?, ?, ?, ?, ?, "
+      "deadline_ms, last_error, result, organisation, after_ids) VALUES (?, ?, ?, ?, ?, ?, ?, "
       "'queued', 0, ?, ?, ?, ?, '', '', ?, ?)");
   if (!insert) return insert.error();
   insert
@@ -190,7 +231,7 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
       .bind(9, now)
       .bind(10, now)
       .bind(11, deadline_ms)
-      .bind(12, request.access_level)
+      .bind(12, encodeOrganisation(request))
       .bind(13, encodeNumbers(request.after));
   if (auto r = insert->run(); !r) return r;
   out.command.id = database_.lastInsertId();
@@ -198,7 +239,9 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
   out.command.created_ms = out.command.updated_ms = out.command.next_attempt_ms = now;
   out.command.deadline_ms = deadline_ms;
   std::string detail = "{\"command\":" + std::to_string(out.command.id);
-  if (!request.access_level.empty()) detail += ",\"accessLevel\":\"" + request.access_level + "\"";
+  if (const std::string o = encodeOrganisation(request); o != "{}") {
+    detail += ",\"organisation\":" + o;
+  }
   if (!request.after.empty()) detail += ",\"after\":" + encodeNumbers(request.after);
   detail += "}";
   auto audited =

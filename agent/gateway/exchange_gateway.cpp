@@ -129,4 +129,36 @@ GatewayResult CmdletGateway::setDefaultAccessLevel(std::string_view level) {
       "DefaultAccessLevel", std::string(level)));
 }
 
+GatewayResult CmdletGateway::setAdminMailRecipients(const std::vector<std::string>& recipients) {
+  return checkAndRun(BridgeRequest{"Set-ActiveSyncOrganizationSettings", {}}.with(
+      "AdminMailRecipients", recipients));
+}
+
+GatewayResult CmdletGateway::deviceAccessRule(std::string_view name, const ObjectSink& sink) {
+  return checkAndRun(
+      BridgeRequest{"Get-ActiveSyncDeviceAccessRule", {}}.with("Identity", std::string(name)),
+      sink);
+}
+
+GatewayResult CmdletGateway::newDeviceAccessRule(std::string_view query_string,
+                                                 std::string_view characteristic,
+                                                 std::string_view level) {
+  return checkAndRun(BridgeRequest{"New-ActiveSyncDeviceAccessRule", {}}
+                         .with("QueryString", std::string(query_string))
+                         .with("Characteristic", std::string(characteristic))
+                         .with("AccessLevel", std::string(level)));
+}
+
+GatewayResult CmdletGateway::setDeviceAccessRuleLevel(std::string_view name,
+                                                      std::string_view level) {
+  return checkAndRun(BridgeRequest{"Set-ActiveSyncDeviceAccessRule", {}}
+                         .with("Identity", std::string(name))
+                         .with("AccessLevel", std::string(level)));
+}
+
+GatewayResult CmdletGateway::removeDeviceAccessRule(std::string_view name) {
+  return checkAndRun(
+      BridgeRequest{"Remove-ActiveSyncDeviceAccessRule", {}}.with("Identity", std::string(name)));
+}
+
 }  // namespace easgate::agent

@@ -78,6 +78,16 @@ class ExchangeGateway {
   virtual GatewayResult deviceAccessRules(const ObjectSink& sink) = 0;
   // Set-ActiveSyncOrganizationSettings -DefaultAccessLevel (Allow, Block or Quarantine).
   virtual GatewayResult setDefaultAccessLevel(std::string_view level) = 0;
+  // Set-ActiveSyncOrganizationSettings -AdminMailRecipients (replaces the list).
+  virtual GatewayResult setAdminMailRecipients(const std::vector<std::string>& recipients) = 0;
+  // One rule by its name ("<QueryString> (<Characteristic>)"): Get-ActiveSyncDeviceAccessRule
+  // -Identity; New-, Set- (its level) and Remove-ActiveSyncDeviceAccessRule.
+  virtual GatewayResult deviceAccessRule(std::string_view name, const ObjectSink& sink) = 0;
+  virtual GatewayResult newDeviceAccessRule(std::string_view query_string,
+                                            std::string_view characteristic,
+                                            std::string_view level) = 0;
+  virtual GatewayResult setDeviceAccessRuleLevel(std::string_view name, std::string_view level) = 0;
+  virtual GatewayResult removeDeviceAccessRule(std::string_view name) = 0;
 
   GatewayResult addAllowed(std::string_view mailbox, const std::vector<std::string>& ids) {
     return editList(mailbox, DeviceList::kAllowed, ids, {});
@@ -113,6 +123,12 @@ class CmdletGateway : public ExchangeGateway {
   GatewayResult organisationSettings(const ObjectSink& sink) final;
   GatewayResult deviceAccessRules(const ObjectSink& sink) final;
   GatewayResult setDefaultAccessLevel(std::string_view level) final;
+  GatewayResult setAdminMailRecipients(const std::vector<std::string>& recipients) final;
+  GatewayResult deviceAccessRule(std::string_view name, const ObjectSink& sink) final;
+  GatewayResult newDeviceAccessRule(std::string_view query_string, std::string_view characteristic,
+                                    std::string_view level) final;
+  GatewayResult setDeviceAccessRuleLevel(std::string_view name, std::string_view level) final;
+  GatewayResult removeDeviceAccessRule(std::string_view name) final;
 
  protected:
   // Runs a request that passed the allowlist.

@@ -30,20 +30,9 @@ OrganisationPolicy policyFromExchange(const powershell::PsObject& settings,
   return p;
 }
 
-void writePolicyJson(std::string& out, const OrganisationPolicy& p) {
-  json::JsonWriter w(out);
-  w.beginObject();
-  w.key("defaultAccessLevel");
-  w.string(exchange::accessLevelName(p.access.default_level));
-  w.key("adminMailRecipients");
+void writeRules(json::JsonWriter& w, const std::vector<exchange::DeviceAccessRule>& rules) {
   w.beginArray();
-  for (const auto& r : p.admin_mail_recipients) w.string(r);
-  w.endArray();
-  w.key("userMailInsert");
-  w.string(p.user_mail_insert);
-  w.key("rules");
-  w.beginArray();
-  for (const auto& r : p.access.rules) {
+  for (const auto& r : rules) {
     w.beginObject();
     w.key("name");
     w.string(r.name());
@@ -56,6 +45,21 @@ void writePolicyJson(std::string& out, const OrganisationPolicy& p) {
     w.endObject();
   }
   w.endArray();
+}
+
+void writePolicyJson(std::string& out, const OrganisationPolicy& p) {
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("defaultAccessLevel");
+  w.string(exchange::accessLevelName(p.access.default_level));
+  w.key("adminMailRecipients");
+  w.beginArray();
+  for (const auto& r : p.admin_mail_recipients) w.string(r);
+  w.endArray();
+  w.key("userMailInsert");
+  w.string(p.user_mail_insert);
+  w.key("rules");
+  writeRules(w, p.access.rules);
   w.key("unmodelledRules");
   w.beginArray();
   for (const auto& r : p.unmodelled_rules) w.string(r);

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json/json_writer.h"
 #include "powershell/clixml/ps_value.h"
 #include "powershell/exchange/access_decision.h"
 
@@ -31,6 +32,9 @@ OrganisationPolicy policyFromExchange(const powershell::PsObject& settings,
 // [{"name", "queryString", "characteristic", "accessLevel"}], "unmodelledRules"} — also the
 // members GET /v1/policy answers with.
 void writePolicyJson(std::string& out, const OrganisationPolicy& policy);
+// The rules alone, as an array: what GET /v1/policy/rules answers.
+void writeRules(json::JsonWriter& w,
+                const std::vector<powershell::exchange::DeviceAccessRule>& rules);
 std::string policyJson(const OrganisationPolicy& policy);
 std::optional<OrganisationPolicy> policyFromJson(std::string_view document);
 

@@ -157,10 +157,12 @@ const std::vector<Migration>& migrations() {
         ALTER TABLE mailbox_directory ADD COLUMN fingerprint TEXT;  -- NULL: written before v8
       )sql",
       // v9: the organisation's policy (agent/policy/). A command may wait for others (`after`,
-      // a JSON array of command ids) and may set an access level; each policy apply keeps what
-      // its rollback needs: the settings before it and the device IDs it added.
+      // a JSON array of command ids); the organisation's commands keep their arguments in
+      // `organisation` (JSON: accessLevel, queryString, characteristic, adminMailRecipients);
+      // each policy apply keeps what its rollback needs: the settings before it and the device
+      // IDs it added.
       R"sql(
-        ALTER TABLE commands ADD COLUMN access_level TEXT NOT NULL DEFAULT '';
+        ALTER TABLE commands ADD COLUMN organisation TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE commands ADD COLUMN after_ids TEXT NOT NULL DEFAULT '[]';
         CREATE TABLE policy_applies (
           id               INTEGER PRIMARY KEY,      -- the command that sets the default

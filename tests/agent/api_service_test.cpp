@@ -829,5 +829,85 @@ TEST_F(PolicyApi, AStalePlanIsNotAppliedAndAFailedAllowStopsTheDefault) {
   EXPECT_NE(q->text(1).find("not sent"), std::string::npos) << q->text(1);
 }
 
+TEST_F(PolicyApi, RulesAndQuarantineRecipientsChangeThroughCommands) {
+  auto& org = gateway_.organisation();
+  const sim::PartnershipFacts target = org.mailboxes()[4].devices[0];
+  ASSERT_NE(target.device_os, "");
+  const std::string rule = R"({"queryString":")" + target.device_os +
+                           R"(","characteristic":"deviceos","accessLevel":"block"})";
+  EXPECT_EQ(call(operator_, "POST", "/v1/policy/rules", rule).status, 403) << "rules are admin's";
+  HttpResponse made = call(admin_, "POST", "/v1/policy/rules", rule);
+  ASSERT_EQ(made.status, 202) << made.body;
+  EXPECT_EQ(text(parse(made), "characteristic"), "DeviceOS");
+  EXPECT_EQ(text(parse(made), "accessLevel"), "Block");
+  runCommands();
+  ASSERT_EQ(org.policy.rules.size(), 2u);
+  EXPECT_EQ(org.policy.rules[1].name(), target.device_os + " (DeviceOS)");
+  const auto* device = org.findDevice(target.guid) ? org.findDevice(target.guid)->device : nullptr;
+  ASSERT_NE(device, nullptr);
+  EXPECT_EQ(device->access_state, "Blocked") << "Exchange decides its devices again";
+  EXPECT_EQ(device->access_state_reason, "DeviceRule");
+
+  // The same rule again sets its level: no duplicate (Exchange would refuse one).
+  const std::string allow = R"({"queryString":")" + target.device_os +
+                            R"(","characteristic":"DeviceOS","accessLevel":"Allow"})";
+  ASSERT_EQ(call(admin_, "POST", "/v1/policy/rules", allow).status, 202);
+  runCommands();
+  ASSERT_EQ(org.policy.rules.size(), 2u);
+  EXPECT_EQ(org.policy.rules[1].level, powershell::exchange::AccessLevel::kAllow);
+  EXPECT_EQ(requestsOf("Set-ActiveSyncDeviceAccessRule").size(), 1u);
+  ASSERT_TRUE(harvester_->run(HarvestKind::kDelta).ok());
+  json::JsonValue rules = parse(call(reader_, "GET", "/v1/policy/rules"));
+  ASSERT_EQ(rules.find("rules")->asArray()->size(), 2u);
+
+  // Removed by its name; removing it again finds it gone, which is done.
+  const std::string path =
+      "/v1/policy/rules/" + protocol::percentEncode(target.device_os + " (DeviceOS)");
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse removed = call(admin_, "DELETE", path);
+    ASSERT_EQ(removed.status, 202) << removed.body;
+    runCommands();
+    auto c = journal_->get(*parse(removed).find("id")->asInt());
+    EXPECT_EQ(c->state, CommandState::kSucceeded) << c->last_error;
+  }
+  EXPECT_EQ(org.policy.rules.size(), 1u);
+
+  HttpResponse recipients = call(admin_, "PUT", "/v1/policy/settings",
+                                 R"({"adminMailRecipients":["helpdesk@contoso.com"]})");
+  ASSERT_EQ(recipients.status, 202) << recipients.body;
+  runCommands();
+  EXPECT_EQ(org.admin_mail_recipients, std::vector<std::string>{"helpdesk@contoso.com"});
+
+  struct Bad {
+    const char* method;
+    std::string target;
+    std::string body;
+    const char* field;
+  } bad[] = {
+      {"POST", "/v1/policy/rules",
+       R"({"queryString":"*","characteristic":"DeviceType","accessLevel":"Block"})", "queryString"},
+      {"POST", "/v1/policy/rules",
+       R"({"queryString":"","characteristic":"DeviceType","accessLevel":"Block"})", "queryString"},
+      {"POST", "/v1/policy/rules",
+       R"({"queryString":"iPhone","characteristic":"DeviceId","accessLevel":"Block"})",
+       "characteristic"},
+      {"POST", "/v1/policy/rules",
+       R"({"queryString":"iPhone","characteristic":"DeviceType","accessLevel":"Quarantined"})",
+       "accessLevel"},
+      {"DELETE", "/v1/policy/rules/iPhone", "", "name"},
+      {"DELETE", "/v1/policy/rules/" + protocol::percentEncode("* (DeviceType)"), "", "name"},
+      {"PUT", "/v1/policy/settings", R"({"adminMailRecipients":["not an address"]})",
+       "adminMailRecipients[0]"},
+      {"PUT", "/v1/policy/settings", R"({})", "adminMailRecipients"},
+  };
+  const int before = submitted_;
+  for (const auto& b : bad) {
+    HttpResponse r = call(admin_, b.method, b.target, b.body);
+    EXPECT_EQ(r.status, 400) << b.target << " " << b.body;
+    EXPECT_EQ(field(r), b.field) << b.target << " " << b.body << " -> " << r.body;
+  }
+  EXPECT_EQ(submitted_, before) << "nothing queued";
+}
+
 }  // namespace
 }  // namespace easgate::agent::api

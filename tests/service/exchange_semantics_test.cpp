@@ -369,5 +369,39 @@ TEST_F(ExchangeSemantics, ThePolicyIsPlannedAppliedThroughACrashAndRolledBack) {
   EXPECT_EQ(strings(lists, "blocked"), std::vector<std::string>{"DEV000003"});
 }
 
+// Device access rules and quarantine recipients, through ctl and real PowerShell: a rule is
+// made, made again (its level set, no duplicate), and removed; Exchange decides the devices it
+// names; the recipients are set.
+TEST_F(ExchangeSemantics, DeviceAccessRulesAndRecipientsAreSetInExchange) {
+  start();
+  auto settle = [&](const std::string& args) {
+    const json::JsonValue c = ctlJson(args);
+    const json::JsonValue* id = c.find("id");
+    ASSERT_TRUE(id && id->asInt()) << args;
+    EXPECT_EQ(waitFor(*id->asInt()), "succeeded") << args;
+  };
+  settle("policy set-rule Android devicetype block");
+  std::string state = slurp(dir_ / "exchange.json");
+  EXPECT_NE(state.find("\"Name\":\"Android (DeviceType)\""), std::string::npos) << state;
+  restartAndHarvest();
+  const std::string lila =
+      "contoso.com/Users/Lila Okafor/ExchangeActiveSyncDevices/Android" + kSection + "LILA00001";
+  const std::string device = ctl("device " + quoted(lila)).out;
+  EXPECT_NE(device.find("\"accessState\":\"Blocked\""), std::string::npos) << device;
+  EXPECT_NE(device.find("\"accessStateReason\":\"DeviceRule\""), std::string::npos) << device;
+
+  settle("policy set-rule Android DeviceType Quarantine");
+  state = slurp(dir_ / "exchange.json");
+  EXPECT_NE(state.find("\"AccessLevel\":\"Quarantine\""), std::string::npos) << state;
+  EXPECT_EQ(state.find("Android (DeviceType)"), state.rfind("Android (DeviceType)"))
+      << "one rule, not two";
+  settle("policy recipients mobile-admins@contoso.com");
+  EXPECT_NE(slurp(dir_ / "exchange.json").find("mobile-admins@contoso.com"), std::string::npos);
+  settle("policy remove-rule 'Android (DeviceType)'");
+  EXPECT_EQ(slurp(dir_ / "exchange.json").find("Android (DeviceType)"), std::string::npos);
+  const json::JsonValue rules = ctlJson("policy rules");
+  ASSERT_NE(rules.find("rules"), nullptr);
+}
+
 }  // namespace
 }  // namespace easgate::testing
