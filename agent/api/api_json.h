@@ -19,6 +19,9 @@ transport::HttpResponse errorResponse(const protocol::ApiError& error);
 transport::HttpResponse storeFailure(const store::StoreError& error);
 
 std::string commandJson(const CommandRecord& command);
+// A command the journal did not take: 409 for a reused idempotency key, 400 for an invalid
+// one, 503 (try again) when the store refused (agent/api/command_routes.cpp).
+transport::HttpResponse journalRefusal(const CommandError& error);
 // A current partnership with when the agent first and last saw it (appendDeviceJson).
 std::string deviceJson(const StoredDevice& device);
 std::string eventJson(const InventoryEvent& event);

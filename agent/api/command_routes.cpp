@@ -26,6 +26,23 @@ std::optional<protocol::ApiError> mailboxParamProblem(const std::string& mailbox
 
 }  // namespace
 
+HttpResponse journalRefusal(const CommandError& e) {
+  switch (e.code) {
+    case CommandErrc::kConflict:
+      return errorResponse({409, "idempotency-conflict", e.message, "Idempotency-Key"});
+    case CommandErrc::kInvalid:
+      return errorResponse(protocol::badRequest("invalid-field", e.message));
+    case CommandErrc::kNotFound:
+    case CommandErrc::kStore: break;
+  }
+  auto r = errorResponse(
+      {503, "store-busy",
+       "the command could not be journaled (" + e.message + "); it was not accepted: try again",
+       ""});
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 HttpResponse ApiService::submit(Call& call, CommandRequest request) {
   const std::string_view key = call.request.header("idempotency-key");
   if (!key.empty()) {
@@ -41,24 +58,7 @@ HttpResponse ApiService::submit(Call& call, CommandRequest request) {
   }
   auto submitted =
       journal_.submit(normalized.value(), clock_.nowMs() + options_.command_deadline_ms);
-  if (!submitted) {
-    const CommandError& e = submitted.error();
-    switch (e.code) {
-      case CommandErrc::kConflict:
-        return errorResponse({409, "idempotency-conflict", e.message, "Idempotency-Key"});
-      case CommandErrc::kInvalid:
-        return errorResponse(protocol::badRequest("invalid-field", e.message));
-      case CommandErrc::kNotFound:
-      case CommandErrc::kStore: {
-        auto r = errorResponse({503, "store-busy",
-                                "the command could not be journaled (" + e.message +
-                                    "); it was not accepted: try again",
-                                ""});
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-    }
-  }
+  if (!submitted) return journalRefusal(submitted.error());
   if (commands_submitted_) commands_submitted_();
   auto r = jsonResponse(202, commandJson(submitted->command));
   r.headers.emplace_back("Location", "/v1/commands/" + std::to_string(submitted->command.id));

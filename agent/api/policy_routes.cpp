@@ -76,17 +76,6 @@ HttpResponse sequenceAccepted(const std::vector<CommandRecord>& commands, std::i
   return r;
 }
 
-HttpResponse journalFailure(const CommandError& e) {
-  if (e.code == CommandErrc::kInvalid) {
-    return errorResponse(protocol::badRequest("invalid-field", e.message));
-  }
-  auto r =
-      errorResponse({503, "store-busy",
-                     "the commands could not be journaled (" + e.message + "): try again", ""});
-  r.headers.emplace_back("Retry-After", "1");
-  return r;
-}
-
 }  // namespace
 
 HttpResponse ApiService::getPolicy(Call&) {
@@ -195,7 +184,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
     requests.push_back(std::move(level));
     for (auto& r : requests) {
       auto normalized = normalizeCommand(std::move(r));
-      if (!normalized) return journalFailure(normalized.error());
+      if (!normalized) return journalRefusal(normalized.error());
       r = std::move(normalized).value();
     }
     record.plan = stored->id;
@@ -209,7 +198,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
           record.id = commands.back().id;
           return policy::recordApply(db, record);
         });
-    if (!journaled) return journalFailure(journaled.error());
+    if (!journaled) return journalRefusal(journaled.error());
     {
       std::lock_guard lock(plans_mutex_);  // a plan is applied once
       std::erase_if(plans_, [&](const StoredPlan& p) { return p.id == stored->id; });
@@ -259,7 +248,7 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
     }
     for (auto& r : requests) {
       auto normalized = normalizeCommand(std::move(r));
-      if (!normalized) return journalFailure(normalized.error());
+      if (!normalized) return journalRefusal(normalized.error());
       r = std::move(normalized).value();
     }
     auto journaled = journal_.submitSequence(
@@ -267,7 +256,7 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
         [&](store::Database& db, const std::vector<CommandRecord>& commands) {
           return policy::markRolledBack(db, apply.id, commands.front().id);
         });
-    if (!journaled) return journalFailure(journaled.error());
+    if (!journaled) return journalRefusal(journaled.error());
     if (commands_submitted_) commands_submitted_();
     return sequenceAccepted(journaled.value(), journaled->front().id, "rollbackId");
   });
