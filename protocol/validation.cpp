@@ -108,7 +108,11 @@ std::optional<std::string> smtpAddressProblem(std::string_view address) {
   const auto at = address.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == address.size() ||
       address.find(' ') != std::string_view::npos || address.find('*') != std::string_view::npos) {
-    return "'" + std::string(address) + "' is no SMTP address (local@domain)";
+    // Appended, not "'" + std::string(...): GCC 12 (mingw-w64, -O3) warns falsely of an
+    // overlapping copy (-Wrestrict) in that form.
+    std::string message = "'";
+    message.append(address).append("' is no SMTP address (local@domain)");
+    return message;
   }
   return std::nullopt;
 }
