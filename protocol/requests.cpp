@@ -18,6 +18,8 @@ namespace {
 
 using json::JsonValue;
 
+constexpr std::size_t kMaxPlanRules = 50;  // rule changes in one plan
+
 ApiError invalidField(std::string field, std::string message) {
   return badRequest("invalid-field", std::move(message), std::move(field));
 }
@@ -165,8 +167,40 @@ Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_vie
   return ids;
 }
 
+// A rule's members (in an object already checked for unknown ones); `where` prefixes the
+// fields named in errors ("rules[0].").
+Result<DeviceAccessRuleBody, ApiError> ruleMembers(const JsonValue& doc, const std::string& where) {
+  DeviceAccessRuleBody r;
+  for (auto [name, target] :
+       {std::pair{"queryString", &r.query_string}, std::pair{"characteristic", &r.characteristic},
+        std::pair{"accessLevel", &r.access_level}}) {
+    const std::string field = where + name;
+    auto v = stringMember(doc, name);
+    if (!v) return invalidField(field, field + " must be a string");
+    if (v->empty()) return badRequest("missing-field", field + " is required", field);
+    *target = std::move(v).value();
+  }
+  auto oneOf = [](std::string& value, std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      if (text::equalsIgnoreAsciiCase(value, n)) {
+        value = n;
+        return true;
+      }
+    }
+    return false;
+  };
+  if (!oneOf(r.characteristic, {"UserAgent", "DeviceOS", "DeviceModel", "DeviceType"})) {
+    return invalidField(where + "characteristic",
+                        "characteristic is UserAgent, DeviceOS, DeviceModel or DeviceType");
+  }
+  if (!oneOf(r.access_level, {"Allow", "Block", "Quarantine"})) {
+    return invalidField(where + "accessLevel", "accessLevel is Allow, Block or Quarantine");
+  }
+  return r;
+}
+
 Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body) {
-  auto doc = parseObject(body, {"defaultAccessLevel", "grandfather"});
+  auto doc = parseObject(body, {"defaultAccessLevel", "grandfather", "rules", "removeRules"});
   if (!doc) return doc.error();
   PolicyPlanRequest r;
   auto level = stringMember(doc.value(), "defaultAccessLevel");
@@ -183,6 +217,39 @@ Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body
                         "'" + level.value() +
                             "' is no level a policy plan sets: Quarantine or Block (Allow is what "
                             "a rollback restores)");
+  }
+  if (const JsonValue* rules = doc->find("rules"); rules && !rules->isNull()) {
+    if (!rules->asArray() || rules->asArray()->size() > kMaxPlanRules) {
+      return invalidField("rules", "rules is a list of at most 50 rules");
+    }
+    for (std::size_t i = 0; i < rules->asArray()->size(); ++i) {
+      const std::string where = "rules[" + std::to_string(i) + "]";
+      const JsonValue& rule = (*rules->asArray())[i];
+      if (!rule.asObject()) return invalidField(where, where + " must be an object");
+      for (const auto& [name, value] : *rule.asObject()) {
+        if (name != "queryString" && name != "characteristic" && name != "accessLevel") {
+          return badRequest("unknown-field", "'" + name + "' is not a field of a rule",
+                            where + "." + name);
+        }
+      }
+      auto parsed = ruleMembers(rule, where + ".");
+      if (!parsed) return parsed.error();
+      r.rules.push_back(std::move(parsed).value());
+    }
+  }
+  if (const JsonValue* remove = doc->find("removeRules"); remove && !remove->isNull()) {
+    if (!remove->asArray() || remove->asArray()->size() > kMaxPlanRules) {
+      return invalidField("removeRules", "removeRules is a list of at most 50 rule names");
+    }
+    for (std::size_t i = 0; i < remove->asArray()->size(); ++i) {
+      const std::string field = "removeRules[" + std::to_string(i) + "]";
+      const std::string* name = (*remove->asArray())[i].asString();
+      if (!name || name->empty() || name->size() > 1100) {
+        return invalidField(field,
+                            "a rule is named by its name, \"<QueryString> (<Characteristic>)\"");
+      }
+      r.remove_rules.push_back(*name);
+    }
   }
   const JsonValue* g = doc->find("grandfather");
   if (!g || g->isNull()) return r;
@@ -223,32 +290,7 @@ Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body
 Result<DeviceAccessRuleBody, ApiError> parseDeviceAccessRuleBody(std::string_view body) {
   auto doc = parseObject(body, {"queryString", "characteristic", "accessLevel"});
   if (!doc) return doc.error();
-  DeviceAccessRuleBody r;
-  for (auto [name, target] :
-       {std::pair{"queryString", &r.query_string}, std::pair{"characteristic", &r.characteristic},
-        std::pair{"accessLevel", &r.access_level}}) {
-    auto v = stringMember(doc.value(), name);
-    if (!v) return v.error();
-    if (v->empty()) return badRequest("missing-field", std::string(name) + " is required", name);
-    *target = std::move(v).value();
-  }
-  auto oneOf = [](std::string& value, std::initializer_list<const char*> names) {
-    for (const char* n : names) {
-      if (text::equalsIgnoreAsciiCase(value, n)) {
-        value = n;
-        return true;
-      }
-    }
-    return false;
-  };
-  if (!oneOf(r.characteristic, {"UserAgent", "DeviceOS", "DeviceModel", "DeviceType"})) {
-    return invalidField("characteristic",
-                        "characteristic is UserAgent, DeviceOS, DeviceModel or DeviceType");
-  }
-  if (!oneOf(r.access_level, {"Allow", "Block", "Quarantine"})) {
-    return invalidField("accessLevel", "accessLevel is Allow, Block or Quarantine");
-  }
-  return r;
+  return ruleMembers(doc.value(), "");
 }
 
 Result<std::vector<std::string>, ApiError> parsePolicySettingsBody(std::string_view body) {

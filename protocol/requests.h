@@ -44,14 +44,27 @@ Result<std::string, ApiError> parseDeviceIdBody(std::string_view body);
 // Duplicates, compared without case as Exchange does, are refused.
 Result<std::vector<std::string>, ApiError> parseDeviceIdListBody(std::string_view body);
 
+// POST /v1/policy/rules: {"queryString", "characteristic", "accessLevel"} (all required; the
+// enums in any case). The query string's own rules are Exchange's, checked by the agent.
+struct DeviceAccessRuleBody {
+  std::string query_string;
+  std::string characteristic;
+  std::string access_level;
+};
+Result<DeviceAccessRuleBody, ApiError> parseDeviceAccessRuleBody(std::string_view body);
+
 // POST /v1/policy/plan: {"defaultAccessLevel": "Quarantine" | "Block", "grandfather": "none" |
-// "allowed" | ["<partnership Identity>", ...]}. The level in any case, given back in Exchange's
-// spelling; grandfather defaults to "allowed" (every device Allowed now keeps its access).
+// "allowed" | ["<partnership Identity>", ...], "rules": [<rule body>, ...], "removeRules":
+// ["<rule name>", ...]}. The level in any case, given back in Exchange's spelling; grandfather
+// defaults to "allowed" (every device Allowed now keeps its access); rules are made or get
+// their level, and removed, by the apply before the default changes.
 struct PolicyPlanRequest {
   enum class Grandfather { kNone, kAllowed, kListed };
   std::string default_access_level;
   Grandfather grandfather = Grandfather::kAllowed;
   std::vector<std::string> partnerships;  // kListed
+  std::vector<DeviceAccessRuleBody> rules;
+  std::vector<std::string> remove_rules;  // by name, "<QueryString> (<Characteristic>)"
 };
 Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body);
 
@@ -67,15 +80,6 @@ struct PolicyRollbackRequest {
   bool remove_grandfathered = false;
 };
 Result<PolicyRollbackRequest, ApiError> parsePolicyRollbackRequest(std::string_view body);
-
-// POST /v1/policy/rules: {"queryString", "characteristic", "accessLevel"} (all required; the
-// enums in any case). The query string's own rules are Exchange's, checked by the agent.
-struct DeviceAccessRuleBody {
-  std::string query_string;
-  std::string characteristic;
-  std::string access_level;
-};
-Result<DeviceAccessRuleBody, ApiError> parseDeviceAccessRuleBody(std::string_view body);
 
 // PUT /v1/policy/settings: {"adminMailRecipients": ["..."]} (up to 100; empty clears).
 Result<std::vector<std::string>, ApiError> parsePolicySettingsBody(std::string_view body);

@@ -90,6 +90,27 @@ Request policyRequest(const std::string& action, const CtlOptions& o) {
     } else {
       w.string(o.grandfather);
     }
+    if (!o.plan_set_rules.empty()) {
+      w.key("rules");
+      w.beginArray();
+      for (std::size_t i = 0; i + 2 < o.plan_set_rules.size(); i += 3) {
+        w.beginObject();
+        w.key("queryString");
+        w.string(o.plan_set_rules[i]);
+        w.key("characteristic");
+        w.string(o.plan_set_rules[i + 1]);
+        w.key("accessLevel");
+        w.string(o.plan_set_rules[i + 2]);
+        w.endObject();
+      }
+      w.endArray();
+    }
+    if (!o.plan_remove_rules.empty()) {
+      w.key("removeRules");
+      w.beginArray();
+      for (const auto& name : o.plan_remove_rules) w.string(name);
+      w.endArray();
+    }
   } else if (action == "apply") {
     w.key("planId");
     w.string(o.plan_id);
@@ -248,6 +269,13 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
       ->capture_default_str();
   plan->add_option("--keep", o.partnerships,
                    "Keep only these partnerships (their Identities), instead of --grandfather");
+  plan->add_option("--set-rule", o.plan_set_rules,
+                   "QUERY CHARACTERISTIC LEVEL: a rule to make, or whose level to set, before the "
+                   "default changes (repeatable)")
+      ->expected(3)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  plan->add_option("--remove-rule", o.plan_remove_rules,
+                   "A rule to remove, by its name '<QueryString> (<Characteristic>)' (repeatable)");
   policy->add_subcommand("apply", "Apply a plan (admin)")
       ->add_option("plan-id", o.plan_id, "The plan's id")
       ->required();

@@ -32,14 +32,16 @@ struct CtlOptions {
   int limit = 0;
   std::int64_t after = 0;
   // ctl policy.
-  std::string access_level;               // plan: Quarantine or Block
-  std::string grandfather = "allowed";    // plan: none, allowed, or "listed" with `partnerships`
-  std::vector<std::string> partnerships;  // plan --keep
-  std::string plan_id;                    // apply
-  bool remove_grandfathered = false;      // rollback
-  std::string rule_query;                 // set-rule; remove-rule: the rule's name
-  std::string rule_characteristic;        // set-rule
-  std::vector<std::string> recipients;    // recipients
+  std::string access_level;                 // plan: Quarantine or Block
+  std::string grandfather = "allowed";      // plan: none, allowed, or "listed" with `partnerships`
+  std::vector<std::string> partnerships;    // plan --keep
+  std::string plan_id;                      // apply
+  bool remove_grandfathered = false;        // rollback
+  std::string rule_query;                   // set-rule; remove-rule: the rule's name
+  std::string rule_characteristic;          // set-rule
+  std::vector<std::string> recipients;      // recipients
+  std::vector<std::string> plan_set_rules;  // plan --set-rule: query, characteristic, level, ...
+  std::vector<std::string> plan_remove_rules;  // plan --remove-rule: names
 };
 
 // Adds `easgate ctl`: a client of the 9090 protocol for administrators and scripts.

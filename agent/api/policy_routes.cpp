@@ -177,6 +177,22 @@ HttpResponse ApiService::applyPolicy(Call& call) {
       requests.push_back(std::move(allow));
       record.added.emplace_back(a.mailbox, a.device_id);
     }
+    for (const auto& change : plan->rule_changes) {
+      namespace exchange = powershell::exchange;
+      const std::string characteristic(exchange::characteristicName(change.rule.characteristic));
+      const std::string level(exchange::accessLevelName(change.rule.level));
+      CommandRequest rule;
+      rule.kind =
+          change.remove ? CommandKind::kRemoveDeviceAccessRule : CommandKind::kSetDeviceAccessRule;
+      rule.rule_query = change.rule.query_string;
+      rule.rule_characteristic = characteristic;
+      if (!change.remove) rule.access_level = level;
+      rule.requested_by = call.client;
+      requests.push_back(std::move(rule));
+      record.rule_changes.push_back(
+          {change.remove, change.rule.query_string, characteristic, level,
+           change.previous ? std::string(exchange::accessLevelName(*change.previous)) : ""});
+    }
     CommandRequest level;
     level.kind = CommandKind::kSetDefaultAccessLevel;
     level.access_level = std::string(powershell::exchange::accessLevelName(plan->level));
@@ -236,6 +252,20 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
     level.access_level = apply.previous_level;
     level.requested_by = call.client;
     requests.push_back(std::move(level));
+    // The rules as they were, the last change undone first.
+    for (auto it = apply.rule_changes.rbegin(); it != apply.rule_changes.rend(); ++it) {
+      CommandRequest rule;
+      rule.rule_query = it->query_string;
+      rule.rule_characteristic = it->characteristic;
+      rule.requested_by = call.client;
+      if (!it->remove && it->previous_level.empty()) {
+        rule.kind = CommandKind::kRemoveDeviceAccessRule;  // the apply made it
+      } else {
+        rule.kind = CommandKind::kSetDeviceAccessRule;  // back to its level, or made again
+        rule.access_level = it->remove ? it->level : it->previous_level;
+      }
+      requests.push_back(std::move(rule));
+    }
     if (request->remove_grandfathered) {
       for (const auto& [mailbox, device_id] : apply.added) {
         CommandRequest revoke;
@@ -296,24 +326,17 @@ HttpResponse ApiService::putPolicyRule(Call& call) {
 }
 
 HttpResponse ApiService::deletePolicyRule(Call& call) {
-  // The rule's name: "<QueryString> (<Characteristic>)".
-  const std::string& name = call.params[0];
-  const auto open = name.rfind(" (");
-  std::optional<powershell::exchange::Characteristic> characteristic;
-  if (open != std::string::npos && name.size() > open + 3 && name.back() == ')') {
-    characteristic = powershell::exchange::characteristicNamed(
-        std::string_view(name).substr(open + 2, name.size() - open - 3));
-  }
-  if (!characteristic) {
+  auto rule = powershell::exchange::ruleNamed(call.params[0]);
+  if (!rule) {
     return errorResponse(protocol::badRequest(
         "invalid-field",
         "a rule is named \"<QueryString> (<Characteristic>)\", as Exchange names it", "name"));
   }
   CommandRequest request;
   request.kind = CommandKind::kRemoveDeviceAccessRule;
-  request.rule_query = name.substr(0, open);
+  request.rule_query = rule->query_string;
   request.rule_characteristic =
-      std::string(powershell::exchange::characteristicName(*characteristic));
+      std::string(powershell::exchange::characteristicName(rule->characteristic));
   if (auto p = powershell::exchange::queryStringProblem(request.rule_query)) {
     return errorResponse(protocol::badRequest("invalid-field", *p, "name"));
   }

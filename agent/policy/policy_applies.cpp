@@ -34,14 +34,50 @@ std::vector<std::pair<std::string, std::string>> decodeAdded(const std::string& 
   return out;
 }
 
+std::string encodeRuleChanges(const std::vector<AppliedRuleChange>& changes) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginArray();
+  for (const auto& c : changes) {
+    w.beginObject();
+    w.key("remove");
+    w.boolean(c.remove);
+    for (auto [name, value] :
+         {std::pair{"queryString", &c.query_string}, std::pair{"characteristic", &c.characteristic},
+          std::pair{"level", &c.level}, std::pair{"previousLevel", &c.previous_level}}) {
+      w.key(name);
+      w.string(*value);
+    }
+    w.endObject();
+  }
+  w.endArray();
+  return out;
+}
+
+std::vector<AppliedRuleChange> decodeRuleChanges(const std::string& text) {
+  std::vector<AppliedRuleChange> out;
+  auto doc = json::parseJson(text);
+  if (!doc || !doc->asArray()) return out;
+  for (const auto& item : *doc->asArray()) {
+    auto member = [&](const char* name) {
+      const json::JsonValue* v = item.find(name);
+      return v && v->asString() ? *v->asString() : std::string();
+    };
+    const json::JsonValue* remove = item.find("remove");
+    out.push_back({remove && remove->asBool() && *remove->asBool(), member("queryString"),
+                   member("characteristic"), member("level"), member("previousLevel")});
+  }
+  return out;
+}
+
 constexpr const char* kColumns =
-    "id, plan, at_ms, requested_by, previous_level, level, added, rolled_back_by";
+    "id, plan, at_ms, requested_by, previous_level, level, added, rolled_back_by, rule_changes";
 
 }  // namespace
 
 Result<void, store::StoreError> recordApply(store::Database& db, const PolicyApply& a) {
   auto q = db.prepare(std::string("INSERT INTO policy_applies (") + kColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, NULL)");
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)");
   if (!q) return q.error();
   return q->bind(1, a.id)
       .bind(2, a.plan)
@@ -50,6 +86,7 @@ Result<void, store::StoreError> recordApply(store::Database& db, const PolicyApp
       .bind(5, a.previous_level)
       .bind(6, a.level)
       .bind(7, encodeAdded(a.added))
+      .bind(8, encodeRuleChanges(a.rule_changes))
       .run();
 }
 
@@ -72,6 +109,7 @@ Result<std::optional<PolicyApply>, store::StoreError> findApply(store::Database&
   a.level = q->text(5);
   a.added = decodeAdded(q->text(6));
   if (!q->isNull(7)) a.rolled_back_by = q->integer(7);
+  a.rule_changes = decodeRuleChanges(q->text(8));
   return std::optional(std::move(a));
 }
 

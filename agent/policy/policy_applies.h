@@ -13,6 +13,16 @@
 // rollback restores them and removes only what the apply added.
 namespace easgate::agent::policy {
 
+// A rule the apply made, set or removed, with what it was before.
+struct AppliedRuleChange {
+  bool remove = false;
+  std::string query_string;
+  std::string characteristic;
+  std::string level;           // after (set), or before (remove)
+  std::string previous_level;  // before; empty for a rule the apply made
+  bool operator==(const AppliedRuleChange&) const = default;
+};
+
 struct PolicyApply {
   std::int64_t id = 0;  // the command that sets the default
   std::string plan;
@@ -21,7 +31,8 @@ struct PolicyApply {
   std::string previous_level;                              // DefaultAccessLevel before
   std::string level;                                       // and after
   std::vector<std::pair<std::string, std::string>> added;  // (mailbox, device ID) it allowed
-  std::optional<std::int64_t> rolled_back_by;              // the rollback's command
+  std::vector<AppliedRuleChange> rule_changes;
+  std::optional<std::int64_t> rolled_back_by;  // the rollback's command
 };
 
 Result<void, store::StoreError> recordApply(store::Database& db, const PolicyApply& apply);

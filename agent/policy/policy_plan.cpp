@@ -1,5 +1,6 @@
 #include "agent/policy/policy_plan.h"
 
+#include <algorithm>
 #include <set>
 
 #include "agent/audit/sha256.h"
@@ -76,6 +77,45 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
   plan.level = *level;
   exchange::AccessPolicy after = current.access;
   after.default_level = *level;
+  auto existing = [&](const exchange::DeviceAccessRule& wanted) {
+    return std::find_if(after.rules.begin(), after.rules.end(), [&](const auto& r) {
+      return r.characteristic == wanted.characteristic && r.query_string == wanted.query_string;
+    });
+  };
+  for (std::size_t i = 0; i < target.rules.size(); ++i) {
+    const auto& body = target.rules[i];
+    const std::string where = "rules[" + std::to_string(i) + "]";
+    if (auto p = exchange::queryStringProblem(body.query_string)) {
+      return PlanError{where + ".queryString", *p};
+    }
+    auto c = exchange::characteristicNamed(body.characteristic);
+    auto l = exchange::accessLevelNamed(body.access_level);
+    if (!c) return PlanError{where + ".characteristic", "an unknown characteristic"};
+    if (!l) return PlanError{where + ".accessLevel", "an unknown access level"};
+    RuleChange change{false, {*c, body.query_string, *l}, std::nullopt};
+    if (auto it = existing(change.rule); it != after.rules.end()) {
+      if (it->level == *l) continue;  // already so
+      change.previous = it->level;
+      it->level = *l;
+    } else {
+      after.rules.push_back(change.rule);
+    }
+    plan.rule_changes.push_back(std::move(change));
+  }
+  for (std::size_t i = 0; i < target.remove_rules.size(); ++i) {
+    const std::string where = "removeRules[" + std::to_string(i) + "]";
+    auto named = exchange::ruleNamed(target.remove_rules[i]);
+    if (!named) {
+      return PlanError{where, "a rule is named \"<QueryString> (<Characteristic>)\""};
+    }
+    auto it = existing(*named);
+    if (it == after.rules.end()) {
+      return PlanError{where, "the organisation has no rule '" + target.remove_rules[i] +
+                                  "' (as the last harvest read its rules)"};
+    }
+    plan.rule_changes.push_back({true, *it, it->level});
+    after.rules.erase(it);
+  }
   for (const auto& rule : current.unmodelled_rules) {
     plan.warnings.push_back("the rule '" + rule +
                             "' is not evaluated here: devices it matches may end otherwise");
@@ -162,6 +202,10 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
   std::string basis = std::string(exchange::accessLevelName(plan.current_level)) + "\n" +
                       std::string(exchange::accessLevelName(plan.level)) + "\n";
   for (const auto& a : plan.allows) basis += "allow\t" + a.mailbox + "\t" + a.device_id + "\n";
+  for (const auto& r : plan.rule_changes) {
+    basis += std::string(r.remove ? "remove\t" : "rule\t") + r.rule.name() + "\t" +
+             std::string(exchange::accessLevelName(r.rule.level)) + "\n";
+  }
   for (const auto& c : plan.changes) {
     basis += "change\t" + c.device->identity + "\t" + c.from_state + "\t" + c.from_reason + "\t" +
              c.to_state + "\t" + c.to_reason + "\n";
@@ -228,6 +272,25 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
     w.endObject();
   }
   w.endArray();
+  w.key("ruleChanges");
+  w.beginArray();
+  for (const auto& r : plan.rule_changes) {
+    w.beginObject();
+    w.key("change");
+    w.string(r.remove ? "remove" : r.previous ? "set-level" : "add");
+    w.key("name");
+    w.string(r.rule.name());
+    w.key("accessLevel");
+    w.string(exchange::accessLevelName(r.rule.level));
+    w.key("previousAccessLevel");
+    if (r.previous) {
+      w.string(exchange::accessLevelName(*r.previous));
+    } else {
+      w.null();
+    }
+    w.endObject();
+  }
+  w.endArray();
   w.key("commands");
   w.beginArray();
   for (const auto& a : plan.allows) {
@@ -240,6 +303,20 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
     w.string(a.device_id);
     w.key("partnership");
     w.string(a.partnership);
+    w.endObject();
+  }
+  for (const auto& r : plan.rule_changes) {
+    w.beginObject();
+    w.key("kind");
+    w.string(r.remove ? "remove-device-access-rule" : "set-device-access-rule");
+    w.key("queryString");
+    w.string(r.rule.query_string);
+    w.key("characteristic");
+    w.string(exchange::characteristicName(r.rule.characteristic));
+    if (!r.remove) {
+      w.key("accessLevel");
+      w.string(exchange::accessLevelName(r.rule.level));
+    }
     w.endObject();
   }
   w.beginObject();

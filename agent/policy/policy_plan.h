@@ -45,11 +45,19 @@ struct PlannedAllow {
   std::string partnership;  // its Identity, for people
 };
 
+// A change of the device access rules the apply makes before the default changes.
+struct RuleChange {
+  bool remove = false;
+  powershell::exchange::DeviceAccessRule rule;  // as it will be (made or set), or as it was
+  std::optional<powershell::exchange::AccessLevel> previous;  // its level before; none: new
+};
+
 struct Plan {
   powershell::exchange::AccessLevel current_level = powershell::exchange::AccessLevel::kAllow;
   powershell::exchange::AccessLevel level = powershell::exchange::AccessLevel::kQuarantine;
   std::vector<PlannedChange> changes;  // partnerships whose state or reason changes
   std::vector<PlannedAllow> allows;
+  std::vector<RuleChange> rule_changes;
   std::vector<std::string> warnings;  // what the prediction cannot know
   // Partnerships whose state changes, by mailbox Identity, DeviceType, DeviceOS and new state.
   std::map<std::string, std::int64_t> by_mailbox, by_device_type, by_device_os, by_new_state;

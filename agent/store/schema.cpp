@@ -172,6 +172,8 @@ const std::vector<Migration>& migrations() {
           previous_level   TEXT NOT NULL,            -- DefaultAccessLevel before the apply
           level            TEXT NOT NULL,            -- and after it
           added            TEXT NOT NULL,            -- JSON [[mailbox, device ID], ...] it allowed
+          rule_changes     TEXT NOT NULL,            -- JSON [{remove, queryString, characteristic,
+                                                     --   level, previousLevel}, ...] it made
           rolled_back_by   INTEGER                   -- the rollback's command, once there is one
         );
       )sql",

@@ -53,6 +53,16 @@ std::string DeviceAccessRule::name() const {
   return query_string + " (" + std::string(characteristicName(characteristic)) + ")";
 }
 
+std::optional<DeviceAccessRule> ruleNamed(std::string_view name) {
+  const auto open = name.rfind(" (");
+  if (open == std::string_view::npos || open == 0 || name.size() < open + 4 || name.back() != ')') {
+    return std::nullopt;
+  }
+  auto c = characteristicNamed(name.substr(open + 2, name.size() - open - 3));
+  if (!c) return std::nullopt;
+  return DeviceAccessRule{*c, std::string(name.substr(0, open)), AccessLevel::kAllow};
+}
+
 std::optional<std::string> queryStringProblem(std::string_view query_string) {
   if (query_string.empty()) return "a rule needs a query string";
   if (query_string.size() > 1024) return "a query string is at most 1,024 characters";

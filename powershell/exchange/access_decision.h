@@ -40,6 +40,10 @@ struct DeviceAccessRule {
   bool operator==(const DeviceAccessRule&) const = default;
 };
 
+// A rule's name read back: "<QueryString> (<Characteristic>)" gives the query string and the
+// characteristic (the level is not in the name: kAllow); nullopt for any other text.
+std::optional<DeviceAccessRule> ruleNamed(std::string_view name);
+
 // Why a query string cannot make a rule: empty, or only wildcards (which would match nothing
 // Exchange compares exactly, or everything an administrator did not mean). nullopt when it can.
 std::optional<std::string> queryStringProblem(std::string_view query_string);

@@ -702,7 +702,8 @@ TEST_F(PolicyApi, BadPlansAndAppliesAreRefusedWithTheField) {
       {R"({"defaultAccessLevel":"Block","grandfather":[""]})", "grandfather[0]"},
       {R"({"defaultAccessLevel":"Block","grandfather":["contoso.com/Users/Nobody/ExchangeActiveSyncDevices/iPhone§X1"]})",
        "grandfather[0]"},
-      {R"({"defaultAccessLevel":"Block","rules":[]})", "rules"},
+      {R"({"defaultAccessLevel":"Block","rules":{}})", "rules"},
+      {R"({"defaultAccessLevel":"Block","colour":"red"})", "colour"},
   };
   for (const auto& c : plans) {
     HttpResponse r = call(operator_, "POST", "/v1/policy/plan", c.body);
@@ -907,6 +908,75 @@ TEST_F(PolicyApi, RulesAndQuarantineRecipientsChangeThroughCommands) {
     EXPECT_EQ(field(r), b.field) << b.target << " " << b.body << " -> " << r.body;
   }
   EXPECT_EQ(submitted_, before) << "nothing queued";
+}
+
+TEST_F(PolicyApi, APlanChangesRulesBeforeTheDefaultAndRollbackPutsThemBack) {
+  auto& org = gateway_.organisation();
+  const sim::PartnershipFacts other = org.mailboxes()[5].devices[0];
+  ASSERT_NE(other.device_type, ruled_type_);
+  const std::string body =
+      R"json({"defaultAccessLevel":"Quarantine","grandfather":"none","rules":[)json"
+      R"json({"queryString":")json" +
+      other.device_type +
+      R"json(","characteristic":"DeviceType","accessLevel":"Allow"}],)json"
+      R"json("removeRules":[")json" +
+      ruled_type_ + R"json( (DeviceType)"]})json";
+  json::JsonValue p = plan(body);
+  const auto& changes = *p.find("ruleChanges")->asArray();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(text(changes[0], "change"), "add");
+  EXPECT_EQ(text(changes[1], "change"), "remove");
+  // Devices of the type the new rule allows stay; those the removed rule allowed are
+  // quarantined by the stricter default.
+  for (const auto& c : *p.find("changes")->asArray()) {
+    if (text(c, "deviceType") != other.device_type) continue;
+    EXPECT_EQ(text(*c.find("to"), "accessState"), "Allowed");
+    EXPECT_EQ(text(*c.find("to"), "reason"), "DeviceRule");
+    EXPECT_EQ(text(*c.find("to"), "rule"), other.device_type + " (DeviceType)");
+  }
+  EXPECT_EQ(count(p, "byDeviceType", other.device_type.c_str()), 0);
+  EXPECT_GT(count(p, "byDeviceType", ruled_type_.c_str()), 0);
+  const auto& commands = *p.find("commands")->asArray();
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_EQ(text(commands[0], "kind"), "set-device-access-rule");
+  EXPECT_EQ(text(commands[1], "kind"), "remove-device-access-rule");
+
+  HttpResponse applied =
+      call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + text(p, "id") + "\"}");
+  ASSERT_EQ(applied.status, 202) << applied.body;
+  runCommands();
+  auto news = requestsOf("New-ActiveSyncDeviceAccessRule");
+  auto removes = requestsOf("Remove-ActiveSyncDeviceAccessRule");
+  auto sets = requestsOf("Set-ActiveSyncOrganizationSettings");
+  ASSERT_EQ(news.size(), 1u);
+  ASSERT_EQ(removes.size(), 1u);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_LT(news[0], removes[0]);
+  EXPECT_LT(removes[0], sets[0]) << "the rules change before the default";
+  ASSERT_EQ(org.policy.rules.size(), 1u);
+  EXPECT_EQ(org.policy.rules[0].query_string, other.device_type);
+
+  ASSERT_TRUE(harvester_->run(HarvestKind::kDelta).ok());
+  HttpResponse rollback = call(admin_, "POST", "/v1/policy/rollback", "{}");
+  ASSERT_EQ(rollback.status, 202) << rollback.body;
+  runCommands();
+  EXPECT_EQ(org.policy.default_level, powershell::exchange::AccessLevel::kAllow);
+  ASSERT_EQ(org.policy.rules.size(), 1u) << "the rule the apply made is gone, the other is back";
+  EXPECT_EQ(org.policy.rules[0].query_string, ruled_type_);
+  EXPECT_EQ(org.policy.rules[0].level, powershell::exchange::AccessLevel::kAllow);
+
+  // A rule to remove that the organisation does not have, or a bad query string: 400.
+  HttpResponse missing =
+      call(operator_, "POST", "/v1/policy/plan",
+           R"json({"defaultAccessLevel":"Block","removeRules":["X (DeviceType)"]})json");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(field(missing), "removeRules[0]");
+  HttpResponse wildcard =
+      call(operator_, "POST", "/v1/policy/plan",
+           R"json({"defaultAccessLevel":"Block","rules":[{"queryString":"**",)json"
+           R"json("characteristic":"DeviceType","accessLevel":"Allow"}]})json");
+  EXPECT_EQ(wildcard.status, 400);
+  EXPECT_EQ(field(wildcard), "rules[0].queryString");
 }
 
 }  // namespace

@@ -168,6 +168,20 @@ TEST(AccessDecision, NamesParseInAnyCaseAndOnlyExchangesValues) {
   EXPECT_FALSE(characteristicNamed("DeviceId"));
 }
 
+TEST(AccessDecision, ARuleIsFoundByTheNameExchangeGivesIt) {
+  const DeviceAccessRule rule{Characteristic::kDeviceOS, "iOS 6.1 10B145", AccessLevel::kBlock};
+  EXPECT_EQ(rule.name(), "iOS 6.1 10B145 (DeviceOS)");
+  auto back = ruleNamed(rule.name());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->query_string, "iOS 6.1 10B145");
+  EXPECT_EQ(back->characteristic, Characteristic::kDeviceOS);
+  EXPECT_EQ(ruleNamed("NokiaE521/2.00()MailforExchange (useragent)")->query_string,
+            "NokiaE521/2.00()MailforExchange");
+  EXPECT_FALSE(ruleNamed("iPhone"));
+  EXPECT_FALSE(ruleNamed("iPhone (DeviceId)"));
+  EXPECT_FALSE(ruleNamed(" (DeviceType)"));
+}
+
 TEST(AccessDecision, QueryStringsThatCannotMakeARuleAreNamed) {
   EXPECT_TRUE(queryStringProblem(""));
   EXPECT_TRUE(queryStringProblem("*"));
