@@ -2,7 +2,9 @@
 //   1. a full harvest into a fresh store, and one more that finds nothing changed (wall time,
 //      Exchange calls, peak RSS);
 //   2. a delta harvest after a burst of changes (the same figures);
-//   3. commands through the journal: journaling rate (each one durable before its
+//   3. a policy plan (DefaultAccessLevel Quarantine, every Allowed device grandfathered) over
+//      the whole inventory, as POST /v1/policy/plan makes it: wall time, answer size, peak RSS;
+//   4. commands through the journal: journaling rate (each one durable before its
 //      acknowledgement), and journal + execution rate end to end.
 //
 // Options: --mailboxes N (100000) --devices N (200000) --commands N (2000) --bridges N (1)
@@ -23,7 +25,9 @@
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
 #include "agent/mailboxes/mailbox_directory.h"
+#include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
+#include "common/json/json_writer.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
 
@@ -114,6 +118,28 @@ int runBench(int argc, char** argv) {
   auto again = harvester.run(agent::HarvestKind::kFull);
   if (!again) return std::fprintf(stderr, "%s\n", again.error().message.c_str()), 1;
   print("full (nothing changed)", again.value());
+
+  {
+    const double rss_before = bench::peakRssMb();
+    const auto plan_start = Clock::now();
+    auto inputs = agent::policy::loadPlanInputs(*inventory_store.value(), *store.value());
+    if (!inputs || !inputs.value()) return std::fprintf(stderr, "no plan inputs\n"), 1;
+    protocol::PolicyPlanRequest target;
+    target.default_access_level = "Quarantine";
+    auto plan = agent::policy::makePlan(inputs.value()->policy, target, inputs.value()->devices);
+    if (!plan) return std::fprintf(stderr, "%s\n", plan.error().message.c_str()), 1;
+    std::string answer;
+    json::JsonWriter w(answer);
+    w.beginObject();
+    agent::policy::writePlanMembers(w, plan.value());
+    w.endObject();
+    std::printf(
+        "policy plan over %lld partnerships: %zu changes, %zu allows, %.2f s, answer %.1f MB; "
+        "peak RSS %.0f MB (%.0f MB before)\n",
+        static_cast<long long>(plan->partnerships), plan->changes.size(), plan->allows.size(),
+        seconds(Clock::now() - plan_start), static_cast<double>(answer.size()) / 1e6,
+        bench::peakRssMb(), rss_before);
+  }
 
   // Commands: block one real device on each of N mailboxes (its state, and so its
   // WhenChanged, changes: the delta harvest must find exactly those).
