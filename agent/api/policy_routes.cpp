@@ -171,11 +171,11 @@ HttpResponse ApiService::applyPolicy(Call& call) {
     for (const auto& a : plan->allows) {
       CommandRequest allow;
       allow.kind = CommandKind::kAllow;
-      allow.mailbox = a.mailbox;
-      allow.device_id = a.device_id;
+      allow.mailbox = a.device->mailbox;
+      allow.device_id = a.device->record.device_id;
       allow.requested_by = call.client;
       requests.push_back(std::move(allow));
-      record.added.emplace_back(a.mailbox, a.device_id);
+      record.added.emplace_back(a.device->mailbox, a.device->record.device_id);
     }
     for (const auto& change : plan->rule_changes) {
       namespace exchange = powershell::exchange;

@@ -17,7 +17,7 @@ using Grandfather = protocol::PolicyPlanRequest::Grandfather;
 namespace {
 
 exchange::DeviceFacts factsOf(const PlanDevice& d, const std::vector<std::string>* allowed) {
-  const DeviceRecord& r = d.record;
+  const PlanRecord& r = d.record;
   return {r.device_id, r.device_user_agent, r.device_os, r.device_model, r.device_type, allowed,
           d.blocked};
 }
@@ -25,6 +25,11 @@ exchange::DeviceFacts factsOf(const PlanDevice& d, const std::vector<std::string
 std::string orUnknown(const std::string& s) { return s.empty() ? "(none)" : s; }
 
 }  // namespace
+
+PlanRecord planRecordOf(const DeviceRecord& r) {
+  return {r.identity,  r.mailbox_identity,  r.device_id,    r.device_type,        r.device_model,
+          r.device_os, r.device_user_agent, r.access_state, r.access_state_reason};
+}
 
 Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventoryStore& inventory,
                                                                     store::Database& store) {
@@ -43,7 +48,7 @@ Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventorySto
   std::map<std::string, std::string> key_of;  // mailbox Identity -> key ("" when unknown)
   auto each = inventory.forEachCurrent([&](const DeviceRecord& r) {
     PlanDevice d;
-    d.record = r;
+    d.record = planRecordOf(r);
     auto [known, first] = key_of.emplace(r.mailbox_identity, "");
     if (first) {
       auto found = directory.find(r.mailbox_identity);
@@ -128,7 +133,7 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
 
   std::set<std::string> unknown_lists;
   for (const auto& d : devices) {
-    const DeviceRecord& r = d.record;
+    const PlanRecord& r = d.record;
     ++plan.partnerships;
     const std::string key = partnershipKey(r.identity);
     const bool lists_known = d.allowed != nullptr;
@@ -165,7 +170,7 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
       change.to_state = "Allowed";
       change.to_reason = "Individual";
       change.grandfathered = true;
-      plan.allows.push_back({d.mailbox, r.device_id, r.identity});
+      plan.allows.push_back({&d});
     } else if (!lists_known && r.access_state_reason == "Individual") {
       // On a list the agent has not read: Exchange keeps deciding it by that list.
       continue;
@@ -201,7 +206,9 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
   // The digest covers what applying does and what it changes.
   std::string basis = std::string(exchange::accessLevelName(plan.current_level)) + "\n" +
                       std::string(exchange::accessLevelName(plan.level)) + "\n";
-  for (const auto& a : plan.allows) basis += "allow\t" + a.mailbox + "\t" + a.device_id + "\n";
+  for (const auto& a : plan.allows) {
+    basis += "allow\t" + a.device->mailbox + "\t" + a.device->record.device_id + "\n";
+  }
   for (const auto& r : plan.rule_changes) {
     basis += std::string(r.remove ? "remove\t" : "rule\t") + r.rule.name() + "\t" +
              std::string(exchange::accessLevelName(r.rule.level)) + "\n";
@@ -298,11 +305,11 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
     w.key("kind");
     w.string("allow");
     w.key("mailbox");
-    w.string(a.mailbox);
+    w.string(a.device->mailbox);
     w.key("deviceId");
-    w.string(a.device_id);
+    w.string(a.device->record.device_id);
     w.key("partnership");
-    w.string(a.partnership);
+    w.string(a.device->record.identity);
     w.endObject();
   }
   for (const auto& r : plan.rule_changes) {

@@ -21,9 +21,24 @@
 // commands applying it queues. A pure function of its inputs.
 namespace easgate::agent::policy {
 
+// Of a partnership, what a plan decides with and shows: a plan over a whole organisation
+// holds one per partnership, so no more than that.
+struct PlanRecord {
+  std::string identity;
+  std::string mailbox_identity;
+  std::string device_id;
+  std::string device_type;
+  std::string device_model;
+  std::string device_os;
+  std::string device_user_agent;
+  std::string access_state;
+  std::string access_state_reason;
+};
+PlanRecord planRecordOf(const DeviceRecord& record);
+
 // A partnership as the inventory holds it, with what the agent knows of its mailbox.
 struct PlanDevice {
-  DeviceRecord record;
+  PlanRecord record;
   std::string mailbox;  // how a command names the mailbox: its key, else its Identity
   // The mailbox's lists as Exchange last gave them; null when the agent has not read them.
   const std::vector<std::string>* allowed = nullptr;
@@ -31,18 +46,17 @@ struct PlanDevice {
 };
 
 struct PlannedChange {
-  const DeviceRecord* device = nullptr;  // into the plan's inputs
-  std::string from_state, from_reason;   // as Exchange reports it now
-  std::string to_state, to_reason;       // as Exchange would decide it after the apply
-  std::string rule;                      // the deciding rule's name, for DeviceRule
-  bool grandfathered = false;            // kept in by adding it to its allowed list
+  const PlanRecord* device = nullptr;   // into the plan's inputs
+  std::string from_state, from_reason;  // as Exchange reports it now
+  std::string to_state, to_reason;      // as Exchange would decide it after the apply
+  std::string rule;                     // the deciding rule's name, for DeviceRule
+  bool grandfathered = false;           // kept in by adding it to its allowed list
 };
 
-// An `allow` the apply queues, before the default changes.
+// An `allow` the apply queues, before the default changes: of this partnership's device ID, on
+// its mailbox (PlanDevice::mailbox).
 struct PlannedAllow {
-  std::string mailbox;
-  std::string device_id;
-  std::string partnership;  // its Identity, for people
+  const PlanDevice* device = nullptr;  // into the plan's inputs
 };
 
 // A change of the device access rules the apply makes before the default changes.
