@@ -92,6 +92,58 @@ TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
   EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) << slurp(dir_ / "run.log");
 }
 
+// The first policy through ctl and 9090 against the simulator: a plan shows every device
+// quarantined without grandfathering; applied with every Allowed device kept, the agent
+// harvests at once, and every device is Allowed by its mailbox's list; rollback restores Allow.
+TEST_F(RunProcess, TheFirstPolicyIsPlannedAppliedAndRolledBack) {
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  const std::string admin = ctl(port, "admin");
+  auto waitForLevel = [&](const std::string& level) {
+    for (int i = 0; i < 300; ++i) {
+      CliRun shown = run(admin + "policy show");
+      if (shown.exit_code == 0 &&
+          shown.out.find("\"defaultAccessLevel\":\"" + level + "\"") != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(waitForLevel("Allow")) << "the first harvest reads the policy\n"
+                                     << slurp(dir_ / "run.log");
+  auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  CliRun none = run(admin + "policy plan quarantine --grandfather none");
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(count(none.out, "\"to\":{\"accessState\":\"Quarantined\""), 40) << none.out;
+
+  CliRun plan = run(admin + "policy plan Quarantine");
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  const auto id_at = plan.out.find("\"id\":\"plan-");
+  ASSERT_NE(id_at, std::string::npos) << plan.out;
+  const std::string plan_id = plan.out.substr(id_at + 6, 21);
+  CliRun applied = run(admin + "policy apply " + plan_id);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  const auto apply_at = applied.out.find("\"applyId\":");
+  ASSERT_NE(apply_at, std::string::npos) << applied.out;
+  const std::string apply_id =
+      applied.out.substr(apply_at + 10, applied.out.find(',', apply_at) - apply_at - 10);
+  CliRun done = run(admin + "command " + apply_id + " --wait 60");
+  EXPECT_NE(done.out.find("\"state\":\"succeeded\""), std::string::npos) << done.out;
+  ASSERT_TRUE(waitForLevel("Quarantine")) << "a harvest follows the apply";
+  CliRun devices = run(admin + "devices --limit 100");
+  EXPECT_EQ(count(devices.out, "\"accessState\":\"Allowed\""), 40) << devices.out;
+  EXPECT_EQ(count(devices.out, "\"accessStateReason\":\"Individual\""), 40) << devices.out;
+
+  CliRun rollback = run(admin + "policy rollback");
+  ASSERT_EQ(rollback.exit_code, 0) << rollback.err;
+  EXPECT_TRUE(waitForLevel("Allow")) << slurp(dir_ / "run.log");
+}
+
 // Under the usual umask 022, what the agent creates is still its own account's only: the
 // store, its journal, the log.
 TEST_F(RunProcess, TheStoreTheJournalAndTheLogAreReadableByTheAgentAlone) {
