@@ -76,6 +76,16 @@ HttpResponse sequenceAccepted(const std::vector<CommandRecord>& commands, std::i
   return r;
 }
 
+// Checks and completes each request of a sequence, as a single command is (normalizeCommand).
+std::optional<CommandError> normalizeEach(std::vector<CommandRequest>& requests) {
+  for (auto& r : requests) {
+    auto normalized = normalizeCommand(std::move(r));
+    if (!normalized) return normalized.error();
+    r = std::move(normalized).value();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 HttpResponse ApiService::getPolicy(Call&) {
@@ -198,11 +208,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
     level.access_level = std::string(powershell::exchange::accessLevelName(plan->level));
     level.requested_by = call.client;
     requests.push_back(std::move(level));
-    for (auto& r : requests) {
-      auto normalized = normalizeCommand(std::move(r));
-      if (!normalized) return journalRefusal(normalized.error());
-      r = std::move(normalized).value();
-    }
+    if (auto refused = normalizeEach(requests)) return journalRefusal(*refused);
     record.plan = stored->id;
     record.at_ms = clock_.nowMs();
     record.requested_by = call.client;
@@ -276,11 +282,7 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
         requests.push_back(std::move(revoke));
       }
     }
-    for (auto& r : requests) {
-      auto normalized = normalizeCommand(std::move(r));
-      if (!normalized) return journalRefusal(normalized.error());
-      r = std::move(normalized).value();
-    }
+    if (auto refused = normalizeEach(requests)) return journalRefusal(*refused);
     auto journaled = journal_.submitSequence(
         std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
         [&](store::Database& db, const std::vector<CommandRecord>& commands) {

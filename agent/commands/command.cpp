@@ -34,6 +34,8 @@ static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kRemoveP
               "remove-partnership");
 static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetDefaultAccessLevel)]
                   .name == "set-default-access-level");
+static_assert(protocol::kCommandKindTable[static_cast<int>(CommandKind::kSetAdminMailRecipients)]
+                  .name == "set-admin-mail-recipients");
 
 namespace exchange = powershell::exchange;
 

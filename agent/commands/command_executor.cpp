@@ -196,7 +196,12 @@ Result<std::size_t, CommandError> CommandExecutor::runDue() {
       {
         if (!journal_.markRunning(command.id)) continue;  // final meanwhile
       }
-      if (auto settled = settle(command, execute(command)); !settled) {
+      const Outcome outcome = execute(command);
+      if (outcome.succeeded &&
+          commandKindInfo(command.request.kind).target == protocol::CommandTarget::kOrganisation) {
+        organisation_changed_ = true;
+      }
+      if (auto settled = settle(command, outcome); !settled) {
         std::lock_guard lock(failure_mutex);
         if (!failure) failure = settled.error();
       }
@@ -259,6 +264,11 @@ Result<void, CommandError> CommandExecutor::settle(const CommandRecord& command,
 
 CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   const CommandRequest& r = c.request;
+  // A command that waits for others goes only where they all went: one that failed stops it
+  // (a policy's rules and default never change after a failed allow).
+  if (auto failed = firstFailedPrerequisite(c)) {
+    return Outcome{false, "not sent: " + *failed, std::nullopt};
+  }
   GatewayResult done = GatewayReply{};
   switch (r.kind) {
     case CommandKind::kAllow:
@@ -270,14 +280,9 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
     case CommandKind::kWipe:
     case CommandKind::kWipeAccountOnly: return wipe(c);
     case CommandKind::kCancelWipe: done = gateway_.cancelWipe(r.partnership); break;
-    case CommandKind::kSetDefaultAccessLevel: {
-      if (auto failed = firstFailedPrerequisite(c)) {
-        return Outcome{false, "not sent: " + *failed, std::nullopt};
-      }
+    case CommandKind::kSetDefaultAccessLevel:
       done = gateway_.setDefaultAccessLevel(r.access_level);
-      if (done) organisation_changed_ = true;
       break;
-    }
     case CommandKind::kSetDeviceAccessRule: return setRule(c);
     case CommandKind::kRemoveDeviceAccessRule: {
       const std::string name = ruleName(r);
@@ -285,12 +290,10 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
       if (!done && done.error().code == GatewayErrc::kNotFound) {
         return Outcome{true, "Exchange has no rule '" + name + "' (removed already)", {}};
       }
-      if (done) organisation_changed_ = true;
       break;
     }
     case CommandKind::kSetAdminMailRecipients:
       done = gateway_.setAdminMailRecipients(r.recipients);
-      if (done) organisation_changed_ = true;
       break;
     case CommandKind::kRemovePartnership:
       done = gateway_.removePartnership(r.partnership);
@@ -393,7 +396,6 @@ CommandExecutor::Outcome CommandExecutor::setRule(const CommandRecord& c) {
              : gateway_.newDeviceAccessRule(c.request.rule_query, c.request.rule_characteristic,
                                             c.request.access_level);
   if (!done) return Outcome{false, done.error().message, done.error()};
-  organisation_changed_ = true;
   return Outcome{true, (exists ? "set the level of '" : "made the rule '") + name + "'", {}};
 }
 

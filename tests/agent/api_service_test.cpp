@@ -979,5 +979,34 @@ TEST_F(PolicyApi, APlanChangesRulesBeforeTheDefaultAndRollbackPutsThemBack) {
   EXPECT_EQ(field(wildcard), "rules[0].queryString");
 }
 
+TEST_F(PolicyApi, AFailedAllowStopsThePlansRulesAsWellAsItsDefault) {
+  auto& org = gateway_.organisation();
+  const std::string type = org.mailboxes()[5].devices[0].device_type;
+  json::JsonValue p =
+      plan(R"json({"defaultAccessLevel":"Quarantine","rules":[{"queryString":")json" + type +
+           R"json(","characteristic":"DeviceType","accessLevel":"Block"}]})json");
+  ASSERT_EQ(
+      call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + text(p, "id") + "\"}").status,
+      202);
+  // Exchange refuses one of the allows: a Block rule sent now would cut off a device the plan
+  // meant to keep.
+  gateway_.failNext({GatewayErrc::kInvalidArgument, "The device ID is not valid", "", 0});
+  runCommands();
+  EXPECT_TRUE(requestsOf("New-ActiveSyncDeviceAccessRule").empty());
+  EXPECT_TRUE(requestsOf("Set-ActiveSyncOrganizationSettings").empty());
+  EXPECT_EQ(org.policy.rules.size(), 1u);
+  auto q = db_->prepare(
+      "SELECT kind, state, last_error FROM commands WHERE kind IN ('set-device-access-rule', "
+      "'set-default-access-level') ORDER BY id");
+  ASSERT_TRUE(q.ok());
+  int rows = 0;
+  while (q->step().value()) {
+    ++rows;
+    EXPECT_EQ(q->text(1), "failed") << q->text(0);
+    EXPECT_EQ(q->text(2).rfind("not sent: ", 0), 0u) << q->text(2);
+  }
+  EXPECT_EQ(rows, 2);
+}
+
 }  // namespace
 }  // namespace easgate::agent::api
