@@ -8,7 +8,6 @@
 #include <map>
 #include <set>
 #include <thread>
-#include <type_traits>
 #include <unordered_set>
 #include <vector>
 
@@ -356,36 +355,28 @@ Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDri
 }
 
 std::optional<std::string> Harvester::readPolicy(Pass& p) {
-  std::optional<powershell::PsObject> settings;
-  std::vector<powershell::PsObject> rules;
-  auto collect = [](auto& into) {
-    return [&into](std::vector<powershell::PsValue>&& values) {
+  std::vector<powershell::PsObject> settings, rules;
+  auto into = [](std::vector<powershell::PsObject>& out) {
+    return [&out](std::vector<powershell::PsValue>&& values) {
       for (const auto& v : values) {
-        forEachObject(v, [&](const powershell::PsObject& o) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(into)>,
-                                       std::optional<powershell::PsObject>>) {
-            into = o;
-          } else {
-            into.push_back(o);
-          }
-        });
+        forEachObject(v, [&](const powershell::PsObject& o) { out.push_back(o); });
       }
     };
   };
   ++p.calls;
-  auto read_settings = gateway_.organisationSettings(collect(settings));
-  ++p.calls;
-  auto read_rules = read_settings ? gateway_.deviceAccessRules(collect(rules)) : read_settings;
-  if (!read_settings || !read_rules || !settings) {
+  auto read = gateway_.organisationSettings(into(settings));
+  if (read) {
+    ++p.calls;
+    read = gateway_.deviceAccessRules(into(rules));
+  }
+  if (!read || settings.empty()) {
     spdlog::warn(
-        "harvest: the organisation's ActiveSync policy was not read ({}); the one read "
-        "before is kept",
-        !read_settings ? read_settings.error().message
-        : !read_rules  ? read_rules.error().message
-                       : "Get-ActiveSyncOrganizationSettings returned nothing");
+        "harvest: the organisation's ActiveSync policy was not read ({}); the one read before "
+        "is kept",
+        read ? "Get-ActiveSyncOrganizationSettings returned nothing" : read.error().message);
     return std::nullopt;
   }
-  return policy::policyJson(policy::policyFromExchange(*settings, rules));
+  return policy::policyJson(policy::policyFromExchange(settings.front(), rules));
 }
 
 Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {

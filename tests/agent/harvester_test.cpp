@@ -438,6 +438,17 @@ TEST_F(Harvests, EveryHarvestKeepsTheOrganisationsPolicyAsExchangeHasIt) {
   ASSERT_EQ(read->access.rules.size(), 1u);
   EXPECT_EQ(read->access.rules[0].name(), "iPhone15C2 (DeviceModel)");
   EXPECT_EQ(read->admin_mail_recipients, std::vector<std::string>{"helpdesk@contoso.com"});
+
+  // A policy Exchange will not give (a role without the cmdlet, say) costs only its freshness:
+  // the harvest completes and the policy read before stays.
+  const std::string kept = inventory_->policy().value()->document;
+  org().policy.default_level = powershell::exchange::AccessLevel::kBlock;
+  gateway_.failNext(
+      {GatewayErrc::kOther, "Access denied to Get-ActiveSyncOrganizationSettings", "", 0});
+  clock_.advance(60'000);
+  auto delta = harvester_->run(HarvestKind::kDelta);
+  ASSERT_TRUE(delta.ok()) << delta.error().message;
+  EXPECT_EQ(inventory_->policy().value()->document, kept);
 }
 
 TEST_F(Harvests, AFailedHarvestChangesNothing) {
