@@ -8,12 +8,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/api/api_service.h"
@@ -235,17 +235,24 @@ TEST_F(Tls, ACertificateFromAnotherCaIsRefused) {
   auto other_ca = transport::createCertificateAuthority("someone else's CA", 86400);
   ASSERT_TRUE(other_ca.ok());
   issue(other_ca.value(), "foreign", -60, 86400);  // same name, wrong issuer
-  // What the log says of it, at debug: the peer with its port, and why, in words.
-  std::ostringstream log;
+  // What the log says of it, at debug: the peer with its port, and why, in words. The server
+  // logs on its own thread, possibly after the client has already seen the alert: wait for it.
+  auto lines = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
   auto previous = spdlog::default_logger();
-  auto capture = std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  auto capture = std::make_shared<spdlog::logger>("capture", lines);
   capture->set_level(spdlog::level::debug);
   spdlog::set_default_logger(capture);
   auto r = client("foreign")->send("GET", "/v1/health");
   EXPECT_FALSE(r.ok()) << "status " << (r.ok() ? r->status : 0);
+  std::string said;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    said.clear();
+    for (const auto& line : lines->last_formatted()) said += line;
+    if (said.find("client certificate: ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline);
   spdlog::set_default_logger(previous);
-  const std::string said = log.str();
   EXPECT_NE(said.find("handshake with 127.0.0.1:"), std::string::npos) << said;
   EXPECT_NE(said.find("client certificate: "), std::string::npos)
       << "the certificate problem, not only 'EVP lib': " << said;
