@@ -164,6 +164,11 @@ Result<AgentConfig, std::string> loadAgentConfig(const std::filesystem::path& fi
   tls.path("certificate", c.listen.tls.certificate_file, base);
   tls.path("key", c.listen.tls.key_file, base);
   tls.path("client_ca", c.listen.tls.client_ca_file, base);
+  tls.path("client_crl", c.listen.tls.client_crl_file, base);
+  double crl_recheck_seconds = 30;
+  tls.number("client_crl_recheck_seconds", crl_recheck_seconds, 1, 86400);
+  c.listen.tls.revocation_recheck =
+      std::chrono::milliseconds(static_cast<std::int64_t>(crl_recheck_seconds * 1000));
   tls.flag("require_client_certificate", c.listen.tls.require_client_certificate);
   tls.finish();
 

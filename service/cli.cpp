@@ -15,6 +15,7 @@
 #include "service/demo_command.h"
 #include "service/doctor_command.h"
 #include "service/export_command.h"
+#include "service/pki_command.h"
 #include "service/run_command.h"
 
 #ifndef EASGATE_VERSION
@@ -47,6 +48,8 @@ int runCli(int argc, char** argv) {
   CLI::App* doctor_cmd = addDoctorCommand(app, doctor_options);
   DemoOptions demo_options;
   CLI::App* demo_cmd = addDemoCommand(app, demo_options);
+  PkiCommandOptions pki_options;
+  CLI::App* pki_revoke = addPkiCommand(app, pki_options);
 
   try {
     app.parse(argc, argv);
@@ -78,6 +81,7 @@ int runCli(int argc, char** argv) {
     if (ctl_cmd->parsed()) return runCtlCommand(*ctl_cmd, ctl_options);
     if (doctor_cmd->parsed()) return runDoctorCommand(doctor_options);
     if (demo_cmd->parsed()) return runDemoCommand(demo_options);
+    if (pki_revoke->parsed()) return runPkiRevoke(pki_options);
   } catch (const std::exception& e) {
     std::cerr << "easgate: internal error: " << e.what() << "\n";
     return kExitInternal;

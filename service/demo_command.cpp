@@ -36,12 +36,13 @@ std::string demoConfig(const DemoOptions& o, const std::filesystem::path& organi
   text("certificate", "pki/server.pem");
   text("key", "pki/server.key");
   text("client_ca", "pki/ca.pem");
+  text("client_crl", "pki/ca.crl");
   w.endObject();
   w.key("clients");
   w.beginArray();
   for (const std::string role : {"admin", "operator", "reader"}) {
     w.beginObject();
-    text("subject", "CN=easgate-" + role);
+    text("subject", "CN=easgate-" + role + ",O=easgate development");  // whole subjects
     text("role", role);
     w.endObject();
   }
@@ -89,8 +90,9 @@ CLI::App* addDemoCommand(CLI::App& app, DemoOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "demo", "Try the agent: a development CA, certificates and a simulated Exchange, then run");
   cmd->footer(
-      "Creates (once) in the folder: pki/ (a development CA, the agent's certificate for\n"
-      "localhost, and client certificates admin, operator and reader), easgate.json, and the\n"
+      "Creates (once) in the folder: pki/ (a development CA and its revocation list, the\n"
+      "agent's certificate for localhost, and client certificates admin, operator and\n"
+      "reader; revoke one with easgate pki revoke), easgate.json, and the\n"
       "simulated organisation; then runs the agent on 127.0.0.1. Not for production: the CA's\n"
       "key sits beside the certificates it signs.");
   cmd->add_option("--dir", o.directory, "The demo's folder")->capture_default_str();
@@ -198,7 +200,9 @@ int runDemoCommand(const DemoOptions& o) {
       << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
       << "/reader.key -X POST -H 'Content-Type: application/json' -d "
          "'{\"kind\":\"wipe\",\"partnership\":\"x/ExchangeActiveSyncDevices/y\"}' "
-      << url << "/v1/commands    # 403: a reader cannot wipe\n\n"
+      << url << "/v1/commands    # 403: a reader cannot wipe\n"
+      << "  # Revoke the reader's certificate: the agent refuses it from the next request on\n"
+      << "  " << self << " pki revoke --dir " << p << " " << p << "/reader.pem\n\n"
       << "Stop with Ctrl+C.\n"
       << std::endl;
   RunCommandOptions run;

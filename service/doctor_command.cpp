@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +15,8 @@
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "agent/transport/revocation.h"
+#include "common/json/json_value.h"
 #include "common/time/utc_time.h"
 #include "powershell/host/bridge_process.h"
 #include "protocol/requests.h"
@@ -104,6 +108,42 @@ void checkClientRules(Report& r, const AgentConfig& c) {
   }
 }
 
+constexpr std::int64_t kListExpiryWarningDays = 7;
+
+// The client CAs' revocation lists, as the listener will read them.
+void checkRevocation(Report& r, const agent::transport::TlsOptions& tls) {
+  if (tls.client_crl_file.empty()) {
+    return r.warn("client certificates are not checked for revocation (no tls.client_crl)",
+                  "set tls.client_crl to the client CA's revocation list (PEM or DER), and keep "
+                  "it current: the agent reads it again when it changes");
+  }
+  const std::int64_t now = nowMs();
+  auto store = agent::transport::loadVerifyStore(tls.client_ca_file, tls.client_crl_file, now);
+  if (!store) {
+    return r.fail(store.error(),
+                  "point tls.client_crl at the revocation list the client CA "
+                  "publishes (easgate demo's is pki/ca.crl)");
+  }
+  for (const auto& warning : store->warnings) {
+    r.fail(warning,
+           "publish a current revocation list for every client CA into " + tls.client_crl_file);
+  }
+  for (const auto& list : store->lists) {
+    const std::string what = "revocation list of " + list.issuer + ": " +
+                             std::to_string(list.revoked_serials.size()) +
+                             " revoked certificate(s)";
+    if (list.next_update_ms == 0) {
+      r.ok(what + ", no next update given");
+    } else if (list.next_update_ms >= now &&
+               list.next_update_ms - now < kListExpiryWarningDays * kDayMs) {
+      r.warn(what + ", next update due " + utc::formatUnixMs(list.next_update_ms),
+             "publish a newer list before then: past it, every client of that CA is refused");
+    } else if (list.next_update_ms >= now) {
+      r.ok(what + ", next update " + utc::formatUnixMs(list.next_update_ms).substr(0, 10));
+    }
+  }
+}
+
 void checkTls(Report& r, const AgentConfig& c) {
   const auto& tls = c.listen.tls;
   // The listener's own rule, so doctor passes exactly what run accepts.
@@ -135,6 +175,7 @@ void checkTls(Report& r, const AgentConfig& c) {
   } else {
     checkCertificateFile(r, "client CA", tls.client_ca_file);
   }
+  checkRevocation(r, tls);
   // The server's chain is checked against the client CA when the same CA issued both (as in
   // the development PKI); a public or enterprise server CA is the clients' concern.
   auto server = agent::transport::readCertificate(tls.certificate_file);
@@ -154,26 +195,89 @@ void checkTls(Report& r, const AgentConfig& c) {
   }
 }
 
-// The certificate whatever listens at `address`:`port` presents in a TLS handshake, or why none
-// came. A client certificate is not needed to see it.
-Result<agent::transport::CertificateInfo, std::string> presentedCertificate(
-    const boost::asio::ip::address& address, std::uint16_t port) {
+// What listens at `address`:`port`: the certificate it presents in a TLS handshake (no client
+// certificate is needed to see it) and, with a client certificate, its answer to
+// GET /v1/health.
+struct Probe {
+  agent::transport::CertificateInfo presented;
+  int health_status = 0;  // 0: not asked, or no answer
+  std::string health_body;
+  std::string problem;  // why there was no answer
+};
+
+Result<Probe, std::string> probeAgent(const boost::asio::ip::address& address, std::uint16_t port,
+                                      const DoctorOptions& o) {
   namespace net = boost::asio;
+  namespace http = boost::beast::http;
   net::io_context io;
   net::ssl::context tls(net::ssl::context::tls_client);
-  tls.set_verify_mode(net::ssl::verify_none);  // only looking: the thumbprint is compared
-  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
+  tls.set_verify_mode(net::ssl::verify_none);  // the thumbprint is compared instead
   boost::system::error_code ec;
+  const bool asking = !o.client_certificate.empty() && !o.client_key.empty();
+  if (asking) {
+    tls.use_certificate_chain_file(o.client_certificate, ec);
+    if (!ec) tls.use_private_key_file(o.client_key, net::ssl::context::pem, ec);
+    if (ec)
+      return "cannot use the client certificate " + o.client_certificate + ": " + ec.message();
+  }
+  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
   stream.next_layer().connect({address, port}, ec);
   if (!ec) stream.handshake(net::ssl::stream_base::client, ec);
   X509* cert = SSL_get1_peer_certificate(stream.native_handle());
   if (!cert) return "no TLS certificate came back" + (ec ? ": " + ec.message() : std::string());
-  auto info = agent::transport::describeCertificate(cert);
+  Probe probe;
+  probe.presented = agent::transport::describeCertificate(cert);
   X509_free(cert);
-  return info;
+  if (!asking) return probe;
+  if (ec) {
+    probe.problem = "the TLS handshake with the client certificate failed: " + ec.message();
+    return probe;
+  }
+  http::request<http::empty_body> request(http::verb::get, "/v1/health", 11);
+  request.set(http::field::host, address.to_string());
+  request.set(http::field::connection, "close");
+  http::write(stream, request, ec);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  if (!ec) http::read(stream, buffer, response, ec);
+  if (ec) {
+    probe.problem = "no answer to GET /v1/health: " + ec.message();
+    return probe;
+  }
+  probe.health_status = static_cast<int>(response.result_int());
+  probe.health_body = response.body();
+  return probe;
 }
 
-void checkPort(Report& r, const AgentConfig& c) {
+// The running agent's health, as its answer says; `where` is address:port.
+void reportHealth(Report& r, const Probe& probe, const std::string& where) {
+  if (!probe.problem.empty()) {
+    return r.fail("the agent on " + where + ": " + probe.problem,
+                  "use a client certificate the agent accepts (--cert, --key)");
+  }
+  if (probe.health_status == 0) {
+    return r.ok("(pass --cert and --key, any role, to check its health and version too)");
+  }
+  auto body = json::parseJson(probe.health_body, 4);
+  const json::JsonValue* status = body ? body->find("status") : nullptr;
+  const json::JsonValue* version = body ? body->find("version") : nullptr;
+  if (probe.health_status != 200 || !status || !status->asString() || *status->asString() != "ok") {
+    return r.fail("the agent on " + where + " answered GET /v1/health with " +
+                      std::to_string(probe.health_status) + ": " + probe.health_body,
+                  probe.health_status == 401 || probe.health_status == 403
+                      ? "map this client certificate to a role in clients"
+                      : "read the agent's log");
+  }
+  const std::string running = version && version->asString() ? *version->asString() : "?";
+  if (running != EASGATE_VERSION) {
+    return r.warn("the agent on " + where + " is healthy but runs version " + running +
+                      ", this program is " + EASGATE_VERSION,
+                  "restart the service to run the installed version");
+  }
+  r.ok("the agent on " + where + " is healthy, version " + running);
+}
+
+void checkPort(Report& r, const AgentConfig& c, const DoctorOptions& o) {
   namespace net = boost::asio;
   net::io_context io;
   boost::system::error_code ec;
@@ -192,16 +296,17 @@ void checkPort(Report& r, const AgentConfig& c) {
                            ? (address.is_v4() ? net::ip::address(net::ip::address_v4::loopback())
                                               : net::ip::address(net::ip::address_v6::loopback()))
                            : address;
-    auto presented = presentedCertificate(local, c.listen.port);
+    auto probe = probeAgent(local, c.listen.port, o);
     auto configured = agent::transport::readCertificate(c.listen.tls.certificate_file);
-    if (presented && configured && presented->thumbprint == configured->thumbprint) {
-      return r.ok("the agent is running on " + where + ", with the configured certificate " +
-                  presented->subject);
+    if (probe && configured && probe->presented.thumbprint == configured->thumbprint) {
+      r.ok("the agent is running on " + where + ", with the configured certificate " +
+           probe->presented.subject);
+      return reportHealth(r, probe.value(), where);
     }
     return r.fail(
         "cannot listen on " + where + ": " + ec.message() + "; what listens there " +
-            (presented ? "presents " + presented->subject + ", not this agent's certificate"
-                       : "speaks no TLS (" + presented.error() + ")"),
+            (probe ? "presents " + probe->presented.subject + ", not this agent's certificate"
+                   : "speaks no TLS (" + probe.error() + ")"),
         "stop the other process, or choose another listen.port");
   }
   if (ec) {
@@ -259,11 +364,21 @@ void checkExchange(Report& r, const AgentConfig& c) {
 CLI::App* addDoctorCommand(CLI::App& app, DoctorOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "doctor", "Check the configuration, certificates, port, store, PowerShell and Exchange");
-  cmd->footer("Exit code 0 when every check passed (warnings allowed), 8 when one failed.");
+  cmd->footer(
+      "Run it before starting the agent, or beside the running service: then it checks the\n"
+      "agent on its port instead of the port (with --cert/--key: its health and version).\n"
+      "Exit code 0 when every check passed (warnings allowed), 8 when one failed.\n"
+      "Example: easgate doctor --config /etc/easgate/easgate.json --cert reader.pem --key "
+      "reader.key");
   o.config_file = defaultConfigFile();
   cmd->add_option("-c,--config", o.config_file, "The configuration file")->capture_default_str();
   cmd->add_flag("--skip-exchange", o.skip_exchange,
                 "Do not start PowerShell and connect to Exchange");
+  cmd->add_option("--cert", o.client_certificate,
+                  "A client certificate (PEM, any role): with the agent running, ask its health "
+                  "and version")
+      ->envname("EASGATE_CERT");
+  cmd->add_option("--key", o.client_key, "Its private key (PEM)")->envname("EASGATE_KEY");
   return cmd;
 }
 
@@ -277,7 +392,7 @@ int runDoctorCommand(const DoctorOptions& o) {
   }
   r.ok("configuration reads");
   checkTls(r, config.value());
-  checkPort(r, config.value());
+  checkPort(r, config.value(), o);
   checkStore(r, config.value());
   if (!o.skip_exchange) checkExchange(r, config.value());
   std::cout << (r.failures() ? std::to_string(r.failures()) + " check(s) failed\n"

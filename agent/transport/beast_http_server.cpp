@@ -25,7 +25,10 @@
 
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "agent/transport/openssl_support.h"
+#include "agent/transport/revocation.h"
 #include "common/text/ascii.h"
+#include "common/time/utc_time.h"
 #include "protocol/api_error.h"
 
 namespace easgate::agent::transport {
@@ -45,20 +48,11 @@ constexpr const char* kCipherList =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 
-std::string openSslError() {
-  const unsigned long code = ERR_get_error();
-  if (code == 0) return "unknown TLS error";
-  char buffer[256];
-  ERR_error_string_n(code, buffer, sizeof buffer);
-  ERR_clear_error();
-  return buffer;
-}
-
 Result<void, std::string> configureTls(net::ssl::context& ctx, const TlsOptions& o) {
   SSL_CTX* native = ctx.native_handle();
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
       SSL_CTX_set_cipher_list(native, kCipherList) != 1) {
-    return "cannot set the TLS versions and ciphers: " + openSslError();
+    return "cannot set the TLS versions and ciphers: " + openssl::lastError();
   }
   ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_compression |
                   net::ssl::context::single_dh_use);
@@ -141,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         endpoint_(std::move(endpoint)) {}
 
   void start();
+  void verifiedWith(std::uint64_t generation) { verified_generation_ = generation; }
 
  private:
   // A long-poll waited for on this connection, holding no worker (see PendingResponse).
@@ -157,6 +152,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   };
 
   void handshake();
+  std::string stillAccepted();
   void read();
   void onRead(beast::error_code ec);
   void answer(HttpResponse response, bool keep_alive, unsigned version);
@@ -180,6 +176,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   http::response<http::string_body> response_;
   std::optional<Wait> wait_;
   std::optional<net::steady_timer> timer_;
+  std::uint64_t verified_generation_ = 0;
 };
 
 class Server final : public HttpServer {
@@ -211,8 +208,12 @@ class Server final : public HttpServer {
     }
     port_ = acceptor_.local_endpoint().port();
     label_ = "listener " + options_.address + ":" + std::to_string(port_);
+    if (!options_.plain_http) {
+      if (auto v = loadClientVerification(); !v) return v;
+    }
     accept();
     reportRefused();
+    if (!options_.tls.client_crl_file.empty()) recheckRevocations();
     for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.io_threads); ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
@@ -235,6 +236,7 @@ class Server final : public HttpServer {
           acceptor_.cancel(ignored);
           acceptor_.close(ignored);
           refused_timer_.cancel();
+          revocation_timer_.cancel();
           closed.set_value();
         });
         closed.get_future().wait();
@@ -262,6 +264,12 @@ class Server final : public HttpServer {
   }
   const std::string& label() const { return label_; }
   net::thread_pool& workers() { return workers_; }
+
+  // The store client certificates are verified with now, and how many times it was replaced.
+  std::pair<std::shared_ptr<X509_STORE>, std::uint64_t> verifyStore() {
+    std::lock_guard lock(verify_mutex_);
+    return {verify_store_, verify_generation_};
+  }
   HttpResponse handle(const HttpRequest& request) {
     try {
       return handler_(request);
@@ -277,6 +285,69 @@ class Server final : public HttpServer {
   }
 
  private:
+  // Client certificates are verified against the client CAs and, with tls.client_crl, their
+  // revocation lists. Each connection takes the store current when it was accepted; a changed
+  // list replaces it for the connections after.
+  Result<void, std::string> loadClientVerification() {
+    const TlsOptions& tls = options_.tls;
+    if (tls.client_ca_file.empty()) return {};
+    file_stamp_ = stampOf(tls.client_crl_file);
+    auto loaded = loadVerifyStore(tls.client_ca_file, tls.client_crl_file, nowMs());
+    if (!loaded) return loaded.error();
+    useVerifyStore(std::move(loaded.value()));
+    return {};
+  }
+
+  void useVerifyStore(VerifyStore loaded) {
+    for (const auto& list : loaded.lists) {
+      spdlog::info("{}: revocation list of {}: {} revoked certificate(s), next update {}", label_,
+                   list.issuer, list.revoked_serials.size(),
+                   list.next_update_ms != 0 ? utc::formatUnixMs(list.next_update_ms) : "none");
+    }
+    for (const auto& warning : loaded.warnings) spdlog::error("{}: {}", label_, warning);
+    std::lock_guard lock(verify_mutex_);
+    verify_store_ = std::move(loaded.store);
+    ++verify_generation_;
+  }
+
+  static std::int64_t nowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // When the list file was written and how long it is: changed, it is read again.
+  static std::pair<std::filesystem::file_time_type, std::uintmax_t> stampOf(
+      const std::string& file) {
+    std::error_code ec;
+    if (file.empty()) return {};
+    const auto written = std::filesystem::last_write_time(file, ec);
+    const auto size = std::filesystem::file_size(file, ec);
+    return {written, ec ? 0 : size};
+  }
+
+  void recheckRevocations() {
+    revocation_timer_.expires_after(options_.tls.revocation_recheck);
+    revocation_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const auto stamp = stampOf(options_.tls.client_crl_file);
+      if (stamp != file_stamp_) {
+        file_stamp_ = stamp;
+        auto loaded =
+            loadVerifyStore(options_.tls.client_ca_file, options_.tls.client_crl_file, nowMs());
+        if (loaded) {
+          spdlog::info("{}: {} changed; every connection is checked against it from now on", label_,
+                       options_.tls.client_crl_file);
+          useVerifyStore(std::move(loaded.value()));
+        } else {
+          spdlog::error("{}: {}; the revocation lists read before stay in use", label_,
+                        loaded.error());
+        }
+      }
+      recheckRevocations();
+    });
+  }
+
   void reportRefused() {
     refused_timer_.expires_after(std::chrono::minutes(1));
     refused_timer_.async_wait([this](beast::error_code ec) {
@@ -315,9 +386,22 @@ class Server final : public HttpServer {
                 ->start();
           } else {
             using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-            std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(s), tls_), address,
-                                                 endpoint)
-                ->start();
+            TlsStream stream(std::move(s), tls_);
+            const auto [store, generation] = verifyStore();
+            if (store) {
+              SSL* ssl = stream.native_handle();
+              SSL_set1_verify_cert_store(ssl, store.get());
+              // A session from before a revocation list changed is not resumed: its client
+              // certificate is verified again.
+              const std::string context = "easgate/" + std::to_string(generation);
+              SSL_set_session_id_context(ssl,
+                                         reinterpret_cast<const unsigned char*>(context.data()),
+                                         static_cast<unsigned>(context.size()));
+            }
+            auto session =
+                std::make_shared<Session<TlsStream>>(*this, std::move(stream), address, endpoint);
+            session->verifiedWith(generation);
+            session->start();
           }
           accept();
         });
@@ -336,6 +420,11 @@ class Server final : public HttpServer {
   net::steady_timer refused_timer_{io_};
   std::mutex refused_mutex_;
   std::map<std::string, std::pair<std::size_t, std::string>> refused_;  // peer -> count, reason
+  std::mutex verify_mutex_;
+  std::shared_ptr<X509_STORE> verify_store_;
+  std::uint64_t verify_generation_ = 0;
+  net::steady_timer revocation_timer_{io_};
+  std::pair<std::filesystem::file_time_type, std::uintmax_t> file_stamp_;
   std::once_flag stopped_;
 };
 
@@ -373,6 +462,30 @@ void Session<Stream>::handshake() {
   }
 }
 
+// A connection opened before the revocation lists changed: is its certificate still good?
+// Empty when it is (or when it is no TLS connection), else why not.
+template <class Stream>
+std::string Session<Stream>::stillAccepted() {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    return {};
+  } else {
+    const auto [store, generation] = server_.verifyStore();
+    if (generation == verified_generation_ || !store || !peer_.authenticated) return {};
+    SSL* ssl = stream_.native_handle();
+    openssl::X509Ptr leaf(SSL_get1_peer_certificate(ssl));
+    if (!leaf) return {};
+    openssl::StoreCtxPtr check(X509_STORE_CTX_new());
+    X509_STORE_CTX_init(check.get(), store.get(), leaf.get(), SSL_get_peer_cert_chain(ssl));
+    X509_STORE_CTX_set_purpose(check.get(), X509_PURPOSE_SSL_CLIENT);
+    if (X509_verify_cert(check.get()) == 1) {
+      verified_generation_ = generation;
+      return {};
+    }
+    ERR_clear_error();
+    return X509_verify_cert_error_string(X509_STORE_CTX_get_error(check.get()));
+  }
+}
+
 template <class Stream>
 void Session<Stream>::read() {
   parser_.emplace();
@@ -399,6 +512,13 @@ void Session<Stream>::onRead(beast::error_code ec) {
   }
   if (ec) return fail(400, "bad-http", "the request is not valid HTTP/1.1: " + ec.message(), 11);
 
+  if (const std::string problem = stillAccepted(); !problem.empty()) {
+    spdlog::warn("{}: {} from {}: the client certificate {} is no longer accepted: {}",
+                 server_.label(), std::string(parser_->get().method_string()), endpoint_,
+                 peer_.subject, problem);
+    return fail(401, "unauthenticated", "the client certificate is no longer accepted: " + problem,
+                parser_->get().version());
+  }
   auto message = parser_->release();
   const bool keep_alive = message.keep_alive();
   const unsigned version = message.version();

@@ -18,7 +18,9 @@ struct CertificateInfo {
   std::string subject;  // RFC 2253
   std::string issuer;   // RFC 2253
   std::string common_name;
-  std::string thumbprint;  // SHA-256 of the DER form, lower-case hex
+  std::string thumbprint;             // SHA-256 of the DER form, lower-case hex
+  std::string serial;                 // upper-case hex, as `openssl x509 -serial` prints it
+  std::vector<std::string> crl_uris;  // its CRL distribution points' URIs
   std::int64_t not_before_ms = 0;
   std::int64_t not_after_ms = 0;
   bool is_ca = false;
@@ -43,6 +45,7 @@ struct CertificateRequest {
   std::string common_name;
   std::vector<std::string> dns_names;  // subjectAltName DNS entries (server certificates)
   std::vector<std::string> ip_addresses;
+  std::string crl_uri;                      // a CRL distribution point, when not empty
   bool server = false;                      // serverAuth, else clientAuth
   std::int64_t valid_from_offset_s = -300;  // relative to now; negative: in the past
   std::int64_t lifetime_s = 825 * 86400;
@@ -60,13 +63,18 @@ Result<PemPair, std::string> createCertificateAuthority(const std::string& commo
 // A certificate issued by `ca` for a new P-256 key.
 Result<PemPair, std::string> issueCertificate(const PemPair& ca, const CertificateRequest& request);
 
+// Reads <dir>/<name>.pem and <dir>/<name>.key.
+Result<PemPair, std::string> readPemPair(const std::filesystem::path& dir, const std::string& name);
+
 // Writes `pair` as <dir>/<name>.pem and <dir>/<name>.key (the key readable by the owner only).
 Result<void, std::string> writePemPair(const std::filesystem::path& dir, const std::string& name,
                                        const PemPair& pair);
 
-// A development PKI in `dir`, unless one is there: ca.pem/ca.key, server.pem/.key (localhost,
-// 127.0.0.1, ::1 and `host_names`), and client certificates admin, operator and reader
-// (CN=easgate-<role>). Returns false when it found one already, true when it created one.
+// A development PKI in `dir`, unless one is there: ca.pem/ca.key, its revocation list ca.crl
+// (empty), server.pem/.key (localhost, 127.0.0.1, ::1 and `host_names`), and client
+// certificates admin, operator and reader (CN=easgate-<role>); each certificate names ca.crl as
+// its CRL distribution point. Returns false when it found one already (adding ca.crl if it has
+// none), true when it created one.
 Result<bool, std::string> ensureDevelopmentPki(const std::filesystem::path& dir,
                                                const std::vector<std::string>& host_names);
 

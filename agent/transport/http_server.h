@@ -83,6 +83,10 @@ struct TlsOptions {
   std::string key_file;          // its private key (PEM)
   std::string client_ca_file;    // CAs whose client certificates are accepted (PEM)
   bool require_client_certificate = true;
+  // Their certificate revocation lists (PEM or DER), checked for every client certificate when
+  // set; read again when the file changes, at most `revocation_recheck` later.
+  std::string client_crl_file;
+  std::chrono::milliseconds revocation_recheck{30000};
 };
 
 struct HttpServerOptions {

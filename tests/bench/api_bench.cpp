@@ -189,8 +189,10 @@ int runBench(int argc, char** argv) {
   agent::transport::HttpServerOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
-  options.tls = {(dir / "pki/server.pem").string(), (dir / "pki/server.key").string(),
-                 (dir / "pki/ca.pem").string(), true};
+  options.tls.certificate_file = (dir / "pki/server.pem").string();
+  options.tls.key_file = (dir / "pki/server.key").string();
+  options.tls.client_ca_file = (dir / "pki/ca.pem").string();
+  options.tls.client_crl_file = (dir / "pki/ca.crl").string();  // as the demo runs
   auto server = agent::transport::startHttpServer(
       options, [&api](const agent::transport::HttpRequest& r) { return api.handle(r); });
   if (!server) {

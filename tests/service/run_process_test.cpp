@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/transport/certificates.h"
+#include "agent/transport/revocation.h"
 #include "tests/service/cli_test_support.h"
 #include "tests/service/running_agent.h"
 
@@ -37,7 +38,8 @@ class RunProcess : public CliTest {
       "data_dir": "data",
       "listen": {"address": "127.0.0.1", "port": 0},
       "tls": {"certificate": ")" << cert << R"(", "key": ")"
-                                         << key << R"(", "client_ca": "pki/ca.pem"},
+                                         << key << R"(", "client_ca": "pki/ca.pem",
+              "client_crl": "pki/ca.crl", "client_crl_recheck_seconds": 1},
       "clients": [{"subject": "CN=easgate-admin", "role": "admin"},
                   {"subject": "CN=easgate-reader", "role": "reader"}],
       "exchange": {"kind": "simulator", "simulator_arguments": ["--mailboxes", "20", "--devices", "40"], "pool": 1},
@@ -178,6 +180,23 @@ TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
   EXPECT_NE(doctor.out.find("the agent is running on 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
       << doctor.out;
+  // With a client certificate it asks the agent itself.
+  const std::string pki = (dir_ / "pki").string();
+  CliRun asked = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() +
+                     "' --cert '" + pki + "/reader.pem' --key '" + pki + "/reader.key'");
+  EXPECT_EQ(asked.exit_code, 0) << asked.out;
+  EXPECT_NE(asked.out.find("is healthy, version "), std::string::npos) << asked.out;
+  // A certificate the agent maps to no role: doctor says so, and fails.
+  agent::transport::CertificateRequest nobody_request;
+  nobody_request.common_name = "nobody";
+  auto nobody_pair = agent::transport::issueCertificate(
+      agent::transport::readPemPair(dir_ / "pki", "ca").value(), nobody_request);
+  ASSERT_TRUE(nobody_pair.ok());
+  ASSERT_TRUE(agent::transport::writePemPair(dir_ / "pki", "nobody", nobody_pair.value()).ok());
+  CliRun nobody = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() +
+                      "' --cert '" + pki + "/nobody.pem' --key '" + pki + "/nobody.key'");
+  EXPECT_EQ(nobody.exit_code, 8) << nobody.out;
+  EXPECT_NE(nobody.out.find("answered GET /v1/health with 401"), std::string::npos) << nobody.out;
 
   // Another certificate on that port is not this agent.
   writeConfig("pki/admin.pem", "pki/admin.key");
@@ -189,6 +208,36 @@ TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
   EXPECT_NE(other.out.find("not this agent's certificate"), std::string::npos) << other.out;
 }
 
+// A client certificate revoked with `easgate pki revoke` is refused by the running agent from
+// its next connection, without a restart; the others are not.
+TEST_F(RunProcess, ARevokedClientIsRefusedWithoutARestart) {
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  ASSERT_EQ(run(ctl(port, "reader") + "health").exit_code, 0);
+  const std::string pki = (dir_ / "pki").string();
+  CliRun revoked = run("pki revoke --dir '" + pki + "' '" + pki + "/reader.pem'");
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_NE(revoked.out.find("now lists 1 revoked certificate(s)"), std::string::npos)
+      << revoked.out;
+  int exit_code = 0;
+  for (int i = 0; i < 100 && exit_code == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    exit_code = run(ctl(port, "reader") + "health").exit_code;
+  }
+  EXPECT_EQ(exit_code, 7) << "ctl gets no answer: the TLS handshake is refused\n"
+                          << slurp(dir_ / "run.log");
+  EXPECT_EQ(run(ctl(port, "admin") + "health").exit_code, 0);
+  EXPECT_NE(slurp(dir_ / "run.log").find("1 revoked certificate(s)"), std::string::npos)
+      << "the agent logs the list it reads";
+
+  // Another CA's certificate is not this PKI's to revoke.
+  ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "other", {}).ok());
+  CliRun foreign =
+      run("pki revoke --dir '" + pki + "' '" + (dir_ / "other/admin.pem").string() + "'");
+  EXPECT_EQ(foreign.exit_code, 4) << foreign.out;
+  EXPECT_NE(foreign.err.find("was not issued by this CA"), std::string::npos) << foreign.err;
+}
+
 TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun good = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
@@ -196,6 +245,15 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   EXPECT_NE(good.out.find("psVersion"), std::string::npos) << "the bridge's ready frame";
   EXPECT_NE(good.out.find("easgate-inventory.db opens"), std::string::npos)
       << "the inventory is checked beside the store: " << good.out;
+  EXPECT_NE(good.out.find("0 revoked certificate(s)"), std::string::npos) << good.out;
+
+  // A revocation list past its next update: the listener would refuse every client.
+  auto ca = agent::transport::readPemPair(dir_ / "pki", "ca").value();
+  ASSERT_TRUE(agent::transport::publishRevocationList(ca, dir_ / "pki/ca.crl", {}, -3600).ok());
+  CliRun stale = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(stale.exit_code, 8) << stale.out;
+  EXPECT_NE(stale.out.find("expired on"), std::string::npos) << stale.out;
+  ASSERT_TRUE(agent::transport::publishRevocationList(ca, dir_ / "pki/ca.crl", {}).ok());
 
   writeConfig("pki/server.pem", "pki/admin.key");
   CliRun wrong_key =

@@ -21,6 +21,7 @@
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "agent/transport/revocation.h"
 #include "protocol/client.h"
 #include "tests/support/scratch.h"
 
@@ -71,8 +72,11 @@ class Tls : public ::testing::Test {
     transport::HttpServerOptions options;
     options.address = "127.0.0.1";
     options.port = 0;
-    options.tls = {(dir_ / "pki/server.pem").string(), (dir_ / "pki/server.key").string(),
-                   (dir_ / "pki/ca.pem").string(), true};
+    options.tls.certificate_file = (dir_ / "pki/server.pem").string();
+    options.tls.key_file = (dir_ / "pki/server.key").string();
+    options.tls.client_ca_file = (dir_ / "pki/ca.pem").string();
+    options.tls.client_crl_file = (dir_ / "pki/ca.crl").string();
+    options.tls.revocation_recheck = std::chrono::milliseconds(50);
     options.max_body_bytes = 64 * 1024;
     auto server = transport::startHttpServer(
         options, [this](const transport::HttpRequest& r) { return api_->handle(r); });
@@ -259,6 +263,61 @@ TEST_F(Tls, ACertificateFromAnotherCaIsRefused) {
   EXPECT_EQ(said.find("9090:"), std::string::npos) << "the listener names its own port";
 }
 
+// An administrator revokes a client certificate by publishing a new list: the agent reads it
+// without a restart, refuses the certificate on new connections and on one already open, and
+// keeps serving the others.
+TEST_F(Tls, ARevokedCertificateIsRefusedWithoutARestart) {
+  auto reader = client("reader");
+  ASSERT_EQ(reader->send("GET", "/v1/health")->status, 200);
+  RawTls open_before(dir_ / "pki", "reader", server_->port());
+
+  auto published =
+      transport::publishRevocationList(ca_, dir_ / "pki/ca.crl", {slurp(dir_ / "pki/reader.pem")});
+  ASSERT_TRUE(published.ok()) << published.error();
+  ASSERT_EQ(published->revoked_serials.size(), 1u);
+
+  bool refused = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    refused = !client("reader")->send("GET", "/v1/health").ok();
+  }
+  EXPECT_TRUE(refused) << "a new connection with the revoked certificate";
+
+  // The connection opened before: its next request is answered 401, naming why.
+  namespace net = boost::asio;
+  net::write(open_before.stream,
+             net::buffer(std::string("GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")));
+  std::string answer(1024, '\0');
+  boost::system::error_code ec;
+  answer.resize(open_before.stream.read_some(net::buffer(answer), ec));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 401", 0), 0u) << answer;
+  EXPECT_NE(answer.find("certificate revoked"), std::string::npos) << answer;
+
+  auto admin = client("admin")->send("GET", "/v1/health");
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  EXPECT_EQ(admin->status, 200) << "the other certificates are still accepted";
+}
+
+// A list that cannot be read when it changes (half written, another CA's) leaves the one read
+// before in use: the listener does not start refusing everyone, nor accepting everyone.
+TEST_F(Tls, AnUnreadableNewRevocationListKeepsTheOldOne) {
+  ASSERT_TRUE(
+      transport::publishRevocationList(ca_, dir_ / "pki/ca.crl", {slurp(dir_ / "pki/reader.pem")})
+          .ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (client("reader")->send("GET", "/v1/health").ok() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ofstream(dir_ / "pki/ca.crl", std::ios::trunc) << "-----BEGIN X509 CRL-----\nMIIB";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // six rechecks
+  EXPECT_FALSE(client("reader")->send("GET", "/v1/health").ok()) << "still revoked";
+  auto admin = client("admin")->send("GET", "/v1/health");
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  EXPECT_EQ(admin->status, 200);
+}
+
 TEST_F(Tls, AValidCertificateWithoutARoleGets401) {
   issue(ca_, "nobody", -60, 86400);
   auto r = client("nobody")->send("GET", "/v1/health");
@@ -309,8 +368,9 @@ TEST(Listener, RefusesAKeyThatIsNotTheCertificates) {
   transport::HttpServerOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
-  options.tls = {(dir / "server.pem").string(), (dir / "admin.key").string(),
-                 (dir / "ca.pem").string(), true};
+  options.tls.certificate_file = (dir / "server.pem").string();
+  options.tls.key_file = (dir / "admin.key").string();
+  options.tls.client_ca_file = (dir / "ca.pem").string();
   auto r = transport::startHttpServer(
       options, [](const transport::HttpRequest&) { return transport::HttpResponse{}; });
   ASSERT_FALSE(r.ok());
