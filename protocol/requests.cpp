@@ -451,6 +451,40 @@ Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
   return q;
 }
 
+Result<AuditQuery, ApiError> parseAuditQuery(const QueryParameters& query) {
+  AuditQuery q;
+  std::set<std::string> given;
+  const auto searchText = [](const std::string& value) {
+    return !value.empty() && value.size() <= 256 && text::isValidUtf8(value) &&
+           std::none_of(value.begin(), value.end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  };
+  for (const auto& [name, value] : query) {
+    if (!given.insert(name).second) return repeatedParameter(name);
+    if (name == "since" || name == "until") {
+      auto at = parseUtcTime(value);
+      if (!at) {
+        return invalidField(name, name + " is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
+      }
+      (name == "since" ? q.since_ms : q.until_ms) = at;
+    } else if (name == "actor" || name == "action" || name == "target") {
+      if (!searchText(value)) return invalidField(name, name + " is 1 to 256 printable characters");
+      (name == "actor" ? q.actor : name == "action" ? q.action : q.target) = value;
+    } else if (name == "limit") {
+      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      if (!v) return v.error();
+      q.limit = static_cast<std::size_t>(v.value());
+    } else if (name == "before") {
+      auto v = integerParameter(name, value, 1, INT64_MAX);
+      if (!v) return v.error();
+      q.before = v.value();
+    } else {
+      return unknownParameter(name);
+    }
+  }
+  return q;
+}
+
 Result<QueryParameters, ApiError> parseQueryString(std::string_view query) {
   QueryParameters out;
   while (!query.empty()) {

@@ -110,6 +110,18 @@ struct EventsQuery {
 };
 Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query);
 
+// GET /v1/audit and `easgate audit list`: the audit trail, newest first.
+struct AuditQuery {
+  std::optional<std::int64_t> since_ms;  // at or after
+  std::optional<std::int64_t> until_ms;  // before
+  std::string actor;   // contained in the actor (the client's subject and thumbprint), any case
+  std::string action;  // exactly: a command kind (allow, wipe, ...)
+  std::string target;  // contained in the target (mailbox or partnership), any case
+  std::size_t limit = kDefaultPageSize;
+  std::int64_t before = 0;  // only entries older than this sequence (nextBefore); 0: the newest
+};
+Result<AuditQuery, ApiError> parseAuditQuery(const QueryParameters& query);
+
 // A query string ("a=1&b=x%20y") decoded into name/value pairs, in order. Malformed percent
 // escapes are an error.
 Result<QueryParameters, ApiError> parseQueryString(std::string_view query);

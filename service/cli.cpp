@@ -39,7 +39,7 @@ int runCli(int argc, char** argv) {
   AgentCommandOptions agent_options;
   CLI::App* agent_cmd = addAgentCommand(app, agent_options);
   AuditCommandOptions audit_options;
-  CLI::App* audit_verify = addAuditCommand(app, audit_options);
+  const AuditCommands audit_cmds = addAuditCommand(app, audit_options);
   RunCommandOptions run_options;
   CLI::App* run_cmd = addRunCommand(app, run_options);
   CtlOptions ctl_options;
@@ -73,7 +73,8 @@ int runCli(int argc, char** argv) {
 
   try {
     if (export_cmd->parsed()) return runExportCommand(export_options);
-    if (audit_verify->parsed()) return runAuditVerify(audit_options);
+    if (audit_cmds.verify->parsed()) return runAuditVerify(audit_options);
+    if (audit_cmds.list->parsed()) return runAuditList(audit_options);
     // The agent's own files (store, journal, logs, keys) are private, whatever the umask.
     if (agent_cmd->parsed() || run_cmd->parsed() || demo_cmd->parsed()) keepNewFilesPrivate();
     if (agent_cmd->parsed()) return runAgentCommand(agent_options);

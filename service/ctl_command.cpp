@@ -159,6 +159,17 @@ Request requestFor(const std::string& name, const std::string& action, const Ctl
             body};
   }
   if (name == "command") return {"GET", "/v1/commands/" + std::to_string(o.id), ""};
+  if (name == "audit") {
+    return {"GET",
+            "/v1/audit" + query({{"since", o.since},
+                                 {"until", o.until},
+                                 {"actor", o.actor},
+                                 {"action", o.audit_action},
+                                 {"target", o.target},
+                                 {"limit", std::to_string(o.limit)},
+                                 {"before", std::to_string(o.before)}}),
+            ""};
+  }
   if (name == "events") {
     return {"GET",
             "/v1/events" + query({{"after", std::to_string(o.after)},
@@ -309,6 +320,18 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   events->add_option("--after", o.after, "The cursor of the last page (0: from the start)");
   events->add_option("--limit", o.limit, "Events at most (1-1000)");
   events->add_option("--wait", o.wait_seconds, "Seconds to wait for news (0-60)");
+  CLI::App* audit = ctl->add_subcommand(
+      "audit", "The audit trail, newest first: who asked for what, and how it ended (admin)");
+  audit->footer(
+      "Example: easgate ctl audit --action wipe --since 2026-12-01T00:00:00Z\n"
+      "On the agent's host, easgate audit list prints the same as a table or CSV.");
+  audit->add_option("--since", o.since, "Entries at or after this UTC time (ISO 8601)");
+  audit->add_option("--until", o.until, "Entries before this UTC time (ISO 8601)");
+  audit->add_option("--actor", o.actor, "Entries whose client contains this");
+  audit->add_option("--action", o.audit_action, "Entries of this action (allow, wipe, ...)");
+  audit->add_option("--target", o.target, "Entries whose mailbox or partnership contains this");
+  audit->add_option("--limit", o.limit, "Entries at most (1-1000)");
+  audit->add_option("--before", o.before, "Only entries older than this sequence (nextBefore)");
   return ctl;
 }
 

@@ -31,6 +31,9 @@ struct CtlOptions {
   std::string cursor;
   int limit = 0;
   std::int64_t after = 0;
+  // ctl audit.
+  std::string since, until, actor, audit_action, target;
+  std::int64_t before = 0;
   // ctl policy.
   std::string access_level;                 // plan: Quarantine or Block
   std::string grandfather = "allowed";      // plan: none, allowed, or "listed" with `partnerships`

@@ -1,5 +1,6 @@
 #include "agent/api/api_json.h"
 
+#include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 #include "common/time/utc_time.h"
 #include "protocol/requests.h"
@@ -108,6 +109,58 @@ std::string eventJson(const InventoryEvent& e) {
   w.string(e.device_key);
   w.key("detail");
   w.raw(e.detail.empty() ? "{}" : e.detail);  // stored as JSON by the harvester
+  w.endObject();
+  return out;
+}
+
+std::string auditPageJson(const std::vector<AuditEntry>& entries, std::size_t limit) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("entries");
+  w.beginArray();
+  for (const AuditEntry& e : entries) {
+    const AuditRecord& r = e.record;
+    w.beginObject();
+    w.key("sequence");
+    w.number(e.sequence);
+    w.key("at");
+    w.string(utc::formatUnixMs(r.at_ms));
+    w.key("actor");
+    w.string(r.actor);
+    w.key("action");
+    w.string(r.action);
+    w.key("target");
+    w.string(r.target);
+    w.key("outcome");
+    w.string(r.outcome);
+    // The agent wrote the detail as a JSON object; the command it is about is lifted out.
+    auto detail = json::parseJson(r.detail, 16);
+    const bool object = detail && detail->isObject();
+    const json::JsonValue* command = object ? detail->find("command") : nullptr;
+    w.key("command");
+    if (command && command->asInt()) {
+      w.number(*command->asInt());
+    } else {
+      w.null();
+    }
+    w.key("detail");
+    if (object) {
+      w.raw(r.detail);
+    } else {
+      w.null();
+    }
+    w.key("hash");
+    w.string(toHex(e.hash));
+    w.endObject();
+  }
+  w.endArray();
+  w.key("nextBefore");
+  if (!entries.empty() && entries.size() == limit && entries.back().sequence > 1) {
+    w.number(entries.back().sequence);
+  } else {
+    w.null();
+  }
   w.endObject();
   return out;
 }

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "agent/audit/audit_log.h"
 #include "agent/commands/command.h"
 #include "agent/inventory/inventory_store.h"
 #include "agent/store/database.h"
@@ -25,5 +27,8 @@ transport::HttpResponse journalRefusal(const CommandError& error);
 // A current partnership with when the agent first and last saw it (appendDeviceJson).
 std::string deviceJson(const StoredDevice& device);
 std::string eventJson(const InventoryEvent& event);
+// A page of the audit trail, newest first: nextBefore continues it (null at the oldest). The
+// same JSON for GET /v1/audit and `easgate audit list --format json`.
+std::string auditPageJson(const std::vector<AuditEntry>& entries, std::size_t limit);
 
 }  // namespace easgate::agent::api

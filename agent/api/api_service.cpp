@@ -65,6 +65,7 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"POST", "/v1/commands", Role::kOperator, &ApiService::submitCommand},
       {"GET", "/v1/commands/{}", Role::kReader, &ApiService::getCommand},
       {"GET", "/v1/events", Role::kReader, &ApiService::events},
+      {"GET", "/v1/audit", Role::kAdmin, &ApiService::audit},
       {"GET", "/v1/openapi.json", Role::kReader, &ApiService::openApi},
       {"GET", "/metrics", Role::kReader, &ApiService::metrics},
       {"GET", "/v1/policy", Role::kReader, &ApiService::getPolicy},
@@ -206,10 +207,17 @@ HttpResponse ApiService::deny(Call& call, const protocol::ApiError& error,
                r.peer.thumbprint.empty() ? "-" : r.peer.thumbprint, error.message);
   if (r.method != "GET" && r.method != "HEAD") {
     const std::string path = r.target.substr(0, r.target.find('?'));
-    if (auto recorded =
-            journal_.recordDenied(call.client, action.empty() ? r.method + " " + path : action,
-                                  target.empty() ? path : target, error.message);
-        !recorded) {
+    std::string what = action.empty() ? r.method + " " + path : action;
+    std::string on = target.empty() ? path : target;
+    // A command refused for the role alone: the trail names the command (a reader's wipe, of
+    // that partnership), when the body says it.
+    if (action.empty() && r.method == "POST" && path == "/v1/commands") {
+      if (auto body = protocol::parseCommandSubmission(r.body)) {
+        what = body->kind;
+        on = body->partnership.empty() ? body->mailbox : body->partnership;
+      }
+    }
+    if (auto recorded = journal_.recordDenied(call.client, what, on, error.message); !recorded) {
       spdlog::error("9090: the audit trail did not take a denied request: {}",
                     recorded.error().message);
     }

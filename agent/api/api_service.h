@@ -104,6 +104,7 @@ class ApiService {
   transport::HttpResponse submitCommand(Call& call);
   transport::HttpResponse getCommand(Call& call);
   transport::HttpResponse events(Call& call);
+  transport::HttpResponse audit(Call& call);
   transport::HttpResponse openApi(Call& call);
   transport::HttpResponse metrics(Call& call);
   transport::HttpResponse getPolicy(Call& call);

@@ -70,6 +70,36 @@ Result<AuditEntry, store::StoreError> AuditLog::append(const AuditRecord& record
   return entry;
 }
 
+Result<std::vector<AuditEntry>, store::StoreError> AuditLog::list(
+    const protocol::AuditQuery& query) {
+  // lower() folds ASCII only, as the filters are documented to.
+  auto rows = database_.prepare(
+      "SELECT sequence, at_ms, actor, action, target, outcome, detail, hash FROM audit "
+      "WHERE (?1 = 0 OR sequence < ?1) AND (?2 IS NULL OR at_ms >= ?2) "
+      "AND (?3 IS NULL OR at_ms < ?3) AND (?4 = '' OR instr(lower(actor), lower(?4)) > 0) "
+      "AND (?5 = '' OR action = ?5) AND (?6 = '' OR instr(lower(target), lower(?6)) > 0) "
+      "ORDER BY sequence DESC LIMIT ?7");
+  if (!rows) return rows.error();
+  rows->bind(1, query.before);
+  if (query.since_ms) rows->bind(2, *query.since_ms);
+  if (query.until_ms) rows->bind(3, *query.until_ms);
+  rows->bind(4, query.actor);
+  rows->bind(5, query.action);
+  rows->bind(6, query.target);
+  rows->bind(7, static_cast<std::int64_t>(query.limit));
+  std::vector<AuditEntry> entries;
+  while (true) {
+    auto row = rows->step();
+    if (!row) return row.error();
+    if (!row.value()) break;
+    entries.push_back({rows->integer(0),
+                       {rows->integer(1), rows->text(2), rows->text(3), rows->text(4),
+                        rows->text(5), rows->text(6)},
+                       toDigest(rows->blob(7))});
+  }
+  return entries;
+}
+
 Result<AuditVerification, store::StoreError> AuditLog::verify() {
   AuditVerification v;
   auto rows = database_.prepare(

@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/audit/sha256.h"
 #include "agent/store/database.h"
+#include "protocol/requests.h"
 
 namespace easgate::agent {
 
@@ -48,6 +50,9 @@ class AuditLog {
                                                bool in_transaction = false);
 
   Result<AuditVerification, store::StoreError> verify();
+
+  // Entries as `query` selects them, newest first (at most query.limit).
+  Result<std::vector<AuditEntry>, store::StoreError> list(const protocol::AuditQuery& query);
 
   // The entry whose hash this is, if any: a head noted earlier is still in an intact log that
   // has only grown since.

@@ -1,5 +1,6 @@
 #include "agent/export/inventory_writer.h"
 #include "common/text/ascii.h"
+#include "common/text/csv.h"
 
 #include <string>
 
@@ -35,20 +36,7 @@ class CsvWriter final : public InventoryWriter {
 
  private:
   void appendCell(const std::string& value) {
-    bool guard = options_.csv_formula_guard && !value.empty() &&
-                 std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos;
-    bool quote = guard || value.find_first_of(",\"\r\n") != std::string::npos;
-    if (!quote) {
-      line_.append(value);
-      return;
-    }
-    line_.push_back('"');
-    if (guard) line_.push_back('\'');
-    for (char c : value) {
-      if (c == '"') line_.push_back('"');
-      line_.push_back(c);
-    }
-    line_.push_back('"');
+    text::appendCsvField(line_, value, options_.csv_formula_guard);
   }
 
   std::ostream& out_;

@@ -74,4 +74,52 @@ TEST_F(AuditCli, NamesAMissingStoreAndABadHash) {
   EXPECT_NE(bad.err.find("64 hex digits"), std::string::npos);
 }
 
+// `easgate audit list` on the host: who wiped what, and when, as a table, CSV or the API's JSON.
+TEST_F(AuditCli, ListShowsWhoDidWhatNewestFirstAndFilters) {
+  {
+    auto db = agent::store::openStore(agent::store::storeFile(dir_));
+    ASSERT_TRUE(db.ok());
+    agent::AuditLog log(*db.value());
+    const std::int64_t day = 1'796'083'200'000;  // 2026-12-01T00:00:00Z
+    ASSERT_TRUE(log.append({day + 1000, "CN=mdm (sha256:0123456789abcdef)", "wipe",
+                            "contoso.com/Users/Zoë/ExchangeActiveSyncDevices/iPhone§A", "accepted",
+                            R"({"command":7})"})
+                    .ok());
+    ASSERT_TRUE(log.append({day + 2000, "CN=reporting (sha256:fedcba9876543210)", "wipe",
+                            "tony@contoso.com", "denied: the reader role cannot wipe", "{}"})
+                    .ok());
+    ASSERT_TRUE(log.append({day + 3000, "CN=mdm (sha256:0123456789abcdef)", "allow",
+                            "=cmd|' /C calc'!A0", "accepted", R"({"command":8})"})
+                    .ok());
+  }
+  CliRun table = run("audit list " + dataDir());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const auto allow_at = table.out.find("allow");
+  const auto wipe_at = table.out.find("wipe");
+  EXPECT_LT(allow_at, wipe_at) << "newest first:\n" << table.out;
+  EXPECT_NE(table.out.find("2026-12-01T00:00:01Z"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("denied: the reader role cannot wipe"), std::string::npos);
+
+  CliRun wipes = run("audit list " + dataDir() + " --action wipe --actor MDM --format json");
+  ASSERT_EQ(wipes.exit_code, 0) << wipes.err;
+  EXPECT_NE(wipes.out.find(R"("command":7)"), std::string::npos) << wipes.out;
+  EXPECT_EQ(wipes.out.find("reporting"), std::string::npos) << wipes.out;
+  EXPECT_EQ(wipes.out.find("allow"), std::string::npos) << wipes.out;
+
+  CliRun csv = run("audit list " + dataDir() + " --format csv --since 2026-12-01T00:00:02Z");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out.rfind("SEQ,AT (UTC),ACTOR,ACTION,TARGET,OUTCOME,COMMAND\r\n", 0), 0u)
+      << csv.out;
+  EXPECT_NE(csv.out.find(R"("'=cmd|' /C calc'!A0")"), std::string::npos)
+      << "a formula-like target is defused for spreadsheets: " << csv.out;
+  EXPECT_EQ(csv.out.find("iPhone"), std::string::npos) << "before --since";
+
+  CliRun bad = run("audit list " + dataDir() + " --since yesterday");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--since"), std::string::npos) << bad.err;
+  CliRun none = run("audit list " + dataDir() + " --action block");
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_NE(none.out.find("no entry matches"), std::string::npos) << none.out;
+}
+
 }  // namespace
