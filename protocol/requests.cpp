@@ -90,6 +90,20 @@ std::string postedKinds() {
 
 }  // namespace
 
+Result<std::string, ApiError> parseHarvestRequest(std::string_view body) {
+  if (body.empty()) return std::string("delta");
+  auto doc = parseObject(body, {"kind"});
+  if (!doc) return doc.error();
+  auto kind = stringMember(doc.value(), "kind");
+  if (!kind) return kind.error();
+  if (kind.value().empty()) return std::string("delta");
+  const std::string folded = text::lowerAscii(kind.value());
+  if (folded != "full" && folded != "delta") {
+    return invalidField("kind", "kind is full or delta");
+  }
+  return folded;
+}
+
 Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body) {
   auto doc = parseObject(body, {"kind", "mailbox", "deviceId", "partnership"});
   if (!doc) return doc.error();

@@ -37,6 +37,9 @@ struct CommandSubmission {
 };
 Result<CommandSubmission, ApiError> parseCommandSubmission(std::string_view body);
 
+// POST /v1/harvests: {"kind": "full" | "delta"}; an empty body is a delta harvest.
+Result<std::string, ApiError> parseHarvestRequest(std::string_view body);
+
 // POST /v1/mailboxes/{mailbox}/lists/{list}: {"deviceId": "..."}.
 Result<std::string, ApiError> parseDeviceIdBody(std::string_view body);
 

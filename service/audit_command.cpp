@@ -169,6 +169,8 @@ int runAuditList(const AuditCommandOptions& options) {
                           r.target, r.outcome, command});
   }
   if (options.format == "csv") {
+    std::cout.flush();
+    writeStdoutAsBytes();
     printCsv(std::cout, table);
   } else if (table.rows.empty()) {
     std::cout << "easgate audit list: no entry matches\n";

@@ -12,6 +12,10 @@ namespace easgate::service {
 // True when the stream is an interactive terminal (so progress lines make sense on it).
 bool isTerminal(std::FILE* stream);
 
+// Standard output passes bytes as they are written: on Windows no "\n" becomes "\r\n" (CSV
+// writes its own CRLF line ends). Nothing to do on POSIX.
+void writeStdoutAsBytes();
+
 // Where the agent keeps its store when no --data-dir is given: /var/lib/easgate, or
 // %ProgramData%\easgate on Windows.
 std::filesystem::path defaultDataDirectory();

@@ -159,6 +159,9 @@ Request requestFor(const std::string& name, const std::string& action, const Ctl
             body};
   }
   if (name == "command") return {"GET", "/v1/commands/" + std::to_string(o.id), ""};
+  if (name == "harvest") {
+    return {"POST", "/v1/harvests", o.full_harvest ? R"({"kind":"full"})" : R"({"kind":"delta"})"};
+  }
   if (name == "audit") {
     return {"GET",
             "/v1/audit" + query({{"since", o.since},
@@ -320,6 +323,14 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   events->add_option("--after", o.after, "The cursor of the last page (0: from the start)");
   events->add_option("--limit", o.limit, "Events at most (1-1000)");
   events->add_option("--wait", o.wait_seconds, "Seconds to wait for news (0-60)");
+  CLI::App* harvest =
+      ctl->add_subcommand("harvest", "Harvest now rather than at the next timer (operator)");
+  harvest->footer(
+      "A delta harvest reads what changed since the last one; --full reads everything (lists\n"
+      "and all). With --wait, waits for it to finish and prints it as GET /v1/status shows it.\n"
+      "Example: easgate ctl harvest --full --wait 600");
+  harvest->add_flag("--full", o.full_harvest, "A full harvest");
+  harvest->add_option("--wait", o.wait_seconds, "Wait up to this many seconds for it to finish");
   CLI::App* audit = ctl->add_subcommand(
       "audit", "The audit trail, newest first: who asked for what, and how it ended (admin)");
   audit->footer(
@@ -333,6 +344,66 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   audit->add_option("--limit", o.limit, "Entries at most (1-1000)");
   audit->add_option("--before", o.before, "Only entries older than this sequence (nextBefore)");
   return ctl;
+}
+
+// After POST /v1/harvests: polls GET /v1/status until a harvest that began at or after the
+// request has finished (for a delta, a full one does as well), and prints it.
+int waitForHarvest(protocol::ApiClient& client, const std::string& requested, bool full,
+                   std::chrono::steady_clock::time_point give_up) {
+  auto answer = json::parseJson(requested, 4);
+  const json::JsonValue* at = answer ? answer->find("requestedAt") : nullptr;
+  const auto requested_ms = at && at->asString() ? protocol::parseUtcTime(*at->asString())
+                                                 : std::optional<std::int64_t>();
+  if (!requested_ms) {
+    std::cerr << "easgate ctl: the agent's answer has no requestedAt: " << requested << "\n";
+    return kExitRefused;
+  }
+  while (true) {
+    auto status = client.send("GET", "/v1/status");
+    if (!status || status->status != 200) {
+      std::cerr << "easgate ctl: no status from the agent: "
+                << (status ? status->body : status.error()) << "\n";
+      return status ? kExitRefused : kExitUnreachable;
+    }
+    auto doc = json::parseJson(status->body);
+    const json::JsonValue* harvests = doc ? doc->find("harvests") : nullptr;
+    for (const char* kind : {"full", "delta"}) {
+      if (full && std::string_view(kind) == "delta") continue;
+      const json::JsonValue* run = harvests ? harvests->find(kind) : nullptr;
+      const json::JsonValue* started = run ? run->find("startedAt") : nullptr;
+      const auto started_ms = started && started->asString()
+                                  ? protocol::parseUtcTime(*started->asString())
+                                  : std::optional<std::int64_t>();
+      if (started_ms && *started_ms >= *requested_ms) {
+        std::string out;
+        json::JsonWriter w(out);
+        w.beginObject();
+        w.key("kind");
+        w.string(kind);
+        w.key("state");
+        w.string("finished");
+        for (const char* member : {"startedAt", "finishedAt"}) {
+          const json::JsonValue* v = run->find(member);
+          w.key(member);
+          w.string(v && v->asString() ? *v->asString() : "");
+        }
+        for (const char* member : {"devices", "calls", "failedMailboxes"}) {
+          const json::JsonValue* v = run->find(member);
+          w.key(member);
+          w.number(v && v->asInt() ? *v->asInt() : 0);
+        }
+        w.endObject();
+        std::cout << out << "\n";
+        return kExitOk;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= give_up) {
+      std::cerr << "easgate ctl: the harvest has not finished yet (see ctl status)\n";
+      std::cout << requested << (requested.back() == '\n' ? "" : "\n");
+      return kExitRefused;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
@@ -361,6 +432,9 @@ int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
     if (response->status >= 400) {
       std::cerr << "easgate ctl: " << response->status << ": " << response->body << "\n";
       return kExitRefused;
+    }
+    if (name == "harvest" && o.wait_seconds > 0) {
+      return waitForHarvest(*client.value(), response->body, o.full_harvest, give_up);
     }
     const bool waiting = name == "command" && !isFinalState(response->body) &&
                          std::chrono::steady_clock::now() < give_up;

@@ -31,6 +31,7 @@ struct CtlOptions {
   std::string cursor;
   int limit = 0;
   std::int64_t after = 0;
+  bool full_harvest = false;  // ctl harvest --full
   // ctl audit.
   std::string since, until, actor, audit_action, target;
   std::int64_t before = 0;

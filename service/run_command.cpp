@@ -82,6 +82,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
       },
       [&loop] { loop.wake(); });
   rt.onHarvest([&api] { api.eventsWritten(); });
+  api.onHarvestRequested([&loop](agent::HarvestKind kind) { loop.requestHarvest(kind); });
 
   auto server = agent::transport::startHttpServer(
       c.listen, [&api](const agent::transport::HttpRequest& r) { return api.handle(r); });

@@ -66,6 +66,7 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"GET", "/v1/commands/{}", Role::kReader, &ApiService::getCommand},
       {"GET", "/v1/events", Role::kReader, &ApiService::events},
       {"GET", "/v1/audit", Role::kAdmin, &ApiService::audit},
+      {"POST", "/v1/harvests", Role::kOperator, &ApiService::harvestNow},
       {"GET", "/v1/openapi.json", Role::kReader, &ApiService::openApi},
       {"GET", "/metrics", Role::kReader, &ApiService::metrics},
       {"GET", "/v1/policy", Role::kReader, &ApiService::getPolicy},
@@ -183,7 +184,8 @@ HttpResponse ApiService::dispatch(Call& call, std::string& route_label) {
       }
       call.params.push_back(std::move(*decoded));
     }
-    if ((request.method == "POST" || request.method == "PUT") &&
+    // A body must be JSON; a POST with none at all (curl -X POST .../v1/harvests) needs no type.
+    if ((request.method == "POST" || request.method == "PUT") && !request.body.empty() &&
         !isJson(request.header("content-type"))) {
       return errorResponse(
           {415, "unsupported-media-type", "the body must be application/json", ""});

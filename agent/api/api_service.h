@@ -17,6 +17,7 @@
 #include "agent/api/long_polls.h"
 #include "agent/api/rate_limiter.h"
 #include "agent/commands/command_journal.h"
+#include "agent/harvest/harvester.h"
 #include "agent/inventory/inventory_store.h"
 #include "agent/store/database.h"
 #include "agent/time/clock.h"
@@ -72,6 +73,11 @@ class ApiService {
 
   // New events may be in the store: wakes waiting long-polls.
   void eventsWritten();
+  // Who runs a harvest asked for with POST /v1/harvests (the agent's loop); without one, that
+  // route answers 503.
+  void onHarvestRequested(std::function<void(HarvestKind)> request) {
+    harvest_requested_ = std::move(request);
+  }
   // The server is stopping: wakes every long-poll and makes new ones answer at once.
   void shutdown();
   // Long-polls waiting now.
@@ -105,6 +111,7 @@ class ApiService {
   transport::HttpResponse getCommand(Call& call);
   transport::HttpResponse events(Call& call);
   transport::HttpResponse audit(Call& call);
+  transport::HttpResponse harvestNow(Call& call);
   transport::HttpResponse openApi(Call& call);
   transport::HttpResponse metrics(Call& call);
   transport::HttpResponse getPolicy(Call& call);
@@ -137,6 +144,7 @@ class ApiService {
   ApiOptions options_;
   std::function<BridgeCounters()> bridges_;
   std::function<void()> commands_submitted_;
+  std::function<void(HarvestKind)> harvest_requested_;
   RateLimiter limiter_;
   HttpMetrics http_metrics_;
   std::int64_t started_ms_;

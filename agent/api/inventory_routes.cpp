@@ -5,6 +5,8 @@
 #include <optional>
 #include <tuple>
 
+#include <spdlog/spdlog.h>
+
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
 #include "agent/inventory/object_text.h"
@@ -104,6 +106,33 @@ HttpResponse ApiService::status(Call&) {
   w.endObject();
   w.endObject();
   return jsonResponse(200, std::move(out));
+}
+
+// POST /v1/harvests: harvest now, rather than at the next timer. The harvest runs on the
+// agent's harvest thread after one already running; GET /v1/status shows it when it has
+// finished (its startedAt at or after requestedAt).
+HttpResponse ApiService::harvestNow(Call& call) {
+  auto kind = protocol::parseHarvestRequest(call.request.body);
+  if (!kind) return errorResponse(kind.error());
+  if (!harvest_requested_) {
+    return errorResponse({503, "no-harvests", "this agent runs no harvests", ""});
+  }
+  const std::int64_t now = clock_.nowMs();
+  harvest_requested_(kind.value() == "full" ? HarvestKind::kFull : HarvestKind::kDelta);
+  spdlog::info("9090: a {} harvest requested by {}", kind.value(), call.client);
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("kind");
+  w.string(kind.value());
+  w.key("state");
+  w.string("requested");
+  w.key("requestedAt");
+  w.string(utc::formatUnixMs(now));
+  w.endObject();
+  auto r = jsonResponse(202, std::move(out));
+  r.headers.emplace_back("Location", "/v1/status");
+  return r;
 }
 
 HttpResponse ApiService::metrics(Call&) {

@@ -12,6 +12,8 @@ namespace easgate::service {
 
 bool isTerminal(std::FILE* stream) { return ::isatty(::fileno(stream)) == 1; }
 
+void writeStdoutAsBytes() {}
+
 std::filesystem::path defaultDataDirectory() { return "/var/lib/easgate"; }
 
 std::filesystem::path defaultConfigFile() { return "/etc/easgate/easgate.json"; }

@@ -1,5 +1,6 @@
 #include "service/console.h"
 
+#include <fcntl.h>
 #include <io.h>
 #include <windows.h>
 // After windows.h:
@@ -23,6 +24,11 @@ BOOL WINAPI onConsoleEvent(DWORD) {
 }  // namespace
 
 bool isTerminal(std::FILE* stream) { return ::_isatty(::_fileno(stream)) != 0; }
+
+void writeStdoutAsBytes() {
+  std::fflush(stdout);
+  ::_setmode(::_fileno(stdout), _O_BINARY);
+}
 
 std::filesystem::path defaultDataDirectory() {
   // The shell's answer, not %ProgramData%: a service's environment need not have it (Wine's

@@ -262,6 +262,27 @@ TEST_F(Api, TheAuditTrailAnswersWhoWipedWhatAndWhen) {
   }
 }
 
+// "Harvest now": an operator asks, the loop is told which kind, the answer says when it was
+// asked so a client can tell the harvest that follows from the one before.
+TEST_F(Api, AHarvestIsRunNowWhenAnOperatorAsks) {
+  std::vector<HarvestKind> asked;
+  api_->onHarvestRequested([&](HarvestKind kind) { asked.push_back(kind); });
+  EXPECT_EQ(call(reader_, "POST", "/v1/harvests").status, 403);
+  HttpResponse delta = call(operator_, "POST", "/v1/harvests");
+  ASSERT_EQ(delta.status, 202) << delta.body;
+  EXPECT_EQ(text(parse(delta), "kind"), "delta") << "no body: a delta harvest";
+  EXPECT_EQ(text(parse(delta), "requestedAt"), "2027-01-15T08:00:00Z");
+  HttpResponse full = call(operator_, "POST", "/v1/harvests", R"({"kind":"Full"})");
+  ASSERT_EQ(full.status, 202) << full.body;
+  EXPECT_EQ(asked, (std::vector<HarvestKind>{HarvestKind::kDelta, HarvestKind::kFull}));
+
+  HttpResponse weekly = call(operator_, "POST", "/v1/harvests", R"({"kind":"weekly"})");
+  EXPECT_EQ(weekly.status, 400);
+  EXPECT_EQ(text(parse(weekly), "field"), "kind");
+  EXPECT_EQ(call(operator_, "POST", "/v1/harvests", R"({"when":"now"})").status, 400);
+  EXPECT_EQ(asked.size(), 2u) << "nothing asked for on bad input";
+}
+
 TEST_F(Api, ACommandIsJournaledWithTheClientsIdentityBeforeTheAnswer) {
   HttpResponse r = call(
       operator_, "POST",
@@ -384,8 +405,11 @@ TEST_F(Api, EveryValidationErrorIsA4xxWithAJsonBodyNamingTheField) {
   EXPECT_EQ(lone.status, 400) << lone.body;
   EXPECT_NE(lone.body.find("surrogate"), std::string::npos) << lone.body;
   EXPECT_EQ(submitted_, 0) << "nothing reached the journal";
-  HttpResponse no_type = call(admin_, "POST", "/v1/commands", "", {});
+  HttpResponse no_type = call(admin_, "POST", "/v1/commands", "kind=allow",
+                              {{"content-type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(no_type.status, 415);
+  HttpResponse no_body = call(admin_, "POST", "/v1/commands", "", {});
+  EXPECT_EQ(no_body.status, 400) << "no body is no command";
   HttpResponse broken = call(admin_, "GET", "/v1/devices?mailbox=%zz");
   EXPECT_EQ(broken.status, 400);
   HttpResponse unknown = call(admin_, "GET", "/v1/nothing");

@@ -76,6 +76,14 @@ TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
   CliRun done = run(ctl(port, "admin") + "command 1 --wait 30");
   EXPECT_NE(done.out.find("\"state\":\"succeeded\""), std::string::npos) << done.out << done.err;
 
+  // Harvest now, and wait for it: the lists it read are the ones just changed.
+  CliRun harvested = run(ctl(port, "admin") + "harvest --full --wait 60");
+  ASSERT_EQ(harvested.exit_code, 0) << harvested.err << slurp(dir_ / "run.log");
+  EXPECT_NE(harvested.out.find(R"("kind":"full","state":"finished")"), std::string::npos)
+      << harvested.out;
+  CliRun lists = run(ctl(port, "admin") + "lists 'contoso.com/Users/Zoe Lee 1'");
+  EXPECT_NE(lists.out.find("ABC123"), std::string::npos) << lists.out;
+
   CliRun refused = run(ctl(port, "reader") + "wipe 'Zoe/ExchangeActiveSyncDevices/x'");
   EXPECT_EQ(refused.exit_code, 6) << refused.out;
   EXPECT_NE(refused.err.find("403"), std::string::npos) << refused.err;
