@@ -16,6 +16,26 @@
 #include "service/table_output.h"
 
 namespace easgate::service {
+namespace {
+
+// The store in `data_directory`, which must be there already; null, and why on stderr, if not.
+std::unique_ptr<agent::store::Database> openExistingStore(
+    const std::filesystem::path& data_directory) {
+  const auto file = agent::store::storeFile(data_directory);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    std::cerr << "easgate: no store at " << file.string() << " (see --data-dir)\n";
+    return nullptr;
+  }
+  auto store = openDataStore(data_directory);
+  if (!store) {
+    std::cerr << "easgate: " << store.error() << "\n";
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+}  // namespace
 
 AuditCommands addAuditCommand(CLI::App& app, AuditCommandOptions& options) {
   CLI::App* audit =
@@ -73,18 +93,9 @@ int runAuditVerify(const AuditCommandOptions& options) {
       return kExitUsage;
     }
   }
-  const auto file = agent::store::storeFile(options.data_directory);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    std::cerr << "easgate: no store at " << file.string() << " (see --data-dir)\n";
-    return kExitInputUnreadable;
-  }
-  auto store = openDataStore(options.data_directory);
-  if (!store) {
-    std::cerr << "easgate: " << store.error() << "\n";
-    return kExitInputUnreadable;
-  }
-  agent::AuditLog log(*store.value());
+  auto store = openExistingStore(options.data_directory);
+  if (!store) return kExitInputUnreadable;
+  agent::AuditLog log(*store);
   auto verified = log.verify();
   if (!verified) {
     std::cerr << "easgate: " << verified.error().message << "\n";
@@ -133,18 +144,9 @@ int runAuditList(const AuditCommandOptions& options) {
               << "\n";
     return kExitUsage;
   }
-  const auto file = agent::store::storeFile(options.data_directory);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    std::cerr << "easgate: no store at " << file.string() << " (see --data-dir)\n";
-    return kExitInputUnreadable;
-  }
-  auto store = openDataStore(options.data_directory);
-  if (!store) {
-    std::cerr << "easgate: " << store.error() << "\n";
-    return kExitInputUnreadable;
-  }
-  auto entries = agent::AuditLog(*store.value()).list(query.value());
+  auto store = openExistingStore(options.data_directory);
+  if (!store) return kExitInputUnreadable;
+  auto entries = agent::AuditLog(*store).list(query.value());
   if (!entries) {
     std::cerr << "easgate: " << entries.error().message << "\n";
     return kExitInputUnreadable;

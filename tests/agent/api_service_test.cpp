@@ -257,7 +257,8 @@ TEST_F(Api, TheAuditTrailAnswersWhoWipedWhatAndWhen) {
                                                         {"colour=red", "colour"}}) {
     HttpResponse bad = call(admin_, "GET", "/v1/audit?" + query);
     EXPECT_EQ(bad.status, 400) << query;
-    const json::JsonValue* f = parse(bad).find("field");
+    const json::JsonValue answer = parse(bad);
+    const json::JsonValue* f = answer.find("field");
     EXPECT_TRUE(f && f->asString() && *f->asString() == field) << query << ": " << bad.body;
   }
 }
