@@ -108,6 +108,7 @@ void AgentLoop::runHarvests() {
         if (options_.after_harvest) options_.after_harvest();
       } else {
         spdlog::error("harvest: {}", report.error().message);
+        ++failures_[static_cast<int>(*due)][static_cast<int>(report.error().code)];
         (*due == HarvestKind::kFull ? next_full : next_delta) = now + kRetryAfterFailureMs;
       }
       continue;  // the other kind may be due too

@@ -40,6 +40,10 @@ class AgentLoop {
   // Harvest now (on demand), whatever the timers say; a harvest already running finishes
   // first.
   void requestHarvest(HarvestKind kind);
+  // Harvests that failed since the start, by kind and class (for /metrics).
+  std::uint64_t harvestFailures(HarvestKind kind, HarvestErrc why) const {
+    return failures_[static_cast<int>(kind)][static_cast<int>(why)].load();
+  }
 
  private:
   void runCommands(bool until_idle);
@@ -54,9 +58,10 @@ class AgentLoop {
   std::mutex mutex_;
   std::condition_variable wakeup_;
   bool stopping_ = false;
-  bool commands_woken_ = false;           // wake(): the journal has news
-  bool harvests_woken_ = false;           // requestHarvest()
-  std::optional<HarvestKind> requested_;  // an on-demand harvest, not yet begun
+  bool commands_woken_ = false;                     // wake(): the journal has news
+  bool harvests_woken_ = false;                     // requestHarvest()
+  std::optional<HarvestKind> requested_;            // an on-demand harvest, not yet begun
+  std::atomic<std::uint64_t> failures_[2][3] = {};  // [HarvestKind][HarvestErrc]
 };
 
 }  // namespace easgate::agent

@@ -200,9 +200,10 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running agent over the 9090 protocol");
   ctl->require_subcommand(1);
   ctl->footer(
-      "Prints the agent's JSON answer. Exit codes: 0 done, 6 the agent refused (its error is\n"
-      "printed), 7 no answer (TLS refused, no connection). The connection options may also come\n"
-      "from EASGATE_URL, EASGATE_CA, EASGATE_CERT and EASGATE_KEY.");
+      "Prints the agent's answer: JSON (metrics: Prometheus text). Exit codes: 0 done, 6 the\n"
+      "agent refused (its error is printed), 7 no answer (TLS refused, no connection). The\n"
+      "connection options may also come from EASGATE_URL, EASGATE_CA, EASGATE_CERT and\n"
+      "EASGATE_KEY.");
   ctl->add_option("--url", o.client.base_url, "The agent")
       ->envname("EASGATE_URL")
       ->capture_default_str();
@@ -216,7 +217,9 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
 
   ctl->add_subcommand("health", "Whether the agent answers");
   ctl->add_subcommand("status", "Commands by state, bridges, the last harvests");
-  ctl->add_subcommand("metrics", "The Prometheus metrics");
+  ctl->add_subcommand("metrics",
+                      "The Prometheus metrics, as text: commands, harvests, bridges, the process, "
+                      "certificate expiry");
   CLI::App* devices = ctl->add_subcommand("devices", "The inventory, a page at a time");
   devices->add_option("--mailbox", o.mailbox, "Only this mailbox's devices");
   devices->add_option("--access-state", o.access_state,

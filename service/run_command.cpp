@@ -11,6 +11,7 @@
 #include "agent/api/api_service.h"
 #include "agent/store/schema.h"
 #include "agent/time/clock.h"
+#include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
 #include "powershell/host/bridge_pool.h"
 #include "service/agent_config.h"
@@ -18,6 +19,7 @@
 #include "service/cli.h"
 #include "service/console.h"
 #include "service/logging.h"
+#include "service/runtime_metrics.h"
 #include "service/service_host.h"
 
 #ifndef EASGATE_VERSION
@@ -83,6 +85,21 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
       [&loop] { loop.wake(); });
   rt.onHarvest([&api] { api.eventsWritten(); });
   api.onHarvestRequested([&loop](agent::HarvestKind kind) { loop.requestHarvest(kind); });
+  RuntimeMetricsSources metrics;
+  metrics.started_ms = rt.clock().nowMs();
+  if (!c.listen.plain_http) {
+    for (const auto& [which, file] : {std::pair{"server", c.listen.tls.certificate_file},
+                                      std::pair{"client_ca", c.listen.tls.client_ca_file}}) {
+      if (auto info = agent::transport::readCertificate(file)) {
+        metrics.certificates.push_back({which, info->not_after_ms});
+      }
+    }
+  }
+  metrics.harvest_failures = [&loop](agent::HarvestKind kind, agent::HarvestErrc why) {
+    return loop.harvestFailures(kind, why);
+  };
+  api.onMetrics(
+      [&rt, metrics](std::string& out) { appendRuntimeMetrics(out, metrics, rt.clock().nowMs()); });
 
   auto server = agent::transport::startHttpServer(
       c.listen, [&api](const agent::transport::HttpRequest& r) { return api.handle(r); });

@@ -78,6 +78,9 @@ class ApiService {
   void onHarvestRequested(std::function<void(HarvestKind)> request) {
     harvest_requested_ = std::move(request);
   }
+  // Appends what the running program knows to GET /metrics (process, certificates, harvest
+  // failures), in the Prometheus text format.
+  void onMetrics(std::function<void(std::string&)> more) { more_metrics_ = std::move(more); }
   // The server is stopping: wakes every long-poll and makes new ones answer at once.
   void shutdown();
   // Long-polls waiting now.
@@ -145,6 +148,7 @@ class ApiService {
   std::function<BridgeCounters()> bridges_;
   std::function<void()> commands_submitted_;
   std::function<void(HarvestKind)> harvest_requested_;
+  std::function<void(std::string&)> more_metrics_;
   RateLimiter limiter_;
   HttpMetrics http_metrics_;
   std::int64_t started_ms_;

@@ -140,6 +140,8 @@ HttpResponse ApiService::metrics(Call&) {
   if (!s) return storeFailure(s.error());
   const BridgeCounters b = bridges_ ? bridges_() : BridgeCounters{};
   std::string out;
+  out += "# HELP easgate_build_info The agent's version.\n# TYPE easgate_build_info gauge\n";
+  out += "easgate_build_info{version=\"" + options_.version + "\"} 1\n";
   out += "# HELP easgate_commands Commands in the journal, by state.\n";
   out += "# TYPE easgate_commands gauge\n";
   for (CommandState state : kStates) {
@@ -176,6 +178,16 @@ HttpResponse ApiService::metrics(Call&) {
            number(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) + "\n";
   }
   out +=
+      "# HELP easgate_harvest_last_success_timestamp_seconds When the last harvest that "
+      "succeeded finished, by kind (Unix time).\n";
+  out += "# TYPE easgate_harvest_last_success_timestamp_seconds gauge\n";
+  for (const auto& [kind, run] :
+       {std::pair{"full", inv.last_full}, std::pair{"delta", inv.last_delta}}) {
+    if (!run) continue;
+    out += "easgate_harvest_last_success_timestamp_seconds{kind=\"" + std::string(kind) + "\"} " +
+           number(static_cast<double>(run->finished_ms) / 1000.0) + "\n";
+  }
+  out +=
       "# HELP easgate_harvest_failed_mailboxes Mailboxes the last harvest skipped because their "
       "statistics could not be read (the event feed names them), by kind.\n";
   out += "# TYPE easgate_harvest_failed_mailboxes gauge\n";
@@ -188,6 +200,7 @@ HttpResponse ApiService::metrics(Call&) {
   out +=
       "# HELP easgate_long_polls Event long-polls waiting now.\n# TYPE easgate_long_polls gauge\n";
   out += "easgate_long_polls " + std::to_string(long_polls_.waiting()) + "\n";
+  if (more_metrics_) more_metrics_(out);
   http_metrics_.render(out);
   transport::HttpResponse r = jsonResponse(200, std::move(out));
   r.content_type = "text/plain; version=0.0.4";

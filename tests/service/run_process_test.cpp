@@ -84,6 +84,27 @@ TEST_F(RunProcess, ServesTheProtocolAndStopsCleanlyOnSigterm) {
   CliRun lists = run(ctl(port, "admin") + "lists 'contoso.com/Users/Zoe Lee 1'");
   EXPECT_NE(lists.out.find("ABC123"), std::string::npos) << lists.out;
 
+  // What a monitoring system scrapes: the build, the process, the certificates, the harvests.
+  CliRun metrics = run(ctl(port, "reader") + "metrics");
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  for (const char* line :
+       {"easgate_build_info{version=\"", "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ", "process_open_fds ", "process_start_time_seconds ",
+        "easgate_certificate_expiry_seconds{certificate=\"server\"} ",
+        "easgate_certificate_expiry_seconds{certificate=\"client_ca\"} ",
+        "easgate_harvest_last_success_timestamp_seconds{kind=\"full\"} ",
+        "easgate_harvest_failures_total{kind=\"full\",class=\"exchange\"} 0"}) {
+    EXPECT_NE(metrics.out.find(std::string("\n") + line), std::string::npos) << line << " in\n"
+                                                                             << metrics.out;
+  }
+  const auto rss_at = metrics.out.find("\nprocess_resident_memory_bytes ");
+  ASSERT_NE(rss_at, std::string::npos);
+  EXPECT_GT(std::stoll(metrics.out.substr(rss_at + 31)), 1'000'000) << "a real process's memory";
+  const auto expiry_at = metrics.out.find("{certificate=\"server\"} ");
+  ASSERT_NE(expiry_at, std::string::npos);
+  EXPECT_GT(std::stoll(metrics.out.substr(expiry_at + 23)), 700LL * 86400)
+      << "the development server certificate is good for 825 days";
+
   CliRun refused = run(ctl(port, "reader") + "wipe 'Zoe/ExchangeActiveSyncDevices/x'");
   EXPECT_EQ(refused.exit_code, 6) << refused.out;
   EXPECT_NE(refused.err.find("403"), std::string::npos) << refused.err;
