@@ -404,14 +404,19 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       if (auto p = mailboxProblem(value)) return invalidField(name, *p);
       q.mailbox = value;
     } else if (name == "accessState") {
+      // Any case, as Exchange's enums bind; kept as Exchange spells it.
       static constexpr std::string_view kStates[] = {"Allowed", "Blocked", "Quarantined",
                                                      "DeviceDiscovery", "Unknown"};
-      if (std::find(std::begin(kStates), std::end(kStates), value) == std::end(kStates)) {
+      const std::string folded = text::lowerAscii(value);
+      const auto* state = std::find_if(std::begin(kStates), std::end(kStates), [&](auto s) {
+        return text::lowerAscii(s) == folded;
+      });
+      if (state == std::end(kStates)) {
         return invalidField(name,
                             "accessState is one of Allowed, Blocked, Quarantined, "
                             "DeviceDiscovery, Unknown");
       }
-      q.access_state = value;
+      q.access_state = std::string(*state);
     } else if (name == "deviceType") {
       if (value.empty() || value.size() > 64 || !text::isValidUtf8(value) ||
           std::any_of(value.begin(), value.end(),

@@ -223,7 +223,7 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   CLI::App* devices = ctl->add_subcommand("devices", "The inventory, a page at a time");
   devices->add_option("--mailbox", o.mailbox, "Only this mailbox's devices");
   devices->add_option("--access-state", o.access_state,
-                      "Allowed, Blocked, Quarantined, DeviceDiscovery or Unknown");
+                      "Allowed, Blocked, Quarantined, DeviceDiscovery or Unknown (any case)");
   devices->add_option("--device-type", o.device_type, "Only this DeviceType");
   devices->add_option("--seen-since", o.seen_since, "Synced at or after (2026-11-01T00:00:00Z)");
   devices->add_option("--limit", o.limit, "Devices per page (1-1000; default 100)");

@@ -163,7 +163,7 @@ TEST(Queries, InventoryParametersAreCheckedAndUnknownOnesRefused) {
        std::vector<std::pair<std::string, std::string>>{{"limit", "0"},
                                                         {"limit", "1001"},
                                                         {"limit", "ten"},
-                                                        {"accessState", "allowed"},
+                                                        {"accessState", "Allow"},
                                                         {"seenSince", "yesterday"},
                                                         {"seenSince", "2026-02-30T00:00:00Z"},
                                                         {"mailbox", "*"},
@@ -174,6 +174,10 @@ TEST(Queries, InventoryParametersAreCheckedAndUnknownOnesRefused) {
     EXPECT_EQ(r.error().status, 400);
   }
   EXPECT_FALSE(parseInventoryQuery({{"limit", "5"}, {"limit", "6"}}).ok()) << "repeated";
+  // An access state in any case, as Exchange's enums bind; kept as Exchange spells it.
+  EXPECT_EQ(parseInventoryQuery({{"accessState", "quarantined"}})->access_state, "Quarantined");
+  EXPECT_EQ(parseInventoryQuery({{"accessState", "DEVICEDISCOVERY"}})->access_state,
+            "DeviceDiscovery");
 }
 
 TEST(Queries, EventWaitsAreBounded) {
