@@ -408,9 +408,8 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       static constexpr std::string_view kStates[] = {"Allowed", "Blocked", "Quarantined",
                                                      "DeviceDiscovery", "Unknown"};
       const std::string folded = text::lowerAscii(value);
-      const auto* state = std::find_if(std::begin(kStates), std::end(kStates), [&](auto s) {
-        return text::lowerAscii(s) == folded;
-      });
+      const auto* state = std::find_if(std::begin(kStates), std::end(kStates),
+                                       [&](auto s) { return text::lowerAscii(s) == folded; });
       if (state == std::end(kStates)) {
         return invalidField(name,
                             "accessState is one of Allowed, Blocked, Quarantined, "

@@ -50,6 +50,19 @@ struct AgentRuntime::Parts {
   std::function<void()> after_harvest;
 };
 
+std::string noStoreMessage(const std::filesystem::path& data_directory) {
+  std::string message =
+      "no store at " + agent::store::storeFile(data_directory).string() + " (see --data-dir)";
+  // The demo's folder, as `easgate demo` makes it by default.
+  const std::filesystem::path demo = std::filesystem::path("easgate-demo") / "data";
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(agent::store::storeFile(demo), ec) &&
+      !std::filesystem::equivalent(demo, data_directory, ec)) {
+    message += "; easgate demo's store is here: --data-dir " + demo.string();
+  }
+  return message;
+}
+
 Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
     const std::filesystem::path& data_directory) {
   if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;

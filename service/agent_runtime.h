@@ -39,6 +39,10 @@ struct RuntimeOptions {
 // would create files in a directory of the service's account (see foreignOwnerProblem).
 Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
     const std::filesystem::path& data_directory);
+// Why there is no store to read in `data_directory`, with the fix: --data-dir, and the demo's
+// folder when `easgate demo` left one in the current directory.
+std::string noStoreMessage(const std::filesystem::path& data_directory);
+
 // Opens (creating or migrating) the inventory beside the store; open the store first (its
 // migration may move an inventory an earlier release kept in it).
 Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(

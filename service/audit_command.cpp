@@ -24,7 +24,7 @@ std::unique_ptr<agent::store::Database> openExistingStore(
   const auto file = agent::store::storeFile(data_directory);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) {
-    std::cerr << "easgate: no store at " << file.string() << " (see --data-dir)\n";
+    std::cerr << "easgate: " << noStoreMessage(data_directory) << "\n";
     return nullptr;
   }
   auto store = openDataStore(data_directory);

@@ -63,8 +63,8 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
   const auto file = agent::store::storeFile(options.data_directory);
   std::error_code ec;
   if (!options.live && !std::filesystem::is_regular_file(file, ec)) {
-    std::cerr << "easgate export: no store at " << file.string()
-              << ": run the agent, or use --live or --from-clixml (see --help)\n";
+    std::cerr << "easgate export: " << noStoreMessage(options.data_directory)
+              << "; or run the agent, or use --live or --from-clixml (see --help)\n";
     return kExitInputUnreadable;
   }
   // Opened first, whatever the source: it checks who owns the directory, and its migration moves

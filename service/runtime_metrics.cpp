@@ -43,18 +43,18 @@ void appendRuntimeMetrics(std::string& out, const RuntimeMetricsSources& sources
   }
 
   if (sources.harvest_failures) {
-    out += "# HELP easgate_harvest_failures_total Harvests that failed since the agent started, "
-           "by kind and class (exchange: Exchange or PowerShell refused; store: the inventory "
-           "could not be written; busy: another harvest held the inventory).\n";
+    out +=
+        "# HELP easgate_harvest_failures_total Harvests that failed since the agent started, "
+        "by kind and class (exchange: Exchange or PowerShell refused; store: the inventory "
+        "could not be written; busy: another harvest held the inventory).\n";
     out += "# TYPE easgate_harvest_failures_total counter\n";
     for (const auto& [kind, kind_name] : {std::pair{agent::HarvestKind::kFull, "full"},
                                           std::pair{agent::HarvestKind::kDelta, "delta"}}) {
       for (const auto& [why, why_name] : {std::pair{agent::HarvestErrc::kExchange, "exchange"},
                                           std::pair{agent::HarvestErrc::kStore, "store"},
                                           std::pair{agent::HarvestErrc::kBusy, "busy"}}) {
-        out += "easgate_harvest_failures_total{kind=\"" + std::string(kind_name) +
-               "\",class=\"" + why_name + "\"} " +
-               std::to_string(sources.harvest_failures(kind, why)) + "\n";
+        out += "easgate_harvest_failures_total{kind=\"" + std::string(kind_name) + "\",class=\"" +
+               why_name + "\"} " + std::to_string(sources.harvest_failures(kind, why)) + "\n";
       }
     }
   }

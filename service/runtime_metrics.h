@@ -13,9 +13,9 @@ namespace easgate::service {
 
 // This process's use of the machine (console.h's platforms measure it).
 struct ProcessUsage {
-  double cpu_seconds = 0;           // user and system
+  double cpu_seconds = 0;  // user and system
   std::uint64_t resident_bytes = 0;
-  std::int64_t open_files = -1;     // descriptors (POSIX) or handles (Windows); -1: unknown
+  std::int64_t open_files = -1;  // descriptors (POSIX) or handles (Windows); -1: unknown
 };
 ProcessUsage processUsage();
 

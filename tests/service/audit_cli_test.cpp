@@ -64,6 +64,18 @@ TEST_F(AuditCli, TheNotedHeadCatchesTruncationAndAcceptsGrowth) {
   EXPECT_NE(truncated.out.find("is not in the log"), std::string::npos) << truncated.out;
 }
 
+// After `easgate demo`, the store is in its folder, not in the default data directory: the
+// message says where.
+TEST_F(AuditCli, AMissingStoreNamesTheDemosStoreWhenThereIsOne) {
+  fs::create_directories(dir_ / "easgate-demo" / "data");
+  ASSERT_TRUE(
+      agent::store::openStore(agent::store::storeFile(dir_ / "easgate-demo" / "data")).ok());
+  CliRun r = run("audit list --data-dir '" + (dir_ / "nothing").string() + "'", dir_);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("easgate demo's store is here: --data-dir easgate-demo"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(AuditCli, NamesAMissingStoreAndABadHash) {
   CliRun missing = run("audit verify --data-dir '" + (dir_ / "nothing").string() + "'");
   EXPECT_EQ(missing.exit_code, 3);

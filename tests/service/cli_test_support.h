@@ -41,8 +41,9 @@ class CliTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Runs `easgate ARGS`. ARGS is split as a POSIX shell splits words, with single quotes only
-  // ('C:\path with spaces' is one word, backslashes and all); standard input is empty.
-  CliRun run(const std::string& args) {
+  // ('C:\path with spaces' is one word, backslashes and all); standard input is empty. It runs
+  // in `cwd`, or in the test's own working directory when none is given.
+  CliRun run(const std::string& args, const std::filesystem::path& cwd = {}) {
     namespace bp = boost::process;
     const std::vector<std::string> words = shellWords(args);
     const std::string out = (dir_ / "stdout").string();
@@ -53,11 +54,14 @@ class CliTest : public ::testing::Test {
     std::filesystem::remove(err);
 #ifdef _WIN32
     // Windows passes one command line: quoted as the agent quotes a bridge's.
+    const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
     bp::child child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
-                    bp::std_out > out, bp::std_err > err, bp::std_in < bp::null);
+                    bp::std_out > out, bp::std_err > err, bp::std_in < bp::null,
+                    bp::start_dir = where);
 #else
+    const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
     bp::child child(bp::exe = EASGATE_BINARY, bp::args = words, bp::std_out > out,
-                    bp::std_err > err, bp::std_in < bp::null);
+                    bp::std_err > err, bp::std_in < bp::null, bp::start_dir = where);
 #endif
     child.wait();
     return CliRun{child.exit_code(), slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
