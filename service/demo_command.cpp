@@ -108,8 +108,9 @@ CLI::App* addDemoCommand(CLI::App& app, DemoOptions& o) {
 namespace {
 
 // An organisation as administrators find theirs before a policy: DefaultAccessLevel Allow, a
-// few devices on their mailboxes' allowed or blocked lists, and a rule that quarantines an
-// unpatched iOS. So a policy plan, and the quarantine queue, show something.
+// few devices on their mailboxes' allowed or blocked lists, a rule that quarantines an
+// unpatched iOS, a phone wiped after it was lost, and phones that have not synced for weeks.
+// So a policy plan, the quarantine queue and the inventory show something.
 void mixAccessForTheDemo(powershell::sim::Organisation& org, std::int64_t now) {
   namespace exchange = powershell::exchange;
   org.policy.rules.push_back({exchange::Characteristic::kDeviceOS, "iOS 16.7.5 20H307",
@@ -131,6 +132,25 @@ void mixAccessForTheDemo(powershell::sim::Organisation& org, std::int64_t now) {
   for (const auto& [identity, id] : block) {
     if (auto* m = org.findMailbox(identity)) {
       (void)org.changeLists(*m, std::nullopt, Change{std::nullopt, {id}, {}}, now);
+    }
+  }
+  // A phone reported lost two days ago: wiped, and the wipe acknowledged the day after.
+  constexpr std::int64_t kDayTicks = 864'000'000'000;
+  if (org.mailboxes().size() > 5 && !org.mailboxes()[5].devices.empty()) {
+    if (auto lost =
+            org.findDevice(powershell::sim::partnershipIdentity(org.mailboxes()[5].devices[0]))) {
+      (void)org.wipe(*lost, /*account_only=*/false, /*cancel=*/false, now - 2 * kDayTicks);
+    }
+  }
+  org.syncAll(now - 2 * kDayTicks);  // the wipe is sent
+  org.syncAll(now - kDayTicks);      // and acknowledged; everyone else synced yesterday
+  // Stale devices: some phones have not synced for weeks (replaced, in a drawer).
+  for (std::size_t i = 0; i < org.mailboxes().size(); ++i) {
+    const auto& m = org.mailboxes()[i];
+    if (i % 11 != 7 || m.devices.empty()) continue;
+    if (auto stale = org.findDevice(powershell::sim::partnershipIdentity(m.devices.back()))) {
+      stale->device->last_success_sync_ticks =
+          now - (40 + static_cast<std::int64_t>(i % 30)) * kDayTicks;
     }
   }
   org.reevaluateAll(now);

@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <ctime>
 #include <thread>
 
 #include "agent/transport/certificates.h"
@@ -315,6 +317,80 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(typo.exit_code, 8);
   EXPECT_NE(typo.out.find("listen.prot: unknown key"), std::string::npos) << typo.out;
+}
+
+// `easgate demo` as a new user meets it: it comes up with TLS on the port asked for, its banner
+// shows the commands to try, and what they show is worth looking at: quarantined and blocked
+// devices, a wiped phone, phones that have not synced for weeks.
+class DemoProcess : public CliTest {
+ protected:
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    CliTest::TearDown();
+  }
+  static int freePort() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+  }
+  pid_t pid_ = -1;
+};
+
+TEST_F(DemoProcess, TheDemoShowsQuarantinedBlockedWipedAndStaleDevices) {
+  const int port = freePort();
+  const fs::path demo = dir_ / "demo";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const std::string out = (dir_ / "demo.out").string();
+    const std::string log = (dir_ / "demo.log").string();
+    if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(log.c_str(), "w", stderr)) {
+      ::_exit(126);
+    }
+    const std::string p = std::to_string(port);
+    ::execl(EASGATE_BINARY, EASGATE_BINARY, "demo", "--dir", demo.c_str(), "--port", p.c_str(),
+            "--mailboxes", "60", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string pki = (demo / "pki").string();
+  const std::string ctl = "ctl --url https://localhost:" + std::to_string(port) + " --ca '" + pki +
+                          "/ca.pem' --cert '" + pki + "/admin.pem' --key '" + pki + "/admin.key' ";
+  bool harvested = false;
+  for (int i = 0; i < 300 && !harvested; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CliRun status = run(ctl + "status");
+    harvested = status.exit_code == 0 && status.out.find(R"("full":{)") != std::string::npos;
+  }
+  ASSERT_TRUE(harvested) << slurp(dir_ / "demo.log");
+  EXPECT_NE(slurp(dir_ / "demo.out").find("ctl policy plan Quarantine"), std::string::npos)
+      << slurp(dir_ / "demo.out");
+
+  auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  CliRun quarantined = run(ctl + "devices --access-state quarantined");  // any case
+  ASSERT_EQ(quarantined.exit_code, 0) << quarantined.err;
+  EXPECT_GT(count(quarantined.out, R"("accessState":"Quarantined")"), 0) << quarantined.out;
+  CliRun blocked = run(ctl + "devices --access-state Blocked");
+  EXPECT_GT(count(blocked.out, R"("accessState":"Blocked")"), 0) << blocked.out;
+  CliRun all = run(ctl + "devices --limit 1000");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(count(all.out, R"("wipeStatus":"DeviceWipeSucceeded")"), 1) << "the lost phone";
+  // Stale: the devices synced in the last 30 days are fewer than all of them.
+  const auto month_ago = std::chrono::system_clock::now() - std::chrono::hours(24 * 30);
+  const std::time_t t = std::chrono::system_clock::to_time_t(month_ago);
+  char since[32];
+  std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  CliRun recent = run(ctl + "devices --limit 1000 --seen-since " + since);
+  ASSERT_EQ(recent.exit_code, 0) << recent.err;
+  const int everyone = count(all.out, R"("identity":)");
+  EXPECT_EQ(everyone, 120);
+  EXPECT_LT(count(recent.out, R"("identity":)"), everyone) << "some have not synced for weeks";
+  EXPECT_GT(count(recent.out, R"("identity":)"), everyone / 2);
 }
 
 }  // namespace
