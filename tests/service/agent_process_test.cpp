@@ -18,6 +18,7 @@
 #include "agent/store/schema.h"
 #include "powershell/sim/organisation.h"
 #include "tests/service/cli_test_support.h"
+#include "tests/service/running_agent.h"
 
 namespace {
 
@@ -61,16 +62,6 @@ class AgentProcess : public easgate::testing::CliTest {
     ::close(log_fd);
     setpgid(pid, pid);
     return pid;
-  }
-
-  // Waits until every process of the group (the agent's bridges too) is gone.
-  static bool waitForGroup(pid_t group, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (::kill(-group, 0) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
   }
 
   std::int64_t count(const char* state) {
@@ -118,7 +109,8 @@ TEST_F(AgentProcess, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
   waitpid(agent, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status))
       << "the agent ended by itself: " << easgate::testing::slurp(dir_ / "first.log");
-  ASSERT_TRUE(waitForGroup(agent, 30s)) << "the agent's bridge outlived it";
+  ASSERT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s))
+      << "the agent's bridge outlived it";
   const std::int64_t at_kill = count("succeeded");
   ASSERT_GE(at_kill, 150);
   ASSERT_LT(at_kill, kWipes) << "the kill must land in the middle of the burst";
@@ -127,7 +119,7 @@ TEST_F(AgentProcess, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
   waitpid(agent, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << easgate::testing::slurp(dir_ / "second.log");
-  ASSERT_TRUE(waitForGroup(agent, 30s));
+  ASSERT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s));
 
   EXPECT_EQ(count("succeeded"), kWipes)
       << "every acknowledged wipe was carried out. The first run said:\n"
@@ -178,7 +170,7 @@ TEST_F(AgentProcess, EveryCommandSucceedsThroughAStormOfThrottlingAndSessionLimi
   waitpid(agent, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << easgate::testing::slurp(dir_ / "storm.log");
-  ASSERT_TRUE(waitForGroup(agent, 30s));
+  ASSERT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s));
   EXPECT_EQ(count("succeeded"), 60);
   auto db = agent::store::openStore(agent::store::storeFile(dir_));
   ASSERT_TRUE(db.ok());

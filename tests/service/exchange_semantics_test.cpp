@@ -74,9 +74,7 @@ class ExchangeSemantics : public CliTest {
     ASSERT_GT(port_, 0) << slurp(dir_ / "run.log");
   }
   void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
+    stopProcessGroup(pid_);
     pid_ = -1;
   }
   // A full harvest now: the agent harvests in full when it starts.
@@ -326,8 +324,7 @@ TEST_F(ExchangeSemantics, ThePolicyIsPlannedAppliedThroughACrashAndRolledBack) {
 
   // Killed while the allows run (each takes 1.5 s on a pool of two).
   std::this_thread::sleep_for(2500ms);
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
+  stopProcessGroup(pid_, SIGKILL);
   pid_ = -1;
   EXPECT_NE(slurp(dir_ / "exchange.json").find("\"DefaultAccessLevel\":\"Allow\""),
             std::string::npos)

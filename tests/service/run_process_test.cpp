@@ -28,10 +28,7 @@ class RunProcess : public CliTest {
     writeConfig("pki/server.pem", "pki/server.key");
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    stopProcessGroup(pid_);
     CliTest::TearDown();
   }
 
@@ -325,10 +322,7 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
 class DemoProcess : public CliTest {
  protected:
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    stopProcessGroup(pid_);
     CliTest::TearDown();
   }
   static int freePort() {
@@ -344,6 +338,7 @@ TEST_F(DemoProcess, TheDemoShowsQuarantinedBlockedWipedAndStaleDevices) {
   const fs::path demo = dir_ / "demo";
   pid_ = ::fork();
   if (pid_ == 0) {
+    ::setpgid(0, 0);
     const std::string out = (dir_ / "demo.out").string();
     const std::string log = (dir_ / "demo.log").string();
     if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(log.c_str(), "w", stderr)) {
@@ -354,6 +349,7 @@ TEST_F(DemoProcess, TheDemoShowsQuarantinedBlockedWipedAndStaleDevices) {
             "--mailboxes", "60", static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pid_, pid_);
   const std::string pki = (demo / "pki").string();
   const std::string ctl = "ctl --url https://localhost:" + std::to_string(port) + " --ca '" + pki +
                           "/ca.pem' --cert '" + pki + "/admin.pem' --key '" + pki + "/admin.key' ";
