@@ -154,8 +154,9 @@ agent::AgentLoop& AgentRuntime::loop() { return *parts_->loop; }
 agent::CommandJournal& AgentRuntime::journal() { return *parts_->journal; }
 powershell::BridgePool& AgentRuntime::pool() { return *parts_->pool; }
 const agent::Clock& AgentRuntime::clock() const { return parts_->clock; }
-Result<agent::HarvestReport, agent::HarvestError> AgentRuntime::harvest(agent::HarvestKind kind) {
-  return parts_->harvester->run(kind);
+Result<agent::HarvestReport, agent::HarvestError> AgentRuntime::harvest(
+    agent::HarvestKind kind, const agent::HarvestProgressCallback& progress) {
+  return parts_->harvester->run(kind, progress);
 }
 const RuntimeOptions& AgentRuntime::options() const { return parts_->options; }
 std::filesystem::path AgentRuntime::storeFile() const {

@@ -63,7 +63,8 @@ class AgentRuntime {
   powershell::BridgePool& pool();
   const agent::Clock& clock() const;
   // A harvest now, outside the loop (export --live); the loop's would wait for it.
-  Result<agent::HarvestReport, agent::HarvestError> harvest(agent::HarvestKind kind);
+  Result<agent::HarvestReport, agent::HarvestError> harvest(
+      agent::HarvestKind kind, const agent::HarvestProgressCallback& progress = {});
   const RuntimeOptions& options() const;
   std::filesystem::path storeFile() const;
   // Called after each successful harvest; set it before the loop runs.

@@ -1,5 +1,6 @@
 #include "service/export_command.h"
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -52,14 +53,77 @@ class ProgressLine {
   int last_percent_ = -1;
 };
 
-agent::ExportOptions exportOptions(const ExportCommandOptions& options) {
+// "calls 5,002 · statistics 4,000 of 100,000 mailboxes · 850/s · about 1 min 53 s left", on
+// one terminal line, at most a few times a second.
+class HarvestProgressLine {
+ public:
+  void update(const agent::HarvestProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (p.statistics_total == 0 || (shown_ && now - last_ < std::chrono::milliseconds(250) &&
+                                    p.statistics_done < p.statistics_total)) {
+      return;
+    }
+    if (!started_) {
+      started_ = now;
+      done_at_start_ = p.statistics_done;
+    }
+    last_ = now;
+    shown_ = true;
+    const double seconds = std::chrono::duration<double>(now - *started_).count();
+    const double rate =
+        seconds > 0.5 ? static_cast<double>(p.statistics_done - done_at_start_) / seconds : 0;
+    std::string line = "\reasgate: harvesting: " + std::to_string(p.calls) + " Exchange calls, " +
+                       std::to_string(p.statistics_done) + " of " +
+                       std::to_string(p.statistics_total) + " mailboxes";
+    if (rate > 0) {
+      const auto left = static_cast<long long>(
+          static_cast<double>(p.statistics_total - p.statistics_done) / rate);
+      line += ", " + std::to_string(static_cast<long long>(rate)) + "/s, about ";
+      line += left >= 60 ? std::to_string(left / 60) + " min " + std::to_string(left % 60) + " s"
+                         : std::to_string(left) + " s";
+      line += " left";
+    }
+    line += "   ";
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  void end() {
+    if (shown_) std::fputc('\n', stderr);
+  }
+
+ private:
+  std::optional<std::chrono::steady_clock::time_point> started_;
+  std::chrono::steady_clock::time_point last_;
+  std::size_t done_at_start_ = 0;
+  bool shown_ = false;
+};
+
+// The writer's options from the command line; an error says what is wrong with them.
+Result<agent::ExportOptions, std::string> exportOptions(const ExportCommandOptions& options,
+                                                        agent::ExportFormat format) {
   agent::ExportOptions out;
   out.csv_formula_guard = !options.no_formula_guard;
+  if (!options.columns.empty()) {
+    auto columns = agent::parseDeviceColumns(options.columns);
+    if (!columns) return "--columns: " + columns.error();
+    out.columns = std::move(columns).value();
+  }
+  if (options.excel && format != agent::ExportFormat::kCsv) {
+    return std::string("--excel is for CSV (--format csv)");
+  }
+  out.excel = options.excel;
   return out;
 }
 
+// --out: a file, or standard output for none or "-".
+std::optional<std::filesystem::path> outputFile(const ExportCommandOptions& options) {
+  if (!options.out || options.out->string() == "-") return std::nullopt;
+  return options.out;
+}
+
 // The inventory as the store has it, after a full harvest first with --live.
-int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat format) {
+int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat format,
+                    const agent::ExportOptions& export_options) {
   const auto file = agent::store::storeFile(options.data_directory);
   std::error_code ec;
   if (!options.live && !std::filesystem::is_regular_file(file, ec)) {
@@ -85,7 +149,13 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
       return kExitUsage;
     }
     runtime = std::move(opened).value();
-    auto report = runtime->harvest(agent::HarvestKind::kFull);
+    HarvestProgressLine progress;
+    agent::HarvestProgressCallback on_progress;
+    if (!options.quiet && isTerminal(stderr)) {
+      on_progress = [&](const agent::HarvestProgress& p) { progress.update(p); };
+    }
+    auto report = runtime->harvest(agent::HarvestKind::kFull, on_progress);
+    progress.end();
     if (!report) {
       std::cerr << "easgate export: harvesting failed: " << report.error().message << "\n";
       return kExitInputUnreadable;
@@ -113,14 +183,14 @@ int exportFromStore(const ExportCommandOptions& options, agent::ExportFormat for
           return agent::ExportError{agent::ExportErrc::kInputUnreadable, read.error().message};
         return {};
       },
-      format, options.out, std::cout, exportOptions(options));
+      format, outputFile(options), std::cout, export_options);
   if (!written) {
     std::cerr << "easgate export: " << written.error().message << "\n";
     return exitCodeFor(written.error().code);
   }
   if (!options.quiet) {
     std::cerr << "easgate export: " << exported << " devices from " << file.string();
-    if (options.out) std::cerr << " written to " << options.out->string();
+    if (outputFile(options)) std::cerr << " written to " << options.out->string();
     std::cerr << "\n";
   }
   return kExitOk;
@@ -139,12 +209,19 @@ CLI::App* addExportCommand(CLI::App& app, ExportCommandOptions& options) {
       "(Get-MobileDeviceStatistics and Get-CASMailbox output may be in the same file or\n"
       "appended: statistics add sync and wipe times, mailboxes add SMTP addresses).\n"
       "Windows PowerShell 5.1 (UTF-16) and PowerShell 7 (UTF-8) files are both read.\n\n"
+      "CSV columns are named as Get-MobileDevice and Get-MobileDeviceStatistics name the\n"
+      "properties (DeviceId, DeviceAccessState, LastSuccessSync, Status for the wipe, ...);\n"
+      "JSON and NDJSON members as the API names them (deviceId, accessState, ...). --columns\n"
+      "takes either name, in any case. Times are UTC.\n\n"
       "Exit codes: 0 done, 2 wrong command line, 3 input unreadable (no store, or Exchange\n"
       "failed), 4 input not valid CLIXML, 5 output not writable. A failed export never leaves\n"
       "a partial --out file.\n\n"
       "Examples:\n"
       "  easgate export --format json --out devices.json\n"
-      "  easgate export --from-clixml devices.xml --format csv");
+      "  easgate export --excel --out devices.csv        (opens in Excel, dates as dates)\n"
+      "  easgate export --columns UserDisplayName,DeviceModel,LastSuccessSync --out -\n"
+      "  easgate export --from-clixml devices.xml --format csv\n"
+      "  easgate export --live --format ndjson | jq .deviceId");
   CLI::Option* clixml = cmd->add_option("--from-clixml", options.from_clixml,
                                         "Export-Clixml file to read (UTF-8 or UTF-16)");
   options.data_directory = defaultDataDirectory();
@@ -157,7 +234,11 @@ CLI::App* addExportCommand(CLI::App& app, ExportCommandOptions& options) {
       ->capture_default_str()
       ->transform(CLI::IsMember({"csv", "json", "ndjson"}, CLI::ignore_case));
   cmd->add_option("--out", options.out,
-                  "File to write (replaced only when complete); standard output if omitted");
+                  "File to write (replaced only when complete); standard output if omitted or -");
+  cmd->add_option("--columns", options.columns,
+                  "Fields to write, in order, comma-separated (Exchange's or the API's names)");
+  cmd->add_flag("--excel", options.excel,
+                "CSV for Excel: a UTF-8 byte order mark, times as 2024-03-05 09:14:27 (UTC)");
   cmd->add_flag("--no-formula-guard", options.no_formula_guard,
                 "CSV: do not prefix cells starting with = + - @ with a quote (see README)");
   cmd->add_flag("-q,--quiet", options.quiet, "No progress or summary on standard error");
@@ -171,7 +252,12 @@ int runExportCommand(const ExportCommandOptions& options) {
               << "'; use csv, json or ndjson\n";
     return kExitUsage;
   }
-  if (!options.from_clixml) return exportFromStore(options, *format);
+  auto export_options = exportOptions(options, *format);
+  if (!export_options) {
+    std::cerr << "easgate export: " << export_options.error() << "\n";
+    return kExitUsage;
+  }
+  if (!options.from_clixml) return exportFromStore(options, *format, export_options.value());
   const std::filesystem::path& from_clixml = *options.from_clixml;
   const bool show_progress = !options.quiet && isTerminal(stderr);
   ProgressLine progress(from_clixml.filename().string());
@@ -186,8 +272,8 @@ int runExportCommand(const ExportCommandOptions& options) {
     return exitCodeFor(inventory.error().code);
   }
 
-  auto written = agent::writeInventory(inventory->records, *format, options.out, std::cout,
-                                       exportOptions(options));
+  auto written = agent::writeInventory(inventory->records, *format, outputFile(options), std::cout,
+                                       export_options.value());
   if (!written) {
     std::cerr << "easgate export: " << written.error().message << "\n";
     return exitCodeFor(written.error().code);
@@ -203,7 +289,7 @@ int runExportCommand(const ExportCommandOptions& options) {
     }
     if (counts.ignored) std::cerr << "; " << counts.ignored << " other values skipped";
     std::cerr << ")";
-    if (options.out) std::cerr << " written to " << options.out->string();
+    if (outputFile(options)) std::cerr << " written to " << options.out->string();
     std::cerr << "\n";
   }
   if (inventory->records.empty() && counts.ignored > 0 && !options.quiet) {

@@ -18,7 +18,9 @@ struct ExportCommandOptions {
   bool live = false;  // harvest now, then export
   ExchangeOptions exchange;
   std::string format = "csv";
-  std::optional<std::filesystem::path> out;
+  std::optional<std::filesystem::path> out;  // "-" or none: standard output
+  std::string columns;                       // "DeviceId,DeviceAccessState"; all when empty
+  bool excel = false;                        // CSV with a byte order mark and dates Excel reads
   bool no_formula_guard = false;
   bool quiet = false;
 };

@@ -55,7 +55,9 @@ std::set<std::string> lowerSet(const std::vector<std::string>& ids) {
 }  // namespace
 
 bool isStatisticsField(std::string_view field) {
-  return field == "lastSuccessSync" || field.rfind("wipe", 0) == 0;
+  return field == "lastSuccessSync" || field == "lastSyncAttemptTime" ||
+         field == "lastPolicyUpdateTime" || field == "policyApplicationStatus" ||
+         field.rfind("wipe", 0) == 0;
 }
 
 PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,

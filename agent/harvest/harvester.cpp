@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "agent/inventory/exchange_mapping.h"
@@ -59,6 +60,8 @@ struct Harvester::Pass {
   std::size_t removed = 0;
   std::unordered_set<std::string> mailbox_keys;  // full: every mailbox Get-CASMailbox gave
   std::map<std::string, std::set<std::string>> desired_allowed;  // by mailbox key
+  const HarvestProgressCallback* progress = nullptr;
+  HarvestProgress progress_now;
 };
 
 Harvester::Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
@@ -219,8 +222,14 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
           },
           calls);
       std::lock_guard lock(applying);
+      p.calls += std::exchange(calls, 0);
       if (failed) break;
       if (auto x = applyMailbox(p, mailbox, statistics, failure); !x) failed = x.error();
+      if (p.progress && *p.progress) {
+        ++p.progress_now.statistics_done;
+        p.progress_now.calls = p.calls;
+        (*p.progress)(p.progress_now);
+      }
     }
     std::lock_guard lock(applying);
     p.calls += calls;
@@ -379,7 +388,8 @@ std::optional<std::string> Harvester::readPolicy(Pass& p) {
   return policy::policyJson(policy::policyFromExchange(settings.front(), rules));
 }
 
-Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
+Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
+                                                   const HarvestProgressCallback& progress) {
   std::unique_lock one_at_a_time(running_, std::try_to_lock);
   if (!one_at_a_time) return HarvestError{HarvestErrc::kBusy, "a harvest is already running"};
   auto storeFailure = [](const store::StoreError& e) {
@@ -394,6 +404,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
                                                                        : HarvestKind::kFull;
   Pass p;
   p.full = report.kind == HarvestKind::kFull;
+  p.progress = &progress;
 
   // 1. The mailboxes, into the directory: the partnerships below find their mailbox's key and
   // address through it.
@@ -426,6 +437,12 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested) {
         }
         const std::int64_t since = last_start.value().value_or(0) - options_.delta_overlap_ms;
         if (auto e = readPartnerships(p, since)) return stop(*e);
+        if (progress) {
+          auto mailboxes = w.stagedMailboxCount();
+          if (!mailboxes) return mailboxes.error();
+          p.progress_now = {p.calls, 0, mailboxes.value()};
+          progress(p.progress_now);
+        }
         if (auto e = readStatistics(p)) return stop(*e);
         if (p.full) {
           auto emit = [&](const HarvestEvent& e) {

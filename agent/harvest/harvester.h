@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -48,6 +49,17 @@ struct HarvestReport {
   std::int64_t finished_ms = 0;
 };
 
+// How far a harvest has come, for a person waiting on it (`easgate export --live`): the Exchange
+// calls made so far, and of the statistics calls (one per mailbox, most of the time a full
+// harvest takes) how many mailboxes are done of how many; `statistics_total` is 0 until the
+// partnerships are read.
+struct HarvestProgress {
+  std::size_t calls = 0;
+  std::size_t statistics_done = 0;
+  std::size_t statistics_total = 0;
+};
+using HarvestProgressCallback = std::function<void(const HarvestProgress&)>;
+
 enum class HarvestErrc { kBusy, kExchange, kStore };
 using HarvestError = Error<HarvestErrc>;
 
@@ -90,8 +102,11 @@ class Harvester {
   Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
             CommandJournal* journal, const Clock& clock, HarvestOptions options = {});
 
-  // A delta harvest when there was an earlier harvest, otherwise a full one.
-  Result<HarvestReport, HarvestError> run(HarvestKind kind);
+  // A delta harvest when there was an earlier harvest, otherwise a full one. `progress`, when
+  // set, is called as mailboxes' statistics are applied (from the harvest's own threads, one
+  // at a time).
+  Result<HarvestReport, HarvestError> run(HarvestKind kind,
+                                          const HarvestProgressCallback& progress = {});
 
  private:
   struct Pass;

@@ -1,6 +1,7 @@
 #include "agent/inventory/device_record.h"
 
 #include "common/json/json_writer.h"
+#include "common/text/ascii.h"
 #include "common/time/utc_time.h"
 #include "powershell/clixml/scalars.h"
 
@@ -17,27 +18,52 @@ Timestamp timestampFromDotNetTicks(std::int64_t ticks) {
 const std::vector<DeviceField>& deviceFields() {
   using R = DeviceRecord;
   static const std::vector<DeviceField> kFields = {
-      {"mailboxIdentity", &R::mailbox_identity},
-      {"mailboxAddress", &R::mailbox_address},
-      {"deviceId", &R::device_id},
-      {"deviceType", &R::device_type},
-      {"deviceModel", &R::device_model},
-      {"deviceOs", &R::device_os},
-      {"deviceUserAgent", &R::device_user_agent},
-      {"friendlyName", &R::friendly_name},
-      {"accessState", &R::access_state},
-      {"accessStateReason", &R::access_state_reason},
-      {"clientType", &R::client_type},
-      {"firstSyncTime", nullptr, &R::first_sync_time},
-      {"lastSuccessSync", nullptr, &R::last_success_sync},
-      {"wipeStatus", &R::wipe_status},
-      {"wipeRequestTime", nullptr, &R::wipe_request_time},
-      {"wipeSentTime", nullptr, &R::wipe_sent_time},
-      {"wipeAckTime", nullptr, &R::wipe_ack_time},
-      {"identity", &R::identity},
-      {"guid", &R::guid},
+      {"mailboxIdentity", "MailboxIdentity", &R::mailbox_identity},
+      {"mailboxAddress", "PrimarySmtpAddress", &R::mailbox_address},
+      {"deviceId", "DeviceId", &R::device_id},
+      {"deviceType", "DeviceType", &R::device_type},
+      {"deviceModel", "DeviceModel", &R::device_model},
+      {"deviceOs", "DeviceOS", &R::device_os},
+      {"deviceUserAgent", "DeviceUserAgent", &R::device_user_agent},
+      {"friendlyName", "DeviceFriendlyName", &R::friendly_name},
+      {"accessState", "DeviceAccessState", &R::access_state},
+      {"accessStateReason", "DeviceAccessStateReason", &R::access_state_reason},
+      {"clientType", "ClientType", &R::client_type},
+      {"firstSyncTime", "FirstSyncTime", nullptr, &R::first_sync_time},
+      {"lastSuccessSync", "LastSuccessSync", nullptr, &R::last_success_sync},
+      {"wipeStatus", "Status", &R::wipe_status},
+      {"wipeRequestTime", "DeviceWipeRequestTime", nullptr, &R::wipe_request_time},
+      {"wipeSentTime", "DeviceWipeSentTime", nullptr, &R::wipe_sent_time},
+      {"wipeAckTime", "DeviceWipeAckTime", nullptr, &R::wipe_ack_time},
+      {"identity", "Identity", &R::identity},
+      {"guid", "Guid", &R::guid},
+      // Added in 0.3: after the fields above, so a consumer reading columns by position reads
+      // what it did.
+      {"accessControlRule", "DeviceAccessControlRule", &R::access_control_rule},
+      {"clientVersion", "ClientVersion", &R::client_version},
+      {"userDisplayName", "UserDisplayName", &R::user_display_name},
+      {"deviceImei", "DeviceImei", &R::device_imei},
+      {"deviceTelephoneNumber", "DeviceTelephoneNumber", &R::device_telephone_number},
+      {"deviceMobileOperator", "DeviceMobileOperator", &R::device_mobile_operator},
+      {"deviceOsLanguage", "DeviceOSLanguage", &R::device_os_language},
+      {"isManaged", "IsManaged", &R::is_managed},
+      {"isCompliant", "IsCompliant", &R::is_compliant},
+      {"lastSyncAttemptTime", "LastSyncAttemptTime", nullptr, &R::last_sync_attempt_time},
+      {"lastPolicyUpdateTime", "LastPolicyUpdateTime", nullptr, &R::last_policy_update_time},
+      {"policyApplicationStatus", "DevicePolicyApplicationStatus", &R::policy_application_status},
   };
   return kFields;
+}
+
+const DeviceField* findDeviceField(std::string_view name) {
+  if (text::equalsIgnoreAsciiCase(name, "FriendlyName")) name = "DeviceFriendlyName";
+  for (const auto& f : deviceFields()) {
+    if (text::equalsIgnoreAsciiCase(f.name, name) ||
+        text::equalsIgnoreAsciiCase(f.exchange_name, name)) {
+      return &f;
+    }
+  }
+  return nullptr;
 }
 
 std::string fieldText(const DeviceRecord& record, const DeviceField& field) {
@@ -79,19 +105,39 @@ void writeDeviceJson(
   json.endObject();
 }
 
+namespace {
+
+// A field's value: a string, or null when Exchange gave none.
+void writeFieldValue(const DeviceRecord& record, const DeviceField& field, json::JsonWriter& json) {
+  const std::string text = fieldText(record, field);
+  if (text.empty()) {
+    json.null();
+  } else {
+    json.string(text);
+  }
+}
+
+}  // namespace
+
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra) {
   writeDeviceJson(
       out,
       [&](std::size_t, const DeviceField& field, json::JsonWriter& json) {
-        const std::string text = fieldText(record, field);
-        if (text.empty()) {
-          json.null();
-        } else {
-          json.string(text);
-        }
+        writeFieldValue(record, field, json);
       },
       extra);
+}
+
+void appendDeviceJson(std::string& out, const DeviceRecord& record,
+                      const std::vector<const DeviceField*>& fields) {
+  json::JsonWriter json(out);
+  json.beginObject();
+  for (const DeviceField* field : fields) {
+    json.key(field->name);
+    writeFieldValue(record, *field, json);
+  }
+  json.endObject();
 }
 
 }  // namespace easgate::agent

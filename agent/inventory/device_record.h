@@ -39,9 +39,21 @@ struct DeviceRecord {
   std::string friendly_name;
   std::string access_state;         // Allowed, Blocked, Quarantined, DeviceDiscovery, Unknown
   std::string access_state_reason;  // Global, Individual, DeviceRule, Policy, ...
+  std::string access_control_rule;  // the device access rule that decided, when one did
   std::string client_type;          // EAS, Outlook, ...
+  std::string client_version;       // the ActiveSync protocol version, "16.1"
+  std::string user_display_name;
+  std::string device_imei;
+  std::string device_telephone_number;
+  std::string device_mobile_operator;
+  std::string device_os_language;
+  std::string is_managed;                 // "True" or "False", as Exchange says it
+  std::string is_compliant;               // likewise
+  std::string policy_application_status;  // AppliedInFull, PartiallyApplied, NotApplied, ...
   std::optional<Timestamp> first_sync_time;
   std::optional<Timestamp> last_success_sync;
+  std::optional<Timestamp> last_sync_attempt_time;
+  std::optional<Timestamp> last_policy_update_time;
   std::string wipe_status;  // Exchange's DeviceRemoteWipeStatus: an open set of names
   std::optional<Timestamp> wipe_request_time;
   std::optional<Timestamp> wipe_sent_time;
@@ -50,15 +62,23 @@ struct DeviceRecord {
   std::string guid;
 };
 
-// A column of an exported record; exactly one of the two members is set.
+// A field of a partnership: its name in the API, the store and JSON exports (`name`), and in
+// CSV exports (`exchange_name`: the property of Get-MobileDevice or Get-MobileDeviceStatistics
+// it comes from, the names administrators' scripts already read; PrimarySmtpAddress is
+// Get-CASMailbox's, MailboxIdentity easgate's own). Exactly one of `text` and `time` is set.
 struct DeviceField {
   std::string_view name;
+  std::string_view exchange_name;
   std::string DeviceRecord::*text = nullptr;
   std::optional<Timestamp> DeviceRecord::*time = nullptr;
 };
 
-// Every exported field, in the stable order of CSV columns and JSON members.
+// Every field, in the stable order of CSV columns and JSON members.
 const std::vector<DeviceField>& deviceFields();
+
+// A field by either of its names, in any case (`FriendlyName`, Get-MobileDevice's own name for
+// DeviceFriendlyName, too); nullptr when there is none.
+const DeviceField* findDeviceField(std::string_view name);
 
 // A partnership's fields as text, by field name (fieldText() of each of deviceFields()): what
 // the inventory stores and compares.
@@ -73,6 +93,9 @@ struct JsonTime {
 };
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra = {});
+// The same shape with only `fields`, in their order (an export's --columns).
+void appendDeviceJson(std::string& out, const DeviceRecord& record,
+                      const std::vector<const DeviceField*>& fields);
 
 // The shape appendDeviceJson writes, for a device read from elsewhere (the inventory's stored
 // form): `value(index, field, writer)` writes field `index`'s value, null when it has none.

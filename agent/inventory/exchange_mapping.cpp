@@ -59,6 +59,12 @@ constexpr SharedField kSharedFields[] = {
     {&DeviceRecord::access_state, "DeviceAccessState", "DeviceAccessState"},
     {&DeviceRecord::access_state_reason, "DeviceAccessStateReason", "DeviceAccessStateReason"},
     {&DeviceRecord::client_type, "ClientType", "ClientType"},
+    {&DeviceRecord::client_version, "ClientVersion", "ClientVersion"},
+    {&DeviceRecord::access_control_rule, "DeviceAccessControlRule", "DeviceAccessControlRule"},
+    {&DeviceRecord::device_imei, "DeviceImei", "DeviceImei"},
+    {&DeviceRecord::device_mobile_operator, "DeviceMobileOperator", "DeviceMobileOperator"},
+    {&DeviceRecord::device_os_language, "DeviceOSLanguage", "DeviceOSLanguage"},
+    {&DeviceRecord::device_telephone_number, "DeviceTelephoneNumber", "DevicePhoneNumber"},
     {&DeviceRecord::identity, "Identity", "Identity"},
     {&DeviceRecord::guid, "Guid", "Guid"},
 };
@@ -89,8 +95,12 @@ void mergeMobileDevice(DeviceRecord& r, const PsObject& object) {
   // Get-MobileDevice is the authority for what it reports; it overrides statistics.
   copyShared(object, r, &SharedField::device_property, /*override=*/true);
   if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
+  // What only Get-MobileDevice knows.
+  r.user_display_name = propertyText(object, "UserDisplayName");
+  r.is_managed = propertyText(object, "IsManaged");
+  r.is_compliant = propertyText(object, "IsCompliant");
   fillIfEmpty(r.mailbox_identity, std::string(protocol::mailboxOfPartnership(r.identity)));
-  if (r.mailbox_identity.empty()) r.mailbox_identity = propertyText(object, "UserDisplayName");
+  if (r.mailbox_identity.empty()) r.mailbox_identity = r.user_display_name;
 }
 
 void mergeStatistics(DeviceRecord& r, const PsObject& object) {
@@ -99,6 +109,9 @@ void mergeStatistics(DeviceRecord& r, const PsObject& object) {
   fillIfEmpty(r.mailbox_identity, std::string(protocol::mailboxOfPartnership(r.identity)));
   // What only statistics know.
   r.last_success_sync = time(object, "LastSuccessSync");
+  r.last_sync_attempt_time = time(object, "LastSyncAttemptTime");
+  r.last_policy_update_time = time(object, "LastPolicyUpdateTime");
+  r.policy_application_status = propertyText(object, "DevicePolicyApplicationStatus");
   r.wipe_status = propertyText(object, "Status");
   r.wipe_request_time = time(object, "DeviceWipeRequestTime");
   r.wipe_sent_time = time(object, "DeviceWipeSentTime");

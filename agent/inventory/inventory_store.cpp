@@ -354,6 +354,16 @@ HarvestWrite::StoreResult HarvestWrite::stage(const std::string& key, const std:
       .run();
 }
 
+Result<std::size_t, StoreError> HarvestWrite::stagedMailboxCount() {
+  auto q = statements_.get("SELECT count(DISTINCT mailbox) FROM temp.harvest_staged");
+  if (!q) return q.error();
+  auto row = q.value()->step();
+  if (!row) return row.error();
+  const auto count = static_cast<std::size_t>(q.value()->integer(0));
+  q.value()->reset();
+  return count;
+}
+
 Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const std::string& after,
                                                                            std::size_t limit) {
   auto q = statements_.get(

@@ -145,6 +145,8 @@ class HarvestWrite {
                     const std::string& mailbox_dn, const DeviceRecord& record);
   // The mailboxes of staged partnerships (as their Identity names them) after `after`, in
   // order, at most `limit`; partnerships without one are staged under "".
+  // How many mailboxes the staged partnerships name.
+  Result<std::size_t, store::StoreError> stagedMailboxCount();
   Result<std::vector<std::string>, store::StoreError> stagedMailboxes(const std::string& after,
                                                                       std::size_t limit);
   // A mailbox's staged partnerships, in key order.

@@ -74,6 +74,14 @@ std::string formatDotNetTicks(std::int64_t dotnet_ticks) {
   return out;
 }
 
+std::string formatSpreadsheetTicks(std::int64_t dotnet_ticks) {
+  std::string out;
+  out.reserve(20);
+  appendCalendarTime(out, dotnet_ticks - dotnet_ticks % kTicksPerSecond, false);
+  out[10] = ' ';
+  return out;
+}
+
 std::string formatUnixMs(std::int64_t unix_ms) {
   return formatDotNetTicks(unix_ms * kTicksPerMs + kUnixEpochDotNetTicks);
 }

@@ -32,13 +32,18 @@ TEST(ParseExportFormat, AcceptsTheThreeNamesInAnyCase) {
   EXPECT_FALSE(parseExportFormat("xml"));
 }
 
-TEST(CsvExport, WritesAHeaderInTheStableColumnOrder) {
+TEST(CsvExport, NamesColumnsAsExchangesCmdletsNameTheProperties) {
+  // The names administrators' scripts read from Get-MobileDevice and
+  // Get-MobileDeviceStatistics output, in a stable order (0.1's columns first).
   std::string csv = render(ExportFormat::kCsv, {});
-  EXPECT_EQ(
-      csv,
-      "mailboxIdentity,mailboxAddress,deviceId,deviceType,deviceModel,deviceOs,deviceUserAgent,"
-      "friendlyName,accessState,accessStateReason,clientType,firstSyncTime,lastSuccessSync,"
-      "wipeStatus,wipeRequestTime,wipeSentTime,wipeAckTime,identity,guid\r\n");
+  EXPECT_EQ(csv,
+            "MailboxIdentity,PrimarySmtpAddress,DeviceId,DeviceType,DeviceModel,DeviceOS,"
+            "DeviceUserAgent,DeviceFriendlyName,DeviceAccessState,DeviceAccessStateReason,"
+            "ClientType,FirstSyncTime,LastSuccessSync,Status,DeviceWipeRequestTime,"
+            "DeviceWipeSentTime,DeviceWipeAckTime,Identity,Guid,DeviceAccessControlRule,"
+            "ClientVersion,UserDisplayName,DeviceImei,DeviceTelephoneNumber,DeviceMobileOperator,"
+            "DeviceOSLanguage,IsManaged,IsCompliant,LastSyncAttemptTime,LastPolicyUpdateTime,"
+            "DevicePolicyApplicationStatus\r\n");
 }
 
 TEST(CsvExport, QuotesFieldsWithCommasQuotesAndLineBreaksPerRfc4180) {
@@ -46,7 +51,47 @@ TEST(CsvExport, QuotesFieldsWithCommasQuotesAndLineBreaksPerRfc4180) {
   std::string row = csv.substr(csv.find("\r\n") + 2);
   EXPECT_EQ(row,
             "contoso.com/Users/Tony,,F2MVK1ABC,,,,,\"Tony's \"\"work\"\" phone, new\r\nline\",,,,"
-            "2024-03-05T09:14:27.1234567Z,,,,,,,\r\n");
+            "2024-03-05T09:14:27.1234567Z" +
+                std::string(19, ',') + "\r\n");
+}
+
+TEST(CsvExport, WritesTheColumnsAskedForInTheirOrderByEitherName) {
+  auto columns = parseDeviceColumns("devicefriendlyname, DeviceId,firstSyncTime");
+  ASSERT_TRUE(columns.ok()) << columns.error();
+  ExportOptions options;
+  options.columns = columns.value();
+  EXPECT_EQ(
+      render(ExportFormat::kCsv, {sampleRecord()}, options),
+      "DeviceFriendlyName,DeviceId,FirstSyncTime\r\n"
+      "\"Tony's \"\"work\"\" phone, new\r\nline\",F2MVK1ABC,2024-03-05T09:14:27.1234567Z\r\n");
+  // JSON keeps the API's names, in the order asked.
+  EXPECT_EQ(render(ExportFormat::kNdjson, {sampleRecord()}, options),
+            R"({"friendlyName":"Tony's \"work\" phone, new\r\nline","deviceId":"F2MVK1ABC",)"
+            R"("firstSyncTime":"2024-03-05T09:14:27.1234567Z"})"
+            "\n");
+  // Get-MobileDevice's own name for the friendly name is understood too.
+  ASSERT_TRUE(parseDeviceColumns("FriendlyName").ok());
+  EXPECT_EQ(parseDeviceColumns("FriendlyName").value().front()->exchange_name,
+            "DeviceFriendlyName");
+}
+
+TEST(CsvExport, RefusesAColumnItDoesNotHaveAndSaysWhichItHas) {
+  auto unknown = parseDeviceColumns("DeviceId,Colour");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("no column 'Colour'"), std::string::npos) << unknown.error();
+  EXPECT_NE(unknown.error().find("DeviceAccessState"), std::string::npos) << unknown.error();
+  EXPECT_FALSE(parseDeviceColumns("DeviceId,,Guid").ok());
+  EXPECT_FALSE(parseDeviceColumns("").ok());
+}
+
+TEST(CsvExport, ForExcelStartsWithAByteOrderMarkAndWritesDatesExcelReads) {
+  ExportOptions options;
+  options.excel = true;
+  options.columns = parseDeviceColumns("DeviceId,FirstSyncTime,LastSuccessSync").value();
+  EXPECT_EQ(render(ExportFormat::kCsv, {sampleRecord()}, options),
+            "\xEF\xBB\xBF"
+            "DeviceId,FirstSyncTime,LastSuccessSync\r\n"
+            "F2MVK1ABC,2024-03-05 09:14:27,\r\n");
 }
 
 TEST(CsvExport, GuardsCellsASpreadsheetWouldRunAsFormulas) {
@@ -60,7 +105,9 @@ TEST(CsvExport, GuardsCellsASpreadsheetWouldRunAsFormulas) {
   EXPECT_NE(guarded.find("\"'+1\""), std::string::npos);
   EXPECT_NE(guarded.find("\"'@SUM(A1)\""), std::string::npos);
   EXPECT_NE(guarded.find("\"'-2\""), std::string::npos);
-  std::string raw = render(ExportFormat::kCsv, {r}, ExportOptions{false});
+  ExportOptions unguarded;
+  unguarded.csv_formula_guard = false;
+  std::string raw = render(ExportFormat::kCsv, {r}, unguarded);
   EXPECT_NE(raw.find(",\"=HYPERLINK(\"\"http://x\"\")\","), std::string::npos) << raw;
   EXPECT_NE(raw.find(",+1,"), std::string::npos);
 }
