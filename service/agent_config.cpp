@@ -237,6 +237,7 @@ Result<AgentConfig, std::string> loadAgentConfig(const std::filesystem::path& fi
   Section log = root.section("log");
   log.path("file", c.log.file, base);
   log.text("level", c.log.level);
+  log.text("format", c.log.format);
   log.number("max_size_mb", c.log.max_size_mb, 1, 10240);
   log.number("max_files", c.log.max_files, 1, 1000);
   log.flag("system_log", c.log.system_log);
@@ -251,6 +252,9 @@ Result<AgentConfig, std::string> loadAgentConfig(const std::filesystem::path& fi
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!kLevels.count(c.log.level)) {
     return file.string() + ": log.level: one of trace, debug, info, warn, error, off";
+  }
+  if (c.log.format != "text" && c.log.format != "json") {
+    return file.string() + ": log.format: text or json";
   }
   if (!c.listen.plain_http && c.clients.empty() && c.listen.tls.require_client_certificate) {
     return file.string() +

@@ -18,6 +18,9 @@ namespace easgate::service {
 struct LogConfig {
   std::string file;  // default: <data_dir>/logs/easgate.log; "-" for none
   std::string level = "info";
+  // "text" (a line for people) or "json" (one object per line, for a log collector: keys
+  // time, level, logger, thread, message); the system log is always text.
+  std::string format = "text";
   std::size_t max_size_mb = 10;
   std::size_t max_files = 5;
   bool system_log = true;  // syslog on Linux (journald reads it), the Event Log on Windows

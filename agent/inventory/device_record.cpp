@@ -37,7 +37,7 @@ const std::vector<DeviceField>& deviceFields() {
       {"wipeAckTime", "DeviceWipeAckTime", nullptr, &R::wipe_ack_time},
       {"identity", "Identity", &R::identity},
       {"guid", "Guid", &R::guid},
-      // Added in 0.3: after the fields above, so a consumer reading columns by position reads
+      // Added after 0.1.0: after the fields above, so a consumer reading columns by position reads
       // what it did.
       {"accessControlRule", "DeviceAccessControlRule", &R::access_control_rule},
       {"clientVersion", "ClientVersion", &R::client_version},

@@ -8,10 +8,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <ctime>
+#include <sstream>
 #include <thread>
 
 #include "agent/transport/certificates.h"
 #include "agent/transport/revocation.h"
+#include "common/json/json_value.h"
 #include "tests/service/cli_test_support.h"
 #include "tests/service/running_agent.h"
 
@@ -32,7 +34,8 @@ class RunProcess : public CliTest {
     CliTest::TearDown();
   }
 
-  void writeConfig(const std::string& cert, const std::string& key) {
+  void writeConfig(const std::string& cert, const std::string& key,
+                   const std::string& log_format = "text") {
     std::ofstream(dir_ / "easgate.json") << R"({
       "data_dir": "data",
       "listen": {"address": "127.0.0.1", "port": 0},
@@ -43,7 +46,8 @@ class RunProcess : public CliTest {
                   {"subject": "CN=easgate-reader", "role": "reader"}],
       "exchange": {"kind": "simulator", "simulator_arguments": ["--mailboxes", "20", "--devices", "40"], "pool": 1},
       "harvest": {"full_minutes": 60, "delta_minutes": 0},
-      "log": {"file": "-", "system_log": false}
+      "log": {"file": "-", "system_log": false, "format": ")"
+                                         << log_format << R"("}
     })";
   }
 
@@ -314,6 +318,47 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(typo.exit_code, 8);
   EXPECT_NE(typo.out.find("listen.prot: unknown key"), std::string::npos) << typo.out;
+}
+
+TEST_F(RunProcess, AJsonLogIsOneObjectPerLineWithEveryCommandsLifecycle) {
+  writeConfig("pki/server.pem", "pki/server.key", "json");
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  // A quote and a line break in a request must not forge a line of their own.
+  CliRun allow = run(ctl(port, "admin") + "allow 'contoso.com/Users/Zoe Lee 1' 'ABC\"123'");
+  EXPECT_NE(allow.exit_code, 0) << "an ID with a quote is refused";
+  allow = run(ctl(port, "admin") + "allow 'contoso.com/Users/Zoe Lee 1' ABC123");
+  ASSERT_EQ(allow.exit_code, 0) << allow.err;
+  CliRun done = run(ctl(port, "admin") + "command 1 --wait 30");
+  EXPECT_NE(done.out.find("\"state\":\"succeeded\""), std::string::npos) << done.out;
+  stopProcessGroup(pid_);
+  pid_ = -1;
+
+  std::istringstream lines(slurp(dir_ / "run.log"));
+  std::string line;
+  int objects = 0;
+  bool accepted = false, succeeded = false;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    auto doc = json::parseJson(line);
+    ASSERT_TRUE(doc.ok() && doc->asObject()) << "not one JSON object: " << line;
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : *doc->asObject()) keys.push_back(key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"time", "level", "logger", "thread", "message"}))
+        << line;
+    const std::string message = *doc->find("message")->asString();
+    accepted |= message.rfind("command 1: accepted: allow", 0) == 0;
+    succeeded |= message.rfind("command 1: succeeded", 0) == 0;
+    EXPECT_EQ(doc->find("time")->asString()->back(), 'Z') << line;
+    ++objects;
+  }
+  EXPECT_GT(objects, 5);
+  EXPECT_TRUE(accepted && succeeded) << slurp(dir_ / "run.log");
+
+  std::ofstream(dir_ / "bad.json") << R"({"log": {"format": "xml"}})";
+  CliRun bad = run("doctor --config '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("log.format: text or json"), std::string::npos) << bad.out << bad.err;
 }
 
 // `easgate demo` as a new user meets it: it comes up with TLS on the port asked for, its banner
