@@ -10,6 +10,8 @@
 #include "protocol/command_kinds.h"
 #include "protocol/requests.h"
 #include "service/cli.h"
+#include "service/console.h"
+#include "service/ctl_output.h"
 
 namespace easgate::service {
 namespace {
@@ -186,6 +188,57 @@ Request requestFor(const std::string& name, const std::string& action, const Ctl
   return {"POST", "/v1/commands", commandBody(name, o)};
 }
 
+// An example for each subcommand's help, as an administrator would type it.
+constexpr std::pair<std::string_view, std::string_view> kExamples[] = {
+    {"health", "easgate ctl health"},
+    {"status", "easgate ctl status -o json | jq .harvests"},
+    {"metrics", "easgate ctl metrics | grep easgate_commands"},
+    {"devices",
+     "easgate ctl devices --access-state quarantined\n"
+     "  easgate ctl devices --mailbox ann.berg@contoso.com --all -o csv > ann.csv"},
+    {"device",
+     "easgate ctl device 'contoso.com/Users/Ann Berg/ExchangeActiveSyncDevices/iPhone§ABC'"},
+    {"lists", "easgate ctl lists ann.berg@contoso.com"},
+    {"allow", "easgate ctl allow ann.berg@contoso.com 27FC815ECBFEF5E7 --wait 60"},
+    {"revoke", "easgate ctl revoke ann.berg@contoso.com 27FC815ECBFEF5E7 --wait 60"},
+    {"block", "easgate ctl block ann.berg@contoso.com 27FC815ECBFEF5E7 --wait 60"},
+    {"unblock", "easgate ctl unblock ann.berg@contoso.com 27FC815ECBFEF5E7"},
+    {"set-allowed", "easgate ctl set-allowed ann.berg@contoso.com 27FC815E 3B9A0C11 --wait 60"},
+    {"set-blocked", "easgate ctl set-blocked ann.berg@contoso.com   (none: an empty list)"},
+    {"wipe",
+     "easgate ctl wipe 'contoso.com/Users/Ann Berg/ExchangeActiveSyncDevices/iPhone§ABC' "
+     "--account-only --wait 120"},
+    {"cancel-wipe",
+     "easgate ctl cancel-wipe 'contoso.com/Users/Ann Berg/ExchangeActiveSyncDevices/iPhone§ABC'"},
+    {"remove-partnership",
+     "easgate ctl remove-partnership "
+     "'contoso.com/Users/Ann Berg/ExchangeActiveSyncDevices/iPhone§ABC'"},
+    {"command", "easgate ctl command 42 --wait 60"},
+    {"events", "easgate ctl events --after 1200 --wait 30"},
+    {"show", "easgate ctl policy show"},
+    {"plan", "easgate ctl policy plan Quarantine --grandfather allowed -o json > plan.json"},
+    {"apply", "easgate ctl policy apply plan-1f0c3a9e5b7d2c41 --wait 600"},
+    {"rollback", "easgate ctl policy rollback --remove-grandfathered --wait 600"},
+    {"rules", "easgate ctl policy rules"},
+    {"set-rule", "easgate ctl policy set-rule 'iOS 16.7.5 20H307' DeviceOS Quarantine"},
+    {"remove-rule", "easgate ctl policy remove-rule 'iOS 16.7.5 20H307 (DeviceOS)'"},
+    {"recipients", "easgate ctl policy recipients mobile-admins@contoso.com"},
+};
+
+// Every subcommand, at any depth: its example, and the options of `ctl` accepted after it
+// too (`ctl status --url ...`).
+void finishSubcommands(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    sub->fallthrough();
+    if (sub->get_footer().empty()) {
+      for (const auto& [name, example] : kExamples) {
+        if (sub->get_name() == name) sub->footer("Example:\n  " + std::string(example));
+      }
+    }
+    finishSubcommands(*sub);
+  }
+}
+
 bool isFinalState(const std::string& body) {
   auto doc = json::parseJson(body);
   if (!doc) return true;
@@ -200,10 +253,15 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running agent over the 9090 protocol");
   ctl->require_subcommand(1);
   ctl->footer(
-      "Prints the agent's answer: JSON (metrics: Prometheus text). Exit codes: 0 done, 6 the\n"
-      "agent refused (its error is printed), 7 no answer (TLS refused, no connection). The\n"
-      "connection options may also come from EASGATE_URL, EASGATE_CA, EASGATE_CERT and\n"
-      "EASGATE_KEY.");
+      "Prints the agent's answer: a table on a terminal, its JSON when piped (-o table|json|csv\n"
+      "to choose; metrics are Prometheus text). Options go before or after the subcommand.\n"
+      "Exit codes: 0 done, 6 the agent refused or a command it ran failed (the error is\n"
+      "printed), 7 no answer (TLS refused, no connection). The connection options may also\n"
+      "come from EASGATE_URL, EASGATE_CA, EASGATE_CERT and EASGATE_KEY.\n\n"
+      "Examples:\n"
+      "  easgate ctl devices --access-state quarantined\n"
+      "  easgate ctl allow ann.berg@contoso.com 27FC815ECBFEF5E7 --wait 60\n"
+      "  easgate ctl audit --action wipe --all -o csv > wipes.csv");
   ctl->add_option("--url", o.client.base_url, "The agent")
       ->envname("EASGATE_URL")
       ->capture_default_str();
@@ -214,6 +272,12 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   ctl->add_option("--key", o.client.key_file, "Its private key (PEM)")->envname("EASGATE_KEY");
   ctl->add_option("--idempotency-key", o.idempotency_key,
                   "Makes a retried command safe: a repeat returns the first command");
+  ctl->add_option("-o,--output", o.output, "table, json or csv (default: table on a terminal)")
+      ->transform(CLI::IsMember({"table", "json", "csv"}, CLI::ignore_case));
+  ctl->add_flag("--all", o.all, "Every page (devices, events, audit), not just the first");
+  ctl->add_option("--wait", o.change_wait_seconds,
+                  "After a change (allow, wipe, policy apply, ...): wait up to this many seconds "
+                  "for its commands to finish; exit 6 if one failed");
 
   ctl->add_subcommand("health", "Whether the agent answers");
   ctl->add_subcommand("status", "Commands by state, bridges, the last harvests");
@@ -346,6 +410,7 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   audit->add_option("--target", o.target, "Entries whose mailbox or partnership contains this");
   audit->add_option("--limit", o.limit, "Entries at most (1-1000)");
   audit->add_option("--before", o.before, "Only entries older than this sequence (nextBefore)");
+  finishSubcommands(*ctl);
   return ctl;
 }
 
@@ -409,22 +474,150 @@ int waitForHarvest(protocol::ApiClient& client, const std::string& requested, bo
   }
 }
 
+namespace {
+
+// Columns of a device page a person looks at first; every field is a JSON or export away.
+const std::vector<std::string> kDeviceColumns = {
+    "deviceId",    "mailboxIdentity",   "deviceType",      "deviceModel",
+    "accessState", "accessStateReason", "lastSuccessSync", "wipeStatus"};
+
+void printAnswer(const std::string& name, const std::string& body, CtlFormat format) {
+  auto doc = json::parseJson(body);
+  if (name == "metrics" || format == CtlFormat::kJson || !doc) {
+    std::cout << body << (body.empty() || body.back() == '\n' ? "" : "\n");
+    return;
+  }
+  const Table table =
+      tableOfAnswer(doc.value(), name == "devices" ? kDeviceColumns : std::vector<std::string>{});
+  if (format == CtlFormat::kCsv) {
+    printCsv(std::cout, table);
+  } else {
+    printTable(std::cout, table);
+  }
+}
+
+// --all: the request for the page after `answer`, or nullopt after the last.
+std::optional<Request> nextPage(const std::string& name, const std::string& action,
+                                const CtlOptions& o, const json::JsonValue& answer) {
+  CtlOptions next = o;
+  if (name == "devices") {
+    const json::JsonValue* cursor = answer.find("nextCursor");
+    if (!cursor || !cursor->asString() || cursor->asString()->empty()) return std::nullopt;
+    next.cursor = *cursor->asString();
+  } else if (name == "audit") {
+    const json::JsonValue* before = answer.find("nextBefore");
+    if (!before || !before->asInt()) return std::nullopt;
+    next.before = *before->asInt();
+  } else if (name == "events") {
+    const json::JsonValue* events = answer.find("events");
+    const json::JsonValue* cursor = answer.find("cursor");
+    if (!events || !events->asArray() || events->asArray()->empty() || !cursor ||
+        !cursor->asInt()) {
+      return std::nullopt;
+    }
+    next.after = *cursor->asInt();
+    next.wait_seconds = 0;
+  } else {
+    return std::nullopt;
+  }
+  return requestFor(name, action, next);
+}
+
+// The commands a change queued: a Command's id, or each of a CommandSequence's.
+std::vector<std::int64_t> commandIds(const json::JsonValue& answer) {
+  std::vector<std::int64_t> ids;
+  if (const json::JsonValue* commands = answer.find("commands"); commands && commands->asArray()) {
+    for (const auto& c : *commands->asArray()) {
+      if (const json::JsonValue* id = c.find("id"); id && id->asInt()) ids.push_back(*id->asInt());
+    }
+  } else if (const json::JsonValue* id = answer.find("id");
+             id && id->asInt() && answer.find("state")) {
+    ids.push_back(*id->asInt());
+  }
+  return ids;
+}
+
+// --wait after a change: each command's state until it ends or time is up. Prints the answer
+// with the commands as they ended; exit 0 when all succeeded, 6 when one failed or did not end.
+int waitForCommands(protocol::ApiClient& client, const std::string& name,
+                    const json::JsonValue& answer, CtlFormat format,
+                    std::chrono::steady_clock::time_point give_up) {
+  const std::vector<std::int64_t> ids = commandIds(answer);
+  json::JsonArray ended;
+  int exit_code = kExitOk;
+  for (std::int64_t id : ids) {
+    while (true) {
+      auto response = client.send("GET", "/v1/commands/" + std::to_string(id));
+      if (!response) {
+        std::cerr << "easgate ctl: no answer: " << response.error() << "\n";
+        return kExitUnreachable;
+      }
+      auto state = json::parseJson(response->body);
+      if (response->status != 200 || !state) {
+        std::cerr << "easgate ctl: " << response->status << ": " << response->body << "\n";
+        return kExitRefused;
+      }
+      const bool final = isFinalState(response->body);
+      if (final || std::chrono::steady_clock::now() >= give_up) {
+        const json::JsonValue* s = state->find("state");
+        const std::string text = s && s->asString() ? *s->asString() : "";
+        if (text == "failed") {
+          const json::JsonValue* error = state->find("lastError");
+          std::cerr << "easgate ctl: command " << id
+                    << " failed: " << (error && error->asString() ? *error->asString() : "")
+                    << "\n";
+          exit_code = kExitRefused;
+        } else if (!final) {
+          std::cerr << "easgate ctl: command " << id << " is still " << text
+                    << " (see easgate ctl command " << id << ")\n";
+          exit_code = kExitRefused;
+        }
+        ended.push_back(std::move(state).value());
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  if (answer.find("commands")) {
+    json::JsonObject out;
+    for (const auto& [key, value] : *answer.asObject()) {
+      out.emplace_back(key, key == "commands" ? json::JsonValue(ended) : value);
+    }
+    printAnswer(name, jsonText(json::JsonValue(std::move(out))), format);
+  } else if (!ended.empty()) {
+    printAnswer(name, jsonText(ended.front()), format);
+  }
+  return exit_code;
+}
+
+}  // namespace
+
 int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
   const auto chosen = ctl.get_subcommands();
   if (chosen.empty()) return kExitUsage;
   const std::string name = chosen.front()->get_name();
   const auto nested = chosen.front()->get_subcommands();
   const std::string action = nested.empty() ? "" : nested.front()->get_name();
+  const CtlFormat format = o.output.empty()
+                               ? (isTerminal(stdout) ? CtlFormat::kTable : CtlFormat::kJson)
+                               : parseCtlFormat(o.output).value_or(CtlFormat::kJson);
   auto client = protocol::ApiClient::create(o.client);
   if (!client) {
     std::cerr << "easgate ctl: " << client.error() << "\n";
     return kExitUsage;
   }
-  const Request request = requestFor(name, action, o);
+  Request request = requestFor(name, action, o);
   protocol::Headers headers;
   if (!o.idempotency_key.empty()) headers.emplace_back("Idempotency-Key", o.idempotency_key);
+  // `--wait` after a change is ctl's own option; `command`, `events` and `harvest` have
+  // theirs, which ctl's stands in for when it is the one given.
+  const double wait = request.method == "GET" || name == "harvest"
+                          ? (o.wait_seconds > 0 ? o.wait_seconds : o.change_wait_seconds)
+                          : o.change_wait_seconds;
   const auto give_up = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(static_cast<std::int64_t>(o.wait_seconds * 1000));
+                       std::chrono::milliseconds(static_cast<std::int64_t>(wait * 1000));
+  std::string page_member;  // --all: the pages' array, joined
+  json::JsonArray joined;
   while (true) {
     auto response = client.value()->send(request.method, request.path, request.body, headers);
     if (!response) {
@@ -439,11 +632,33 @@ int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
     if (name == "harvest" && o.wait_seconds > 0) {
       return waitForHarvest(*client.value(), response->body, o.full_harvest, give_up);
     }
+    if (request.method != "GET" && o.change_wait_seconds > 0) {
+      if (auto answer = json::parseJson(response->body); answer && !commandIds(*answer).empty()) {
+        return waitForCommands(*client.value(), name, *answer, format, give_up);
+      }
+    }
+    if (o.all && request.method == "GET") {
+      auto answer = json::parseJson(response->body);
+      const json::JsonArray* page = answer ? pageOf(*answer) : nullptr;
+      if (page) {
+        for (const auto& [key, value] : *answer->asObject()) {
+          if (value.asArray() == page) page_member = key;
+        }
+        joined.insert(joined.end(), page->begin(), page->end());
+        if (auto next = nextPage(name, action, o, *answer)) {
+          request = *next;
+          continue;
+        }
+        json::JsonObject all;
+        all.emplace_back(page_member, json::JsonValue(std::move(joined)));
+        printAnswer(name, jsonText(json::JsonValue(std::move(all))), format);
+        return kExitOk;
+      }
+    }
     const bool waiting = name == "command" && !isFinalState(response->body) &&
                          std::chrono::steady_clock::now() < give_up;
     if (!waiting) {
-      std::cout << response->body
-                << (response->body.empty() || response->body.back() == '\n' ? "" : "\n");
+      printAnswer(name, response->body, format);
       return kExitOk;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));

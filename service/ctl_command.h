@@ -15,6 +15,9 @@ namespace easgate::service {
 struct CtlOptions {
   protocol::ClientOptions client;
   std::string idempotency_key;
+  std::string output;  // table, json or csv; empty: a table on a terminal, JSON otherwise
+  bool all = false;    // every page of devices, events or audit entries
+  double change_wait_seconds = 0;  // after a change: wait this long for its commands
   // Arguments of the subcommand chosen.
   std::string mailbox;
   std::string device_id;
@@ -51,7 +54,8 @@ struct CtlOptions {
 // Adds `easgate ctl`: a client of the 9090 protocol for administrators and scripts.
 CLI::App* addCtlCommand(CLI::App& app, CtlOptions& options);
 
-// Runs the ctl subcommand that was parsed; prints the agent's JSON answer on stdout.
+// Runs the ctl subcommand that was parsed; prints the agent's answer on stdout, as a table on a
+// terminal and as the agent's JSON when piped (or as -o says).
 int runCtlCommand(CLI::App& ctl, const CtlOptions& options);
 
 }  // namespace easgate::service

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <ctime>
@@ -318,6 +319,55 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(typo.exit_code, 8);
   EXPECT_NE(typo.out.find("listen.prot: unknown key"), std::string::npos) << typo.out;
+}
+
+TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAnywhere) {
+  const int port = start();
+  ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
+  const std::string pki = (dir_ / "pki").string();
+  const std::string url = " --url https://localhost:" + std::to_string(port);
+  const std::string credentials =
+      " --ca '" + pki + "/ca.pem' --cert '" + pki + "/admin.pem' --key '" + pki + "/admin.key'";
+  // The connection options after the subcommand, as people type them.
+  CliRun status = run("ctl status" + url + credentials + " -o table");
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out.rfind("field", 0), 0u) << status.out;
+  EXPECT_NE(status.out.find("\nexchange   simulator\n"), std::string::npos) << status.out;
+
+  // A table of devices with the columns a person reads first; piped, the agent's JSON.
+  CliRun table = run(ctl(port, "admin") + "devices --limit 5 -o table");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("deviceId ", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("accessState"), std::string::npos);
+  EXPECT_EQ(std::count(table.out.begin(), table.out.end(), '\n'), 6) << table.out;
+  CliRun piped = run(ctl(port, "admin") + "devices --limit 5");
+  EXPECT_EQ(piped.out.rfind("{\"devices\":[", 0), 0u) << piped.out;
+
+  // --all reads page after page: the 40 devices, 7 at a time, as one CSV.
+  CliRun all = run(ctl(port, "admin") + "devices --all --limit 7 -o csv");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 41) << all.out;
+  CliRun all_json = run(ctl(port, "admin") + "--all devices --limit 7");
+  auto joined = json::parseJson(all_json.out);
+  ASSERT_TRUE(joined.ok()) << all_json.out;
+  EXPECT_EQ(joined->find("devices")->asArray()->size(), 40u);
+
+  // --wait on a change: the command as it ended; a failed one exits 6 with Exchange's error.
+  CliRun allowed = run(ctl(port, "admin") + "allow 'contoso.com/Users/Zoe Lee 1' ABC123 --wait 30");
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_NE(allowed.out.find("\"state\":\"succeeded\""), std::string::npos) << allowed.out;
+  CliRun failed = run(ctl(port, "admin") + "--wait 30 block nobody@nowhere.example XYZ");
+  EXPECT_EQ(failed.exit_code, 6) << failed.out;
+  EXPECT_NE(failed.out.find("\"state\":\"failed\""), std::string::npos) << failed.out;
+  EXPECT_NE(failed.err.find("command 2 failed: Exchange has no mailbox"), std::string::npos)
+      << failed.err;
+
+  // Every subcommand's help has an example.
+  for (const char* sub : {"devices", "allow", "wipe", "remove-partnership", "events", "lists"}) {
+    CliRun help = run(std::string("ctl ") + sub + " --help");
+    EXPECT_NE(help.out.find("easgate ctl " + std::string(sub)), std::string::npos)
+        << sub << ": " << help.out;
+  }
 }
 
 TEST_F(RunProcess, AJsonLogIsOneObjectPerLineWithEveryCommandsLifecycle) {
