@@ -217,6 +217,9 @@ int runDemoCommand(const DemoOptions& o) {
       << "  " << self << " ctl policy apply <the plan's id>\n"
       << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
       << "/reader.key '" << url << "/v1/devices?limit=2'\n"
+      << "  # The status page, " << url << "/ in a browser holding a client certificate:\n"
+      << "  openssl pkcs12 -export -in " << p << "/reader.pem -inkey " << p
+      << "/reader.key -out reader.p12   # import it, and trust " << p << "/ca.pem\n"
       << "  curl --cacert " << p << "/ca.pem --cert " << p << "/reader.pem --key " << p
       << "/reader.key -X POST -H 'Content-Type: application/json' -d "
          "'{\"kind\":\"wipe\",\"partnership\":\"x/ExchangeActiveSyncDevices/y\"}' "

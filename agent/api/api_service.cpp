@@ -54,6 +54,7 @@ bool isJson(std::string_view content_type) {
 
 const std::vector<ApiService::Route>& ApiService::routes() {
   static const std::vector<Route> kRoutes = {
+      {"GET", "/", Role::kReader, &ApiService::statusPage},
       {"GET", "/v1/health", Role::kReader, &ApiService::health},
       {"GET", "/v1/status", Role::kReader, &ApiService::status},
       {"GET", "/v1/devices", Role::kReader, &ApiService::devices},

@@ -117,6 +117,7 @@ class ApiService {
   transport::HttpResponse harvestNow(Call& call);
   transport::HttpResponse openApi(Call& call);
   transport::HttpResponse metrics(Call& call);
+  transport::HttpResponse statusPage(Call& call);
   transport::HttpResponse getPolicy(Call& call);
   transport::HttpResponse planPolicy(Call& call);
   transport::HttpResponse applyPolicy(Call& call);

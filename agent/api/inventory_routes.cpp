@@ -9,6 +9,7 @@
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
+#include "agent/api/status_page.h"
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "common/json/json_writer.h"
@@ -106,6 +107,48 @@ HttpResponse ApiService::status(Call&) {
   w.endObject();
   w.endObject();
   return jsonResponse(200, std::move(out));
+}
+
+// GET /: the status page, for a person in a browser (agent/api/status_page.h).
+HttpResponse ApiService::statusPage(Call&) {
+  constexpr int kStaleDays = 30;
+  constexpr std::size_t kListed = 50;
+  StatusPage page;
+  page.now_ms = clock_.nowMs();
+  const std::string stale_before =
+      utc::formatUnixMs(page.now_ms - std::int64_t{kStaleDays} * 86'400'000);
+  auto read = withReader([&](ReaderConnection& c) -> Result<void, store::StoreError> {
+    auto s = readStatus(c);
+    if (!s) return s.error();
+    auto overview = c.inventory->overview(stale_before, kListed);
+    if (!overview) return overview.error();
+    page.devices = s->inventory.devices;
+    page.last_full = s->inventory.last_full;
+    page.last_delta = s->inventory.last_delta;
+    for (CommandState state : kStates) {
+      page.commands.emplace_back(std::string(commandStateName(state)), s->commands[state]);
+    }
+    page.overview = std::move(overview).value();
+    return {};
+  });
+  if (!read) return storeFailure(read.error());
+  page.version = options_.version;
+  page.exchange = options_.exchange;
+  page.started_ms = started_ms_;
+  page.stale_days = kStaleDays;
+  HttpResponse response;
+  response.content_type = "text/html; charset=utf-8";
+  response.body = renderStatusPage(page);
+  // Nothing but the page and its inline style; not to be framed or cached.
+  response.headers = {
+      {"Content-Security-Policy",
+       "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'none'"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Cache-Control", "no-store"},
+  };
+  return response;
 }
 
 // POST /v1/harvests: harvest now, rather than at the next timer. The harvest runs on the

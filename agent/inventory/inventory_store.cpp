@@ -600,6 +600,55 @@ Result<InventorySummary, StoreError> InventoryStore::summary() {
   return s;
 }
 
+Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string& stale_before,
+                                                               std::size_t list_limit) {
+  InventoryOverview out;
+  auto counted = [&](const char* field,
+                     std::vector<std::pair<std::string, std::int64_t>>& into) -> StoreResult {
+    auto q = database_->prepare(std::string("SELECT coalesce(json_extract(record, '$.") + field +
+                                "'), ''), count(*) AS n FROM devices WHERE removed_ms IS NULL "
+                                "GROUP BY 1 ORDER BY n DESC, 1");
+    if (!q) return q.error();
+    return eachRow(*q, [&]() -> StoreResult {
+      into.emplace_back(q->text(0), q->integer(1));
+      return {};
+    });
+  };
+  if (auto x = counted("accessState", out.by_access_state); !x) return x.error();
+  if (auto x = counted("deviceType", out.by_device_type); !x) return x.error();
+  // Times are stored as ISO 8601 text: their first 19 characters compare in time order.
+  const std::string last_sync =
+      "substr(coalesce(json_extract(record, '$.lastSuccessSync'), ''), 1, 19)";
+  auto stale = database_->prepare("SELECT count(*) FROM devices WHERE removed_ms IS NULL AND " +
+                                  last_sync + " < substr(?, 1, 19)");
+  if (!stale) return stale.error();
+  stale->bind(1, stale_before);
+  if (auto row = stale->step(); !row) return row.error();
+  out.stale = stale->integer(0);
+  auto listed = [&](const std::string& where, const std::string& order,
+                    std::vector<DeviceRecord>& into) -> StoreResult {
+    auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL AND " + where +
+                                " ORDER BY " + order + " LIMIT ?1");
+    if (!q) return q.error();
+    q->bind(1, static_cast<std::int64_t>(list_limit)).bind(2, stale_before.substr(0, 19));
+    return eachRow(*q, [&]() -> StoreResult {
+      auto texts = fieldTextsFromRecord(q->text(0));
+      if (!texts) return texts.error();
+      into.push_back(recordFromFieldTexts(texts.value()));
+      return {};
+    });
+  };
+  if (auto x = listed("json_extract(record, '$.accessState') = 'Quarantined' AND ?2 IS NOT NULL",
+                      "json_extract(record, '$.firstSyncTime'), key", out.quarantined);
+      !x) {
+    return x.error();
+  }
+  if (auto x = listed(last_sync + " < ?2", last_sync + ", key", out.stalest); !x) {
+    return x.error();
+  }
+  return out;
+}
+
 Result<void, StoreError> InventoryStore::applyHarvest(
     const HarvestRun& run, const std::function<Result<void, StoreError>(HarvestWrite&)>& body) {
   return database_->transaction([&]() -> StoreResult {

@@ -94,6 +94,16 @@ struct InventorySummary {
   double delta_seconds = 0;
 };
 
+// The inventory at a glance, for a person (the status page): counts, and the devices that want
+// attention first.
+struct InventoryOverview {
+  std::vector<std::pair<std::string, std::int64_t>> by_access_state;  // most first
+  std::vector<std::pair<std::string, std::int64_t>> by_device_type;   // most first
+  std::int64_t stale = 0;                 // no successful sync since the cutoff
+  std::vector<DeviceRecord> quarantined;  // waiting for a decision, longest waiting first
+  std::vector<DeviceRecord> stalest;      // the longest without a successful sync
+};
+
 // A page of current partnerships, in key order. Empty members do not filter.
 struct DeviceFilter {
   std::string after_key;     // the page starts after this partnership
@@ -198,6 +208,10 @@ class InventoryStore {
       const std::function<void(const DeviceRecord&)>& each);
   Result<std::vector<DeviceRecord>, store::StoreError> current();
   Result<InventorySummary, store::StoreError> summary();
+  // Counts by access state and device type, the devices not synced since `stale_before`
+  // (ISO 8601, UTC), and up to `list_limit` of the quarantined and of the stalest.
+  Result<InventoryOverview, store::StoreError> overview(const std::string& stale_before,
+                                                        std::size_t list_limit);
 
   // Runs one harvest's writes in one transaction, recorded as `run` until `body` calls
   // HarvestWrite::finished (its started_ms is the harvest's time of writing): all of it or, when
