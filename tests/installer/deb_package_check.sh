@@ -65,9 +65,12 @@ dpkg -i "$deb"
 [[ $(readlink -f /usr/bin/easgate) == /usr/lib/easgate/easgate ]] || fail "/usr/bin/easgate is not the agent"
 easgate --version
 for f in /usr/lib/easgate/easgate-exchange-sim /usr/lib/easgate/bridge.ps1 "$unit" \
-         /usr/share/easgate/easgate.sample.json; do
+         /usr/share/easgate/easgate.sample.json /usr/share/doc/easgate/copyright \
+         /usr/share/doc/easgate/changelog.gz /usr/share/man/man1/easgate.1.gz; do
   [[ -f "$f" ]] || fail "$f is missing"
 done
+# The manual page is the program's own help: its commands are in it.
+zcat /usr/share/man/man1/easgate.1.gz | grep -q 'easgate export' || fail "easgate(1) lacks export"
 getent passwd easgate | grep -q ':/var/lib/easgate:/usr/sbin/nologin$' || fail "no easgate system user"
 expect_mode /etc/easgate root:easgate 750
 expect_mode /etc/easgate/tls root:easgate 750
@@ -139,7 +142,7 @@ step "export from the installed paths, as the service's user"
 runuser -u easgate -- easgate export --live --exchange simulator --data-dir /var/lib/easgate \
   --format csv --quiet >"$work/inventory.csv"
 rows=$(($(wc -l <"$work/inventory.csv") - 1))
-head -n 1 "$work/inventory.csv" | grep -q ',deviceId,' || fail "the export has no CSV header"
+head -n 1 "$work/inventory.csv" | grep -q ',DeviceId,' || fail "the export has no CSV header"
 ((rows > 0)) || fail "the export has no devices"
 echo "export: $rows devices"
 
