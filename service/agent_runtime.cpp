@@ -154,6 +154,7 @@ agent::AgentLoop& AgentRuntime::loop() { return *parts_->loop; }
 agent::CommandJournal& AgentRuntime::journal() { return *parts_->journal; }
 powershell::BridgePool& AgentRuntime::pool() { return *parts_->pool; }
 const agent::Clock& AgentRuntime::clock() const { return parts_->clock; }
+agent::CommandExecutor& AgentRuntime::executor() { return *parts_->executor; }
 Result<agent::HarvestReport, agent::HarvestError> AgentRuntime::harvest(
     agent::HarvestKind kind, const agent::HarvestProgressCallback& progress) {
   return parts_->harvester->run(kind, progress);

@@ -22,6 +22,10 @@ namespace easgate::powershell {
 class BridgePool;
 }
 
+namespace easgate::agent {
+class CommandExecutor;
+}
+
 namespace easgate::service {
 
 // What the agent engine needs, whoever starts it (`easgate agent`, `easgate run`, the service).
@@ -60,6 +64,7 @@ class AgentRuntime {
 
   agent::AgentLoop& loop();
   agent::CommandJournal& journal();
+  agent::CommandExecutor& executor();
   powershell::BridgePool& pool();
   const agent::Clock& clock() const;
   // A harvest now, outside the loop (export --live); the loop's would wait for it.

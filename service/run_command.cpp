@@ -9,6 +9,7 @@
 
 #include "agent/agent_loop.h"
 #include "agent/api/api_service.h"
+#include "agent/commands/command_executor.h"
 #include "agent/store/schema.h"
 #include "agent/time/clock.h"
 #include "agent/transport/certificates.h"
@@ -98,6 +99,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   metrics.harvest_failures = [&loop](agent::HarvestKind kind, agent::HarvestErrc why) {
     return loop.harvestFailures(kind, why);
   };
+  metrics.command_failures = [&rt] { return rt.executor().failuresByClass(); };
   api.onMetrics(
       [&rt, metrics](std::string& out) { appendRuntimeMetrics(out, metrics, rt.clock().nowMs()); });
 

@@ -58,6 +58,19 @@ void appendRuntimeMetrics(std::string& out, const RuntimeMetricsSources& sources
       }
     }
   }
+
+  if (sources.command_failures) {
+    out +=
+        "# HELP easgate_command_failures_total Commands that failed since the agent started, by "
+        "class: Exchange's error category (not-found, invalid-argument, ambiguous, other, ...), "
+        "deadline (retried until its deadline) or prerequisite (a command it waited for "
+        "failed).\n";
+    out += "# TYPE easgate_command_failures_total counter\n";
+    for (const auto& [failure_class, n] : sources.command_failures()) {
+      out += "easgate_command_failures_total{class=\"" + failure_class + "\"} " +
+             std::to_string(n) + "\n";
+    }
+  }
 }
 
 }  // namespace easgate::service

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/harvest/harvester.h"
@@ -29,6 +30,8 @@ struct RuntimeMetricsSources {
   std::vector<CertificateExpiry> certificates;
   // Harvests that failed, by kind and class; null: not known.
   std::function<std::uint64_t(agent::HarvestKind, agent::HarvestErrc)> harvest_failures;
+  // Commands that failed, by class (CommandExecutor::failuresByClass); null: not known.
+  std::function<std::vector<std::pair<std::string, std::uint64_t>>()> command_failures;
 };
 
 // Appends the Prometheus text for them; `now_ms` for the certificates' remaining time.

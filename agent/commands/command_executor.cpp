@@ -248,18 +248,30 @@ Result<void, CommandError> CommandExecutor::settle(const CommandRecord& command,
     return record([&] { return journal_.markSucceeded(command.id, outcome.text); });
   }
   const int attempts = command.attempts + 1;  // this one included
+  auto count = [&](std::string failure_class) {
+    std::lock_guard lock(failures_mutex_);
+    ++failures_[std::move(failure_class)];
+  };
   if (outcome.error && outcome.error->retryable()) {
     const std::int64_t next = clock_.nowMs() + retryDelay(attempts, *outcome.error);
     if (next <= command.deadline_ms) {
       return record([&] { return journal_.markRetrying(command.id, outcome.text, next); });
     }
+    count("deadline");
     return record([&] {
       return journal_.markFailed(command.id, "gave up at the deadline after " +
                                                  std::to_string(attempts) +
                                                  " attempts; last error: " + outcome.text);
     });
   }
+  count(outcome.error ? std::string(powershell::categoryName(outcome.error->code))
+                      : "prerequisite");
   return record([&] { return journal_.markFailed(command.id, outcome.text); });
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> CommandExecutor::failuresByClass() const {
+  std::lock_guard lock(failures_mutex_);
+  return {failures_.begin(), failures_.end()};
 }
 
 CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {

@@ -3,9 +3,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/exchange_gateway.h"
@@ -57,6 +60,11 @@ class CommandExecutor {
   // shows its effect: the policy, and devices Exchange decided again).
   bool takeOrganisationChanged() { return organisation_changed_.exchange(false); }
 
+  // Commands that failed since the executor started, by class: Exchange's error category
+  // (not-found, invalid-argument, ...; powershell/bridge/bridge_error.h), "deadline" (retried
+  // until its deadline), "prerequisite" (a command it waited for failed). Only classes seen.
+  std::vector<std::pair<std::string, std::uint64_t>> failuresByClass() const;
+
   // When the earliest unfinished command is due, if there is one.
   Result<std::optional<std::int64_t>, CommandError> nextDue();
 
@@ -90,6 +98,8 @@ class CommandExecutor {
   const Clock& clock_;
   ExecutorOptions options_;
   std::atomic<bool> organisation_changed_{false};
+  mutable std::mutex failures_mutex_;
+  std::map<std::string, std::uint64_t> failures_;  // by class
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 };

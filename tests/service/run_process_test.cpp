@@ -361,6 +361,11 @@ TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAny
   EXPECT_NE(failed.out.find("\"state\":\"failed\""), std::string::npos) << failed.out;
   EXPECT_NE(failed.err.find("command 2 failed: Exchange has no mailbox"), std::string::npos)
       << failed.err;
+  // A monitoring system counts it by its class.
+  CliRun metrics = run(ctl(port, "reader") + "metrics");
+  EXPECT_NE(metrics.out.find("\neasgate_command_failures_total{class=\"not-found\"} 1\n"),
+            std::string::npos)
+      << metrics.out;
 
   // Every subcommand's help has an example.
   for (const char* sub : {"devices", "allow", "wipe", "remove-partnership", "events", "lists"}) {
