@@ -490,6 +490,7 @@ void printAnswer(const std::string& name, const std::string& body, CtlFormat for
   const Table table =
       tableOfAnswer(doc.value(), name == "devices" ? kDeviceColumns : std::vector<std::string>{});
   if (format == CtlFormat::kCsv) {
+    writeStdoutAsBytes();  // CRLF as RFC 4180 has it, on Windows too
     printCsv(std::cout, table);
   } else {
     printTable(std::cout, table);

@@ -257,6 +257,8 @@ int runExportCommand(const ExportCommandOptions& options) {
     std::cerr << "easgate export: " << export_options.error() << "\n";
     return kExitUsage;
   }
+  // The export's bytes as written (CSV's CRLF stays CRLF on Windows, not CR CR LF).
+  if (!outputFile(options)) writeStdoutAsBytes();
   if (!options.from_clixml) return exportFromStore(options, *format, export_options.value());
   const std::filesystem::path& from_clixml = *options.from_clixml;
   const bool show_progress = !options.quiet && isTerminal(stderr);

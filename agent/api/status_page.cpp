@@ -31,8 +31,20 @@ std::string number(std::int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
+// "2024-03-05 09:14:27 UTC": the spreadsheet form, easier on the eye than ISO 8601's.
 std::string timeText(const std::optional<Timestamp>& t) {
-  return t ? formatTimestamp(*t).substr(0, 19).replace(10, 1, " ") + " UTC" : "never";
+  if (!t) return "never";
+  std::string out =
+      utc::formatSpreadsheetTicks(t->time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
+  out.append(" UTC");
+  return out;
+}
+
+std::string timeText(std::int64_t unix_ms) {
+  std::string out =
+      utc::formatSpreadsheetTicks(unix_ms * utc::kTicksPerMs + utc::kUnixEpochDotNetTicks);
+  out.append(" UTC");
+  return out;
 }
 
 std::string ago(std::int64_t now_ms, std::int64_t then_ms) {
@@ -45,9 +57,16 @@ std::string ago(std::int64_t now_ms, std::int64_t then_ms) {
 
 void tile(std::string& out, std::string_view label, const std::string& value,
           std::string_view kind = "") {
-  out += "<div class=\"tile";
-  if (!kind.empty()) out += " " + std::string(kind);
-  out += "\"><b>" + htmlEscape(value) + "</b>" + htmlEscape(label) + "</div>";
+  out.append("<div class=\"tile");
+  if (!kind.empty()) {
+    out.push_back(' ');
+    out.append(kind);
+  }
+  out.append("\"><b>");
+  out.append(htmlEscape(value));
+  out.append("</b>");
+  out.append(htmlEscape(label));
+  out.append("</div>");
 }
 
 void countTable(std::string& out, std::string_view what,
@@ -108,10 +127,8 @@ std::string renderStatusPage(const StatusPage& p) {
   out += kStyle;
   out += "</style></head><body>";
   out += "<h1>easgate</h1><p class=\"sub\">version " + htmlEscape(p.version) + " &middot; " +
-         htmlEscape(p.exchange) + " &middot; up since " +
-         htmlEscape(utc::formatUnixMs(p.started_ms).substr(0, 19).replace(10, 1, " ")) +
-         " UTC &middot; this page " +
-         htmlEscape(utc::formatUnixMs(p.now_ms).substr(0, 19).replace(10, 1, " ")) + " UTC</p>";
+         htmlEscape(p.exchange) + " &middot; up since " + htmlEscape(timeText(p.started_ms)) +
+         " &middot; this page " + htmlEscape(timeText(p.now_ms)) + "</p>";
 
   std::int64_t quarantined = 0, blocked = 0;
   for (const auto& [state, n] : p.overview.by_access_state) {
