@@ -416,13 +416,13 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
                             "DeviceDiscovery, Unknown");
       }
       q.access_state = std::string(*state);
-    } else if (name == "deviceType") {
+    } else if (name == "deviceType" || name == "q") {
       if (value.empty() || value.size() > 64 || !text::isValidUtf8(value) ||
           std::any_of(value.begin(), value.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-        return invalidField(name, "deviceType is 1 to 64 printable characters");
+        return invalidField(name, name + " is 1 to 64 printable characters");
       }
-      q.device_type = value;
+      (name == "q" ? q.search : q.device_type) = value;
     } else if (name == "seenSince") {
       q.seen_since_ms = parseUtcTime(value);
       if (!q.seen_since_ms) {

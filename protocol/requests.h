@@ -92,6 +92,7 @@ using QueryParameters = std::vector<std::pair<std::string, std::string>>;
 // GET /v1/devices.
 struct InventoryQuery {
   std::string mailbox;
+  std::string search;  // q: the start of a mailbox's name or address, or of a device ID
   std::string access_state;
   std::string device_type;
   std::optional<std::int64_t> seen_since_ms;  // last successful sync at or after

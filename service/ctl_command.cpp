@@ -136,7 +136,8 @@ Request requestFor(const std::string& name, const std::string& action, const Ctl
   if (name == "metrics") return {"GET", "/metrics", ""};
   if (name == "devices") {
     return {"GET",
-            "/v1/devices" + query({{"mailbox", o.mailbox},
+            "/v1/devices" + query({{"q", o.search},
+                                   {"mailbox", o.mailbox},
                                    {"accessState", o.access_state},
                                    {"deviceType", o.device_type},
                                    {"seenSince", o.seen_since},
@@ -195,6 +196,7 @@ constexpr std::pair<std::string_view, std::string_view> kExamples[] = {
     {"metrics", "easgate ctl metrics | grep easgate_commands"},
     {"devices",
      "easgate ctl devices --access-state quarantined\n"
+     "  easgate ctl devices --search ann\n"
      "  easgate ctl devices --mailbox ann.berg@contoso.com --all -o csv > ann.csv"},
     {"device",
      "easgate ctl device 'contoso.com/Users/Ann Berg/ExchangeActiveSyncDevices/iPhone§ABC'"},
@@ -289,6 +291,9 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   devices->add_option("--access-state", o.access_state,
                       "Allowed, Blocked, Quarantined, DeviceDiscovery or Unknown (any case)");
   devices->add_option("--device-type", o.device_type, "Only this DeviceType");
+  devices->add_option("--search", o.search,
+                      "Devices whose mailbox name or address, or device ID, starts with this "
+                      "(any case): --search ann");
   devices->add_option("--seen-since", o.seen_since, "Synced at or after (2026-11-01T00:00:00Z)");
   devices->add_option("--limit", o.limit, "Devices per page (1-1000; default 100)");
   devices->add_option("--cursor", o.cursor, "nextCursor of the previous page");

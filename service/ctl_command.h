@@ -30,6 +30,7 @@ struct CtlOptions {
   // Inventory and events filters.
   std::string access_state;
   std::string device_type;
+  std::string search;  // devices --search
   std::string seen_since;
   std::string cursor;
   int limit = 0;

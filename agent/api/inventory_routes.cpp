@@ -13,6 +13,7 @@
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "common/json/json_writer.h"
+#include "common/text/ascii.h"
 #include "common/time/utc_time.h"
 #include "protocol/validation.h"
 
@@ -270,6 +271,7 @@ HttpResponse ApiService::devices(Call& call) {
         filter.after_key = q.cursor;
         filter.access_state = q.access_state;
         filter.device_type = q.device_type;
+        filter.search = text::lowerAscii(q.search);
         filter.synced_since = since;
         filter.limit = q.limit;
         // A mailbox by any of its names: the directory gives the Identity devices are filed

@@ -110,6 +110,9 @@ struct DeviceFilter {
   std::string mailbox;       // the mailbox's Identity or primary SMTP address, any case
   std::string access_state;  // exactly as Exchange gives it
   std::string device_type;   // any case
+  // The start of the mailbox's name (its Identity's last part), of its primary SMTP address or
+  // of the device ID, lower case (ASCII letters fold; SQLite's lower()). Indexed.
+  std::string search;
   std::string synced_since;  // "YYYY-MM-DDTHH:MM:SS": last successful sync at or after
   std::size_t limit = 100;
 };
@@ -196,6 +199,9 @@ class InventoryStore {
   // Whether a partnership was ever in the inventory (kept when removed).
   Result<bool, store::StoreError> known(const std::string& key);
   Result<std::vector<StoredDevice>, store::StoreError> devices(const DeviceFilter& filter);
+  // How SQLite will read devices(filter) (EXPLAIN QUERY PLAN, a line per step): for the tests
+  // that hold a search to its indexes, and for diagnosis.
+  Result<std::string, store::StoreError> devicesPlan(const DeviceFilter& filter);
   // A current partnership.
   Result<std::optional<StoredDevice>, store::StoreError> device(const std::string& key);
   // How a partnership's fields changed, oldest first.
@@ -224,6 +230,9 @@ class InventoryStore {
   const std::filesystem::path& file() const { return database_->file(); }
 
  private:
+  // devices()' statement, bound; `prefix` goes before its SELECT (EXPLAIN QUERY PLAN).
+  Result<store::Statement, store::StoreError> devicesQuery(const DeviceFilter& filter,
+                                                           std::string_view prefix = {});
   friend Result<void, store::StoreError> importInventoryFromStore(
       const std::filesystem::path& store_file);
   explicit InventoryStore(std::unique_ptr<store::Database> database)

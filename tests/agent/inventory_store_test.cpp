@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "agent/audit/audit_log.h"
 #include "agent/commands/command_journal.h"
@@ -175,6 +177,59 @@ TEST_F(InventoryStoreTest, PagesFilterByMailboxStateTypeAndSyncTimeInKeyOrder) {
   ASSERT_EQ(inventory_->devices(f)->size(), 1u);
   f.synced_since = "2027-01-01T00:00:00";
   EXPECT_EQ(inventory_->devices(f)->size(), 0u);
+}
+
+TEST_F(InventoryStoreTest, SearchFindsTheStartOfANameAnAddressOrADeviceIdThroughItsIndexes) {
+  std::vector<DeviceRecord> records;
+  for (int i = 0; i < 3; ++i)
+    records.push_back(device("Ann Berg", "A" + std::to_string(i), "Allowed"));
+  records.push_back(device("Annika Lund", "X1", "Allowed"));
+  records.push_back(device("Bo Ann", "B1", "Allowed"));  // "ann" only inside the name
+  records.push_back(device("Carl", "ANNDROID1", "Quarantined"));
+  records.back().mailbox_address = "carl.svensson@contoso.com";
+  ASSERT_TRUE(harvest(records, 1'000).ok());
+
+  auto found = [&](const std::string& text) {
+    DeviceFilter f;
+    f.search = text;
+    std::set<std::string> ids;
+    for (const auto& d : inventory_->devices(f).value()) {
+      ids.insert(recordFromFieldTexts(fieldTextsFromRecord(d.record).value()).device_id);
+    }
+    return ids;
+  };
+  EXPECT_EQ(found("ann"), (std::set<std::string>{"A0", "A1", "A2", "X1", "ANNDROID1"}));
+  EXPECT_EQ(found("annika"), (std::set<std::string>{"X1"}));
+  EXPECT_EQ(found("carl.s"), (std::set<std::string>{"ANNDROID1"})) << "by address";
+  EXPECT_EQ(found("bo ann@"), (std::set<std::string>{"B1"}));
+  EXPECT_TRUE(found("berg").empty()) << "the start of a name, not a word inside it";
+
+  // Pages of a search follow on in key order.
+  DeviceFilter f;
+  f.search = "ann";
+  f.limit = 2;
+  std::vector<std::string> keys;
+  for (int page = 0; page < 4; ++page) {
+    auto devices = inventory_->devices(f).value();
+    for (const auto& d : devices) keys.push_back(d.key);
+    if (devices.empty()) break;
+    f.after_key = devices.back().key;
+  }
+  EXPECT_EQ(keys.size(), 5u);
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+
+  // SQLite reads the indexes of the searched expressions, not every device.
+  f = {};
+  f.search = "ann";
+  const std::string plan = inventory_->devicesPlan(f).value();
+  EXPECT_NE(plan.find("devices_by_mailbox_name"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("devices_by_address"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("devices_by_device_id"), std::string::npos) << plan;
+
+  // A partnership a later harvest did not find is not found either.
+  records.erase(records.begin() + 3);  // Annika's
+  ASSERT_TRUE(harvest(records, 2'000).ok());
+  EXPECT_TRUE(found("annika").empty());
 }
 
 TEST(StoredRecords, ReadBackEveryTextAsWritten) {

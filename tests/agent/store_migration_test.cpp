@@ -14,6 +14,7 @@
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
+#include "common/text/ascii.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
@@ -221,6 +222,16 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
     EXPECT_EQ(inv.current()->size(), 40u);
     EXPECT_EQ(inv.eventsAfter(0, 1000)->size(), 40u);
     EXPECT_FALSE(inv.policy()->has_value()) << "that release never read the policy";
+    // Its devices are found by search: the indexes were built on what it wrote.
+    {
+      const DeviceRecord first = inv.current()->front();
+      DeviceFilter by_id;
+      by_id.search = text::lowerAscii(first.device_id.substr(0, 6));
+      auto found = inv.devices(by_id);
+      ASSERT_TRUE(found.ok()) << found.error().message;
+      EXPECT_GE(found->size(), 1u) << by_id.search;
+      EXPECT_NE(inv.devicesPlan(by_id)->find("devices_by_device_id"), std::string::npos);
+    }
 
     testing::FakeExchangeGateway gateway(organisationOf(kSchema8 / "organisation.json"));
     auto directory_db = store::openStore(file);

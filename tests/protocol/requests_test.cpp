@@ -167,6 +167,9 @@ TEST(Queries, InventoryParametersAreCheckedAndUnknownOnesRefused) {
                                                         {"seenSince", "yesterday"},
                                                         {"seenSince", "2026-02-30T00:00:00Z"},
                                                         {"mailbox", "*"},
+                                                        {"q", ""},
+                                                        {"q", std::string(65, 'a')},
+                                                        {"q", "ann\x01"},
                                                         {"colour", "red"}}) {
     auto r = parseInventoryQuery({{name, value}});
     ASSERT_FALSE(r.ok()) << name << "=" << value;
@@ -178,6 +181,7 @@ TEST(Queries, InventoryParametersAreCheckedAndUnknownOnesRefused) {
   EXPECT_EQ(parseInventoryQuery({{"accessState", "quarantined"}})->access_state, "Quarantined");
   EXPECT_EQ(parseInventoryQuery({{"accessState", "DEVICEDISCOVERY"}})->access_state,
             "DeviceDiscovery");
+  EXPECT_EQ(parseInventoryQuery({{"q", "Ann B"}})->search, "Ann B");
 }
 
 TEST(Queries, EventWaitsAreBounded) {

@@ -343,6 +343,16 @@ TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAny
   CliRun piped = run(ctl(port, "admin") + "devices --limit 5");
   EXPECT_EQ(piped.out.rfind("{\"devices\":[", 0), 0u) << piped.out;
 
+  // Search by the start of a user's name, in any case.
+  CliRun zoe = run(ctl(port, "admin") + "devices --search ZOE");
+  ASSERT_EQ(zoe.exit_code, 0) << zoe.err;
+  auto found = json::parseJson(zoe.out);
+  ASSERT_TRUE(found.ok()) << zoe.out;
+  ASSERT_FALSE(found->find("devices")->asArray()->empty()) << zoe.out;
+  for (const auto& d : *found->find("devices")->asArray()) {
+    EXPECT_NE(d.find("mailboxIdentity")->asString()->find("/Zoe"), std::string::npos) << zoe.out;
+  }
+
   // --all reads page after page: the 40 devices, 7 at a time, as one CSV.
   CliRun all = run(ctl(port, "admin") + "devices --all --limit 7 -o csv");
   ASSERT_EQ(all.exit_code, 0) << all.err;
