@@ -232,10 +232,9 @@ constexpr std::pair<std::string_view, std::string_view> kExamples[] = {
 void finishSubcommands(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     sub->fallthrough();
-    if (sub->get_footer().empty()) {
-      for (const auto& [name, example] : kExamples) {
-        if (sub->get_name() == name) sub->footer("Example:\n  " + std::string(example));
-      }
+    // CLI11 hands a subcommand its parent's footer; the subcommand's own example replaces it.
+    for (const auto& [name, example] : kExamples) {
+      if (sub->get_name() == name) sub->footer("Example:\n  " + std::string(example));
     }
     finishSubcommands(*sub);
   }

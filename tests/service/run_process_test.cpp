@@ -380,9 +380,12 @@ TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAny
   // Every subcommand's help has an example.
   for (const char* sub : {"devices", "allow", "wipe", "remove-partnership", "events", "lists"}) {
     CliRun help = run(std::string("ctl ") + sub + " --help");
-    EXPECT_NE(help.out.find("easgate ctl " + std::string(sub)), std::string::npos)
+    EXPECT_NE(help.out.find("Example:\n  easgate ctl " + std::string(sub) + " "), std::string::npos)
         << sub << ": " << help.out;
   }
+  CliRun plan_help = run("ctl policy plan --help");
+  EXPECT_NE(plan_help.out.find("Example:\n  easgate ctl policy plan Quarantine"), std::string::npos)
+      << plan_help.out;
 }
 
 TEST_F(RunProcess, AJsonLogIsOneObjectPerLineWithEveryCommandsLifecycle) {
