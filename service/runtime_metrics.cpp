@@ -1,24 +1,17 @@
 #include "service/runtime_metrics.h"
 
-#include <cstdio>
+#include "agent/api/http_metrics.h"
 
 namespace easgate::service {
-namespace {
 
-std::string seconds(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3f", value);
-  return buffer;
-}
-
-}  // namespace
+using agent::api::prometheusNumber;
 
 void appendRuntimeMetrics(std::string& out, const RuntimeMetricsSources& sources,
                           std::int64_t now_ms) {
   const ProcessUsage usage = processUsage();
   out += "# HELP process_cpu_seconds_total CPU time used, user and system.\n";
   out += "# TYPE process_cpu_seconds_total counter\n";
-  out += "process_cpu_seconds_total " + seconds(usage.cpu_seconds) + "\n";
+  out += "process_cpu_seconds_total " + prometheusNumber(usage.cpu_seconds) + "\n";
   out += "# HELP process_resident_memory_bytes Resident memory.\n";
   out += "# TYPE process_resident_memory_bytes gauge\n";
   out += "process_resident_memory_bytes " + std::to_string(usage.resident_bytes) + "\n";
@@ -29,7 +22,7 @@ void appendRuntimeMetrics(std::string& out, const RuntimeMetricsSources& sources
   }
   out += "# HELP process_start_time_seconds When the agent started (Unix time).\n";
   out += "# TYPE process_start_time_seconds gauge\n";
-  out += "process_start_time_seconds " + seconds(sources.started_ms / 1000.0) + "\n";
+  out += "process_start_time_seconds " + prometheusNumber(sources.started_ms / 1000.0) + "\n";
 
   if (!sources.certificates.empty()) {
     out +=

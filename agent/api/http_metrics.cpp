@@ -59,4 +59,10 @@ void HttpMetrics::render(std::string& out) const {
   }
 }
 
+std::string prometheusNumber(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  return buffer;
+}
+
 }  // namespace easgate::agent::api

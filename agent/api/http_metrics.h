@@ -35,4 +35,7 @@ class HttpMetrics {
 // A Prometheus label value, escaped.
 std::string prometheusLabel(const std::string& value);
 
+// A sample's value to the millisecond ("12.345"): seconds, durations, Unix times.
+std::string prometheusNumber(double value);
+
 }  // namespace easgate::agent::api

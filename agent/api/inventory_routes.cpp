@@ -9,6 +9,7 @@
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
+#include "agent/api/http_metrics.h"
 #include "agent/api/status_page.h"
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
@@ -56,12 +57,6 @@ void writeHarvest(json::JsonWriter& w, const std::optional<HarvestRun>& run) {
   w.key("failedMailboxes");
   w.number(run->failed_mailboxes);
   w.endObject();
-}
-
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3f", value);
-  return buffer;
 }
 
 }  // namespace
@@ -209,7 +204,7 @@ HttpResponse ApiService::metrics(Call&) {
        {std::tuple{"full", inv.full_seconds, inv.full_count},
         std::tuple{"delta", inv.delta_seconds, inv.delta_count}}) {
     out += "easgate_harvest_duration_seconds_sum{kind=\"" + std::string(kind) + "\"} " +
-           number(seconds) + "\n";
+           prometheusNumber(seconds) + "\n";
     out += "easgate_harvest_duration_seconds_count{kind=\"" + std::string(kind) + "\"} " +
            std::to_string(count) + "\n";
   }
@@ -219,7 +214,8 @@ HttpResponse ApiService::metrics(Call&) {
        {std::pair{"full", inv.last_full}, std::pair{"delta", inv.last_delta}}) {
     if (!run) continue;
     out += "easgate_harvest_last_duration_seconds{kind=\"" + std::string(kind) + "\"} " +
-           number(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) + "\n";
+           prometheusNumber(static_cast<double>(run->finished_ms - run->started_ms) / 1000.0) +
+           "\n";
   }
   out +=
       "# HELP easgate_harvest_last_success_timestamp_seconds When the last harvest that "
@@ -229,7 +225,7 @@ HttpResponse ApiService::metrics(Call&) {
        {std::pair{"full", inv.last_full}, std::pair{"delta", inv.last_delta}}) {
     if (!run) continue;
     out += "easgate_harvest_last_success_timestamp_seconds{kind=\"" + std::string(kind) + "\"} " +
-           number(static_cast<double>(run->finished_ms) / 1000.0) + "\n";
+           prometheusNumber(static_cast<double>(run->finished_ms) / 1000.0) + "\n";
   }
   out +=
       "# HELP easgate_harvest_failed_mailboxes Mailboxes the last harvest skipped because their "
