@@ -9,4 +9,18 @@ GatewayResult BridgeExchangeGateway::run(const powershell::BridgeRequest& reques
   return GatewayReply{result->count, std::move(result->warnings)};
 }
 
+std::vector<GatewayResult> BridgeExchangeGateway::runEach(
+    const std::vector<powershell::BridgeRequest>& requests, const IndexedObjectSink& sink) {
+  std::vector<GatewayResult> results;
+  results.reserve(requests.size());
+  for (auto& outcome : bridge_.runEach(requests, sink)) {
+    if (!outcome) {
+      results.push_back(outcome.error());
+    } else {
+      results.push_back(GatewayReply{outcome->count, std::move(outcome->warnings)});
+    }
+  }
+  return results;
+}
+
 }  // namespace easgate::agent

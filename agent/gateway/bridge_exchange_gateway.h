@@ -13,6 +13,9 @@ class BridgeExchangeGateway final : public CmdletGateway {
 
  protected:
   GatewayResult run(const powershell::BridgeRequest& request, const ObjectSink& sink) override;
+  // Together, on one bridge (Bridge::runEach).
+  std::vector<GatewayResult> runEach(const std::vector<powershell::BridgeRequest>& requests,
+                                     const IndexedObjectSink& sink) override;
 
  private:
   powershell::Bridge& bridge_;

@@ -90,6 +90,39 @@ GatewayResult CmdletGateway::deviceStatistics(std::string_view mailbox, const Ob
   return checkAndRun(deviceStatisticsRequest(mailbox), sink);
 }
 
+std::vector<GatewayResult> CmdletGateway::deviceStatisticsOfEach(
+    const std::vector<std::string>& mailboxes, const IndexedObjectSink& sink) {
+  // Refused requests are answered here; the others are run together.
+  std::vector<GatewayResult> results(mailboxes.size(), GatewayReply{});
+  std::vector<BridgeRequest> requests;
+  std::vector<std::size_t> asked;
+  for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+    BridgeRequest request = deviceStatisticsRequest(mailboxes[i]);
+    if (auto valid = powershell::validateRequest(request); !valid) {
+      results[i] = GatewayError{GatewayErrc::kInvalidArgument, valid.error().message, "", 0};
+      continue;
+    }
+    requests.push_back(std::move(request));
+    asked.push_back(i);
+  }
+  auto answers = runEach(requests, [&](std::size_t j, std::vector<powershell::PsValue>&& batch) {
+    sink(asked[j], std::move(batch));
+  });
+  for (std::size_t j = 0; j < answers.size(); ++j) results[asked[j]] = std::move(answers[j]);
+  return results;
+}
+
+std::vector<GatewayResult> CmdletGateway::runEach(const std::vector<BridgeRequest>& requests,
+                                                  const IndexedObjectSink& sink) {
+  std::vector<GatewayResult> results;
+  results.reserve(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    results.push_back(run(
+        requests[i], [&](std::vector<powershell::PsValue>&& batch) { sink(i, std::move(batch)); }));
+  }
+  return results;
+}
+
 GatewayResult CmdletGateway::casMailboxes(const ObjectSink& sink) {
   return checkAndRun(casMailboxesRequest(), sink);
 }

@@ -19,6 +19,8 @@ using GatewayError = powershell::BridgeError;
 using GatewayErrc = powershell::BridgeErrc;
 // Output objects, a batch at a time, as Exchange returns them.
 using ObjectSink = powershell::BatchSink;
+// The same for several calls at once: which call (its index) the objects answer.
+using IndexedObjectSink = powershell::IndexedBatchSink;
 
 // What a call did: how many objects it returned and Exchange's warnings (a cancel with no
 // wipe pending, say).
@@ -47,6 +49,21 @@ class ExchangeGateway {
                                                 std::int64_t since_unix_ms) = 0;
   // The statistics of one mailbox's partnerships (Get-MobileDeviceStatistics -Mailbox).
   virtual GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) = 0;
+  // The statistics of several mailboxes, each as deviceStatistics() reads it: one result per
+  // mailbox, in order (one that fails does not stop the others), objects to `sink` with their
+  // mailbox's index. A bridge takes the calls together, so a harvest waits for it once per
+  // batch of mailboxes rather than once per mailbox.
+  virtual std::vector<GatewayResult> deviceStatisticsOfEach(
+      const std::vector<std::string>& mailboxes, const IndexedObjectSink& sink) {
+    std::vector<GatewayResult> results;
+    results.reserve(mailboxes.size());
+    for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+      results.push_back(deviceStatistics(
+          mailboxes[i],
+          [&](std::vector<powershell::PsValue>&& batch) { sink(i, std::move(batch)); }));
+    }
+    return results;
+  }
   // Every mailbox with a partnership, with its allowed and blocked lists (Get-CASMailbox).
   virtual GatewayResult casMailboxes(const ObjectSink& sink) = 0;
   // One mailbox's CAS settings, its lists among them (Get-CASMailbox -Identity).
@@ -112,6 +129,8 @@ class CmdletGateway : public ExchangeGateway {
                             std::optional<std::string_view> mailbox = std::nullopt) final;
   GatewayResult listDevicesChangedSince(const ObjectSink& sink, std::int64_t since_unix_ms) final;
   GatewayResult deviceStatistics(std::string_view mailbox, const ObjectSink& sink) final;
+  std::vector<GatewayResult> deviceStatisticsOfEach(const std::vector<std::string>& mailboxes,
+                                                    const IndexedObjectSink& sink) final;
   GatewayResult casMailboxes(const ObjectSink& sink) final;
   GatewayResult casMailbox(std::string_view mailbox, const ObjectSink& sink) final;
   GatewayResult editLists(std::string_view mailbox,
@@ -133,6 +152,9 @@ class CmdletGateway : public ExchangeGateway {
  protected:
   // Runs a request that passed the allowlist.
   virtual GatewayResult run(const powershell::BridgeRequest& request, const ObjectSink& sink) = 0;
+  // Runs requests that passed the allowlist, each as run() would; one by one unless overridden.
+  virtual std::vector<GatewayResult> runEach(const std::vector<powershell::BridgeRequest>& requests,
+                                             const IndexedObjectSink& sink);
 
  private:
   GatewayResult checkAndRun(const powershell::BridgeRequest& request, const ObjectSink& sink = {});

@@ -26,6 +26,9 @@ constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
 constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(50);
 // Mailboxes are written to the directory, and taken for their statistics, this many at a time.
 constexpr std::size_t kMailboxBatch = 512;
+// Mailboxes whose statistics go to a bridge in one request (Bridge::runEach), then are applied
+// together.
+constexpr std::size_t kStatisticsPerRequest = 32;
 
 // Calls `each` with every object in `value`, a list's items one by one.
 template <typename F>
@@ -76,21 +79,26 @@ Harvester::Harvester(store::Database& store, InventoryStore& inventory, Exchange
   if (options_.parallelism == 0) options_.parallelism = 1;
 }
 
-std::optional<GatewayError> Harvester::statisticsOf(const std::string& mailbox,
-                                                    const ObjectSink& sink, std::size_t& calls) {
+std::optional<GatewayError> Harvester::retryStatistics(const std::string& mailbox,
+                                                       GatewayError error,
+                                                       std::vector<powershell::PsValue>& statistics,
+                                                       std::size_t& calls) {
   std::int64_t wait_ms = options_.statistics_retry_ms;
   for (int attempt = 1;; ++attempt) {
-    ++calls;
-    auto r = gateway_.deviceStatistics(mailbox, sink);
-    if (r) return std::nullopt;
-    const GatewayError& e = r.error();
     // Deleted since it was listed, or its partnerships removed: nothing to read, no failure.
-    if (e.code == GatewayErrc::kNotFound) return std::nullopt;
-    if (!e.retryable() || attempt >= options_.statistics_attempts) return e;
+    if (error.code == GatewayErrc::kNotFound) return std::nullopt;
+    if (!error.retryable() || attempt >= options_.statistics_attempts) return error;
     const std::int64_t wait =
-        std::min(std::max(wait_ms, e.retry_after_ms), options_.statistics_max_wait_ms);
+        std::min(std::max(wait_ms, error.retry_after_ms), options_.statistics_max_wait_ms);
     if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
     wait_ms *= 2;
+    statistics.clear();  // what a failed attempt gave is not trusted
+    ++calls;
+    auto r = gateway_.deviceStatistics(mailbox, [&](std::vector<powershell::PsValue>&& batch) {
+      for (auto& v : batch) statistics.push_back(std::move(v));
+    });
+    if (r) return std::nullopt;
+    error = r.error();
   }
 }
 
@@ -208,34 +216,54 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   };
   auto worker = [&] {
     std::size_t calls = 0;
-    std::string mailbox;
+    std::vector<std::string> mailboxes;
+    std::vector<std::vector<powershell::PsValue>> statistics;
+    std::vector<std::optional<GatewayError>> failures;
     while (true) {
+      mailboxes.clear();
       {
         std::lock_guard lock(applying);
-        if (!nextMailbox(mailbox)) break;
+        std::string mailbox;
+        while (mailboxes.size() < kStatisticsPerRequest && nextMailbox(mailbox)) {
+          mailboxes.push_back(std::move(mailbox));
+        }
       }
-      std::vector<powershell::PsValue> statistics;
-      auto failure = statisticsOf(
-          mailbox,
-          [&](std::vector<powershell::PsValue>&& batch) {
-            for (auto& v : batch) statistics.push_back(std::move(v));
-          },
-          calls);
+      if (mailboxes.empty()) break;
+      // One request to the bridge for the lot; a mailbox that failed in it is tried again on
+      // its own, as often as the options say.
+      statistics.assign(mailboxes.size(), {});
+      failures.assign(mailboxes.size(), std::nullopt);
+      calls += mailboxes.size();
+      auto results = gateway_.deviceStatisticsOfEach(
+          mailboxes, [&](std::size_t i, std::vector<powershell::PsValue>&& batch) {
+            for (auto& v : batch) statistics[i].push_back(std::move(v));
+          });
+      for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+        if (!results[i]) {
+          failures[i] = retryStatistics(mailboxes[i], results[i].error(), statistics[i], calls);
+        }
+      }
       std::lock_guard lock(applying);
       p.calls += std::exchange(calls, 0);
-      if (failed) break;
-      if (auto x = applyMailbox(p, mailbox, statistics, failure); !x) failed = x.error();
-      if (p.progress && *p.progress) {
-        ++p.progress_now.statistics_done;
-        p.progress_now.calls = p.calls;
-        (*p.progress)(p.progress_now);
+      for (std::size_t i = 0; i < mailboxes.size() && !failed; ++i) {
+        if (auto x = applyMailbox(p, mailboxes[i], statistics[i], failures[i]); !x) {
+          failed = x.error();
+        }
+        if (p.progress && *p.progress) {
+          ++p.progress_now.statistics_done;
+          p.progress_now.calls = p.calls;
+          (*p.progress)(p.progress_now);
+        }
       }
+      if (failed) break;
     }
     std::lock_guard lock(applying);
     p.calls += calls;
   };
   std::vector<std::thread> workers;
-  for (std::size_t i = 1; i < options_.parallelism; ++i) workers.emplace_back(worker);
+  // One worker more than requests at once: while one applies what it read, the bridges are
+  // all asked.
+  for (std::size_t i = 0; i < options_.parallelism; ++i) workers.emplace_back(worker);
   worker();
   for (auto& w : workers) w.join();
   // Partnerships whose Identity names no mailbox: no statistics to ask for.

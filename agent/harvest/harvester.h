@@ -126,10 +126,12 @@ class Harvester {
   Result<std::vector<Correction>, store::StoreError> findDrift(const Pass& pass,
                                                                std::int64_t started_ms,
                                                                std::vector<HarvestEvent>& events);
-  // One mailbox's statistics, retried as HarvestOptions say. Returns the error when it was
-  // skipped; a mailbox Exchange no longer has is no error.
-  std::optional<GatewayError> statisticsOf(const std::string& mailbox, const ObjectSink& sink,
-                                           std::size_t& calls);
+  // One mailbox's statistics after an attempt failed with `error`, tried again as
+  // HarvestOptions say, into `statistics`. Returns the error when the mailbox is skipped; a
+  // mailbox Exchange no longer has is no error.
+  std::optional<GatewayError> retryStatistics(const std::string& mailbox, GatewayError error,
+                                              std::vector<powershell::PsValue>& statistics,
+                                              std::size_t& calls);
 
   store::Database& store_;
   InventoryStore& inventory_;

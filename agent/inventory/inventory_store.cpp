@@ -725,9 +725,11 @@ Result<void, StoreError> InventoryStore::applyHarvest(
         "DELETE FROM temp.harvest_seen; DELETE FROM temp.harvest_staged;";
     if (auto x = database_->execute(
             "CREATE TEMP TABLE IF NOT EXISTS harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
+            // A rowid table: its rows (a record each, about a kilobyte) are too wide for
+            // WITHOUT ROWID, which made staging twice as slow.
             "CREATE TEMP TABLE IF NOT EXISTS harvest_staged ("
             "  key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, mailbox_dn TEXT NOT NULL,"
-            "  record TEXT NOT NULL) WITHOUT ROWID; "
+            "  record TEXT NOT NULL); "
             "CREATE INDEX IF NOT EXISTS temp.harvest_staged_by_mailbox "
             "  ON harvest_staged (mailbox, key);");
         !x) {

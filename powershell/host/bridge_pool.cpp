@@ -91,6 +91,27 @@ Result<BridgeResult, BridgeError> BridgePool::run(const BridgeRequest& request,
   return result;
 }
 
+std::vector<BridgeOutcome> BridgePool::runEach(const std::vector<BridgeRequest>& requests,
+                                               const IndexedBatchSink& sink) {
+  if (requests.empty()) return {};
+  // All on one bridge, which checks each request against the allowlist.
+  const std::size_t slot = acquire();
+  std::unique_ptr<Bridge> bridge;
+  {
+    std::lock_guard lock(mutex_);
+    bridge = std::move(slots_[slot].bridge);
+    stats_.requests += requests.size() - 1;  // acquire() counted one
+  }
+  auto ready = ensureStarted(slot, bridge);
+  if (!ready) {
+    release(slot, nullptr);
+    return std::vector<BridgeOutcome>(requests.size(), ready.error());
+  }
+  auto outcomes = ready.value()->runEach(requests, sink);
+  release(slot, std::move(bridge));
+  return outcomes;
+}
+
 Result<void, BridgeError> BridgePool::warm() {
   std::vector<std::size_t> taken;
   std::optional<BridgeError> first_error;

@@ -25,6 +25,9 @@ class BridgePool final : public Bridge {
 
   Result<BridgeResult, BridgeError> run(const BridgeRequest& request,
                                         const BatchSink& sink = {}) override;
+  // All on one bridge of the pool.
+  std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
+                                     const IndexedBatchSink& sink) override;
   bool healthy() const override { return true; }  // it replaces what fails
 
   // Starts every bridge now rather than on first use; returns the first failure, if any.

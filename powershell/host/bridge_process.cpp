@@ -204,11 +204,65 @@ struct BridgeProcess::Impl {
     std::lock_guard one_at_a_time(request_mutex);
     if (dead) return failure(BridgeErrc::kBridgeFailed, "the bridge is no longer running");
     const std::uint64_t id = next_id++;
-    std::string line = encodeRequestLine(id, request);
-    if (in.write(line.data(), static_cast<int>(line.size())) != static_cast<int>(line.size())) {
-      return failure(BridgeErrc::kBridgeFailed,
-                     "cannot send " + request.cmdlet + ": " + endAndDescribe());
+    if (auto sent = send(encodeRequestLine(id, request), request.cmdlet); !sent) {
+      return sent.error();
     }
+    return receive(id, request.cmdlet, sink);
+  }
+
+  // Sends requests ahead, then reads their answers in order: the bridge reads requests one
+  // after the other, so the next one waits in its input while the host reads the answer to the
+  // one before. At most kSendAheadBytes of requests are sent ahead, so a write never waits on
+  // a bridge that waits for its own answers to be read. Once the bridge fails, the requests it
+  // did not answer fail with it.
+  std::vector<BridgeOutcome> exchangeEach(const std::vector<BridgeRequest>& requests,
+                                          const IndexedBatchSink& sink) {
+    constexpr std::size_t kSendAheadBytes = 16 * 1024;
+    std::lock_guard one_at_a_time(request_mutex);
+    std::vector<BridgeOutcome> outcomes;
+    outcomes.reserve(requests.size());
+    std::size_t next = 0;
+    while (next < requests.size()) {
+      const std::uint64_t first_id = next_id;
+      std::string lines;
+      std::size_t end = next;
+      do {
+        lines += encodeRequestLine(next_id++, requests[end++]);
+      } while (end < requests.size() && lines.size() < kSendAheadBytes);
+      std::optional<BridgeError> not_sent;
+      if (dead) {
+        not_sent = failure(BridgeErrc::kBridgeFailed, "the bridge is no longer running");
+      } else if (auto sent = send(lines, requests[next].cmdlet); !sent) {
+        not_sent = sent.error();
+      }
+      for (std::size_t i = next; i < end; ++i) {
+        if (not_sent) {
+          outcomes.push_back(*not_sent);
+        } else if (dead) {
+          outcomes.push_back(failure(BridgeErrc::kBridgeFailed,
+                                     requests[i].cmdlet +
+                                         " was not answered: the bridge stopped with an earlier "
+                                         "request"));
+        } else {
+          outcomes.push_back(
+              receive(first_id + (i - next), requests[i].cmdlet,
+                      [&](std::vector<PsValue>&& batch) { sink(i, std::move(batch)); }));
+        }
+      }
+      next = end;
+    }
+    return outcomes;
+  }
+
+  Result<void, BridgeError> send(const std::string& lines, const std::string& cmdlet) {
+    if (in.write(lines.data(), static_cast<int>(lines.size())) != static_cast<int>(lines.size())) {
+      return failure(BridgeErrc::kBridgeFailed, "cannot send " + cmdlet + ": " + endAndDescribe());
+    }
+    return {};
+  }
+
+  // Request `id`'s answer: its frames up to its done frame, within the request timeout.
+  BridgeOutcome receive(std::uint64_t id, const std::string& cmdlet, const BatchSink& sink) {
     const auto deadline = Clock::now() + options.request_timeout;
     BridgeResult result;
     std::optional<BridgeError> error;
@@ -218,12 +272,12 @@ struct BridgeProcess::Impl {
       if (!frame) {
         if (timed_out) {
           kill();
-          return failure(BridgeErrc::kTimeout, request.cmdlet + " got no answer within " +
+          return failure(BridgeErrc::kTimeout, cmdlet + " got no answer within " +
                                                    std::to_string(options.request_timeout.count()) +
                                                    " ms; the bridge was stopped");
         }
         return failure(BridgeErrc::kBridgeFailed,
-                       request.cmdlet + " was in flight when " + endAndDescribe());
+                       cmdlet + " was in flight when " + endAndDescribe());
       }
       if (frame->id != id) {
         spdlog::warn("bridge {}: dropped a {} frame for request {} while waiting for {}",
@@ -342,6 +396,26 @@ Result<BridgeResult, BridgeError> BridgeProcess::run(const BridgeRequest& reques
     return BridgeError{BridgeErrc::kInvalidArgument, valid.error().message, "", 0};
   }
   return impl_->exchange(request, sink);
+}
+
+std::vector<BridgeOutcome> BridgeProcess::runEach(const std::vector<BridgeRequest>& requests,
+                                                  const IndexedBatchSink& sink) {
+  // Refused requests are answered here and never sent; the others go together.
+  std::vector<BridgeOutcome> outcomes(requests.size(), BridgeResult{});
+  std::vector<BridgeRequest> valid;
+  std::vector<std::size_t> sent;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (auto checked = validateRequest(requests[i]); !checked) {
+      outcomes[i] = BridgeError{BridgeErrc::kInvalidArgument, checked.error().message, "", 0};
+    } else {
+      valid.push_back(requests[i]);
+      sent.push_back(i);
+    }
+  }
+  auto answers = impl_->exchangeEach(
+      valid, [&](std::size_t j, std::vector<PsValue>&& batch) { sink(sent[j], std::move(batch)); });
+  for (std::size_t j = 0; j < answers.size(); ++j) outcomes[sent[j]] = std::move(answers[j]);
+  return outcomes;
 }
 
 Result<BridgeResult, BridgeError> BridgeProcess::runUncheckedForTest(const BridgeRequest& request) {

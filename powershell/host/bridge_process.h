@@ -36,6 +36,9 @@ class BridgeProcess final : public Bridge {
 
   Result<BridgeResult, BridgeError> run(const BridgeRequest& request,
                                         const BatchSink& sink = {}) override;
+  // Sends the requests together and reads the answers in order (see Bridge::runEach).
+  std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
+                                     const IndexedBatchSink& sink) override;
   bool healthy() const override;
 
   // Closes the bridge's stdin, which asks it to end its session and exit, and waits up to

@@ -164,6 +164,33 @@ TEST_P(GatewayContract, ReadsDevicesStatisticsAndMailboxes) {
   EXPECT_EQ(collect([&](const ObjectSink& s) { return gateway_->casMailboxes(s); }).size(), 2u);
 }
 
+TEST_P(GatewayContract, StatisticsOfSeveralMailboxesAreEachAsAskedOneByOne) {
+  const std::vector<std::string> mailboxes = {kTony, "ghost@contoso.com", "", kLila, kTony};
+  std::vector<std::vector<PsValue>> got(mailboxes.size());
+  auto results =
+      gateway_->deviceStatisticsOfEach(mailboxes, [&](std::size_t i, std::vector<PsValue>&& batch) {
+        got[i].insert(got[i].end(), std::make_move_iterator(batch.begin()),
+                      std::make_move_iterator(batch.end()));
+      });
+  ASSERT_EQ(results.size(), mailboxes.size());
+  for (std::size_t i : {0u, 3u, 4u}) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].error().message;
+    EXPECT_EQ(results[i]->objects, got[i].size());
+    const auto one =
+        collect([&](const ObjectSink& s) { return gateway_->deviceStatistics(mailboxes[i], s); });
+    ASSERT_EQ(got[i].size(), one.size()) << i;
+    for (std::size_t j = 0; j < one.size(); ++j) {
+      EXPECT_EQ(text(got[i][j], "DeviceID"), text(one[j], "DeviceID")) << i;
+    }
+  }
+  EXPECT_EQ(got[0].size(), 2u);
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, GatewayErrc::kNotFound);
+  ASSERT_FALSE(results[2].ok()) << "an empty mailbox would read every mailbox's statistics";
+  EXPECT_EQ(results[2].error().code, GatewayErrc::kInvalidArgument);
+  EXPECT_TRUE(got[1].empty() && got[2].empty());
+}
+
 TEST_P(GatewayContract, BlockingAndAllowingEditOneListAndTheDeviceStateFollows) {
   ASSERT_TRUE(gateway_->addBlocked(kTony, {"APPL1"}).ok());
   EXPECT_EQ(blockedOf(kTony), std::vector<std::string>{"APPL1"});

@@ -8,12 +8,15 @@
 #include <thread>
 
 #include "agent/commands/command_executor.h"
+#include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
 #include "agent/inventory/inventory_store.h"
 #include "agent/inventory/object_text.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/organisation_policy.h"
 #include "agent/store/schema.h"
+#include "powershell/host/bridge_pool.h"
+#include "powershell/host/bridge_process.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
@@ -487,6 +490,84 @@ TEST_F(Harvests, NeverOverlap) {
   }
   cv.notify_all();
   running.join();
+}
+
+// Against simulator bridges, where statistics are asked for many mailboxes in one request: a
+// mailbox that fails among them fails alone, and a bridge that crashes in the middle of one
+// loses no mailbox (each one not answered is asked again, on the bridge started in its place).
+TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMailbox) {
+  const std::vector<std::string> org = {"--mailboxes", "200", "--devices", "400", "--seed", "3"};
+  auto start = [&](std::vector<std::string> faults) {
+    powershell::BridgeCommand command{EASGATE_SIM_BINARY, org, {}};
+    command.arguments.insert(command.arguments.end(), faults.begin(), faults.end());
+    powershell::BridgeProcessOptions options;
+    options.on_stderr = [](std::string_view) {};  // its crash report is expected
+    return powershell::BridgeProcess::start(command, options);
+  };
+  // A mailbox in the middle of the organisation, whose database will be offline.
+  std::string offline;
+  {
+    auto probe = start({});
+    ASSERT_TRUE(probe.ok()) << probe.error().message;
+    auto read = probe.value()->run(
+        powershell::BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", std::int64_t{100}));
+    ASSERT_TRUE(read.ok() && read->objects.size() == 100u);
+    offline = *read->objects.back().asObject()->property("Identity")->display();
+  }
+  // The first bridge crashes on its 20th request: its first statistics request (for 32
+  // mailboxes, after the four calls that read mailboxes, partnerships and the policy) is in
+  // flight. The one started in its place does not.
+  std::atomic<int> started{0};
+  powershell::BridgePool pool(
+      [&]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+        std::vector<std::string> faults = {"--statistics-offline", offline};
+        if (started++ == 0) faults.insert(faults.end(), {"--crash-after", "20"});
+        auto b = start(faults);
+        if (!b) return b.error();
+        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+      },
+      2);
+  BridgeExchangeGateway gateway(pool);
+
+  const fs::path file = testing::scratchPath("harvest-bridges", ".db");
+  auto db = store::openStore(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  auto inventory = InventoryStore::open(inventoryFile(file));
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  testing::ManualClock clock{SystemClock().nowMs()};
+  HarvestOptions options;
+  options.parallelism = 2;
+  options.statistics_retry_ms = 0;
+  Harvester harvester(*db.value(), *inventory.value(), gateway, nullptr, clock, options);
+
+  auto r = harvester.run(HarvestKind::kFull);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->devices, 400u);
+  EXPECT_EQ(r->failed_mailboxes, 1u) << "only the offline mailbox";
+  EXPECT_EQ(pool.stats().replaced, 1u) << "the first bridge did crash";
+  // The wipe status comes from the statistics alone.
+  std::size_t others = 0, with_statistics = 0;
+  for (const auto& d : inventory.value()->current().value()) {
+    if (d.mailbox_identity == offline) continue;
+    ++others;
+    with_statistics += !d.wipe_status.empty();
+  }
+  EXPECT_LT(others, 400u) << "the offline mailbox has partnerships";
+  EXPECT_EQ(with_statistics, others) << "every other mailbox's statistics were read";
+  std::size_t failure_events = 0;
+  for (const auto& e : inventory.value()->eventsAfter(0, 1000).value()) {
+    if (e.kind == "mailbox-statistics-failed") {
+      ++failure_events;
+      EXPECT_EQ(e.mailbox, offline);
+    }
+  }
+  EXPECT_EQ(failure_events, 1u);
+  inventory.value().reset();
+  db.value().reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    fs::remove(file.string() + suffix);
+    fs::remove(inventoryFile(file).string() + suffix);
+  }
 }
 
 }  // namespace

@@ -139,6 +139,98 @@ TEST(BridgeProcess, ACrashFailsTheRequestInFlightAsRetryableAndSaysWhy) {
   EXPECT_NE(stderr_lines.back().find("crashing on request 2"), std::string::npos);
 }
 
+// The first `n` generated mailboxes' identities.
+std::vector<std::string> mailboxes(Bridge& bridge, std::int64_t n) {
+  auto r = bridge.run(BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", n));
+  EXPECT_TRUE(r.ok());
+  std::vector<std::string> out;
+  if (!r.ok()) return out;
+  for (const auto& o : r->objects) out.push_back(*o.asObject()->property("Identity")->display());
+  return out;
+}
+
+TEST(BridgeProcess, RequestsSentTogetherAreEachAnsweredInOrderAndAFailureStopsNoOther) {
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  const auto names = mailboxes(*bridge, 2);
+  ASSERT_EQ(names.size(), 2u);
+  const std::vector<BridgeRequest> requests = {
+      devicesOf(names[0]), devicesOf("nobody@contoso.com"), devicesOf(""), devicesOf(names[1]),
+      BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}};
+  std::vector<std::vector<std::string>> owners(requests.size());
+  auto outcomes = bridge->runEach(requests, [&](std::size_t i, std::vector<PsValue>&& batch) {
+    for (const auto& v : batch) {
+      const PsObject* o = v.asObject();
+      const PsValue* name = o ? o->property("UserDisplayName") : nullptr;
+      owners[i].push_back(name && name->display() ? *name->display() : "");
+    }
+  });
+  ASSERT_EQ(outcomes.size(), requests.size());
+  ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].error().message;
+  ASSERT_FALSE(owners[0].empty());
+  EXPECT_EQ(outcomes[0]->count, owners[0].size());
+  for (const auto& owner : owners[0]) EXPECT_EQ(owner, names[0]);
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_EQ(outcomes[1].error().code, BridgeErrc::kNotFound);
+  EXPECT_TRUE(owners[1].empty());
+  ASSERT_FALSE(outcomes[2].ok());  // refused by the allowlist, never sent
+  EXPECT_EQ(outcomes[2].error().code, BridgeErrc::kInvalidArgument);
+  ASSERT_TRUE(outcomes[3].ok()) << outcomes[3].error().message;
+  ASSERT_FALSE(owners[3].empty());
+  for (const auto& owner : owners[3]) EXPECT_EQ(owner, names[1]);
+  ASSERT_TRUE(outcomes[4].ok());
+  EXPECT_EQ(owners[4].size(), 1u);
+  // The bridge and the host still agree on which answer is which.
+  EXPECT_TRUE(bridge->healthy());
+  EXPECT_EQ(firstMailbox(*bridge), names[0]);
+}
+
+TEST(BridgeProcess, ThousandsOfRequestsSentTogetherAreAllAnswered) {
+  // More than the host sends ahead at once (16 KB of requests): sent in turns, none lost.
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  const auto names = mailboxes(*bridge, 20);
+  ASSERT_EQ(names.size(), 20u);
+  std::vector<BridgeRequest> requests;
+  for (int i = 0; i < 2000; ++i) {
+    requests.push_back(BridgeRequest{"Get-MobileDeviceStatistics", {}}.with(
+        "Mailbox", names[static_cast<std::size_t>(i) % names.size()]));
+  }
+  std::vector<std::size_t> objects(requests.size(), 0);
+  auto outcomes = bridge->runEach(
+      requests, [&](std::size_t i, std::vector<PsValue>&& batch) { objects[i] += batch.size(); });
+  ASSERT_EQ(outcomes.size(), requests.size());
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].error().message;
+    EXPECT_EQ(outcomes[i]->count, objects[i]) << i;
+    EXPECT_EQ(objects[i], objects[i % names.size()]) << i;  // the same mailbox, the same answer
+  }
+  EXPECT_TRUE(bridge->healthy());
+}
+
+TEST(BridgeProcess, ACrashAmongRequestsSentTogetherFailsThatOneAndTheRestRetryably) {
+  BridgeProcessOptions quiet;
+  quiet.on_stderr = [](std::string_view) {};
+  auto bridge = startOk(sim({"--crash-after", "3"}), quiet);
+  ASSERT_TRUE(bridge);
+  const std::vector<BridgeRequest> requests(
+      5, BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  auto outcomes = bridge->runEach(requests, [](std::size_t, std::vector<PsValue>&&) {});
+  ASSERT_EQ(outcomes.size(), 5u);
+  EXPECT_TRUE(outcomes[0].ok());
+  EXPECT_TRUE(outcomes[1].ok());
+  for (std::size_t i = 2; i < 5; ++i) {
+    ASSERT_FALSE(outcomes[i].ok()) << i;
+    EXPECT_EQ(outcomes[i].error().code, BridgeErrc::kBridgeFailed) << i;
+    EXPECT_TRUE(outcomes[i].error().retryable()) << i;
+  }
+  EXPECT_NE(outcomes[2].error().message.find("was in flight"), std::string::npos)
+      << outcomes[2].error().message;
+  EXPECT_NE(outcomes[3].error().message.find("not answered"), std::string::npos)
+      << outcomes[3].error().message;
+  EXPECT_FALSE(bridge->healthy());
+}
+
 TEST(BridgeProcess, AHungBridgeTimesOutAndIsStopped) {
   BridgeProcessOptions options;
   options.request_timeout = 300ms;
@@ -300,6 +392,24 @@ TEST(BridgePool, ReplacesACrashedBridgeAndGoesOn) {
   EXPECT_EQ(stats.started, 3u);
   EXPECT_EQ(stats.replaced, 3u) << "each crashed bridge is dropped when its request ends";
   EXPECT_EQ(stats.running, 0u);
+}
+
+TEST(BridgePool, RunsRequestsSentTogetherOnOneBridgeAndReplacesOneThatCrashed) {
+  BridgePool pool(simBridges({"--crash-after", "4"}), 2);
+  const std::vector<BridgeRequest> requests(
+      3, BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  auto noop = [](std::size_t, std::vector<PsValue>&&) {};
+  auto first = pool.runEach(requests, noop);
+  ASSERT_EQ(first.size(), 3u);
+  for (const auto& o : first) EXPECT_TRUE(o.ok());
+  EXPECT_EQ(pool.stats().requests, 3u);
+  EXPECT_EQ(pool.stats().started, 1u);         // one bridge took all three
+  auto second = pool.runEach(requests, noop);  // its 4th request crashes it
+  EXPECT_FALSE(second[0].ok());
+  EXPECT_EQ(second[0].error().code, BridgeErrc::kBridgeFailed);
+  auto third = pool.runEach(requests, noop);  // on a bridge started in its place
+  for (const auto& o : third) EXPECT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(pool.stats().replaced, 1u);
 }
 
 TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
