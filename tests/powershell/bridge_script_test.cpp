@@ -220,6 +220,34 @@ TEST_F(BridgeScript, ClassifiesExchangesErrorsAndKeepsItsMessage) {
   EXPECT_TRUE(bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok());
 }
 
+TEST_F(BridgeScript, AnswersRequestsSentTogetherInOrderWhateverEachOneDoes) {
+  // How a harvest asks for many mailboxes' statistics: the lines wait in bridge.ps1's input
+  // while it answers the one before; an Exchange error answers its own request only.
+  auto bridge = start();
+  ASSERT_TRUE(bridge);
+  const std::vector<BridgeRequest> requests = {
+      casMailbox("tony@contoso.com"), casMailbox("nobody@contoso.com"),
+      casMailbox("fault:throttled"),
+      BridgeRequest{"Get-MobileDevice", {}}.with("Mailbox", "tony@contoso.com"),
+      casMailbox("tony@contoso.com")};
+  std::vector<std::size_t> objects(requests.size(), 0);
+  auto outcomes = bridge->runEach(requests, [&](std::size_t i, std::vector<PsValue>&& batch) {
+    objects[i] += batch.size();
+  });
+  ASSERT_EQ(outcomes.size(), requests.size());
+  ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].error().message;
+  EXPECT_EQ(objects[0], 1u);
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_EQ(outcomes[1].error().code, BridgeErrc::kNotFound);
+  ASSERT_FALSE(outcomes[2].ok());
+  EXPECT_EQ(outcomes[2].error().code, BridgeErrc::kThrottled);
+  ASSERT_TRUE(outcomes[3].ok()) << outcomes[3].error().message;
+  EXPECT_EQ(objects[3], 3u);
+  ASSERT_TRUE(outcomes[4].ok()) << outcomes[4].error().message;
+  EXPECT_EQ(objects[4], 1u);
+  EXPECT_TRUE(bridge->healthy());
+}
+
 TEST_F(BridgeScript, ALostConnectionEndsTheBridgeAndTheRequestIsRetryable) {
   auto bridge = start();
   ASSERT_TRUE(bridge);
