@@ -64,11 +64,13 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
                                 const DeviceRecord& read, const std::string& key,
                                 bool statistics_came, bool allowed_by_mdm) {
   PartnershipDiff diff;
+  // The usual case: read as it was stored (compared without building the fields).
+  const bool as_stored =
+      stored && !stored->removed && statistics_came && recordText(read) == stored->record;
+  // Stored as read, statistics current: nothing to write, and no fields are built.
+  if (as_stored && !stored->statistics_stale) return diff;
   diff.fields = fieldTextsOf(read);
-  // The usual case: read as it was stored.
-  if (stored && !stored->removed && statistics_came && recordText(diff.fields) == stored->record) {
-    return diff;
-  }
+  if (as_stored) return diff;
   if (!stored || stored->removed) {
     diff.kind = PartnershipDiff::Kind::kDiscovered;
     diff.events.push_back({"device-discovered", read.mailbox_identity, key,
@@ -156,7 +158,9 @@ std::optional<std::size_t> joinStatistics(std::vector<StagedPartnership>& partne
   }
   if (at == partnerships.size()) {
     if (!keep_unlisted || key.empty()) return std::nullopt;
-    partnerships.push_back({key, {}, {}});
+    StagedPartnership unlisted;
+    unlisted.key = key;
+    partnerships.push_back(std::move(unlisted));
   }
   mergeStatistics(partnerships[at].record, statistics);
   return at;

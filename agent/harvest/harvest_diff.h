@@ -35,7 +35,9 @@ struct PartnershipDiff {
     kUnchanged,
   };
   Kind kind = Kind::kUnchanged;
-  DeviceFieldTexts fields;          // what to store now
+  // What to store now; empty when the stored record is read as it is, statistics current
+  // (nothing to write).
+  DeviceFieldTexts fields;
   std::vector<FieldDelta> changes;  // by field name; empty unless kChanged
   std::vector<HarvestEvent> events;
 };

@@ -245,8 +245,21 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
       }
       std::lock_guard lock(applying);
       p.calls += std::exchange(calls, 0);
+      if (failed) break;
+      // The lot's staged partnerships with what is stored for each, in one read.
+      auto staged = p.write->staged(mailboxes.front(), mailboxes.back());
+      if (!staged) {
+        failed = staged.error();
+        break;
+      }
+      auto next = staged.value().begin();
       for (std::size_t i = 0; i < mailboxes.size() && !failed; ++i) {
-        if (auto x = applyMailbox(p, mailboxes[i], statistics[i], failures[i]); !x) {
+        std::vector<StagedPartnership> own;
+        for (; next != staged.value().end() && next->mailbox == mailboxes[i]; ++next) {
+          own.push_back(std::move(*next));
+        }
+        if (auto x = applyMailbox(p, mailboxes[i], std::move(own), statistics[i], failures[i]);
+            !x) {
           failed = x.error();
         }
         if (p.progress && *p.progress) {
@@ -268,15 +281,20 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   for (auto& w : workers) w.join();
   // Partnerships whose Identity names no mailbox: no statistics to ask for.
   if (!failed) {
-    if (auto x = applyMailbox(p, "", {}, std::nullopt); !x) failed = x.error();
+    auto staged = p.write->staged("", "");
+    if (!staged) {
+      failed = staged.error();
+    } else if (auto x = applyMailbox(p, "", std::move(staged).value(), {}, std::nullopt); !x) {
+      failed = x.error();
+    }
   }
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   return std::nullopt;
 }
 
 Result<void, store::StoreError> Harvester::applyMailbox(
-    Pass& p, const std::string& mailbox, const std::vector<powershell::PsValue>& statistics,
-    const std::optional<GatewayError>& failure) {
+    Pass& p, const std::string& mailbox, std::vector<StagedPartnership> partnerships,
+    const std::vector<powershell::PsValue>& statistics, const std::optional<GatewayError>& failure) {
   HarvestWrite& w = *p.write;
   auto emit = [&](const HarvestEvent& e) {
     return w.event(e.kind, e.mailbox, e.device_key, e.detail);
@@ -285,10 +303,6 @@ Result<void, store::StoreError> Harvester::applyMailbox(
     ++p.failed_mailboxes;
     if (auto x = emit(statisticsFailedEvent(mailbox, failure->message)); !x) return x;
   }
-  auto staged = w.staged(mailbox);
-  if (!staged) return staged.error();
-  std::vector<StagedPartnership>& partnerships = staged.value();
-
   // Statistics join their partnership by Identity, else by Guid (the two cmdlets may write
   // the Identity differently).
   std::vector<bool> with_statistics(partnerships.size(), false);
@@ -326,7 +340,10 @@ Result<void, store::StoreError> Harvester::applyMailbox(
     DeviceRecord& r = s.record;
     resolve(s);
     if (r.mailbox_address.empty()) r.mailbox_address = address;
-    auto stored = w.stored(s.key);
+    // Read with it, unless only the statistics named it.
+    auto stored = s.stored_read ? Result<std::optional<StoredPartnership>, store::StoreError>(
+                                      std::move(s.stored))
+                                : w.stored(s.key);
     if (!stored) return stored.error();
     const bool discovered = !stored.value() || stored.value()->removed;
     bool allowed_by_mdm = false;

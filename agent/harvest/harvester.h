@@ -121,6 +121,7 @@ class Harvester {
   std::optional<HarvestError> readStatistics(Pass& pass);
   // Diffs and applies a mailbox's staged partnerships with the statistics read for it.
   Result<void, store::StoreError> applyMailbox(Pass& pass, const std::string& mailbox,
+                                               std::vector<StagedPartnership> partnerships,
                                                const std::vector<powershell::PsValue>& statistics,
                                                const std::optional<GatewayError>& failure);
   Result<std::vector<Correction>, store::StoreError> findDrift(const Pass& pass,

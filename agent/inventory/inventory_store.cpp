@@ -109,6 +109,27 @@ std::string recordText(const DeviceFieldTexts& fields) {
   return out;
 }
 
+std::string recordText(const DeviceRecord& record) {
+  // deviceFields() in name order, as a DeviceFieldTexts map holds them: the same text.
+  static const std::vector<const DeviceField*> by_name = [] {
+    std::vector<const DeviceField*> fields;
+    for (const auto& f : deviceFields()) fields.push_back(&f);
+    std::sort(fields.begin(), fields.end(),
+              [](const DeviceField* a, const DeviceField* b) { return a->name < b->name; });
+    return fields;
+  }();
+  std::string out;
+  out.reserve(1024);
+  json::JsonWriter w(out);
+  w.beginObject();
+  for (const DeviceField* f : by_name) {
+    w.key(f->name);
+    w.string(fieldText(record, *f));
+  }
+  w.endObject();
+  return out;
+}
+
 namespace {
 
 // The stored form is a flat object of strings that recordText() wrote: read directly, for a
@@ -359,7 +380,7 @@ HarvestWrite::StoreResult HarvestWrite::stage(const std::string& key, const std:
       ->bind(1, key)
       .bind(2, mailbox)
       .bind(3, mailbox_dn)
-      .bind(4, recordText(fieldTextsOf(record)))
+      .bind(4, recordText(record))
       .run();
 }
 
@@ -389,18 +410,28 @@ Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const
   return mailboxes;
 }
 
-Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(
-    const std::string& mailbox) {
+Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const std::string& first,
+                                                                      const std::string& last) {
   auto q = statements_.get(
-      "SELECT key, mailbox_dn, record FROM temp.harvest_staged WHERE mailbox = ? ORDER BY key");
+      "SELECT s.mailbox, s.key, s.mailbox_dn, s.record, d.record, d.removed_ms IS NOT NULL, "
+      "d.statistics_stale_ms IS NOT NULL "
+      "FROM temp.harvest_staged s LEFT JOIN devices d ON d.key = s.key "
+      "WHERE s.mailbox BETWEEN ? AND ? ORDER BY s.mailbox, s.key");
   if (!q) return q.error();
-  q.value()->bind(1, mailbox);
+  store::Statement& st = *q.value();
+  st.bind(1, first).bind(2, last);
   std::vector<StagedPartnership> staged;
-  auto read = eachRow(*q.value(), [&]() -> StoreResult {
-    auto fields = fieldTextsFromRecord(q.value()->text(2));
+  auto read = eachRow(st, [&]() -> StoreResult {
+    auto fields = fieldTextsFromRecord(st.text(3));
     if (!fields) return fields.error();
-    staged.push_back(
-        {q.value()->text(0), q.value()->text(1), recordFromFieldTexts(fields.value())});
+    StagedPartnership s;
+    s.key = st.text(1);
+    s.mailbox_dn = st.text(2);
+    s.record = recordFromFieldTexts(fields.value());
+    s.mailbox = st.text(0);
+    s.stored_read = true;
+    if (!st.isNull(4)) s.stored = StoredPartnership{st.text(4), st.integer(5) != 0, st.integer(6) != 0};
+    staged.push_back(std::move(s));
     return {};
   });
   if (!read) return read.error();

@@ -32,6 +32,8 @@ DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields);
 // The stored form of a partnership's fields (a JSON object of texts), and back: equal fields
 // give equal text, so a partnership that did not change is found so without parsing.
 std::string recordText(const DeviceFieldTexts& fields);
+// The same text straight from a record (fieldTextsOf() then recordText(), without the map).
+std::string recordText(const DeviceRecord& record);
 Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
 
 struct StoredDevice {
@@ -122,6 +124,10 @@ struct StagedPartnership {
   std::string key;
   std::string mailbox_dn;  // the mailbox's distinguished name, lower case, when Exchange gave one
   DeviceRecord record;
+  std::string mailbox;  // as staged: the mailbox part of its Identity
+  // What the inventory holds for it (nullopt: nothing), read with it when `stored_read`.
+  bool stored_read = false;
+  std::optional<StoredPartnership> stored;
 };
 
 class InventoryStore;
@@ -162,8 +168,10 @@ class HarvestWrite {
   Result<std::size_t, store::StoreError> stagedMailboxCount();
   Result<std::vector<std::string>, store::StoreError> stagedMailboxes(const std::string& after,
                                                                       std::size_t limit);
-  // A mailbox's staged partnerships, in key order.
-  Result<std::vector<StagedPartnership>, store::StoreError> staged(const std::string& mailbox);
+  // The staged partnerships of the mailboxes from `first` to `last` (a run of what
+  // stagedMailboxes() gave), in mailbox then key order, each with what is stored for it.
+  Result<std::vector<StagedPartnership>, store::StoreError> staged(const std::string& first,
+                                                                   const std::string& last);
   // Full harvests: marks every current partnership this harvest did not read as removed, and
   // calls `removed` with each (its key and stored fields).
   StoreResult removeUnseen(

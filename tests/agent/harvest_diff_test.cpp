@@ -176,7 +176,10 @@ std::vector<StagedPartnership> stagedAnn() {
   DeviceRecord r = device();
   r.last_success_sync.reset();
   r.guid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
-  return {{kKey, "", r}};
+  StagedPartnership ann;
+  ann.key = kKey;
+  ann.record = r;
+  return {ann};
 }
 
 TEST(JoinStatistics, FindsItsPartnershipByIdentityInAnyCaseAndEitherSeparator) {

@@ -247,6 +247,22 @@ TEST(StoredRecords, ReadBackEveryTextAsWritten) {
   EXPECT_FALSE(fieldTextsFromRecord("[\"A1\"]").ok()) << "not an object";
 }
 
+TEST(StoredRecords, ARecordWritesTheTextItsFieldsWrite) {
+  // A harvest compares what it read with what is stored by this text alone: the two ways of
+  // writing it must agree to the byte, or every partnership would look changed.
+  DeviceRecord r;
+  r.identity = "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook";
+  r.device_id = "D1";
+  r.friendly_name = "Ann's \"work\" phone\t\x01";
+  r.is_managed = "True";
+  r.last_success_sync = timestampFromDotNetTicks(638553491981234567);
+  EXPECT_EQ(recordText(r), recordText(fieldTextsOf(r)));
+  EXPECT_EQ(recordText(DeviceRecord{}), recordText(fieldTextsOf(DeviceRecord{})));
+  DeviceRecord other = r;
+  other.device_os_language = "de-DE";
+  EXPECT_NE(recordText(other), recordText(r));
+}
+
 TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {
   inventory_.reset();
   {
