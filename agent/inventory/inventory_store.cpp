@@ -1,5 +1,8 @@
 #include "agent/inventory/inventory_store.h"
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "agent/store/schema.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
@@ -197,6 +200,31 @@ std::optional<DeviceFieldTexts> readFlatRecord(std::string_view text) {
 }
 
 }  // namespace
+
+Result<DeviceRecord, StoreError> recordFromText(const std::string& text) {
+  static const std::unordered_map<std::string_view, const DeviceField*> by_name = [] {
+    std::unordered_map<std::string_view, const DeviceField*> fields;
+    for (const auto& f : deviceFields()) fields.emplace(f.name, &f);
+    return fields;
+  }();
+  DeviceRecord r;
+  bool plain = true;
+  const bool flat = forEachFlatMember(text, [&](std::string_view name, std::string_view raw) {
+    auto field = by_name.find(name);
+    if (!plain || field == by_name.end()) return;
+    if (raw.find('\\') == std::string_view::npos) {
+      setFieldText(r, *field->second, raw);
+    } else if (auto value = unescaped(raw)) {
+      setFieldText(r, *field->second, *value);
+    } else {
+      plain = false;
+    }
+  });
+  if (flat && plain) return r;
+  auto fields = fieldTextsFromRecord(text);  // \u escapes: the general parser
+  if (!fields) return fields.error();
+  return recordFromFieldTexts(fields.value());
+}
 
 Result<DeviceFieldTexts, StoreError> fieldTextsFromRecord(const std::string& text) {
   if (auto flat = readFlatRecord(text)) return std::move(*flat);
@@ -422,12 +450,12 @@ Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const st
   st.bind(1, first).bind(2, last);
   std::vector<StagedPartnership> staged;
   auto read = eachRow(st, [&]() -> StoreResult {
-    auto fields = fieldTextsFromRecord(st.text(3));
-    if (!fields) return fields.error();
+    auto record = recordFromText(st.text(3));
+    if (!record) return record.error();
     StagedPartnership s;
     s.key = st.text(1);
     s.mailbox_dn = st.text(2);
-    s.record = recordFromFieldTexts(fields.value());
+    s.record = std::move(record).value();
     s.mailbox = st.text(0);
     s.stored_read = true;
     if (!st.isNull(4)) s.stored = StoredPartnership{st.text(4), st.integer(5) != 0, st.integer(6) != 0};

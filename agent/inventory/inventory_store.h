@@ -35,6 +35,8 @@ std::string recordText(const DeviceFieldTexts& fields);
 // The same text straight from a record (fieldTextsOf() then recordText(), without the map).
 std::string recordText(const DeviceRecord& record);
 Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
+// A record from its stored form (recordFromFieldTexts(fieldTextsFromRecord()), without the map).
+Result<DeviceRecord, store::StoreError> recordFromText(const std::string& record);
 
 struct StoredDevice {
   std::string key;     // partnershipKey() of its Identity
