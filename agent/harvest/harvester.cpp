@@ -294,7 +294,8 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
 
 Result<void, store::StoreError> Harvester::applyMailbox(
     Pass& p, const std::string& mailbox, std::vector<StagedPartnership> partnerships,
-    const std::vector<powershell::PsValue>& statistics, const std::optional<GatewayError>& failure) {
+    const std::vector<powershell::PsValue>& statistics,
+    const std::optional<GatewayError>& failure) {
   HarvestWrite& w = *p.write;
   auto emit = [&](const HarvestEvent& e) {
     return w.event(e.kind, e.mailbox, e.device_key, e.detail);
@@ -341,9 +342,10 @@ Result<void, store::StoreError> Harvester::applyMailbox(
     resolve(s);
     if (r.mailbox_address.empty()) r.mailbox_address = address;
     // Read with it, unless only the statistics named it.
-    auto stored = s.stored_read ? Result<std::optional<StoredPartnership>, store::StoreError>(
-                                      std::move(s.stored))
-                                : w.stored(s.key);
+    auto stored =
+        s.stored_read
+            ? Result<std::optional<StoredPartnership>, store::StoreError>(std::move(s.stored))
+            : w.stored(s.key);
     if (!stored) return stored.error();
     const bool discovered = !stored.value() || stored.value()->removed;
     bool allowed_by_mdm = false;

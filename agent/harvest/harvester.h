@@ -22,8 +22,10 @@ namespace easgate::agent {
 enum class HarvestKind { kFull, kDelta };
 
 struct HarvestOptions {
-  std::size_t parallelism = 4;  // statistics calls at once; at most the bridge pool's cap
-  bool correct_drift = false;   // queue a set-allowed/-blocked when Exchange's list drifted
+  // Statistics requests at once (each for up to 32 mailboxes, on one bridge): at most the
+  // bridge pool's size. The harvest has one worker more, applying what was read meanwhile.
+  std::size_t parallelism = 4;
+  bool correct_drift = false;  // queue a set-allowed/-blocked when Exchange's list drifted
   // A mailbox whose statistics fail with a retryable error (throttling, a database offline) is
   // tried this often within the harvest, then skipped.
   int statistics_attempts = 3;
@@ -79,8 +81,9 @@ using HarvestError = Error<HarvestErrc>;
 //      short background transactions of the store that end when a journal write waits;
 //   2. partnerships: Get-MobileDevice (a delta: those changed since the last harvest), staged
 //      on disk beside the inventory (HarvestWrite::stage);
-//   3. statistics, mailbox by mailbox (several calls at once): each mailbox's partnerships
-//      joined with them, diffed against the inventory (harvest_diff.h, pure) and applied;
+//   3. statistics, 32 mailboxes to a bridge request (Bridge::runEach), several requests at
+//      once: each mailbox's partnerships joined with them, diffed against the inventory
+//      (harvest_diff.h, pure) and applied;
 //   4. what only a full harvest can tell: removals, and managed lists that drifted
 //      (corrections queued in the journal after the harvest).
 // Steps 2 to 4 are one transaction of the inventory file: a harvest that fails changes nothing

@@ -439,7 +439,7 @@ Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const
 }
 
 Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const std::string& first,
-                                                                      const std::string& last) {
+                                                                        const std::string& last) {
   auto q = statements_.get(
       "SELECT s.mailbox, s.key, s.mailbox_dn, s.record, d.record, d.removed_ms IS NOT NULL, "
       "d.statistics_stale_ms IS NOT NULL "
@@ -458,7 +458,8 @@ Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const st
     s.record = std::move(record).value();
     s.mailbox = st.text(0);
     s.stored_read = true;
-    if (!st.isNull(4)) s.stored = StoredPartnership{st.text(4), st.integer(5) != 0, st.integer(6) != 0};
+    if (!st.isNull(4))
+      s.stored = StoredPartnership{st.text(4), st.integer(5) != 0, st.integer(6) != 0};
     staged.push_back(std::move(s));
     return {};
   });

@@ -243,8 +243,7 @@ TEST(StoredRecords, ReadBackEveryTextAsWritten) {
   auto back = fieldTextsFromRecord(text);
   ASSERT_TRUE(back.ok()) << text;
   EXPECT_EQ(back.value(), fields) << text;
-  EXPECT_EQ(fieldTextsOf(recordFromText(text).value()),
-            fieldTextsOf(recordFromFieldTexts(fields)))
+  EXPECT_EQ(fieldTextsOf(recordFromText(text).value()), fieldTextsOf(recordFromFieldTexts(fields)))
       << "straight into a record, the same";
   EXPECT_FALSE(fieldTextsFromRecord("{\"deviceId\":\"A1\"").ok()) << "truncated";
   EXPECT_FALSE(recordFromText("{\"deviceId\":\"A1\"").ok()) << "truncated";

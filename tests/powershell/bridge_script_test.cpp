@@ -231,9 +231,8 @@ TEST_F(BridgeScript, AnswersRequestsSentTogetherInOrderWhateverEachOneDoes) {
       BridgeRequest{"Get-MobileDevice", {}}.with("Mailbox", "tony@contoso.com"),
       casMailbox("tony@contoso.com")};
   std::vector<std::size_t> objects(requests.size(), 0);
-  auto outcomes = bridge->runEach(requests, [&](std::size_t i, std::vector<PsValue>&& batch) {
-    objects[i] += batch.size();
-  });
+  auto outcomes = bridge->runEach(
+      requests, [&](std::size_t i, std::vector<PsValue>&& batch) { objects[i] += batch.size(); });
   ASSERT_EQ(outcomes.size(), requests.size());
   ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].error().message;
   EXPECT_EQ(objects[0], 1u);
