@@ -79,26 +79,52 @@ Harvester::Harvester(store::Database& store, InventoryStore& inventory, Exchange
   if (options_.parallelism == 0) options_.parallelism = 1;
 }
 
-std::optional<GatewayError> Harvester::retryStatistics(const std::string& mailbox,
-                                                       GatewayError error,
-                                                       std::vector<powershell::PsValue>& statistics,
-                                                       std::size_t& calls) {
+void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
+                                 std::vector<std::vector<powershell::PsValue>>& statistics,
+                                 std::vector<std::optional<GatewayError>>& failures,
+                                 std::size_t& calls) {
+  statistics.assign(mailboxes.size(), {});
+  failures.assign(mailboxes.size(), std::nullopt);
+  std::vector<std::size_t> asking(mailboxes.size());  // indices into `mailboxes`
+  for (std::size_t i = 0; i < asking.size(); ++i) asking[i] = i;
   std::int64_t wait_ms = options_.statistics_retry_ms;
   for (int attempt = 1;; ++attempt) {
-    // Deleted since it was listed, or its partnerships removed: nothing to read, no failure.
-    if (error.code == GatewayErrc::kNotFound) return std::nullopt;
-    if (!error.retryable() || attempt >= options_.statistics_attempts) return error;
+    std::vector<std::string> names;
+    for (std::size_t i : asking) {
+      names.push_back(mailboxes[i]);
+      statistics[i].clear();  // what a failed attempt gave is not trusted
+    }
+    calls += names.size();
+    auto results = gateway_.deviceStatisticsOfEach(
+        names, [&](std::size_t j, std::vector<powershell::PsValue>&& batch) {
+          for (auto& v : batch) statistics[asking[j]].push_back(std::move(v));
+        });
+    std::vector<std::size_t> again;
+    std::int64_t asked_to_wait = 0;
+    for (std::size_t j = 0; j < asking.size(); ++j) {
+      const std::size_t i = asking[j];
+      failures[i].reset();
+      if (results[j]) continue;
+      const GatewayError& e = results[j].error();
+      // Deleted since it was listed, or its partnerships removed: nothing to read, no failure.
+      if (e.code == GatewayErrc::kNotFound) {
+        statistics[i].clear();
+        continue;
+      }
+      failures[i] = e;
+      if (e.retryable() && attempt < options_.statistics_attempts) {
+        again.push_back(i);
+        asked_to_wait = std::max(asked_to_wait, e.retry_after_ms);
+      } else {
+        statistics[i].clear();
+      }
+    }
+    if (again.empty()) return;
     const std::int64_t wait =
-        std::min(std::max(wait_ms, error.retry_after_ms), options_.statistics_max_wait_ms);
+        std::min(std::max(wait_ms, asked_to_wait), options_.statistics_max_wait_ms);
     if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
     wait_ms *= 2;
-    statistics.clear();  // what a failed attempt gave is not trusted
-    ++calls;
-    auto r = gateway_.deviceStatistics(mailbox, [&](std::vector<powershell::PsValue>&& batch) {
-      for (auto& v : batch) statistics.push_back(std::move(v));
-    });
-    if (r) return std::nullopt;
-    error = r.error();
+    asking = std::move(again);
   }
 }
 
@@ -229,20 +255,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
         }
       }
       if (mailboxes.empty()) break;
-      // One request to the bridge for the lot; a mailbox that failed in it is tried again on
-      // its own, as often as the options say.
-      statistics.assign(mailboxes.size(), {});
-      failures.assign(mailboxes.size(), std::nullopt);
-      calls += mailboxes.size();
-      auto results = gateway_.deviceStatisticsOfEach(
-          mailboxes, [&](std::size_t i, std::vector<powershell::PsValue>&& batch) {
-            for (auto& v : batch) statistics[i].push_back(std::move(v));
-          });
-      for (std::size_t i = 0; i < mailboxes.size(); ++i) {
-        if (!results[i]) {
-          failures[i] = retryStatistics(mailboxes[i], results[i].error(), statistics[i], calls);
-        }
-      }
+      readStatisticsOf(mailboxes, statistics, failures, calls);
       std::lock_guard lock(applying);
       p.calls += std::exchange(calls, 0);
       if (failed) break;

@@ -130,12 +130,13 @@ class Harvester {
   Result<std::vector<Correction>, store::StoreError> findDrift(const Pass& pass,
                                                                std::int64_t started_ms,
                                                                std::vector<HarvestEvent>& events);
-  // One mailbox's statistics after an attempt failed with `error`, tried again as
-  // HarvestOptions say, into `statistics`. Returns the error when the mailbox is skipped; a
-  // mailbox Exchange no longer has is no error.
-  std::optional<GatewayError> retryStatistics(const std::string& mailbox, GatewayError error,
-                                              std::vector<powershell::PsValue>& statistics,
-                                              std::size_t& calls);
+  // The statistics of a lot of mailboxes, in one request to a bridge; the mailboxes that
+  // failed retryably are asked again together, after one wait (the longest Exchange asked
+  // for, at least the options' own, doubling), as often as HarvestOptions say. `failures[i]`
+  // is set for a mailbox skipped; a mailbox Exchange no longer has is no failure.
+  void readStatisticsOf(const std::vector<std::string>& mailboxes,
+                        std::vector<std::vector<powershell::PsValue>>& statistics,
+                        std::vector<std::optional<GatewayError>>& failures, std::size_t& calls);
 
   store::Database& store_;
   InventoryStore& inventory_;

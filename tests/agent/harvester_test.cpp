@@ -414,6 +414,26 @@ TEST_F(Harvests, AMailboxWhoseStatisticsFailIsSkippedAndTheHarvestCompletes) {
   EXPECT_FALSE(statisticsStale(identity));
 }
 
+TEST_F(Harvests, MailboxesThrottledTogetherWaitOnceAndAreAskedAgainTogether) {
+  // Exchange throttles the first five statistics calls and asks for 1.5 s: the lot waits once,
+  // not once per mailbox (7.5 s), and none of them is skipped.
+  std::atomic<int> throttled{0};
+  gateway_.onCall([&](const powershell::BridgeRequest& r) {
+    if (r.cmdlet == "Get-MobileDeviceStatistics" && throttled < 5) {
+      ++throttled;
+      gateway_.failNext({GatewayErrc::kThrottled, "Micro delay applied", "", 1500});
+    }
+  });
+  const auto started = std::chrono::steady_clock::now();
+  HarvestReport r = harvest(HarvestKind::kFull);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(throttled, 5);
+  EXPECT_EQ(r.failed_mailboxes, 0u);
+  EXPECT_EQ(r.devices, 40u);
+  EXPECT_GE(took, std::chrono::milliseconds(1500)) << "Exchange's wait is kept";
+  EXPECT_LT(took, std::chrono::milliseconds(6000)) << "one wait for the lot, not one each";
+}
+
 TEST_F(Harvests, AMailboxDeletedBetweenListingAndStatisticsIsNoError) {
   org().deleted_after_listing = {firstMailbox().facts.primary_smtp_address};
   HarvestReport r = harvest(HarvestKind::kFull);
@@ -530,43 +550,44 @@ TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMail
   BridgeExchangeGateway gateway(pool);
 
   const fs::path file = testing::scratchPath("harvest-bridges", ".db");
-  auto db = store::openStore(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  auto inventory = InventoryStore::open(inventoryFile(file));
-  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
-  testing::ManualClock clock{SystemClock().nowMs()};
-  HarvestOptions options;
-  options.parallelism = 2;
-  options.statistics_retry_ms = 0;
-  Harvester harvester(*db.value(), *inventory.value(), gateway, nullptr, clock, options);
+  {
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    testing::ManualClock clock{SystemClock().nowMs()};
+    HarvestOptions options;
+    options.parallelism = 2;
+    options.statistics_retry_ms = 0;
+    Harvester harvester(*db.value(), *inventory.value(), gateway, nullptr, clock, options);
 
-  auto r = harvester.run(HarvestKind::kFull);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->devices, 400u);
-  EXPECT_EQ(r->failed_mailboxes, 1u) << "only the offline mailbox";
-  EXPECT_EQ(pool.stats().replaced, 1u) << "the first bridge did crash";
-  // The wipe status comes from the statistics alone.
-  std::size_t others = 0, with_statistics = 0;
-  for (const auto& d : inventory.value()->current().value()) {
-    if (d.mailbox_identity == offline) continue;
-    ++others;
-    with_statistics += !d.wipe_status.empty();
-  }
-  EXPECT_LT(others, 400u) << "the offline mailbox has partnerships";
-  EXPECT_EQ(with_statistics, others) << "every other mailbox's statistics were read";
-  std::size_t failure_events = 0;
-  for (const auto& e : inventory.value()->eventsAfter(0, 1000).value()) {
-    if (e.kind == "mailbox-statistics-failed") {
-      ++failure_events;
-      EXPECT_EQ(e.mailbox, offline);
+    auto r = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->devices, 400u);
+    EXPECT_EQ(r->failed_mailboxes, 1u) << "only the offline mailbox";
+    EXPECT_EQ(pool.stats().replaced, 1u) << "the first bridge did crash";
+    // The wipe status comes from the statistics alone.
+    std::size_t others = 0, with_statistics = 0;
+    for (const auto& d : inventory.value()->current().value()) {
+      if (d.mailbox_identity == offline) continue;
+      ++others;
+      with_statistics += !d.wipe_status.empty();
     }
-  }
-  EXPECT_EQ(failure_events, 1u);
-  inventory.value().reset();
-  db.value().reset();
+    EXPECT_LT(others, 400u) << "the offline mailbox has partnerships";
+    EXPECT_EQ(with_statistics, others) << "every other mailbox's statistics were read";
+    std::size_t failure_events = 0;
+    for (const auto& e : inventory.value()->eventsAfter(0, 1000).value()) {
+      if (e.kind == "mailbox-statistics-failed") {
+        ++failure_events;
+        EXPECT_EQ(e.mailbox, offline);
+      }
+    }
+    EXPECT_EQ(failure_events, 1u);
+  }  // the harvester, then its stores, closed before their files go
+  std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm"}) {
-    fs::remove(file.string() + suffix);
-    fs::remove(inventoryFile(file).string() + suffix);
+    fs::remove(file.string() + suffix, ec);
+    fs::remove(inventoryFile(file).string() + suffix, ec);
   }
 }
 
