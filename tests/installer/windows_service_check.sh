@@ -157,7 +157,11 @@ start_and_reach() {
     sleep 0.2
   done
   grep -q '"deviceId"' "$work/devices.json" || fail "the agent served no devices after its first harvest"
-  [[ $(agent_processes | wc -l) -eq 5 ]] || fail "expected the agent and 4 simulator bridges: $(agent_processes | wc -l) processes"
+  # Bridges start when first used: a harvest asks 32 mailboxes' statistics of one bridge at a
+  # time, so a small organisation needs fewer than the pool's 4.
+  local running; running=$(agent_processes | wc -l)
+  (( running >= 2 && running <= 5 )) || fail "expected the agent and 1 to 4 simulator bridges: $running processes"
+  echo "the agent and $((running - 1)) simulator bridge(s) running"
 }
 
 stop_cleanly() {
