@@ -48,12 +48,15 @@ struct Options {
   std::size_t mailboxes, devices, commands, bridges;
 };
 
-void print(const char* what, const agent::HarvestReport& r) {
+// A harvest's figures. `cpu_before`: this process's CPU time when it began, so that the
+// agent's own share is told apart from the simulator bridges', which share the machine.
+void print(const char* what, const agent::HarvestReport& r, double cpu_before) {
   const double s = static_cast<double>(r.finished_ms - r.started_ms) / 1e3;
   std::printf(
-      "%s harvest: %zu devices read, %zu Exchange calls, %.2f s; %zu discovered, %zu "
-      "changed; peak RSS %.0f MB\n",
-      what, r.devices, r.calls, s, r.discovered, r.changed, bench::peakRssMb());
+      "%s harvest: %zu devices read, %zu Exchange calls, %.2f s (the agent's CPU: %.2f s); %zu "
+      "discovered, %zu changed; peak RSS %.0f MB\n",
+      what, r.devices, r.calls, s, bench::cpuSeconds() - cpu_before, r.discovered, r.changed,
+      bench::peakRssMb());
 }
 
 }  // namespace
@@ -111,13 +114,15 @@ int runBench(int argc, char** argv) {
   std::printf("full harvests through %zu bridge(s) (statistics calls %zu at a time)\n", o.bridges,
               harvest_options.parallelism);
 
+  double cpu = bench::cpuSeconds();
   auto full = harvester.run(agent::HarvestKind::kFull);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
-  print("full (into an empty store)", full.value());
+  print("full (into an empty store)", full.value(), cpu);
   // The usual case: every partnership as it was.
+  cpu = bench::cpuSeconds();
   auto again = harvester.run(agent::HarvestKind::kFull);
   if (!again) return std::fprintf(stderr, "%s\n", again.error().message.c_str()), 1;
-  print("full (nothing changed)", again.value());
+  print("full (nothing changed)", again.value(), cpu);
 
   {
     const double rss_before = bench::peakRssMb();
@@ -189,9 +194,10 @@ int runBench(int argc, char** argv) {
 
   agent::Harvester delta_harvester(*store.value(), *inventory_store.value(), command_gateway,
                                    &journal, clock, harvest_options);
+  cpu = bench::cpuSeconds();
   auto delta = delta_harvester.run(agent::HarvestKind::kDelta);
   if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;
-  print("delta (after the commands)", delta.value());
+  print("delta (after the commands)", delta.value(), cpu);
   std::printf(
       "delta vs full: %.1f%% of the calls, %.1f%% of the time\n",
       100.0 * static_cast<double>(delta->calls) / static_cast<double>(full->calls),

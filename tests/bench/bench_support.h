@@ -38,6 +38,10 @@ class BenchArgs {
 // This process's peak resident set (peak working set on Windows) so far, in MB.
 double peakRssMb();
 
+// The CPU time this process has used so far, user and system, in seconds (its own, not its
+// children's).
+double cpuSeconds();
+
 // Raises this process's limit of open files (sockets included) as far as it may go, and returns
 // it: on POSIX the hard RLIMIT_NOFILE; Windows has no such small limit.
 std::size_t raiseOpenFileLimit();

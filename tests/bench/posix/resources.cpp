@@ -23,6 +23,15 @@ double peakRssMb() {
   return static_cast<double>(usage.ru_maxrss) / 1e3;  // Linux counts in KiB
 }
 
+double cpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto secondsOf = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secondsOf(usage.ru_utime) + secondsOf(usage.ru_stime);
+}
+
 std::size_t raiseOpenFileLimit() {
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) != 0) return 1024;

@@ -29,6 +29,17 @@ std::string cpuModel() {
 
 double peakRssMb() { return peakWorkingSetMb(GetCurrentProcess()); }
 
+double cpuSeconds() {
+  FILETIME created{}, ended{}, kernel{}, user{};
+  if (!GetProcessTimes(GetCurrentProcess(), &created, &ended, &kernel, &user)) return 0;
+  auto secondsOf = [](const FILETIME& t) {  // in 100 ns units
+    return static_cast<double>((static_cast<unsigned long long>(t.dwHighDateTime) << 32) |
+                               t.dwLowDateTime) /
+           1e7;
+  };
+  return secondsOf(kernel) + secondsOf(user);
+}
+
 std::size_t raiseOpenFileLimit() { return 1 << 16; }
 
 ChildRun runChild(const std::string& program, const std::vector<std::string>& arguments) {
