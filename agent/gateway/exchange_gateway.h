@@ -54,16 +54,7 @@ class ExchangeGateway {
   // mailbox's index. A bridge takes the calls together, so a harvest waits for it once per
   // batch of mailboxes rather than once per mailbox.
   virtual std::vector<GatewayResult> deviceStatisticsOfEach(
-      const std::vector<std::string>& mailboxes, const IndexedObjectSink& sink) {
-    std::vector<GatewayResult> results;
-    results.reserve(mailboxes.size());
-    for (std::size_t i = 0; i < mailboxes.size(); ++i) {
-      results.push_back(deviceStatistics(
-          mailboxes[i],
-          [&](std::vector<powershell::PsValue>&& batch) { sink(i, std::move(batch)); }));
-    }
-    return results;
-  }
+      const std::vector<std::string>& mailboxes, const IndexedObjectSink& sink) = 0;
   // Every mailbox with a partnership, with its allowed and blocked lists (Get-CASMailbox).
   virtual GatewayResult casMailboxes(const ObjectSink& sink) = 0;
   // One mailbox's CAS settings, its lists among them (Get-CASMailbox -Identity).
