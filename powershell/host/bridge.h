@@ -35,7 +35,8 @@ class Bridge {
                                                 const BatchSink& sink = {}) = 0;
 
   // Runs several requests, in order, each as run() would: one outcome per request (a request
-  // that fails does not stop the others), objects to `sink` with their request's index. A
+  // that fails does not stop the others), objects to `sink` with their request's index, or
+  // into each outcome when there is no sink. A
   // bridge process takes them all at once and answers one after the other, so many small
   // requests cost one wait for the bridge rather than one each. This one runs them one by one.
   virtual std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
@@ -43,8 +44,9 @@ class Bridge {
     std::vector<BridgeOutcome> outcomes;
     outcomes.reserve(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
-      outcomes.push_back(
-          run(requests[i], [&](std::vector<PsValue>&& batch) { sink(i, std::move(batch)); }));
+      BatchSink to_sink;
+      if (sink) to_sink = [&](std::vector<PsValue>&& batch) { sink(i, std::move(batch)); };
+      outcomes.push_back(run(requests[i], to_sink));
     }
     return outcomes;
   }

@@ -183,6 +183,12 @@ TEST(BridgeProcess, RequestsSentTogetherAreEachAnsweredInOrderAndAFailureStopsNo
   // The bridge and the host still agree on which answer is which.
   EXPECT_TRUE(bridge->healthy());
   EXPECT_EQ(firstMailbox(*bridge), names[0]);
+  // Without a sink, each request's objects come in its outcome.
+  auto kept = bridge->runEach({devicesOf(names[1]), devicesOf(names[0])}, {});
+  ASSERT_EQ(kept.size(), 2u);
+  ASSERT_TRUE(kept[0].ok() && kept[1].ok());
+  EXPECT_EQ(kept[0]->objects.size(), owners[3].size());
+  EXPECT_EQ(kept[1]->objects.size(), owners[0].size());
 }
 
 TEST(BridgeProcess, ThousandsOfRequestsSentTogetherAreAllAnswered) {
