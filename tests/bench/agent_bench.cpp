@@ -111,8 +111,10 @@ int runBench(int argc, char** argv) {
   }
   agent::Harvester harvester(*store.value(), *inventory_store.value(), gateway, &journal, clock,
                              harvest_options);
-  std::printf("full harvests through %zu bridge(s) (statistics calls %zu at a time)\n", o.bridges,
-              harvest_options.parallelism);
+  std::printf(
+      "full harvests through %zu bridge(s) (statistics requests of up to 32 mailboxes, %zu at a "
+      "time)\n",
+      o.bridges, harvest_options.parallelism);
 
   double cpu = bench::cpuSeconds();
   auto full = harvester.run(agent::HarvestKind::kFull);
