@@ -144,7 +144,7 @@ struct BridgeProcess::Impl {
     markDead();
     std::error_code ec;
     if (!killed && child.wait_for(std::chrono::seconds(2), ec) && !ec) {
-      what += "exited with code " + std::to_string(child.exit_code());
+      what += describeExit(child);
     } else {
       kill();
       what += "stopped answering and was stopped";

@@ -3,6 +3,7 @@
 #include <boost/process/child.hpp>
 #include <boost/process/environment.hpp>
 #include <boost/process/pipe.hpp>
+#include <string>
 
 #include "powershell/host/bridge_command.h"
 
@@ -27,5 +28,15 @@ boost::process::child startChild(const BridgeCommand& command,
                                  const boost::process::environment& environment,
                                  boost::process::pipe& in, boost::process::pipe& out,
                                  boost::process::pipe& err);
+
+// How a child that has ended ended, as a shell reports it: its exit code, or on POSIX 128 plus
+// the signal that ended it (134 for an abort). Boost's exit_code() gives the bare signal number
+// for a signal, which reads as an exit code: a bridge killed with SIGKILL would seem to have
+// exited with 9.
+int shellExitStatus(const boost::process::child& ended);
+
+// The same for a person: "exited with code 3", "was ended by signal 9 (SIGKILL)" on POSIX;
+// Windows status codes (0xC0000005, an access violation) in hexadecimal.
+std::string describeExit(const boost::process::child& ended);
 
 }  // namespace easgate::powershell

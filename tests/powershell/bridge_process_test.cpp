@@ -2,6 +2,10 @@
 // bridge protocol, with each fault it can inject.
 #include <gtest/gtest.h>
 
+#ifndef _WIN32
+#include <signal.h>
+#endif
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -263,6 +267,23 @@ TEST(BridgeProcess, LatencyPerCmdletSlowsOnlyThatCmdlet) {
   ASSERT_FALSE(slow.ok());
   EXPECT_EQ(slow.error().code, BridgeErrc::kTimeout);
 }
+
+#ifndef _WIN32
+// A bridge killed from outside (the OOM killer, an operator's kill -9) is said to be, not to
+// have "exited with code 9".
+TEST(BridgeProcess, ABridgeKilledBySignalIsSaidToBe) {
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  ASSERT_EQ(::kill(bridge->pid(), SIGKILL), 0);
+  auto r = bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, BridgeErrc::kBridgeFailed);
+  EXPECT_TRUE(r.error().retryable());
+  EXPECT_NE(r.error().message.find("was ended by signal 9 (SIGKILL)"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("exited with code"), std::string::npos) << r.error().message;
+}
+#endif
 
 TEST(BridgeProcess, ReportsAFailedConnectionAndAMissingProgram) {
   auto failed = BridgeProcess::start(sim({"--fail-connect"}), {});

@@ -3,9 +3,12 @@
 #include <boost/process.hpp>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>  // sigabbrev_np
+#include <string>
 #include <system_error>
 
 namespace easgate::powershell {
@@ -26,6 +29,24 @@ bp::child startChild(const BridgeCommand& command, const bp::environment& enviro
   // execve takes the arguments as a list: nothing to quote.
   return bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
                    bp::std_in<in, bp::std_out> out, bp::std_err > err);
+}
+
+int shellExitStatus(const bp::child& ended) {
+  const int status = ended.native_exit_code();
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+std::string describeExit(const bp::child& ended) {
+  const int status = ended.native_exit_code();
+  if (WIFSIGNALED(status)) {
+    const int signal = WTERMSIG(status);
+    // sigabbrev_np (glibc 2.32) is thread-safe, where strsignal may share a buffer.
+    const char* name = ::sigabbrev_np(signal);
+    return "was ended by signal " + std::to_string(signal) +
+           (name ? std::string(" (SIG") + name + ")" : std::string());
+  }
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
 }  // namespace easgate::powershell

@@ -1,6 +1,9 @@
 #include "powershell/host/child_process.h"
 
 #include <boost/process.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "powershell/host/command_line.h"
 
@@ -16,6 +19,19 @@ bp::child startChild(const BridgeCommand& command, const bp::environment& enviro
                      bp::pipe& out, bp::pipe& err) {
   return bp::child(bp::cmd = windowsCommandLine(command.program, command.arguments), environment,
                    bp::std_in<in, bp::std_out> out, bp::std_err > err);
+}
+
+int shellExitStatus(const bp::child& ended) { return ended.exit_code(); }
+
+std::string describeExit(const bp::child& ended) {
+  const auto code = static_cast<std::uint32_t>(ended.native_exit_code());
+  // An NTSTATUS error (0xC...) is how Windows reports a crash; in decimal it says nothing.
+  if (code >= 0xC0000000u) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%08X", static_cast<unsigned>(code));
+    return std::string("exited with code ") + hex;
+  }
+  return "exited with code " + std::to_string(code);
 }
 
 }  // namespace easgate::powershell
