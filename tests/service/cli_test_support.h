@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "powershell/host/child_process.h"
 #include "powershell/host/command_line.h"
 #include "tests/support/scratch.h"
 
@@ -64,7 +65,10 @@ class CliTest : public ::testing::Test {
                     bp::std_err > err, bp::std_in < bp::null, bp::start_dir = where);
 #endif
     child.wait();
-    return CliRun{child.exit_code(), slurp(dir_ / "stdout"), slurp(dir_ / "stderr")};
+    // A crash is 128 + its signal, as a shell says, never a signal number that reads as one of
+    // easgate's exit codes (an abort, 6, is ctl's "refused").
+    return CliRun{powershell::shellExitStatus(child), slurp(dir_ / "stdout"),
+                  slurp(dir_ / "stderr")};
   }
 
   static std::vector<std::string> shellWords(const std::string& text) {
