@@ -286,10 +286,14 @@ HttpResponse ApiService::devices(Call& call) {
         auto devices = c.inventory->devices(filter);
         if (!devices) return devices.error();
         std::string body = "{\"devices\":[";
+        // A device is written in about as many bytes as it is stored in.
+        std::size_t stored = 0;
+        for (const auto& d : devices.value()) stored += d.record.size() + 64;
+        body.reserve(stored);
         std::size_t count = 0;
         for (const auto& d : devices.value()) {
           if (count++) body += ',';
-          body += deviceJson(d);
+          appendStoredDeviceJson(body, d);
         }
         body += "],\"nextCursor\":";
         if (count == q.limit) {

@@ -1,7 +1,10 @@
 #include "agent/inventory/inventory_store.h"
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "agent/store/schema.h"
 #include "common/json/json_value.h"
@@ -112,22 +115,59 @@ std::string recordText(const DeviceFieldTexts& fields) {
   return out;
 }
 
+namespace {
+
+// The members of a stored record in the order recordText() writes them: deviceFields() by
+// name, as a DeviceFieldTexts map holds them. A reader of stored text finds each member's
+// field by its place first (written by this agent, member k is field k of this order) and by
+// its name only when that fails (a record written by an earlier release with fewer fields).
+class StoredFieldOrder {
+ public:
+  static const StoredFieldOrder& get() {
+    static const StoredFieldOrder order;
+    return order;
+  }
+
+  // deviceFields() indexes, in stored order.
+  const std::vector<std::size_t>& indexes() const { return indexes_; }
+
+  // The deviceFields() index of the member `name`, the `position`th of its record; nullopt for
+  // a name that is no field.
+  std::optional<std::size_t> indexOf(std::size_t position, std::string_view name) const {
+    if (position < indexes_.size() && deviceFields()[indexes_[position]].name == name) {
+      return indexes_[position];
+    }
+    auto found = by_name_.find(name);
+    if (found == by_name_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  StoredFieldOrder() {
+    const auto& fields = deviceFields();
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      indexes_.push_back(i);
+      by_name_.emplace(fields[i].name, i);
+    }
+    std::sort(indexes_.begin(), indexes_.end(),
+              [&](std::size_t a, std::size_t b) { return fields[a].name < fields[b].name; });
+  }
+
+  std::vector<std::size_t> indexes_;
+  std::unordered_map<std::string_view, std::size_t> by_name_;
+};
+
+}  // namespace
+
 std::string recordText(const DeviceRecord& record) {
-  // deviceFields() in name order, as a DeviceFieldTexts map holds them: the same text.
-  static const std::vector<const DeviceField*> by_name = [] {
-    std::vector<const DeviceField*> fields;
-    for (const auto& f : deviceFields()) fields.push_back(&f);
-    std::sort(fields.begin(), fields.end(),
-              [](const DeviceField* a, const DeviceField* b) { return a->name < b->name; });
-    return fields;
-  }();
+  const auto& fields = deviceFields();
   std::string out;
   out.reserve(1024);
   json::JsonWriter w(out);
   w.beginObject();
-  for (const DeviceField* f : by_name) {
-    w.key(f->name);
-    w.string(fieldText(record, *f));
+  for (std::size_t i : StoredFieldOrder::get().indexes()) {
+    w.key(fields[i].name);
+    w.string(fieldText(record, fields[i]));
   }
   w.endObject();
   return out;
@@ -149,13 +189,17 @@ bool forEachFlatMember(std::string_view text, Member&& member) {
   auto string = [&](std::string_view& out) {
     if (!take('"')) return false;
     const std::size_t start = at;
-    while (at < text.size()) {
-      const char c = text[at++];
-      if (c == '"') {
-        out = text.substr(start, at - 1 - start);
+    // The next quote (memchr: a page of 1,000 devices is about a megabyte of these) ends the
+    // string unless an odd run of backslashes escapes it.
+    for (std::size_t quote = text.find('"', at); quote != std::string_view::npos;
+         quote = text.find('"', quote + 1)) {
+      std::size_t backslashes = 0;
+      while (quote - backslashes > start && text[quote - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) {
+        out = text.substr(start, quote - start);
+        at = quote + 1;
         return true;
       }
-      if (c == '\\') ++at;  // the escaped character, whatever it is
     }
     return false;
   };
@@ -202,28 +246,26 @@ std::optional<DeviceFieldTexts> readFlatRecord(std::string_view text) {
 }  // namespace
 
 Result<DeviceRecord, StoreError> recordFromText(const std::string& text) {
-  static const std::unordered_map<std::string_view, const DeviceField*> by_name = [] {
-    std::unordered_map<std::string_view, const DeviceField*> fields;
-    for (const auto& f : deviceFields()) fields.emplace(f.name, &f);
-    return fields;
-  }();
+  const StoredFieldOrder& order = StoredFieldOrder::get();
+  const auto& fields = deviceFields();
   DeviceRecord r;
   bool plain = true;
+  std::size_t position = 0;
   const bool flat = forEachFlatMember(text, [&](std::string_view name, std::string_view raw) {
-    auto field = by_name.find(name);
-    if (!plain || field == by_name.end()) return;
+    const auto index = order.indexOf(position++, name);
+    if (!plain || !index) return;
     if (raw.find('\\') == std::string_view::npos) {
-      setFieldText(r, *field->second, raw);
+      setFieldText(r, fields[*index], raw);
     } else if (auto value = unescaped(raw)) {
-      setFieldText(r, *field->second, *value);
+      setFieldText(r, fields[*index], *value);
     } else {
       plain = false;
     }
   });
   if (flat && plain) return r;
-  auto fields = fieldTextsFromRecord(text);  // \u escapes: the general parser
-  if (!fields) return fields.error();
-  return recordFromFieldTexts(fields.value());
+  auto texts = fieldTextsFromRecord(text);  // \u escapes: the general parser
+  if (!texts) return texts.error();
+  return recordFromFieldTexts(texts.value());
 }
 
 Result<DeviceFieldTexts, StoreError> fieldTextsFromRecord(const std::string& text) {
@@ -259,13 +301,12 @@ void appendStoredDeviceJson(std::string& out, const StoredDevice& device) {
                                                 {"lastSeen", device.last_seen_ms}};
   // Each field's stored JSON string content, by its place in deviceFields(); copied as it is:
   // the stored form and the API's escape strings alike (common/json/json_writer.h).
-  const auto& fields = deviceFields();
-  std::vector<std::string_view> raw(fields.size());
+  const StoredFieldOrder& order = StoredFieldOrder::get();
+  std::vector<std::string_view> raw(deviceFields().size());
+  std::size_t position = 0;
   const bool flat =
       forEachFlatMember(device.record, [&](std::string_view name, std::string_view v) {
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-          if (fields[i].name == name) raw[i] = v;
-        }
+        if (const auto index = order.indexOf(position++, name)) raw[*index] = v;
       });
   if (flat) {
     writeDeviceJson(

@@ -6,10 +6,25 @@ namespace easgate::json {
 
 void appendString(std::string& out, std::string_view utf8) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Most text (every member name, most values) is printable ASCII without a quote or a
+  // backslash: copied whole, after one look at each byte.
+  std::size_t plain = 0;
+  while (plain < utf8.size()) {
+    const auto c = static_cast<unsigned char>(utf8[plain]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++plain;
+  }
+  if (plain == utf8.size()) {
+    out.reserve(out.size() + utf8.size() + 2);
+    out.push_back('"');
+    out.append(utf8);
+    out.push_back('"');
+    return;
+  }
   out.push_back('"');
   std::size_t run_start = 0;
   auto flush = [&](std::size_t end) { out.append(utf8.data() + run_start, end - run_start); };
-  for (std::size_t i = 0; i < utf8.size(); ++i) {
+  for (std::size_t i = plain; i < utf8.size(); ++i) {  // bytes before `plain` need nothing
     auto c = static_cast<unsigned char>(utf8[i]);
     const char* escape = nullptr;
     switch (c) {

@@ -234,17 +234,26 @@ TEST_F(InventoryStoreTest, SearchFindsTheStartOfANameAnAddressOrADeviceIdThrough
 
 TEST(StoredRecords, ReadBackEveryTextAsWritten) {
   // Whatever a device calls itself comes back as it was: quotes, backslashes (Exchange Online's
-  // Identities), control characters (written as \u escapes), other scripts, nothing at all.
-  DeviceFieldTexts fields{{"friendlyName", "Ann's \"work\" phone\t\x01\x1f"},
-                          {"identity", "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook"},
-                          {"deviceModel", "\xe5\xb0\x8f\xe7\xb1\xb3 14 / Pro\r\n"},
-                          {"deviceOs", ""}};
-  const std::string text = recordText(fields);
-  auto back = fieldTextsFromRecord(text);
-  ASSERT_TRUE(back.ok()) << text;
-  EXPECT_EQ(back.value(), fields) << text;
-  EXPECT_EQ(fieldTextsOf(recordFromText(text).value()), fieldTextsOf(recordFromFieldTexts(fields)))
-      << "straight into a record, the same";
+  // Identities), control characters (written as \u escapes), other scripts, nothing at all. The
+  // second record has no \u escape, so it is read by the quick reader alone, backslashes before
+  // a closing quote and all.
+  const DeviceFieldTexts records[] = {
+      {{"friendlyName", "Ann's \"work\" phone\t\x01\x1f"},
+       {"identity", "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook"},
+       {"deviceModel", "\xe5\xb0\x8f\xe7\xb1\xb3 14 / Pro\r\n"},
+       {"deviceOs", ""}},
+      {{"deviceType", "ends in a backslash\\"},
+       {"deviceUserAgent", "a backslash, then a quote: \\\"x\\\\\""},
+       {"identity", "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook"}}};
+  for (const DeviceFieldTexts& fields : records) {
+    const std::string text = recordText(fields);
+    auto back = fieldTextsFromRecord(text);
+    ASSERT_TRUE(back.ok()) << text;
+    EXPECT_EQ(back.value(), fields) << text;
+    EXPECT_EQ(fieldTextsOf(recordFromText(text).value()),
+              fieldTextsOf(recordFromFieldTexts(fields)))
+        << "straight into a record, the same";
+  }
   EXPECT_FALSE(fieldTextsFromRecord("{\"deviceId\":\"A1\"").ok()) << "truncated";
   EXPECT_FALSE(recordFromText("{\"deviceId\":\"A1\"").ok()) << "truncated";
   EXPECT_FALSE(fieldTextsFromRecord("[\"A1\"]").ok()) << "not an object";
@@ -264,6 +273,35 @@ TEST(StoredRecords, ARecordWritesTheTextItsFieldsWrite) {
   DeviceRecord other = r;
   other.device_os_language = "de-DE";
   EXPECT_NE(recordText(other), recordText(r));
+}
+
+TEST(StoredRecords, AStoredDeviceIsServedAsItsRecordIsWritten) {
+  // A page copies each stored field without parsing it into a record: whatever order the members
+  // come in (this release's, an earlier one's with fewer fields, a name no field has), the JSON
+  // must be the record's own.
+  DeviceRecord r;
+  r.identity = "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook";
+  r.device_id = "D1";
+  r.friendly_name = "Ann's \"work\" phone\t\x01";
+  r.last_success_sync = timestampFromDotNetTicks(638553491981234567);
+  DeviceRecord earlier;
+  earlier.device_os = "iOS 17";
+  earlier.device_id = "D2";
+  earlier.friendly_name = "B\"s";
+  const std::pair<std::string, DeviceRecord> cases[] = {
+      {recordText(r), r},
+      {R"({"deviceOs":"iOS 17","zzRetired":"x","deviceId":"D2","friendlyName":"B\"s"})", earlier},
+      {"{}", DeviceRecord{}}};
+  for (const auto& [text, record] : cases) {
+    const StoredDevice stored{"k1", text, 1'700'000'000'000, 1'700'000'100'000};
+    std::string served;
+    appendStoredDeviceJson(served, stored);
+    std::string expected;
+    appendDeviceJson(expected, record,
+                     {{"firstSeen", stored.first_seen_ms}, {"lastSeen", stored.last_seen_ms}});
+    EXPECT_EQ(served, expected) << text;
+    EXPECT_EQ(recordText(recordFromText(text).value()), recordText(record)) << text;
+  }
 }
 
 TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {
