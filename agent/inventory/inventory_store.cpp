@@ -322,9 +322,8 @@ void appendStoredDeviceJson(std::string& out, const StoredDevice& device) {
     return;
   }
   // Not the usual form: through a record.
-  auto texts = fieldTextsFromRecord(device.record);
-  const DeviceRecord record = texts ? recordFromFieldTexts(texts.value()) : DeviceRecord{};
-  appendDeviceJson(out, record, seen);
+  auto record = recordFromText(device.record);
+  appendDeviceJson(out, record ? record.value() : DeviceRecord{}, seen);
 }
 
 // --- HarvestWrite -----------------------------------------------------------------------------
@@ -703,9 +702,9 @@ Result<void, StoreError> InventoryStore::forEachCurrent(
   auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL ORDER BY key");
   if (!q) return q.error();
   return eachRow(*q, [&]() -> StoreResult {
-    auto fields = fieldTextsFromRecord(q->text(0));
-    if (!fields) return fields.error();
-    each(recordFromFieldTexts(fields.value()));
+    auto record = recordFromText(q->text(0));
+    if (!record) return record.error();
+    each(record.value());
     return {};
   });
 }
@@ -785,9 +784,9 @@ Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string
     if (!q) return q.error();
     q->bind(1, static_cast<std::int64_t>(list_limit)).bind(2, stale_before.substr(0, 19));
     return eachRow(*q, [&]() -> StoreResult {
-      auto texts = fieldTextsFromRecord(q->text(0));
-      if (!texts) return texts.error();
-      into.push_back(recordFromFieldTexts(texts.value()));
+      auto record = recordFromText(q->text(0));
+      if (!record) return record.error();
+      into.push_back(std::move(record).value());
       return {};
     });
   };
