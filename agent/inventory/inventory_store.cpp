@@ -82,6 +82,20 @@ const std::vector<store::Migration>& migrations() {
         CREATE INDEX devices_by_address ON devices (lower(json_extract(record, '$.mailboxAddress')));
         CREATE INDEX devices_by_device_id ON devices (lower(json_extract(record, '$.deviceId')));
       )sql",
+      // 4: the status page (InventoryStore::overview) counts current partnerships by access
+      // state and device type and finds the longest quarantined and the stalest from these
+      // indexes, where it read every record (about 3 s at 200,000 partnerships). Exactly the
+      // expressions of kOverviewExpressions. Building them reads each record once, on the
+      // first start of this release (about 2 s at 200,000 partnerships).
+      R"sql(
+        CREATE INDEX devices_by_access_state ON devices
+          (removed_ms, coalesce(json_extract(record, '$.accessState'), ''),
+           json_extract(record, '$.firstSyncTime'), key);
+        CREATE INDEX devices_by_device_type
+          ON devices (removed_ms, coalesce(json_extract(record, '$.deviceType'), ''));
+        CREATE INDEX devices_by_last_sync ON devices
+          (removed_ms, substr(coalesce(json_extract(record, '$.lastSuccessSync'), ''), 1, 19), key);
+      )sql",
   };
   return kMigrations;
 }
@@ -752,37 +766,81 @@ Result<InventorySummary, StoreError> InventoryStore::summary() {
   return s;
 }
 
+namespace {
+
+// What the status page counts and lists by, each the expression of an index of migration 4,
+// character for character (SQLite uses an expression index only for the same expression).
+struct OverviewExpressions {
+  std::string_view access_state = "coalesce(json_extract(record, '$.accessState'), '')";
+  std::string_view first_sync = "json_extract(record, '$.firstSyncTime')";
+  std::string_view device_type = "coalesce(json_extract(record, '$.deviceType'), '')";
+  // Times are stored as ISO 8601 text: their first 19 characters compare in time order.
+  std::string_view last_sync =
+      "substr(coalesce(json_extract(record, '$.lastSuccessSync'), ''), 1, 19)";
+};
+constexpr OverviewExpressions kOverviewExpressions;
+
+// The overview's queries. ?1: how many to list; ?2: the stale cutoff's first 19 characters.
+struct OverviewQueries {
+  std::string by_access_state = countedBy(kOverviewExpressions.access_state);
+  std::string by_device_type = countedBy(kOverviewExpressions.device_type);
+  std::string stale = "SELECT count(*) FROM devices WHERE removed_ms IS NULL AND " +
+                      std::string(kOverviewExpressions.last_sync) + " < ?2";
+  std::string quarantined = "SELECT record FROM devices WHERE removed_ms IS NULL AND " +
+                            std::string(kOverviewExpressions.access_state) +
+                            " = 'Quarantined' ORDER BY " +
+                            std::string(kOverviewExpressions.first_sync) + ", key LIMIT ?1";
+  std::string stalest = "SELECT record FROM devices WHERE removed_ms IS NULL AND " +
+                        std::string(kOverviewExpressions.last_sync) + " < ?2 ORDER BY " +
+                        std::string(kOverviewExpressions.last_sync) + ", key LIMIT ?1";
+
+  static std::string countedBy(std::string_view expression) {
+    return "SELECT " + std::string(expression) +
+           ", count(*) AS n FROM devices WHERE removed_ms IS NULL GROUP BY 1 ORDER BY n DESC, 1";
+  }
+  std::vector<std::pair<const char*, const std::string*>> all() const {
+    return {{"by access state", &by_access_state},
+            {"by device type", &by_device_type},
+            {"stale", &stale},
+            {"quarantined", &quarantined},
+            {"stalest", &stalest}};
+  }
+};
+
+const OverviewQueries& overviewQueries() {
+  static const OverviewQueries queries;
+  return queries;
+}
+
+}  // namespace
+
 Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string& stale_before,
                                                                std::size_t list_limit) {
+  const OverviewQueries& sql = overviewQueries();
+  const std::string cutoff = stale_before.substr(0, 19);
   InventoryOverview out;
-  auto counted = [&](const char* field,
+  auto counted = [&](const std::string& query,
                      std::vector<std::pair<std::string, std::int64_t>>& into) -> StoreResult {
-    auto q = database_->prepare(std::string("SELECT coalesce(json_extract(record, '$.") + field +
-                                "'), ''), count(*) AS n FROM devices WHERE removed_ms IS NULL "
-                                "GROUP BY 1 ORDER BY n DESC, 1");
+    auto q = database_->prepare(query);
     if (!q) return q.error();
     return eachRow(*q, [&]() -> StoreResult {
       into.emplace_back(q->text(0), q->integer(1));
       return {};
     });
   };
-  if (auto x = counted("accessState", out.by_access_state); !x) return x.error();
-  if (auto x = counted("deviceType", out.by_device_type); !x) return x.error();
-  // Times are stored as ISO 8601 text: their first 19 characters compare in time order.
-  const std::string last_sync =
-      "substr(coalesce(json_extract(record, '$.lastSuccessSync'), ''), 1, 19)";
-  auto stale = database_->prepare("SELECT count(*) FROM devices WHERE removed_ms IS NULL AND " +
-                                  last_sync + " < substr(?, 1, 19)");
+  if (auto x = counted(sql.by_access_state, out.by_access_state); !x) return x.error();
+  if (auto x = counted(sql.by_device_type, out.by_device_type); !x) return x.error();
+  auto stale = database_->prepare(sql.stale);
   if (!stale) return stale.error();
-  stale->bind(1, stale_before);
+  stale->bind(2, cutoff);
   if (auto row = stale->step(); !row) return row.error();
   out.stale = stale->integer(0);
-  auto listed = [&](const std::string& where, const std::string& order,
+  auto listed = [&](const std::string& query, bool with_cutoff,
                     std::vector<DeviceRecord>& into) -> StoreResult {
-    auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL AND " + where +
-                                " ORDER BY " + order + " LIMIT ?1");
+    auto q = database_->prepare(query);
     if (!q) return q.error();
-    q->bind(1, static_cast<std::int64_t>(list_limit)).bind(2, stale_before.substr(0, 19));
+    q->bind(1, static_cast<std::int64_t>(list_limit));
+    if (with_cutoff) q->bind(2, cutoff);
     return eachRow(*q, [&]() -> StoreResult {
       auto record = recordFromText(q->text(0));
       if (!record) return record.error();
@@ -790,15 +848,23 @@ Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string
       return {};
     });
   };
-  if (auto x = listed("json_extract(record, '$.accessState') = 'Quarantined' AND ?2 IS NOT NULL",
-                      "json_extract(record, '$.firstSyncTime'), key", out.quarantined);
-      !x) {
-    return x.error();
-  }
-  if (auto x = listed(last_sync + " < ?2", last_sync + ", key", out.stalest); !x) {
-    return x.error();
-  }
+  if (auto x = listed(sql.quarantined, false, out.quarantined); !x) return x.error();
+  if (auto x = listed(sql.stalest, true, out.stalest); !x) return x.error();
   return out;
+}
+
+Result<std::string, StoreError> InventoryStore::overviewPlan() {
+  std::string plan;
+  for (const auto& [name, query] : overviewQueries().all()) {
+    auto q = database_->prepare("EXPLAIN QUERY PLAN " + *query);
+    if (!q) return q.error();
+    auto read = eachRow(q.value(), [&]() -> StoreResult {
+      plan += std::string(name) + ": " + q.value().text(3) + "\n";
+      return {};
+    });
+    if (!read) return read.error();
+  }
+  return plan;
 }
 
 Result<void, StoreError> InventoryStore::applyHarvest(

@@ -228,6 +228,9 @@ class InventoryStore {
   // (ISO 8601, UTC), and up to `list_limit` of the quarantined and of the stalest.
   Result<InventoryOverview, store::StoreError> overview(const std::string& stale_before,
                                                         std::size_t list_limit);
+  // How SQLite will read overview()'s queries, a line per step after the query's name ("stale:
+  // SEARCH devices USING INDEX ..."): for the test that holds them to their indexes.
+  Result<std::string, store::StoreError> overviewPlan();
 
   // Runs one harvest's writes in one transaction, recorded as `run` until `body` calls
   // HarvestWrite::finished (its started_ms is the harvest's time of writing): all of it or, when
