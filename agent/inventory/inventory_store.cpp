@@ -855,11 +855,12 @@ Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string
 
 Result<std::string, StoreError> InventoryStore::overviewPlan() {
   std::string plan;
-  for (const auto& [name, query] : overviewQueries().all()) {
-    auto q = database_->prepare("EXPLAIN QUERY PLAN " + *query);
+  for (const auto& entry : overviewQueries().all()) {
+    const std::string name(entry.first);
+    auto q = database_->prepare("EXPLAIN QUERY PLAN " + *entry.second);
     if (!q) return q.error();
     auto read = eachRow(q.value(), [&]() -> StoreResult {
-      plan += std::string(name) + ": " + q.value().text(3) + "\n";
+      plan += name + ": " + q.value().text(3) + "\n";
       return {};
     });
     if (!read) return read.error();
