@@ -15,7 +15,9 @@ set -euo pipefail
 build=$(realpath "$1")
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 port=${EASGATE_CHECK_PORT:-19443}
+# Debian's wine64 package: the loader and the server, no `wine` wrappers on the PATH.
 wine=/usr/lib/wine/wine64
+wineserver=/usr/lib/wine/wineserver
 export WINEDEBUG=-all
 if [[ -z "${WINEPREFIX:-}" ]]; then
   export WINEPREFIX=$build/service-check-prefix
@@ -61,7 +63,7 @@ net() {
 }
 cleanup() {
   "$wine" net stop easgate >/dev/null 2>&1 || true
-  wineserver -k 2>/dev/null || true
+  "$wineserver" -k 2>/dev/null || true
   pkill -9 -f 'easgate(-exchange-sim)?\.exe' 2>/dev/null || true
   rm -rf "$work"
 }
@@ -70,10 +72,10 @@ trap cleanup EXIT
 # The SCM must outlive each wine command (a fresh one per command would start and stop the
 # service manager around every step), and the prefix must say Windows 10 for the MSI's
 # launch condition.
-wineserver -k 2>/dev/null || true
-wineserver -p
-wineboot --init >/dev/null 2>&1
-winecfg -v win10 >/dev/null 2>&1
+"$wineserver" -k 2>/dev/null || true
+"$wineserver" -p
+"$wine" wineboot --init >/dev/null 2>&1
+"$wine" winecfg -v win10 >/dev/null 2>&1
 
 version=$(sed -n 's/^project(easgate VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")
 next=$(awk -F. '{printf "%d.%d.%d", $1, $2, $3 + 1}' <<<"$version")
@@ -92,8 +94,8 @@ msi() { # ACTION MSI LOG: msiexec quietly, with its log kept for a failure
   # Wine's service manager stays locked after msiexec changed services ("Could not get handle
   # to service" to every net.exe after): restart Wine, as Windows would be restarted. Automatic
   # services, easgate among them, start again with it.
-  wineserver -k
-  wineserver -p
+  "$wineserver" -k
+  "$wineserver" -p
   "$wine" sc query easgate >/dev/null 2>&1 || true
 }
 
