@@ -105,13 +105,7 @@ std::vector<GatewayResult> CmdletGateway::deviceStatisticsOfEach(
     requests.push_back(std::move(request));
     asked.push_back(i);
   }
-  IndexedObjectSink to_sink;  // none: the objects are not wanted
-  if (sink) {
-    to_sink = [&](std::size_t j, std::vector<powershell::PsValue>&& batch) {
-      sink(asked[j], std::move(batch));
-    };
-  }
-  auto answers = runEach(requests, to_sink);
+  auto answers = runEach(requests, powershell::renumberedSink(sink, asked));
   for (std::size_t j = 0; j < answers.size(); ++j) results[asked[j]] = std::move(answers[j]);
   return results;
 }
@@ -121,10 +115,7 @@ std::vector<GatewayResult> CmdletGateway::runEach(const std::vector<BridgeReques
   std::vector<GatewayResult> results;
   results.reserve(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    ObjectSink to_sink;
-    if (sink)
-      to_sink = [&](std::vector<powershell::PsValue>&& batch) { sink(i, std::move(batch)); };
-    results.push_back(run(requests[i], to_sink));
+    results.push_back(run(requests[i], powershell::sinkOfRequest(sink, i)));
   }
   return results;
 }

@@ -244,9 +244,8 @@ struct BridgeProcess::Impl {
                                          " was not answered: the bridge stopped with an earlier "
                                          "request"));
         } else {
-          BatchSink to_sink;  // none: the objects go into the outcome
-          if (sink) to_sink = [&](std::vector<PsValue>&& batch) { sink(i, std::move(batch)); };
-          outcomes.push_back(receive(first_id + (i - next), requests[i].cmdlet, to_sink));
+          outcomes.push_back(
+              receive(first_id + (i - next), requests[i].cmdlet, sinkOfRequest(sink, i)));
         }
       }
       next = end;
@@ -412,11 +411,7 @@ std::vector<BridgeOutcome> BridgeProcess::runEach(const std::vector<BridgeReques
       sent.push_back(i);
     }
   }
-  IndexedBatchSink to_sink;
-  if (sink) {
-    to_sink = [&](std::size_t j, std::vector<PsValue>&& batch) { sink(sent[j], std::move(batch)); };
-  }
-  auto answers = impl_->exchangeEach(valid, to_sink);
+  auto answers = impl_->exchangeEach(valid, renumberedSink(sink, sent));
   for (std::size_t j = 0; j < answers.size(); ++j) outcomes[sent[j]] = std::move(answers[j]);
   return outcomes;
 }
