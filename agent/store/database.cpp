@@ -1,6 +1,7 @@
 // The SQLite adapter: every sqlite3 call of the agent is in this file.
 #include "agent/store/database.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 
@@ -12,6 +13,14 @@ namespace easgate::agent::store {
 namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
+// The write-ahead log is copied back into the file (a checkpoint, with an fsync of the file) once
+// it holds this many pages, by the connection whose transaction brought it there, after its
+// commit and out of the writers' turn (Database::transaction): a checkpoint inside a commit (what
+// SQLite does by itself) would keep a journal write waiting on a harvest's checkpoint. Writes
+// outside a transaction checkpoint in their commit, at a higher mark, so the log stays bounded
+// whoever writes.
+constexpr int kCheckpointPages = 1'000;
+constexpr int kCheckpointPagesInCommit = 4'000;
 
 StoreError errorFrom(sqlite3* db, int code, std::string_view doing) {
   StoreErrc kind = StoreErrc::kSql;
@@ -173,7 +182,24 @@ struct Database::Impl {
   std::shared_ptr<WriteGate> gate;
   std::mutex transaction_mutex;
   std::filesystem::path file;
+  // Set by SQLite's hook under the connection's own mutex, read by transaction() after it.
+  std::atomic<int> wal_pages = 0;            // as the last commit of this connection left the log
+  std::atomic<bool> in_transaction = false;  // of transaction(), which checkpoints after it
   ~Impl() { sqlite3_close_v2(db); }
+
+  // SQLite's hook after each commit in WAL mode: notes the log's size; a write outside
+  // transaction() checkpoints there, past the higher mark.
+  static int onCommit(void* self, sqlite3* db, const char* schema, int pages) {
+    auto& impl = *static_cast<Impl*>(self);
+    impl.wal_pages = pages;
+    if (!impl.in_transaction && pages >= kCheckpointPagesInCommit) checkpoint(db, schema);
+    return SQLITE_OK;
+  }
+  // Copies what it can without waiting for readers or writers (PASSIVE); a busy log is left to
+  // the next one.
+  static void checkpoint(sqlite3* db, const char* schema) {
+    (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
 };
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -200,6 +226,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
       std::filesystem::perm_options::replace, ec);
   sqlite3_extended_result_codes(impl->db, 1);
   sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+  sqlite3_wal_hook(impl->db, &Impl::onCommit, impl.get());  // in place of SQLite's checkpoints
   std::unique_ptr<Database> database(new Database(std::move(impl)));
   // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
   // returns, which is what "journaled before acknowledged" needs.
@@ -235,27 +262,35 @@ Result<Statement, StoreError> Database::prepare(std::string_view sql) {
 Result<void, StoreError> Database::transaction(
     const std::function<Result<void, StoreError>()>& body, Priority priority) {
   std::lock_guard one_at_a_time(impl_->transaction_mutex);
-  impl_->gate->enter(priority);
-  struct Leave {
-    WriteGate& gate;
-    ~Leave() { gate.leave(); }
-  } leave{*impl_->gate};
-  if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
-  Result<void, StoreError> outcome;
-  try {
-    outcome = body();
-  } catch (...) {
-    (void)execute("ROLLBACK");
-    throw;
+  {
+    impl_->gate->enter(priority);
+    impl_->in_transaction = true;
+    struct Leave {
+      Impl& impl;
+      ~Leave() {
+        impl.in_transaction = false;
+        impl.gate->leave();
+      }
+    } leave{*impl_};
+    if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
+    Result<void, StoreError> outcome;
+    try {
+      outcome = body();
+    } catch (...) {
+      (void)execute("ROLLBACK");
+      throw;
+    }
+    if (!outcome) {
+      (void)execute("ROLLBACK");
+      return outcome.error();
+    }
+    if (auto committed = execute("COMMIT"); !committed) {
+      (void)execute("ROLLBACK");
+      return committed.error();
+    }
   }
-  if (!outcome) {
-    (void)execute("ROLLBACK");
-    return outcome.error();
-  }
-  if (auto committed = execute("COMMIT"); !committed) {
-    (void)execute("ROLLBACK");
-    return committed.error();
-  }
+  // The other writers have their turn while this connection checkpoints.
+  if (impl_->wal_pages.exchange(0) >= kCheckpointPages) Impl::checkpoint(impl_->db, nullptr);
   return {};
 }
 

@@ -85,8 +85,9 @@ class Database {
   // back when it fails. Not nestable. Connections of this process to one file take turns for
   // their transactions (SQLite's own lock, which waits by polling, is left to other processes);
   // a background transaction waits while any foreground one does. One connection runs one
-  // transaction at a time (others
-  // wait); parts of the agent that work concurrently each open their own connection.
+  // transaction at a time (others wait); parts of the agent that work concurrently each open
+  // their own connection. A transaction that leaves the write-ahead log long checkpoints it
+  // after its commit, once the other writers may go on.
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
                                        Priority priority = Priority::kForeground);
 

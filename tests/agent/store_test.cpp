@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -139,6 +140,32 @@ TEST_F(StoreTest, AWaitingForegroundWriterGoesBeforeABackgroundOne) {
   ASSERT_TRUE(q.ok());
   ASSERT_TRUE(q->step().value());
   EXPECT_EQ(q->text(0), "first foreground background");
+}
+
+// SQLite's own checkpoints are replaced by the store's (a harvest's checkpoint must not run in
+// the commit that a journal write waits for): whoever writes, in a transaction of either
+// priority or outside one, the write-ahead log is still copied back and stays bounded.
+TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
+  auto db = openStore(file()).value();
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  const std::uintmax_t page = std::stoull(scalar(*db, "PRAGMA page_size"));
+  const fs::path wal = file().string() + "-wal";
+  auto fill = [&](const std::function<Result<void, StoreError>()>& write) {
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(write().ok());
+  };
+  // About 100 pages a write, 6,000 a round: without checkpoints the log would hold them all.
+  const std::string write =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+      "INSERT INTO filler SELECT randomblob(3000) FROM n";
+  fill([&] {
+    return db->transaction([&] { return db->execute(write); }, Database::Priority::kBackground);
+  });
+  EXPECT_LT(fs::file_size(wal), 1'500 * page) << "background transactions";
+  fill([&] { return db->transaction([&] { return db->execute(write); }); });
+  EXPECT_LT(fs::file_size(wal), 1'500 * page) << "foreground transactions";
+  fill([&] { return db->execute(write); });
+  EXPECT_LT(fs::file_size(wal), 4'500 * page) << "writes outside a transaction";
+  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "18000");
 }
 
 }  // namespace
