@@ -358,7 +358,11 @@ Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const 
 }
 
 HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key) {
-  auto q = statements_.get("INSERT OR IGNORE INTO temp.harvest_seen (key) VALUES (?)");
+  // A staged partnership was seen (removeUnseen reads both): only the others are written, the
+  // few that statistics alone named.
+  auto q = statements_.get(
+      "INSERT OR IGNORE INTO temp.harvest_seen (key) SELECT ?1 "
+      "WHERE NOT EXISTS (SELECT 1 FROM temp.harvest_staged WHERE key = ?1)");
   if (!q) return q.error();
   return q.value()->bind(1, key).run();
 }
@@ -524,8 +528,9 @@ Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const st
 HarvestWrite::StoreResult HarvestWrite::removeUnseen(
     const std::function<StoreResult(const std::string&, const DeviceFieldTexts&)>& removed) {
   auto gone = database_.prepare(
-      "SELECT key, record FROM devices WHERE removed_ms IS NULL AND key NOT IN "
-      "(SELECT key FROM temp.harvest_seen) ORDER BY key");
+      "SELECT key, record FROM devices WHERE removed_ms IS NULL "
+      "AND key NOT IN (SELECT key FROM temp.harvest_staged) "
+      "AND key NOT IN (SELECT key FROM temp.harvest_seen) ORDER BY key");
   if (!gone) return gone.error();
   auto mark = database_.prepare("UPDATE devices SET removed_ms = ? WHERE key = ?");
   if (!mark) return mark.error();
@@ -886,8 +891,8 @@ Result<void, StoreError> InventoryStore::applyHarvest(
       return x;
     }
     const std::int64_t harvest = database_->lastInsertId();
-    // What this harvest read (for removeUnseen) and what it listed (staged): on the side, in
-    // the connection's temporary database, never in the file; emptied after.
+    // What this harvest listed (staged) and what else it read (seen), for removeUnseen: on the
+    // side, in the connection's temporary database, never in the file; emptied after.
     constexpr const char* kEmpty =
         "DELETE FROM temp.harvest_seen; DELETE FROM temp.harvest_staged;";
     if (auto x = database_->execute(

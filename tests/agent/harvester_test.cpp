@@ -2,6 +2,7 @@
 // what each kind reads, what the store and the event feed then say.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -235,6 +236,37 @@ TEST_F(Harvests, OnlyAFullHarvestSeesARemovedPartnership) {
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0].kind, "partnership-removed");
   EXPECT_EQ(inventory_->current().value().size(), 39u);
+}
+
+// A partnership the listing missed (made again between Get-MobileDevice and the statistics) but
+// its mailbox's statistics name was read by this harvest: a full harvest does not remove it.
+TEST_F(Harvests, APartnershipOnlyTheStatisticsNamedIsNotRemoved) {
+  harvest(HarvestKind::kFull);
+  newEvents();
+  // Of a mailbox with another partnership, listed as ever.
+  const auto& mailboxes = org().mailboxes();
+  auto with_two = std::find_if(mailboxes.begin(), mailboxes.end(),
+                               [](const sim::SimMailbox& m) { return m.devices.size() >= 2; });
+  ASSERT_NE(with_two, mailboxes.end());
+  const sim::PartnershipFacts missed = with_two->devices.front();
+  const std::string mailbox = with_two->facts.identity;
+  std::atomic<bool> back{false};
+  gateway_.onCall([&](const powershell::BridgeRequest& r) {
+    if (r.cmdlet == "Get-MobileDevice") {
+      gateway_.withOrganisation([&](sim::Organisation& o) {
+        if (auto d = o.findDevice(missed.guid)) o.removeDevice(*d);
+      });
+    } else if (r.cmdlet == "Get-MobileDeviceStatistics" && !back.exchange(true)) {
+      gateway_.withOrganisation(
+          [&](sim::Organisation& o) { o.addDevice(*o.findMailbox(mailbox), missed); });
+    }
+  });
+  HarvestReport full = harvest(HarvestKind::kFull);
+  EXPECT_TRUE(back);
+  EXPECT_EQ(full.removed, 0u);
+  EXPECT_EQ(full.devices, 40u);
+  for (const auto& e : newEvents()) EXPECT_NE(e.kind, "partnership-removed") << e.device_key;
+  EXPECT_EQ(inventory_->current().value().size(), 40u);
 }
 
 TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {

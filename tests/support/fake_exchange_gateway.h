@@ -24,6 +24,11 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
   // Every request that passed the input checks, in order (failed ones included).
   const std::vector<powershell::BridgeRequest>& requests() const { return requests_; }
   powershell::sim::Organisation& organisation() { return organisation_; }
+  // Changes the organisation while calls may be running on other threads (from a hook, say).
+  void withOrganisation(const std::function<void(powershell::sim::Organisation&)>& change) {
+    std::lock_guard lock(mutex_);
+    change(organisation_);
+  }
   // Called with each request before it runs (after the input checks), on the caller's thread:
   // a test can hold a call there, or count calls.
   void onCall(std::function<void(const powershell::BridgeRequest&)> hook) {
