@@ -144,21 +144,20 @@ fs::path benchDirectory() {
 
 int runBench(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // each command's lines would be timed too
-  std::size_t mailboxes = 2000;
-  double seconds = 5;
-  int connections = 4;
-  std::size_t long_polls = 1000;
-  std::size_t idle = 500;
-  std::size_t harvest_mailboxes = 20000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--harvest-mailboxes") harvest_mailboxes = std::stoul(argv[i + 1]);
-    if (a == "--long-polls") long_polls = std::stoul(argv[i + 1]);
-    if (a == "--idle") idle = std::stoul(argv[i + 1]);
-    if (a == "--mailboxes") mailboxes = std::stoul(argv[i + 1]);
-    if (a == "--seconds") seconds = std::stod(argv[i + 1]);
-    if (a == "--connections") connections = std::stoi(argv[i + 1]);
-  }
+  const bench::BenchArgs args(
+      argc, argv,
+      "usage: api_bench [--mailboxes N (2000)] [--seconds S (5)] [--connections C (4)]\n"
+      "                 [--long-polls L (1000)] [--idle I (500)] [--harvest-mailboxes H (20000)]\n"
+      "The 9090 protocol under load (TLS, client certificates, keep-alive), and commands\n"
+      "during full harvests of H mailboxes.\n",
+      {"--mailboxes", "--seconds", "--connections", "--long-polls", "--idle",
+       "--harvest-mailboxes"});
+  const std::size_t mailboxes = args.count("--mailboxes", 2000);
+  const double seconds = args.number("--seconds", 5);
+  const int connections = static_cast<int>(args.count("--connections", 4));
+  std::size_t long_polls = args.count("--long-polls", 1000);
+  std::size_t idle = args.count("--idle", 500);
+  const std::size_t harvest_mailboxes = args.count("--harvest-mailboxes", 20000);
   const fs::path dir = benchDirectory();
   fs::remove_all(dir);
   if (!agent::transport::ensureDevelopmentPki(dir / "pki", {}).ok()) return 1;

@@ -11,7 +11,6 @@
 //          --pwsh PATH (default: the built easgate-pwsh-host, if any)
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -72,7 +71,12 @@ bool roundTrips(powershell::Bridge& bridge, std::size_t n, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o{bench::BenchArgs(argc, argv)};
+  const Options o{bench::BenchArgs(
+      argc, argv,
+      "usage: bridge_bench [--mailboxes N (100000)] [--devices N (200000)] [--bridges N (2)]\n"
+      "                    [--round-trips N (2000)] [--pwsh PATH (the built easgate-pwsh-host)]\n"
+      "The bridge pool against easgate-exchange-sim, and bridge.ps1 in PowerShell.\n",
+      {"--mailboxes", "--devices", "--bridges", "--round-trips", "--pwsh"})};
   std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
               std::thread::hardware_concurrency());
 

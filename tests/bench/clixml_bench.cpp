@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -63,12 +62,14 @@ bench::ChildRun runExport(const fs::path& input, const fs::path& output) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t devices = 200000;
-  fs::path dir = fs::temp_directory_path() / "easgate-bench";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--devices") == 0) devices = std::stoul(argv[i + 1]);
-    if (std::strcmp(argv[i], "--dir") == 0) dir = argv[i + 1];
-  }
+  const bench::BenchArgs args(
+      argc, argv,
+      "usage: clixml_bench [--devices N (200000)] [--dir DIR (easgate-bench in the temporary\n"
+      "                    directory)]\n"
+      "CLIXML parse throughput and the peak memory of `easgate export`.\n",
+      {"--devices", "--dir"});
+  const std::size_t devices = args.count("--devices", 200000);
+  const fs::path dir = args.text("--dir", (fs::temp_directory_path() / "easgate-bench").string());
   fs::create_directories(dir);
   const fs::path file = dir / ("mobile-devices-" + std::to_string(devices) + ".xml");
 
