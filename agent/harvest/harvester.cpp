@@ -25,8 +25,9 @@ constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
 // less when the journal wants the store: a command the MDM sends meanwhile is journaled at once.
 // A command still waits for the commit of the transaction it interrupted, which grows with the
 // transaction: during a first harvest of 100,000 mailboxes, 50 ms gave commands a p99 of
-// 42-45 ms, 5 ms gives 23.5 ms, for a first harvest a tenth to a third longer
-// (tests/bench/README.md).
+// 42-45 ms, 5 ms 23.5 ms, for a first harvest a tenth to a third longer; since checkpoints are
+// made after a commit, not in it (store/database.cpp), 5 ms gives 8.5-10 ms, and 2 or 20 ms no
+// better (tests/bench/README.md).
 constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(5);
 // Mailboxes are written to the directory, and taken for their statistics, this many at a time.
 constexpr std::size_t kMailboxBatch = 512;
