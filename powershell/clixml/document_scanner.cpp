@@ -42,6 +42,11 @@ void DocumentScanner::skipSpace() {
 }
 
 Result<bool, ClixmlError> DocumentScanner::skipMarkup() {
+  // Every kind opens with "<!" or "<?"; an element's tag, nearly every '<' of a document, is
+  // told apart by its second character alone.
+  if (pos_ + 1 >= text_.size() || (text_[pos_ + 1] != '!' && text_[pos_ + 1] != '?')) {
+    return false;
+  }
   struct Kind {
     std::string_view open, close, what;
   };
