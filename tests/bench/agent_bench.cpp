@@ -7,7 +7,7 @@
 //   4. commands through the journal: journaling rate (each one durable before its
 //      acknowledgement), and journal + execution rate end to end.
 //
-// Options: --mailboxes N (100000) --devices N (200000) --commands N (2000) --bridges N (1)
+// Options: `agent_bench --help`.
 // Full harvests read through --bridges simulator processes sharing one organisation (the
 // simulator's --shared-state). Commands and the delta harvest go through one more bridge of
 // their own: each process holds its organisation, so changes made through one bridge are seen

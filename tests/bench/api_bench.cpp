@@ -1,10 +1,9 @@
 // The 9090 protocol under load: TLS with client certificates and keep-alive, the real listener,
 // API service and store (a harvest of a simulated organisation fills it). Prints latencies and
 // rates; the goals are in the README.
-//   api_bench [--mailboxes N] [--seconds S] [--connections C] [--long-polls L] [--idle I]
-//             [--harvest-mailboxes H]
-// The last figures are the MDM's view of full harvests of H mailboxes (two partnerships each):
-// commands sent one at a time, every 20 ms, while the harvester writes.
+// Options: `api_bench --help`.
+// The last figures are the MDM's view of full harvests of --harvest-mailboxes mailboxes (two
+// partnerships each): commands sent one at a time, every 20 ms, while the harvester writes.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>

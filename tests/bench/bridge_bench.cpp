@@ -7,8 +7,7 @@
 //      simulator: median and p99;
 //   4. the same round trip through bridge.ps1 in PowerShell 7, when PowerShell is here.
 //
-// Options: --mailboxes N (100000) --devices N (200000) --bridges N (2) --round-trips N (2000)
-//          --pwsh PATH (default: the built easgate-pwsh-host, if any)
+// Options: `bridge_bench --help`.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
