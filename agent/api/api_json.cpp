@@ -89,7 +89,7 @@ std::string commandJson(const CommandRecord& c) {
 
 std::string deviceJson(const StoredDevice& device) {
   std::string out;
-  appendStoredDeviceJson(out, device);
+  appendStoredDeviceJson(out, device.view());
   return out;
 }
 

@@ -283,21 +283,20 @@ HttpResponse ApiService::devices(Call& call) {
             if (entry.value()) filter.mailbox = entry.value()->identity;
           }
         }
-        auto devices = c.inventory->devices(filter);
-        if (!devices) return devices.error();
+        // Written straight from SQLite's rows: about as many bytes as stored.
         std::string body = "{\"devices\":[";
-        // A device is written in about as many bytes as it is stored in.
-        std::size_t stored = 0;
-        for (const auto& d : devices.value()) stored += d.record.size() + 64;
-        body.reserve(stored);
+        body.reserve(q.limit * 1536);
         std::size_t count = 0;
-        for (const auto& d : devices.value()) {
+        std::string last_key;
+        auto read = c.inventory->forEachDevice(filter, [&](const StoredDeviceView& d) {
           if (count++) body += ',';
           appendStoredDeviceJson(body, d);
-        }
+          if (count == q.limit) last_key = d.key;
+        });
+        if (!read) return read.error();
         body += "],\"nextCursor\":";
         if (count == q.limit) {
-          json::appendString(body, protocol::encodeCursor(devices->back().key));
+          json::appendString(body, protocol::encodeCursor(last_key));
         } else {
           body += "null";
         }

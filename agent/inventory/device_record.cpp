@@ -87,57 +87,74 @@ bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_vi
   return true;
 }
 
-void writeDeviceJson(
-    std::string& out,
-    const std::function<void(std::size_t, const DeviceField&, json::JsonWriter&)>& value,
-    std::initializer_list<JsonTime> extra) {
-  json::JsonWriter json(out);
-  json.beginObject();
-  const auto& fields = deviceFields();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    json.key(fields[i].name);
-    value(i, fields[i], json);
-  }
+const std::vector<std::string>& deviceJsonKeys() {
+  static const std::vector<std::string> kKeys = [] {
+    std::vector<std::string> keys;
+    for (const DeviceField& field : deviceFields()) {
+      std::string key(keys.empty() ? "{" : ",");
+      json::appendString(key, field.name);
+      key += ':';
+      keys.push_back(std::move(key));
+    }
+    return keys;
+  }();
+  return kKeys;
+}
+
+void endDeviceJson(std::string& out, std::initializer_list<JsonTime> extra) {
   for (const auto& [name, unix_ms] : extra) {
-    json.key(name);
-    json.string(utc::formatUnixMs(unix_ms));
+    out += ',';
+    json::appendString(out, name);
+    out += ":\"";
+    utc::appendUnixMs(out, unix_ms);
+    out += '"';
   }
-  json.endObject();
+  out += '}';
 }
 
 namespace {
 
 // A field's value: a string, or null when Exchange gave none.
-void writeFieldValue(const DeviceRecord& record, const DeviceField& field, json::JsonWriter& json) {
-  const std::string text = fieldText(record, field);
-  if (text.empty()) {
-    json.null();
-  } else {
-    json.string(text);
+void appendFieldValue(std::string& out, const DeviceRecord& record, const DeviceField& field) {
+  if (field.text) {
+    const std::string& text = record.*field.text;
+    if (text.empty()) {
+      out += "null";
+    } else {
+      json::appendString(out, text);
+    }
+    return;
   }
+  const auto& time = record.*field.time;
+  if (!time) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  utc::appendDotNetTicks(out, time->time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
+  out += '"';
 }
 
 }  // namespace
 
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra) {
+  const auto& fields = deviceFields();
   writeDeviceJson(
-      out,
-      [&](std::size_t, const DeviceField& field, json::JsonWriter& json) {
-        writeFieldValue(record, field, json);
-      },
+      out, [&](std::size_t i, std::string& json) { appendFieldValue(json, record, fields[i]); },
       extra);
 }
 
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       const std::vector<const DeviceField*>& fields) {
-  json::JsonWriter json(out);
-  json.beginObject();
+  out += '{';
   for (const DeviceField* field : fields) {
-    json.key(field->name);
-    writeFieldValue(record, *field, json);
+    if (field != fields.front()) out += ',';
+    json::appendString(out, field->name);
+    out += ':';
+    appendFieldValue(out, record, *field);
   }
-  json.endObject();
+  out += '}';
 }
 
 }  // namespace easgate::agent

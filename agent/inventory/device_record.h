@@ -11,10 +11,6 @@
 #include <string_view>
 #include <vector>
 
-namespace easgate::json {
-class JsonWriter;
-}
-
 namespace easgate::agent {
 
 // An instant in UTC with .NET's 100 ns resolution, so Exchange's times keep every digit.
@@ -91,6 +87,11 @@ struct JsonTime {
   std::string_view name;
   std::int64_t unix_ms = 0;
 };
+// What goes before each field's value, in deviceFields() order: `{"mailboxIdentity":` for the
+// first, `,"mailboxAddress":` and so on after it.
+const std::vector<std::string>& deviceJsonKeys();
+// The `extra` members, then the closing brace.
+void endDeviceJson(std::string& out, std::initializer_list<JsonTime> extra);
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra = {});
 // The same shape with only `fields`, in their order (an export's --columns).
@@ -98,11 +99,17 @@ void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       const std::vector<const DeviceField*>& fields);
 
 // The shape appendDeviceJson writes, for a device read from elsewhere (the inventory's stored
-// form): `value(index, field, writer)` writes field `index`'s value, null when it has none.
-void writeDeviceJson(
-    std::string& out,
-    const std::function<void(std::size_t, const DeviceField&, json::JsonWriter&)>& value,
-    std::initializer_list<JsonTime> extra);
+// form): `value(index, out)` appends field `index`'s value as JSON, null when it has none.
+// Inline: a page of 1,000 devices calls `value` 31,000 times.
+template <typename Value>
+void writeDeviceJson(std::string& out, Value&& value, std::initializer_list<JsonTime> extra) {
+  const std::vector<std::string>& keys = deviceJsonKeys();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    out += keys[i];
+    value(i, out);
+  }
+  endDeviceJson(out, extra);
+}
 
 // A field's value as text; empty when there is none.
 std::string fieldText(const DeviceRecord& record, const DeviceField& field);

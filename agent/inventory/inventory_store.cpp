@@ -310,13 +310,15 @@ DeviceRecord recordFromFieldTexts(const DeviceFieldTexts& fields) {
   return r;
 }
 
-void appendStoredDeviceJson(std::string& out, const StoredDevice& device) {
+void appendStoredDeviceJson(std::string& out, const StoredDeviceView& device) {
   const std::initializer_list<JsonTime> seen = {{"firstSeen", device.first_seen_ms},
                                                 {"lastSeen", device.last_seen_ms}};
   // Each field's stored JSON string content, by its place in deviceFields(); copied as it is:
-  // the stored form and the API's escape strings alike (common/json/json_writer.h).
+  // the stored form and the API's escape strings alike (common/json/json_writer.h). Kept per
+  // thread: a page asks for it once per device.
   const StoredFieldOrder& order = StoredFieldOrder::get();
-  std::vector<std::string_view> raw(deviceFields().size());
+  thread_local std::vector<std::string_view> raw;
+  raw.assign(deviceFields().size(), std::string_view());
   std::size_t position = 0;
   const bool flat =
       forEachFlatMember(device.record, [&](std::string_view name, std::string_view v) {
@@ -325,18 +327,20 @@ void appendStoredDeviceJson(std::string& out, const StoredDevice& device) {
   if (flat) {
     writeDeviceJson(
         out,
-        [&](std::size_t i, const DeviceField&, json::JsonWriter& json) {
+        [&](std::size_t i, std::string& json) {
           if (raw[i].empty()) {
-            json.null();
+            json += "null";
           } else {
-            json.escapedString(raw[i]);
+            json += '"';
+            json += raw[i];
+            json += '"';
           }
         },
         seen);
     return;
   }
   // Not the usual form: through a record.
-  auto record = recordFromText(device.record);
+  auto record = recordFromText(std::string(device.record));
   appendDeviceJson(out, record ? record.value() : DeviceRecord{}, seen);
 }
 
@@ -597,11 +601,6 @@ Result<bool, StoreError> InventoryStore::known(const std::string& key) {
 
 namespace {
 
-// A row of key, record, first_seen_ms, last seen.
-Result<StoredDevice, StoreError> storedDevice(store::Statement& row) {
-  return StoredDevice{row.text(0), row.text(1), row.integer(2), row.integer(3)};
-}
-
 // What a search compares, each the expression of an index of migration 3, character for
 // character (SQLite uses an expression index only for the same expression).
 constexpr std::string_view kSearchedExpressions[] = {
@@ -660,18 +659,22 @@ Result<std::string, StoreError> InventoryStore::devicesPlan(const DeviceFilter& 
 }
 
 Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const DeviceFilter& f) {
-  auto prepared = devicesQuery(f);
-  if (!prepared) return prepared.error();
-  store::Statement* q = &prepared.value();
   std::vector<StoredDevice> out;
-  auto read = eachRow(*q, [&]() -> StoreResult {
-    auto device = storedDevice(*q);
-    if (!device) return device.error();
-    out.push_back(std::move(device).value());
-    return {};
+  auto read = forEachDevice(f, [&](const StoredDeviceView& d) {
+    out.push_back({std::string(d.key), std::string(d.record), d.first_seen_ms, d.last_seen_ms});
   });
   if (!read) return read.error();
   return out;
+}
+
+Result<void, StoreError> InventoryStore::forEachDevice(
+    const DeviceFilter& f, const std::function<void(const StoredDeviceView&)>& each) {
+  auto prepared = devicesQuery(f);
+  if (!prepared) return prepared.error();
+  store::Statement& q = prepared.value();
+  return eachRow(q, [&] {
+    each(StoredDeviceView{q.textView(0), q.textView(1), q.integer(2), q.integer(3)});
+  });
 }
 
 Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std::string& key) {
@@ -682,9 +685,7 @@ Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std
   auto row = q->step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<StoredDevice>();
-  auto device = storedDevice(*q);
-  if (!device) return device.error();
-  return std::optional(std::move(device).value());
+  return std::optional(StoredDevice{q->text(0), q->text(1), q->integer(2), q->integer(3)});
 }
 
 Result<std::vector<FieldChange>, StoreError> InventoryStore::history(const std::string& key) {

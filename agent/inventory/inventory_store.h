@@ -38,16 +38,27 @@ Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::stri
 // A record from its stored form (recordFromFieldTexts(fieldTextsFromRecord()), without the map).
 Result<DeviceRecord, store::StoreError> recordFromText(const std::string& record);
 
-struct StoredDevice {
-  std::string key;     // partnershipKey() of its Identity
-  std::string record;  // its fields in the stored form (recordText)
+// A row of InventoryStore::forEachDevice as SQLite holds it: valid during the call that gets it.
+struct StoredDeviceView {
+  std::string_view key;     // partnershipKey() of its Identity
+  std::string_view record;  // its fields in the stored form (recordText)
   std::int64_t first_seen_ms = 0;
   std::int64_t last_seen_ms = 0;
 };
 
+// The same, kept.
+struct StoredDevice {
+  std::string key;
+  std::string record;
+  std::int64_t first_seen_ms = 0;
+  std::int64_t last_seen_ms = 0;
+
+  StoredDeviceView view() const { return {key, record, first_seen_ms, last_seen_ms}; }
+};
+
 // A stored partnership as the API writes it (appendDeviceJson's members, read straight from the
 // stored form, then when the agent first and last saw it).
-void appendStoredDeviceJson(std::string& out, const StoredDevice& device);
+void appendStoredDeviceJson(std::string& out, const StoredDeviceView& device);
 
 // What a harvest finds stored for a partnership.
 struct StoredPartnership {
@@ -209,6 +220,10 @@ class InventoryStore {
   // Whether a partnership was ever in the inventory (kept when removed).
   Result<bool, store::StoreError> known(const std::string& key);
   Result<std::vector<StoredDevice>, store::StoreError> devices(const DeviceFilter& filter);
+  // The same, each handed to `each` where SQLite holds it, without a copy (a page of 1,000
+  // devices is about a megabyte).
+  Result<void, store::StoreError> forEachDevice(
+      const DeviceFilter& filter, const std::function<void(const StoredDeviceView&)>& each);
   // How SQLite will read devices(filter) (EXPLAIN QUERY PLAN, a line per step): for the tests
   // that hold a search to its indexes, and for diagnosis.
   Result<std::string, store::StoreError> devicesPlan(const DeviceFilter& filter);

@@ -105,11 +105,13 @@ std::int64_t Statement::integer(int column) const {
   return sqlite3_column_int64(impl_->stmt, column);
 }
 
-std::string Statement::text(int column) const {
+std::string Statement::text(int column) const { return std::string(textView(column)); }
+
+std::string_view Statement::textView(int column) const {
   const auto* p = sqlite3_column_text(impl_->stmt, column);
   int n = sqlite3_column_bytes(impl_->stmt, column);
-  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
-           : std::string();
+  return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+           : std::string_view();
 }
 
 std::optional<std::string> Statement::optionalText(int column) const {

@@ -57,6 +57,10 @@ class Statement {
   bool isNull(int column) const;
   std::int64_t integer(int column) const;
   std::string text(int column) const;
+  // The column's text where SQLite holds it: valid until the next step(), reset() or read of
+  // the same column as another type. For a row that is copied elsewhere at once (a page of
+  // devices written into its answer).
+  std::string_view textView(int column) const;
   std::optional<std::string> optionalText(int column) const;
   std::vector<std::uint8_t> blob(int column) const;
 

@@ -66,11 +66,19 @@ void appendCalendarTime(std::string& out, std::int64_t ticks, bool always_fracti
   }
 }
 
+void appendDotNetTicks(std::string& out, std::int64_t dotnet_ticks) {
+  appendCalendarTime(out, dotnet_ticks, false);
+  out.push_back('Z');
+}
+
+void appendUnixMs(std::string& out, std::int64_t unix_ms) {
+  appendDotNetTicks(out, unix_ms * kTicksPerMs + kUnixEpochDotNetTicks);
+}
+
 std::string formatDotNetTicks(std::int64_t dotnet_ticks) {
   std::string out;
   out.reserve(28);
-  appendCalendarTime(out, dotnet_ticks, false);
-  out.push_back('Z');
+  appendDotNetTicks(out, dotnet_ticks);
   return out;
 }
 
@@ -83,7 +91,10 @@ std::string formatSpreadsheetTicks(std::int64_t dotnet_ticks) {
 }
 
 std::string formatUnixMs(std::int64_t unix_ms) {
-  return formatDotNetTicks(unix_ms * kTicksPerMs + kUnixEpochDotNetTicks);
+  std::string out;
+  out.reserve(28);
+  appendUnixMs(out, unix_ms);
+  return out;
 }
 
 }  // namespace easgate::utc

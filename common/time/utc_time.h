@@ -21,6 +21,9 @@ void appendCalendarTime(std::string& out, std::int64_t dotnet_ticks, bool always
 
 std::string formatDotNetTicks(std::int64_t dotnet_ticks);
 std::string formatUnixMs(std::int64_t unix_ms);
+// The same, appended to `out` (a page of devices writes thousands).
+void appendDotNetTicks(std::string& out, std::int64_t dotnet_ticks);
+void appendUnixMs(std::string& out, std::int64_t unix_ms);
 
 // The one other form, for spreadsheets: "2024-03-05 09:14:27", still UTC, to the second. Excel
 // and LibreOffice read it as a date and time in a CSV file; they read the ISO form as text.

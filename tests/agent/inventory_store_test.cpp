@@ -295,7 +295,7 @@ TEST(StoredRecords, AStoredDeviceIsServedAsItsRecordIsWritten) {
   for (const auto& [text, record] : cases) {
     const StoredDevice stored{"k1", text, 1'700'000'000'000, 1'700'000'100'000};
     std::string served;
-    appendStoredDeviceJson(served, stored);
+    appendStoredDeviceJson(served, stored.view());
     std::string expected;
     appendDeviceJson(expected, record,
                      {{"firstSeen", stored.first_seen_ms}, {"lastSeen", stored.last_seen_ms}});
