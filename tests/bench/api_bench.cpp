@@ -124,6 +124,27 @@ Figures load(const fs::path& pki, int port, int connections, double seconds, Mak
   return all;
 }
 
+// The API service alone, called in this thread for `seconds`: no TLS, sockets or client. What a
+// figure over 9090 adds to it is theirs.
+Figures inProcess(agent::api::ApiService& api, const std::string& target, double seconds) {
+  agent::transport::HttpRequest request;
+  request.method = "GET";
+  request.target = target;
+  request.peer = {true, "CN=easgate-admin", "easgate-admin", "", "127.0.0.1"};
+  Figures f;
+  const auto start = bench::Clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  while (bench::Clock::now() < end) {
+    const auto t = bench::Clock::now();
+    const int status = api.handle(request).status;
+    f.latencies_ms.push_back(bench::seconds(bench::Clock::now() - t) * 1000);
+    if (status >= 300) ++f.failures;
+  }
+  f.seconds = bench::seconds(bench::Clock::now() - start);
+  std::sort(f.latencies_ms.begin(), f.latencies_ms.end());
+  return f;
+}
+
 void print(const char* what, const Figures& f) {
   auto at = [&](double q) {
     return f.latencies_ms.empty()
@@ -221,6 +242,8 @@ int runBench(int argc, char** argv) {
         load(dir / "pki", port, connections, seconds, [](int, int) {
           return R{http::verb::get, "/v1/devices?limit=1000", ""};
         }));
+  print("  the same, the API service alone (1 thread)",
+        inProcess(api, "/v1/devices?limit=1000", seconds));
   print("mixed: 10-device page, command state, status",
         load(dir / "pki", port, connections, seconds, [](int, int i) {
           const char* targets[] = {"/v1/devices?limit=10", "/v1/commands/1", "/v1/status"};
