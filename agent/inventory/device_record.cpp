@@ -148,11 +148,11 @@ void appendDeviceJson(std::string& out, const DeviceRecord& record,
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       const std::vector<const DeviceField*>& fields) {
   out += '{';
-  for (const DeviceField* field : fields) {
-    if (field != fields.front()) out += ',';
-    json::appendString(out, field->name);
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ',';
+    json::appendString(out, fields[i]->name);
     out += ':';
-    appendFieldValue(out, record, *field);
+    appendFieldValue(out, record, *fields[i]);
   }
   out += '}';
 }

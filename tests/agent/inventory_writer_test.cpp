@@ -69,6 +69,11 @@ TEST(CsvExport, WritesTheColumnsAskedForInTheirOrderByEitherName) {
             R"({"friendlyName":"Tony's \"work\" phone, new\r\nline","deviceId":"F2MVK1ABC",)"
             R"("firstSyncTime":"2024-03-05T09:14:27.1234567Z"})"
             "\n");
+  // A column asked for twice is written twice, each a member of its own.
+  options.columns = parseDeviceColumns("DeviceId,deviceid").value();
+  EXPECT_EQ(render(ExportFormat::kNdjson, {sampleRecord()}, options),
+            R"({"deviceId":"F2MVK1ABC","deviceId":"F2MVK1ABC"})"
+            "\n");
   // Get-MobileDevice's own name for the friendly name is understood too.
   ASSERT_TRUE(parseDeviceColumns("FriendlyName").ok());
   EXPECT_EQ(parseDeviceColumns("FriendlyName").value().front()->exchange_name,
