@@ -75,7 +75,7 @@ const std::vector<store::Migration>& migrations() {
       )sql",
       // 3: search (GET /v1/devices?q=): the start of a mailbox's name (its Identity's last
       // part), of its primary SMTP address or of a device ID, in any (ASCII) case. Indexes on
-      // exactly the expressions InventoryStore::devices compares (kSearchedExpressions).
+      // exactly the expressions InventoryStore::forEachDevice compares (kSearchedExpressions).
       R"sql(
         CREATE INDEX devices_by_mailbox_name
           ON devices (lower(replace(mailbox, rtrim(mailbox, replace(mailbox, '/', '')), '')));
@@ -656,15 +656,6 @@ Result<std::string, StoreError> InventoryStore::devicesPlan(const DeviceFilter& 
   });
   if (!read) return read.error();
   return plan;
-}
-
-Result<std::vector<StoredDevice>, StoreError> InventoryStore::devices(const DeviceFilter& f) {
-  std::vector<StoredDevice> out;
-  auto read = forEachDevice(f, [&](const StoredDeviceView& d) {
-    out.push_back({std::string(d.key), std::string(d.record), d.first_seen_ms, d.last_seen_ms});
-  });
-  if (!read) return read.error();
-  return out;
 }
 
 Result<void, StoreError> InventoryStore::forEachDevice(

@@ -219,12 +219,11 @@ class InventoryStore {
   Result<std::optional<StoredPolicy>, store::StoreError> policy();
   // Whether a partnership was ever in the inventory (kept when removed).
   Result<bool, store::StoreError> known(const std::string& key);
-  Result<std::vector<StoredDevice>, store::StoreError> devices(const DeviceFilter& filter);
-  // The same, each handed to `each` where SQLite holds it, without a copy (a page of 1,000
-  // devices is about a megabyte).
+  // The current partnerships `filter` finds, in key order, each handed to `each` where SQLite
+  // holds it, without a copy (a page of 1,000 devices is about a megabyte).
   Result<void, store::StoreError> forEachDevice(
       const DeviceFilter& filter, const std::function<void(const StoredDeviceView&)>& each);
-  // How SQLite will read devices(filter) (EXPLAIN QUERY PLAN, a line per step): for the tests
+  // How SQLite will read forEachDevice(filter) (EXPLAIN QUERY PLAN, a line per step): for the tests
   // that hold a search to its indexes, and for diagnosis.
   Result<std::string, store::StoreError> devicesPlan(const DeviceFilter& filter);
   // A current partnership.
@@ -258,7 +257,7 @@ class InventoryStore {
   const std::filesystem::path& file() const { return database_->file(); }
 
  private:
-  // devices()' statement, bound; `prefix` goes before its SELECT (EXPLAIN QUERY PLAN).
+  // forEachDevice()'s statement, bound; `prefix` goes before its SELECT (EXPLAIN QUERY PLAN).
   Result<store::Statement, store::StoreError> devicesQuery(const DeviceFilter& filter,
                                                            std::string_view prefix = {});
   friend Result<void, store::StoreError> importInventoryFromStore(

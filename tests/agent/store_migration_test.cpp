@@ -228,9 +228,10 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
       const DeviceRecord first = inv.current()->front();
       DeviceFilter by_id;
       by_id.search = text::lowerAscii(first.device_id.substr(0, 6));
-      auto found = inv.devices(by_id);
-      ASSERT_TRUE(found.ok()) << found.error().message;
-      EXPECT_GE(found->size(), 1u) << by_id.search;
+      std::size_t found = 0;
+      auto read = inv.forEachDevice(by_id, [&](const StoredDeviceView&) { ++found; });
+      ASSERT_TRUE(read.ok()) << read.error().message;
+      EXPECT_GE(found, 1u) << by_id.search;
       EXPECT_NE(inv.devicesPlan(by_id)->find("devices_by_device_id"), std::string::npos);
     }
 
