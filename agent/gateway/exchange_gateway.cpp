@@ -105,7 +105,7 @@ std::vector<GatewayResult> CmdletGateway::deviceStatisticsOfEach(
     requests.push_back(std::move(request));
     asked.push_back(i);
   }
-  auto answers = runEach(requests, powershell::renumberedSink(sink, asked));
+  auto answers = runEach(requests, sink.renumbered(asked));
   for (std::size_t j = 0; j < answers.size(); ++j) results[asked[j]] = std::move(answers[j]);
   return results;
 }
@@ -115,7 +115,7 @@ std::vector<GatewayResult> CmdletGateway::runEach(const std::vector<BridgeReques
   std::vector<GatewayResult> results;
   results.reserve(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    results.push_back(run(requests[i], powershell::sinkOfRequest(sink, i)));
+    results.push_back(run(requests[i], sink.of(i)));
   }
   return results;
 }

@@ -147,10 +147,9 @@ HarvestEvent listDriftEvent(const std::string& mailbox_identity, const std::stri
 }
 
 std::optional<std::size_t> joinStatistics(std::vector<StagedPartnership>& partnerships,
-                                          const powershell::PsObject& statistics,
-                                          bool keep_unlisted) {
-  const std::string key = partnershipKey(propertyText(statistics, "Identity"));
-  const std::string guid = lowerAscii(propertyText(statistics, "Guid"));
+                                          const DeviceRecord& statistics, bool keep_unlisted) {
+  const std::string key = partnershipKey(statistics.identity);
+  const std::string& guid = statistics.guid;  // lower case
   std::size_t at = 0;
   while (at < partnerships.size() && (key.empty() || partnerships[at].key != key) &&
          (guid.empty() || partnerships[at].record.guid != guid)) {

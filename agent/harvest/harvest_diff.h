@@ -8,7 +8,6 @@
 
 #include "agent/inventory/device_record.h"
 #include "agent/inventory/inventory_store.h"
-#include "powershell/clixml/ps_value.h"
 
 // What a harvest's reading means against what the inventory holds: pure functions of the two,
 // with no store and no Exchange (the harvester applies what they decide).
@@ -50,15 +49,15 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
                                 const DeviceRecord& read, const std::string& key,
                                 bool statistics_came, bool allowed_by_mdm);
 
-// Joins one Get-MobileDeviceStatistics object to the partnership it describes among a mailbox's
+// Joins one Get-MobileDeviceStatistics object (read as statisticsRecord() reads it) to the
+// partnership it describes among a mailbox's
 // staged ones (by Identity in any case and either separator, else by Guid: the two cmdlets may
 // write the Identity differently) and merges it in. Statistics of a partnership not among them
 // (made since the listing) are kept as a partnership of their own when `keep_unlisted` (a full
 // harvest; a delta's statistics bring the changed partnership's neighbours, which it did not
 // read). Returns the partnership's index, or nullopt when the statistics were left out.
 std::optional<std::size_t> joinStatistics(std::vector<StagedPartnership>& partnerships,
-                                          const powershell::PsObject& statistics,
-                                          bool keep_unlisted);
+                                          const DeviceRecord& statistics, bool keep_unlisted);
 
 // What only Get-MobileDeviceStatistics reports.
 bool isStatisticsField(std::string_view field);

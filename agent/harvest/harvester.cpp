@@ -35,19 +35,6 @@ constexpr std::size_t kMailboxBatch = 512;
 // together.
 constexpr std::size_t kStatisticsPerRequest = 32;
 
-// Calls `each` with every object in `value`, a list's items one by one.
-template <typename F>
-void forEachObject(const powershell::PsValue& value, F&& each) {
-  const powershell::PsObject* object = value.asObject();
-  if (!object) return;
-  if (object->container == powershell::PsContainer::kList ||
-      object->container == powershell::PsContainer::kEnumerable) {
-    for (const auto& item : object->items) forEachObject(item, each);
-    return;
-  }
-  each(*object);
-}
-
 }  // namespace
 
 struct Harvester::Correction {
@@ -85,7 +72,7 @@ Harvester::Harvester(store::Database& store, InventoryStore& inventory, Exchange
 }
 
 void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
-                                 std::vector<std::vector<powershell::PsValue>>& statistics,
+                                 std::vector<std::vector<DeviceRecord>>& statistics,
                                  std::vector<std::optional<GatewayError>>& failures,
                                  std::size_t& calls) {
   statistics.assign(mailboxes.size(), {});
@@ -100,10 +87,12 @@ void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
       statistics[i].clear();  // what a failed attempt gave is not trusted
     }
     calls += names.size();
+    // Each object is kept as the record it makes, not as the object.
     auto results = gateway_.deviceStatisticsOfEach(
-        names, [&](std::size_t j, std::vector<powershell::PsValue>&& batch) {
-          for (auto& v : batch) statistics[asking[j]].push_back(std::move(v));
-        });
+        names, powershell::IndexedBatchSink::ofObjects(
+                   [&](std::size_t j, const powershell::PropertyView& o) {
+                     statistics[asking[j]].push_back(statisticsRecord(o));
+                   }));
     std::vector<std::size_t> again;
     std::int64_t asked_to_wait = 0;
     for (std::size_t j = 0; j < asking.size(); ++j) {
@@ -146,7 +135,7 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
   ++p.calls;
   auto read = gateway_.casMailboxes([&](std::vector<powershell::PsValue>&& values) {
     for (const auto& v : values) {
-      forEachObject(v, [&](const powershell::PsObject& o) {
+      powershell::forEachObject(v, [&](const powershell::PsObject& o) {
         auto entry = mailboxEntryFromCasMailbox(o);
         if (!entry) return;
         p.mailbox_keys.insert(entry->key);
@@ -194,22 +183,19 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
 
 std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t since_ms) {
   std::optional<store::StoreError> failed;
-  auto stage = [&](std::vector<powershell::PsValue>&& values) {
-    for (const auto& v : values) {
-      forEachObject(v, [&](const powershell::PsObject& o) {
-        if (failed) return;
-        DeviceRecord r;
-        mergeMobileDevice(r, o);
-        if (r.identity.empty()) return;  // nothing to know it by
-        if (auto x = p.write->stage(partnershipKey(r.identity),
-                                    std::string(protocol::mailboxOfPartnership(r.identity)),
-                                    mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName")), r);
-            !x) {
-          failed = x.error();
-        }
-      });
+  // Each partnership is read for what the record takes, not built whole first.
+  auto stage = powershell::BatchSink::ofObjects([&](const powershell::PropertyView& o) {
+    if (failed) return;
+    DeviceRecord r;
+    mergeMobileDevice(r, o);
+    if (r.identity.empty()) return;  // nothing to know it by
+    if (auto x = p.write->stage(partnershipKey(r.identity),
+                                std::string(protocol::mailboxOfPartnership(r.identity)),
+                                mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName")), r);
+        !x) {
+      failed = x.error();
     }
-  };
+  });
   ++p.calls;
   auto read =
       p.full ? gateway_.listDevices(stage) : gateway_.listDevicesChangedSince(stage, since_ms);
@@ -248,7 +234,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   auto worker = [&] {
     std::size_t calls = 0;
     std::vector<std::string> mailboxes;
-    std::vector<std::vector<powershell::PsValue>> statistics;
+    std::vector<std::vector<DeviceRecord>> statistics;
     std::vector<std::optional<GatewayError>> failures;
     while (true) {
       mailboxes.clear();
@@ -312,8 +298,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
 
 Result<void, store::StoreError> Harvester::applyMailbox(
     Pass& p, const std::string& mailbox, std::vector<StagedPartnership> partnerships,
-    const std::vector<powershell::PsValue>& statistics,
-    const std::optional<GatewayError>& failure) {
+    const std::vector<DeviceRecord>& statistics, const std::optional<GatewayError>& failure) {
   HarvestWrite& w = *p.write;
   auto emit = [&](const HarvestEvent& e) {
     return w.event(e.kind, e.mailbox, e.device_key, e.detail);
@@ -325,13 +310,11 @@ Result<void, store::StoreError> Harvester::applyMailbox(
   // Statistics join their partnership by Identity, else by Guid (the two cmdlets may write
   // the Identity differently).
   std::vector<bool> with_statistics(partnerships.size(), false);
-  for (const auto& v : statistics) {
-    forEachObject(v, [&](const powershell::PsObject& o) {
-      auto at = joinStatistics(partnerships, o, /*keep_unlisted=*/p.full);
-      if (!at) return;
-      with_statistics.resize(partnerships.size(), false);
-      with_statistics[*at] = true;
-    });
+  for (const DeviceRecord& s : statistics) {
+    auto at = joinStatistics(partnerships, s, /*keep_unlisted=*/p.full);
+    if (!at) continue;
+    with_statistics.resize(partnerships.size(), false);
+    with_statistics[*at] = true;
   }
 
   // The mailbox's key and address, from the directory (partnerships of one mailbox share them).
@@ -433,7 +416,7 @@ std::optional<std::string> Harvester::readPolicy(Pass& p) {
   auto into = [](std::vector<powershell::PsObject>& out) {
     return [&out](std::vector<powershell::PsValue>&& values) {
       for (const auto& v : values) {
-        forEachObject(v, [&](const powershell::PsObject& o) { out.push_back(o); });
+        powershell::forEachObject(v, [&](const powershell::PsObject& o) { out.push_back(o); });
       }
     };
   };

@@ -125,7 +125,7 @@ class Harvester {
   // Diffs and applies a mailbox's staged partnerships with the statistics read for it.
   Result<void, store::StoreError> applyMailbox(Pass& pass, const std::string& mailbox,
                                                std::vector<StagedPartnership> partnerships,
-                                               const std::vector<powershell::PsValue>& statistics,
+                                               const std::vector<DeviceRecord>& statistics,
                                                const std::optional<GatewayError>& failure);
   Result<std::vector<Correction>, store::StoreError> findDrift(const Pass& pass,
                                                                std::int64_t started_ms,
@@ -135,7 +135,7 @@ class Harvester {
   // for, at least the options' own, doubling), as often as HarvestOptions say. `failures[i]`
   // is set for a mailbox skipped; a mailbox Exchange no longer has is no failure.
   void readStatisticsOf(const std::vector<std::string>& mailboxes,
-                        std::vector<std::vector<powershell::PsValue>>& statistics,
+                        std::vector<std::vector<DeviceRecord>>& statistics,
                         std::vector<std::optional<GatewayError>>& failures, std::size_t& calls);
 
   store::Database& store_;

@@ -10,6 +10,7 @@
 namespace easgate::agent {
 namespace {
 
+using powershell::PropertyView;
 using powershell::PsObject;
 using powershell::PsValue;
 
@@ -23,19 +24,17 @@ std::string_view simpleTypeName(std::string_view full) {
 }
 
 // A time property: a <DT>, or text in DateTime's form (as a re-exported CSV import gives).
-std::optional<Timestamp> time(const PsObject& object, std::string_view property) {
-  const PsValue* value = object.property(property);
-  if (!value) return std::nullopt;
-  std::optional<powershell::PsDateTime> dt = value->asDateTime();
+std::optional<Timestamp> time(const PropertyView& object, std::string_view property) {
+  std::optional<powershell::PsDateTime> dt = object.dateTime(property);
   if (!dt) {
-    if (auto display = value->display()) dt = powershell::scalars::parseDateTime(*display);
+    if (auto display = object.display(property)) dt = powershell::scalars::parseDateTime(*display);
   }
   if (!dt) return std::nullopt;
   return timestampFromDotNetTicks(dt->utcTicks());
 }
 
-void fillIfEmpty(std::string& field, std::string value) {
-  if (field.empty()) field = std::move(value);
+void fillIfEmpty(std::string& field, const std::string& value) {
+  if (field.empty()) field = value;
 }
 
 void fillIfEmpty(std::optional<Timestamp>& field, std::optional<Timestamp> value) {
@@ -71,7 +70,7 @@ constexpr SharedField kSharedFields[] = {
 
 // Copies the shared fields from `object`, read by the names `which` picks; values given
 // replace the record's when `override`, and otherwise only fill what is still empty.
-void copyShared(const PsObject& object, DeviceRecord& record, const char* SharedField::*which,
+void copyShared(const PropertyView& object, DeviceRecord& record, const char* SharedField::*which,
                 bool override) {
   for (const SharedField& f : kSharedFields) {
     std::string value = propertyText(object, f.*which);
@@ -91,7 +90,7 @@ std::string mailboxDnOfDeviceDn(std::string_view dn) {
   return low.substr(at + kContainer.size());
 }
 
-void mergeMobileDevice(DeviceRecord& r, const PsObject& object) {
+void mergeMobileDevice(DeviceRecord& r, const PropertyView& object) {
   // Get-MobileDevice is the authority for what it reports; it overrides statistics.
   copyShared(object, r, &SharedField::device_property, /*override=*/true);
   if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
@@ -103,19 +102,46 @@ void mergeMobileDevice(DeviceRecord& r, const PsObject& object) {
   if (r.mailbox_identity.empty()) r.mailbox_identity = r.user_display_name;
 }
 
-void mergeStatistics(DeviceRecord& r, const PsObject& object) {
-  copyShared(object, r, &SharedField::statistics_property, /*override=*/false);
-  fillIfEmpty(r.first_sync_time, time(object, "FirstSyncTime"));
+DeviceRecord statisticsRecord(const PropertyView& object) {
+  DeviceRecord s;
+  copyShared(object, s, &SharedField::statistics_property, /*override=*/true);
+  s.first_sync_time = time(object, "FirstSyncTime");
+  s.last_success_sync = time(object, "LastSuccessSync");
+  s.last_sync_attempt_time = time(object, "LastSyncAttemptTime");
+  s.last_policy_update_time = time(object, "LastPolicyUpdateTime");
+  s.policy_application_status = propertyText(object, "DevicePolicyApplicationStatus");
+  s.wipe_status = propertyText(object, "Status");
+  s.wipe_request_time = time(object, "DeviceWipeRequestTime");
+  s.wipe_sent_time = time(object, "DeviceWipeSentTime");
+  s.wipe_ack_time = time(object, "DeviceWipeAckTime");
+  return s;
+}
+
+void mergeStatistics(DeviceRecord& r, const DeviceRecord& s) {
+  for (const SharedField& f : kSharedFields) fillIfEmpty(r.*f.field, s.*f.field);
+  fillIfEmpty(r.first_sync_time, s.first_sync_time);
   fillIfEmpty(r.mailbox_identity, std::string(protocol::mailboxOfPartnership(r.identity)));
   // What only statistics know.
-  r.last_success_sync = time(object, "LastSuccessSync");
-  r.last_sync_attempt_time = time(object, "LastSyncAttemptTime");
-  r.last_policy_update_time = time(object, "LastPolicyUpdateTime");
-  r.policy_application_status = propertyText(object, "DevicePolicyApplicationStatus");
-  r.wipe_status = propertyText(object, "Status");
-  r.wipe_request_time = time(object, "DeviceWipeRequestTime");
-  r.wipe_sent_time = time(object, "DeviceWipeSentTime");
-  r.wipe_ack_time = time(object, "DeviceWipeAckTime");
+  r.last_success_sync = s.last_success_sync;
+  r.last_sync_attempt_time = s.last_sync_attempt_time;
+  r.last_policy_update_time = s.last_policy_update_time;
+  r.policy_application_status = s.policy_application_status;
+  r.wipe_status = s.wipe_status;
+  r.wipe_request_time = s.wipe_request_time;
+  r.wipe_sent_time = s.wipe_sent_time;
+  r.wipe_ack_time = s.wipe_ack_time;
+}
+
+void mergeStatistics(DeviceRecord& r, const PropertyView& object) {
+  mergeStatistics(r, statisticsRecord(object));
+}
+
+void mergeMobileDevice(DeviceRecord& record, const PsObject& device) {
+  mergeMobileDevice(record, powershell::PsObjectView(device));
+}
+
+void mergeStatistics(DeviceRecord& record, const PsObject& statistics) {
+  mergeStatistics(record, powershell::PsObjectView(statistics));
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/inventory/device_record.h"
+#include "powershell/clixml/property_view.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::agent {
@@ -26,8 +27,17 @@ std::string mailboxDnOfDeviceDn(std::string_view dn);
 // Get-MobileDevice is the authority for what it reports (its values replace the record's);
 // Get-MobileDeviceStatistics fills what is still empty and sets what only it knows (last
 // successful sync, wipe status and times).
+// Either reads the object through a PropertyView, so an object never built (the harvest's,
+// ClixmlReader::nextObjects) maps as one built does.
+void mergeMobileDevice(DeviceRecord& record, const powershell::PropertyView& device);
+void mergeStatistics(DeviceRecord& record, const powershell::PropertyView& statistics);
 void mergeMobileDevice(DeviceRecord& record, const powershell::PsObject& device);
 void mergeStatistics(DeviceRecord& record, const powershell::PsObject& statistics);
+
+// What one Get-MobileDeviceStatistics object says, as a record of its own, to be merged later
+// (mergeStatistics(record, statisticsRecord(o)) is mergeStatistics(record, o)).
+DeviceRecord statisticsRecord(const powershell::PropertyView& statistics);
+void mergeStatistics(DeviceRecord& record, const DeviceRecord& statistics);
 
 // Builds device records from Get-MobileDevice, Get-MobileDeviceStatistics and Get-CASMailbox
 // output arriving in any order and mix: statistics are joined to their partnership by

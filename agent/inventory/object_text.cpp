@@ -11,8 +11,11 @@ std::string partnershipKey(std::string_view identity) {
 }
 
 std::string propertyText(const powershell::PsObject& object, std::string_view property) {
-  const powershell::PsValue* v = object.property(property);
-  return v && v->display() ? *v->display() : "";
+  return propertyText(powershell::PsObjectView(object), property);
+}
+
+std::string propertyText(const powershell::PropertyView& object, std::string_view property) {
+  return object.display(property).value_or(std::string());
 }
 
 std::vector<std::string> propertyList(const powershell::PsObject& object,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/text/ascii.h"
+#include "powershell/clixml/property_view.h"
 #include "powershell/clixml/ps_value.h"
 
 // Small readings of Exchange's objects and names that several parts of the agent need.
@@ -19,6 +20,7 @@ std::string partnershipKey(std::string_view identity);
 
 // A property's display text ("" when absent or null), and a list property's items.
 std::string propertyText(const powershell::PsObject& object, std::string_view property);
+std::string propertyText(const powershell::PropertyView& object, std::string_view property);
 std::vector<std::string> propertyList(const powershell::PsObject& object,
                                       std::string_view property);
 

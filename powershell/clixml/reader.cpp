@@ -3,6 +3,7 @@
 #include "powershell/clixml/reader.h"
 
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <string_view>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 
 #include <pugixml.hpp>
 
+#include "common/text/ascii.h"
 #include "common/text/utf.h"
 #include "powershell/clixml/document_scanner.h"
 #include "powershell/clixml/escape.h"
@@ -123,6 +125,58 @@ std::size_t nodeOffset(pugi::xml_node node) {
 
 std::string describeElement(pugi::xml_node node) { return std::string("<") + node.name() + ">"; }
 
+// An object nextObjects() read without building it: its properties by name, text pointing into
+// the value pugixml parsed (or into `owned` when it had to be decoded), other values built.
+// Reused from one object to the next, so reading one allocates little.
+class FlatObject final : public PropertyView {
+ public:
+  struct Property {
+    std::string_view name;
+    bool adapted = false;  // <Props> rather than <MS>
+    bool is_text = false;  // an <S>, held in `text`; otherwise values[value]
+    std::string_view text;
+    std::size_t value = 0;
+  };
+
+  std::optional<std::string> display(std::string_view name) const override {
+    const Property* p = find(name);
+    if (!p) return std::nullopt;
+    if (p->is_text) return std::string(p->text);
+    return values[p->value].display();
+  }
+
+  std::optional<PsDateTime> dateTime(std::string_view name) const override {
+    const Property* p = find(name);
+    if (!p || p->is_text) return std::nullopt;
+    return values[p->value].asDateTime();
+  }
+
+  void clear() {
+    properties.clear();
+    values.clear();
+    owned.clear();
+  }
+
+  // Text that must outlive the parser's scratch or be decoded first: kept until clear().
+  std::string_view keep(std::string text) { return owned.emplace_back(std::move(text)); }
+
+  std::vector<Property> properties;
+  std::vector<PsValue> values;
+
+ private:
+  // As PsObject::property finds one: adapted before extended.
+  const Property* find(std::string_view name) const {
+    for (bool adapted : {true, false}) {
+      for (const Property& p : properties) {
+        if (p.adapted == adapted && text::equalsIgnoreAsciiCase(p.name, name)) return &p;
+      }
+    }
+    return nullptr;
+  }
+
+  std::deque<std::string> owned;  // a deque: what it holds stays where it is as it grows
+};
+
 }  // namespace
 
 struct ClixmlReader::Impl {
@@ -137,6 +191,23 @@ struct ClixmlReader::Impl {
 
   PsValue readValue(pugi::xml_node node, int depth);
   std::shared_ptr<const PsObject> readObject(pugi::xml_node node, int depth);
+  // An <Obj>'s RefId is defined once and is not referred to from inside the object.
+  void enterObject(pugi::xml_node node, const std::string& ref_id);
+  void leaveObject(pugi::xml_node node, std::string ref_id, std::weak_ptr<const PsObject> live);
+  // An <Obj>'s children into `object`, except the properties of <Props> and <MS>, which go to
+  // `properties(child, adapted)`, and the items of a LST or IE, which go to `items(child)`.
+  template <typename Properties, typename Items>
+  void readMembers(pugi::xml_node node, int depth, PsObject& object, Properties&& properties,
+                   Items&& items);
+  // nextObjects(): every object in the value at `node`, as forEachObject() visits them.
+  void readObjects(pugi::xml_node node, int depth, const ObjectFn& each);
+  void readFlatObject(pugi::xml_node node, int depth, const ObjectFn& each);
+  void readFlatProperties(pugi::xml_node node, bool adapted, int depth);
+  // The top-level value after the one read last, parsed; nullopt at the document's end.
+  Result<std::optional<pugi::xml_node>, ClixmlError> parseNext();
+  // Runs `read` over a value parseNext() gave, turning a Failure into the reader's error.
+  template <typename Read>
+  auto readParsed(pugi::xml_node node, Read&& read) -> Result<decltype(read(node)), ClixmlError>;
   PsValue readPrimitive(pugi::xml_node node, PsType type);
   PsTypeNames readTypeNames(pugi::xml_node node);
   void readProperties(pugi::xml_node node, std::vector<PsProperty>& out, int depth);
@@ -157,6 +228,7 @@ struct ClixmlReader::Impl {
   std::unordered_map<std::string, PsTypeNames> type_names;  // by TN RefId
   std::unordered_set<std::string> objects_in_progress;
   std::string scratch;
+  FlatObject flat;           // the object nextObjects() is reading
   std::string value_buffer;  // the value being parsed; pugixml's strings point into it
   std::optional<ClixmlError> failure;
   std::size_t base_offset = 0;  // where the buffer pugixml is reading starts in `text`
@@ -395,28 +467,33 @@ void ClixmlReader::Impl::readDictionary(pugi::xml_node node, std::vector<PsDicti
   }
 }
 
-std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node node, int depth) {
-  std::string ref_id = node.attribute("RefId").value();
-  if (!ref_id.empty()) {
-    auto known = objects.find(ref_id);
-    if (known != objects.end()) {
-      if (!reparsing)
-        fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
-      if (auto live = known->second.live.lock()) return live;  // parsing again: same object
-    }
-    if (!objects_in_progress.insert(ref_id).second) {
-      fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
-    }
+void ClixmlReader::Impl::enterObject(pugi::xml_node node, const std::string& ref_id) {
+  if (ref_id.empty()) return;
+  if ((!reparsing && objects.count(ref_id)) || !objects_in_progress.insert(ref_id).second) {
+    fail(node, ClixmlErrc::kStructure, "<Obj RefId=\"" + ref_id + "\"> is defined twice");
   }
-  // Its own allocation (not make_shared), so a weak entry in `objects` pins no memory.
-  std::shared_ptr<PsObject> object(new PsObject());
+}
+
+void ClixmlReader::Impl::leaveObject(pugi::xml_node node, std::string ref_id,
+                                     std::weak_ptr<const PsObject> live) {
+  if (ref_id.empty()) return;
+  objects_in_progress.erase(ref_id);
+  // An object nobody holds (one read by nextObjects() is never built) is parsed again from
+  // here by a <Ref> to it.
+  objects.insert_or_assign(std::move(ref_id),
+                           ObjectEntry{std::move(live), base_offset + nodeOffset(node)});
+}
+
+template <typename Properties, typename Items>
+void ClixmlReader::Impl::readMembers(pugi::xml_node node, int depth, PsObject& object,
+                                     Properties&& properties, Items&& items) {
   auto once = [&](bool already, pugi::xml_node child) {
     if (already)
       fail(child, ClixmlErrc::kStructure, describeElement(child) + " twice in one <Obj>");
   };
   auto set_container = [&](PsContainer kind, pugi::xml_node child) {
-    once(object->container != PsContainer::kNone, child);
-    object->container = kind;
+    once(object.container != PsContainer::kNone, child);
+    object.container = kind;
   };
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) {
@@ -429,62 +506,159 @@ std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node no
     Classified c = classify(child.name());
     switch (c.element) {
       case Element::kTN:
-        once(object->type_names != nullptr, child);
-        object->type_names = readTypeNames(child);
+        once(object.type_names != nullptr, child);
+        object.type_names = readTypeNames(child);
         break;
       case Element::kTNRef: {
-        once(object->type_names != nullptr, child);
+        once(object.type_names != nullptr, child);
         auto it = type_names.find(child.attribute("RefId").value());
         if (it == type_names.end()) {
           fail(child, ClixmlErrc::kStructure,
                "<TNRef RefId=\"" + std::string(child.attribute("RefId").value()) +
                    "\"> refers to no earlier <TN>");
         }
-        object->type_names = it->second;
+        object.type_names = it->second;
         break;
       }
       case Element::kToString:
-        once(object->to_string.has_value(), child);
-        object->to_string = escape::decode(textOf(child));
+        once(object.to_string.has_value(), child);
+        object.to_string = escape::decode(textOf(child));
         break;
-      case Element::kProps: readProperties(child, object->adapted, depth); break;
-      case Element::kMS: readProperties(child, object->extended, depth); break;
+      case Element::kProps: properties(child, /*adapted=*/true); break;
+      case Element::kMS: properties(child, /*adapted=*/false); break;
       case Element::kLST:
         set_container(PsContainer::kList, child);
-        readItems(child, object->items, depth);
+        items(child);
         break;
       case Element::kIE:
         set_container(PsContainer::kEnumerable, child);
-        readItems(child, object->items, depth);
+        items(child);
         break;
       case Element::kSTK:
         set_container(PsContainer::kStack, child);
-        readItems(child, object->items, depth);
+        readItems(child, object.items, depth);
         break;
       case Element::kQUE:
         set_container(PsContainer::kQueue, child);
-        readItems(child, object->items, depth);
+        readItems(child, object.items, depth);
         break;
       case Element::kDCT:
         set_container(PsContainer::kDictionary, child);
-        readDictionary(child, object->entries, depth);
+        readDictionary(child, object.entries, depth);
         break;
       case Element::kPrimitive:
       case Element::kNil:
-        once(object->base_value.has_value(), child);
-        object->base_value = readValue(child, depth + 1);
+        once(object.base_value.has_value(), child);
+        object.base_value = readValue(child, depth + 1);
         break;
       default:
         fail(child, ClixmlErrc::kStructure,
              describeElement(child) + " is not allowed inside <Obj>");
     }
   }
-  if (!ref_id.empty()) {
-    objects_in_progress.erase(ref_id);
-    objects.insert_or_assign(std::move(ref_id),
-                             ObjectEntry{object, base_offset + nodeOffset(node)});
+}
+
+std::shared_ptr<const PsObject> ClixmlReader::Impl::readObject(pugi::xml_node node, int depth) {
+  std::string ref_id = node.attribute("RefId").value();
+  if (!ref_id.empty() && reparsing) {
+    auto known = objects.find(ref_id);
+    if (known != objects.end()) {
+      if (auto live = known->second.live.lock()) return live;  // parsing again: same object
+    }
   }
+  enterObject(node, ref_id);
+  // Its own allocation (not make_shared), so a weak entry in `objects` pins no memory.
+  std::shared_ptr<PsObject> object(new PsObject());
+  readMembers(
+      node, depth, *object,
+      [&](pugi::xml_node child, bool adapted) {
+        readProperties(child, adapted ? object->adapted : object->extended, depth);
+      },
+      [&](pugi::xml_node child) { readItems(child, object->items, depth); });
+  leaveObject(node, std::move(ref_id), object);
   return object;
+}
+
+// True when an <Obj> is a list (LST or IE) that forEachObject() would go into.
+bool isListObject(pugi::xml_node node) {
+  for (pugi::xml_node child = node.first_child(); child; child = child.next_sibling()) {
+    if (child.type() != pugi::node_element) continue;
+    Element e = classify(child.name()).element;
+    if (e == Element::kLST || e == Element::kIE) return true;
+  }
+  return false;
+}
+
+void ClixmlReader::Impl::readObjects(pugi::xml_node node, int depth, const ObjectFn& each) {
+  if (depth > kMaxDepth || classify(node.name()).element != Element::kObj) {
+    // Checked and reported as next() does; an object a <Ref> names is built to be seen.
+    PsValue value = readValue(node, depth);
+    forEachObject(value, [&](const PsObject& object) { each(PsObjectView(object)); });
+    return;
+  }
+  if (!isListObject(node)) {
+    readFlatObject(node, depth, each);
+    return;
+  }
+  std::string ref_id = node.attribute("RefId").value();
+  enterObject(node, ref_id);
+  PsObject list;  // its own properties, if any, are checked and dropped
+  readMembers(
+      node, depth, list,
+      [&](pugi::xml_node child, bool adapted) {
+        readProperties(child, adapted ? list.adapted : list.extended, depth);
+      },
+      [&](pugi::xml_node child) {
+        for (pugi::xml_node item : child.children()) {
+          if (item.type() == pugi::node_element) readObjects(item, depth + 1, each);
+        }
+      });
+  leaveObject(node, std::move(ref_id), {});
+}
+
+void ClixmlReader::Impl::readFlatObject(pugi::xml_node node, int depth, const ObjectFn& each) {
+  std::string ref_id = node.attribute("RefId").value();
+  enterObject(node, ref_id);
+  flat.clear();
+  PsObject members;  // type names, ToString and the rest: checked, not kept
+  readMembers(
+      node, depth, members,
+      [&](pugi::xml_node child, bool adapted) { readFlatProperties(child, adapted, depth); },
+      [&](pugi::xml_node child) { readItems(child, members.items, depth); });
+  leaveObject(node, std::move(ref_id), {});
+  each(flat);
+}
+
+void ClixmlReader::Impl::readFlatProperties(pugi::xml_node node, bool adapted, int depth) {
+  for (pugi::xml_node child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    pugi::xml_attribute name = child.attribute("N");
+    if (!name) {
+      fail(child, ClixmlErrc::kStructure,
+           describeElement(child) + " inside " + describeElement(node) +
+               " has no N (name) attribute");
+    }
+    FlatObject::Property p;
+    p.adapted = adapted;
+    std::string_view raw_name = name.value();
+    p.name = raw_name.find('_') == std::string_view::npos ? raw_name
+                                                          : flat.keep(escape::decode(raw_name));
+    // Text, the most of what Exchange's objects hold, is pointed at where pugixml left it;
+    // everything else is read as next() reads it.
+    if (depth + 1 <= kMaxDepth && std::strcmp(child.name(), "S") == 0) {
+      std::string_view raw = textOf(child);
+      p.is_text = true;
+      if (raw.find('_') != std::string_view::npos) {
+        p.text = flat.keep(escape::decode(raw));
+      } else {
+        p.text = raw.data() == scratch.data() ? flat.keep(std::string(raw)) : raw;
+      }
+    } else {
+      p.value = flat.values.size();
+      flat.values.push_back(readValue(child, depth + 1));
+    }
+    flat.properties.push_back(p);
+  }
 }
 
 ClixmlReader::ClixmlReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -501,37 +675,64 @@ Result<ClixmlReader, ClixmlError> ClixmlReader::fromBytes(std::string bytes) {
 std::size_t ClixmlReader::position() const { return impl_->scanner.position(); }
 std::size_t ClixmlReader::size() const { return impl_->text.size(); }
 
-Result<std::optional<PsValue>, ClixmlError> ClixmlReader::next() {
-  Impl& s = *impl_;
-  if (s.failure) return *s.failure;
-  auto span = s.scanner.next();
+Result<std::optional<pugi::xml_node>, ClixmlError> ClixmlReader::Impl::parseNext() {
+  if (failure) return *failure;
+  auto span = scanner.next();
   if (!span) {
-    s.failure = span.error();
-    return *s.failure;
+    failure = span.error();
+    return *failure;
   }
-  if (!span.value()) return std::optional<PsValue>();
+  if (!span.value()) return std::optional<pugi::xml_node>();
   const ValueSpan value_span = *span.value();
   const std::size_t length = value_span.end - value_span.begin;
   // pugixml parses in place in a buffer we reuse, rather than copying into a fresh one.
-  s.value_buffer.assign(s.text, value_span.begin, length);
-  pugi::xml_parse_result parsed = s.document.load_buffer_inplace(
-      s.value_buffer.data(), s.value_buffer.size(), kParseOptions, pugi::encoding_utf8);
+  value_buffer.assign(text, value_span.begin, length);
+  pugi::xml_parse_result parsed = document.load_buffer_inplace(
+      value_buffer.data(), value_buffer.size(), kParseOptions, pugi::encoding_utf8);
   if (!parsed) {
     auto at =
         value_span.begin + static_cast<std::size_t>(std::max<std::ptrdiff_t>(parsed.offset, 0));
-    s.failure = ClixmlError{ClixmlErrc::kSyntax,
-                            describePosition(s.text, at) + ": " + parsed.description()};
-    return *s.failure;
+    failure =
+        ClixmlError{ClixmlErrc::kSyntax, describePosition(text, at) + ": " + parsed.description()};
+    return *failure;
   }
+  base_offset = value_span.begin;
+  return std::optional<pugi::xml_node>(document.document_element());
+}
+
+template <typename Read>
+auto ClixmlReader::Impl::readParsed(pugi::xml_node node, Read&& read)
+    -> Result<decltype(read(node)), ClixmlError> {
   try {
-    s.base_offset = value_span.begin;
-    PsValue value = s.readValue(s.document.document_element(), 0);
-    s.document.reset();
-    return std::optional<PsValue>(std::move(value));
+    auto value = read(node);
+    document.reset();
+    return value;
   } catch (const Failure& f) {
-    s.failure = ClixmlError{f.code, describePosition(s.text, f.offset) + ": " + f.message};
-    return *s.failure;
+    document.reset();
+    failure = ClixmlError{f.code, describePosition(text, f.offset) + ": " + f.message};
+    return *failure;
   }
+}
+
+Result<std::optional<PsValue>, ClixmlError> ClixmlReader::next() {
+  Impl& s = *impl_;
+  auto node = s.parseNext();
+  if (!node) return node.error();
+  if (!node.value()) return std::optional<PsValue>();
+  auto value = s.readParsed(*node.value(), [&](pugi::xml_node n) { return s.readValue(n, 0); });
+  if (!value) return value.error();
+  return std::optional<PsValue>(std::move(value).value());
+}
+
+Result<bool, ClixmlError> ClixmlReader::nextObjects(const ObjectFn& each) {
+  Impl& s = *impl_;
+  auto node = s.parseNext();
+  if (!node) return node.error();
+  if (!node.value()) return false;
+  return s.readParsed(*node.value(), [&](pugi::xml_node n) {
+    s.readObjects(n, 0, each);
+    return true;
+  });
 }
 
 Result<std::vector<PsValue>, ClixmlError> readClixml(std::string bytes) {
@@ -543,6 +744,16 @@ Result<std::vector<PsValue>, ClixmlError> readClixml(std::string bytes) {
     if (!value) return value.error();
     if (!value.value()) return values;
     values.push_back(std::move(*value.value()));
+  }
+}
+
+Result<void, ClixmlError> readClixmlObjects(std::string bytes, const ClixmlReader::ObjectFn& each) {
+  auto reader = ClixmlReader::fromBytes(std::move(bytes));
+  if (!reader) return reader.error();
+  while (true) {
+    auto more = reader->nextObjects(each);
+    if (!more) return more.error();
+    if (!more.value()) return {};
   }
 }
 

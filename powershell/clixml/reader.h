@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "powershell/clixml/clixml_error.h"
+#include "powershell/clixml/property_view.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::powershell {
@@ -27,6 +29,15 @@ class ClixmlReader {
   // error every later call returns the same error: a document is whole or it is rejected.
   Result<std::optional<PsValue>, ClixmlError> next();
 
+  // The next top-level value for the properties of its objects: `each` is called with every
+  // object in it, a list's items one by one as forEachObject() visits them, each a view valid
+  // during the call. No tree of values is built for those objects, so a caller that wants a
+  // few properties of many objects pays for those, not for the objects. The value is checked
+  // as next() checks it; an error found part way comes after the objects before it were seen,
+  // which the caller then drops. False once the document has ended.
+  using ObjectFn = std::function<void(const PropertyView& object)>;
+  Result<bool, ClixmlError> nextObjects(const ObjectFn& each);
+
   // Progress through the decoded (UTF-8) text, in bytes.
   std::size_t position() const;
   std::size_t size() const;
@@ -39,5 +50,8 @@ class ClixmlReader {
 
 // Reads a whole document: every value, or an error; never a part presented as the whole.
 Result<std::vector<PsValue>, ClixmlError> readClixml(std::string bytes);
+
+// Reads a whole document with nextObjects(): every object in it to `each`, or an error.
+Result<void, ClixmlError> readClixmlObjects(std::string bytes, const ClixmlReader::ObjectFn& each);
 
 }  // namespace easgate::powershell

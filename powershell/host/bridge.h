@@ -3,11 +3,13 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/result.h"
 #include "powershell/bridge/bridge_error.h"
 #include "powershell/bridge/request.h"
+#include "powershell/clixml/property_view.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::powershell {
@@ -18,28 +20,95 @@ struct BridgeResult {
   std::size_t count = 0;  // output objects, as the bridge counted them
 };
 
-// Receives output objects a batch at a time, so a large result never sits in memory whole.
-using BatchSink = std::function<void(std::vector<PsValue>&& batch)>;
-// The same for several requests at once: which request (its index) the batch answers.
-using IndexedBatchSink = std::function<void(std::size_t request, std::vector<PsValue>&& batch)>;
+// Receives output objects a batch at a time, so a large result never sits in memory whole:
+// as values, or one object at a time as a PropertyView (ofObjects), for a caller that reads a
+// few properties of many objects; a bridge process then builds no tree of values for them.
+class BatchSink {
+ public:
+  using Values = std::function<void(std::vector<PsValue>&& batch)>;
+  using Objects = std::function<void(const PropertyView& object)>;
+
+  BatchSink() = default;
+  template <typename F>
+  requires std::is_invocable_v<F&, std::vector<PsValue> &&> BatchSink(F values)
+      : values_(std::move(values)) {}  // NOLINT: a lambda is a sink
+  static BatchSink ofObjects(Objects each) {
+    BatchSink sink;
+    sink.objects_ = std::move(each);
+    return sink;
+  }
+
+  explicit operator bool() const { return values_ || objects_; }
+  // The objects function, for a producer that can read objects without building them.
+  const Objects* objects() const { return objects_ ? &objects_ : nullptr; }
+
+  // Hands a batch over: whole, or object by object as forEachObject() visits them.
+  void operator()(std::vector<PsValue>&& batch) const {
+    if (values_) {
+      values_(std::move(batch));
+      return;
+    }
+    for (const PsValue& value : batch) {
+      forEachObject(value, [&](const PsObject& object) { objects_(PsObjectView(object)); });
+    }
+  }
+
+ private:
+  Values values_;
+  Objects objects_;
+};
+// The same for several requests at once: which request (its index) the batch or object answers.
+class IndexedBatchSink {
+ public:
+  using Values = std::function<void(std::size_t request, std::vector<PsValue>&& batch)>;
+  using Objects = std::function<void(std::size_t request, const PropertyView& object)>;
+
+  IndexedBatchSink() = default;
+  template <typename F>
+  requires std::is_invocable_v<F&, std::size_t, std::vector<PsValue> &&> IndexedBatchSink(F values)
+      : values_(std::move(values)) {}  // NOLINT: a lambda is a sink
+  static IndexedBatchSink ofObjects(Objects each) {
+    IndexedBatchSink sink;
+    sink.objects_ = std::move(each);
+    return sink;
+  }
+
+  explicit operator bool() const { return values_ || objects_; }
+
+  // Request `index`'s share, taking what this one takes; none when this is none (the objects
+  // then go into the outcome). It refers to this sink: use it while this one lives.
+  BatchSink of(std::size_t index) const {
+    if (values_) {
+      return [this, index](std::vector<PsValue>&& batch) { values_(index, std::move(batch)); };
+    }
+    if (objects_) {
+      return BatchSink::ofObjects(
+          [this, index](const PropertyView& object) { objects_(index, object); });
+    }
+    return {};
+  }
+
+  // This sink for requests renumbered: request j of the new numbering is request `indexes[j]`
+  // of this one's. Refers to both: use it while they live.
+  IndexedBatchSink renumbered(const std::vector<std::size_t>& indexes) const {
+    if (values_) {
+      return [this, &indexes](std::size_t j, std::vector<PsValue>&& batch) {
+        values_(indexes[j], std::move(batch));
+      };
+    }
+    if (objects_) {
+      return ofObjects([this, &indexes](std::size_t j, const PropertyView& object) {
+        objects_(indexes[j], object);
+      });
+    }
+    return {};
+  }
+
+ private:
+  Values values_;
+  Objects objects_;
+};
 using BridgeOutcome = Result<BridgeResult, BridgeError>;
-
-// Request `index`'s share of an indexed sink; none when `sink` is none (the objects then go into
-// the outcome). The sink returned refers to `sink`: use it while `sink` lives.
-inline BatchSink sinkOfRequest(const IndexedBatchSink& sink, std::size_t index) {
-  if (!sink) return {};
-  return [&sink, index](std::vector<PsValue>&& batch) { sink(index, std::move(batch)); };
-}
-
-// `sink` for requests renumbered: request j of the new numbering is request `indexes[j]` of
-// `sink`'s. None when `sink` is none. Refers to both: use it while they live.
-inline IndexedBatchSink renumberedSink(const IndexedBatchSink& sink,
-                                       const std::vector<std::size_t>& indexes) {
-  if (!sink) return {};
-  return [&sink, &indexes](std::size_t j, std::vector<PsValue>&& batch) {
-    sink(indexes[j], std::move(batch));
-  };
-}
 
 // Something that runs allowlisted cmdlets in a PowerShell runspace connected to Exchange:
 // one bridge process, or a pool of them. Requests are validated against the allowlist first.
@@ -61,7 +130,7 @@ class Bridge {
     std::vector<BridgeOutcome> outcomes;
     outcomes.reserve(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
-      outcomes.push_back(run(requests[i], sinkOfRequest(sink, i)));
+      outcomes.push_back(run(requests[i], sink.of(i)));
     }
     return outcomes;
   }

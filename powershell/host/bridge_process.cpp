@@ -28,12 +28,14 @@ BridgeError failure(BridgeErrc code, std::string message) {
   return BridgeError{code, std::move(message), "", 0};
 }
 
+BridgeError unreadableBatch(const ClixmlError& error) {
+  return failure(BridgeErrc::kBridgeFailed, "unreadable batch from the bridge: " + error.message);
+}
+
 // A batch is the CLIXML of one object[]; callers want its items.
 Result<std::vector<PsValue>, BridgeError> readBatch(std::string payload) {
   auto values = readClixml(std::move(payload));
-  if (!values)
-    return failure(BridgeErrc::kBridgeFailed,
-                   "unreadable batch from the bridge: " + values.error().message);
+  if (!values) return unreadableBatch(values.error());
   std::vector<PsValue> out;
   for (auto& v : values.value()) {
     const PsObject* o = v.asObject();
@@ -244,8 +246,7 @@ struct BridgeProcess::Impl {
                                          " was not answered: the bridge stopped with an earlier "
                                          "request"));
         } else {
-          outcomes.push_back(
-              receive(first_id + (i - next), requests[i].cmdlet, sinkOfRequest(sink, i)));
+          outcomes.push_back(receive(first_id + (i - next), requests[i].cmdlet, sink.of(i)));
         }
       }
       next = end;
@@ -285,6 +286,13 @@ struct BridgeProcess::Impl {
       }
       switch (frame->kind) {
         case FrameKind::kBatch: {
+          if (const BatchSink::Objects* each = sink.objects()) {
+            if (auto read = readClixmlObjects(std::move(frame->payload), *each); !read) {
+              kill();
+              return unreadableBatch(read.error());
+            }
+            break;
+          }
           auto batch = readBatch(std::move(frame->payload));
           if (!batch) {
             kill();
@@ -411,7 +419,7 @@ std::vector<BridgeOutcome> BridgeProcess::runEach(const std::vector<BridgeReques
       sent.push_back(i);
     }
   }
-  auto answers = impl_->exchangeEach(valid, renumberedSink(sink, sent));
+  auto answers = impl_->exchangeEach(valid, sink.renumbered(sent));
   for (std::size_t j = 0; j < answers.size(); ++j) outcomes[sent[j]] = std::move(answers[j]);
   return outcomes;
 }

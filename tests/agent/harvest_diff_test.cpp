@@ -1,6 +1,7 @@
 // What a harvest's reading of a partnership means against what the inventory holds: decided
 // without a store or an Exchange, so every case is a line here.
 #include "agent/harvest/harvest_diff.h"
+#include "agent/inventory/exchange_mapping.h"
 
 #include <gtest/gtest.h>
 
@@ -162,14 +163,17 @@ TEST(HarvestDiff, TheOtherEventsNameWhatTheyAreAbout) {
 }
 
 // Statistics as Get-MobileDeviceStatistics gives them, joined to a mailbox's staged partnerships.
-powershell::PsObject statisticsObject(const std::string& properties) {
-  auto parsed = powershell::readClixml(
+// One statistics object as the harvest reads it: from CLIXML, object by object, into a record.
+DeviceRecord statisticsObject(const std::string& properties) {
+  std::vector<DeviceRecord> read;
+  auto parsed = powershell::readClixmlObjects(
       "<Objs><Obj><TN><T>Deserialized.Microsoft.Exchange.Data.Mapi.MobileDeviceStatistics</T>"
       "</TN><Props>" +
-      properties + "</Props></Obj></Objs>");
+          properties + "</Props></Obj></Objs>",
+      [&](const powershell::PropertyView& o) { read.push_back(statisticsRecord(o)); });
   EXPECT_TRUE(parsed.ok());
-  return parsed.ok() && !parsed->empty() && parsed->front().asObject() ? *parsed->front().asObject()
-                                                                       : powershell::PsObject{};
+  EXPECT_EQ(read.size(), 1u);
+  return read.empty() ? DeviceRecord{} : read.front();
 }
 
 std::vector<StagedPartnership> stagedAnn() {

@@ -195,6 +195,54 @@ TEST(BridgeProcess, RequestsSentTogetherAreEachAnsweredInOrderAndAFailureStopsNo
   EXPECT_EQ(kept[1]->objects.size(), owners[0].size());
 }
 
+TEST(BridgeProcess, ObjectsTakenOneByOneAreTheBatchesObjectsForTheirRequest) {
+  // The harvest's sinks (BatchSink::ofObjects) read each object from the bridge's CLIXML without
+  // building it; they must see what a sink of values sees, each for its own request, also when
+  // a request refused before sending renumbers the rest.
+  auto bridge = startOk(sim());
+  ASSERT_TRUE(bridge);
+  const auto names = mailboxes(*bridge, 2);
+  ASSERT_EQ(names.size(), 2u);
+  const std::vector<BridgeRequest> requests = {devicesOf(names[0]), devicesOf(""),
+                                               devicesOf(names[1])};
+  using Seen = std::vector<std::vector<std::string>>;
+  auto describe = [](const PropertyView& o) {
+    std::string line;
+    for (const char* p : {"Identity", "DeviceId", "DeviceAccessState", "FirstSyncTime"}) {
+      line += o.display(p).value_or("-") + "|";
+    }
+    return line + (o.dateTime("FirstSyncTime") ? "DT" : "no DT");
+  };
+  Seen as_values(requests.size()), as_objects(requests.size());
+  bridge->runEach(requests, [&](std::size_t i, std::vector<PsValue>&& batch) {
+    for (const auto& v : batch) {
+      forEachObject(v,
+                    [&](const PsObject& o) { as_values[i].push_back(describe(PsObjectView(o))); });
+    }
+  });
+  auto outcomes = bridge->runEach(
+      requests, IndexedBatchSink::ofObjects([&](std::size_t i, const PropertyView& o) {
+        as_objects[i].push_back(describe(o));
+      }));
+  ASSERT_EQ(outcomes.size(), requests.size());
+  EXPECT_TRUE(outcomes[0].ok() && outcomes[2].ok());
+  EXPECT_FALSE(outcomes[1].ok());
+  EXPECT_FALSE(as_objects[0].empty());
+  EXPECT_FALSE(as_objects[2].empty());
+  EXPECT_TRUE(as_objects[1].empty());
+  EXPECT_EQ(as_objects, as_values);
+  EXPECT_NE(as_objects[0].front().find("|DT"), std::string::npos) << as_objects[0].front();
+  // And one request alone.
+  std::vector<std::string> alone;
+  auto one = bridge->run(devicesOf(names[1]), BatchSink::ofObjects([&](const PropertyView& o) {
+                           alone.push_back(describe(o));
+                         }));
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  EXPECT_EQ(one->count, alone.size());
+  EXPECT_EQ(alone, as_values[2]);
+  EXPECT_TRUE(bridge->healthy());
+}
+
 TEST(BridgeProcess, ThousandsOfRequestsSentTogetherAreAllAnswered) {
   // More than the host sends ahead at once (16 KB of requests): sent in turns, none lost.
   auto bridge = startOk(sim());

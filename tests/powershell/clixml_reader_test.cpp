@@ -270,6 +270,41 @@ TEST(ClixmlReader, StreamsValuesAndReportsProgress) {
   EXPECT_EQ(reader->position(), reader->size());
 }
 
+TEST(ClixmlReader, ReadsObjectsOneByOneWithoutBuildingThemAsTheTreeReadsThem) {
+  // What the harvest reads: a batch's objects through nextObjects(). parseOk() checks every
+  // property against the tree; here, the objects seen and the cases the flat reading treats
+  // apart: text split by CDATA, escaped names and text, a <Ref> to an object read flat before
+  // (read again from the document), an enum, a nested list, items that are not objects.
+  std::string document = objs(
+      "<Obj RefId=\"0\"><TN RefId=\"0\"><T>System.Object[]</T></TN><LST>"
+      "<Obj RefId=\"1\"><TN RefId=\"1\"><T>Deserialized.MobileDevice</T></TN>"
+      "<ToString>ann/iPhone</ToString><Props>"
+      "<S N=\"Device_x005F_Id\">abc_x000A_def</S><S N=\"Split\">a<![CDATA[<b>]]>c</S>"
+      "<DT N=\"FirstSyncTime\">2026-01-02T03:04:05Z</DT><Nil N=\"Empty\" />"
+      "<Obj N=\"DeviceAccessState\" RefId=\"2\"><TN RefId=\"2\"><T>System.Enum</T></TN>"
+      "<ToString>Allowed</ToString><I32>1</I32></Obj></Props>"
+      "<MS><S N=\"Split\">extended</S><I32 N=\"Count\">7</I32></MS></Obj>"
+      "<S>not an object</S><Nil />"
+      "<Obj RefId=\"3\"><TNRef RefId=\"0\" /><LST><Obj RefId=\"4\"><TNRef RefId=\"1\" />"
+      "<Props><Ref N=\"Twin\" RefId=\"1\" /><S N=\"DeviceId\">nested</S></Props></Obj>"
+      "</LST></Obj></LST></Obj>");
+  parseOk(document);
+  std::vector<std::vector<std::optional<std::string>>> seen;
+  auto read = readClixmlObjects(document, [&](const PropertyView& o) {
+    seen.push_back({o.display("device_id"), o.display("split"), o.display("FirstSyncTime"),
+                    o.display("Empty"), o.display("DeviceAccessState"), o.display("Count"),
+                    o.display("Twin"), o.display("DeviceId")});
+    EXPECT_EQ(o.dateTime("Split"), std::nullopt);
+  });
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  using S = std::optional<std::string>;
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (std::vector<S>{"abc\ndef", "a<b>c", "2026-01-02T03:04:05Z", std::nullopt,
+                                     "Allowed", "7", std::nullopt, std::nullopt}));
+  EXPECT_EQ(seen[1], (std::vector<S>{std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+                                     std::nullopt, std::nullopt, "ann/iPhone", "nested"}));
+}
+
 TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {
   auto load = [](const char* name) {
     std::ifstream in(std::string(EASGATE_TEST_DATA_DIR) + "/clixml/" + name, std::ios::binary);
