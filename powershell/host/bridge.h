@@ -29,9 +29,10 @@ class BatchSink {
   using Objects = std::function<void(const PropertyView& object)>;
 
   BatchSink() = default;
+  // Implicit, so that a function taking a batch is a sink wherever one is asked for.
   template <typename F>
   requires std::is_invocable_v<F&, std::vector<PsValue> &&> BatchSink(F values)
-      : values_(std::move(values)) {}  // NOLINT: a lambda is a sink
+      : values_(std::move(values)) {}
   static BatchSink ofObjects(Objects each) {
     BatchSink sink;
     sink.objects_ = std::move(each);
@@ -57,6 +58,7 @@ class BatchSink {
   Values values_;
   Objects objects_;
 };
+
 // The same for several requests at once: which request (its index) the batch or object answers.
 class IndexedBatchSink {
  public:
@@ -64,9 +66,10 @@ class IndexedBatchSink {
   using Objects = std::function<void(std::size_t request, const PropertyView& object)>;
 
   IndexedBatchSink() = default;
+  // Implicit, as BatchSink's.
   template <typename F>
   requires std::is_invocable_v<F&, std::size_t, std::vector<PsValue> &&> IndexedBatchSink(F values)
-      : values_(std::move(values)) {}  // NOLINT: a lambda is a sink
+      : values_(std::move(values)) {}
   static IndexedBatchSink ofObjects(Objects each) {
     IndexedBatchSink sink;
     sink.objects_ = std::move(each);
