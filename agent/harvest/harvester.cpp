@@ -133,17 +133,14 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
     batch.clear();
   };
   ++p.calls;
-  auto read = gateway_.casMailboxes([&](std::vector<powershell::PsValue>&& values) {
-    for (const auto& v : values) {
-      powershell::forEachObject(v, [&](const powershell::PsObject& o) {
+  auto read = gateway_.casMailboxes(
+      powershell::BatchSink::ofObjects([&](const powershell::PropertyView& o) {
         auto entry = mailboxEntryFromCasMailbox(o);
         if (!entry) return;
         p.mailbox_keys.insert(entry->key);
         batch.push_back(std::move(*entry));
-      });
-    }
-    if (batch.size() >= kMailboxBatch) flush();
-  });
+        if (batch.size() >= kMailboxBatch) flush();
+      }));
   flush();
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};

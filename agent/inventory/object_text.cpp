@@ -20,14 +20,7 @@ std::string propertyText(const powershell::PropertyView& object, std::string_vie
 
 std::vector<std::string> propertyList(const powershell::PsObject& object,
                                       std::string_view property) {
-  std::vector<std::string> out;
-  const powershell::PsValue* v = object.property(property);
-  if (v && v->asObject()) {
-    for (const auto& item : v->asObject()->items) {
-      if (item.display()) out.push_back(*item.display());
-    }
-  }
-  return out;
+  return powershell::PsObjectView(object).list(property);
 }
 
 }  // namespace easgate::agent

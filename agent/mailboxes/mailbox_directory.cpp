@@ -37,7 +37,11 @@ std::optional<std::string> smtpProxy(std::string_view proxy) {
 
 }  // namespace
 
-std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& o) {
+std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& object) {
+  return mailboxEntryFromCasMailbox(powershell::PsObjectView(object));
+}
+
+std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PropertyView& o) {
   MailboxEntry e;
   // Guid first: both the remote-session and the REST cmdlets of Exchange Online give it, so a
   // mailbox keeps one key whichever of them answered.
@@ -54,11 +58,11 @@ std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObjec
         "PrimarySmtpAddress", "Guid", "ExchangeGuid", "ExternalDirectoryObjectId"}) {
     if (auto v = propertyText(o, name); !v.empty()) e.names.push_back(std::move(v));
   }
-  for (const auto& proxy : propertyList(o, "EmailAddresses")) {
+  for (const auto& proxy : o.list("EmailAddresses")) {
     if (auto address = smtpProxy(proxy)) e.names.push_back(*address);
   }
-  e.allowed = propertyList(o, "ActiveSyncAllowedDeviceIDs");
-  e.blocked = propertyList(o, "ActiveSyncBlockedDeviceIDs");
+  e.allowed = o.list("ActiveSyncAllowedDeviceIDs");
+  e.blocked = o.list("ActiveSyncBlockedDeviceIDs");
   return e;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/store/database.h"
+#include "powershell/clixml/property_view.h"
 #include "powershell/clixml/ps_value.h"
 
 namespace easgate::agent {
@@ -29,6 +30,7 @@ struct MailboxEntry {
 // ExchangeGuid; nullopt when it has none.
 // Names: Identity, Name, DistinguishedName, SamAccountName, Alias, UserPrincipalName,
 // PrimarySmtpAddress, every smtp: proxy address, and the ids themselves.
+std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PropertyView& object);
 std::optional<MailboxEntry> mailboxEntryFromCasMailbox(const powershell::PsObject& object);
 
 // What a name is known as.

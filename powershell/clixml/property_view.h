@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "powershell/clixml/ps_value.h"
 
@@ -19,7 +20,21 @@ class PropertyView {
   virtual std::optional<std::string> display(std::string_view name) const = 0;
   // The property's value when it is a <DT>.
   virtual std::optional<PsDateTime> dateTime(std::string_view name) const = 0;
+  // The display texts of the items of a list property (a MultiValuedProperty), nil items
+  // left out; empty when the property is absent or holds no items.
+  virtual std::vector<std::string> list(std::string_view name) const = 0;
 };
+
+// The display texts of the items `value` holds, as PropertyView::list gives them.
+inline std::vector<std::string> itemTexts(const PsValue* value) {
+  std::vector<std::string> out;
+  if (const PsObject* object = value ? value->asObject() : nullptr) {
+    for (const PsValue& item : object->items) {
+      if (auto text = item.display()) out.push_back(std::move(*text));
+    }
+  }
+  return out;
+}
 
 // A PsObject read through PropertyView; refers to the object, which must outlive it.
 class PsObjectView final : public PropertyView {
@@ -33,6 +48,9 @@ class PsObjectView final : public PropertyView {
   std::optional<PsDateTime> dateTime(std::string_view name) const override {
     const PsValue* value = object_.property(name);
     return value ? value->asDateTime() : std::nullopt;
+  }
+  std::vector<std::string> list(std::string_view name) const override {
+    return itemTexts(object_.property(name));
   }
 
  private:

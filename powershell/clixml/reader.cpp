@@ -151,6 +151,11 @@ class FlatObject final : public PropertyView {
     return values[p->value].asDateTime();
   }
 
+  std::vector<std::string> list(std::string_view name) const override {
+    const Property* p = find(name);
+    return itemTexts(p && !p->is_text ? &values[p->value] : nullptr);
+  }
+
   void clear() {
     properties.clear();
     values.clear();

@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const PsObjectView want(expected);
         if (view.display(p.name) != want.display(p.name)) std::abort();
         if (view.dateTime(p.name) != want.dateTime(p.name)) std::abort();
+        if (view.list(p.name) != want.list(p.name)) std::abort();
       }
     }
   });

@@ -283,18 +283,21 @@ TEST(ClixmlReader, ReadsObjectsOneByOneWithoutBuildingThemAsTheTreeReadsThem) {
       "<DT N=\"FirstSyncTime\">2026-01-02T03:04:05Z</DT><Nil N=\"Empty\" />"
       "<Obj N=\"DeviceAccessState\" RefId=\"2\"><TN RefId=\"2\"><T>System.Enum</T></TN>"
       "<ToString>Allowed</ToString><I32>1</I32></Obj></Props>"
-      "<MS><S N=\"Split\">extended</S><I32 N=\"Count\">7</I32></MS></Obj>"
+      "<MS><S N=\"Split\">extended</S><I32 N=\"Count\">7</I32>"
+      "<Obj N=\"Ids\" RefId=\"5\"><LST><S>a</S><Nil /><S>b</S></LST></Obj></MS></Obj>"
       "<S>not an object</S><Nil />"
       "<Obj RefId=\"3\"><TNRef RefId=\"0\" /><LST><Obj RefId=\"4\"><TNRef RefId=\"1\" />"
       "<Props><Ref N=\"Twin\" RefId=\"1\" /><S N=\"DeviceId\">nested</S></Props></Obj>"
       "</LST></Obj></LST></Obj>");
   parseOk(document);
   std::vector<std::vector<std::optional<std::string>>> seen;
+  std::vector<std::vector<std::string>> lists;
   auto read = readClixmlObjects(document, [&](const PropertyView& o) {
     seen.push_back({o.display("device_id"), o.display("split"), o.display("FirstSyncTime"),
                     o.display("Empty"), o.display("DeviceAccessState"), o.display("Count"),
                     o.display("Twin"), o.display("DeviceId")});
     EXPECT_EQ(o.dateTime("Split"), std::nullopt);
+    lists.push_back(o.list("ids"));
   });
   ASSERT_TRUE(read.ok()) << read.error().message;
   using S = std::optional<std::string>;
@@ -303,6 +306,7 @@ TEST(ClixmlReader, ReadsObjectsOneByOneWithoutBuildingThemAsTheTreeReadsThem) {
                                      "Allowed", "7", std::nullopt, std::nullopt}));
   EXPECT_EQ(seen[1], (std::vector<S>{std::nullopt, std::nullopt, std::nullopt, std::nullopt,
                                      std::nullopt, std::nullopt, "ann/iPhone", "nested"}));
+  EXPECT_EQ(lists, (std::vector<std::vector<std::string>>{{"a", "b"}, {}}));
 }
 
 TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {

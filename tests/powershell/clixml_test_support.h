@@ -18,7 +18,7 @@ inline std::string objs(const std::string& values) {
 
 // What readClixmlObjects() (the harvest's reading, no tree built) makes of a document must be
 // what the tree says: the same objects in the same order, every property with the same text
-// and time, names matched the same way.
+// time and list items, names matched the same way.
 inline void expectObjectsAsInTheTree(const std::string& document,
                                      const std::vector<PsValue>& values) {
   std::vector<const PsObject*> tree;
@@ -39,6 +39,7 @@ inline void expectObjectsAsInTheTree(const std::string& document,
     for (const std::string& name : names) {
       EXPECT_EQ(view.display(name), expected.display(name)) << "object " << seen << ", " << name;
       EXPECT_EQ(view.dateTime(name), expected.dateTime(name)) << "object " << seen << ", " << name;
+      EXPECT_EQ(view.list(name), expected.list(name)) << "object " << seen << ", " << name;
     }
   });
   EXPECT_TRUE(read.ok()) << (read.ok() ? "" : read.error().message);
