@@ -216,6 +216,9 @@ struct ClixmlReader::Impl {
   PsValue readPrimitive(pugi::xml_node node, PsType type);
   PsTypeNames readTypeNames(pugi::xml_node node);
   void readProperties(pugi::xml_node node, std::vector<PsProperty>& out, int depth);
+  // Each property element of a <Props> or <MS> with its name (N), which it must have.
+  template <typename F>
+  void forEachProperty(pugi::xml_node node, F&& each);
   void readItems(pugi::xml_node node, std::vector<PsValue>& out, int depth);
   void readDictionary(pugi::xml_node node, std::vector<PsDictionaryEntry>& out, int depth);
   std::string_view textOf(pugi::xml_node node);
@@ -427,6 +430,13 @@ std::size_t countElements(pugi::xml_node node) {
 void ClixmlReader::Impl::readProperties(pugi::xml_node node, std::vector<PsProperty>& out,
                                         int depth) {
   out.reserve(out.size() + countElements(node));
+  forEachProperty(node, [&](pugi::xml_node child, std::string_view name) {
+    out.push_back(PsProperty{escape::decode(name), readValue(child, depth + 1)});
+  });
+}
+
+template <typename F>
+void ClixmlReader::Impl::forEachProperty(pugi::xml_node node, F&& each) {
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) continue;
     pugi::xml_attribute name = child.attribute("N");
@@ -435,7 +445,7 @@ void ClixmlReader::Impl::readProperties(pugi::xml_node node, std::vector<PsPrope
            describeElement(child) + " inside " + describeElement(node) +
                " has no N (name) attribute");
     }
-    out.push_back(PsProperty{escape::decode(name.value()), readValue(child, depth + 1)});
+    each(child, std::string_view(name.value()));
   }
 }
 
@@ -635,17 +645,9 @@ void ClixmlReader::Impl::readFlatObject(pugi::xml_node node, int depth, const Ob
 }
 
 void ClixmlReader::Impl::readFlatProperties(pugi::xml_node node, bool adapted, int depth) {
-  for (pugi::xml_node child : node.children()) {
-    if (child.type() != pugi::node_element) continue;
-    pugi::xml_attribute name = child.attribute("N");
-    if (!name) {
-      fail(child, ClixmlErrc::kStructure,
-           describeElement(child) + " inside " + describeElement(node) +
-               " has no N (name) attribute");
-    }
+  forEachProperty(node, [&](pugi::xml_node child, std::string_view raw_name) {
     FlatObject::Property p;
     p.adapted = adapted;
-    std::string_view raw_name = name.value();
     p.name = raw_name.find('_') == std::string_view::npos ? raw_name
                                                           : flat.keep(escape::decode(raw_name));
     // Text, the most of what Exchange's objects hold, is pointed at where pugixml left it;
@@ -663,7 +665,7 @@ void ClixmlReader::Impl::readFlatProperties(pugi::xml_node node, bool adapted, i
       flat.values.push_back(readValue(child, depth + 1));
     }
     flat.properties.push_back(p);
-  }
+  });
 }
 
 ClixmlReader::ClixmlReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -34,7 +34,8 @@ class ClixmlReader {
   // during the call. No tree of values is built for those objects, so a caller that wants a
   // few properties of many objects pays for those, not for the objects. The value is checked
   // as next() checks it; an error found part way comes after the objects before it were seen,
-  // which the caller then drops. False once the document has ended.
+  // which the caller then drops. A <Ref> to an object read this way parses it again from the
+  // document, as for an object a caller of next() released. False once the document has ended.
   using ObjectFn = std::function<void(const PropertyView& object)>;
   Result<bool, ClixmlError> nextObjects(const ObjectFn& each);
 
