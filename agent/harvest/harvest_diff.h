@@ -49,13 +49,13 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
                                 const DeviceRecord& read, const std::string& key,
                                 bool statistics_came, bool allowed_by_mdm);
 
-// Joins one Get-MobileDeviceStatistics object (read as statisticsRecord() reads it) to the
-// partnership it describes among a mailbox's
-// staged ones (by Identity in any case and either separator, else by Guid: the two cmdlets may
-// write the Identity differently) and merges it in. Statistics of a partnership not among them
-// (made since the listing) are kept as a partnership of their own when `keep_unlisted` (a full
-// harvest; a delta's statistics bring the changed partnership's neighbours, which it did not
-// read). Returns the partnership's index, or nullopt when the statistics were left out.
+// Joins one Get-MobileDeviceStatistics object (as statisticsRecord() reads it) to the
+// partnership it describes among a mailbox's staged ones (by Identity in any case and either
+// separator, else by Guid: the two cmdlets may write the Identity differently) and merges it in.
+// Statistics of a partnership not among them (made since the listing) are kept as a partnership of
+// their own when `keep_unlisted` (a full harvest; a delta's statistics bring the changed
+// partnership's neighbours, which it did not read). Returns the partnership's index, or nullopt
+// when the statistics were left out.
 std::optional<std::size_t> joinStatistics(std::vector<StagedPartnership>& partnerships,
                                           const DeviceRecord& statistics, bool keep_unlisted);
 

@@ -68,15 +68,13 @@ constexpr SharedField kSharedFields[] = {
     {&DeviceRecord::guid, "Guid", "Guid"},
 };
 
-// Copies the shared fields from `object`, read by the names `which` picks; values given
-// replace the record's when `override`, and otherwise only fill what is still empty.
-void copyShared(const PropertyView& object, DeviceRecord& record, const char* SharedField::*which,
-                bool override) {
+// Copies the shared fields from `object`, read by the names `which` picks: the values given
+// replace the record's.
+void copyShared(const PropertyView& object, DeviceRecord& record, const char* SharedField::*which) {
   for (const SharedField& f : kSharedFields) {
     std::string value = propertyText(object, f.*which);
     if (f.field == &DeviceRecord::guid) value = lowerAscii(value);
-    std::string& target = record.*f.field;
-    if (!value.empty() && (override || target.empty())) target = std::move(value);
+    if (!value.empty()) record.*f.field = std::move(value);
   }
 }
 
@@ -92,7 +90,7 @@ std::string mailboxDnOfDeviceDn(std::string_view dn) {
 
 void mergeMobileDevice(DeviceRecord& r, const PropertyView& object) {
   // Get-MobileDevice is the authority for what it reports; it overrides statistics.
-  copyShared(object, r, &SharedField::device_property, /*override=*/true);
+  copyShared(object, r, &SharedField::device_property);
   if (auto t = time(object, "FirstSyncTime")) r.first_sync_time = t;
   // What only Get-MobileDevice knows.
   r.user_display_name = propertyText(object, "UserDisplayName");
@@ -104,7 +102,7 @@ void mergeMobileDevice(DeviceRecord& r, const PropertyView& object) {
 
 DeviceRecord statisticsRecord(const PropertyView& object) {
   DeviceRecord s;
-  copyShared(object, s, &SharedField::statistics_property, /*override=*/true);
+  copyShared(object, s, &SharedField::statistics_property);
   s.first_sync_time = time(object, "FirstSyncTime");
   s.last_success_sync = time(object, "LastSuccessSync");
   s.last_sync_attempt_time = time(object, "LastSyncAttemptTime");
