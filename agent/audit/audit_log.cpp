@@ -61,8 +61,8 @@ Result<AuditEntry, store::StoreError> AuditLog::append(const AuditRecord& record
         .bind(5, record.target)
         .bind(6, record.outcome)
         .bind(7, record.detail)
-        .bindBlob(8, std::vector<std::uint8_t>(previous.begin(), previous.end()))
-        .bindBlob(9, std::vector<std::uint8_t>(entry.hash.begin(), entry.hash.end()));
+        .bindBlob(8, previous)
+        .bindBlob(9, entry.hash);
     return insert->run();
   };
   auto written = in_transaction ? write() : database_.transaction(write);
@@ -146,7 +146,7 @@ Result<AuditVerification, store::StoreError> AuditLog::verify() {
 Result<std::optional<std::int64_t>, store::StoreError> AuditLog::sequenceOf(const Sha256& hash) {
   auto query = database_.prepare("SELECT sequence FROM audit WHERE hash = ?");
   if (!query) return query.error();
-  query->bindBlob(1, std::vector<std::uint8_t>(hash.begin(), hash.end()));
+  query->bindBlob(1, hash);
   auto row = query->step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<std::int64_t>();

@@ -175,10 +175,10 @@ class HarvestWrite {
   // harvest's memory does not grow with the organisation. Staging a key again replaces it.
   StoreResult stage(const std::string& key, const std::string& mailbox,
                     const std::string& mailbox_dn, const DeviceRecord& record);
-  // The mailboxes of staged partnerships (as their Identity names them) after `after`, in
-  // order, at most `limit`; partnerships without one are staged under "".
   // How many mailboxes the staged partnerships name.
   Result<std::size_t, store::StoreError> stagedMailboxCount();
+  // The mailboxes of staged partnerships (as their Identity names them) after `after`, in
+  // order, at most `limit`; partnerships without one are staged under "".
   Result<std::vector<std::string>, store::StoreError> stagedMailboxes(const std::string& after,
                                                                       std::size_t limit);
   // The staged partnerships of the mailboxes from `first` to `last` (a run of what
@@ -195,9 +195,13 @@ class HarvestWrite {
   HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
       : database_(database), statements_(database), harvest_(harvest), now_ms_(now_ms) {}
   StoreResult seen(const std::string& key);
+  // Indexes what was staged and keeps one row per key, before the staged rows are first read.
+  StoreResult indexStaged();
 
   store::Database& database_;
   store::StatementCache statements_;
+  std::vector<std::uint8_t> staged_record_;  // stage()'s buffer, kept for the next
+  bool staged_indexed_ = false;
   std::int64_t harvest_;  // its row in harvests
   std::int64_t now_ms_;
 };

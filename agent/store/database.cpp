@@ -71,7 +71,7 @@ Statement& Statement::bind(int index, const std::optional<std::string>& text) {
   return text ? bind(index, std::string_view(*text)) : bind(index, nullptr);
 }
 
-Statement& Statement::bindBlob(int index, const std::vector<std::uint8_t>& bytes) {
+Statement& Statement::bindBlob(int index, std::span<const std::uint8_t> bytes) {
   sqlite3_bind_blob64(impl_->stmt, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
   return *this;
 }
@@ -120,9 +120,15 @@ std::optional<std::string> Statement::optionalText(int column) const {
 }
 
 std::vector<std::uint8_t> Statement::blob(int column) const {
+  auto bytes = blobView(column);
+  return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+}
+
+std::span<const std::uint8_t> Statement::blobView(int column) const {
   const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(impl_->stmt, column));
   int n = sqlite3_column_bytes(impl_->stmt, column);
-  return p ? std::vector<std::uint8_t>(p, p + n) : std::vector<std::uint8_t>();
+  return p ? std::span<const std::uint8_t>(p, static_cast<std::size_t>(n))
+           : std::span<const std::uint8_t>();
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,7 +46,7 @@ class Statement {
   }
   Statement& bind(int index, std::nullptr_t);
   Statement& bind(int index, const std::optional<std::string>& text);
-  Statement& bindBlob(int index, const std::vector<std::uint8_t>& bytes);
+  Statement& bindBlob(int index, std::span<const std::uint8_t> bytes);
 
   // Runs to the next row: true when one is ready to read, false when done.
   Result<bool, StoreError> step();
@@ -63,6 +64,8 @@ class Statement {
   std::string_view textView(int column) const;
   std::optional<std::string> optionalText(int column) const;
   std::vector<std::uint8_t> blob(int column) const;
+  // The column's bytes where SQLite holds them, valid as long as textView()'s.
+  std::span<const std::uint8_t> blobView(int column) const;
 
  private:
   friend class Database;

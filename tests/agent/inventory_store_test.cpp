@@ -244,6 +244,84 @@ TEST_F(InventoryStoreTest, SearchFindsTheStartOfANameAnAddressOrADeviceIdThrough
   EXPECT_TRUE(found("annika").empty());
 }
 
+TEST_F(InventoryStoreTest, StagedPartnershipsComeBackWholeOncePerKeyAsLastListed) {
+  // A listing is staged as it arrives and read back mailbox by mailbox: every field as it was
+  // (bytes of any kind, a time to its last tick, an empty time), and a partnership listed twice
+  // (a page of Get-MobileDevice repeated, or listed again while reading) as it was listed last.
+  DeviceRecord ann = device("ann", "A1", "Allowed");
+  ann.friendly_name = std::string("Ann's \"phone\"\t\x01\x1f\0 ", 19) + "\xe5\xb0\x8f\xe7\xb1\xb3";
+  ann.last_success_sync = timestampFromDotNetTicks(638553491981234567);
+  ann.wipe_ack_time = timestampFromDotNetTicks(1);
+  ann.device_user_agent = std::string(300, 'u');  // a length of two bytes
+  DeviceRecord ann_again = ann;
+  ann_again.access_state = "Blocked";
+  ann_again.last_success_sync = std::nullopt;
+  DeviceRecord bob = device("bob", "B1", "Quarantined");
+  DeviceRecord orphan = device("", "O1", "Allowed");
+  auto staged = inventory_->applyHarvest(
+      {"full", 1'000, 1'010, 3, 1, 0}, [&](HarvestWrite& w) -> StoreResult {
+        for (const auto* r : {&ann, &bob, &ann_again, &orphan}) {
+          const std::string mailbox = r == &orphan ? "" : r->mailbox_identity;
+          if (auto x = w.stage(keyOf(*r), mailbox, "cn=" + mailbox, *r); !x) return x;
+        }
+        auto count = w.stagedMailboxCount();
+        EXPECT_TRUE(count.ok());
+        EXPECT_EQ(count.value(), 3u) << "ann, bob and none";
+        auto mailboxes = w.stagedMailboxes("", 10);
+        EXPECT_TRUE(mailboxes.ok());
+        EXPECT_EQ(mailboxes.value(),
+                  (std::vector<std::string>{ann.mailbox_identity, bob.mailbox_identity}))
+            << "after none";
+        auto read = w.staged(ann.mailbox_identity, bob.mailbox_identity);
+        EXPECT_TRUE(read.ok());
+        if (!read.ok() || read.value().size() != 2) {
+          ADD_FAILURE() << "one partnership each for ann and bob";
+          return {};
+        }
+        EXPECT_EQ(read.value()[0].key, keyOf(ann));
+        EXPECT_EQ(read.value()[0].mailbox, ann.mailbox_identity);
+        EXPECT_EQ(read.value()[0].mailbox_dn, "cn=" + ann.mailbox_identity);
+        EXPECT_EQ(recordText(read.value()[0].record), recordText(ann_again)) << "listed last";
+        EXPECT_EQ(read.value()[0].record.friendly_name, ann.friendly_name);
+        EXPECT_EQ(read.value()[0].record.wipe_ack_time, ann.wipe_ack_time);
+        EXPECT_FALSE(read.value()[0].record.last_success_sync.has_value());
+        EXPECT_EQ(recordText(read.value()[1].record), recordText(bob));
+        // Listed again once reading has begun: still one, the last.
+        DeviceRecord ann_third = ann;
+        ann_third.device_os = "iOS 18";
+        if (auto x = w.stage(keyOf(ann), ann.mailbox_identity, "", ann_third); !x) return x;
+        auto again = w.staged(ann.mailbox_identity, ann.mailbox_identity);
+        EXPECT_TRUE(again.ok());
+        EXPECT_EQ(again.value().size(), 1u);
+        if (!again.value().empty()) {
+          EXPECT_EQ(recordText(again.value()[0].record), recordText(ann_third));
+          EXPECT_EQ(again.value()[0].record.last_success_sync, ann.last_success_sync);
+        }
+        auto none = w.staged("", "");
+        EXPECT_TRUE(none.ok());
+        EXPECT_EQ(none.value().size(), 1u) << "the partnership without a mailbox";
+        return {};
+      });
+  ASSERT_TRUE(staged.ok()) << staged.error().message;
+  // The next harvest stages from nothing.
+  ASSERT_TRUE(inventory_
+                  ->applyHarvest({"full", 2'000, 2'010, 0, 1, 0},
+                                 [&](HarvestWrite& w) -> StoreResult {
+                                   auto count = w.stagedMailboxCount();
+                                   EXPECT_TRUE(count.ok());
+                                   EXPECT_EQ(count.value(), 0u);
+                                   if (auto x = w.stage(keyOf(bob), bob.mailbox_identity, "", bob);
+                                       !x) {
+                                     return x;
+                                   }
+                                   auto read = w.staged(bob.mailbox_identity, bob.mailbox_identity);
+                                   EXPECT_TRUE(read.ok());
+                                   EXPECT_EQ(read.value().size(), 1u);
+                                   return {};
+                                 })
+                  .ok());
+}
+
 TEST(StoredRecords, ReadBackEveryTextAsWritten) {
   // Whatever a device calls itself comes back as it was: quotes, backslashes (Exchange Online's
   // Identities), control characters (written as \u escapes), other scripts, nothing at all. The
