@@ -25,17 +25,18 @@ bool parseNumber(std::string_view text, T& out) {
 
 std::string_view frameKindName(FrameKind kind) { return nameOf(kKinds, kind); }
 
-std::string encodeFrame(const Frame& frame) {
-  std::string out;
-  out.reserve(frame.payload.size() + 32);
-  out.append(frameKindName(frame.kind));
+std::string frameHeader(FrameKind kind, std::uint64_t id, std::size_t payload_size) {
+  std::string out(frameKindName(kind));
   out.push_back(' ');
-  out.append(std::to_string(frame.id));
+  out.append(std::to_string(id));
   out.push_back(' ');
-  out.append(std::to_string(frame.payload.size()));
+  out.append(std::to_string(payload_size));
   out.push_back('\n');
-  out.append(frame.payload);
   return out;
+}
+
+std::string encodeFrame(const Frame& frame) {
+  return frameHeader(frame.kind, frame.id, frame.payload.size()) + frame.payload;
 }
 
 Result<std::optional<Frame>, FrameError> FrameDecoder::next() {

@@ -29,6 +29,8 @@ enum class FrameErrc { kMalformed, kTooLarge };
 using FrameError = Error<FrameErrc>;
 
 std::string encodeFrame(const Frame& frame);
+// What goes before a frame's payload, for a writer that sends the payload where it lies.
+std::string frameHeader(FrameKind kind, std::uint64_t id, std::size_t payload_size);
 
 // Splits a byte stream into frames, whatever the sizes of the pieces fed to it.
 class FrameDecoder {

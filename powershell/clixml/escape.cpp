@@ -64,20 +64,37 @@ std::string decode(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Bytes copied as they are, whatever follows them: printable ASCII but for XML's markup and
+// '_' (which may start an _xHHHH_ escape), and the bytes of two- and three-byte UTF-8 but for
+// 0xC2 (which leads C1 controls). '"' is plain outside attributes only.
+struct PlainBytes {
+  bool text[256] = {};
+  bool attribute[256] = {};
+  constexpr PlainBytes() {
+    for (int c = 0; c < 256; ++c) {
+      const bool plain = (c >= 0x20 && c < 0x7F && c != '<' && c != '>' && c != '&' && c != '_') ||
+                         (c >= 0x80 && c != 0xC2 && c < 0xF0);
+      text[c] = plain;
+      attribute[c] = plain && c != '"';
+    }
+  }
+};
+constexpr PlainBytes kPlainBytes;
+
+}  // namespace
+
 void appendEncoded(std::string& out, std::string_view utf8, bool in_attribute) {
+  const bool* plain = in_attribute ? kPlainBytes.attribute : kPlainBytes.text;
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
   auto flush = [&](std::size_t end) { out.append(utf8.data() + run, end - run); };
   for (std::size_t i = 0; i < utf8.size();) {
+    if (plain[static_cast<unsigned char>(utf8[i])]) {
+      ++i;
+      continue;
+    }
     auto c = static_cast<unsigned char>(utf8[i]);
-    if (c >= 0x20 && c < 0x7F && c != '<' && c != '>' && c != '&' && c != '_' &&
-        !(in_attribute && c == '"')) {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80 && c != 0xC2 && c < 0xF0) {  // multi-byte text that needs no escape
-      ++i;
-      continue;
-    }
     if (c == '_') {
       bool before_x = i + 1 < utf8.size() && (utf8[i + 1] == 'x' || utf8[i + 1] == 'X');
       if (!before_x) {

@@ -52,10 +52,13 @@ const PsTypeNames& multiValuedTypes() {
   return kTypes;
 }
 
-// Builds an object's properties in Exchange's order.
+// Builds an object's properties in Exchange's order; `expected`, how many there will be, spares
+// the list its regrowth (a harvest of 200,000 partnerships builds 400,000 objects).
 class Props {
  public:
-  explicit Props(std::vector<PsProperty>& out) : out_(out) {}
+  explicit Props(std::vector<PsProperty>& out, std::size_t expected = 0) : out_(out) {
+    out_.reserve(out_.size() + expected);
+  }
   Props& text(const char* name, const std::string& value) {
     out_.push_back({name, value.empty() ? PsValue() : PsValue::text(PsType::kString, value)});
     return *this;
@@ -83,7 +86,7 @@ class Props {
 };
 
 void addRemotingProperties(PsObject& object) {
-  Props(object.extended)
+  Props(object.extended, 3)
       .text("PSComputerName", kComputerName)
       .guid("RunspaceId", kRunspaceId)
       .flag("PSShowComputerName", false);
@@ -124,7 +127,7 @@ PsValue mobileDevice(const PartnershipFacts& f) {
   auto o = std::make_shared<PsObject>();
   o->type_names = mobileDeviceTypes();
   o->to_string = deviceName(f);
-  Props(o->adapted)
+  Props(o->adapted, 27)
       .text("FriendlyName", f.friendly_name)
       .text("DeviceId", f.device_id)
       .text("DeviceImei", f.device_imei)
@@ -163,7 +166,7 @@ std::string distinguishedName(const MailboxFacts& f) {
 PsValue mobileDeviceStatistics(const PartnershipFacts& f, const std::string& type_name) {
   auto o = std::make_shared<PsObject>();
   o->type_names = statisticsTypes(type_name);
-  Props(o->adapted)
+  Props(o->adapted, 30)
       .time("FirstSyncTime", f.first_sync_ticks)
       .time("LastPolicyUpdateTime", f.first_sync_ticks)
       .time("LastSyncAttemptTime", f.last_success_sync_ticks)
@@ -202,7 +205,7 @@ PsValue casMailbox(const MailboxFacts& f) {
   auto o = std::make_shared<PsObject>();
   o->type_names = casMailboxTypes();
   o->to_string = f.name;
-  Props(o->adapted)
+  Props(o->adapted, 14)
       .text("Name", f.name)
       .text("DisplayName", f.name)
       .text("SamAccountName", f.sam_account_name)

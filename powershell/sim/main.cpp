@@ -13,6 +13,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 
@@ -54,9 +55,10 @@ struct Options {
   bool fail_connect = false;
 };
 
-void writeFrame(FrameKind kind, std::uint64_t id, const std::string& payload) {
-  std::string bytes = encodeFrame(Frame{kind, id, payload});
-  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+void writeFrame(FrameKind kind, std::uint64_t id, std::string_view payload) {
+  const std::string header = frameHeader(kind, id, payload.size());
+  if (std::fwrite(header.data(), 1, header.size(), stdout) != header.size() ||
+      std::fwrite(payload.data(), 1, payload.size(), stdout) != payload.size() ||
       std::fflush(stdout) != 0) {
     std::exit(0);  // the host is gone
   }
