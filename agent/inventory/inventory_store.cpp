@@ -490,7 +490,8 @@ void appendStagedRecord(std::vector<std::uint8_t>& out, const DeviceRecord& reco
 }
 
 Result<DeviceRecord, StoreError> recordFromStaged(std::span<const std::uint8_t> bytes) {
-  const StoreError corrupt{StoreErrc::kCorrupt, "a staged partnership's record is cut short"};
+  const StoreError corrupt{StoreErrc::kCorrupt,
+                           "a staged partnership's record is not as the harvest staged it"};
   std::size_t at = 0;
   auto length = [&]() -> std::optional<std::size_t> {
     std::size_t n = 0;
@@ -546,8 +547,8 @@ HarvestWrite::StoreResult HarvestWrite::stage(const std::string& key, const std:
 
 HarvestWrite::StoreResult HarvestWrite::indexStaged() {
   if (staged_indexed_) return {};
-  // Sorting what was staged once costs a fifth of keeping two indexes of it in order while it
-  // arrives, row by row in no order (200,000 partnerships: about 0.5 s against 2.5 s here).
+  // Sorting what was staged once costs far less than keeping two indexes of it in order while
+  // rows arrive in no order (figures in tests/bench/README.md, "Staging sorted once").
   // Partnerships listed twice keep the last listing, as Exchange last gave them.
   if (auto x = database_.execute(
           "CREATE INDEX temp.harvest_staged_by_key ON harvest_staged (key); "

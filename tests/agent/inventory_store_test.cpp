@@ -249,7 +249,7 @@ TEST_F(InventoryStoreTest, StagedPartnershipsComeBackWholeOncePerKeyAsLastListed
   // (bytes of any kind, a time to its last tick, an empty time), and a partnership listed twice
   // (a page of Get-MobileDevice repeated, or listed again while reading) as it was listed last.
   DeviceRecord ann = device("ann", "A1", "Allowed");
-  ann.friendly_name = std::string("Ann's \"phone\"\t\x01\x1f\0 ", 19) + "\xe5\xb0\x8f\xe7\xb1\xb3";
+  ann.friendly_name = std::string("Ann's \"phone\"\t\x01\x1f\0 ", 18) + "\xe5\xb0\x8f\xe7\xb1\xb3";
   ann.last_success_sync = timestampFromDotNetTicks(638553491981234567);
   ann.wipe_ack_time = timestampFromDotNetTicks(1);
   ann.device_user_agent = std::string(300, 'u');  // a length of two bytes

@@ -17,7 +17,7 @@ inline std::string objs(const std::string& values) {
 }
 
 // What readClixmlObjects() (the harvest's reading, no tree built) makes of a document must be
-// what the tree says: the same objects in the same order, every property with the same text
+// what the tree says: the same objects in the same order, every property with the same text,
 // time and list items, names matched the same way.
 inline void expectObjectsAsInTheTree(const std::string& document,
                                      const std::vector<PsValue>& values) {
