@@ -253,23 +253,31 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
         failed = staged.error();
         break;
       }
-      auto next = staged.value().begin();
-      for (std::size_t i = 0; i < mailboxes.size() && !failed; ++i) {
-        std::vector<StagedPartnership> own;
-        for (; next != staged.value().end() && next->mailbox == mailboxes[i]; ++next) {
-          own.push_back(std::move(*next));
+      // The lot's mailboxes are looked up in the directory in one read transaction, not one
+      // each (a read lock per statement was a tenth of the usual harvest).
+      auto applied = store_.read([&]() -> Result<void, store::StoreError> {
+        auto next = staged.value().begin();
+        for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+          std::vector<StagedPartnership> own;
+          for (; next != staged.value().end() && next->mailbox == mailboxes[i]; ++next) {
+            own.push_back(std::move(*next));
+          }
+          if (auto x = applyMailbox(p, mailboxes[i], std::move(own), statistics[i], failures[i]);
+              !x) {
+            return x;
+          }
+          if (p.progress && *p.progress) {
+            ++p.progress_now.statistics_done;
+            p.progress_now.calls = p.calls;
+            (*p.progress)(p.progress_now);
+          }
         }
-        if (auto x = applyMailbox(p, mailboxes[i], std::move(own), statistics[i], failures[i]);
-            !x) {
-          failed = x.error();
-        }
-        if (p.progress && *p.progress) {
-          ++p.progress_now.statistics_done;
-          p.progress_now.calls = p.calls;
-          (*p.progress)(p.progress_now);
-        }
+        return {};
+      });
+      if (!applied) {
+        failed = applied.error();
+        break;
       }
-      if (failed) break;
     }
     std::lock_guard lock(applying);
     p.calls += calls;

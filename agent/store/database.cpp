@@ -302,6 +302,28 @@ Result<void, StoreError> Database::transaction(
   return {};
 }
 
+Result<void, StoreError> Database::read(const std::function<Result<void, StoreError>()>& body) {
+  std::lock_guard one_at_a_time(impl_->transaction_mutex);
+  if (auto begun = execute("BEGIN DEFERRED"); !begun) return begun.error();
+  Result<void, StoreError> outcome;
+  try {
+    outcome = body();
+  } catch (...) {
+    (void)execute("ROLLBACK");
+    throw;
+  }
+  // A write would have taken the file's write lock outside the writers' turn (transaction()).
+  if (sqlite3_txn_state(impl_->db, nullptr) == SQLITE_TXN_WRITE) {
+    (void)execute("ROLLBACK");
+    return StoreError{StoreErrc::kSql, "a write inside a read transaction; rolled back"};
+  }
+  if (auto ended = execute("COMMIT"); !ended) {
+    (void)execute("ROLLBACK");
+    return ended.error();
+  }
+  return outcome;
+}
+
 bool Database::foregroundWaiting() const { return impl_->gate->foregroundWaiting(); }
 
 std::int64_t Database::lastInsertId() const { return sqlite3_last_insert_rowid(impl_->db); }

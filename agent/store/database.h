@@ -98,6 +98,14 @@ class Database {
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
                                        Priority priority = Priority::kForeground);
 
+  // Runs `body` in a read transaction: every read in it sees the store as it was when the
+  // first one began, and a run of small reads pays for one read lock instead of one each (a
+  // harvest looks up its mailboxes a lot at a time). Writers of any connection go on meanwhile;
+  // keep it short, for the write-ahead log cannot be checkpointed past it while it lasts. Reads
+  // only: a body that writes is rolled back and fails (kSql). Not nestable, and one connection
+  // runs one transaction of either kind at a time.
+  Result<void, StoreError> read(const std::function<Result<void, StoreError>()>& body);
+
   // Whether a foreground transaction of this process waits for this file: a long background
   // one commits and lets it go first.
   bool foregroundWaiting() const;

@@ -6,7 +6,9 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
@@ -166,6 +168,41 @@ TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
   fill([&] { return db->execute(write); });
   EXPECT_LT(fs::file_size(wal), 4'500 * page) << "writes outside a transaction";
   EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "18000");
+}
+
+// A harvest looks a lot's mailboxes up in one read transaction: what it reads there is one state
+// of the store, writers of other connections go on meanwhile, and a write inside is refused.
+TEST_F(StoreTest, AReadTransactionSeesOneStateWhileOthersWriteAndWritesNothing) {
+  auto db = openStore(file()).value();
+  ASSERT_TRUE(db->execute("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('a')").ok());
+  auto other = Database::open(file()).value();
+
+  std::vector<std::string> counts;
+  auto read = db->read([&]() -> Result<void, StoreError> {
+    counts.push_back(scalar(*db, "SELECT count(*) FROM t"));
+    if (auto x = other->execute("INSERT INTO t VALUES ('b')"); !x) return x;
+    counts.push_back(scalar(*db, "SELECT count(*) FROM t"));
+    return {};
+  });
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(counts, (std::vector<std::string>{"1", "1"}))
+      << "the other connection's write, committed meanwhile, is not seen inside";
+  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM t"), "2") << "and is seen after";
+
+  auto wrote = db->read([&] { return db->execute("INSERT INTO t VALUES ('c')"); });
+  ASSERT_FALSE(wrote.ok());
+  EXPECT_EQ(wrote.error().code, StoreErrc::kSql);
+  EXPECT_NE(wrote.error().message.find("write inside a read"), std::string::npos)
+      << wrote.error().message;
+  EXPECT_EQ(scalar(*other, "SELECT count(*) FROM t"), "2") << "the write was rolled back";
+
+  auto failed = db->read([]() -> Result<void, StoreError> {
+    return StoreError{StoreErrc::kBusy, "the body's own failure"};
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message, "the body's own failure");
+  EXPECT_TRUE(db->transaction([&] { return db->execute("INSERT INTO t VALUES ('d')"); }).ok())
+      << "no transaction is left open behind a read";
 }
 
 }  // namespace
