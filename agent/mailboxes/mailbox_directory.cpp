@@ -177,13 +177,15 @@ Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
 Result<std::vector<std::string>, store::StoreError> MailboxDirectory::list(std::string_view key,
                                                                            std::string_view which,
                                                                            Source source) {
-  auto q = database_.prepare(
+  // Asked for every mailbox by a policy plan and by drift correction: prepared once.
+  auto q = statements_.get(
       "SELECT device_id FROM mailbox_lists WHERE mailbox = ? AND list = ? AND source = ? "
       "ORDER BY device_id");
   if (!q) return q.error();
-  q->bind(1, key).bind(2, which).bind(3, source == Source::kHarvested ? "harvested" : "desired");
+  q.value()->bind(1, key).bind(2, which).bind(
+      3, source == Source::kHarvested ? "harvested" : "desired");
   std::optional<store::StoreError> error;
-  auto ids = column(*q, error);
+  auto ids = column(*q.value(), error);
   if (error) return *error;
   return ids;
 }
