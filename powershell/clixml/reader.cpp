@@ -2,6 +2,7 @@
 // ValueBuilder turns the XML into PsValues. pugixml types never leave this file.
 #include "powershell/clixml/reader.h"
 
+#include <array>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -95,8 +96,33 @@ Classified classify(const char* name) {
       {"SS", Element::kPrimitive, PsType::kSecureString},
       {"BA", Element::kPrimitive, PsType::kByteArray},
   };
-  for (const auto& e : kEntries) {
-    if (std::strcmp(name, e.name) == 0) return {e.element, e.type};
+  // Every element of every value is classified: only the entries of its first letter are
+  // compared (one for <S>, <Obj>, <Props>, the most of a document).
+  struct Letter {
+    unsigned char first = 0, count = 0;  // a run of kByLetter
+  };
+  struct Index {
+    std::array<Letter, 128> letters{};
+    std::array<const Entry*, std::size(kEntries)> by_letter{};
+  };
+  static const Index kIndex = [] {
+    Index index;
+    std::size_t next = 0;
+    for (unsigned char c = 0; c < 128; ++c) {
+      index.letters[c].first = static_cast<unsigned char>(next);
+      for (const auto& e : kEntries) {
+        if (static_cast<unsigned char>(e.name[0]) == c) index.by_letter[next++] = &e;
+      }
+      index.letters[c].count = static_cast<unsigned char>(next - index.letters[c].first);
+    }
+    return index;
+  }();
+  const auto c = static_cast<unsigned char>(name[0]);
+  if (c >= 128) return {};
+  const Letter letter = kIndex.letters[c];
+  for (unsigned i = letter.first; i < letter.first + letter.count; ++i) {
+    const Entry& e = *kIndex.by_letter[i];
+    if (std::strcmp(name + 1, e.name + 1) == 0) return {e.element, e.type};
   }
   return {};
 }
@@ -652,7 +678,8 @@ void ClixmlReader::Impl::readFlatProperties(pugi::xml_node node, bool adapted, i
                                                           : flat.keep(escape::decode(raw_name));
     // Text, the most of what Exchange's objects hold, is pointed at where pugixml left it;
     // everything else is read as next() reads it.
-    if (depth + 1 <= kMaxDepth && std::strcmp(child.name(), "S") == 0) {
+    const char* element = child.name();
+    if (depth + 1 <= kMaxDepth && element[0] == 'S' && element[1] == '\0') {
       std::string_view raw = textOf(child);
       p.is_text = true;
       if (raw.find('_') != std::string_view::npos) {
