@@ -959,9 +959,53 @@ Result<std::string, StoreError> InventoryStore::overviewPlan() {
   return plan;
 }
 
+namespace {
+
+// An index of `devices` by its name and the statement that creates it (as its migration wrote it).
+struct DeviceIndex {
+  std::string name;
+  std::string sql;
+};
+
+// Into an empty inventory (the first harvest) every partnership is new, and keeping the search
+// and status-page indexes in order row by row (each an expression over the record, in no order)
+// was a third of that harvest's writing: they are dropped and built once at the end, sorted.
+// Not devices_current, which the harvest reads by (removeUnseen) and fills in key order anyway.
+// Inside the harvest's transaction: readers keep the indexes they had, and a harvest that fails
+// leaves them as they were. Returns the indexes dropped; none when the inventory is not empty.
+Result<std::vector<DeviceIndex>, StoreError> dropIndexesIfEmpty(store::Database& db) {
+  auto empty = db.prepare("SELECT NOT EXISTS (SELECT 1 FROM devices)");
+  if (!empty) return empty.error();
+  auto row = empty->step();
+  if (!row) return row.error();
+  const bool is_empty = empty->integer(0) != 0;
+  empty->reset();  // a statement still reading would keep the indexes from being dropped
+  if (!is_empty) return std::vector<DeviceIndex>();
+  auto listed = db.prepare(
+      "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'devices' "
+      "AND sql IS NOT NULL AND name <> 'devices_current' ORDER BY name");
+  if (!listed) return listed.error();
+  std::vector<DeviceIndex> indexes;
+  if (auto read = eachRow(*listed,
+                          [&] {
+                            indexes.push_back({listed->text(0), listed->text(1)});
+                          });
+      !read) {
+    return read.error();
+  }
+  for (const auto& index : indexes) {
+    if (auto x = db.execute("DROP INDEX \"" + index.name + "\""); !x) return x.error();
+  }
+  return indexes;
+}
+
+}  // namespace
+
 Result<void, StoreError> InventoryStore::applyHarvest(
     const HarvestRun& run, const std::function<Result<void, StoreError>(HarvestWrite&)>& body) {
   return database_->transaction([&]() -> StoreResult {
+    auto dropped = dropIndexesIfEmpty(*database_);
+    if (!dropped) return dropped.error();
     auto recorded = database_->prepare(
         "INSERT INTO harvests (kind, started_ms, finished_ms, devices, calls, failed_mailboxes) "
         "VALUES (?, ?, ?, ?, ?, ?)");
@@ -996,6 +1040,9 @@ Result<void, StoreError> InventoryStore::applyHarvest(
     if (auto x = database_->execute(kEmpty); !x) return x;
     HarvestWrite write(*database_, harvest, run.started_ms);
     if (auto x = body(write); !x) return x;
+    for (const auto& index : dropped.value()) {
+      if (auto x = database_->execute(index.sql); !x) return x;
+    }
     return database_->execute(kEmpty);
   });
 }

@@ -244,6 +244,43 @@ TEST_F(InventoryStoreTest, SearchFindsTheStartOfANameAnAddressOrADeviceIdThrough
   EXPECT_TRUE(found("annika").empty());
 }
 
+// The first harvest builds the search and status-page indexes once, at its end: afterwards
+// they are the ones the migrations wrote, and a first harvest that fails leaves them so.
+TEST_F(InventoryStoreTest, AFirstHarvestLeavesTheIndexesAsTheMigrationsWroteThemEvenWhenItFails) {
+  auto other = store::Database::open(inventoryFile(store::storeFile(dir_))).value();
+  auto indexes = [&] {
+    std::vector<std::string> out;
+    auto q = other->prepare(
+        "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' "
+        "AND tbl_name = 'devices' AND sql IS NOT NULL ORDER BY name");
+    EXPECT_TRUE(q.ok());
+    while (q->step().value()) out.push_back(q->text(0));
+    return out;
+  };
+  const auto before = indexes();
+  ASSERT_EQ(before.size(), 7u) << "devices_current and the six of search and the status page";
+
+  auto failed = inventory_->applyHarvest({"full", 1'000, 1'010, 1, 1, 0}, [&](HarvestWrite& w) {
+    auto r = device("Ann", "D1", "Allowed");
+    EXPECT_TRUE(w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false).ok());
+    EXPECT_EQ(indexes(), before) << "a reader sees the indexes it had while the harvest runs";
+    return StoreResult(StoreError{store::StoreErrc::kSql, "the first harvest failed midway"});
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(indexes(), before);
+
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed"), device("Bo", "D2", "Blocked")}, 2'000).ok());
+  EXPECT_EQ(indexes(), before);
+  DeviceFilter blocked;
+  blocked.access_state = "Blocked";
+  const auto found = devices(blocked);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].key, keyOf(device("Bo", "D2", "Blocked")));
+  const auto overview = inventory_->overview("2000-01-01T00:00:00", 10).value();
+  EXPECT_EQ(overview.by_access_state,
+            (std::vector<std::pair<std::string, std::int64_t>>{{"Allowed", 1}, {"Blocked", 1}}));
+}
+
 TEST_F(InventoryStoreTest, StagedPartnershipsComeBackWholeOncePerKeyAsLastListed) {
   // A listing is staged as it arrives and read back mailbox by mailbox: every field as it was
   // (bytes of any kind, a time to its last tick, an empty time), and a partnership listed twice
