@@ -364,8 +364,12 @@ Result<void, store::StoreError> Harvester::applyMailbox(
         diffPartnership(stored.value(), r, s.key, with_statistics[i], allowed_by_mdm);
     const bool unchanged = diff.kind == PartnershipDiff::Kind::kUnchanged &&
                            stored.value()->statistics_stale == !with_statistics[i];
-    if (auto x = unchanged ? w.unchanged(s.key, /*touch=*/!p.full)
-                           : w.save(s.key, r.mailbox_identity, diff.fields, !with_statistics[i]);
+    // Read with it (stored_read) means staged; the rest only the statistics named.
+    const auto source =
+        s.stored_read ? HarvestWrite::Source::kStaged : HarvestWrite::Source::kStatisticsOnly;
+    if (auto x = unchanged
+                     ? w.unchanged(s.key, /*touch=*/!p.full, source)
+                     : w.save(s.key, r.mailbox_identity, diff.fields, !with_statistics[i], source);
         !x) {
       return x;
     }

@@ -362,9 +362,10 @@ Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const 
   return std::optional(std::move(out));
 }
 
-HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key) {
+HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key, Source source) {
   // A staged partnership was seen (removeUnseen reads both): only the others are written, the
-  // few that statistics alone named.
+  // few that statistics alone named (unless the listing gave their key too).
+  if (source == Source::kStaged) return {};
   if (auto x = indexStaged(); !x) return x;
   auto q = statements_.get(
       "INSERT OR IGNORE INTO temp.harvest_seen (key) SELECT ?1 "
@@ -374,8 +375,8 @@ HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key) {
 }
 
 HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::string& mailbox,
-                                             const DeviceFieldTexts& fields,
-                                             bool statistics_stale) {
+                                             const DeviceFieldTexts& fields, bool statistics_stale,
+                                             Source source) {
   // A partnership seen again keeps its first sighting and, while its statistics stay old, when
   // they became so.
   auto q = statements_.get(
@@ -398,16 +399,17 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
       !x) {
     return x;
   }
-  return seen(key);
+  return seen(key, source);
 }
 
-HarvestWrite::StoreResult HarvestWrite::unchanged(const std::string& key, bool touch) {
+HarvestWrite::StoreResult HarvestWrite::unchanged(const std::string& key, bool touch,
+                                                  Source source) {
   if (touch) {
     auto q = statements_.get("UPDATE devices SET last_seen_ms = ? WHERE key = ?");
     if (!q) return q.error();
     if (auto x = q.value()->bind(1, now_ms_).bind(2, key).run(); !x) return x;
   }
-  return seen(key);
+  return seen(key, source);
 }
 
 HarvestWrite::StoreResult HarvestWrite::change(const std::string& key, const std::string& field,

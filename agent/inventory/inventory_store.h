@@ -152,14 +152,17 @@ class HarvestWrite {
 
   // What is stored for a partnership; nullopt when it never was.
   Result<std::optional<StoredPartnership>, store::StoreError> stored(const std::string& key);
+  // Where a partnership this harvest read came from: staged (the listing gave it; removeUnseen
+  // counts every staged partnership as seen) or only named by its mailbox's statistics.
+  enum class Source { kStaged, kStatisticsOnly };
   // Stores a partnership this harvest read (new, found again, or changed). `statistics_stale`:
   // its statistics are kept from an earlier harvest.
   StoreResult save(const std::string& key, const std::string& mailbox,
-                   const DeviceFieldTexts& fields, bool statistics_stale);
+                   const DeviceFieldTexts& fields, bool statistics_stale, Source source);
   // A partnership this harvest read as it was stored: nothing is written, unless `touch` (a
   // delta harvest) updates when it was last seen. (A current partnership was seen by the last
   // full harvest at least: that is its last sighting unless a later one is stored.)
-  StoreResult unchanged(const std::string& key, bool touch);
+  StoreResult unchanged(const std::string& key, bool touch, Source source);
   StoreResult change(const std::string& key, const std::string& field, const std::string& old_value,
                      const std::string& new_value);
   StoreResult event(std::string_view kind, const std::string& mailbox, const std::string& key,
@@ -194,7 +197,8 @@ class HarvestWrite {
   friend class InventoryStore;
   HarvestWrite(store::Database& database, std::int64_t harvest, std::int64_t now_ms)
       : database_(database), statements_(database), harvest_(harvest), now_ms_(now_ms) {}
-  StoreResult seen(const std::string& key);
+  // Records a partnership removeUnseen must not remove; a staged one needs nothing.
+  StoreResult seen(const std::string& key, Source source);
   // Indexes what was staged and keeps one row per key, before the staged rows are first read.
   StoreResult indexStaged();
 
