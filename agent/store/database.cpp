@@ -280,22 +280,7 @@ Result<void, StoreError> Database::transaction(
         impl.gate->leave();
       }
     } leave{*impl_};
-    if (auto begun = execute("BEGIN IMMEDIATE"); !begun) return begun.error();
-    Result<void, StoreError> outcome;
-    try {
-      outcome = body();
-    } catch (...) {
-      (void)execute("ROLLBACK");
-      throw;
-    }
-    if (!outcome) {
-      (void)execute("ROLLBACK");
-      return outcome.error();
-    }
-    if (auto committed = execute("COMMIT"); !committed) {
-      (void)execute("ROLLBACK");
-      return committed.error();
-    }
+    if (auto x = runTransaction("BEGIN IMMEDIATE", body, /*reads_only=*/false); !x) return x;
   }
   // The other writers have their turn while this connection checkpoints.
   if (impl_->wal_pages.exchange(0) >= kCheckpointPages) Impl::checkpoint(impl_->db, nullptr);
@@ -304,7 +289,13 @@ Result<void, StoreError> Database::transaction(
 
 Result<void, StoreError> Database::read(const std::function<Result<void, StoreError>()>& body) {
   std::lock_guard one_at_a_time(impl_->transaction_mutex);
-  if (auto begun = execute("BEGIN DEFERRED"); !begun) return begun.error();
+  return runTransaction("BEGIN DEFERRED", body, /*reads_only=*/true);
+}
+
+Result<void, StoreError> Database::runTransaction(
+    std::string_view begin, const std::function<Result<void, StoreError>()>& body,
+    bool reads_only) {
+  if (auto begun = execute(begin); !begun) return begun.error();
   Result<void, StoreError> outcome;
   try {
     outcome = body();
@@ -312,16 +303,19 @@ Result<void, StoreError> Database::read(const std::function<Result<void, StoreEr
     (void)execute("ROLLBACK");
     throw;
   }
-  // A write would have taken the file's write lock outside the writers' turn (transaction()).
-  if (sqlite3_txn_state(impl_->db, nullptr) == SQLITE_TXN_WRITE) {
-    (void)execute("ROLLBACK");
-    return StoreError{StoreErrc::kSql, "a write inside a read transaction; rolled back"};
+  // A write in a read would have taken the file's write lock outside the writers' turn.
+  if (outcome && reads_only && sqlite3_txn_state(impl_->db, nullptr) == SQLITE_TXN_WRITE) {
+    outcome = StoreError{StoreErrc::kSql, "a write inside a read transaction; rolled back"};
   }
-  if (auto ended = execute("COMMIT"); !ended) {
+  if (!outcome) {
     (void)execute("ROLLBACK");
-    return ended.error();
+    return outcome.error();
   }
-  return outcome;
+  if (auto committed = execute("COMMIT"); !committed) {
+    (void)execute("ROLLBACK");
+    return committed.error();
+  }
+  return {};
 }
 
 bool Database::foregroundWaiting() const { return impl_->gate->foregroundWaiting(); }

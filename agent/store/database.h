@@ -118,6 +118,10 @@ class Database {
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
+  // `begin`, the body, COMMIT; rolled back when the body fails or throws, or wrote in a read.
+  Result<void, StoreError> runTransaction(std::string_view begin,
+                                          const std::function<Result<void, StoreError>()>& body,
+                                          bool reads_only);
   std::unique_ptr<Impl> impl_;
 };
 
