@@ -969,9 +969,10 @@ struct DeviceIndex {
   std::string sql;
 };
 
-// Into an empty inventory (the first harvest) every partnership is new, and keeping the search
-// and status-page indexes in order row by row (each an expression over the record, in no order)
-// was a third of that harvest's writing: they are dropped and built once at the end, sorted.
+// Into an empty inventory (the first harvest) every partnership is new, and saving them, each
+// insert keeping the search and status-page indexes in order (each an expression over the
+// record, in no order), was a third of that harvest's CPU: they are dropped and built once at
+// the end, sorted (figures in tests/bench/README.md).
 // Not devices_current, which the harvest reads by (removeUnseen) and fills in key order anyway.
 // Inside the harvest's transaction: readers keep the indexes they had, and a harvest that fails
 // leaves them as they were. Returns the indexes dropped; none when the inventory is not empty.
