@@ -2,7 +2,6 @@
 // ValueBuilder turns the XML into PsValues. pugixml types never leave this file.
 #include "powershell/clixml/reader.h"
 
-#include <array>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -96,33 +95,10 @@ Classified classify(const char* name) {
       {"SS", Element::kPrimitive, PsType::kSecureString},
       {"BA", Element::kPrimitive, PsType::kByteArray},
   };
-  // Every element of every value is classified: only the entries of its first letter are
-  // compared (one for <S>, <Obj>, <Props>, the most of a document).
-  struct Letter {
-    unsigned char first = 0, count = 0;  // a run of kByLetter
-  };
-  struct Index {
-    std::array<Letter, 128> letters{};
-    std::array<const Entry*, std::size(kEntries)> by_letter{};
-  };
-  static const Index kIndex = [] {
-    Index index;
-    std::size_t next = 0;
-    for (unsigned char c = 0; c < 128; ++c) {
-      index.letters[c].first = static_cast<unsigned char>(next);
-      for (const auto& e : kEntries) {
-        if (static_cast<unsigned char>(e.name[0]) == c) index.by_letter[next++] = &e;
-      }
-      index.letters[c].count = static_cast<unsigned char>(next - index.letters[c].first);
-    }
-    return index;
-  }();
-  const auto c = static_cast<unsigned char>(name[0]);
-  if (c >= 128) return {};
-  const Letter letter = kIndex.letters[c];
-  for (unsigned i = letter.first; i < letter.first + letter.count; ++i) {
-    const Entry& e = *kIndex.by_letter[i];
-    if (std::strcmp(name + 1, e.name + 1) == 0) return {e.element, e.type};
+  // Every element of every value is classified: a name's first letter rules out most entries
+  // before strcmp is called at all.
+  for (const auto& e : kEntries) {
+    if (name[0] == e.name[0] && std::strcmp(name + 1, e.name + 1) == 0) return {e.element, e.type};
   }
   return {};
 }
