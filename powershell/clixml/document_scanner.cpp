@@ -89,34 +89,65 @@ Result<bool, ClixmlError> DocumentScanner::skipTag() {
   return fail(ClixmlErrc::kTruncated, start, "the document ends inside a tag");
 }
 
+namespace {
+
+// One past the '>' ending the tag whose '<' is at `lt`, or npos when the tag is cut off or
+// holds a '<' (skipTag() then says which). What skipTag() does, without building a Result for
+// each of the tens of thousands of tags a value holds.
+std::size_t tagEnd(std::string_view text, std::size_t lt) {
+  const char* p = text.data() + lt + 1;
+  const char* const end = text.data() + text.size();
+  while (p < end) {
+    const char c = *p;
+    if (c == '>') return static_cast<std::size_t>(p + 1 - text.data());
+    if (c == '<') return std::string_view::npos;
+    if (c == '"' || c == '\'') {
+      const void* close = std::memchr(p + 1, c, static_cast<std::size_t>(end - p - 1));
+      if (!close) return std::string_view::npos;
+      p = static_cast<const char*>(close);
+    }
+    ++p;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size_t begin) {
-  // Follow tags until the depth returns to where it started; a scanner positioned at the
-  // element does the tag-level work.
+  // Follow tags until the depth returns to where it started; a scanner positioned at a tag the
+  // quick path cannot take says what is wrong with it.
   DocumentScanner walker(text);
-  walker.pos_ = begin;
+  std::size_t pos = begin;
   std::size_t depth = 0;
-  while (true) {
-    if (text[walker.pos_] != '<') {
-      const void* lt = std::memchr(text.data() + walker.pos_, '<', text.size() - walker.pos_);
+  while (pos < text.size()) {
+    if (text[pos] != '<') {
+      const void* lt = std::memchr(text.data() + pos, '<', text.size() - pos);
       if (!lt) break;
-      walker.pos_ = static_cast<std::size_t>(static_cast<const char*>(lt) - text.data());
+      pos = static_cast<std::size_t>(static_cast<const char*>(lt) - text.data());
     }
-    auto markup = walker.skipMarkup();
-    if (!markup) return markup.error();
-    if (!markup.value()) {
-      bool closing = startsWith(text, walker.pos_, "</");
-      auto self_closing = walker.skipTag();
-      if (!self_closing) return self_closing.error();
-      if (closing) {
-        if (depth == 0)
-          return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
-        --depth;
-      } else if (!self_closing.value()) {
-        ++depth;
-      }
-      if (depth == 0) return walker.pos_;
+    const char second = pos + 1 < text.size() ? text[pos + 1] : '\0';
+    if (second == '!' || second == '?') {  // a comment, CDATA section or PI, or an error
+      walker.pos_ = pos;
+      auto markup = walker.skipMarkup();
+      if (!markup) return markup.error();
+      pos = walker.pos_;
+      continue;
     }
-    if (walker.pos_ >= text.size()) break;
+    std::size_t end = tagEnd(text, pos);
+    if (end == std::string_view::npos) {  // the scanner's own walk says what is wrong
+      walker.pos_ = pos;
+      auto tag = walker.skipTag();
+      if (!tag) return tag.error();
+      end = walker.pos_;
+    }
+    if (second == '/') {
+      if (depth == 0) return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
+      --depth;
+    } else if (text[end - 2] != '/') {
+      ++depth;
+    }
+    pos = end;
+    if (depth == 0) return pos;
   }
   return walker.fail(ClixmlErrc::kTruncated, begin,
                      "the document ends inside this value: the file is truncated");

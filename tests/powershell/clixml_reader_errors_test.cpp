@@ -47,6 +47,18 @@ TEST(ClixmlReaderErrors, RejectsMismatchedTags) {
   EXPECT_EQ(parseError("<Objs><S>a</S></Other>").code, ClixmlErrc::kSyntax);
 }
 
+TEST(ClixmlReaderErrors, SaysWhatIsWrongWithATagInsideAValue) {
+  // The scanner finds a value's end tag by tag; a tag it cannot end is explained, not skipped.
+  ClixmlError inside = parseError(objs("<Obj RefId=\"0\"><MS><S N=\"a\" <S>x</S></MS></Obj>"));
+  EXPECT_EQ(inside.code, ClixmlErrc::kSyntax);
+  EXPECT_TRUE(mentions(inside, "'<' inside a tag"));
+  ClixmlError quote = parseError("<Objs><Obj RefId=\"0\"><MS><S N=\"open>x</S></MS></Obj></Objs>");
+  EXPECT_EQ(quote.code, ClixmlErrc::kTruncated);
+  EXPECT_TRUE(mentions(quote, "ends inside a tag"));
+  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><!DOCTYPE x></Obj>")), "DOCTYPE"));
+  EXPECT_TRUE(mentions(parseError(objs("<Obj RefId=\"0\"><!-- open </Obj>")), "comment"));
+}
+
 TEST(ClixmlReaderErrors, RejectsADoctypeSoNoEntityIsEverExpanded) {
   ClixmlError e = parseError("<!DOCTYPE Objs [<!ENTITY lol \"lol\">]>" + objs("<S>&lol;</S>"));
   EXPECT_EQ(e.code, ClixmlErrc::kStructure);

@@ -309,6 +309,17 @@ TEST(ClixmlReader, ReadsObjectsOneByOneWithoutBuildingThemAsTheTreeReadsThem) {
   EXPECT_EQ(lists, (std::vector<std::vector<std::string>>{{"a", "b"}, {}}));
 }
 
+TEST(ClixmlReader, FindsAValuesEndPastQuotedMarkupAndComments) {
+  auto values =
+      parseOk(objs("<Obj RefId=\"0\"><MS><S N=\"a>b/\">x</S><!-- </Obj> <S> --><S N='c\"'>y</S>"
+                   "<?pi </MS> ?></MS></Obj><S>after</S>"));
+  ASSERT_EQ(values.size(), 2u);
+  const PsObjectView o(*values[0].asObject());
+  EXPECT_EQ(o.display("a>b/"), "x");
+  EXPECT_EQ(o.display("c\""), "y");
+  EXPECT_EQ(values[1].asText(), "after");
+}
+
 TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {
   auto load = [](const char* name) {
     std::ifstream in(std::string(EASGATE_TEST_DATA_DIR) + "/clixml/" + name, std::ios::binary);
