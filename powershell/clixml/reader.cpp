@@ -164,6 +164,21 @@ class FlatObject final : public PropertyView {
     owned.clear();
   }
 
+  // Called once an object is read, before it is seen. Objects of one cmdlet's output have their
+  // members named alike, in one order; what find() learnt of the last such object holds for
+  // this one, and is forgotten when the names (or where they were, Props or MS) differ.
+  void settle() {
+    bool same = properties.size() == shape_.size();
+    for (std::size_t i = 0; same && i < properties.size(); ++i) {
+      same = properties[i].adapted == shape_[i].adapted && properties[i].name == shape_[i].name;
+    }
+    if (same) return;
+    shape_.clear();
+    for (const Property& p : properties) shape_.push_back({std::string(p.name), p.adapted});
+    found_.clear();
+    next_found_ = 0;
+  }
+
   // Text that must outlive the parser's scratch or be decoded first: kept until clear().
   std::string_view keep(std::string text) { return owned.emplace_back(std::move(text)); }
 
@@ -171,8 +186,29 @@ class FlatObject final : public PropertyView {
   std::vector<PsValue> values;
 
  private:
-  // As PsObject::property finds one: adapted before extended.
+  // As PsObject::property finds one (adapted before extended), remembered by the name asked
+  // for: a caller asks for the same names of each object, mostly in the same order, so the
+  // answer is usually the next one remembered.
   const Property* find(std::string_view name) const {
+    const std::size_t known = found_.size();
+    for (std::size_t k = 0; k < known; ++k) {
+      const std::size_t at = (next_found_ + k) % known;
+      if (found_[at].name == name) {
+        next_found_ = (at + 1) % known;
+        return found_[at].index ? &properties[*found_[at].index] : nullptr;
+      }
+    }
+    const Property* p = search(name);
+    if (found_.size() < kMaxFound) {
+      std::optional<std::size_t> index;
+      if (p) index = static_cast<std::size_t>(p - properties.data());
+      found_.push_back({std::string(name), index});
+      next_found_ = 0;
+    }
+    return p;
+  }
+
+  const Property* search(std::string_view name) const {
     for (bool adapted : {true, false}) {
       for (const Property& p : properties) {
         if (p.adapted == adapted && text::equalsIgnoreAsciiCase(p.name, name)) return &p;
@@ -180,6 +216,19 @@ class FlatObject final : public PropertyView {
     }
     return nullptr;
   }
+
+  struct Shape {
+    std::string name;
+    bool adapted = false;
+  };
+  struct Found {
+    std::string name;                  // as asked for
+    std::optional<std::size_t> index;  // in `properties`; none: no such property
+  };
+  static constexpr std::size_t kMaxFound = 64;  // a caller asking for ever new names searches
+  std::vector<Shape> shape_;                    // the members' names find() answered for
+  mutable std::vector<Found> found_;
+  mutable std::size_t next_found_ = 0;
 
   std::deque<std::string> owned;  // a deque: what it holds stays where it is as it grows
 };
@@ -441,7 +490,9 @@ template <typename F>
 void ClixmlReader::Impl::forEachProperty(pugi::xml_node node, F&& each) {
   for (pugi::xml_node child : node.children()) {
     if (child.type() != pugi::node_element) continue;
-    pugi::xml_attribute name = child.attribute("N");
+    // N is a property element's only attribute: looked for by name when it is not the first.
+    pugi::xml_attribute name = child.first_attribute();
+    if (!name || name.name()[0] != 'N' || name.name()[1] != '\0') name = child.attribute("N");
     if (!name) {
       fail(child, ClixmlErrc::kStructure,
            describeElement(child) + " inside " + describeElement(node) +
@@ -643,6 +694,7 @@ void ClixmlReader::Impl::readFlatObject(pugi::xml_node node, int depth, const Ob
       [&](pugi::xml_node child, bool adapted) { readFlatProperties(child, adapted, depth); },
       [&](pugi::xml_node child) { readItems(child, members.items, depth); });
   leaveObject(node, std::move(ref_id), {});
+  flat.settle();
   each(flat);
 }
 

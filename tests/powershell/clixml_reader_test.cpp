@@ -320,6 +320,41 @@ TEST(ClixmlReader, FindsAValuesEndPastQuotedMarkupAndComments) {
   EXPECT_EQ(values[1].asText(), "after");
 }
 
+TEST(ClixmlReader, ReadsEachObjectsOwnPropertiesWhenOneDocumentsObjectsDifferInShape) {
+  // Objects read one by one are asked for the same names again and again; what is found must
+  // be each object's own: its names, their order, Props (adapted) before MS (extended), the
+  // first of two alike.
+  std::string items;
+  for (const char* members : {
+           "<Props><S N=\"A\">1</S><S N=\"B\">2</S></Props><MS><S N=\"C\">3</S></MS>",
+           "<Props><S N=\"B\">4</S><S N=\"A\">5</S></Props>",
+           "<Props><S N=\"A\">6</S></Props><MS><S N=\"B\">7</S></MS>",
+           "<Props><S N=\"A\">8</S><S N=\"B\">9</S></Props><MS><S N=\"C\">10</S></MS>",
+           "<Props><S N=\"C\">p</S></Props><MS><S N=\"C\">m</S></MS>",
+           "<MS><S N=\"C\">m2</S></MS><Props><S N=\"C\">p2</S></Props>",
+           "<Props><S N=\"A\">first</S><S N=\"A\">second</S></Props>",
+           "",
+       }) {
+    items += "<Obj>" + std::string(members) + "</Obj>";
+  }
+  std::string document = objs("<Obj RefId=\"0\"><LST>" + items + "</LST></Obj>");
+  parseOk(document);
+  using S = std::optional<std::string>;
+  std::vector<std::vector<S>> seen;
+  auto read = readClixmlObjects(document, [&](const PropertyView& o) {
+    seen.push_back({o.display("a"), o.display("B"), o.display("c")});
+  });
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(seen, (std::vector<std::vector<S>>{{"1", "2", "3"},
+                                               {"5", "4", std::nullopt},
+                                               {"6", "7", std::nullopt},
+                                               {"8", "9", "10"},
+                                               {std::nullopt, std::nullopt, "p"},
+                                               {std::nullopt, std::nullopt, "p2"},
+                                               {"first", std::nullopt, std::nullopt},
+                                               {std::nullopt, std::nullopt, std::nullopt}}));
+}
+
 TEST(ClixmlReader, ReadsTheShippedExchangeSampleInBothEncodingsAlike) {
   auto load = [](const char* name) {
     std::ifstream in(std::string(EASGATE_TEST_DATA_DIR) + "/clixml/" + name, std::ios::binary);
