@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -48,15 +49,29 @@ struct Options {
   std::size_t mailboxes, devices, commands, bridges;
 };
 
-// A harvest's figures. `cpu_before`: this process's CPU time when it began, so that the
-// agent's own share is told apart from the simulator bridges', which share the machine.
-void print(const char* what, const agent::HarvestReport& r, double cpu_before) {
+// CPU time used so far by this process (the agent) and by the simulator bridges it runs, which
+// share the machine with it: a harvest's wall time is bounded by both.
+struct CpuMark {
+  double agent = bench::cpuSeconds();
+  std::optional<double> bridges = bench::childrenCpuSeconds();
+};
+
+// A harvest's figures, with the CPU each side used since `before`.
+void print(const char* what, const agent::HarvestReport& r, const CpuMark& before) {
   const double s = static_cast<double>(r.finished_ms - r.started_ms) / 1e3;
+  const CpuMark now;
+  std::string bridges;
+  if (now.bridges && before.bridges) {
+    char text[64];
+    std::snprintf(text, sizeof text, ", the simulator bridges': %.2f s",
+                  *now.bridges - *before.bridges);
+    bridges = text;
+  }
   std::printf(
-      "%s harvest: %zu devices read, %zu Exchange calls, %.2f s (the agent's CPU: %.2f s); %zu "
+      "%s harvest: %zu devices read, %zu Exchange calls, %.2f s (the agent's CPU: %.2f s%s); %zu "
       "discovered, %zu changed; peak RSS %.0f MB\n",
-      what, r.devices, r.calls, s, bench::cpuSeconds() - cpu_before, r.discovered, r.changed,
-      bench::peakRssMb());
+      what, r.devices, r.calls, s, now.agent - before.agent, bridges.c_str(), r.discovered,
+      r.changed, bench::peakRssMb());
 }
 
 }  // namespace
@@ -122,12 +137,12 @@ int runBench(int argc, char** argv) {
       "time)\n",
       o.bridges, harvest_options.parallelism);
 
-  double cpu = bench::cpuSeconds();
+  CpuMark cpu;
   auto full = harvester.run(agent::HarvestKind::kFull);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
   print("full (into an empty store)", full.value(), cpu);
   // The usual case: every partnership as it was.
-  cpu = bench::cpuSeconds();
+  cpu = CpuMark{};
   auto again = harvester.run(agent::HarvestKind::kFull);
   if (!again) return std::fprintf(stderr, "%s\n", again.error().message.c_str()), 1;
   print("full (nothing changed)", again.value(), cpu);
@@ -202,7 +217,7 @@ int runBench(int argc, char** argv) {
 
   agent::Harvester delta_harvester(*store.value(), *inventory_store.value(), command_gateway,
                                    &journal, clock, harvest_options);
-  cpu = bench::cpuSeconds();
+  cpu = CpuMark{};
   auto delta = delta_harvester.run(agent::HarvestKind::kDelta);
   if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;
   print("delta (after the commands)", delta.value(), cpu);

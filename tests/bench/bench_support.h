@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -84,6 +85,10 @@ double peakRssMb();
 // The CPU time this process has used so far, user and system, in seconds (its own, not its
 // children's).
 double cpuSeconds();
+
+// The CPU time, user and system, that this process's running children (the simulator bridges)
+// have used so far, in seconds; nullopt where the system does not tell.
+std::optional<double> childrenCpuSeconds();
 
 // Raises this process's limit of open files (sockets included) as far as it may go, and returns
 // it: on POSIX the hard RLIMIT_NOFILE; Windows has no such small limit.

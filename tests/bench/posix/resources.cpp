@@ -2,7 +2,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/bench/bench_support.h"
 
@@ -30,6 +32,36 @@ double cpuSeconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return secondsOf(usage.ru_utime) + secondsOf(usage.ru_stime);
+}
+
+std::optional<double> childrenCpuSeconds() {
+  // Linux's /proc: every process whose parent is this one, its utime and stime in clock ticks
+  // (fields 14 and 15 of /proc/PID/stat, counted after the command name's closing parenthesis).
+  std::error_code ec;
+  std::filesystem::directory_iterator processes("/proc", ec);
+  if (ec) return std::nullopt;
+  const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  const auto self = static_cast<long>(getpid());
+  double total = 0;
+  for (const auto& entry : processes) {
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!in || !std::getline(in, stat)) continue;
+    const auto name_end = stat.rfind(')');
+    if (name_end == std::string::npos) continue;
+    std::istringstream fields(stat.substr(name_end + 2));
+    std::string state;
+    long parent = 0;
+    fields >> state >> parent;
+    if (parent != self) continue;
+    std::string skipped;
+    for (int i = 0; i < 9; ++i) fields >> skipped;  // pgrp .. cmajflt
+    unsigned long long user = 0, system = 0;
+    if (fields >> user >> system) {
+      total += static_cast<double>(user + system) / static_cast<double>(ticks_per_second);
+    }
+  }
+  return total;
 }
 
 std::size_t raiseOpenFileLimit() {

@@ -1,6 +1,7 @@
 #include <windows.h>
 // After windows.h:
 #include <psapi.h>
+#include <tlhelp32.h>
 
 #include "powershell/host/command_line.h"
 #include "tests/bench/bench_support.h"
@@ -13,6 +14,12 @@ double peakWorkingSetMb(HANDLE process) {
   counters.cb = sizeof counters;
   if (!GetProcessMemoryInfo(process, &counters, sizeof counters)) return 0;
   return static_cast<double>(counters.PeakWorkingSetSize) / 1e6;
+}
+
+double secondsOf(const FILETIME& t) {  // in 100 ns units
+  return static_cast<double>((static_cast<unsigned long long>(t.dwHighDateTime) << 32) |
+                             t.dwLowDateTime) /
+         1e7;
 }
 
 }  // namespace
@@ -32,12 +39,28 @@ double peakRssMb() { return peakWorkingSetMb(GetCurrentProcess()); }
 double cpuSeconds() {
   FILETIME created{}, ended{}, kernel{}, user{};
   if (!GetProcessTimes(GetCurrentProcess(), &created, &ended, &kernel, &user)) return 0;
-  auto secondsOf = [](const FILETIME& t) {  // in 100 ns units
-    return static_cast<double>((static_cast<unsigned long long>(t.dwHighDateTime) << 32) |
-                               t.dwLowDateTime) /
-           1e7;
-  };
   return secondsOf(kernel) + secondsOf(user);
+}
+
+std::optional<double> childrenCpuSeconds() {
+  HANDLE snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snapshot == INVALID_HANDLE_VALUE) return std::nullopt;
+  const DWORD self = GetCurrentProcessId();
+  double total = 0;
+  PROCESSENTRY32 entry{};
+  entry.dwSize = sizeof entry;
+  for (BOOL more = Process32First(snapshot, &entry); more; more = Process32Next(snapshot, &entry)) {
+    if (entry.th32ParentProcessID != self) continue;
+    HANDLE child = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, entry.th32ProcessID);
+    if (!child) continue;
+    FILETIME created{}, ended{}, kernel{}, user{};
+    if (GetProcessTimes(child, &created, &ended, &kernel, &user)) {
+      total += secondsOf(kernel) + secondsOf(user);
+    }
+    CloseHandle(child);
+  }
+  CloseHandle(snapshot);
+  return total;
 }
 
 std::size_t raiseOpenFileLimit() { return 1 << 16; }
