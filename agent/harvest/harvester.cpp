@@ -144,6 +144,17 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
   flush();
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
+  // Lists an earlier release kept under a name: looked for in a read, moved (under the write
+  // lock) only when there are some.
+  bool legacy = false;
+  auto looked = store_.read([&]() -> Result<void, store::StoreError> {
+    auto has = directory_.hasLegacyLists();
+    if (!has) return has.error();
+    legacy = has.value();
+    return {};
+  });
+  if (!looked) return HarvestError{HarvestErrc::kStore, looked.error().message};
+  if (!legacy) return std::nullopt;
   auto rekeyed = store_.transaction(
       [&]() -> Result<void, store::StoreError> {
         if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
@@ -160,15 +171,28 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
   // side by side, not all over the file.
   std::sort(mailboxes.begin(), mailboxes.end(),
             [](const MailboxEntry& a, const MailboxEntry& b) { return a.key < b.key; });
+  // Which mailboxes the directory does not hold as they are now, found in one read: a harvest
+  // that finds them as they were (the usual one) never takes the store's write lock, which
+  // the journal's writes need.
+  std::vector<const MailboxEntry*> changed;
+  auto checked = store_.read([&]() -> Result<void, store::StoreError> {
+    for (const MailboxEntry& m : mailboxes) {
+      auto held = directory_.holds(m, /*lists=*/true);
+      if (!held) return held.error();
+      if (!held.value()) changed.push_back(&m);
+    }
+    return {};
+  });
+  if (!checked) return checked;
   std::size_t next = 0;
-  while (next < mailboxes.size()) {
+  while (next < changed.size()) {
     auto written = store_.transaction(
         [&]() -> Result<void, store::StoreError> {
           const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
           do {
-            if (auto x = directory_.record(mailboxes[next], now_ms, /*lists=*/true); !x) return x;
+            if (auto x = directory_.record(*changed[next], now_ms, /*lists=*/true); !x) return x;
             ++next;
-          } while (next < mailboxes.size() && !store_.foregroundWaiting() &&
+          } while (next < changed.size() && !store_.foregroundWaiting() &&
                    std::chrono::steady_clock::now() < until);
           return {};
         },

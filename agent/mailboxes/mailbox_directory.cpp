@@ -89,30 +89,47 @@ NameLookup MailboxDirectory::lookup(std::string_view name) {
   return found ? found.value() : NameLookup{};
 }
 
-Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
-                                                         bool lists, std::string_view also) {
-  std::set<std::string> names;
-  for (const auto& n : e.names) names.insert(text::foldCase(n));
-  if (!also.empty()) names.insert(text::foldCase(also));
-  // What this call would write, in one digest: a mailbox a harvest finds as it was costs one
+MailboxDirectory::Facts MailboxDirectory::factsOf(const MailboxEntry& e, bool lists,
+                                                  std::string_view also) {
+  Facts facts;
+  for (const auto& n : e.names) facts.names.insert(text::foldCase(n));
+  if (!also.empty()) facts.names.insert(text::foldCase(also));
+  // What record() would write, in one digest: a mailbox a harvest finds as it was costs one
   // read, not a dozen writes.
-  std::string facts = e.identity + '\n' + e.address + '\n';
-  for (const auto& n : names) facts += "n:" + n + '\n';
+  std::string text = e.identity + '\n' + e.address + '\n';
+  for (const auto& n : facts.names) text += "n:" + n + '\n';
   if (lists) {
-    for (const auto& id : e.allowed) facts += "a:" + id + '\n';
-    for (const auto& id : e.blocked) facts += "b:" + id + '\n';
+    for (const auto& id : e.allowed) text += "a:" + id + '\n';
+    for (const auto& id : e.blocked) text += "b:" + id + '\n';
   } else {
-    facts += "no lists\n";
+    text += "no lists\n";
   }
-  const std::string fingerprint = toHex(sha256(facts)).substr(0, 32);
+  facts.fingerprint = toHex(sha256(text)).substr(0, 32);
+  return facts;
+}
+
+Result<bool, store::StoreError> MailboxDirectory::storedAs(const std::string& key,
+                                                           const std::string& fingerprint) {
   auto known = statements_.get("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
   if (!known) return known.error();
-  known.value()->bind(1, e.key);
+  known.value()->bind(1, key);
   auto row = known.value()->step();
   if (!row) return row.error();
   const bool same = row.value() && known.value()->optionalText(0) == fingerprint;
   known.value()->reset();
-  if (same) return {};
+  return same;
+}
+
+Result<bool, store::StoreError> MailboxDirectory::holds(const MailboxEntry& e, bool lists) {
+  return storedAs(e.key, factsOf(e, lists, {}).fingerprint);
+}
+
+Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
+                                                         bool lists, std::string_view also) {
+  const Facts facts = factsOf(e, lists, also);
+  auto same = storedAs(e.key, facts.fingerprint);
+  if (!same) return same.error();
+  if (same.value()) return {};
 
   auto upsert = statements_.get(
       "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint) "
@@ -125,7 +142,7 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
                    .bind(2, e.identity)
                    .bind(3, e.address)
                    .bind(4, now)
-                   .bind(5, fingerprint)
+                   .bind(5, facts.fingerprint)
                    .run();
       !r) {
     return r;
@@ -136,7 +153,7 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
   if (auto r = clear.value()->bind(1, e.key).run(); !r) return r;
   auto add = statements_.get("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
   if (!add) return add.error();
-  for (const auto& n : names) {
+  for (const auto& n : facts.names) {
     if (auto r = add.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
   }
   if (!lists) return {};
@@ -228,7 +245,8 @@ MailboxDirectory::desiredAllowed() {
   }
 }
 
-Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
+Result<std::vector<std::pair<std::string, std::string>>, store::StoreError>
+MailboxDirectory::legacyNames() {
   // Names under which lists are kept that are no key, newest command first: of two names of
   // one mailbox, the later decision wins, as it did in Exchange.
   auto legacy = database_.prepare(
@@ -240,12 +258,26 @@ Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
   std::optional<store::StoreError> error;
   const auto names = column(*legacy, error);
   if (error) return *error;
-  std::size_t moved = 0;
+  std::vector<std::pair<std::string, std::string>> resolved;
   for (const auto& name : names) {
     auto found = find(name);
     if (!found) return found.error();
     if (found->kind != NameLookup::Kind::kFound) continue;  // not known yet: stays as it is
-    const std::string& key = found->key;
+    resolved.emplace_back(name, found->key);
+  }
+  return resolved;
+}
+
+Result<bool, store::StoreError> MailboxDirectory::hasLegacyLists() {
+  auto names = legacyNames();
+  if (!names) return names.error();
+  return !names->empty();
+}
+
+Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
+  auto names = legacyNames();
+  if (!names) return names.error();
+  for (const auto& [name, key] : names.value()) {
     for (const char* which : {"allowed", "blocked"}) {
       auto has = managed(key, which);
       if (!has) return has.error();
@@ -263,9 +295,8 @@ Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
         if (auto r = st->bind(1, key).bind(2, name).bind(3, which).run(); !r) return r.error();
       }
     }
-    ++moved;
   }
-  return moved;
+  return names->size();
 }
 
 }  // namespace easgate::agent

@@ -57,6 +57,10 @@ class MailboxDirectory {
   Result<void, store::StoreError> record(const MailboxEntry& entry, std::int64_t now_ms, bool lists,
                                          std::string_view also = {});
 
+  // Whether the directory holds a mailbox as record() would write it (the same with `lists`):
+  // then record() would write nothing, and a caller may skip it without taking the write lock.
+  Result<bool, store::StoreError> holds(const MailboxEntry& entry, bool lists);
+
   // The mailbox under a key: identity and address; nullopt when unknown.
   Result<std::optional<MailboxEntry>, store::StoreError> entry(std::string_view key);
 
@@ -76,8 +80,22 @@ class MailboxDirectory {
   // now resolves to. Where a key already has a list of its own, that newer one stays. Returns
   // how many names were moved.
   Result<std::size_t, store::StoreError> rekeyLegacyLists();
+  // Whether rekeyLegacyLists() would move any: a read, so a caller takes the write lock only
+  // when there is something to write.
+  Result<bool, store::StoreError> hasLegacyLists();
 
  private:
+  // What record() writes of a mailbox, in one digest, and the names it writes (case-folded).
+  struct Facts {
+    std::set<std::string> names;
+    std::string fingerprint;
+  };
+  static Facts factsOf(const MailboxEntry& entry, bool lists, std::string_view also);
+  // Names lists are kept under that now resolve to a key: (name, key), newest command first.
+  Result<std::vector<std::pair<std::string, std::string>>, store::StoreError> legacyNames();
+  // Whether the stored digest of the mailbox under `key` is `fingerprint`.
+  Result<bool, store::StoreError> storedAs(const std::string& key, const std::string& fingerprint);
+
   store::Database& database_;
   store::StatementCache statements_;
 };

@@ -517,6 +517,40 @@ TEST_F(Harvests, AFailedHarvestChangesNothing) {
   EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull) << "no harvest was recorded";
 }
 
+TEST_F(Harvests, AHarvestThatFindsEveryMailboxAsItWasNeverWaitsForTheStoresWriteLock) {
+  harvest(HarvestKind::kFull);  // the first learns every mailbox
+  // Another writer of the store (the journal is one) holds its write lock all along: the usual
+  // harvest, which has nothing to write there, must not wait for it.
+  std::mutex m;
+  std::condition_variable cv;
+  bool holding = false, harvested = false, waited_out = false;
+  std::thread writer([&] {
+    auto held = directory_db_->transaction([&]() -> Result<void, store::StoreError> {
+      std::unique_lock lock(m);
+      holding = true;
+      cv.notify_all();
+      waited_out = !cv.wait_for(lock, std::chrono::seconds(10), [&] { return harvested; });
+      return {};
+    });
+    EXPECT_TRUE(held.ok()) << held.error().message;
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return holding; });
+  }
+  HarvestReport again = harvest(HarvestKind::kFull);
+  {
+    std::lock_guard lock(m);
+    harvested = true;
+  }
+  cv.notify_all();
+  writer.join();
+  EXPECT_FALSE(waited_out) << "the harvest waited for the write lock the other writer held";
+  EXPECT_EQ(again.devices, 40u);
+  EXPECT_EQ(again.discovered, 0u);
+  EXPECT_EQ(again.changed, 0u);
+}
+
 TEST_F(Harvests, NeverOverlap) {
   std::mutex m;
   std::condition_variable cv;
