@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -255,7 +256,13 @@ struct BridgeProcess::Impl {
   }
 
   Result<void, BridgeError> send(const std::string& lines, const std::string& cmdlet) {
-    if (in.write(lines.data(), static_cast<int>(lines.size())) != static_cast<int>(lines.size())) {
+    bool sent = false;
+    try {
+      sent =
+          in.write(lines.data(), static_cast<int>(lines.size())) == static_cast<int>(lines.size());
+    } catch (const std::system_error&) {  // Boost throws for EPIPE: the bridge has died
+    }
+    if (!sent) {
       return failure(BridgeErrc::kBridgeFailed, "cannot send " + cmdlet + ": " + endAndDescribe());
     }
     return {};

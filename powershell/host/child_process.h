@@ -23,7 +23,9 @@ namespace easgate::powershell {
 boost::process::pipe makeChildPipe();
 
 // Starts `command` with these pipes as its stdin, stdout and stderr. On Windows, the command
-// line is quoted by windowsCommandLine (command_line.h), not by Boost. Throws as Boost does.
+// line is quoted by windowsCommandLine (command_line.h), not by Boost. On POSIX the first start
+// sets SIGPIPE to be ignored, process-wide: a write to a bridge that has died then fails with
+// EPIPE instead of ending the agent. Throws as Boost does.
 boost::process::child startChild(const BridgeCommand& command,
                                  const boost::process::environment& environment,
                                  boost::process::pipe& in, boost::process::pipe& out,

@@ -4,6 +4,7 @@
 
 #ifndef _WIN32
 #include <signal.h>
+#include <sys/wait.h>
 #endif
 
 #include <atomic>
@@ -323,6 +324,15 @@ TEST(BridgeProcess, ABridgeKilledBySignalIsSaidToBe) {
   auto bridge = startOk(sim());
   ASSERT_TRUE(bridge);
   ASSERT_EQ(::kill(bridge->pid(), SIGKILL), 0);
+  // Dead (not yet reaped, so its status stays for the bridge to read): its end of the request
+  // pipe is closed, and sending the request meets a broken pipe, which must not end the agent.
+  siginfo_t ended{};
+  for (int i = 0; i < 1000 && ended.si_pid != bridge->pid(); ++i) {
+    ASSERT_EQ(
+        ::waitid(P_PID, static_cast<id_t>(bridge->pid()), &ended, WEXITED | WNOWAIT | WNOHANG), 0);
+    if (ended.si_pid != bridge->pid()) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(ended.si_pid, bridge->pid());
   auto r = bridge->run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, BridgeErrc::kBridgeFailed);

@@ -3,11 +3,13 @@
 #include <boost/process.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>  // sigabbrev_np
+#include <mutex>
 #include <string>
 #include <system_error>
 
@@ -26,6 +28,12 @@ bp::pipe makeChildPipe() {
 
 bp::child startChild(const BridgeCommand& command, const bp::environment& environment, bp::pipe& in,
                      bp::pipe& out, bp::pipe& err) {
+  // A request written to a bridge that has died (crashed, killed by the OOM killer) meets a
+  // broken pipe; SIGPIPE's default would end the whole agent there. Ignored, the write fails
+  // with EPIPE and the bridge is reported dead and replaced. Sockets need no such care (Asio
+  // sends with MSG_NOSIGNAL); a process that starts bridges never wants the signal.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   // execve takes the arguments as a list: nothing to quote.
   return bp::child(bp::exe = command.program, bp::args = command.arguments, environment,
                    bp::std_in<in, bp::std_out> out, bp::std_err > err);
