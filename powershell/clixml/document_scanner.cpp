@@ -15,6 +15,29 @@ bool startsWith(std::string_view text, std::size_t pos, std::string_view prefix)
   return text.size() - pos >= prefix.size() && text.compare(pos, prefix.size(), prefix) == 0;
 }
 
+// One past the '>' ending the tag whose '<' is at `lt` (quoted values may hold '>'), or npos
+// when the tag is cut off or holds a '<' outside quotes, whose place is then `stray`. A plain
+// loop: a value has tens of thousands of tags, and findElementEnd() builds no Result for each.
+std::size_t tagEnd(std::string_view text, std::size_t lt, std::size_t& stray) {
+  const char* p = text.data() + lt + 1;
+  const char* const end = text.data() + text.size();
+  while (p < end) {
+    const char c = *p;
+    if (c == '>') return static_cast<std::size_t>(p + 1 - text.data());
+    if (c == '<') {
+      stray = static_cast<std::size_t>(p - text.data());
+      return std::string_view::npos;
+    }
+    if (c == '"' || c == '\'') {
+      const void* close = std::memchr(p + 1, c, static_cast<std::size_t>(end - p - 1));
+      if (!close) return std::string_view::npos;
+      p = static_cast<const char*>(close);
+    }
+    ++p;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 std::string describePosition(std::string_view text, std::size_t offset) {
@@ -71,51 +94,20 @@ Result<bool, ClixmlError> DocumentScanner::skipMarkup() {
 }
 
 Result<bool, ClixmlError> DocumentScanner::skipTag() {
-  std::size_t start = pos_;
-  char quote = 0;
-  for (std::size_t i = pos_ + 1; i < text_.size(); ++i) {
-    char c = text_[i];
-    if (quote) {
-      if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '<') {
-      return fail(ClixmlErrc::kSyntax, i, "'<' inside a tag");
-    } else if (c == '>') {
-      pos_ = i + 1;
-      return text_[i - 1] == '/';
-    }
+  std::size_t stray = std::string_view::npos;
+  const std::size_t end = tagEnd(text_, pos_, stray);
+  if (end == std::string_view::npos) {
+    if (stray != std::string_view::npos)
+      return fail(ClixmlErrc::kSyntax, stray, "'<' inside a tag");
+    return fail(ClixmlErrc::kTruncated, pos_, "the document ends inside a tag");
   }
-  return fail(ClixmlErrc::kTruncated, start, "the document ends inside a tag");
+  pos_ = end;
+  return text_[end - 2] == '/';
 }
-
-namespace {
-
-// One past the '>' ending the tag whose '<' is at `lt`, or npos when the tag is cut off or
-// holds a '<' (skipTag() then says which). What skipTag() does, without building a Result for
-// each of the tens of thousands of tags a value holds.
-std::size_t tagEnd(std::string_view text, std::size_t lt) {
-  const char* p = text.data() + lt + 1;
-  const char* const end = text.data() + text.size();
-  while (p < end) {
-    const char c = *p;
-    if (c == '>') return static_cast<std::size_t>(p + 1 - text.data());
-    if (c == '<') return std::string_view::npos;
-    if (c == '"' || c == '\'') {
-      const void* close = std::memchr(p + 1, c, static_cast<std::size_t>(end - p - 1));
-      if (!close) return std::string_view::npos;
-      p = static_cast<const char*>(close);
-    }
-    ++p;
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
 
 Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size_t begin) {
-  // Follow tags until the depth returns to where it started; a scanner positioned at a tag the
-  // quick path cannot take says what is wrong with it.
+  // Follow tags until the depth returns to where it started; a scanner positioned at a tag
+  // that does not end says what is wrong with it.
   DocumentScanner walker(text);
   std::size_t pos = begin;
   std::size_t depth = 0;
@@ -133,12 +125,11 @@ Result<std::size_t, ClixmlError> findElementEnd(std::string_view text, std::size
       pos = walker.pos_;
       continue;
     }
-    std::size_t end = tagEnd(text, pos);
-    if (end == std::string_view::npos) {  // the scanner's own walk says what is wrong
+    std::size_t stray = std::string_view::npos;
+    const std::size_t end = tagEnd(text, pos, stray);
+    if (end == std::string_view::npos) {  // skipTag() says what is wrong with it
       walker.pos_ = pos;
-      auto tag = walker.skipTag();
-      if (!tag) return tag.error();
-      end = walker.pos_;
+      return walker.skipTag().error();
     }
     if (second == '/') {
       if (depth == 0) return walker.fail(ClixmlErrc::kSyntax, begin, "end tag without a start tag");
