@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/process.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -53,14 +54,30 @@ class CliTest : public ::testing::Test {
     // end in the last one's tail.
     std::filesystem::remove(out);
     std::filesystem::remove(err);
+    const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
 #ifdef _WIN32
     // Windows passes one command line: quoted as the agent quotes a bridge's.
-    const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
-    bp::child child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
-                    bp::std_out > out, bp::std_err > err, bp::std_in < bp::null,
-                    bp::start_dir = where);
+    auto start = [&] {
+      return bp::child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
+                       bp::std_out > out, bp::std_err > err, bp::std_in < bp::null,
+                       bp::start_dir = where);
+    };
+    // Wine's CreateProcess fails now and then while many programs start at once ("Internal
+    // error", seen in CI on a test whose other runs of the same binary had just worked). Only
+    // the start is tried again, at most twice, and said on standard error; a program that
+    // started and then failed is never run again.
+    bp::child child = [&] {
+      for (int attempt = 1;; ++attempt) {
+        try {
+          return start();
+        } catch (const bp::process_error& e) {
+          if (attempt == 3) throw;
+          std::fprintf(stderr, "cli test: starting easgate failed (%s); starting it again\n",
+                       e.what());
+        }
+      }
+    }();
 #else
-    const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
     bp::child child(bp::exe = EASGATE_BINARY, bp::args = words, bp::std_out > out,
                     bp::std_err > err, bp::std_in < bp::null, bp::start_dir = where);
 #endif
