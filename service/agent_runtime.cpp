@@ -107,7 +107,7 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   p->harvest_store = std::move(harvest_store).value();
   // It writes only the directory there, which the next harvest reads again from Exchange: its
   // commits need not wait for the disk (the journal's, on another connection, do).
-  if (auto r = p->harvest_store->execute("PRAGMA synchronous = NORMAL"); !r) {
+  if (auto r = p->harvest_store->commitWithoutWaitingForTheDisk(); !r) {
     return r.error().message;
   }
   auto inventory = openInventoryStore(o.data_directory);
@@ -119,7 +119,7 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   p->directory_store = std::move(directory_store).value();
   // What it writes (names, lists as Exchange holds them) is read back from Exchange anyway:
   // no need to wait for the disk on each command, as the journal must.
-  if (auto r = p->directory_store->execute("PRAGMA synchronous = NORMAL"); !r) {
+  if (auto r = p->directory_store->commitWithoutWaitingForTheDisk(); !r) {
     return r.error().message;
   }
   p->directory = std::make_unique<agent::MailboxDirectory>(*p->directory_store);

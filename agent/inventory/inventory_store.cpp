@@ -661,7 +661,7 @@ Result<std::unique_ptr<InventoryStore>, StoreError> InventoryStore::open(
   std::unique_ptr<store::Database> db = std::move(opened).value();
   // What a harvest writes, the next harvest reads again from Exchange: a power cut may cost
   // the last commit, never the file's consistency (WAL).
-  if (auto r = db->execute("PRAGMA synchronous = NORMAL"); !r) return r.error();
+  if (auto r = db->commitWithoutWaitingForTheDisk(); !r) return r.error();
   if (auto migrated = store::migrate(*db, migrations(), "inventory"); !migrated) {
     return migrated.error();
   }

@@ -246,6 +246,10 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   return database;
 }
 
+Result<void, StoreError> Database::commitWithoutWaitingForTheDisk() {
+  return execute("PRAGMA synchronous = NORMAL");
+}
+
 Result<void, StoreError> Database::execute(std::string_view sql) {
   std::string text(sql);
   char* message = nullptr;

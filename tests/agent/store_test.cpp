@@ -47,6 +47,17 @@ TEST_F(StoreTest, CreatesTheFileAtTheCurrentSchemaInWalMode) {
   EXPECT_EQ(scalar(*db.value(), "PRAGMA foreign_keys"), "1");
 }
 
+// A harvest's connection commits without waiting for the disk; the journal's, to the same file,
+// still waits for every commit.
+TEST_F(StoreTest, OnlyAConnectionThatAsksCommitsWithoutWaitingForTheDisk) {
+  auto journal = openStore(file());
+  auto harvest = openStore(file());
+  ASSERT_TRUE(journal.ok() && harvest.ok());
+  ASSERT_TRUE(harvest.value()->commitWithoutWaitingForTheDisk().ok());
+  EXPECT_EQ(scalar(*harvest.value(), "PRAGMA synchronous"), "1") << "NORMAL";
+  EXPECT_EQ(scalar(*journal.value(), "PRAGMA synchronous"), "2") << "FULL";
+}
+
 TEST_F(StoreTest, KeepsWhatWasCommittedAcrossReopening) {
   {
     auto db = openStore(file());
