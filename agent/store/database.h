@@ -82,13 +82,13 @@ class Database {
 
   // Runs SQL that returns no rows (one or more statements).
   Result<void, StoreError> execute(std::string_view sql);
+  Result<Statement, StoreError> prepare(std::string_view sql);
 
   // For a connection whose writes the next harvest reads again from Exchange anyway (the
   // inventory, the mailbox directory): its commits return before they reach the disk
   // (synchronous=NORMAL). A power cut may cost its last commits, never the file's consistency
   // (WAL). A connection opens with every commit durable, which the journal's must stay.
   Result<void, StoreError> commitWithoutWaitingForTheDisk();
-  Result<Statement, StoreError> prepare(std::string_view sql);
 
   // Who goes first when connections of this process want to write the same file at once: the
   // journal's writes (an MDM's 202 waits for them) before a harvest's housekeeping.

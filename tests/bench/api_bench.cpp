@@ -299,7 +299,9 @@ int runBench(int argc, char** argv) {
         sim::Organisation::generate({2, harvest_mailboxes, harvest_mailboxes * 2,
                                      sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000)}));
     auto harvest_db = agent::store::openStore(agent::store::storeFile(dir)).value();
-    if (!harvest_db->commitWithoutWaitingForTheDisk()) return 1;  // as the agent's
+    if (auto r = harvest_db->commitWithoutWaitingForTheDisk(); !r) {  // as the agent's
+      return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
+    }
     // An empty inventory of its own; the journal is the agent's.
     auto inventory = agent::InventoryStore::open(dir / "empty-inventory.db").value();
     agent::HarvestOptions harvest_options;
