@@ -21,6 +21,7 @@
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
+#include "tests/support/start_again.h"
 
 namespace easgate::agent {
 namespace {
@@ -593,11 +594,9 @@ TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMail
   // A mailbox in the middle of the organisation, whose database will be offline.
   std::string offline;
   {
-    // (Wine's CreateProcess fails now and then while many programs start at once: seen once,
-    // "Internal error", on a test started first. A bridge pool starts another on the next
-    // request; this probe tries up to three times.)
-    auto probe = start({});
-    for (int attempt = 2; !probe.ok() && attempt <= 3; ++attempt) probe = start({});
+    // (A bridge pool starts another bridge on the next request when one did not start; this
+    // probe has no pool.)
+    auto probe = testing::startTryingAgain("the simulator", [&] { return start({}); });
     ASSERT_TRUE(probe.ok()) << probe.error().message;
     auto read = probe.value()->run(
         powershell::BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", std::int64_t{100}));

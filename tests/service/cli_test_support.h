@@ -11,14 +11,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "powershell/host/child_process.h"
 #include "powershell/host/command_line.h"
 #include "tests/support/scratch.h"
+#include "tests/support/start_again.h"
 
 namespace easgate::testing {
 
@@ -55,32 +58,24 @@ class CliTest : public ::testing::Test {
     std::filesystem::remove(out);
     std::filesystem::remove(err);
     const std::string where = cwd.empty() ? std::filesystem::current_path().string() : cwd.string();
+    auto start = [&]() -> Result<bp::child, Error<int>> {
+      try {
 #ifdef _WIN32
-    // Windows passes one command line: quoted as the agent quotes a bridge's.
-    auto start = [&] {
-      return bp::child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
-                       bp::std_out > out, bp::std_err > err, bp::std_in < bp::null,
-                       bp::start_dir = where);
-    };
-    // Wine's CreateProcess fails now and then while many programs start at once ("Internal
-    // error", seen in CI on a test whose other runs of the same binary had just worked). Only
-    // the start is tried again, at most twice, and said on standard error; a program that
-    // started and then failed is never run again.
-    bp::child child = [&] {
-      for (int attempt = 1;; ++attempt) {
-        try {
-          return start();
-        } catch (const bp::process_error& e) {
-          if (attempt == 3) throw;
-          std::fprintf(stderr, "cli test: starting easgate failed (%s); starting it again\n",
-                       e.what());
-        }
-      }
-    }();
+        // Windows passes one command line: quoted as the agent quotes a bridge's.
+        return bp::child(bp::cmd = powershell::windowsCommandLine(EASGATE_BINARY, words),
+                         bp::std_out > out, bp::std_err > err, bp::std_in < bp::null,
+                         bp::start_dir = where);
 #else
-    bp::child child(bp::exe = EASGATE_BINARY, bp::args = words, bp::std_out > out,
-                    bp::std_err > err, bp::std_in < bp::null, bp::start_dir = where);
+        return bp::child(bp::exe = EASGATE_BINARY, bp::args = words, bp::std_out > out,
+                         bp::std_err > err, bp::std_in < bp::null, bp::start_dir = where);
 #endif
+      } catch (const bp::process_error& e) {
+        return Error<int>{e.code().value(), e.what()};
+      }
+    };
+    auto started = startTryingAgain("easgate", start);
+    if (!started) throw std::runtime_error("cannot start easgate: " + started.error().message);
+    bp::child& child = started.value();
     child.wait();
     // A crash is 128 + its signal, as a shell says, never a signal number that reads as one of
     // easgate's exit codes (an abort, 6, is ctl's "refused").
