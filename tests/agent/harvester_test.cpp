@@ -158,7 +158,10 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
   auto inventory = inventory_->current().value();
   ASSERT_EQ(inventory.size(), 40u);
   for (const auto& d : inventory) {
-    EXPECT_FALSE(d.mailbox_address.empty()) << d.identity;
+    const sim::SimMailbox* mailbox = org().findMailbox(d.mailbox_identity);
+    ASSERT_NE(mailbox, nullptr) << d.identity;
+    EXPECT_EQ(d.mailbox_address, mailbox->facts.primary_smtp_address)
+        << d.identity << ": its mailbox's address, as the directory holds it";
     EXPECT_TRUE(d.last_success_sync.has_value()) << "from the statistics";
   }
 
