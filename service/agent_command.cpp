@@ -40,6 +40,11 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& options) {
   cmd->add_option("--max-retry-seconds", o.max_retry_seconds, "The longest delay between tries")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
+  cmd->add_option("--history-days", o.history_days,
+                  "Days of field history kept; older changes are deleted after each full harvest "
+                  "(0: kept for ever)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 36500.0));
   cmd->add_flag("--correct-drift", o.correct_drift,
                 "Queue a correction when Exchange's allowed list drifts from the MDM's");
   cmd->add_flag("--until-idle", options.until_idle,

@@ -226,6 +226,7 @@ Result<AgentConfig, std::string> loadAgentConfig(const std::filesystem::path& fi
   harvest.number("full_minutes", c.runtime.full_harvest_minutes, 0, 1e6);
   harvest.number("delta_minutes", c.runtime.delta_harvest_minutes, 0, 1e6);
   harvest.flag("correct_drift", c.runtime.correct_drift);
+  harvest.number("history_days", c.runtime.history_days, 0, 36500);
   harvest.finish();
 
   Section commands = root.section("commands");

@@ -137,6 +137,7 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   agent::HarvestOptions harvest_options;
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;
+  harvest_options.keep_history_ms = static_cast<std::int64_t>(o.history_days * 86'400'000);
   p->harvester = std::make_unique<agent::Harvester>(*p->harvest_store, *p->inventory, *p->gateway,
                                                     p->journal.get(), p->clock, harvest_options);
   agent::AgentLoopOptions loop_options;

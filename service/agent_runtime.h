@@ -37,6 +37,9 @@ struct RuntimeOptions {
   double first_retry_seconds = 5;  // the first retry's delay, doubling after each
   double max_retry_seconds = 900;  // the longest delay between two attempts
   bool correct_drift = false;
+  // Days of field history kept (every synchronisation changes a device's sync times, so it grows
+  // with every harvest); older changes are deleted after each full harvest. 0: kept for ever.
+  double history_days = 90;
 };
 
 // Opens (creating or migrating) the store in `data_directory`. Refuses, with the fix, when root

@@ -560,7 +560,14 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
   report.removed = p.removed;
   report.finished_ms = run.finished_ms;
 
-  // 5. Correct drift.
+  // 5. Forget history older than the options keep, once a full harvest is stored.
+  if (p.full && options_.keep_history_ms > 0) {
+    auto forgotten = inventory_.forgetChangesBefore(run.finished_ms - options_.keep_history_ms);
+    if (!forgotten) return storeFailure(forgotten.error());
+    report.history_forgotten = forgotten.value();
+  }
+
+  // 6. Correct drift.
   if (options_.correct_drift && journal_) {
     for (const auto& c : corrections) {
       CommandRequest set;

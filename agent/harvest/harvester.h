@@ -34,18 +34,22 @@ struct HarvestOptions {
   // Delta harvests ask for changes since the last harvest began, less this margin, so a
   // difference between Exchange's clock and ours loses nothing.
   std::int64_t delta_overlap_ms = 5 * 60'000;
+  // After each full harvest, field history older than this is deleted (every synchronisation
+  // changes a device's sync times: kept for ever, history grows with every harvest); 0: kept.
+  std::int64_t keep_history_ms = 0;
 };
 
 struct HarvestReport {
   HarvestKind kind = HarvestKind::kFull;
-  std::size_t devices = 0;           // partnerships harvested
-  std::size_t calls = 0;             // Exchange cmdlet calls made
-  std::size_t discovered = 0;        // new partnerships
-  std::size_t changed = 0;           // partnerships with a changed field
-  std::size_t removed = 0;           // partnerships Exchange no longer has (full harvests only)
-  std::size_t drifted = 0;           // managed lists that differ from what the MDM set
-  std::size_t corrections = 0;       // set-allowed/-blocked commands queued to correct drift
-  std::size_t failed_mailboxes = 0;  // mailboxes whose statistics could not be read: skipped
+  std::size_t devices = 0;            // partnerships harvested
+  std::size_t calls = 0;              // Exchange cmdlet calls made
+  std::size_t discovered = 0;         // new partnerships
+  std::size_t changed = 0;            // partnerships with a changed field
+  std::size_t removed = 0;            // partnerships Exchange no longer has (full harvests only)
+  std::size_t drifted = 0;            // managed lists that differ from what the MDM set
+  std::size_t corrections = 0;        // set-allowed/-blocked commands queued to correct drift
+  std::size_t failed_mailboxes = 0;   // mailboxes whose statistics could not be read: skipped
+  std::size_t history_forgotten = 0;  // field changes older than HarvestOptions keep
   bool partial() const { return failed_mailboxes > 0; }
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;

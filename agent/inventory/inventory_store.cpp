@@ -775,6 +775,45 @@ Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std
   return std::optional(StoredDevice{q->text(0), q->text(1), q->integer(2), q->integer(3)});
 }
 
+Result<std::size_t, StoreError> InventoryStore::forgetChangesBefore(std::int64_t cutoff_ms) {
+  // Short transactions keep the write-ahead log short; they wait for nobody, since only the
+  // harvester writes this file, and readers keep their snapshots.
+  constexpr std::int64_t kPerTransaction = 5'000;
+  std::size_t forgotten = 0;
+  bool more = true;
+  while (more) {
+    more = false;
+    std::size_t deleted_now = 0;
+    auto deleted = database_->transaction([&]() -> StoreResult {
+      auto oldest = database_->prepare("SELECT id, at_ms FROM device_changes ORDER BY id LIMIT ?");
+      if (!oldest) return oldest.error();
+      oldest->bind(1, kPerTransaction);
+      std::optional<std::int64_t> last_old;
+      std::int64_t rows = 0;
+      bool young_found = false;
+      auto read = eachRow(*oldest, [&] {
+        ++rows;
+        if (young_found || oldest->integer(1) >= cutoff_ms) {
+          young_found = true;
+          return;
+        }
+        last_old = oldest->integer(0);
+      });
+      if (!read) return read;
+      if (!last_old) return {};
+      auto forget = database_->prepare("DELETE FROM device_changes WHERE id <= ?");
+      if (!forget) return forget.error();
+      if (auto x = forget->bind(1, *last_old).run(); !x) return x;
+      deleted_now = static_cast<std::size_t>(database_->changes());
+      more = !young_found && rows == kPerTransaction;
+      return {};
+    });
+    if (!deleted) return deleted.error();
+    forgotten += deleted_now;
+  }
+  return forgotten;
+}
+
 Result<std::vector<FieldChange>, StoreError> InventoryStore::history(const std::string& key) {
   auto q = database_->prepare(
       "SELECT at_ms, field, old_value, new_value FROM device_changes WHERE device_key = ? "

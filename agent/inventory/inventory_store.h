@@ -238,6 +238,11 @@ class InventoryStore {
   Result<std::optional<StoredDevice>, store::StoreError> device(const std::string& key);
   // How a partnership's fields changed, oldest first.
   Result<std::vector<FieldChange>, store::StoreError> history(const std::string& key);
+  // Deletes the field history recorded before `cutoff_ms`, oldest first, a few thousand changes
+  // per transaction. Stops at the first change recorded at or after the cutoff: nothing younger
+  // is ever deleted, and changes recorded after the clock was set back wait until the changes
+  // before them are old too. Returns how many changes were deleted.
+  Result<std::size_t, store::StoreError> forgetChangesBefore(std::int64_t cutoff_ms);
   // Events after `after_sequence`, oldest first, at most `limit`.
   Result<std::vector<InventoryEvent>, store::StoreError> eventsAfter(std::int64_t after_sequence,
                                                                      std::size_t limit);

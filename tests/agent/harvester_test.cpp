@@ -198,6 +198,44 @@ TEST_F(Harvests, RecordsAccessStateChangesFieldByField) {
   EXPECT_TRUE(state_recorded);
 }
 
+// Every synchronisation changes a device's sync times, so its history grows with every harvest:
+// a full harvest deletes what is older than the options keep; a delta harvest deletes nothing.
+TEST_F(Harvests, AFullHarvestForgetsHistoryOlderThanItKeeps) {
+  constexpr std::int64_t kDay = 86'400'000;
+  HarvestOptions options;
+  options.keep_history_ms = 10 * kDay;
+  harvester_ =
+      std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  const std::string key = partnershipKey(sim::partnershipIdentity(firstDevice()));
+  const std::string id = firstDevice().device_id;
+  auto toggle = [&](bool block) {
+    sim::Organisation::ListChange change{std::nullopt, {}, {}};
+    (block ? change.add : change.remove).push_back(id);
+    ASSERT_TRUE(org().changeLists(firstMailbox(), std::nullopt, change, nowTicks()).ok());
+  };
+  harvest(HarvestKind::kFull);  // day 0: discovered, no history yet
+  clock_.advance(kDay);
+  toggle(true);
+  EXPECT_EQ(harvest(HarvestKind::kFull).history_forgotten, 0u);  // day 1: blocked
+  const std::size_t day_one = inventory_->history(key).value().size();
+  ASSERT_GT(day_one, 0u);
+
+  clock_.advance(19 * kDay);
+  toggle(false);
+  EXPECT_EQ(harvest(HarvestKind::kDelta).history_forgotten, 0u) << "a delta harvest keeps all";
+  EXPECT_GT(inventory_->history(key).value().size(), day_one) << "day 20: unblocked";
+  HarvestReport r = harvest(HarvestKind::kFull);
+  EXPECT_EQ(r.history_forgotten, day_one) << "day 1 is older than 10 days";
+  auto history = inventory_->history(key).value();
+  ASSERT_FALSE(history.empty()) << "day 20's changes are kept";
+  for (const auto& c : history) {
+    EXPECT_GE(c.at_ms, clock_.nowMs() - 10 * kDay) << c.field;
+    if (c.field == "accessState") {
+      EXPECT_EQ(c.old_value, "Blocked") << "the unblocking, kept";
+    }
+  }
+}
+
 TEST_F(Harvests, FollowTheWipeFromRequestedToAcknowledged) {
   harvest(HarvestKind::kFull);
   newEvents();

@@ -125,6 +125,54 @@ TEST_F(InventoryStoreTest, AHarvestInProgressHoldsNoLockTheJournalNeedsAndReader
   EXPECT_EQ(after[0].access_state, "Blocked");
 }
 
+// A harvest begun at `at_ms` that records `count` changes of D1's deviceOS.
+StoreResult recordChanges(InventoryStore& inventory, std::int64_t at_ms, int count) {
+  return inventory.applyHarvest({"delta", at_ms, at_ms, 0, 1, 0}, [&](HarvestWrite& w) {
+    const auto r = device("Ann", "D1", "Allowed");
+    for (int i = 0; i < count; ++i) {
+      if (auto x = w.change(keyOf(r), "deviceOS", "iOS " + std::to_string(i),
+                            "iOS " + std::to_string(i + 1));
+          !x) {
+        return x;
+      }
+    }
+    return StoreResult{};
+  });
+}
+
+TEST_F(InventoryStoreTest, ForgettingHistoryDeletesOnlyWhatIsOlderThanTheCutoff) {
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 500).ok());
+  const std::string d1 = keyOf(device("Ann", "D1", "Allowed"));
+  ASSERT_TRUE(recordChanges(*inventory_, 1'000, 3).ok());
+  ASSERT_TRUE(recordChanges(*inventory_, 5'000, 2).ok());
+  EXPECT_EQ(inventory_->forgetChangesBefore(1'000).value(), 0u) << "nothing is older";
+  EXPECT_EQ(inventory_->forgetChangesBefore(5'000).value(), 3u);
+  auto left = inventory_->history(d1).value();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].at_ms, 5'000);
+  EXPECT_EQ(left[1].at_ms, 5'000);
+  EXPECT_EQ(inventory_->forgetChangesBefore(5'000).value(), 0u) << "done once";
+}
+
+TEST_F(InventoryStoreTest, ForgettingHistoryGoesOnPastOneTransactionsWorth) {
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 500).ok());
+  ASSERT_TRUE(recordChanges(*inventory_, 1'000, 12'345).ok());
+  ASSERT_TRUE(recordChanges(*inventory_, 9'000, 1).ok());
+  EXPECT_EQ(inventory_->forgetChangesBefore(9'000).value(), 12'345u);
+  auto left = inventory_->history(keyOf(device("Ann", "D1", "Allowed"))).value();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].at_ms, 9'000);
+}
+
+TEST_F(InventoryStoreTest, ChangesRecordedAfterTheClockWasSetBackWaitForTheOnesBefore) {
+  ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 500).ok());
+  ASSERT_TRUE(recordChanges(*inventory_, 5'000, 1).ok());
+  ASSERT_TRUE(recordChanges(*inventory_, 2'000, 1).ok());  // the clock was set back
+  EXPECT_EQ(inventory_->forgetChangesBefore(3'000).value(), 0u)
+      << "the change of 5,000 is younger: nothing after it is deleted before it";
+  EXPECT_EQ(inventory_->forgetChangesBefore(6'000).value(), 2u);
+}
+
 TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
   ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
   auto failed = inventory_->applyHarvest({"full", 1'900, 2'000, 0, 1, 0}, [&](HarvestWrite& w) {

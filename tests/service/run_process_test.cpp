@@ -46,7 +46,7 @@ class RunProcess : public CliTest {
       "clients": [{"subject": "CN=easgate-admin", "role": "admin"},
                   {"subject": "CN=easgate-reader", "role": "reader"}],
       "exchange": {"kind": "simulator", "simulator_arguments": ["--mailboxes", "20", "--devices", "40"], "pool": 1},
-      "harvest": {"full_minutes": 60, "delta_minutes": 0},
+      "harvest": {"full_minutes": 60, "delta_minutes": 0, "history_days": 30},
       "log": {"file": "-", "system_log": false, "format": ")"
                                          << log_format << R"("}
     })";
@@ -325,6 +325,11 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun typo = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(typo.exit_code, 8);
   EXPECT_NE(typo.out.find("listen.prot: unknown key"), std::string::npos) << typo.out;
+
+  std::ofstream(dir_ / "easgate.json") << R"({"harvest": {"history_days": -1}})";
+  CliRun negative = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
+  EXPECT_EQ(negative.exit_code, 8);
+  EXPECT_NE(negative.out.find("harvest.history_days"), std::string::npos) << negative.out;
 }
 
 TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAnywhere) {
