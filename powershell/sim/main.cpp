@@ -6,8 +6,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include <variant>
 
 #include "common/files/atomic_file.h"
+#include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 #include "powershell/bridge/frames.h"
 #include "powershell/clixml/scalars.h"
@@ -29,6 +32,7 @@ namespace {
 
 using namespace easgate::powershell;
 using Clock = std::chrono::steady_clock;
+using easgate::Result;
 
 struct Options {
   std::size_t mailboxes = 1000;
@@ -158,7 +162,7 @@ void applyFaults(const Options& options, sim::Organisation& org) {
   org.deleted_after_listing = options.deleted_after_listing;
 }
 
-// Whole or not at all, as another simulator may read it at any moment. (std::rename, which this
+// Whole or not at all, as another program may read it at any moment. (std::rename, which this
 // was, cannot replace an existing file on Windows: the save never reached the file there.)
 bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
   auto file = easgate::files::AtomicFile::create(path);
@@ -167,42 +171,164 @@ bool saveOrganisation(const sim::Organisation& org, const std::string& path) {
   return file->commit().ok();
 }
 
-int serve(const Options& options, sim::Organisation org) {
-  // With --shared-state the organisation is the file's: the first process writes it, the others
-  // (and this one, after another changed it) read it.
-  std::unique_ptr<sim::SharedState> shared;
-  std::uint64_t seen = 0;
-  auto reload = [&]() -> bool {
-    auto loaded = loadOrganisation(options.shared_state);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      std::fprintf(stderr, "easgate-exchange-sim: %s\n", error->c_str());
-      return false;
+// Where an organisation comes from: generated from a seed and sizes at a moment, or read from
+// a file. Simulators sharing one must agree on it, and the first one's moment is everyone's:
+// the shared log's first line.
+struct Origin {
+  std::uint64_t seed = 0;
+  std::size_t mailboxes = 0;
+  std::size_t devices = 0;
+  std::string org_file;
+  std::int64_t now = 0;
+
+  std::string line() const {
+    std::string out;
+    easgate::json::JsonWriter w(out);
+    w.beginObject();
+    w.key("easgateExchangeSimulator");
+    w.number(std::int64_t{1});
+    w.key("seed");
+    w.string(std::to_string(seed));
+    w.key("mailboxes");
+    w.number(static_cast<std::int64_t>(mailboxes));
+    w.key("devices");
+    w.number(static_cast<std::int64_t>(devices));
+    w.key("org");
+    w.string(org_file);
+    w.key("now");
+    w.number(now);
+    w.endObject();
+    return out;
+  }
+
+  static std::optional<Origin> parse(std::string_view line) {
+    auto doc = easgate::json::parseJson(line);
+    if (!doc || !doc->find("easgateExchangeSimulator")) return std::nullopt;
+    const auto* seed = doc->find("seed");
+    const auto* mailboxes = doc->find("mailboxes");
+    const auto* devices = doc->find("devices");
+    const auto* org = doc->find("org");
+    const auto* now = doc->find("now");
+    if (!seed || !seed->asString() || !mailboxes || !mailboxes->asInt() || !devices ||
+        !devices->asInt() || !org || !org->asString() || !now || !now->asInt()) {
+      return std::nullopt;
     }
+    Origin o;
+    o.seed = std::strtoull(seed->asString()->c_str(), nullptr, 10);
+    o.mailboxes = static_cast<std::size_t>(*mailboxes->asInt());
+    o.devices = static_cast<std::size_t>(*devices->asInt());
+    o.org_file = *org->asString();
+    o.now = *now->asInt();
+    return o;
+  }
+
+  bool sameOrganisation(const Origin& other) const {
+    return org_file == other.org_file &&
+           (!org_file.empty() ||
+            (seed == other.seed && mailboxes == other.mailboxes && devices == other.devices));
+  }
+
+  std::string describe() const {
+    if (!org_file.empty()) return "--org " + org_file;
+    return "--seed " + std::to_string(seed) + " --mailboxes " + std::to_string(mailboxes) +
+           " --devices " + std::to_string(devices);
+  }
+};
+
+std::variant<sim::Organisation, std::string> makeOrganisation(const Origin& origin,
+                                                              const Options& options) {
+  sim::Organisation org;
+  if (!origin.org_file.empty()) {
+    auto loaded = loadOrganisation(origin.org_file);
+    if (auto* error = std::get_if<std::string>(&loaded)) return *error;
     org = std::move(std::get<sim::Organisation>(loaded));
-    applyFaults(options, org);
-    return true;
+  } else {
+    org = sim::Organisation::generate({origin.seed, origin.mailboxes, origin.devices, origin.now});
+  }
+  if (!options.statistics_type.empty()) org.statistics_type = options.statistics_type;
+  applyFaults(options, org);
+  return org;
+}
+
+// One request against the organisation; the simulator's own control, Sim-Sync, lets its time
+// pass. Replaying a shared log's change runs it again at the moment it first ran.
+sim::CmdletOutcome runRequest(sim::Organisation& org, const BridgeRequest& request,
+                              std::int64_t now, const std::function<void(PsValue)>& emit) {
+  if (request.cmdlet == "Sim-Sync") {
+    org.syncAll(now);
+    return {};
+  }
+  return sim::runCmdlet(org, request, now, emit);
+}
+
+// Whether a request that succeeded changed the organisation (and goes into a shared log).
+bool changes(const BridgeRequest& request, const sim::Organisation& org) {
+  if (request.cmdlet == "Get-MobileDevice") return !org.deleted_after_listing.empty();
+  return request.cmdlet.rfind("Get-", 0) != 0;
+}
+
+// A shared log's change line: "<.NET ticks> <the request line>".
+std::string changeLine(std::int64_t now, std::string_view request_line) {
+  return std::to_string(now) + " " + std::string(request_line);
+}
+
+// Replays changes other simulators made, in order, or says which one cannot be read.
+Result<void, std::string> replay(sim::Organisation& org, const std::vector<std::string>& lines) {
+  for (const auto& line : lines) {
+    const std::size_t space = line.find(' ');
+    char* end = nullptr;
+    const long long at = std::strtoll(line.c_str(), &end, 10);
+    if (space == std::string::npos || end != line.c_str() + space) {
+      return "a change in the shared state has no time: " + line.substr(0, 200);
+    }
+    auto decoded = decodeRequestLine(std::string_view(line).substr(space + 1));
+    if (!decoded) {
+      return "a change in the shared state cannot be read (" + decoded.error().message +
+             "): " + line.substr(0, 200);
+    }
+    runRequest(org, decoded->request, at, [](PsValue) {});
+  }
+  return {};
+}
+
+int serve(const Options& options, std::int64_t now) {
+  // With --shared-state the organisation is the log's: the first process writes where it came
+  // from, the others make the same one and replay every change made since.
+  Origin origin{options.seed, options.mailboxes, options.devices, options.org_file, now};
+  std::unique_ptr<sim::SharedState> shared;
+  std::vector<std::string> earlier_changes;
+  auto fatal = [](const std::string& message) {
+    std::fprintf(stderr, "easgate-exchange-sim: %s\n", message.c_str());
+    return 2;
   };
   if (!options.shared_state.empty()) {
     auto opened = sim::SharedState::open(options.shared_state);
-    if (!opened) {
-      std::fprintf(stderr, "easgate-exchange-sim: %s\n", opened.error().c_str());
-      return 2;
-    }
+    if (!opened) return fatal(opened.error());
     shared = std::move(opened).value();
     sim::SharedState::Lock lock(*shared);
-    std::error_code ec;
-    if (lock.generation() > 0 && std::filesystem::file_size(options.shared_state, ec) > 0) {
-      if (!reload()) return 2;
-    } else {
-      if (!saveOrganisation(org, options.shared_state)) {
-        std::fprintf(stderr, "easgate-exchange-sim: cannot write %s\n",
-                     options.shared_state.c_str());
-        return 2;
+    auto lines = shared->read(lock);
+    if (!lines) return fatal(lines.error());
+    if (lines->empty()) {
+      if (auto written = shared->append(lock, origin.line()); !written) {
+        return fatal(written.error());
       }
-      lock.changed();
+    } else {
+      auto theirs = Origin::parse(lines->front());
+      if (!theirs) return fatal(options.shared_state + " is not a simulator's shared state");
+      if (!theirs->sameOrganisation(origin)) {
+        return fatal(options.shared_state + " holds the organisation of " + theirs->describe() +
+                     ", not of " + origin.describe());
+      }
+      origin.now = theirs->now;
+      earlier_changes.assign(lines->begin() + 1, lines->end());
     }
-    seen = lock.generation();
   }
+  auto made = makeOrganisation(origin, options);
+  if (auto* error = std::get_if<std::string>(&made)) return fatal(*error);
+  sim::Organisation org = std::move(std::get<sim::Organisation>(made));
+  if (auto replayed = replay(org, earlier_changes); !replayed) return fatal(replayed.error());
+  earlier_changes.clear();
+
   std::mt19937_64 rng(options.seed ^ 0x5eed);
   std::uniform_real_distribution<double> chance(0.0, 1.0);
   std::map<std::string, int> latency;
@@ -268,19 +394,6 @@ int serve(const Options& options, sim::Organisation org) {
     auto finish = [&](std::size_t count) {
       writeFrame(FrameKind::kDone, id, "{\"count\":" + std::to_string(count) + "}");
     };
-    // Simulator controls, outside Exchange's cmdlets: let the organisation's time pass.
-    if (request.cmdlet == "Sim-Sync") {
-      std::optional<sim::SharedState::Lock> lock;
-      if (shared) {
-        lock.emplace(*shared);
-        if (lock->generation() != seen) reload();
-      }
-      org.syncAll(sim::nowDotNetTicks());
-      if (lock && saveOrganisation(org, options.shared_state)) lock->changed();
-      if (lock) seen = lock->generation();
-      finish(0);
-      continue;
-    }
     if (request.cmdlet == "Sim-Save") {
       if (options.save_file.empty() || !saveOrganisation(org, options.save_file)) {
         writeFrame(FrameKind::kError, id,
@@ -290,7 +403,8 @@ int serve(const Options& options, sim::Organisation org) {
       finish(0);
       continue;
     }
-    if (chance(rng) < options.throttle_rate) {
+    const bool control = request.cmdlet.rfind("Sim-", 0) == 0;  // not Exchange's: never refused
+    if (!control && chance(rng) < options.throttle_rate) {
       std::string ms = std::to_string(options.throttle_retry_ms);
       writeFrame(
           FrameKind::kError, id,
@@ -304,7 +418,7 @@ int serve(const Options& options, sim::Organisation org) {
       finish(0);
       continue;
     }
-    if (chance(rng) < options.session_limit_rate) {
+    if (!control && chance(rng) < options.session_limit_rate) {
       writeFrame(FrameKind::kError, id,
                  encodeErrorPayload(BridgeError{
                      BridgeErrc::kSessionLimit,
@@ -317,7 +431,11 @@ int serve(const Options& options, sim::Organisation org) {
     std::optional<sim::SharedState::Lock> lock;
     if (shared) {
       lock.emplace(*shared);
-      if (lock->generation() != seen && !reload()) {
+      auto others = shared->read(*lock);
+      auto replayed = others ? replay(org, others.value())
+                             : Result<void, std::string>(std::move(others).error());
+      if (!replayed) {
+        std::fprintf(stderr, "easgate-exchange-sim: %s\n", replayed.error().c_str());
         writeFrame(FrameKind::kError, id,
                    encodeErrorPayload(BridgeError{
                        BridgeErrc::kTransient, "the shared organisation cannot be read", "", 0}));
@@ -326,32 +444,24 @@ int serve(const Options& options, sim::Organisation org) {
       }
     }
     BatchWriter batches(id, options.batch_size);
-    sim::CmdletOutcome outcome = sim::runCmdlet(org, request, sim::nowDotNetTicks(),
-                                                [&](PsValue v) { batches.add(std::move(v)); });
+    const std::int64_t at = sim::nowDotNetTicks();
+    sim::CmdletOutcome outcome =
+        runRequest(org, request, at, [&](PsValue v) { batches.add(std::move(v)); });
     batches.flush();
+    const bool changed = !outcome.error && changes(request, org);
     // Exchange does not forget what it accepted: with --save-every-change, every change is on
     // disk before the answer goes out, whatever happens to this process afterwards. It writes
     // the whole organisation each time, so it suits test-sized organisations.
-    if (options.save_every_change && !outcome.error && request.cmdlet.rfind("Get-", 0) != 0 &&
-        !saveOrganisation(org, options.save_file)) {
+    if (options.save_every_change && changed && !saveOrganisation(org, options.save_file)) {
       std::fprintf(stderr, "easgate-exchange-sim: cannot save the organisation to %s\n",
                    options.save_file.c_str());
     }
-    if (lock) {
-      const bool changes =
-          request.cmdlet.rfind("Get-", 0) != 0 ||
-          (request.cmdlet == "Get-MobileDevice" && !org.deleted_after_listing.empty());
-      if (changes && !outcome.error) {
-        if (saveOrganisation(org, options.shared_state)) {
-          lock->changed();
-        } else {
-          std::fprintf(stderr, "easgate-exchange-sim: cannot write %s\n",
-                       options.shared_state.c_str());
-        }
+    if (lock && changed) {
+      if (auto logged = shared->append(*lock, changeLine(at, *line)); !logged) {
+        std::fprintf(stderr, "easgate-exchange-sim: %s\n", logged.error().c_str());
       }
-      seen = lock->generation();
-      lock.reset();
     }
+    lock.reset();
     for (const auto& w : outcome.warnings) writeFrame(FrameKind::kWarning, id, w);
     if (outcome.error) writeFrame(FrameKind::kError, id, encodeErrorPayload(*outcome.error));
     finish(outcome.objects);
@@ -405,8 +515,10 @@ int main(int argc, char** argv) {
   app.add_flag("--fail-connect", o.fail_connect, "Fail to connect: a fatal frame instead of ready");
   app.add_option("--shared-state", o.shared_state,
                  "Keep the organisation in this file, shared with every simulator given the same "
-                 "file (a pool's bridges then see one Exchange); created from the generated or "
-                 "--org organisation when it does not exist");
+                 "file (a pool's bridges then see one Exchange): the first to start writes where "
+                 "its organisation came from, the others must be given the same --org, or "
+                 "--seed, --mailboxes and --devices, and every change any of them makes is "
+                 "appended to the file and replayed by the others");
   app.add_option("--statistics-type", o.statistics_type,
                  "The type Get-MobileDeviceStatistics' objects carry, as Exchange versions differ")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(sim::kStatisticsTypeNames),
@@ -428,18 +540,5 @@ int main(int argc, char** argv) {
     }
     now = parsed->utcTicks();
   }
-  sim::Organisation org;
-  if (!o.org_file.empty()) {
-    auto loaded = loadOrganisation(o.org_file);
-    if (auto* error = std::get_if<std::string>(&loaded)) {
-      std::fprintf(stderr, "easgate-exchange-sim: %s\n", error->c_str());
-      return 2;
-    }
-    org = std::move(std::get<sim::Organisation>(loaded));
-  } else {
-    org = sim::Organisation::generate({o.seed, o.mailboxes, o.devices, now});
-  }
-  if (!o.statistics_type.empty()) org.statistics_type = o.statistics_type;
-  applyFaults(o, org);
-  return serve(o, std::move(org));
+  return serve(o, now);
 }

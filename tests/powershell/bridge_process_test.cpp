@@ -559,6 +559,55 @@ TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
   std::filesystem::remove(file.string() + ".lock");
 }
 
+// The organisation a later bridge joins is the first one's to the tick: the same devices with
+// the same times, not one generated again at its own moment.
+TEST(SharedSimulator, ABridgeStartedLaterHasTheFirstOnesTimes) {
+  const auto file = testing::scratchPath("shared-org", ".log");
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+  const std::vector<std::string> shared = {"--shared-state", file.string()};
+  auto firstSync = [](BridgeProcess& bridge) {
+    auto devices = bridge.run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", 1));
+    EXPECT_TRUE(devices.ok() && devices->objects.size() == 1u);
+    if (!devices.ok() || devices->objects.empty()) return std::string();
+    const PsValue* at = devices->objects[0].asObject()->property("FirstSyncTime");
+    return at && at->display() ? *at->display() : std::string();
+  };
+  auto a = startOk(sim(shared));
+  ASSERT_TRUE(a);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto b = startOk(sim(shared));
+  ASSERT_TRUE(b);
+  const std::string seen_by_a = firstSync(*a);
+  EXPECT_FALSE(seen_by_a.empty());
+  EXPECT_EQ(firstSync(*b), seen_by_a);
+  a.reset();
+  b.reset();
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+}
+
+// A simulator given another organisation than the one the file holds would answer for a
+// different Exchange: it refuses to start, and says why.
+TEST(SharedSimulator, ASimulatorOfAnotherOrganisationDoesNotJoin) {
+  const auto file = testing::scratchPath("shared-org", ".log");
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+  auto a = startOk(sim({"--shared-state", file.string()}));
+  ASSERT_TRUE(a);
+  const BridgeCommand another_seed{
+      EASGATE_SIM_BINARY,
+      {"--mailboxes", "20", "--devices", "40", "--seed", "8", "--shared-state", file.string()},
+      {}};
+  auto other = BridgeProcess::start(another_seed, {});
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("holds the organisation of --seed 7"), std::string::npos)
+      << other.error().message;
+  a.reset();
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".lock");
+}
+
 }  // namespace shared
 
 }  // namespace

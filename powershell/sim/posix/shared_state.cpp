@@ -31,18 +31,6 @@ SharedState::~SharedState() {
 SharedState::Lock::Lock(SharedState& state) : state_(state) {
   while (::flock(state_.handle_->fd, LOCK_EX) != 0 && errno == EINTR) {
   }
-  char text[32] = {};
-  const ssize_t n = ::pread(state_.handle_->fd, text, sizeof text - 1, 0);
-  generation_ = n > 0 ? std::strtoull(text, nullptr, 10) : 0;
-}
-
-void SharedState::Lock::changed() {
-  ++generation_;
-  const std::string text = std::to_string(generation_) + "\n";
-  if (::pwrite(state_.handle_->fd, text.data(), text.size(), 0) < 0) {
-    // The next holder then sees an older count and may keep a stale copy: say so loudly.
-    std::perror("easgate-exchange-sim: cannot record a change in the shared state's lock file");
-  }
 }
 
 SharedState::Lock::~Lock() { ::flock(state_.handle_->fd, LOCK_UN); }

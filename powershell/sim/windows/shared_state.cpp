@@ -2,9 +2,6 @@
 
 #include <windows.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 namespace easgate::powershell::sim {
 
 struct SharedState::Handle {
@@ -33,23 +30,6 @@ SharedState::~SharedState() {
 SharedState::Lock::Lock(SharedState& state) : state_(state) {
   OVERLAPPED whole = {};
   LockFileEx(state_.handle_->file, LOCKFILE_EXCLUSIVE_LOCK, 0, MAXDWORD, MAXDWORD, &whole);
-  char text[32] = {};
-  DWORD n = 0;
-  OVERLAPPED at_start = {};
-  ReadFile(state_.handle_->file, text, sizeof text - 1, &n, &at_start);
-  generation_ = n > 0 ? std::strtoull(text, nullptr, 10) : 0;
-}
-
-void SharedState::Lock::changed() {
-  ++generation_;
-  const std::string text = std::to_string(generation_) + "\r\n";
-  DWORD n = 0;
-  OVERLAPPED at_start = {};
-  if (!WriteFile(state_.handle_->file, text.data(), static_cast<DWORD>(text.size()), &n,
-                 &at_start)) {
-    std::fprintf(stderr,
-                 "easgate-exchange-sim: cannot record a change in the shared state's lock file\n");
-  }
 }
 
 SharedState::Lock::~Lock() {
