@@ -4,29 +4,31 @@
 #include <string>
 
 #include "powershell/clixml/ps_value.h"
+#include "powershell/sim/shared_text.h"
 
 // Exchange's objects as a remote Exchange session serializes them (type names, property
 // names, value types; enums and identities as <S>), built from plain facts. The simulator
 // answers cmdlets with these; benchmarks and tests use them as realistic input.
 namespace easgate::powershell::sim {
 
-// What is known of one ActiveSync partnership. Times are .NET ticks (UTC); 0 means none.
+// What is known of one ActiveSync partnership. Times are .NET ticks (UTC); 0 means none. What
+// many partnerships share is SharedText, kept once.
 struct PartnershipFacts {
-  std::string mailbox_identity;  // "contoso.com/Users/Tony Smith"
-  std::string mailbox_name;      // "Tony Smith" (the mailbox's CN)
+  SharedText mailbox_identity;  // "contoso.com/Users/Tony Smith"
+  SharedText mailbox_name;      // "Tony Smith" (the mailbox's CN)
   std::string device_id;
-  std::string device_type;
-  std::string device_model;
-  std::string device_os;
-  std::string device_os_language = "en-us";
-  std::string device_user_agent;
+  SharedText device_type;
+  SharedText device_model;
+  SharedText device_os;
+  SharedText device_os_language = "en-us";
+  SharedText device_user_agent;
   std::string device_imei;
-  std::string mobile_operator;
-  std::string friendly_name;
-  std::string client_type = "EAS";
-  std::string client_version = "16.1";
-  std::string access_state = "Allowed";
-  std::string access_state_reason = "Global";
+  SharedText mobile_operator;
+  SharedText friendly_name;  // "Tony's iPhone15C2": as many as first names and models
+  SharedText client_type = "EAS";
+  SharedText client_version = "16.1";
+  SharedText access_state = "Allowed";
+  SharedText access_state_reason = "Global";
   std::string guid;
   std::int64_t first_sync_ticks = 0;
   std::int64_t when_changed_ticks = 0;
@@ -34,15 +36,15 @@ struct PartnershipFacts {
   std::int64_t wipe_request_ticks = 0;
   std::int64_t wipe_sent_ticks = 0;
   std::int64_t wipe_ack_ticks = 0;
-  std::string wipe_status = "DeviceOk";
+  SharedText wipe_status = "DeviceOk";
   bool wipe_account_only = false;  // the wipe times are the AccountOnly* ones
   std::int64_t wipe_requests = 0;  // Clear-MobileDevice calls that issued a wipe (not in CLIXML)
   bool remote_wipe_supported = true;
 };
 
 struct MailboxFacts {
-  std::string identity;  // "contoso.com/Users/Tony Smith"
-  std::string name;
+  SharedText identity;  // "contoso.com/Users/Tony Smith" (shared with its partnerships)
+  SharedText name;
   std::string sam_account_name;
   std::string alias;                // "tony.smith"; like SamAccountName when empty
   std::string user_principal_name;  // "tony.smith@contoso.com"; not on CASMailbox objects

@@ -144,7 +144,8 @@ Organisation Organisation::generate(const GenerateOptions& options) {
     f.device_user_agent = c.agent;
     f.client_type = c.client;
     f.device_id = c.id_prefix + upper(hex(rng, c.client == std::string("Outlook") ? 32 : 16));
-    f.friendly_name = mb.facts.name.substr(0, mb.facts.name.find(' ')) + "'s " + c.model;
+    f.friendly_name =
+        mb.facts.name.str().substr(0, mb.facts.name.str().find(' ')) + "'s " + c.model;
     f.device_imei = c.client == std::string("Outlook")
                         ? ""
                         : std::to_string(350000000000000ULL + rng() % 99999999999999ULL);
@@ -171,27 +172,39 @@ std::size_t Organisation::deviceCount() const {
   return n;
 }
 
+namespace {
+
+// Every name Exchange finds a mailbox by.
+std::vector<std::string> namesOf(const MailboxFacts& f) {
+  std::vector<std::string> names = {f.identity,
+                                    f.name,
+                                    f.sam_account_name,
+                                    f.alias.empty() ? f.sam_account_name : f.alias,
+                                    f.user_principal_name,
+                                    f.primary_smtp_address,
+                                    f.guid,
+                                    f.exchange_guid,
+                                    distinguishedName(f)};
+  names.insert(names.end(), f.proxy_addresses.begin(), f.proxy_addresses.end());
+  return names;
+}
+
+std::uint64_t nameHash(std::string_view folded) { return std::hash<std::string_view>{}(folded); }
+
+}  // namespace
+
 void Organisation::reindex() {
   mailbox_index_.clear();
-  mailbox_index_.reserve(mailboxes_.size() * 10);
+  mailbox_index_.reserve(mailboxes_.size() * 11);
   for (std::size_t i = 0; i < mailboxes_.size(); ++i) {
-    const MailboxFacts& f = mailboxes_[i].facts;
-    std::vector<std::string> names = {f.identity,
-                                      f.name,
-                                      f.sam_account_name,
-                                      f.alias.empty() ? f.sam_account_name : f.alias,
-                                      f.user_principal_name,
-                                      f.primary_smtp_address,
-                                      f.guid,
-                                      f.exchange_guid,
-                                      distinguishedName(f)};
-    names.insert(names.end(), f.proxy_addresses.begin(), f.proxy_addresses.end());
-    for (const auto& name : names) {
-      if (name.empty()) continue;
-      auto [it, added] = mailbox_index_.emplace(lower(name), i);
-      if (!added && it->second != i) it->second = std::string::npos;  // two mailboxes' name
+    for (const auto& name : namesOf(mailboxes_[i].facts)) {
+      if (!name.empty()) mailbox_index_.push_back({nameHash(lower(name)), i});
     }
   }
+  std::sort(mailbox_index_.begin(), mailbox_index_.end());
+  mailbox_index_.erase(std::unique(mailbox_index_.begin(), mailbox_index_.end()),
+                       mailbox_index_.end());
+  mailbox_index_.shrink_to_fit();
 }
 
 SimMailbox& Organisation::addMailbox(MailboxFacts facts) {
@@ -211,10 +224,23 @@ PartnershipFacts& Organisation::addDevice(SimMailbox& mailbox, PartnershipFacts 
 }
 
 SimMailbox* Organisation::findMailbox(std::string_view id, bool* ambiguous) {
-  auto it = mailbox_index_.find(lower(id));
-  if (ambiguous) *ambiguous = it != mailbox_index_.end() && it->second == std::string::npos;
-  if (it == mailbox_index_.end() || it->second == std::string::npos) return nullptr;
-  return &mailboxes_[it->second];
+  const std::string wanted = lower(id);
+  const IndexEntry first{nameHash(wanted), 0};
+  SimMailbox* found = nullptr;
+  bool shared = false;
+  for (auto it = std::lower_bound(mailbox_index_.begin(), mailbox_index_.end(), first);
+       it != mailbox_index_.end() && it->hash == first.hash; ++it) {
+    SimMailbox& candidate = mailboxes_[it->mailbox];
+    const auto names = namesOf(candidate.facts);
+    if (std::none_of(names.begin(), names.end(),
+                     [&](const std::string& name) { return lower(name) == wanted; })) {
+      continue;  // another name with the same hash
+    }
+    if (found && found != &candidate) shared = true;
+    found = &candidate;
+  }
+  if (ambiguous) *ambiguous = shared;
+  return shared ? nullptr : found;
 }
 
 std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view id) {

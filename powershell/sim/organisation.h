@@ -5,7 +5,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -113,7 +112,14 @@ class Organisation {
                  std::int64_t now);
 
   std::vector<SimMailbox> mailboxes_;
-  std::unordered_map<std::string, std::size_t> mailbox_index_;  // folded names; npos: ambiguous
+  // Each name a mailbox is found by, as the hash of its folded form, sorted: the names
+  // themselves are the mailboxes' (a found hash is checked against them), not copied here.
+  struct IndexEntry {
+    std::uint64_t hash;
+    std::size_t mailbox;
+    auto operator<=>(const IndexEntry&) const = default;
+  };
+  std::vector<IndexEntry> mailbox_index_;
 };
 
 // A Guid derived from `seed` (the same seed, the same Guid), for objects given none.

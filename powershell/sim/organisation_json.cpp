@@ -104,6 +104,9 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
         f.friendly_name = text(d, "friendlyName");
         f.device_imei = text(d, "deviceImei");
         if (auto c = text(d, "clientType"); !c.empty()) f.client_type = c;
+        if (auto v = text(d, "clientVersion"); !v.empty()) f.client_version = v;
+        if (auto l = text(d, "deviceOsLanguage"); !l.empty()) f.device_os_language = l;
+        f.mobile_operator = text(d, "mobileOperator");
         f.guid = text(d, "guid");
         f.access_state = text(d, "accessState");
         f.access_state_reason = text(d, "accessStateReason");
@@ -166,8 +169,8 @@ std::string Organisation::toJson() const {
   w.beginArray();
   for (const auto& m : mailboxes_) {
     w.beginObject();
-    for (auto [key, value] : {std::pair{"identity", &m.facts.identity},
-                              {"name", &m.facts.name},
+    for (auto [key, value] : {std::pair{"identity", &m.facts.identity.str()},
+                              {"name", &m.facts.name.str()},
                               {"samAccountName", &m.facts.sam_account_name},
                               {"primarySmtpAddress", &m.facts.primary_smtp_address},
                               {"guid", &m.facts.guid},
@@ -185,17 +188,20 @@ std::string Organisation::toJson() const {
     for (const auto& d : m.devices) {
       w.beginObject();
       for (auto [key, value] : {std::pair{"deviceId", &d.device_id},
-                                {"deviceType", &d.device_type},
-                                {"deviceModel", &d.device_model},
-                                {"deviceOs", &d.device_os},
-                                {"deviceUserAgent", &d.device_user_agent},
-                                {"friendlyName", &d.friendly_name},
+                                {"deviceType", &d.device_type.str()},
+                                {"deviceModel", &d.device_model.str()},
+                                {"deviceOs", &d.device_os.str()},
+                                {"deviceOsLanguage", &d.device_os_language.str()},
+                                {"deviceUserAgent", &d.device_user_agent.str()},
+                                {"friendlyName", &d.friendly_name.str()},
                                 {"deviceImei", &d.device_imei},
-                                {"clientType", &d.client_type},
+                                {"mobileOperator", &d.mobile_operator.str()},
+                                {"clientType", &d.client_type.str()},
+                                {"clientVersion", &d.client_version.str()},
                                 {"guid", &d.guid},
-                                {"accessState", &d.access_state},
-                                {"accessStateReason", &d.access_state_reason},
-                                {"wipeStatus", &d.wipe_status}}) {
+                                {"accessState", &d.access_state.str()},
+                                {"accessStateReason", &d.access_state_reason.str()},
+                                {"wipeStatus", &d.wipe_status.str()}}) {
         w.key(key);
         w.string(*value);
       }

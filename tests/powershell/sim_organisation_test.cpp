@@ -191,6 +191,30 @@ TEST(SimOrganisation, FindsMailboxesByEveryNameExchangeAccepts) {
                        "\xC2\xA7NOPE"));
 }
 
+// Exchange refuses a name two mailboxes answer to rather than pick one; each is still found by
+// its own names, in any case.
+TEST(SimOrganisation, ANameTwoMailboxesShareFindsNeither) {
+  SmallOrg s;
+  MailboxFacts m;
+  m.identity = "contoso.com/Users/Tony Smyth";
+  m.name = "Tony Smyth";
+  m.sam_account_name = "tsmyth";
+  m.primary_smtp_address = "tony.smyth@contoso.com";
+  m.proxy_addresses = {"Tony.Smith@contoso.com"};  // Tony Smith's primary address
+  SimMailbox* smyth = &s.org.addMailbox(m);
+  s.tony = s.org.findMailbox("tsmith");  // addMailbox may move the mailboxes
+  ASSERT_NE(s.tony, nullptr);
+  bool ambiguous = false;
+  EXPECT_EQ(s.org.findMailbox("tony.smith@CONTOSO.com", &ambiguous), nullptr);
+  EXPECT_TRUE(ambiguous);
+  EXPECT_EQ(s.org.findMailbox("TSMYTH", &ambiguous), smyth);
+  EXPECT_FALSE(ambiguous);
+  EXPECT_EQ(s.org.findMailbox("Tony Smith", &ambiguous), s.tony);
+  EXPECT_FALSE(ambiguous);
+  EXPECT_EQ(s.org.findMailbox("tony.smith@contoso.co", &ambiguous), nullptr);
+  EXPECT_FALSE(ambiguous) << "not found is not ambiguous";
+}
+
 TEST(SimOrganisation, RemovingTheLastDeviceClearsHasPartnership) {
   SmallOrg s;
   s.org.removeDevice(s.find(s.device(0).guid));
@@ -226,6 +250,9 @@ TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   ASSERT_TRUE(s.org.changeLists(*s.tony, s.add("APPL1"), s.add("OTHER"), kNow).ok());
   s.org.wipe(s.find(s.device(1).guid), true, false, kNow);
   s.device(0).first_sync_ticks = kNow - 10'000'000;
+  s.device(0).mobile_operator = "Contoso Mobile";
+  s.device(0).client_version = "14.1";
+  s.device(0).device_os_language = "de-de";
 
   auto loaded = Organisation::fromJson(s.org.toJson());
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
@@ -235,6 +262,9 @@ TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   EXPECT_EQ(tony->facts.blocked_device_ids, std::vector<std::string>{"OTHER"});
   EXPECT_EQ(loaded->policy.default_level, AccessLevel::kBlock);
   EXPECT_EQ(tony->devices[1].wipe_status, "AccountOnlyDeviceWipePending");
+  EXPECT_EQ(tony->devices[0].mobile_operator, "Contoso Mobile");
+  EXPECT_EQ(tony->devices[0].client_version, "14.1");
+  EXPECT_EQ(tony->devices[0].device_os_language, "de-de");
 }
 
 TEST(SimOrganisation, LoadingRejectsMalformedFilesClearly) {
