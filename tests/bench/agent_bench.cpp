@@ -67,11 +67,17 @@ void print(const char* what, const agent::HarvestReport& r, const CpuMark& befor
                   *now.bridges - *before.bridges);
     bridges = text;
   }
+  std::string bridge_rss;
+  if (auto largest = bench::childrenPeakRssMb(); largest && *largest > 0) {
+    char text[64];
+    std::snprintf(text, sizeof text, " (the largest simulator bridge's: %.0f MB)", *largest);
+    bridge_rss = text;
+  }
   std::printf(
       "%s harvest: %zu devices read, %zu Exchange calls, %.2f s (the agent's CPU: %.2f s%s); %zu "
-      "discovered, %zu changed; peak RSS %.0f MB\n",
+      "discovered, %zu changed; peak RSS %.0f MB%s\n",
       what, r.devices, r.calls, s, now.agent - before.agent, bridges.c_str(), r.discovered,
-      r.changed, bench::peakRssMb());
+      r.changed, bench::peakRssMb(), bridge_rss.c_str());
 }
 
 }  // namespace

@@ -90,6 +90,10 @@ double cpuSeconds();
 // have used so far, in seconds; nullopt where the system does not tell.
 std::optional<double> childrenCpuSeconds();
 
+// The largest peak resident set among this process's running children (the simulator
+// bridges), in MB; nullopt where the system does not tell.
+std::optional<double> childrenPeakRssMb();
+
 // Raises this process's limit of open files (sockets included) as far as it may go, and returns
 // it: on POSIX the hard RLIMIT_NOFILE; Windows has no such small limit.
 std::size_t raiseOpenFileLimit();

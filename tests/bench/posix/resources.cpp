@@ -2,6 +2,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,15 +36,21 @@ double cpuSeconds() {
   return secondsOf(usage.ru_utime) + secondsOf(usage.ru_stime);
 }
 
-std::optional<double> childrenCpuSeconds() {
-  // Linux's /proc: every process whose parent is this one, its utime and stime in clock ticks
-  // (fields 14 and 15 of /proc/PID/stat, counted after the command name's closing parenthesis).
+namespace {
+
+// Every running child of this process, as Linux's /proc shows it: its directory and the fields
+// of /proc/PID/stat that follow its parent's ID (fields 5 onwards, counted after the command
+// name's closing parenthesis). nullopt without /proc.
+struct Child {
+  std::filesystem::path dir;
+  std::string fields;
+};
+std::optional<std::vector<Child>> runningChildren() {
   std::error_code ec;
   std::filesystem::directory_iterator processes("/proc", ec);
   if (ec) return std::nullopt;
-  const long ticks_per_second = sysconf(_SC_CLK_TCK);
   const auto self = static_cast<long>(getpid());
-  double total = 0;
+  std::vector<Child> children;
   for (const auto& entry : processes) {
     std::ifstream in(entry.path() / "stat");
     std::string stat;
@@ -54,6 +62,22 @@ std::optional<double> childrenCpuSeconds() {
     long parent = 0;
     fields >> state >> parent;
     if (parent != self) continue;
+    std::string rest;
+    std::getline(fields, rest);
+    children.push_back({entry.path(), rest});
+  }
+  return children;
+}
+
+}  // namespace
+
+std::optional<double> childrenCpuSeconds() {
+  auto children = runningChildren();
+  if (!children) return std::nullopt;
+  const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  double total = 0;
+  for (const auto& child : *children) {
+    std::istringstream fields(child.fields);
     std::string skipped;
     for (int i = 0; i < 9; ++i) fields >> skipped;  // pgrp .. cmajflt
     unsigned long long user = 0, system = 0;
@@ -62,6 +86,21 @@ std::optional<double> childrenCpuSeconds() {
     }
   }
   return total;
+}
+
+std::optional<double> childrenPeakRssMb() {
+  auto children = runningChildren();
+  if (!children) return std::nullopt;
+  double largest = 0;
+  for (const auto& child : *children) {
+    std::ifstream in(child.dir / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmHWM:", 0) != 0) continue;
+      largest = std::max(largest, std::strtod(line.c_str() + 6, nullptr) / 1e3);  // in kB
+    }
+  }
+  return largest;
 }
 
 std::size_t raiseOpenFileLimit() {

@@ -3,6 +3,8 @@
 #include <psapi.h>
 #include <tlhelp32.h>
 
+#include <algorithm>
+
 #include "powershell/host/command_line.h"
 #include "tests/bench/bench_support.h"
 
@@ -42,25 +44,49 @@ double cpuSeconds() {
   return secondsOf(kernel) + secondsOf(user);
 }
 
-std::optional<double> childrenCpuSeconds() {
+namespace {
+
+// Calls `each` with a handle to every running child of this process; false when the system
+// does not list them.
+template <typename Each>
+bool forEachRunningChild(Each each) {
   HANDLE snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
-  if (snapshot == INVALID_HANDLE_VALUE) return std::nullopt;
+  if (snapshot == INVALID_HANDLE_VALUE) return false;
   const DWORD self = GetCurrentProcessId();
-  double total = 0;
   PROCESSENTRY32 entry{};
   entry.dwSize = sizeof entry;
   for (BOOL more = Process32First(snapshot, &entry); more; more = Process32Next(snapshot, &entry)) {
     if (entry.th32ParentProcessID != self) continue;
-    HANDLE child = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, entry.th32ProcessID);
+    HANDLE child = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, FALSE,
+                               entry.th32ProcessID);
     if (!child) continue;
+    each(child);
+    CloseHandle(child);
+  }
+  CloseHandle(snapshot);
+  return true;
+}
+
+}  // namespace
+
+std::optional<double> childrenCpuSeconds() {
+  double total = 0;
+  const bool listed = forEachRunningChild([&](HANDLE child) {
     FILETIME created{}, ended{}, kernel{}, user{};
     if (GetProcessTimes(child, &created, &ended, &kernel, &user)) {
       total += secondsOf(kernel) + secondsOf(user);
     }
-    CloseHandle(child);
-  }
-  CloseHandle(snapshot);
+  });
+  if (!listed) return std::nullopt;
   return total;
+}
+
+std::optional<double> childrenPeakRssMb() {
+  double largest = 0;
+  const bool listed = forEachRunningChild(
+      [&](HANDLE child) { largest = std::max(largest, peakWorkingSetMb(child)); });
+  if (!listed) return std::nullopt;
+  return largest;
 }
 
 std::size_t raiseOpenFileLimit() { return 1 << 16; }
