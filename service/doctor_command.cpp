@@ -318,24 +318,43 @@ void checkPort(Report& r, const AgentConfig& c, const DoctorOptions& o) {
   r.ok("port " + where + " is free");
 }
 
+// One of the agent's files as the agent will find it, read without changing it: doctor runs
+// beside the running service, or before a new release's first start, and must neither create
+// the data directory (owned by root, it would stop a package install) nor migrate a file an
+// older agent still holds.
+void checkSchema(Report& r, const std::string& what, const std::filesystem::path& file,
+                 int current) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    return r.ok(what + " " + file.string() +
+                " is not there yet: the agent creates it when it first starts");
+  }
+  const std::string fix = "make the data directory readable and writable by the agent's account";
+  auto db = agent::store::Database::openToRead(file);
+  if (!db) return r.fail(what + " " + file.string() + ": " + db.error().message, fix);
+  auto version = agent::store::schemaVersion(*db.value());
+  if (!version) return r.fail(what + " " + file.string() + ": " + version.error().message, fix);
+  const std::string at = " is at schema version " + std::to_string(version.value());
+  if (version.value() > current) {
+    return r.fail(what + " " + file.string() + at + ", written by an easgate newer than this (" +
+                      std::to_string(current) + ")",
+                  "run the release that wrote it, or a newer one");
+  }
+  if (version.value() < current) {
+    return r.ok(what + " " + file.string() + at + ": the agent brings it to " +
+                std::to_string(current) + " when it starts");
+  }
+  r.ok(what + " " + file.string() + " opens (schema up to date)");
+}
+
 void checkStore(Report& r, const AgentConfig& c) {
   const auto file = agent::store::storeFile(c.runtime.data_directory);
   if (auto problem = foreignOwnerProblem(c.runtime.data_directory); !problem.empty()) {
     return r.warn("store not opened: " + problem, "run doctor as the agent's account");
   }
-  auto store = openDataStore(c.runtime.data_directory);
-  if (!store) {
-    return r.fail("store " + file.string() + ": " + store.error(),
-                  "make the data directory writable by the agent's account");
-  }
-  r.ok("store " + file.string() + " opens (schema up to date)");
-  const auto inventory_file = agent::inventoryFile(file);
-  auto inventory = openInventoryStore(c.runtime.data_directory);
-  if (!inventory) {
-    return r.fail("inventory " + inventory_file.string() + ": " + inventory.error(),
-                  "make the data directory writable by the agent's account");
-  }
-  r.ok("inventory " + inventory_file.string() + " opens (schema up to date)");
+  checkSchema(r, "store", file, agent::store::currentSchemaVersion());
+  checkSchema(r, "inventory", agent::inventoryFile(file),
+              agent::InventoryStore::currentSchemaVersion());
 }
 
 void checkExchange(Report& r, const AgentConfig& c) {

@@ -246,6 +246,19 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   return database;
 }
 
+Result<std::unique_ptr<Database>, StoreError> Database::openToRead(
+    const std::filesystem::path& file) {
+  auto impl = std::make_unique<Impl>();
+  impl->file = file;
+  impl->gate = gateFor(file);
+  int rc = sqlite3_open_v2(file.string().c_str(), &impl->db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string() + " to read");
+  sqlite3_extended_result_codes(impl->db, 1);
+  sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+  return std::unique_ptr<Database>(new Database(std::move(impl)));
+}
+
 Result<void, StoreError> Database::commitWithoutWaitingForTheDisk() {
   return execute("PRAGMA synchronous = NORMAL");
 }

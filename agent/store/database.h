@@ -78,6 +78,10 @@ class Database {
  public:
   // Opens or creates the store file (and its directory).
   static Result<std::unique_ptr<Database>, StoreError> open(const std::filesystem::path& file);
+  // Opens an existing file only to read it: nothing is created, nothing written (for checks,
+  // such as doctor's, that must leave the agent's files as they found them).
+  static Result<std::unique_ptr<Database>, StoreError> openToRead(
+      const std::filesystem::path& file);
   ~Database();
 
   // Runs SQL that returns no rows (one or more statements).

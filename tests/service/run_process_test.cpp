@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/inventory/inventory_store.h"
+#include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/revocation.h"
 #include "common/json/json_value.h"
@@ -282,7 +284,7 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
   EXPECT_NE(good.out.find("all checks passed"), std::string::npos) << good.out;
   EXPECT_NE(good.out.find("psVersion"), std::string::npos) << "the bridge's ready frame";
-  EXPECT_NE(good.out.find("easgate-inventory.db opens"), std::string::npos)
+  EXPECT_NE(good.out.find("easgate-inventory.db is not there yet"), std::string::npos)
       << "the inventory is checked beside the store: " << good.out;
   EXPECT_NE(good.out.find("0 revoked certificate(s)"), std::string::npos) << good.out;
 
@@ -330,6 +332,53 @@ TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
   CliRun negative = run("doctor --config '" + (dir_ / "easgate.json").string() + "'");
   EXPECT_EQ(negative.exit_code, 8);
   EXPECT_NE(negative.out.find("harvest.history_days"), std::string::npos) << negative.out;
+}
+
+// Doctor runs beside the service or before a new release first starts: it reads the store and
+// inventory as they are, and neither creates the data directory nor migrates what it finds.
+TEST_F(RunProcess, DoctorReadsTheStoreWithoutCreatingOrMigratingIt) {
+  const std::string doctor =
+      "doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'";
+  CliRun fresh = run(doctor);
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out;
+  EXPECT_NE(fresh.out.find("easgate.db is not there yet"), std::string::npos) << fresh.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data")) << "doctor made the data directory";
+
+  // A store an earlier release wrote: named with its version, and left at it.
+  std::filesystem::create_directories(dir_ / "data");
+  std::filesystem::copy_file(
+      std::filesystem::path(EASGATE_TEST_DATA_DIR) / "store/release-0.1.0/easgate.db",
+      dir_ / "data/easgate.db");
+  const std::string before = slurp(dir_ / "data/easgate.db");
+  CliRun old = run(doctor);
+  EXPECT_EQ(old.exit_code, 0) << old.out;
+  EXPECT_NE(old.out.find("easgate.db is at schema version 4: the agent brings it to " +
+                         std::to_string(agent::store::currentSchemaVersion())),
+            std::string::npos)
+      << old.out;
+  EXPECT_EQ(slurp(dir_ / "data/easgate.db"), before) << "doctor changed the store";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data/easgate-inventory.db"));
+
+  // Brought up to date as the agent does: then both open as they are.
+  ASSERT_TRUE(agent::store::openStore(dir_ / "data/easgate.db").ok());
+  ASSERT_TRUE(agent::InventoryStore::open(dir_ / "data/easgate-inventory.db").ok());
+  CliRun current = run(doctor);
+  EXPECT_EQ(current.exit_code, 0) << current.out;
+  EXPECT_NE(current.out.find("easgate.db opens (schema up to date)"), std::string::npos)
+      << current.out;
+  EXPECT_NE(current.out.find("easgate-inventory.db opens (schema up to date)"), std::string::npos)
+      << current.out;
+
+  // One a newer release wrote is refused, not misread.
+  {
+    auto db = agent::store::Database::open(dir_ / "data/easgate.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()->execute("PRAGMA user_version = 999").ok());
+  }
+  CliRun newer = run(doctor);
+  EXPECT_EQ(newer.exit_code, 8) << newer.out;
+  EXPECT_NE(newer.out.find("written by an easgate newer than this"), std::string::npos)
+      << newer.out;
 }
 
 TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAnywhere) {
