@@ -514,12 +514,23 @@ TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
 
 namespace shared {
 
+// A shared state file of the test's own, removed before and after it. Declared before the
+// bridges, it outlives them: Windows removes no file a process holds open.
+struct SharedFile {
+  SharedFile() { remove(); }
+  ~SharedFile() { remove(); }
+  void remove() const {
+    std::filesystem::remove(path);
+    std::filesystem::remove(path.string() + ".lock");
+  }
+  std::vector<std::string> arguments() const { return {"--shared-state", path.string()}; }
+  const std::filesystem::path path = testing::scratchPath("shared-org", ".log");
+};
+
 // Exchange is one organisation whichever session a request goes to.
 TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
-  const auto file = testing::scratchPath("shared-org", ".json");
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
-  const std::vector<std::string> shared = {"--shared-state", file.string()};
+  const SharedFile file;
+  const std::vector<std::string> shared = file.arguments();
   auto a = startOk(sim(shared));
   auto b = startOk(sim(shared));
   ASSERT_TRUE(a && b);
@@ -552,20 +563,13 @@ TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
                 ->asObject()
                 ->items.size(),
             1u);
-  a.reset();
-  b.reset();
-  c.reset();
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
 }
 
 // The organisation a later bridge joins is the first one's to the tick: the same devices with
 // the same times, not one generated again at its own moment.
 TEST(SharedSimulator, ABridgeStartedLaterHasTheFirstOnesTimes) {
-  const auto file = testing::scratchPath("shared-org", ".log");
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
-  const std::vector<std::string> shared = {"--shared-state", file.string()};
+  const SharedFile file;
+  const std::vector<std::string> shared = file.arguments();
   auto firstSync = [](BridgeProcess& bridge) {
     auto devices = bridge.run(BridgeRequest{"Get-MobileDevice", {}}.with("ResultSize", 1));
     EXPECT_TRUE(devices.ok() && devices->objects.size() == 1u);
@@ -581,31 +585,22 @@ TEST(SharedSimulator, ABridgeStartedLaterHasTheFirstOnesTimes) {
   const std::string seen_by_a = firstSync(*a);
   EXPECT_FALSE(seen_by_a.empty());
   EXPECT_EQ(firstSync(*b), seen_by_a);
-  a.reset();
-  b.reset();
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
 }
 
 // A simulator given another organisation than the one the file holds would answer for a
 // different Exchange: it refuses to start, and says why.
 TEST(SharedSimulator, ASimulatorOfAnotherOrganisationDoesNotJoin) {
-  const auto file = testing::scratchPath("shared-org", ".log");
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
-  auto a = startOk(sim({"--shared-state", file.string()}));
+  const SharedFile file;
+  auto a = startOk(sim(file.arguments()));
   ASSERT_TRUE(a);
   const BridgeCommand another_seed{
       EASGATE_SIM_BINARY,
-      {"--mailboxes", "20", "--devices", "40", "--seed", "8", "--shared-state", file.string()},
+      {"--mailboxes", "20", "--devices", "40", "--seed", "8", "--shared-state", file.path.string()},
       {}};
   auto other = BridgeProcess::start(another_seed, {});
   ASSERT_FALSE(other.ok());
   EXPECT_NE(other.error().message.find("holds the organisation of --seed 7"), std::string::npos)
       << other.error().message;
-  a.reset();
-  std::filesystem::remove(file);
-  std::filesystem::remove(file.string() + ".lock");
 }
 
 }  // namespace shared
