@@ -552,17 +552,29 @@ TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
   ASSERT_EQ(blocked->asObject()->items.size(), 1u) << "the other bridge sees the change";
   EXPECT_EQ(*blocked->asObject()->items[0].display(), "SHARED1");
 
+  // And the other way, an edit on top of the first: the changes apply in the order made.
+  ASSERT_TRUE(b->run(BridgeRequest{"Set-CASMailbox", {}}
+                         .with("Identity", mailbox)
+                         .with("ActiveSyncBlockedDeviceIDs", ListEdit{{"SHARED2"}, {}}))
+                  .ok());
+  auto blockedAsSeenBy = [&](BridgeProcess& bridge) {
+    std::vector<std::string> ids;
+    auto got = bridge.run(BridgeRequest{"Get-CASMailbox", {}}.with("Identity", mailbox));
+    EXPECT_TRUE(got.ok() && got->objects.size() == 1u);
+    if (!got.ok() || got->objects.empty()) return ids;
+    for (const auto& id :
+         got->objects[0].asObject()->property("ActiveSyncBlockedDeviceIDs")->asObject()->items) {
+      ids.push_back(id.display().value_or(""));
+    }
+    return ids;
+  };
+  const std::vector<std::string> both = {"SHARED1", "SHARED2"};
+  EXPECT_EQ(blockedAsSeenBy(*a), both);
+
   // A third process joining later finds the organisation as it is now, not a fresh one.
   auto c = startOk(sim(shared));
   ASSERT_TRUE(c);
-  auto later = c->run(BridgeRequest{"Get-CASMailbox", {}}.with("Identity", mailbox));
-  ASSERT_TRUE(later.ok());
-  EXPECT_EQ(later->objects[0]
-                .asObject()
-                ->property("ActiveSyncBlockedDeviceIDs")
-                ->asObject()
-                ->items.size(),
-            1u);
+  EXPECT_EQ(blockedAsSeenBy(*c), both);
 }
 
 // The organisation a later bridge joins is the first one's to the tick: the same devices with
