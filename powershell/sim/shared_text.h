@@ -8,9 +8,10 @@ namespace easgate::powershell::sim {
 
 // A string an organisation holds many copies of (a device type, an operating system, an
 // access state, the identity of a mailbox on each of its devices): the process keeps each
-// distinct value once, and every copy is a pointer to it. At 200,000 partnerships this is
-// most of the simulator's memory otherwise. Values are never freed; the simulator's set of
-// them is small and lives as long as the process.
+// distinct value once, and every copy is a pointer to it (at 200,000 partnerships, 100 MB less
+// than a std::string each). Values are never freed: they are bounded by the organisation
+// (at 100,000 mailboxes about 200,000, nearly all mailbox identities and names) and live as
+// long as the simulator.
 class SharedText {
  public:
   SharedText();
