@@ -206,7 +206,7 @@ int runDemoCommand(const DemoOptions& o) {
       << "  " << self << " ctl devices --limit 3\n"
       << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
       << "  # One mailbox, two names: allow by its SMTP address, read its lists by its Identity\n"
-      << "  " << self << " ctl allow " << sample.facts.primary_smtp_address << " "
+      << "  " << self << " ctl allow " << sample.facts.primarySmtpAddress() << " "
       << sample.devices[0].device_id << "\n"
       << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
       << "  " << self << " ctl events --wait 30\n"

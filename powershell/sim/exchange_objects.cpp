@@ -1,6 +1,7 @@
 #include "powershell/sim/exchange_objects.h"
 
 #include <memory>
+#include <stdexcept>
 
 namespace easgate::powershell::sim {
 namespace {
@@ -72,8 +73,8 @@ class Props {
     out_.push_back({name, PsValue::boolean(value)});
     return *this;
   }
-  Props& guid(const char* name, const std::string& value) {
-    out_.push_back({name, value.empty() ? PsValue() : PsValue::text(PsType::kGuid, value)});
+  Props& guid(const char* name, const Guid& value) {
+    out_.push_back({name, value.isNil() ? PsValue() : PsValue::text(PsType::kGuid, value.text())});
     return *this;
   }
   Props& value(const char* name, PsValue value) {
@@ -86,9 +87,10 @@ class Props {
 };
 
 void addRemotingProperties(PsObject& object) {
+  static const Guid runspaceId(kRunspaceId);
   Props(object.extended, 3)
       .text("PSComputerName", kComputerName)
-      .guid("RunspaceId", kRunspaceId)
+      .guid("RunspaceId", runspaceId)
       .flag("PSShowComputerName", false);
 }
 
@@ -112,8 +114,10 @@ PsValue stringList(const std::vector<std::string>& items) {
 // A remote session shows proxy addresses as "SMTP:" (the primary) and "smtp:" (the others).
 std::vector<std::string> emailAddresses(const MailboxFacts& f) {
   std::vector<std::string> out;
-  if (!f.primary_smtp_address.empty()) out.push_back("SMTP:" + f.primary_smtp_address);
-  for (const auto& a : f.proxy_addresses) out.push_back("smtp:" + a);
+  if (const auto primary = f.primarySmtpAddress(); !primary.empty()) {
+    out.push_back("SMTP:" + primary);
+  }
+  for (const auto& a : f.proxyAddresses()) out.push_back("smtp:" + a);
   return out;
 }
 
@@ -157,6 +161,66 @@ PsValue mobileDevice(const PartnershipFacts& f) {
       .text("OrganizationId", "");
   addRemotingProperties(*o);
   return PsValue::object(std::move(o));
+}
+
+namespace {
+
+// A mailbox's addresses as MailboxFacts keeps them: each ended by a NUL.
+std::vector<std::string_view> addressParts(std::string_view all) {
+  std::vector<std::string_view> out;
+  for (std::size_t start = 0, end = 0; (end = all.find('\0', start)) != std::string_view::npos;
+       start = end + 1) {
+    out.push_back(all.substr(start, end - start));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view MailboxFacts::part(std::size_t index) const {
+  return addressParts(addresses_).at(index);
+}
+
+void MailboxFacts::setParts(std::size_t first, std::size_t count,
+                            const std::vector<std::string_view>& values) {
+  for (std::string_view v : values) {
+    if (v.find('\0') != std::string_view::npos) {
+      throw std::invalid_argument("a mailbox's address holds a NUL character");
+    }
+  }
+  const auto parts = addressParts(addresses_);
+  std::string out;
+  auto add = [&](std::string_view p) {
+    out += p;
+    out.push_back('\0');
+  };
+  for (std::size_t i = 0; i < first; ++i) add(parts[i]);
+  for (std::string_view v : values) add(v);
+  for (std::size_t i = first + count; i < parts.size(); ++i) add(parts[i]);
+  out.shrink_to_fit();
+  addresses_ = std::move(out);
+}
+
+std::string MailboxFacts::alias() const { return std::string(part(kAlias)); }
+std::string MailboxFacts::userPrincipalName() const {
+  return std::string(part(kUserPrincipalName));
+}
+std::string MailboxFacts::primarySmtpAddress() const {
+  return std::string(part(kPrimarySmtpAddress));
+}
+std::vector<std::string> MailboxFacts::proxyAddresses() const {
+  const auto parts = addressParts(addresses_);
+  return {parts.begin() + kProxies, parts.end()};
+}
+void MailboxFacts::setAlias(std::string_view value) { setParts(kAlias, 1, {value}); }
+void MailboxFacts::setUserPrincipalName(std::string_view value) {
+  setParts(kUserPrincipalName, 1, {value});
+}
+void MailboxFacts::setPrimarySmtpAddress(std::string_view value) {
+  setParts(kPrimarySmtpAddress, 1, {value});
+}
+void MailboxFacts::setProxyAddresses(const std::vector<std::string>& values) {
+  setParts(kProxies, addressParts(addresses_).size() - kProxies, {values.begin(), values.end()});
 }
 
 std::string distinguishedName(const MailboxFacts& f) {
@@ -209,7 +273,7 @@ PsValue casMailbox(const MailboxFacts& f) {
       .text("Name", f.name)
       .text("DisplayName", f.name)
       .text("SamAccountName", f.sam_account_name)
-      .text("PrimarySmtpAddress", f.primary_smtp_address)
+      .text("PrimarySmtpAddress", f.primarySmtpAddress())
       .value("EmailAddresses", stringList(emailAddresses(f)))
       .flag("ActiveSyncEnabled", f.active_sync_enabled)
       .text("ActiveSyncMailboxPolicy", "Default")

@@ -2,8 +2,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "powershell/clixml/ps_value.h"
+#include "powershell/sim/guid.h"
 #include "powershell/sim/shared_text.h"
 
 // Exchange's objects as a remote Exchange session serializes them (type names, property
@@ -29,7 +32,7 @@ struct PartnershipFacts {
   SharedText client_version = "16.1";
   SharedText access_state = "Allowed";
   SharedText access_state_reason = "Global";
-  std::string guid;
+  Guid guid;
   std::int64_t first_sync_ticks = 0;
   std::int64_t when_changed_ticks = 0;
   std::int64_t last_success_sync_ticks = 0;
@@ -46,16 +49,30 @@ struct MailboxFacts {
   SharedText identity;  // "contoso.com/Users/Tony Smith" (shared with its partnerships)
   SharedText name;
   std::string sam_account_name;
-  std::string alias;                // "tony.smith"; like SamAccountName when empty
-  std::string user_principal_name;  // "tony.smith@contoso.com"; not on CASMailbox objects
-  std::string primary_smtp_address;
-  std::vector<std::string> proxy_addresses;  // more smtp addresses (EmailAddresses' smtp:)
-  std::string guid;                          // the AD object's Guid: every mailbox has one
-  std::string exchange_guid;                 // the mailbox's ExchangeGuid
+  Guid guid;           // the AD object's Guid: every mailbox has one
+  Guid exchange_guid;  // the mailbox's ExchangeGuid
   std::vector<std::string> allowed_device_ids;
   std::vector<std::string> blocked_device_ids;
   bool active_sync_enabled = true;
   bool has_partnership = false;
+
+  // Its alias and addresses, kept together in one string: as strings of their own they took more
+  // than half of a generated mailbox's memory. None may hold a NUL (std::invalid_argument).
+  std::string alias() const;              // "tony.smith"; like SamAccountName when empty
+  std::string userPrincipalName() const;  // "tony.smith@contoso.com"; not on CASMailbox objects
+  std::string primarySmtpAddress() const;
+  std::vector<std::string> proxyAddresses() const;  // more smtp addresses (EmailAddresses' smtp:)
+  void setAlias(std::string_view value);
+  void setUserPrincipalName(std::string_view value);
+  void setPrimarySmtpAddress(std::string_view value);
+  void setProxyAddresses(const std::vector<std::string>& values);
+
+ private:
+  enum Part : std::size_t { kAlias, kUserPrincipalName, kPrimarySmtpAddress, kProxies };
+  std::string_view part(std::size_t index) const;
+  void setParts(std::size_t first, std::size_t count, const std::vector<std::string_view>& values);
+  // The alias, UPN, primary SMTP address, then each proxy address, each ended by a NUL.
+  std::string addresses_ = std::string(3, '\0');
 };
 
 // "<mailbox>/ExchangeActiveSyncDevices/<type>§<id>", the Identity Exchange gives a partnership.

@@ -16,7 +16,7 @@ std::string lower(std::string_view s) { return text::foldCase(s); }
 
 }  // namespace
 
-std::string stableGuid(std::string_view seed, char variant) {
+Guid stableGuid(std::string_view seed, char variant) {
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
   for (char c : seed) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   std::mt19937_64 rng(h ^ static_cast<std::uint64_t>(variant));
@@ -26,7 +26,7 @@ std::string stableGuid(std::string_view seed, char variant) {
     if (i == 8 || i == 12 || i == 16 || i == 20) out.push_back('-');
     out.push_back(i == 12 ? '4' : kHex[rng() & 0xF]);
   }
-  return out;
+  return Guid(out);
 }
 
 namespace {
@@ -82,9 +82,9 @@ std::string hex(std::mt19937_64& rng, int digits) {
   return out;
 }
 
-std::string guid(std::mt19937_64& rng) {
-  return hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" +
-         hex(rng, 12);
+Guid guid(std::mt19937_64& rng) {
+  return Guid(hex(rng, 8) + "-" + hex(rng, 4) + "-4" + hex(rng, 3) + "-a" + hex(rng, 3) + "-" +
+              hex(rng, 12));
 }
 
 std::string upper(std::string s) {
@@ -122,10 +122,11 @@ Organisation Organisation::generate(const GenerateOptions& options) {
     m.name = first + " " + last + " " + number;
     m.identity = "contoso.com/Users/" + m.name;
     m.sam_account_name = lower(first.substr(0, 1) + last) + number;
-    m.alias = lower(first + "." + last) + "." + number;
-    m.primary_smtp_address = m.alias + "@contoso.com";
-    m.user_principal_name = m.sam_account_name + "@corp.contoso.com";
-    m.proxy_addresses = {m.alias + "@contoso.onmicrosoft.com", m.sam_account_name + "@contoso.com"};
+    const std::string alias = lower(first + "." + last) + "." + number;
+    m.setAlias(alias);
+    m.setUserPrincipalName(m.sam_account_name + "@corp.contoso.com");
+    m.setPrimarySmtpAddress(alias + "@contoso.com");
+    m.setProxyAddresses({alias + "@contoso.onmicrosoft.com", m.sam_account_name + "@contoso.com"});
     m.guid = guid(rng);
     m.exchange_guid = guid(rng);
     org.mailboxes_.push_back(SimMailbox{std::move(m), {}});
@@ -179,13 +180,13 @@ std::vector<std::string> namesOf(const MailboxFacts& f) {
   std::vector<std::string> names = {f.identity,
                                     f.name,
                                     f.sam_account_name,
-                                    f.alias.empty() ? f.sam_account_name : f.alias,
-                                    f.user_principal_name,
-                                    f.primary_smtp_address,
-                                    f.guid,
-                                    f.exchange_guid,
+                                    f.alias().empty() ? f.sam_account_name : f.alias(),
+                                    f.userPrincipalName(),
+                                    f.primarySmtpAddress(),
+                                    f.guid.text(),
+                                    f.exchange_guid.text(),
                                     distinguishedName(f)};
-  names.insert(names.end(), f.proxy_addresses.begin(), f.proxy_addresses.end());
+  for (auto& address : f.proxyAddresses()) names.push_back(std::move(address));
   return names;
 }
 
@@ -198,7 +199,7 @@ void Organisation::reindex() {
   mailbox_index_.reserve(mailboxes_.size() * 11);
   for (std::size_t i = 0; i < mailboxes_.size(); ++i) {
     for (const auto& name : namesOf(mailboxes_[i].facts)) {
-      if (!name.empty()) mailbox_index_.push_back({nameHash(lower(name)), i});
+      if (!name.empty()) mailbox_index_.push_back(IndexEntry::of(nameHash(lower(name)), i));
     }
   }
   std::sort(mailbox_index_.begin(), mailbox_index_.end());
@@ -208,8 +209,8 @@ void Organisation::reindex() {
 }
 
 SimMailbox& Organisation::addMailbox(MailboxFacts facts) {
-  if (facts.guid.empty()) facts.guid = stableGuid(facts.identity, 'g');
-  if (facts.exchange_guid.empty()) facts.exchange_guid = stableGuid(facts.identity, 'x');
+  if (facts.guid.isNil()) facts.guid = stableGuid(facts.identity, 'g');
+  if (facts.exchange_guid.isNil()) facts.exchange_guid = stableGuid(facts.identity, 'x');
   mailboxes_.push_back(SimMailbox{std::move(facts), {}});
   reindex();
   return mailboxes_.back();
@@ -225,11 +226,11 @@ PartnershipFacts& Organisation::addDevice(SimMailbox& mailbox, PartnershipFacts 
 
 SimMailbox* Organisation::findMailbox(std::string_view id, bool* ambiguous) {
   const std::string wanted = lower(id);
-  const IndexEntry first{nameHash(wanted), 0};
+  const IndexEntry first = IndexEntry::of(nameHash(wanted), 0);
   SimMailbox* found = nullptr;
   bool shared = false;
   for (auto it = std::lower_bound(mailbox_index_.begin(), mailbox_index_.end(), first);
-       it != mailbox_index_.end() && it->hash == first.hash; ++it) {
+       it != mailbox_index_.end() && it->sameHash(first); ++it) {
     SimMailbox& candidate = mailboxes_[it->mailbox];
     const auto names = namesOf(candidate.facts);
     if (std::none_of(names.begin(), names.end(),
@@ -259,9 +260,11 @@ std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view
     }
     return std::nullopt;
   }
+  const auto guid = Guid::parse(wanted);
+  if (!guid) return std::nullopt;
   for (auto& m : mailboxes_) {  // by Guid: rare enough to scan
     for (auto& d : m.devices) {
-      if (sameId(d.guid, wanted)) return DeviceRef{&m, &d};
+      if (d.guid == *guid) return DeviceRef{&m, &d};
     }
   }
   return std::nullopt;

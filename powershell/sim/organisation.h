@@ -114,16 +114,26 @@ class Organisation {
   std::vector<SimMailbox> mailboxes_;
   // Each name a mailbox is found by, as the hash of its folded form, sorted: the names
   // themselves are the mailboxes' (a found hash is checked against them), not copied here.
+  // 12 bytes: the hash in two halves keeps the entry 4-byte aligned (1.1 million of them; the
+  // mailbox as 32 bits, for 4 billion mailboxes would not fit in memory anyway).
   struct IndexEntry {
-    std::uint64_t hash;
-    std::size_t mailbox;
+    std::uint32_t hash_high;
+    std::uint32_t hash_low;
+    std::uint32_t mailbox;
     auto operator<=>(const IndexEntry&) const = default;
+    static IndexEntry of(std::uint64_t hash, std::size_t mailbox) {
+      return {static_cast<std::uint32_t>(hash >> 32), static_cast<std::uint32_t>(hash),
+              static_cast<std::uint32_t>(mailbox)};
+    }
+    bool sameHash(const IndexEntry& other) const {
+      return hash_high == other.hash_high && hash_low == other.hash_low;
+    }
   };
   std::vector<IndexEntry> mailbox_index_;
 };
 
 // A Guid derived from `seed` (the same seed, the same Guid), for objects given none.
-std::string stableGuid(std::string_view seed, char variant);
+Guid stableGuid(std::string_view seed, char variant);
 
 // .NET ticks for a Unix time in seconds, and the present.
 std::int64_t dotNetTicksFromUnixSeconds(std::int64_t seconds);

@@ -1,4 +1,6 @@
 // The simulator's organisation as JSON, for `--org FILE` and saving state. Times are ISO 8601.
+#include <stdexcept>
+
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
 #include "common/time/utc_time.h"
@@ -18,6 +20,18 @@ std::string text(const JsonValue& object, std::string_view key) {
 std::int64_t ticks(const JsonValue& object, std::string_view key) {
   auto dt = scalars::parseDateTime(text(object, key));
   return dt ? dt->utcTicks() : 0;
+}
+
+// A GUID member: nil when absent or empty.
+Result<Guid, SimError> guidOf(const JsonValue& object, std::string_view key) {
+  const std::string value = text(object, key);
+  if (value.empty()) return Guid();
+  auto guid = Guid::parse(value);
+  if (!guid) {
+    return SimError{SimErrc::kInvalidArgument, "organisation file: the " + std::string(key) +
+                                                   " \"" + value + "\" is not a GUID"};
+  }
+  return *guid;
 }
 
 std::vector<std::string> strings(const JsonValue& object, std::string_view key) {
@@ -75,14 +89,22 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
     mailbox.facts.identity = text(m, "identity");
     mailbox.facts.name = text(m, "name");
     mailbox.facts.sam_account_name = text(m, "samAccountName");
-    mailbox.facts.primary_smtp_address = text(m, "primarySmtpAddress");
-    mailbox.facts.guid = text(m, "guid");
-    mailbox.facts.alias = text(m, "alias");
-    mailbox.facts.user_principal_name = text(m, "userPrincipalName");
-    mailbox.facts.proxy_addresses = strings(m, "proxyAddresses");
-    mailbox.facts.exchange_guid = text(m, "exchangeGuid");
-    if (mailbox.facts.guid.empty()) mailbox.facts.guid = stableGuid(text(m, "identity"), 'g');
-    if (mailbox.facts.exchange_guid.empty()) {
+    try {
+      mailbox.facts.setPrimarySmtpAddress(text(m, "primarySmtpAddress"));
+      mailbox.facts.setAlias(text(m, "alias"));
+      mailbox.facts.setUserPrincipalName(text(m, "userPrincipalName"));
+      mailbox.facts.setProxyAddresses(strings(m, "proxyAddresses"));
+    } catch (const std::invalid_argument& e) {
+      return SimError{SimErrc::kInvalidArgument, std::string("organisation file: ") + e.what()};
+    }
+    auto mailbox_guid = guidOf(m, "guid");
+    if (!mailbox_guid) return mailbox_guid.error();
+    mailbox.facts.guid = mailbox_guid.value();
+    auto exchange_guid = guidOf(m, "exchangeGuid");
+    if (!exchange_guid) return exchange_guid.error();
+    mailbox.facts.exchange_guid = exchange_guid.value();
+    if (mailbox.facts.guid.isNil()) mailbox.facts.guid = stableGuid(text(m, "identity"), 'g');
+    if (mailbox.facts.exchange_guid.isNil()) {
       mailbox.facts.exchange_guid = stableGuid(text(m, "identity"), 'x');
     }
     mailbox.facts.allowed_device_ids = strings(m, "allowedDeviceIds");
@@ -107,7 +129,9 @@ Result<Organisation, SimError> Organisation::fromJson(std::string_view text_json
         if (auto v = text(d, "clientVersion"); !v.empty()) f.client_version = v;
         if (auto l = text(d, "deviceOsLanguage"); !l.empty()) f.device_os_language = l;
         f.mobile_operator = text(d, "mobileOperator");
-        f.guid = text(d, "guid");
+        auto device_guid = guidOf(d, "guid");
+        if (!device_guid) return device_guid.error();
+        f.guid = device_guid.value();
         f.access_state = text(d, "accessState");
         f.access_state_reason = text(d, "accessStateReason");
         f.first_sync_ticks = ticks(d, "firstSyncTime");
@@ -169,24 +193,30 @@ std::string Organisation::toJson() const {
   w.beginArray();
   for (const auto& m : mailboxes_) {
     w.beginObject();
+    const std::string guid = m.facts.guid.text();
+    const std::string primary = m.facts.primarySmtpAddress();
+    const std::string alias = m.facts.alias();
+    const std::string upn = m.facts.userPrincipalName();
+    const std::string exchange_guid = m.facts.exchange_guid.text();
     for (auto [key, value] : {std::pair{"identity", &m.facts.identity.str()},
                               {"name", &m.facts.name.str()},
                               {"samAccountName", &m.facts.sam_account_name},
-                              {"primarySmtpAddress", &m.facts.primary_smtp_address},
-                              {"guid", &m.facts.guid},
-                              {"alias", &m.facts.alias},
-                              {"userPrincipalName", &m.facts.user_principal_name},
-                              {"exchangeGuid", &m.facts.exchange_guid}}) {
+                              {"primarySmtpAddress", &primary},
+                              {"guid", &guid},
+                              {"alias", &alias},
+                              {"userPrincipalName", &upn},
+                              {"exchangeGuid", &exchange_guid}}) {
       w.key(key);
       w.string(*value);
     }
-    writeStrings(w, "proxyAddresses", m.facts.proxy_addresses);
+    writeStrings(w, "proxyAddresses", m.facts.proxyAddresses());
     writeStrings(w, "allowedDeviceIds", m.facts.allowed_device_ids);
     writeStrings(w, "blockedDeviceIds", m.facts.blocked_device_ids);
     w.key("devices");
     w.beginArray();
     for (const auto& d : m.devices) {
       w.beginObject();
+      const std::string device_guid = d.guid.isNil() ? "" : d.guid.text();
       for (auto [key, value] : {std::pair{"deviceId", &d.device_id},
                                 {"deviceType", &d.device_type.str()},
                                 {"deviceModel", &d.device_model.str()},
@@ -198,7 +228,7 @@ std::string Organisation::toJson() const {
                                 {"mobileOperator", &d.mobile_operator.str()},
                                 {"clientType", &d.client_type.str()},
                                 {"clientVersion", &d.client_version.str()},
-                                {"guid", &d.guid},
+                                {"guid", &device_guid},
                                 {"accessState", &d.access_state.str()},
                                 {"accessStateReason", &d.access_state_reason.str()},
                                 {"wipeStatus", &d.wipe_status.str()}}) {

@@ -79,7 +79,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
         << "a full harvest when the agent starts";
     CommandRequest block;
     block.kind = CommandKind::kBlock;
-    block.mailbox = gateway.organisation().mailboxes()[0].facts.primary_smtp_address;
+    block.mailbox = gateway.organisation().mailboxes()[0].facts.primarySmtpAddress();
     block.device_id = "X1";
     block.requested_by = "test";
     auto submitted = journal.submit(block, clock.nowMs() + 60'000);

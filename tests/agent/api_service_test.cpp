@@ -287,7 +287,7 @@ TEST_F(Api, AHarvestIsRunNowWhenAnOperatorAsks) {
 TEST_F(Api, ACommandIsJournaledWithTheClientsIdentityBeforeTheAnswer) {
   HttpResponse r = call(
       operator_, "POST",
-      "/v1/mailboxes/" + protocol::percentEncode(facts().primary_smtp_address) + "/lists/blocked",
+      "/v1/mailboxes/" + protocol::percentEncode(facts().primarySmtpAddress()) + "/lists/blocked",
       R"({"deviceId":"DEAD1"})");
   ASSERT_EQ(r.status, 202) << r.body;
   const json::JsonValue body = parse(r);
@@ -336,7 +336,7 @@ TEST_F(Api, TheListRoutesBecomeTheRightCommands) {
   while (executor_->runDue().value() > 0) {
   }
   // The mailbox by its Identity and by its SMTP address, in another case: one mailbox.
-  std::string upper_address = facts().primary_smtp_address;
+  std::string upper_address = facts().primarySmtpAddress();
   for (char& ch : upper_address)
     ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   for (const std::string& name : {m, protocol::percentEncode(upper_address)}) {
@@ -344,7 +344,7 @@ TEST_F(Api, TheListRoutesBecomeTheRightCommands) {
     ASSERT_EQ(lists.status, 200) << lists.body;
     const json::JsonValue lists_body = parse(lists);
     EXPECT_EQ(text(lists_body, "mailbox"), facts().identity);
-    EXPECT_EQ(text(lists_body, "key"), facts().guid);
+    EXPECT_EQ(text(lists_body, "key"), facts().guid.text());
     const auto* desired = lists_body.find("desiredAllowed")->asArray();
     ASSERT_NE(desired, nullptr) << "the PUT made the list managed";
     EXPECT_EQ(desired->size(), 2u);
@@ -467,12 +467,12 @@ TEST_F(Api, TheInventoryPagesFiltersAndShowsOneDevice) {
     EXPECT_NE(r.body.find("\"field\":\"cursor\""), std::string::npos) << r.body;
   }
 
-  const std::string address = facts().primary_smtp_address;
+  const std::string address = facts().primarySmtpAddress();
   HttpResponse mine =
       call(reader_, "GET", "/v1/devices?mailbox=" + protocol::percentEncode(address));
   EXPECT_EQ(parse(mine).find("devices")->asArray()->size(), mailbox().devices.size());
   // Any other name of the mailbox finds the same devices: a proxy address, its SamAccountName.
-  for (const std::string& name : {facts().proxy_addresses.at(0), facts().sam_account_name}) {
+  for (const std::string& name : {facts().proxyAddresses().at(0), facts().sam_account_name}) {
     HttpResponse also =
         call(reader_, "GET", "/v1/devices?mailbox=" + protocol::percentEncode(name));
     EXPECT_EQ(parse(also).find("devices")->asArray()->size(), mailbox().devices.size()) << name;
@@ -635,7 +635,7 @@ TEST_F(Api, TheEventFeedPagesByCursorAndALongPollEndsOnNews) {
   std::thread poller(
       [&] { waited = call(reader_, "GET", "/v1/events?wait=30&after=" + std::to_string(end)); });
   auto& org = gateway_.organisation();
-  org.removeDevice(*org.findDevice(mailbox().devices[0].guid));
+  org.removeDevice(*org.findDevice(mailbox().devices[0].guid.text()));
   ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
   api_->eventsWritten();
   poller.join();
@@ -943,7 +943,8 @@ TEST_F(PolicyApi, RulesAndQuarantineRecipientsChangeThroughCommands) {
   runCommands();
   ASSERT_EQ(org.policy.rules.size(), 2u);
   EXPECT_EQ(org.policy.rules[1].name(), target.device_os + " (DeviceOS)");
-  const auto* device = org.findDevice(target.guid) ? org.findDevice(target.guid)->device : nullptr;
+  const auto* device =
+      org.findDevice(target.guid.text()) ? org.findDevice(target.guid.text())->device : nullptr;
   ASSERT_NE(device, nullptr);
   EXPECT_EQ(device->access_state, "Blocked") << "Exchange decides its devices again";
   EXPECT_EQ(device->access_state_reason, "DeviceRule");

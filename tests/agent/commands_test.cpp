@@ -30,14 +30,14 @@ sim::Organisation organisation() {
     sim::MailboxFacts m;
     m.identity = "contoso.com/Users/" + name;
     m.name = std::move(name);
-    m.primary_smtp_address = std::move(smtp);
+    m.setPrimarySmtpAddress(std::move(smtp));
     return &org.addMailbox(std::move(m));
   };
   sim::SimMailbox* tony = mailbox("Tony Smith", kTony);
   sim::PartnershipFacts phone;
   phone.device_id = "APPL1";
   phone.device_type = "iPhone";
-  phone.guid = "00000000-0000-4000-8000-000000000001";
+  phone.guid = sim::Guid("00000000-0000-4000-8000-000000000001");
   org.addDevice(*tony, phone);
   mailbox("Lila Okafor", kLila);
   return org;
@@ -407,7 +407,7 @@ TEST_F(Commands, NamesCompareAsExchangeComparesThemBeyondAscii) {
   sim::MailboxFacts zoe;
   zoe.identity = "contoso.com/Users/Zoë Ünal";
   zoe.name = "Zoë Ünal";
-  zoe.primary_smtp_address = "zoë.ünal@contoso.com";
+  zoe.setPrimarySmtpAddress("zoë.ünal@contoso.com");
   gateway_.organisation().addMailbox(zoe);
   submit(command(CommandKind::kAllow, "ZOË.ÜNAL@CONTOSO.COM", "Z1"));
   submit(command(CommandKind::kRevoke, "contoso.com/Users/zoë ünal", "Z1"));
@@ -471,7 +471,7 @@ TEST_F(Commands, ANameTwoMailboxesShareFailsWithAClearError) {
   sim::MailboxFacts other;
   other.identity = "contoso.com/Sales/Tony Smith";
   other.name = "Tony Smith";  // the same Name as the Tony in Users
-  other.primary_smtp_address = "tony.smith2@contoso.com";
+  other.setPrimarySmtpAddress("tony.smith2@contoso.com");
   gateway_.organisation().addMailbox(other);
   std::int64_t id = submit(command(CommandKind::kAllow, "Tony Smith", "A1"));
   runDue();

@@ -61,7 +61,7 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     const auto& mailbox = org.mailboxes()[0];
     CommandRequest allow;
     allow.kind = CommandKind::kAllow;
-    allow.mailbox = mailbox.facts.primary_smtp_address;
+    allow.mailbox = mailbox.facts.primarySmtpAddress();
     allow.device_id = mailbox.devices[0].device_id;
     allow.requested_by = "CN=mdm";
     ASSERT_TRUE(journal.submit(allow, clock.nowMs() + 3600'000).ok());

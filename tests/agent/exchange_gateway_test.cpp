@@ -31,7 +31,8 @@ sim::PartnershipFacts device(std::string id, std::string type) {
   f.device_model = "Model";
   f.device_os = "OS";
   f.device_user_agent = "Agent/1.0";
-  f.guid = "7d9e8f00-0000-4000-8000-0000000000" + std::to_string(10 + f.device_id.size());
+  f.guid =
+      sim::Guid("7d9e8f00-0000-4000-8000-0000000000" + std::to_string(10 + f.device_id.size()));
   return f;
 }
 
@@ -41,9 +42,9 @@ sim::Organisation smallOrganisation() {
     sim::MailboxFacts m;
     m.identity = "contoso.com/Users/" + name;
     m.name = std::move(name);
-    m.primary_smtp_address = std::move(smtp);
+    m.setPrimarySmtpAddress(std::move(smtp));
     m.sam_account_name = std::move(sam);
-    m.guid = std::move(guid);
+    m.guid = sim::Guid(guid);
     return &org.addMailbox(std::move(m));
   };
   sim::SimMailbox* tony =

@@ -160,7 +160,7 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
   for (const auto& d : inventory) {
     const sim::SimMailbox* mailbox = org().findMailbox(d.mailbox_identity);
     ASSERT_NE(mailbox, nullptr) << d.identity;
-    EXPECT_EQ(d.mailbox_address, mailbox->facts.primary_smtp_address)
+    EXPECT_EQ(d.mailbox_address, mailbox->facts.primarySmtpAddress())
         << d.identity << ": its mailbox's address, as the directory holds it";
     EXPECT_TRUE(d.last_success_sync.has_value()) << "from the statistics";
   }
@@ -239,7 +239,7 @@ TEST_F(Harvests, AFullHarvestForgetsHistoryOlderThanItKeeps) {
 TEST_F(Harvests, FollowTheWipeFromRequestedToAcknowledged) {
   harvest(HarvestKind::kFull);
   newEvents();
-  auto ref = org().findDevice(firstDevice().guid);
+  auto ref = org().findDevice(firstDevice().guid.text());
   ASSERT_TRUE(ref);
   org().wipe(*ref, false, false, nowTicks());
   harvest(HarvestKind::kFull);
@@ -270,7 +270,7 @@ TEST_F(Harvests, OnlyAFullHarvestSeesARemovedPartnership) {
   harvest(HarvestKind::kFull);
   newEvents();
   const std::string identity = sim::partnershipIdentity(firstDevice());
-  org().removeDevice(*org().findDevice(firstDevice().guid));
+  org().removeDevice(*org().findDevice(firstDevice().guid.text()));
   EXPECT_EQ(harvest(HarvestKind::kDelta).removed, 0u);
   HarvestReport full = harvest(HarvestKind::kFull);
   EXPECT_EQ(full.removed, 1u);
@@ -296,7 +296,7 @@ TEST_F(Harvests, APartnershipOnlyTheStatisticsNamedIsNotRemoved) {
   gateway_.onCall([&](const powershell::BridgeRequest& r) {
     if (r.cmdlet == "Get-MobileDevice") {
       gateway_.withOrganisation([&](sim::Organisation& o) {
-        if (auto d = o.findDevice(missed.guid)) o.removeDevice(*d);
+        if (auto d = o.findDevice(missed.guid.text())) o.removeDevice(*d);
       });
     } else if (r.cmdlet == "Get-MobileDeviceStatistics" && !back.exchange(true)) {
       gateway_.withOrganisation(
@@ -350,7 +350,7 @@ TEST_F(Harvests, ADeltaReadsOnlyWhatChangedAndItsMailboxesStatistics) {
 
 TEST_F(Harvests, ReportsListDriftAndQueuesOneCorrection) {
   withDriftCorrection();
-  const std::string address = firstMailbox().facts.primary_smtp_address;
+  const std::string address = firstMailbox().facts.primarySmtpAddress();
   const std::string id = firstDevice().device_id;
   submit(CommandKind::kAllow, address, id);
   runCommands();
@@ -385,8 +385,8 @@ TEST_F(Harvests, ReportsListDriftAndQueuesOneCorrection) {
 TEST_F(Harvests, AMailboxNamedTwoWaysHasNoFalseDriftAndNoCorrectionUndoesTheMdm) {
   withDriftCorrection();
   const sim::MailboxFacts facts = firstMailbox().facts;
-  submit(CommandKind::kAllow, facts.primary_smtp_address, "D1");
-  submit(CommandKind::kRevoke, facts.primary_smtp_address, "D2");
+  submit(CommandKind::kAllow, facts.primarySmtpAddress(), "D1");
+  submit(CommandKind::kRevoke, facts.primarySmtpAddress(), "D2");
   submit(CommandKind::kSetAllowed, facts.identity, "", {"D2", "D3"});
   runCommands();
   ASSERT_EQ(org().findMailbox(facts.identity)->facts.allowed_device_ids,
@@ -406,7 +406,7 @@ TEST_F(Harvests, AMailboxNamedTwoWaysHasNoFalseDriftAndNoCorrectionUndoesTheMdm)
 // the block must stand.
 TEST_F(Harvests, ABlockOfAnAllowedDeviceIsNotUndoneByDriftCorrection) {
   withDriftCorrection();
-  const std::string address = firstMailbox().facts.primary_smtp_address;
+  const std::string address = firstMailbox().facts.primarySmtpAddress();
   const std::string id = firstDevice().device_id;
   submit(CommandKind::kAllow, address, id);
   submit(CommandKind::kBlock, address, id);
@@ -509,7 +509,7 @@ TEST_F(Harvests, MailboxesThrottledTogetherWaitOnceAndAreAskedAgainTogether) {
 }
 
 TEST_F(Harvests, AMailboxDeletedBetweenListingAndStatisticsIsNoError) {
-  org().deleted_after_listing = {firstMailbox().facts.primary_smtp_address};
+  org().deleted_after_listing = {firstMailbox().facts.primarySmtpAddress()};
   HarvestReport r = harvest(HarvestKind::kFull);
   EXPECT_FALSE(r.partial());
   EXPECT_EQ(r.failed_mailboxes, 0u);

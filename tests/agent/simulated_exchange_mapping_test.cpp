@@ -24,7 +24,7 @@ TEST(SimulatedExchangeMapping, DeviceStatisticsAndMailboxJoinIntoOneRecord) {
   device.friendly_name = "Ann's, \"Pixel\"";
   device.access_state = "Quarantined";
   device.access_state_reason = "Global";
-  device.guid = "9a1c44b2-0d6e-4f1a-b3c7-5e8d2f4a6b10";
+  device.guid = sim::Guid("9a1c44b2-0d6e-4f1a-b3c7-5e8d2f4a6b10");
   device.first_sync_ticks = 638452268671234567;  // 2024-03-05T09:14:27.1234567Z
   device.last_success_sync_ticks = 638452268671234567 + 36'000'000'000;
   device.wipe_status = "DeviceWipePending";
@@ -33,7 +33,7 @@ TEST(SimulatedExchangeMapping, DeviceStatisticsAndMailboxJoinIntoOneRecord) {
   sim::MailboxFacts mailbox;
   mailbox.identity = "contoso.com/Users/Ann Lee";
   mailbox.name = "Ann Lee";
-  mailbox.primary_smtp_address = "ann.lee@contoso.com";
+  mailbox.setPrimarySmtpAddress("ann.lee@contoso.com");
   mailbox.allowed_device_ids = {"ANDROIDC0FFEE"};
 
   // Exchange versions type statistics differently; a file is read right whichever it holds.

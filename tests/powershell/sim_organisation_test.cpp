@@ -15,7 +15,7 @@ constexpr std::int64_t kLater = kNow + 600'000'000;     // one minute on
 
 PartnershipFacts phone(std::string id, std::string type = "iPhone") {
   PartnershipFacts f;
-  f.guid = "0f1e2d3c-4b5a-4978-a6b5-" + std::string(12 - id.size(), '0') + id;
+  f.guid = stableGuid(id, 'd');
   f.device_id = std::move(id);
   f.device_type = std::move(type);
   f.device_model = "iPhone15C2";
@@ -33,8 +33,8 @@ struct SmallOrg {
     m.identity = "contoso.com/Users/Tony Smith";
     m.name = "Tony Smith";
     m.sam_account_name = "tsmith";
-    m.primary_smtp_address = "tony.smith@contoso.com";
-    m.guid = "11111111-2222-4333-a444-555555555555";
+    m.setPrimarySmtpAddress("tony.smith@contoso.com");
+    m.guid = Guid("11111111-2222-4333-a444-555555555555");
     tony = &org.addMailbox(m);
     org.addDevice(*tony, phone("APPL1"));
     org.addDevice(*tony, phone("ANDROIDC2", "Android"));
@@ -140,7 +140,7 @@ TEST(SimOrganisation, WipeIsRequestedThenSentThenAcknowledged) {
 
 TEST(SimOrganisation, AccountOnlyWipeHasItsOwnStatus) {
   SmallOrg s;
-  auto ref = s.find(s.device(1).guid);
+  auto ref = s.find(s.device(1).guid.text());
   s.org.wipe(ref, true, false, kNow);
   EXPECT_EQ(s.device(1).wipe_status, "AccountOnlyDeviceWipePending");
   EXPECT_TRUE(s.device(1).wipe_account_only);
@@ -181,8 +181,8 @@ TEST(SimOrganisation, FindsMailboxesByEveryNameExchangeAccepts) {
     EXPECT_EQ(s.org.findMailbox(id), s.tony) << id;
   }
   EXPECT_EQ(s.org.findMailbox("nobody@contoso.com"), nullptr);
-  std::string guid = s.device(0).guid;  // ends in "APPL1"
-  for (char& c : guid) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string guid = s.device(0).guid.text();  // Exchange writes them in lower case
+  for (char& c : guid) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   auto by_guid = s.org.findDevice(guid);
   ASSERT_TRUE(by_guid) << "a Guid matches in any case";
   EXPECT_EQ(by_guid->device, &s.device(0));
@@ -199,8 +199,8 @@ TEST(SimOrganisation, ANameTwoMailboxesShareFindsNeither) {
   m.identity = "contoso.com/Users/Tony Smyth";
   m.name = "Tony Smyth";
   m.sam_account_name = "tsmyth";
-  m.primary_smtp_address = "tony.smyth@contoso.com";
-  m.proxy_addresses = {"Tony.Smith@contoso.com"};  // Tony Smith's primary address
+  m.setPrimarySmtpAddress("tony.smyth@contoso.com");
+  m.setProxyAddresses({"Tony.Smith@contoso.com"});  // Tony Smith's primary address
   SimMailbox* smyth = &s.org.addMailbox(m);
   s.tony = s.org.findMailbox("tsmith");  // addMailbox may move the mailboxes
   ASSERT_NE(s.tony, nullptr);
@@ -217,9 +217,9 @@ TEST(SimOrganisation, ANameTwoMailboxesShareFindsNeither) {
 
 TEST(SimOrganisation, RemovingTheLastDeviceClearsHasPartnership) {
   SmallOrg s;
-  s.org.removeDevice(s.find(s.device(0).guid));
+  s.org.removeDevice(s.find(s.device(0).guid.text()));
   EXPECT_TRUE(s.tony->facts.has_partnership);
-  s.org.removeDevice(s.find(s.device(0).guid));
+  s.org.removeDevice(s.find(s.device(0).guid.text()));
   EXPECT_FALSE(s.tony->facts.has_partnership);
   EXPECT_EQ(s.org.deviceCount(), 0u);
 }
@@ -248,11 +248,14 @@ TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   s.org.policy.default_level = AccessLevel::kBlock;
   s.org.policy.rules.push_back({Characteristic::kDeviceType, "Android", AccessLevel::kQuarantine});
   ASSERT_TRUE(s.org.changeLists(*s.tony, s.add("APPL1"), s.add("OTHER"), kNow).ok());
-  s.org.wipe(s.find(s.device(1).guid), true, false, kNow);
+  s.org.wipe(s.find(s.device(1).guid.text()), true, false, kNow);
   s.device(0).first_sync_ticks = kNow - 10'000'000;
   s.device(0).mobile_operator = "Contoso Mobile";
   s.device(0).client_version = "14.1";
   s.device(0).device_os_language = "de-de";
+  s.tony->facts.setAlias("tony.smith");
+  s.tony->facts.setUserPrincipalName("tsmith@corp.contoso.com");
+  s.tony->facts.setProxyAddresses({"tony@contoso.onmicrosoft.com", "t.smith@contoso.com"});
 
   auto loaded = Organisation::fromJson(s.org.toJson());
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
@@ -265,12 +268,34 @@ TEST(SimOrganisation, JsonRoundTripKeepsListsRulesWipesAndTimes) {
   EXPECT_EQ(tony->devices[0].mobile_operator, "Contoso Mobile");
   EXPECT_EQ(tony->devices[0].client_version, "14.1");
   EXPECT_EQ(tony->devices[0].device_os_language, "de-de");
+  EXPECT_EQ(tony->facts.alias(), "tony.smith");
+  EXPECT_EQ(tony->facts.userPrincipalName(), "tsmith@corp.contoso.com");
+  EXPECT_EQ(tony->facts.primarySmtpAddress(), "tony.smith@contoso.com");
+  EXPECT_EQ(tony->facts.proxyAddresses(),
+            (std::vector<std::string>{"tony@contoso.onmicrosoft.com", "t.smith@contoso.com"}));
+  EXPECT_EQ(tony->facts.guid, Guid("11111111-2222-4333-a444-555555555555"));
+  EXPECT_EQ(tony->devices[1].guid, s.device(1).guid);
+  EXPECT_EQ(loaded->findMailbox("T.Smith@contoso.com"), tony) << "found by a proxy address";
 }
 
 TEST(SimOrganisation, LoadingRejectsMalformedFilesClearly) {
   auto bad = Organisation::fromJson("{\"mailboxes\": [");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("organisation file"), std::string::npos);
+
+  auto bad_guid = Organisation::fromJson(
+      R"({"mailboxes": [{"identity": "contoso.com/Users/Tony", "name": "Tony",
+                         "guid": "0f1e2d3c-4b5a-4978-a6b5-0000000APPL1"}]})");
+  ASSERT_FALSE(bad_guid.ok());
+  EXPECT_NE(bad_guid.error().message.find("\"0f1e2d3c-4b5a-4978-a6b5-0000000APPL1\" is not a GUID"),
+            std::string::npos)
+      << bad_guid.error().message;
+
+  auto nul = Organisation::fromJson(
+      R"({"mailboxes": [{"identity": "contoso.com/Users/Tony", "name": "Tony",
+                         "alias": "to\u0000ny"}]})");
+  ASSERT_FALSE(nul.ok());
+  EXPECT_NE(nul.error().message.find("NUL"), std::string::npos) << nul.error().message;
 }
 
 // --- the cmdlets, as the bridge would run them -------------------------------------------

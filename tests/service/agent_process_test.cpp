@@ -154,7 +154,7 @@ TEST_F(AgentProcess, EveryCommandSucceedsThroughAStormOfThrottlingAndSessionLimi
     for (const auto& mailbox : org.mailboxes()) {
       agent::CommandRequest block;
       block.kind = agent::CommandKind::kBlock;
-      block.mailbox = mailbox.facts.primary_smtp_address;
+      block.mailbox = mailbox.facts.primarySmtpAddress();
       block.device_id = mailbox.devices.at(0).device_id;
       block.requested_by = "CN=mdm.contoso.com";
       ASSERT_TRUE(journal.submit(block, clock.nowMs() + 3600'000).ok());
