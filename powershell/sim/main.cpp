@@ -477,6 +477,10 @@ int serve(const Options& options, std::int64_t now) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Requests are read with std::cin alone and frames written with stdio alone: unsynchronised,
+  // std::cin reads its input a buffer at a time rather than a character at a time (3% of the
+  // simulator's CPU through a harvest's 100,000 statistics requests).
+  std::ios::sync_with_stdio(false);
   Options o;
   CLI::App app{
       "easgate-exchange-sim: a simulated Exchange organisation behind the bridge protocol.\n"
