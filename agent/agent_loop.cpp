@@ -99,10 +99,11 @@ void AgentLoop::runHarvests() {
       if (report) {
         spdlog::info(
             "{} harvest: {} devices, {} discovered, {} changed, {} removed, {} drifted, "
-            "{} calls in {} ms; {} changes older than the history keeps deleted",
+            "{} calls in {} ms; {} changes and {} events older than the history keeps deleted",
             report->kind == HarvestKind::kFull ? "full" : "delta", report->devices,
             report->discovered, report->changed, report->removed, report->drifted, report->calls,
-            report->finished_ms - report->started_ms, report->history_forgotten);
+            report->finished_ms - report->started_ms, report->history_forgotten,
+            report->events_forgotten);
         if (report->kind == HarvestKind::kFull) next_full = now + options_.full_harvest_every_ms;
         next_delta = now + options_.delta_harvest_every_ms;
         if (options_.after_harvest) options_.after_harvest();

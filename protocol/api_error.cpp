@@ -8,7 +8,7 @@ ApiError badRequest(std::string code, std::string message, std::string field) {
   return ApiError{400, std::move(code), std::move(message), std::move(field)};
 }
 
-std::string encodeError(const ApiError& error) {
+std::string encodeError(const ApiError& error, std::optional<std::int64_t> cursor) {
   std::string out;
   json::JsonWriter w(out);
   w.beginObject();
@@ -22,6 +22,10 @@ std::string encodeError(const ApiError& error) {
     w.null();
   } else {
     w.string(error.field);
+  }
+  if (cursor) {
+    w.key("cursor");
+    w.number(*cursor);
   }
   w.endObject();
   return out;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,7 +19,8 @@ struct ApiError {
 
 ApiError badRequest(std::string code, std::string message, std::string field = {});
 
-// The error's JSON body.
-std::string encodeError(const ApiError& error);
+// The error's JSON body; with "cursor", where a client reads on from, when that is the way out
+// (events-forgotten).
+std::string encodeError(const ApiError& error, std::optional<std::int64_t> cursor = std::nullopt);
 
 }  // namespace easgate::protocol

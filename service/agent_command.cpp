@@ -41,8 +41,8 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& options) {
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
   cmd->add_option("--history-days", o.history_days,
-                  "Days of field history kept; older changes are deleted after each full harvest "
-                  "(0: kept for ever)")
+                  "Days of field history and events kept; older ones are deleted after each "
+                  "full harvest (0: kept for ever)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 36500.0));
   cmd->add_flag("--correct-drift", o.correct_drift,

@@ -257,6 +257,42 @@ std::string eventsBody(const std::vector<InventoryEvent>& events, std::int64_t a
   return body;
 }
 
+// The feed after the query's cursor, or where to read on from when events after it were
+// forgotten (InventoryStore::eventsForgottenAfter).
+struct EventsRead {
+  std::vector<InventoryEvent> events;
+  std::optional<std::int64_t> forgotten_cursor;
+};
+
+Result<EventsRead, store::StoreError> readEvents(InventoryStore& inventory,
+                                                 const protocol::EventsQuery& query) {
+  EventsRead read;
+  auto forgotten = inventory.eventsForgottenAfter(query.after);
+  if (!forgotten) return forgotten.error();
+  read.forgotten_cursor = forgotten.value();
+  if (read.forgotten_cursor) return read;
+  auto events = inventory.eventsAfter(query.after, query.limit);
+  if (!events) return events.error();
+  read.events = std::move(events).value();
+  return read;
+}
+
+// 410 when the reader missed events: it reads the inventory again, then the feed from the
+// cursor the answer gives.
+HttpResponse eventsAnswer(const EventsRead& read, std::int64_t after) {
+  if (read.forgotten_cursor) {
+    const protocol::ApiError gone{
+        410, "events-forgotten",
+        "the events after " + std::to_string(after) + " up to " +
+            std::to_string(*read.forgotten_cursor) +
+            " were forgotten (the feed keeps harvest.history_days of them): read the inventory "
+            "again (GET /v1/devices), then the feed after the cursor this answer gives",
+        "after"};
+    return jsonResponse(gone.status, protocol::encodeError(gone, read.forgotten_cursor));
+  }
+  return jsonResponse(200, eventsBody(read.events, after));
+}
+
 }  // namespace
 
 // A long-poll on the event feed: answered by the listener when events come, or empty at the
@@ -275,11 +311,13 @@ class ApiService::EventsWait final : public transport::PendingResponse {
     return api_.long_polls_.subscribe(std::move(wake));
   }
   std::optional<transport::HttpResponse> attempt(bool final) override {
-    auto found = api_.withReader(
-        [&](ReaderConnection& c) { return c.inventory->eventsAfter(query_.after, query_.limit); });
+    auto found =
+        api_.withReader([&](ReaderConnection& c) { return readEvents(*c.inventory, query_); });
     if (!found) return storeFailure(found.error());
-    if (found->empty() && !final && !api_.shutting_down_) return std::nullopt;
-    return jsonResponse(200, eventsBody(found.value(), query_.after));
+    if (found->events.empty() && !found->forgotten_cursor && !final && !api_.shutting_down_) {
+      return std::nullopt;
+    }
+    return eventsAnswer(found.value(), query_.after);
   }
 
  private:
@@ -292,11 +330,11 @@ class ApiService::EventsWait final : public transport::PendingResponse {
 HttpResponse ApiService::events(Call& call) {
   auto query = protocol::parseEventsQuery(call.query);
   if (!query) return errorResponse(query.error());
-  auto found = withReader(
-      [&](ReaderConnection& c) { return c.inventory->eventsAfter(query->after, query->limit); });
+  auto found = withReader([&](ReaderConnection& c) { return readEvents(*c.inventory, *query); });
   if (!found) return storeFailure(found.error());
-  if (!found->empty() || query->wait_seconds <= 0 || shutting_down_) {
-    return jsonResponse(200, eventsBody(found.value(), query->after));
+  if (!found->events.empty() || found->forgotten_cursor || query->wait_seconds <= 0 ||
+      shutting_down_) {
+    return eventsAnswer(found.value(), query->after);
   }
   auto place = long_polls_.admit(call.client);
   if (!place) {

@@ -560,11 +560,15 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
   report.removed = p.removed;
   report.finished_ms = run.finished_ms;
 
-  // 5. Forget history older than the options keep, once a full harvest is stored.
+  // 5. Forget history and events older than the options keep, once a full harvest is stored.
   if (p.full && options_.keep_history_ms > 0) {
-    auto forgotten = inventory_.forgetChangesBefore(run.finished_ms - options_.keep_history_ms);
+    const std::int64_t cutoff = run.finished_ms - options_.keep_history_ms;
+    auto forgotten = inventory_.forgetChangesBefore(cutoff);
     if (!forgotten) return storeFailure(forgotten.error());
     report.history_forgotten = forgotten.value();
+    auto events = inventory_.forgetEventsBefore(cutoff);
+    if (!events) return storeFailure(events.error());
+    report.events_forgotten = events.value();
   }
 
   // 6. Correct drift.

@@ -34,8 +34,9 @@ struct HarvestOptions {
   // Delta harvests ask for changes since the last harvest began, less this margin, so a
   // difference between Exchange's clock and ours loses nothing.
   std::int64_t delta_overlap_ms = 5 * 60'000;
-  // After each full harvest, field history older than this is deleted (every synchronisation
-  // changes a device's sync times: kept for ever, history grows with every harvest); 0: kept.
+  // After each full harvest, field history and events older than this are deleted (every
+  // synchronisation changes a device's sync times: kept for ever, history grows with every
+  // harvest); 0: kept.
   std::int64_t keep_history_ms = 0;
 };
 
@@ -50,6 +51,7 @@ struct HarvestReport {
   std::size_t corrections = 0;        // set-allowed/-blocked commands queued to correct drift
   std::size_t failed_mailboxes = 0;   // mailboxes whose statistics could not be read: skipped
   std::size_t history_forgotten = 0;  // field changes older than HarvestOptions keep
+  std::size_t events_forgotten = 0;   // events of the feed older than that
   bool partial() const { return failed_mailboxes > 0; }
   std::int64_t started_ms = 0;
   std::int64_t finished_ms = 0;

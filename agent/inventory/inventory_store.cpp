@@ -775,17 +775,27 @@ Result<std::optional<StoredDevice>, StoreError> InventoryStore::device(const std
   return std::optional(StoredDevice{q->text(0), q->text(1), q->integer(2), q->integer(3)});
 }
 
-Result<std::size_t, StoreError> InventoryStore::forgetChangesBefore(std::int64_t cutoff_ms) {
-  // Short transactions keep the write-ahead log short; they wait for nobody, since only the
-  // harvester writes this file, and readers keep their snapshots.
+namespace {
+
+// Deletes the rows of `table` recorded (`at_ms`) before `cutoff_ms`, in the order of `id`, a few
+// thousand per transaction; stops at the first row recorded at or after the cutoff. Short
+// transactions keep the write-ahead log short; they wait for nobody, since only the harvester
+// writes this file, and readers keep their snapshots. `keep_newest`: never the row of the highest
+// `id`. The names are this file's constants, never a request's.
+Result<std::size_t, StoreError> forgetOldest(store::Database& db, const std::string& table,
+                                             const std::string& id, std::int64_t cutoff_ms,
+                                             bool keep_newest) {
   constexpr std::int64_t kPerTransaction = 5'000;
+  const std::string newest =
+      keep_newest ? " WHERE " + id + " < (SELECT max(" + id + ") FROM " + table + ")" : "";
   std::size_t forgotten = 0;
   bool more = true;
   while (more) {
     more = false;
     std::size_t deleted_now = 0;
-    auto deleted = database_->transaction([&]() -> StoreResult {
-      auto oldest = database_->prepare("SELECT id, at_ms FROM device_changes ORDER BY id LIMIT ?");
+    auto deleted = db.transaction([&]() -> StoreResult {
+      auto oldest = db.prepare("SELECT " + id + ", at_ms FROM " + table + newest + " ORDER BY " +
+                               id + " LIMIT ?");
       if (!oldest) return oldest.error();
       oldest->bind(1, kPerTransaction);
       std::optional<std::int64_t> last_old;
@@ -801,10 +811,10 @@ Result<std::size_t, StoreError> InventoryStore::forgetChangesBefore(std::int64_t
       });
       if (!read) return read;
       if (!last_old) return {};
-      auto forget = database_->prepare("DELETE FROM device_changes WHERE id <= ?");
+      auto forget = db.prepare("DELETE FROM " + table + " WHERE " + id + " <= ?");
       if (!forget) return forget.error();
       if (auto x = forget->bind(1, *last_old).run(); !x) return x;
-      deleted_now = static_cast<std::size_t>(database_->changes());
+      deleted_now = static_cast<std::size_t>(db.changes());
       more = !young_found && rows == kPerTransaction;
       return {};
     });
@@ -812,6 +822,16 @@ Result<std::size_t, StoreError> InventoryStore::forgetChangesBefore(std::int64_t
     forgotten += deleted_now;
   }
   return forgotten;
+}
+
+}  // namespace
+
+Result<std::size_t, StoreError> InventoryStore::forgetChangesBefore(std::int64_t cutoff_ms) {
+  return forgetOldest(*database_, "device_changes", "id", cutoff_ms, /*keep_newest=*/false);
+}
+
+Result<std::size_t, StoreError> InventoryStore::forgetEventsBefore(std::int64_t cutoff_ms) {
+  return forgetOldest(*database_, "events", "sequence", cutoff_ms, /*keep_newest=*/true);
 }
 
 Result<std::vector<FieldChange>, StoreError> InventoryStore::history(const std::string& key) {
@@ -841,6 +861,21 @@ Result<std::vector<InventoryEvent>, StoreError> InventoryStore::eventsAfter(
   });
   if (!read) return read.error();
   return out;
+}
+
+Result<std::optional<std::int64_t>, StoreError> InventoryStore::eventsForgottenAfter(
+    std::int64_t after_sequence) {
+  if (after_sequence <= 0) return std::optional<std::int64_t>();
+  // Sequences have no gaps (a failed harvest's events roll back with it): a reader whose next
+  // event is older than the oldest kept missed those between.
+  auto q = database_->prepare("SELECT min(sequence) FROM events");
+  if (!q) return q.error();
+  auto row = q->step();
+  if (!row) return row.error();
+  if (!row.value() || q->isNull(0) || after_sequence + 1 >= q->integer(0)) {
+    return std::optional<std::int64_t>();
+  }
+  return std::optional(q->integer(0) - 1);
 }
 
 Result<void, StoreError> InventoryStore::forEachCurrent(

@@ -243,9 +243,18 @@ class InventoryStore {
   // is ever deleted, and changes recorded after the clock was set back wait until the changes
   // before them are old too. Returns how many changes were deleted.
   Result<std::size_t, store::StoreError> forgetChangesBefore(std::int64_t cutoff_ms);
+  // The same for the event feed, except that the newest event is always kept: the feed's
+  // sequence goes on from it (an empty table would give the next event number 1, behind every
+  // reader's cursor). Returns how many events were deleted.
+  Result<std::size_t, store::StoreError> forgetEventsBefore(std::int64_t cutoff_ms);
   // Events after `after_sequence`, oldest first, at most `limit`.
   Result<std::vector<InventoryEvent>, store::StoreError> eventsAfter(std::int64_t after_sequence,
                                                                      std::size_t limit);
+  // When events after `after_sequence` were forgotten before a reader asked for them: the
+  // sequence to read on from (the one before the oldest kept). nullopt when none were; a reader
+  // at 0 has read nothing yet, so has missed nothing.
+  Result<std::optional<std::int64_t>, store::StoreError> eventsForgottenAfter(
+      std::int64_t after_sequence);
   // Every current partnership, in key order, one at a time.
   Result<void, store::StoreError> forEachCurrent(
       const std::function<void(const DeviceRecord&)>& each);

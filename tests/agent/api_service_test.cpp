@@ -570,6 +570,35 @@ TEST_F(Api, APartialHarvestIsInTheStatusTheMetricsAndTheEventFeed) {
   EXPECT_NE(events.body.find(facts().identity), std::string::npos) << "it names the mailbox";
 }
 
+// The feed keeps what the history keeps: an MDM that comes back after events past its cursor
+// were forgotten is told so (410), and where to read on from once it has read the inventory.
+TEST_F(Api, AReaderWhoseEventsWereForgottenIsToldWhereToReadOn) {
+  constexpr std::int64_t kDay = 86'400'000;
+  HarvestOptions options;
+  options.keep_history_ms = 10 * kDay;
+  Harvester harvester(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  clock_.advance(30 * kDay);
+  auto full = harvester.run(HarvestKind::kFull);  // nothing changed: no events of its own
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->events_forgotten, 59u) << "the 60 discoveries but the newest, kept";
+
+  for (const char* target : {"/v1/events?after=10", "/v1/events?after=10&wait=30"}) {
+    HttpResponse gone = call(reader_, "GET", target);  // contract-checked
+    ASSERT_EQ(gone.status, 410) << target << ": " << gone.body;
+    const json::JsonValue body = parse(gone);
+    EXPECT_EQ(*body.find("code")->asString(), "events-forgotten");
+    EXPECT_EQ(*body.find("field")->asString(), "after");
+    EXPECT_EQ(*body.find("cursor")->asInt(), 59) << "the one before the oldest kept";
+  }
+  HttpResponse on = call(reader_, "GET", "/v1/events?after=59");
+  ASSERT_EQ(on.status, 200) << on.body;
+  EXPECT_EQ(parse(on).find("events")->asArray()->size(), 1u);
+  EXPECT_EQ(*parse(on).find("cursor")->asInt(), 60);
+  HttpResponse start = call(reader_, "GET", "/v1/events?after=0");
+  ASSERT_EQ(start.status, 200) << "a reader at 0 has missed nothing: " << start.body;
+  EXPECT_EQ(parse(start).find("events")->asArray()->size(), 1u);
+}
+
 TEST_F(Api, LongPollsAreBoundedPerClientAndHoldTheirPlaceUntilTheyEnd) {
   ApiOptions options;
   options.long_polls_per_client = 2;

@@ -173,6 +173,49 @@ TEST_F(InventoryStoreTest, ChangesRecordedAfterTheClockWasSetBackWaitForTheOnesB
   EXPECT_EQ(inventory_->forgetChangesBefore(6'000).value(), 2u);
 }
 
+// A harvest begun at `at_ms` that writes `count` events.
+StoreResult recordEvents(InventoryStore& inventory, std::int64_t at_ms, int count) {
+  return inventory.applyHarvest({"delta", at_ms, at_ms, 0, 1, 0}, [&](HarvestWrite& w) {
+    for (int i = 0; i < count; ++i) {
+      if (auto x = w.event("device-changed", "Ann", "key " + std::to_string(i), "{}"); !x) {
+        return x;
+      }
+    }
+    return StoreResult{};
+  });
+}
+
+std::vector<std::int64_t> sequences(const std::vector<InventoryEvent>& events) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : events) out.push_back(e.sequence);
+  return out;
+}
+
+TEST_F(InventoryStoreTest, ForgettingEventsKeepsTheNewestSoTheFeedGoesOn) {
+  ASSERT_TRUE(recordEvents(*inventory_, 1'000, 3).ok());  // 1, 2, 3
+  ASSERT_TRUE(recordEvents(*inventory_, 2'000, 2).ok());  // 4, 5
+  EXPECT_EQ(inventory_->forgetEventsBefore(1'500).value(), 3u);
+  EXPECT_EQ(sequences(inventory_->eventsAfter(0, 10).value()), (std::vector<std::int64_t>{4, 5}));
+  EXPECT_EQ(inventory_->forgetEventsBefore(10'000).value(), 1u) << "all are older: 5 is kept";
+  EXPECT_EQ(sequences(inventory_->eventsAfter(0, 10).value()), std::vector<std::int64_t>{5});
+  ASSERT_TRUE(recordEvents(*inventory_, 11'000, 1).ok());
+  EXPECT_EQ(sequences(inventory_->eventsAfter(5, 10).value()), std::vector<std::int64_t>{6})
+      << "the next event follows the newest, not 1 again (behind every reader's cursor)";
+}
+
+TEST_F(InventoryStoreTest, AReaderBehindForgottenEventsIsToldWhereToReadOn) {
+  ASSERT_TRUE(recordEvents(*inventory_, 1'000, 3).ok());  // 1, 2, 3
+  ASSERT_TRUE(recordEvents(*inventory_, 2'000, 2).ok());  // 4, 5
+  EXPECT_EQ(inventory_->eventsForgottenAfter(1).value(), std::nullopt) << "nothing forgotten yet";
+  ASSERT_EQ(inventory_->forgetEventsBefore(1'500).value(), 3u);
+  EXPECT_EQ(inventory_->eventsForgottenAfter(1).value(), 3) << "2 and 3 are missed";
+  EXPECT_EQ(inventory_->eventsForgottenAfter(2).value(), 3);
+  EXPECT_EQ(inventory_->eventsForgottenAfter(3).value(), std::nullopt) << "its next is 4, kept";
+  EXPECT_EQ(inventory_->eventsForgottenAfter(5).value(), std::nullopt);
+  EXPECT_EQ(inventory_->eventsForgottenAfter(0).value(), std::nullopt)
+      << "a reader starting out has missed nothing";
+}
+
 TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
   ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
   auto failed = inventory_->applyHarvest({"full", 1'900, 2'000, 0, 1, 0}, [&](HarvestWrite& w) {
