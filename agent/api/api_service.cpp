@@ -257,26 +257,6 @@ std::string eventsBody(const std::vector<InventoryEvent>& events, std::int64_t a
   return body;
 }
 
-// The feed after the query's cursor, or where to read on from when events after it were
-// forgotten (InventoryStore::eventsForgottenAfter).
-struct EventsRead {
-  std::vector<InventoryEvent> events;
-  std::optional<std::int64_t> forgotten_cursor;
-};
-
-Result<EventsRead, store::StoreError> readEvents(InventoryStore& inventory,
-                                                 const protocol::EventsQuery& query) {
-  EventsRead read;
-  auto forgotten = inventory.eventsForgottenAfter(query.after);
-  if (!forgotten) return forgotten.error();
-  read.forgotten_cursor = forgotten.value();
-  if (read.forgotten_cursor) return read;
-  auto events = inventory.eventsAfter(query.after, query.limit);
-  if (!events) return events.error();
-  read.events = std::move(events).value();
-  return read;
-}
-
 // 410 when the reader missed events: it reads the inventory again, then the feed from the
 // cursor the answer gives.
 HttpResponse eventsAnswer(const EventsRead& read, std::int64_t after) {
@@ -311,8 +291,8 @@ class ApiService::EventsWait final : public transport::PendingResponse {
     return api_.long_polls_.subscribe(std::move(wake));
   }
   std::optional<transport::HttpResponse> attempt(bool final) override {
-    auto found =
-        api_.withReader([&](ReaderConnection& c) { return readEvents(*c.inventory, query_); });
+    auto found = api_.withReader(
+        [&](ReaderConnection& c) { return c.inventory->readEvents(query_.after, query_.limit); });
     if (!found) return storeFailure(found.error());
     if (found->events.empty() && !found->forgotten_cursor && !final && !api_.shutting_down_) {
       return std::nullopt;
@@ -330,7 +310,8 @@ class ApiService::EventsWait final : public transport::PendingResponse {
 HttpResponse ApiService::events(Call& call) {
   auto query = protocol::parseEventsQuery(call.query);
   if (!query) return errorResponse(query.error());
-  auto found = withReader([&](ReaderConnection& c) { return readEvents(*c.inventory, *query); });
+  auto found = withReader(
+      [&](ReaderConnection& c) { return c.inventory->readEvents(query->after, query->limit); });
   if (!found) return storeFailure(found.error());
   if (!found->events.empty() || found->forgotten_cursor || query->wait_seconds <= 0 ||
       shutting_down_) {

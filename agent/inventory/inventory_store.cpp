@@ -878,6 +878,23 @@ Result<std::optional<std::int64_t>, StoreError> InventoryStore::eventsForgottenA
   return std::optional(q->integer(0) - 1);
 }
 
+Result<EventsRead, StoreError> InventoryStore::readEvents(std::int64_t after_sequence,
+                                                          std::size_t limit) {
+  EventsRead out;
+  auto read = database_->read([&]() -> StoreResult {
+    auto forgotten = eventsForgottenAfter(after_sequence);
+    if (!forgotten) return forgotten.error();
+    out.forgotten_cursor = forgotten.value();
+    if (out.forgotten_cursor) return {};
+    auto events = eventsAfter(after_sequence, limit);
+    if (!events) return events.error();
+    out.events = std::move(events).value();
+    return {};
+  });
+  if (!read) return read.error();
+  return out;
+}
+
 Result<void, StoreError> InventoryStore::forEachCurrent(
     const std::function<void(const DeviceRecord&)>& each) {
   auto q = database_->prepare("SELECT record FROM devices WHERE removed_ms IS NULL ORDER BY key");

@@ -77,6 +77,13 @@ struct InventoryEvent {
   std::string detail;  // JSON
 };
 
+// A reader's page of the event feed: the events after its cursor, or, when some of those were
+// forgotten, where to read on from instead (InventoryStore::eventsForgottenAfter).
+struct EventsRead {
+  std::vector<InventoryEvent> events;
+  std::optional<std::int64_t> forgotten_cursor;
+};
+
 struct FieldChange {
   std::int64_t at_ms = 0;
   std::string field;
@@ -255,6 +262,9 @@ class InventoryStore {
   // at 0 has read nothing yet, so has missed nothing.
   Result<std::optional<std::int64_t>, store::StoreError> eventsForgottenAfter(
       std::int64_t after_sequence);
+  // Both in one read transaction: a harvest that forgets events between the two cannot make a
+  // reader skip them unawares.
+  Result<EventsRead, store::StoreError> readEvents(std::int64_t after_sequence, std::size_t limit);
   // Every current partnership, in key order, one at a time.
   Result<void, store::StoreError> forEachCurrent(
       const std::function<void(const DeviceRecord&)>& each);

@@ -214,6 +214,14 @@ TEST_F(InventoryStoreTest, AReaderBehindForgottenEventsIsToldWhereToReadOn) {
   EXPECT_EQ(inventory_->eventsForgottenAfter(5).value(), std::nullopt);
   EXPECT_EQ(inventory_->eventsForgottenAfter(0).value(), std::nullopt)
       << "a reader starting out has missed nothing";
+
+  // What the feed answers, read at one moment.
+  const EventsRead behind = inventory_->readEvents(1, 10).value();
+  EXPECT_EQ(behind.forgotten_cursor, 3);
+  EXPECT_TRUE(behind.events.empty()) << "no events past a gap";
+  const EventsRead on = inventory_->readEvents(3, 10).value();
+  EXPECT_EQ(on.forgotten_cursor, std::nullopt);
+  EXPECT_EQ(sequences(on.events), (std::vector<std::int64_t>{4, 5}));
 }
 
 TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
