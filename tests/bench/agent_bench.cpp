@@ -11,7 +11,10 @@
 // Full harvests read through --bridges simulator processes sharing one organisation (the
 // simulator's --shared-state). Commands and the delta harvest go through one more bridge of
 // their own: each process holds its organisation, so changes made through one bridge are seen
-// only through it, and the delta harvest must see them.
+// only through it, and the delta harvest must see them. Every simulator generates its
+// organisation for the same present (--now, the bench's start): the command bridge's
+// partnerships have the times the full harvests read, as one Exchange's would, and the delta
+// finds what the commands changed, not every time moved by the moment its simulator started.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -29,6 +32,7 @@
 #include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
 #include "common/json/json_writer.h"
+#include "common/time/utc_time.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
 
@@ -98,9 +102,10 @@ int runBench(int argc, char** argv) {
   auto store = agent::store::openStore(agent::store::storeFile(dir));
   if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
 
+  const std::string now = utc::formatUnixMs(agent::SystemClock().nowMs());
   const powershell::BridgeCommand sim{EASGATE_SIM_BINARY,
                                       {"--mailboxes", std::to_string(o.mailboxes), "--devices",
-                                       std::to_string(o.devices), "--seed", "1"},
+                                       std::to_string(o.devices), "--seed", "1", "--now", now},
                                       {}};
   // The harvest's bridges share one organisation (its times included); the first to start
   // writes it to the file, the others read it.
