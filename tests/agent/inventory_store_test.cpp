@@ -297,6 +297,81 @@ TEST_F(InventoryStoreTest, PagesFilterByMailboxStateTypeAndSyncTimeInKeyOrder) {
   EXPECT_EQ(devices(f).size(), 0u);
 }
 
+// A partnership that changed is found by what it has now, by every filter, search and count,
+// and no longer by what it had; one found as it was keeps what it had. (The indexed fields are
+// columns of their own beside the record, which a save sets only when they change.)
+TEST_F(InventoryStoreTest, AChangedPartnershipIsFoundByWhatItHasNowNotByWhatItHad) {
+  DeviceRecord ann = device("Ann Berg", "A1", "Quarantined");
+  ann.first_sync_time = timestampFromDotNetTicks(638'000'000'000'000'000);
+  ann.last_success_sync = timestampFromDotNetTicks(638'500'000'000'000'000);
+  const DeviceRecord bo = device("Bo Lund", "B1", "Allowed");
+  ASSERT_TRUE(harvest({ann, bo}, 1'000).ok());
+
+  DeviceRecord changed = ann;  // the same partnership (Identity), everything indexed changed
+  changed.mailbox_identity = "contoso.com/Users/Ann Lind";
+  changed.mailbox_address = "ann.lind@fabrikam.com";
+  changed.device_id = "ZED1";
+  changed.device_type = "Android";
+  changed.access_state = "Blocked";
+  changed.first_sync_time = timestampFromDotNetTicks(638'100'000'000'000'000);
+  changed.last_success_sync = timestampFromDotNetTicks(639'000'000'000'000'000);
+  ASSERT_TRUE(harvest({changed, bo}, 2'000).ok());
+
+  auto keys = [&](DeviceFilter f) {
+    std::vector<std::string> out;
+    for (const auto& d : devices(f)) out.push_back(d.key);
+    return out;
+  };
+  const std::vector<std::string> just_ann = {keyOf(ann)}, nobody;
+  DeviceFilter f;
+  f.search = "ann.lind@";
+  EXPECT_EQ(keys(f), just_ann) << "by its address now";
+  f.search = "zed";
+  EXPECT_EQ(keys(f), just_ann) << "by its device ID now";
+  f.search = "ann lind";
+  EXPECT_EQ(keys(f), just_ann) << "by its mailbox's name now";
+  for (const char* old : {"ann berg", "a1"}) {
+    f.search = old;
+    EXPECT_EQ(keys(f), nobody) << old;
+  }
+  f = {};
+  f.mailbox = "ANN.LIND@fabrikam.com";
+  EXPECT_EQ(keys(f), just_ann);
+  f.mailbox = "ann berg@contoso.com";
+  EXPECT_EQ(keys(f), nobody);
+  f = {};
+  f.access_state = "Blocked";
+  EXPECT_EQ(keys(f), just_ann);
+  f.access_state = "Quarantined";
+  EXPECT_EQ(keys(f), nobody);
+  f = {};
+  f.device_type = "android";
+  EXPECT_EQ(keys(f), just_ann);
+  f = {};
+  f.synced_since = "2025-01-01T00:00:00";
+  EXPECT_EQ(keys(f), just_ann) << "its last sync now";
+
+  using Counts = std::vector<std::pair<std::string, std::int64_t>>;
+  auto overview = inventory_->overview("2025-01-01T00:00:00", 10).value();
+  EXPECT_EQ(overview.by_access_state, (Counts{{"Allowed", 1}, {"Blocked", 1}}));
+  EXPECT_EQ(overview.by_device_type, (Counts{{"Android", 1}, {"iPhone", 1}}));
+  EXPECT_TRUE(overview.quarantined.empty());
+  ASSERT_EQ(overview.stalest.size(), 1u) << "Bo, who never synced";
+  EXPECT_EQ(overview.stalest[0].device_id, "B1");
+
+  // Found as it was, then gone and found again: current again, every filter as before.
+  ASSERT_TRUE(harvest({changed, bo}, 3'000).ok());
+  ASSERT_TRUE(harvest({bo}, 4'000).ok());
+  f = {};
+  f.access_state = "Blocked";
+  EXPECT_EQ(keys(f), nobody) << "removed";
+  ASSERT_TRUE(harvest({changed, bo}, 5'000).ok());
+  EXPECT_EQ(keys(f), just_ann) << "found again";
+  f = {};
+  f.search = "zed";
+  EXPECT_EQ(keys(f), just_ann);
+}
+
 TEST_F(InventoryStoreTest, SearchFindsTheStartOfANameAnAddressOrADeviceIdThroughItsIndexes) {
   std::vector<DeviceRecord> records;
   for (int i = 0; i < 3; ++i)

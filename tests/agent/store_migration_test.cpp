@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "agent/audit/audit_log.h"
@@ -40,6 +41,18 @@ std::int64_t count(store::Database& db, const char* sql) {
   EXPECT_TRUE(q.ok());
   EXPECT_TRUE(q->step().value());
   return q->integer(0);
+}
+
+// How many rows of `devices` hold an indexed column that is not what their record says.
+std::int64_t columnsApartFromRecords(store::Database& db) {
+  return count(db,
+               "SELECT count(*) FROM devices WHERE "
+               "mailbox_address <> coalesce(json_extract(record, '$.mailboxAddress'), '') "
+               "OR device_id <> coalesce(json_extract(record, '$.deviceId'), '') "
+               "OR access_state <> coalesce(json_extract(record, '$.accessState'), '') "
+               "OR device_type <> coalesce(json_extract(record, '$.deviceType'), '') "
+               "OR first_sync_time <> coalesce(json_extract(record, '$.firstSyncTime'), '') "
+               "OR last_success_sync <> coalesce(json_extract(record, '$.lastSuccessSync'), '')");
 }
 
 // A fresh copy of a fixture's store in a scratch folder of its own; returns the store's path.
@@ -156,6 +169,11 @@ TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
     InventoryStore& inv = *inventory.value();
     EXPECT_EQ(inv.current()->size(), 40u);
+    {
+      auto raw = store::Database::open(inventoryFile(file));
+      ASSERT_TRUE(raw.ok());
+      EXPECT_EQ(columnsApartFromRecords(*raw.value()), 0) << "the indexed columns filled";
+    }
     auto events = inv.eventsAfter(0, 1000).value();
     ASSERT_EQ(events.size(), 41u);
     EXPECT_EQ(events.back().sequence, 41) << "a consumer's place in the feed stays valid";
@@ -307,6 +325,108 @@ TEST(StoreMigration, AnInventoryOfSchema3CountsAsBeforeFromItsNewIndexes) {
     EXPECT_EQ(plan.find("stalest: USE TEMP B-TREE"), std::string::npos) << plan;
     EXPECT_EQ(inventory.current()->size(), 60u) << "every partnership kept";
     EXPECT_EQ(inventory.eventsAfter(0, 1000)->size(), 60u) << "and the event feed";
+  }
+  fs::remove_all(dir);
+}
+
+const fs::path kInventory4 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-4";
+
+// The inventory of the release whose indexes were expressions over the record: migration 5
+// copies the indexed fields into columns, builds the indexes on them, and search, filters and
+// the status page find and count what they did; the next harvest keeps the columns as its
+// records say.
+TEST(StoreMigration, AnInventoryOfSchema4FindsAndCountsFromColumnsAsItDidFromItsRecords) {
+  const fs::path dir = testing::scratchPath("migration-inventory-4");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path file = dir / "easgate-inventory.db";
+  fs::copy_file(kInventory4 / "easgate-inventory.db", file);
+  {
+    auto opened = InventoryStore::open(file);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    InventoryStore& inventory = *opened.value();
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    store::Database& db = *raw.value();
+    EXPECT_EQ(count(db, "PRAGMA user_version"), InventoryStore::currentSchemaVersion());
+    EXPECT_EQ(count(db, "SELECT count(*) FROM devices"), 60);
+    EXPECT_EQ(columnsApartFromRecords(db), 0) << "every column filled from its record";
+    EXPECT_EQ(count(db,
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                    "tbl_name = 'devices' AND sql LIKE '%json_extract%'"),
+              0)
+        << "no index reads the record any more";
+
+    using Counts = std::vector<std::pair<std::string, std::int64_t>>;
+    auto overview = inventory.overview("2026-11-02T00:00:00.000Z", 50);
+    ASSERT_TRUE(overview.ok()) << overview.error().message;
+    EXPECT_EQ(overview->by_access_state,
+              (Counts{{"Allowed", 54}, {"Quarantined", 5}, {"Blocked", 1}}));
+    EXPECT_EQ(
+        overview->by_device_type,
+        (Counts{
+            {"Outlook", 21}, {"iPhone", 17}, {"Android", 12}, {"SAMSUNGSMA546B", 7}, {"iPad", 3}}));
+    EXPECT_EQ(overview->stale, 3);
+    EXPECT_EQ(overview->quarantined.size(), 5u);
+    const std::string overview_plan = inventory.overviewPlan().value();
+    for (const char* index :
+         {"devices_by_access_state", "devices_by_device_type", "devices_by_last_sync"}) {
+      EXPECT_NE(overview_plan.find(index), std::string::npos) << index << "\n" << overview_plan;
+    }
+    EXPECT_EQ(overview_plan.find("FOR GROUP BY"), std::string::npos) << overview_plan;
+
+    // Found by search through the new indexes, by address and by device ID.
+    auto found = [&](const std::string& search) {
+      DeviceFilter f;
+      f.search = search;
+      std::set<std::string> keys;
+      EXPECT_TRUE(
+          inventory
+              .forEachDevice(f, [&](const StoredDeviceView& d) { keys.insert(std::string(d.key)); })
+              .ok());
+      return keys;
+    };
+    const std::string quarantined_key =
+        "contoso.com/users/ann ivanova 16/exchangeactivesyncdevices/iphone\xc2\xa7"
+        "84f059cac837569f";
+    EXPECT_EQ(found("ann.ivanova.16@").size(), 3u) << "the mailbox's three partnerships";
+    EXPECT_EQ(found("84f059"), (std::set<std::string>{quarantined_key}));
+    DeviceFilter search;
+    search.search = "84f059";
+    const std::string plan = inventory.devicesPlan(search).value();
+    EXPECT_NE(plan.find("devices_by_address"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("devices_by_device_id"), std::string::npos) << plan;
+
+    // The MDM blocks the quarantined device; the next harvest finds it Blocked, and only there.
+    testing::ManualClock clock(SystemClock().nowMs());
+    testing::FakeExchangeGateway gateway(organisationOf(kInventory4 / "organisation.json"));
+    sim::SimMailbox* ann = gateway.organisation().findMailbox("ann.ivanova.16@contoso.com");
+    ASSERT_NE(ann, nullptr);
+    ASSERT_TRUE(
+        gateway.organisation()
+            .changeLists(*ann, std::nullopt,
+                         sim::Organisation::ListChange{std::nullopt, {"84F059CAC837569F"}, {}},
+                         sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000))
+            .ok());
+    auto store_db = store::openStore(dir / "easgate.db");
+    ASSERT_TRUE(store_db.ok()) << store_db.error().message;
+    Harvester harvester(*store_db.value(), inventory, gateway, nullptr, clock);
+    auto harvest = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+    EXPECT_EQ(harvest->discovered, 0u);
+    EXPECT_GE(harvest->changed, 1u);
+    EXPECT_EQ(columnsApartFromRecords(db), 0) << "the harvest kept the columns as its records";
+    DeviceFilter blocked;
+    blocked.access_state = "Blocked";
+    std::set<std::string> blocked_keys;
+    ASSERT_TRUE(inventory
+                    .forEachDevice(
+                        blocked,
+                        [&](const StoredDeviceView& d) { blocked_keys.insert(std::string(d.key)); })
+                    .ok());
+    EXPECT_EQ(blocked_keys.size(), 2u);
+    EXPECT_EQ(blocked_keys.count(quarantined_key), 1u);
+    EXPECT_EQ(inventory.overview("2026-11-02T00:00:00.000Z", 50)->quarantined.size(), 4u);
   }
   fs::remove_all(dir);
 }
