@@ -292,6 +292,10 @@ class InventoryStore {
   // forEachDevice()'s statement, bound; `prefix` goes before its SELECT (EXPLAIN QUERY PLAN).
   Result<store::Statement, store::StoreError> devicesQuery(const DeviceFilter& filter,
                                                            std::string_view prefix = {});
+  // applyHarvest()'s transaction.
+  Result<void, store::StoreError> applyHarvestTransaction(
+      const HarvestRun& run,
+      const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);
   friend Result<void, store::StoreError> importInventoryFromStore(
       const std::filesystem::path& store_file);
   explicit InventoryStore(std::unique_ptr<store::Database> database)
