@@ -8,6 +8,7 @@
 
 #include "common/json/json_value.h"
 #include "common/text/ascii.h"
+#include "common/text/hex.h"
 #include "common/text/utf.h"
 #include "common/time/utc_time.h"
 #include "protocol/command_kinds.h"
@@ -68,13 +69,6 @@ ApiError unknownParameter(const std::string& name) {
 
 ApiError repeatedParameter(const std::string& name) {
   return badRequest("invalid-parameter", "'" + name + "' is given more than once", name);
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // The kinds POST /v1/commands takes, for the error that names them.
@@ -370,12 +364,8 @@ Result<PolicyRollbackRequest, ApiError> parsePolicyRollbackRequest(std::string_v
 }
 
 std::string encodeCursor(std::string_view position) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "d1";
-  for (unsigned char c : position) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
-  }
+  for (unsigned char c : position) text::appendHexByte(out, c);
   return out;
 }
 
@@ -385,7 +375,7 @@ std::optional<std::string> decodeCursor(std::string_view cursor) {
   }
   std::string out;
   for (std::size_t i = 2; i < cursor.size(); i += 2) {
-    const int high = hexValue(cursor[i]), low = hexValue(cursor[i + 1]);
+    const int high = text::hexValue(cursor[i]), low = text::hexValue(cursor[i + 1]);
     if (high < 0 || low < 0 || (cursor[i] >= 'A' && cursor[i] <= 'F') ||
         (cursor[i + 1] >= 'A' && cursor[i + 1] <= 'F')) {
       return std::nullopt;
@@ -528,8 +518,8 @@ std::optional<std::string> percentDecode(std::string_view text, bool plus_is_spa
     const char c = text[i];
     if (c == '%') {
       if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hexValue(text[i + 1]);
-      const int lo = hexValue(text[i + 2]);
+      const int hi = text::hexValue(text[i + 1]);
+      const int lo = text::hexValue(text[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -544,7 +534,6 @@ std::optional<std::string> percentDecode(std::string_view text, bool plus_is_spa
 }
 
 std::string percentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
@@ -552,8 +541,7 @@ std::string percentEncode(std::string_view text) {
       out.push_back(c);
     } else {
       out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
+      text::appendHexByte(out, u, text::HexCase::kUpper);
     }
   }
   return out;

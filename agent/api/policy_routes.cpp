@@ -8,6 +8,7 @@
 #include "agent/policy/policy_applies.h"
 #include "agent/policy/policy_plan.h"
 #include "common/json/json_writer.h"
+#include "common/text/hex.h"
 #include "common/time/utc_time.h"
 
 namespace easgate::agent::api {
@@ -19,10 +20,10 @@ constexpr std::size_t kPlansKept = 32;
 
 std::string newPlanId() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "plan-";
   std::uint64_t bits = rng();
-  for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 0xF]);
+  for (int i = 0; i < 16; ++i, bits >>= 4)
+    id.push_back(text::hexDigit(static_cast<unsigned>(bits)));
   return id;
 }
 

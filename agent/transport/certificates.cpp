@@ -14,6 +14,7 @@
 
 #include "agent/transport/openssl_support.h"
 #include "agent/transport/revocation.h"
+#include "common/text/hex.h"
 
 namespace easgate::agent::transport {
 using namespace openssl;
@@ -84,11 +85,7 @@ CertificateInfo describeCertificate(X509* cert) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   X509_digest(cert, EVP_sha256(), digest, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < size; ++i) {
-    info.thumbprint.push_back(kHex[digest[i] >> 4]);
-    info.thumbprint.push_back(kHex[digest[i] & 15]);
-  }
+  text::appendHex(info.thumbprint, std::span<const unsigned char>(digest, size));
   info.serial = serialText(X509_get0_serialNumber(cert));
   if (auto* points = static_cast<STACK_OF(DIST_POINT)*>(
           X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr))) {

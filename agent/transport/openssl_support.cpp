@@ -1,4 +1,5 @@
 #include "agent/transport/openssl_support.h"
+#include "common/text/hex.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -98,7 +99,6 @@ std::string fileUri(const std::filesystem::path& path) {
   const std::string generic = std::filesystem::absolute(path).lexically_normal().generic_string();
   std::string uri = "file://";
   if (generic.empty() || generic.front() != '/') uri += '/';  // C:/... on Windows
-  static constexpr char kHex[] = "0123456789ABCDEF";
   for (const unsigned char c : generic) {
     const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                        c == '-' || c == '.' || c == '_' || c == '~' || c == '/' || c == ':';
@@ -106,8 +106,7 @@ std::string fileUri(const std::filesystem::path& path) {
       uri += static_cast<char>(c);
     } else {
       uri += '%';
-      uri += kHex[c >> 4];
-      uri += kHex[c & 15];
+      text::appendHexByte(uri, c, text::HexCase::kUpper);
     }
   }
   return uri;

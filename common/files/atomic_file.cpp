@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/files/sync_to_disk.h"
+#include "common/text/hex.h"
 
 namespace easgate::files {
 namespace {
@@ -13,10 +14,9 @@ namespace {
 std::string randomSuffix() {
   std::random_device entropy;
   std::uniform_int_distribution<unsigned long long> pick;
-  static constexpr char kHex[] = "0123456789abcdef";
   unsigned long long v = pick(entropy);
   std::string out;
-  for (int i = 0; i < 12; ++i, v >>= 4) out.push_back(kHex[v & 0xF]);
+  for (int i = 0; i < 12; ++i, v >>= 4) out.push_back(text::hexDigit(static_cast<unsigned>(v)));
   return out;
 }
 

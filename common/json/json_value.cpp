@@ -4,6 +4,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "common/text/hex.h"
 #include "common/text/utf.h"
 
 namespace easgate::json {
@@ -141,16 +142,9 @@ class Parser {
     if (pos_ + 4 > s_.size()) return error(JsonErrc::kSyntax, pos_, "truncated \\u escape");
     unit = 0;
     for (int i = 0; i < 4; ++i) {
-      char h = s_[pos_++];
-      unit <<= 4;
-      if (h >= '0' && h <= '9')
-        unit |= static_cast<std::uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f')
-        unit |= static_cast<std::uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F')
-        unit |= static_cast<std::uint32_t>(h - 'A' + 10);
-      else
-        return error(JsonErrc::kSyntax, pos_ - 1, "bad hex digit in \\u escape");
+      const int digit = text::hexValue(s_[pos_++]);
+      if (digit < 0) return error(JsonErrc::kSyntax, pos_ - 1, "bad hex digit in \\u escape");
+      unit = unit << 4 | static_cast<std::uint32_t>(digit);
     }
     return std::nullopt;
   }

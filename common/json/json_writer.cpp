@@ -1,11 +1,11 @@
 #include "common/json/json_writer.h"
 
+#include "common/text/hex.h"
 #include "common/text/utf.h"
 
 namespace easgate::json {
 
 void appendString(std::string& out, std::string_view utf8) {
-  static constexpr char kHex[] = "0123456789abcdef";
   // Most text (every member name, most values) is printable ASCII without a quote or a
   // backslash: copied whole, after one look at each byte.
   std::size_t plain = 0;
@@ -42,8 +42,7 @@ void appendString(std::string& out, std::string_view utf8) {
     } else if (c < 0x20) {
       flush(i);
       out.append("\\u00");
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
+      text::appendHexByte(out, c);
       run_start = i + 1;
     } else if (c == 0xE2 && i + 2 < utf8.size() &&
                static_cast<unsigned char>(utf8[i + 1]) == 0x80 &&

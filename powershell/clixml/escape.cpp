@@ -2,17 +2,11 @@
 
 #include <cstdint>
 
+#include "common/text/hex.h"
 #include "common/text/utf.h"
 
 namespace easgate::powershell::escape {
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // The code unit of an _xHHHH_ sequence at `pos`, or -1 when there is none.
 long escapeAt(std::string_view text, std::size_t pos) {
@@ -22,7 +16,7 @@ long escapeAt(std::string_view text, std::size_t pos) {
   }
   long unit = 0;
   for (std::size_t i = pos + 2; i < pos + 6; ++i) {
-    int h = hexValue(text[i]);
+    int h = text::hexValue(text[i]);
     if (h < 0) return -1;
     unit = unit * 16 + h;
   }
@@ -30,9 +24,10 @@ long escapeAt(std::string_view text, std::size_t pos) {
 }
 
 void appendUnitEscape(std::string& out, std::uint32_t unit) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   out.append("_x");
-  for (int shift = 12; shift >= 0; shift -= 4) out.push_back(kHex[(unit >> shift) & 0xF]);
+  for (int shift = 12; shift >= 0; shift -= 4) {
+    out.push_back(text::hexDigit(unit >> shift, text::HexCase::kUpper));
+  }
   out.push_back('_');
 }
 

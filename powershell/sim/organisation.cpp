@@ -5,6 +5,7 @@
 #include <random>
 
 #include "common/text/case_fold.h"
+#include "common/text/hex.h"
 #include "common/time/utc_time.h"
 
 namespace easgate::powershell::sim {
@@ -20,11 +21,10 @@ Guid stableGuid(std::string_view seed, char variant) {
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
   for (char c : seed) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   std::mt19937_64 rng(h ^ static_cast<std::uint64_t>(variant));
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (int i = 0; i < 32; ++i) {
     if (i == 8 || i == 12 || i == 16 || i == 20) out.push_back('-');
-    out.push_back(i == 12 ? '4' : kHex[rng() & 0xF]);
+    out.push_back(i == 12 ? '4' : text::hexDigit(static_cast<unsigned>(rng())));
   }
   return Guid(out);
 }
@@ -76,9 +76,8 @@ constexpr const char* kLastNames[] = {"Smith",   "Okafor", "Lee",   "Haddad", "C
                                       "Ivanova", "Silva",  "Cohen", "Sato"};
 
 std::string hex(std::mt19937_64& rng, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (int i = 0; i < digits; ++i) out.push_back(kHex[rng() & 0xF]);
+  for (int i = 0; i < digits; ++i) out.push_back(text::hexDigit(static_cast<unsigned>(rng())));
   return out;
 }
 
