@@ -183,11 +183,7 @@ Result<std::vector<Organisation::DeviceRef>, BridgeError> selectDevices(Organisa
         "Parameter set cannot be resolved using the specified named parameters: "
         "-Mailbox or -Identity is required.");
   }
-  for (const auto& m : org.mailboxes()) {
-    SimMailbox* mm = org.findMailbox(m.facts.identity);
-    for (auto& d : mm->devices) out.push_back({mm, &d});
-  }
-  return out;
+  return org.allDevices();
 }
 
 std::string moreResultsWarning(std::size_t limit) {

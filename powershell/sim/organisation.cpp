@@ -243,6 +243,15 @@ SimMailbox* Organisation::findMailbox(std::string_view id, bool* ambiguous) {
   return shared ? nullptr : found;
 }
 
+std::vector<Organisation::DeviceRef> Organisation::allDevices() {
+  std::vector<DeviceRef> out;
+  out.reserve(deviceCount());
+  for (auto& m : mailboxes_) {
+    for (auto& d : m.devices) out.push_back({&m, &d});
+  }
+  return out;
+}
+
 std::optional<Organisation::DeviceRef> Organisation::findDevice(std::string_view id) {
   std::string wanted = lower(id);
   std::replace(wanted.begin(), wanted.end(), '\\', '/');

@@ -71,6 +71,8 @@ class Organisation {
     PartnershipFacts* device;
   };
   std::optional<DeviceRef> findDevice(std::string_view id);
+  // Every partnership, mailbox by mailbox in the organisation's order.
+  std::vector<DeviceRef> allDevices();
 
   // Set-CASMailbox on one list: a list replaces it, nullopt clears it, or add/remove edit it.
   struct ListChange {
