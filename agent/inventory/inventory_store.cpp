@@ -158,6 +158,16 @@ std::string indexedColumnsFromRecords() {
   return sql;
 }
 
+// The indexed columns' names, in kIndexedColumns' order, each after ", ".
+const std::string& indexedColumnNames() {
+  static const std::string names = [] {
+    std::string out;
+    for (const IndexedColumn& c : kIndexedColumns) out += ", " + std::string(c.column);
+    return out;
+  }();
+  return names;
+}
+
 const std::string& indexedValue(const DeviceFieldTexts& fields, const IndexedColumn& c) {
   static const std::string kNone;
   auto it = fields.find(c.field);
@@ -445,20 +455,26 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
   const std::string record = recordText(fields);
   // What is stored for it: the columns that indexes read are set only when their value changed
   // (kIndexedColumns), so that a device whose state changed rewrites the state's index alone.
-  auto before = statements_.get(
-      "SELECT removed_ms IS NOT NULL, mailbox, mailbox_address, device_id, access_state, "
-      "device_type, first_sync_time, last_success_sync FROM devices WHERE key = ?");
+  static const std::string kSelect = "SELECT removed_ms IS NOT NULL, mailbox" +
+                                     indexedColumnNames() + " FROM devices WHERE key = ?";
+  auto before = statements_.get(kSelect);
   if (!before) return before.error();
   store::Statement& b = *before.value();
   b.bind(1, key);
   auto row = b.step();
   if (!row) return row.error();
   if (!row.value()) {
-    auto q = statements_.get(
-        "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
-        "statistics_stale_ms, mailbox_address, device_id, access_state, device_type, "
-        "first_sync_time, last_success_sync) "
-        "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    static const std::string kInsert = [] {
+      std::string sql =
+          "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
+          "statistics_stale_ms" +
+          indexedColumnNames() + ") VALUES (?1, ?2, ?3, ?4, ?4, ?5";
+      for (std::size_t i = 0; i < std::size(kIndexedColumns); ++i) {
+        sql += ", ?" + std::to_string(i + 6);
+      }
+      return sql + ")";
+    }();
+    auto q = statements_.get(kInsert);
     if (!q) return q.error();
     store::Statement& insert = *q.value();
     insert.bind(1, key).bind(2, mailbox).bind(3, record).bind(4, now_ms_).bind(5, stale);

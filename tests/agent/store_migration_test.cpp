@@ -55,6 +55,15 @@ std::int64_t columnsApartFromRecords(store::Database& db) {
                "OR last_success_sync <> coalesce(json_extract(record, '$.lastSuccessSync'), '')");
 }
 
+// A fresh copy of a fixture's inventory in a scratch folder `name` of its own; returns its path.
+fs::path copyOfInventory(const fs::path& fixture, const char* name) {
+  const fs::path dir = testing::scratchPath(name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fixture / "easgate-inventory.db", dir / "easgate-inventory.db");
+  return dir / "easgate-inventory.db";
+}
+
 // A fresh copy of a fixture's store in a scratch folder of its own; returns the store's path.
 fs::path copyOfStore(const fs::path& fixture) {
   const fs::path dir = testing::scratchPath("migration");
@@ -286,11 +295,8 @@ const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "invent
 // The inventory of the release before the status page's indexes: it gains them (migration 4),
 // the status page counts and lists what it did, and reads the indexes, not every record.
 TEST(StoreMigration, AnInventoryOfSchema3CountsAsBeforeFromItsNewIndexes) {
-  const fs::path dir = testing::scratchPath("migration-inventory");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const fs::path file = dir / "easgate-inventory.db";
-  fs::copy_file(kInventory3 / "easgate-inventory.db", file);
+  const fs::path file = copyOfInventory(kInventory3, "migration-inventory");
+  const fs::path dir = file.parent_path();
   {
     auto opened = InventoryStore::open(file);
     ASSERT_TRUE(opened.ok()) << opened.error().message;
@@ -336,11 +342,8 @@ const fs::path kInventory4 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "invent
 // the status page find and count what they did; the next harvest keeps the columns as its
 // records say.
 TEST(StoreMigration, AnInventoryOfSchema4FindsAndCountsFromColumnsAsItDidFromItsRecords) {
-  const fs::path dir = testing::scratchPath("migration-inventory-4");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const fs::path file = dir / "easgate-inventory.db";
-  fs::copy_file(kInventory4 / "easgate-inventory.db", file);
+  const fs::path file = copyOfInventory(kInventory4, "migration-inventory-4");
+  const fs::path dir = file.parent_path();
   {
     auto opened = InventoryStore::open(file);
     ASSERT_TRUE(opened.ok()) << opened.error().message;
