@@ -292,6 +292,39 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
 
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
 
+// The status page of the inventory that `easgate demo --mailboxes 30` made in its first harvest
+// (the inventory-3 and inventory-4 fixtures), counted and listed from indexes.
+void expectTheDemosOverview(InventoryStore& inventory) {
+  auto overview = inventory.overview("2026-11-02T00:00:00.000Z", 50);
+  ASSERT_TRUE(overview.ok()) << overview.error().message;
+  using Counts = std::vector<std::pair<std::string, std::int64_t>>;
+  EXPECT_EQ(overview->by_access_state,
+            (Counts{{"Allowed", 54}, {"Quarantined", 5}, {"Blocked", 1}}));
+  EXPECT_EQ(
+      overview->by_device_type,
+      (Counts{
+          {"Outlook", 21}, {"iPhone", 17}, {"Android", 12}, {"SAMSUNGSMA546B", 7}, {"iPad", 3}}));
+  EXPECT_EQ(overview->stale, 3);
+  EXPECT_EQ(overview->quarantined.size(), 5u);
+  for (const DeviceRecord& r : overview->quarantined) EXPECT_EQ(r.access_state, "Quarantined");
+  ASSERT_EQ(overview->stalest.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(overview->stalest.begin(), overview->stalest.end(),
+                             [](const DeviceRecord& a, const DeviceRecord& b) {
+                               return a.last_success_sync < b.last_success_sync;
+                             }))
+      << "the longest without a sync first";
+
+  const std::string plan = inventory.overviewPlan().value();
+  for (const char* index :
+       {"devices_by_access_state", "devices_by_device_type", "devices_by_last_sync"}) {
+    EXPECT_NE(plan.find(index), std::string::npos) << index << "\n" << plan;
+  }
+  // Grouped and listed in the indexes' order: nothing sorted but the handful of groups.
+  EXPECT_EQ(plan.find("FOR GROUP BY"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("quarantined: USE TEMP B-TREE"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("stalest: USE TEMP B-TREE"), std::string::npos) << plan;
+}
+
 // The inventory of the release before the status page's indexes: it gains them (migration 4),
 // the status page counts and lists what it did, and reads the indexes, not every record.
 TEST(StoreMigration, AnInventoryOfSchema3CountsAsBeforeFromItsNewIndexes) {
@@ -301,34 +334,7 @@ TEST(StoreMigration, AnInventoryOfSchema3CountsAsBeforeFromItsNewIndexes) {
     auto opened = InventoryStore::open(file);
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     InventoryStore& inventory = *opened.value();
-    auto overview = inventory.overview("2026-11-02T00:00:00.000Z", 50);
-    ASSERT_TRUE(overview.ok()) << overview.error().message;
-    using Counts = std::vector<std::pair<std::string, std::int64_t>>;
-    EXPECT_EQ(overview->by_access_state,
-              (Counts{{"Allowed", 54}, {"Quarantined", 5}, {"Blocked", 1}}));
-    EXPECT_EQ(
-        overview->by_device_type,
-        (Counts{
-            {"Outlook", 21}, {"iPhone", 17}, {"Android", 12}, {"SAMSUNGSMA546B", 7}, {"iPad", 3}}));
-    EXPECT_EQ(overview->stale, 3);
-    EXPECT_EQ(overview->quarantined.size(), 5u);
-    for (const DeviceRecord& r : overview->quarantined) EXPECT_EQ(r.access_state, "Quarantined");
-    ASSERT_EQ(overview->stalest.size(), 3u);
-    EXPECT_TRUE(std::is_sorted(overview->stalest.begin(), overview->stalest.end(),
-                               [](const DeviceRecord& a, const DeviceRecord& b) {
-                                 return a.last_success_sync < b.last_success_sync;
-                               }))
-        << "the longest without a sync first";
-
-    const std::string plan = inventory.overviewPlan().value();
-    for (const char* index :
-         {"devices_by_access_state", "devices_by_device_type", "devices_by_last_sync"}) {
-      EXPECT_NE(plan.find(index), std::string::npos) << index << "\n" << plan;
-    }
-    // Grouped and listed in the indexes' order: nothing sorted but the handful of groups.
-    EXPECT_EQ(plan.find("FOR GROUP BY"), std::string::npos) << plan;
-    EXPECT_EQ(plan.find("quarantined: USE TEMP B-TREE"), std::string::npos) << plan;
-    EXPECT_EQ(plan.find("stalest: USE TEMP B-TREE"), std::string::npos) << plan;
+    expectTheDemosOverview(inventory);
     EXPECT_EQ(inventory.current()->size(), 60u) << "every partnership kept";
     EXPECT_EQ(inventory.eventsAfter(0, 1000)->size(), 60u) << "and the event feed";
   }
@@ -360,23 +366,7 @@ TEST(StoreMigration, AnInventoryOfSchema4FindsAndCountsFromColumnsAsItDidFromIts
               0)
         << "no index reads the record any more";
 
-    using Counts = std::vector<std::pair<std::string, std::int64_t>>;
-    auto overview = inventory.overview("2026-11-02T00:00:00.000Z", 50);
-    ASSERT_TRUE(overview.ok()) << overview.error().message;
-    EXPECT_EQ(overview->by_access_state,
-              (Counts{{"Allowed", 54}, {"Quarantined", 5}, {"Blocked", 1}}));
-    EXPECT_EQ(
-        overview->by_device_type,
-        (Counts{
-            {"Outlook", 21}, {"iPhone", 17}, {"Android", 12}, {"SAMSUNGSMA546B", 7}, {"iPad", 3}}));
-    EXPECT_EQ(overview->stale, 3);
-    EXPECT_EQ(overview->quarantined.size(), 5u);
-    const std::string overview_plan = inventory.overviewPlan().value();
-    for (const char* index :
-         {"devices_by_access_state", "devices_by_device_type", "devices_by_last_sync"}) {
-      EXPECT_NE(overview_plan.find(index), std::string::npos) << index << "\n" << overview_plan;
-    }
-    EXPECT_EQ(overview_plan.find("FOR GROUP BY"), std::string::npos) << overview_plan;
+    expectTheDemosOverview(inventory);
 
     // Found by search through the new indexes, by address and by device ID.
     auto found = [&](const std::string& search) {
