@@ -22,8 +22,9 @@ std::string newPlanId() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string id = "plan-";
   std::uint64_t bits = rng();
-  for (int i = 0; i < 16; ++i, bits >>= 4)
+  for (int i = 0; i < 16; ++i, bits >>= 4) {
     id.push_back(text::hexDigit(static_cast<unsigned>(bits)));
+  }
   return id;
 }
 
