@@ -393,7 +393,8 @@ Result<void, store::StoreError> Harvester::applyMailbox(
         s.stored_read ? HarvestWrite::Source::kStaged : HarvestWrite::Source::kStatisticsOnly;
     if (auto x = unchanged
                      ? w.unchanged(s.key, /*touch=*/!p.full, source)
-                     : w.save(s.key, r.mailbox_identity, diff.fields, !with_statistics[i], source);
+                     : w.save(s.key, stored.value(), r.mailbox_identity, diff.fields,
+                              !with_statistics[i], source);
         !x) {
       return x;
     }

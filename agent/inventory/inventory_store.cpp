@@ -168,6 +168,30 @@ const std::string& indexedColumnNames() {
   return names;
 }
 
+static_assert(std::size(kIndexedColumns) == kIndexedFieldCount);
+
+// What HarvestWrite::stored() and staged() read of a partnership's row (as `d`), in
+// StoredPartnership's order; storedFrom() reads them back.
+const std::string& storedColumns() {
+  static const std::string columns = [] {
+    std::string out =
+        "d.record, d.removed_ms IS NOT NULL, d.statistics_stale_ms IS NOT NULL, d.mailbox";
+    for (const IndexedColumn& c : kIndexedColumns) out += ", d." + std::string(c.column);
+    return out;
+  }();
+  return columns;
+}
+
+// A StoredPartnership from storedColumns(), read from column `first` on.
+StoredPartnership storedFrom(store::Statement& s, int first) {
+  StoredPartnership out{s.text(first), s.integer(first + 1) != 0, s.integer(first + 2) != 0,
+                        s.text(first + 3), {}};
+  for (std::size_t i = 0; i < kIndexedFieldCount; ++i) {
+    out.indexed[i] = s.text(first + 4 + static_cast<int>(i));
+  }
+  return out;
+}
+
 const std::string& indexedValue(const DeviceFieldTexts& fields, const IndexedColumn& c) {
   static const std::string kNone;
   auto it = fields.find(c.field);
@@ -421,16 +445,15 @@ void appendStoredDeviceJson(std::string& out, const StoredDeviceView& device) {
 // --- HarvestWrite -----------------------------------------------------------------------------
 
 Result<std::optional<StoredPartnership>, StoreError> HarvestWrite::stored(const std::string& key) {
-  auto q = statements_.get(
-      "SELECT record, removed_ms IS NOT NULL, statistics_stale_ms IS NOT NULL "
-      "FROM devices WHERE key = ?");
+  static const std::string kSelect = "SELECT " + storedColumns() + " FROM devices d WHERE key = ?";
+  auto q = statements_.get(kSelect);
   if (!q) return q.error();
   store::Statement& s = *q.value();
   s.bind(1, key);
   auto row = s.step();
   if (!row) return row.error();
   if (!row.value()) return std::optional<StoredPartnership>();
-  StoredPartnership out{s.text(0), s.integer(1) != 0, s.integer(2) != 0};
+  StoredPartnership out = storedFrom(s, 0);
   s.reset();
   return std::optional(std::move(out));
 }
@@ -447,23 +470,15 @@ HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key, Source sour
   return q.value()->bind(1, key).run();
 }
 
-HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::string& mailbox,
+HarvestWrite::StoreResult HarvestWrite::save(const std::string& key,
+                                             const std::optional<StoredPartnership>& stored,
+                                             const std::string& mailbox,
                                              const DeviceFieldTexts& fields, bool statistics_stale,
                                              Source source) {
   const std::optional<std::string> stale =
       statistics_stale ? std::optional(std::to_string(now_ms_)) : std::nullopt;
   const std::string record = recordText(fields);
-  // What is stored for it: the columns that indexes read are set only when their value changed
-  // (kIndexedColumns), so that a device whose state changed rewrites the state's index alone.
-  static const std::string kSelect = "SELECT removed_ms IS NOT NULL, mailbox" +
-                                     indexedColumnNames() + " FROM devices WHERE key = ?";
-  auto before = statements_.get(kSelect);
-  if (!before) return before.error();
-  store::Statement& b = *before.value();
-  b.bind(1, key);
-  auto row = b.step();
-  if (!row) return row.error();
-  if (!row.value()) {
+  if (!stored) {
     static const std::string kInsert = [] {
       std::string sql =
           "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
@@ -484,23 +499,22 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key, const std::
     return seen(key, source);
   }
   // Found again, or changed: it keeps its first sighting and, while its statistics stay old,
-  // when they became so.
+  // when they became so. The columns that indexes read are set only when their value changed
+  // (kIndexedColumns), so that a device whose state changed rewrites the state's index alone.
   std::string sql =
       "UPDATE devices SET record = ?1, last_seen_ms = ?2, statistics_stale_ms = CASE WHEN ?3 IS "
       "NULL THEN NULL ELSE coalesce(statistics_stale_ms, ?3) END";
-  const bool was_removed = b.integer(0) != 0;
-  const bool mailbox_changed = b.textView(1) != mailbox;
-  if (was_removed) sql += ", removed_ms = NULL";
+  const bool mailbox_changed = stored->mailbox != mailbox;
+  if (stored->removed) sql += ", removed_ms = NULL";
   if (mailbox_changed) sql += ", mailbox = ?5";
   std::array<bool, std::size(kIndexedColumns)> changed{};
   for (std::size_t i = 0; i < changed.size(); ++i) {
-    changed[i] = b.textView(static_cast<int>(i) + 2) != indexedValue(fields, kIndexedColumns[i]);
+    changed[i] = stored->indexed[i] != indexedValue(fields, kIndexedColumns[i]);
     if (changed[i]) {
       sql += ", " + std::string(kIndexedColumns[i].column) + " = ?" + std::to_string(i + 6);
     }
   }
   sql += " WHERE key = ?4";
-  b.reset();
   auto q = statements_.get(sql);
   if (!q) return q.error();
   store::Statement& update = *q.value();
@@ -708,11 +722,11 @@ Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const
 Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const std::string& first,
                                                                         const std::string& last) {
   if (auto x = indexStaged(); !x) return x.error();
-  auto q = statements_.get(
-      "SELECT s.mailbox, s.key, s.mailbox_dn, s.record, d.record, d.removed_ms IS NOT NULL, "
-      "d.statistics_stale_ms IS NOT NULL "
-      "FROM temp.harvest_staged s LEFT JOIN devices d ON d.key = s.key "
-      "WHERE s.mailbox BETWEEN ? AND ? ORDER BY s.mailbox, s.key");
+  static const std::string kSelect =
+      "SELECT s.mailbox, s.key, s.mailbox_dn, s.record, " + storedColumns() +
+      " FROM temp.harvest_staged s LEFT JOIN devices d ON d.key = s.key "
+      "WHERE s.mailbox BETWEEN ? AND ? ORDER BY s.mailbox, s.key";
+  auto q = statements_.get(kSelect);
   if (!q) return q.error();
   store::Statement& st = *q.value();
   st.bind(1, first).bind(2, last);
@@ -726,8 +740,7 @@ Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const st
     s.record = std::move(record).value();
     s.mailbox = st.text(0);
     s.stored_read = true;
-    if (!st.isNull(4))
-      s.stored = StoredPartnership{st.text(4), st.integer(5) != 0, st.integer(6) != 0};
+    if (!st.isNull(4)) s.stored = storedFrom(st, 4);
     staged.push_back(std::move(s));
     return {};
   });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -60,11 +61,19 @@ struct StoredDevice {
 // stored form, then when the agent first and last saw it).
 void appendStoredDeviceJson(std::string& out, const StoredDeviceView& device);
 
+// How many of a partnership's fields an inventory index reads, each kept in a column of its own
+// beside the record (inventory migration 5; which ones: kIndexedColumns in inventory_store.cpp).
+inline constexpr std::size_t kIndexedFieldCount = 6;
+
 // What a harvest finds stored for a partnership.
 struct StoredPartnership {
   std::string record;             // recordText() of its fields
   bool removed = false;           // a full harvest stopped finding it
   bool statistics_stale = false;  // its statistics are kept from an earlier harvest
+  // What its row holds beside the record, for HarvestWrite::save to write only what changed:
+  // the mailbox part of its Identity and the indexed columns, in kIndexedColumns' order.
+  std::string mailbox;
+  std::array<std::string, kIndexedFieldCount> indexed;
 };
 
 struct InventoryEvent {
@@ -162,10 +171,13 @@ class HarvestWrite {
   // Where a partnership this harvest read came from: staged (the listing gave it; removeUnseen
   // counts every staged partnership as seen) or only named by its mailbox's statistics.
   enum class Source { kStaged, kStatisticsOnly };
-  // Stores a partnership this harvest read (new, found again, or changed). `statistics_stale`:
-  // its statistics are kept from an earlier harvest.
-  StoreResult save(const std::string& key, const std::string& mailbox,
-                   const DeviceFieldTexts& fields, bool statistics_stale, Source source);
+  // Stores a partnership this harvest read (new, found again, or changed). `stored`: what
+  // stored() or staged() read for it in this harvest (nullopt: nothing), from which only the
+  // columns whose value changed are written. `statistics_stale`: its statistics are kept from
+  // an earlier harvest.
+  StoreResult save(const std::string& key, const std::optional<StoredPartnership>& stored,
+                   const std::string& mailbox, const DeviceFieldTexts& fields,
+                   bool statistics_stale, Source source);
   // A partnership this harvest read as it was stored: nothing is written, unless `touch` (a
   // delta harvest) updates when it was last seen. (A current partnership was seen by the last
   // full harvest at least: that is its last sighting unless a later one is stored.)

@@ -31,7 +31,10 @@ DeviceRecord device() {
 }
 
 StoredPartnership stored(const DeviceRecord& r, bool removed = false) {
-  return {recordText(fieldTextsOf(r)), removed, false};
+  StoredPartnership s;  // the diff reads its record and flags, not its row's other columns
+  s.record = recordText(fieldTextsOf(r));
+  s.removed = removed;
+  return s;
 }
 
 std::string member(const std::string& detail, const char* name) {

@@ -35,6 +35,14 @@ DeviceRecord device(const std::string& mailbox, const std::string& id, const cha
 
 std::string keyOf(const DeviceRecord& r) { return partnershipKey(r.identity); }
 
+// Saves `r` as a harvest does: compared with what is stored for it, read first.
+StoreResult saveAsRead(HarvestWrite& w, const DeviceRecord& r) {
+  auto stored = w.stored(keyOf(r));
+  if (!stored) return stored.error();
+  return w.save(keyOf(r), stored.value(), r.mailbox_identity, fieldTextsOf(r), false,
+                HarvestWrite::Source::kStatisticsOnly);
+}
+
 // "A0", "A1", ...: appended, not "A" + std::to_string(i), on which mingw-w64's GCC 12 warns
 // falsely (-Wrestrict) where it inlines.
 std::string numbered(std::string_view prefix, int i) {
@@ -74,8 +82,7 @@ class InventoryStoreTest : public ::testing::Test {
         {"full", at_ms, at_ms + 10, static_cast<std::int64_t>(records.size()), 1, 0},
         [&](HarvestWrite& w) -> StoreResult {
           for (const auto& r : records) {
-            if (auto x = w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false,
-                                HarvestWrite::Source::kStatisticsOnly);
+            if (auto x = saveAsRead(w, r);
                 !x) {
               return x;
             }
@@ -102,8 +109,7 @@ TEST_F(InventoryStoreTest, AHarvestInProgressHoldsNoLockTheJournalNeedsAndReader
   auto applied = inventory_->applyHarvest(
       {"full", 1'900, 2'000, 2, 1, 0}, [&](HarvestWrite& w) -> StoreResult {
         for (const auto& r : {device("Ann", "D1", "Blocked"), device("Bo", "D2", "Allowed")}) {
-          if (auto x = w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false,
-                              HarvestWrite::Source::kStatisticsOnly);
+          if (auto x = saveAsRead(w, r);
               !x)
             return x;
         }
@@ -236,8 +242,7 @@ TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
   ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
   auto failed = inventory_->applyHarvest({"full", 1'900, 2'000, 0, 1, 0}, [&](HarvestWrite& w) {
     auto r = device("Bo", "D2", "Allowed");
-    EXPECT_TRUE(w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false,
-                       HarvestWrite::Source::kStatisticsOnly)
+    EXPECT_TRUE(saveAsRead(w, r)
                     .ok());
     return StoreResult(StoreError{store::StoreErrc::kSql, "the harvest failed midway"});
   });
@@ -450,8 +455,7 @@ TEST_F(InventoryStoreTest, AFirstHarvestLeavesTheIndexesAsTheMigrationsWroteThem
 
   auto failed = inventory_->applyHarvest({"full", 1'000, 1'010, 1, 1, 0}, [&](HarvestWrite& w) {
     auto r = device("Ann", "D1", "Allowed");
-    EXPECT_TRUE(w.save(keyOf(r), r.mailbox_identity, fieldTextsOf(r), false,
-                       HarvestWrite::Source::kStatisticsOnly)
+    EXPECT_TRUE(saveAsRead(w, r)
                     .ok());
     EXPECT_EQ(indexes(), before) << "a reader sees the indexes it had while the harvest runs";
     return StoreResult(StoreError{store::StoreErrc::kSql, "the first harvest failed midway"});
