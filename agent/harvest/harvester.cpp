@@ -391,10 +391,9 @@ Result<void, store::StoreError> Harvester::applyMailbox(
     // Read with it (stored_read) means staged; the rest only the statistics named.
     const auto source =
         s.stored_read ? HarvestWrite::Source::kStaged : HarvestWrite::Source::kStatisticsOnly;
-    if (auto x = unchanged
-                     ? w.unchanged(s.key, /*touch=*/!p.full, source)
-                     : w.save(s.key, stored.value(), r.mailbox_identity, diff.fields,
-                              !with_statistics[i], source);
+    if (auto x = unchanged ? w.unchanged(s.key, /*touch=*/!p.full, source)
+                           : w.save(s.key, stored.value(), r.mailbox_identity, diff.fields,
+                                    !with_statistics[i], source);
         !x) {
       return x;
     }

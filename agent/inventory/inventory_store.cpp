@@ -184,8 +184,8 @@ const std::string& storedColumns() {
 
 // A StoredPartnership from storedColumns(), read from column `first` on.
 StoredPartnership storedFrom(store::Statement& s, int first) {
-  StoredPartnership out{s.text(first), s.integer(first + 1) != 0, s.integer(first + 2) != 0,
-                        s.text(first + 3), {}};
+  StoredPartnership out{
+      s.text(first), s.integer(first + 1) != 0, s.integer(first + 2) != 0, s.text(first + 3), {}};
   for (std::size_t i = 0; i < kIndexedFieldCount; ++i) {
     out.indexed[i] = s.text(first + 4 + static_cast<int>(i));
   }

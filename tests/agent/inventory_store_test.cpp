@@ -82,8 +82,7 @@ class InventoryStoreTest : public ::testing::Test {
         {"full", at_ms, at_ms + 10, static_cast<std::int64_t>(records.size()), 1, 0},
         [&](HarvestWrite& w) -> StoreResult {
           for (const auto& r : records) {
-            if (auto x = saveAsRead(w, r);
-                !x) {
+            if (auto x = saveAsRead(w, r); !x) {
               return x;
             }
           }
@@ -109,9 +108,7 @@ TEST_F(InventoryStoreTest, AHarvestInProgressHoldsNoLockTheJournalNeedsAndReader
   auto applied = inventory_->applyHarvest(
       {"full", 1'900, 2'000, 2, 1, 0}, [&](HarvestWrite& w) -> StoreResult {
         for (const auto& r : {device("Ann", "D1", "Blocked"), device("Bo", "D2", "Allowed")}) {
-          if (auto x = saveAsRead(w, r);
-              !x)
-            return x;
+          if (auto x = saveAsRead(w, r); !x) return x;
         }
         // Midway through the harvest's write transaction, the MDM sends a command: it is
         // journaled at once, and a reader sees the inventory as the last harvest left it.
@@ -242,8 +239,7 @@ TEST_F(InventoryStoreTest, AFailedHarvestChangesNothing) {
   ASSERT_TRUE(harvest({device("Ann", "D1", "Allowed")}, 1'000).ok());
   auto failed = inventory_->applyHarvest({"full", 1'900, 2'000, 0, 1, 0}, [&](HarvestWrite& w) {
     auto r = device("Bo", "D2", "Allowed");
-    EXPECT_TRUE(saveAsRead(w, r)
-                    .ok());
+    EXPECT_TRUE(saveAsRead(w, r).ok());
     return StoreResult(StoreError{store::StoreErrc::kSql, "the harvest failed midway"});
   });
   EXPECT_FALSE(failed.ok());
@@ -455,8 +451,7 @@ TEST_F(InventoryStoreTest, AFirstHarvestLeavesTheIndexesAsTheMigrationsWroteThem
 
   auto failed = inventory_->applyHarvest({"full", 1'000, 1'010, 1, 1, 0}, [&](HarvestWrite& w) {
     auto r = device("Ann", "D1", "Allowed");
-    EXPECT_TRUE(saveAsRead(w, r)
-                    .ok());
+    EXPECT_TRUE(saveAsRead(w, r).ok());
     EXPECT_EQ(indexes(), before) << "a reader sees the indexes it had while the harvest runs";
     return StoreResult(StoreError{store::StoreErrc::kSql, "the first harvest failed midway"});
   });
