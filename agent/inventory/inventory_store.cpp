@@ -158,14 +158,16 @@ std::string indexedColumnsFromRecords() {
   return sql;
 }
 
-// The indexed columns' names, in kIndexedColumns' order, each after ", ".
-const std::string& indexedColumnNames() {
-  static const std::string names = [] {
-    std::string out;
-    for (const IndexedColumn& c : kIndexedColumns) out += ", " + std::string(c.column);
-    return out;
-  }();
-  return names;
+// The indexed columns' names, in kIndexedColumns' order, each after ", " and `prefix` (a
+// table's alias and its dot, or nothing).
+std::string indexedColumnNames(std::string_view prefix) {
+  std::string out;
+  for (const IndexedColumn& c : kIndexedColumns) {
+    out += ", ";
+    out += prefix;
+    out += c.column;
+  }
+  return out;
 }
 
 static_assert(std::size(kIndexedColumns) == kIndexedFieldCount);
@@ -174,10 +176,8 @@ static_assert(std::size(kIndexedColumns) == kIndexedFieldCount);
 // StoredPartnership's order; storedFrom() reads them back.
 const std::string& storedColumns() {
   static const std::string columns = [] {
-    std::string out =
-        "d.record, d.removed_ms IS NOT NULL, d.statistics_stale_ms IS NOT NULL, d.mailbox";
-    for (const IndexedColumn& c : kIndexedColumns) out += ", d." + std::string(c.column);
-    return out;
+    return "d.record, d.removed_ms IS NOT NULL, d.statistics_stale_ms IS NOT NULL, d.mailbox" +
+           indexedColumnNames("d.");
   }();
   return columns;
 }
@@ -483,7 +483,7 @@ HarvestWrite::StoreResult HarvestWrite::save(const std::string& key,
       std::string sql =
           "INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, "
           "statistics_stale_ms" +
-          indexedColumnNames() + ") VALUES (?1, ?2, ?3, ?4, ?4, ?5";
+          indexedColumnNames("") + ") VALUES (?1, ?2, ?3, ?4, ?4, ?5";
       for (std::size_t i = 0; i < std::size(kIndexedColumns); ++i) {
         sql += ", ?" + std::to_string(i + 6);
       }

@@ -55,22 +55,23 @@ std::int64_t columnsApartFromRecords(store::Database& db) {
                "OR last_success_sync <> coalesce(json_extract(record, '$.lastSuccessSync'), '')");
 }
 
-// A fresh copy of a fixture's inventory in a scratch folder `name` of its own; returns its path.
-fs::path copyOfInventory(const fs::path& fixture, const char* name) {
-  const fs::path dir = testing::scratchPath(name);
+// A fresh copy of a fixture's `file` in a scratch folder `scratch` of its own; returns its path.
+fs::path copyOfFixtureFile(const fs::path& fixture, const char* file, const char* scratch) {
+  const fs::path dir = testing::scratchPath(scratch);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  fs::copy_file(fixture / "easgate-inventory.db", dir / "easgate-inventory.db");
-  return dir / "easgate-inventory.db";
+  fs::copy_file(fixture / file, dir / file);
+  return dir / file;
 }
 
-// A fresh copy of a fixture's store in a scratch folder of its own; returns the store's path.
+// A fresh copy of a fixture's store; returns the store's path.
 fs::path copyOfStore(const fs::path& fixture) {
-  const fs::path dir = testing::scratchPath("migration");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy_file(fixture / "easgate.db", dir / "easgate.db");
-  return dir / "easgate.db";
+  return copyOfFixtureFile(fixture, "easgate.db", "migration");
+}
+
+// A fresh copy of a fixture's inventory in a scratch folder `name` of its own; returns its path.
+fs::path copyOfInventory(const fs::path& fixture, const char* name) {
+  return copyOfFixtureFile(fixture, "easgate-inventory.db", name);
 }
 
 TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindTheirMailbox) {
