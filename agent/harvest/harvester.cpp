@@ -228,16 +228,20 @@ std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t si
 std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   // Mailboxes are taken in order from the staged partnerships, a chunk at a time; each one's
   // statistics are read outside the lock (several calls at once) and applied under it, so
-  // the inventory's and the directory's connections serve one thread at a time.
+  // the inventory's and the directory's connections serve one thread at a time. Taking has a
+  // lock of its own: a worker asks for its next lot while another applies, so the bridges are
+  // not left idle for that time; only reading the next chunk waits for the connection.
+  std::mutex taking;  // before `applying`, when both are held
   std::mutex applying;
   std::vector<std::string> chunk;
   std::size_t taken = 0;
   bool exhausted = false;
-  std::optional<store::StoreError> failed;
-  auto nextMailbox = [&](std::string& mailbox) {  // under `applying`
-    if (failed) return false;
+  std::optional<store::StoreError> failed;        // under `applying`
+  auto nextMailbox = [&](std::string& mailbox) {  // under `taking`
     if (taken == chunk.size()) {
       if (exhausted) return false;
+      std::lock_guard connection(applying);
+      if (failed) return false;
       auto more =
           p.write->stagedMailboxes(chunk.empty() ? std::string() : chunk.back(), kMailboxBatch);
       if (!more) {
@@ -260,7 +264,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
     while (true) {
       mailboxes.clear();
       {
-        std::lock_guard lock(applying);
+        std::lock_guard lock(taking);
         std::string mailbox;
         while (mailboxes.size() < kStatisticsPerRequest && nextMailbox(mailbox)) {
           mailboxes.push_back(std::move(mailbox));

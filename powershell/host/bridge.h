@@ -113,6 +113,20 @@ class IndexedBatchSink {
 };
 using BridgeOutcome = Result<BridgeResult, BridgeError>;
 
+// One request's answer as a bridge received it: its outcome, and the output batches kept as
+// the bridge wrote them (CLIXML), not yet read. Reading them needs no bridge (readAnswers), so
+// a pool lets its bridge answer the next caller while this one reads.
+struct ReceivedAnswer {
+  BridgeOutcome outcome = BridgeResult{};
+  std::vector<std::string> batches;
+};
+
+// The outcomes of received answers, their kept batches read: objects to `sink` with their
+// request's index, or into each outcome when there is no sink, as Bridge::runEach gives them. A
+// batch that cannot be read fails its request (kBridgeFailed, retryable).
+std::vector<BridgeOutcome> readAnswers(std::vector<ReceivedAnswer> answers,
+                                       const IndexedBatchSink& sink);
+
 // Something that runs allowlisted cmdlets in a PowerShell runspace connected to Exchange:
 // one bridge process, or a pool of them. Requests are validated against the allowlist first.
 class Bridge {
@@ -127,15 +141,23 @@ class Bridge {
   // that fails does not stop the others), objects to `sink` with their request's index, or
   // into each outcome when there is no sink. A bridge process takes them all at once and
   // answers one after the other, so many small requests cost one wait for the bridge rather
-  // than one each. This one runs them one by one.
-  virtual std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
-                                             const IndexedBatchSink& sink) {
-    std::vector<BridgeOutcome> outcomes;
-    outcomes.reserve(requests.size());
+  // than one each.
+  std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
+                                     const IndexedBatchSink& sink) {
+    return readAnswers(receiveEach(requests, sink), sink);
+  }
+
+  // runEach's first half, the one that needs the bridge: the answers, with batches kept unread
+  // as far as the bridge keeps them (a bridge process keeps up to a budget of bytes and reads
+  // the rest into `sink` as it comes). This one runs the requests one by one and keeps nothing.
+  virtual std::vector<ReceivedAnswer> receiveEach(const std::vector<BridgeRequest>& requests,
+                                                  const IndexedBatchSink& sink) {
+    std::vector<ReceivedAnswer> answers;
+    answers.reserve(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
-      outcomes.push_back(run(requests[i], sink.of(i)));
+      answers.push_back(ReceivedAnswer{run(requests[i], sink.of(i)), {}});
     }
-    return outcomes;
+    return answers;
   }
 
   // False once the bridge has crashed, hung or exited; it will not answer again.

@@ -91,8 +91,8 @@ Result<BridgeResult, BridgeError> BridgePool::run(const BridgeRequest& request,
   return result;
 }
 
-std::vector<BridgeOutcome> BridgePool::runEach(const std::vector<BridgeRequest>& requests,
-                                               const IndexedBatchSink& sink) {
+std::vector<ReceivedAnswer> BridgePool::receiveEach(const std::vector<BridgeRequest>& requests,
+                                                    const IndexedBatchSink& sink) {
   if (requests.empty()) return {};
   // All on one bridge, which checks each request against the allowlist.
   const std::size_t slot = acquire();
@@ -105,11 +105,13 @@ std::vector<BridgeOutcome> BridgePool::runEach(const std::vector<BridgeRequest>&
   auto ready = ensureStarted(slot, bridge);
   if (!ready) {
     release(slot, nullptr);
-    return std::vector<BridgeOutcome>(requests.size(), ready.error());
+    std::vector<ReceivedAnswer> failed(requests.size());
+    for (auto& answer : failed) answer.outcome = ready.error();
+    return failed;
   }
-  auto outcomes = ready.value()->runEach(requests, sink);
+  auto answers = ready.value()->receiveEach(requests, sink);
   release(slot, std::move(bridge));
-  return outcomes;
+  return answers;
 }
 
 Result<void, BridgeError> BridgePool::warm() {

@@ -25,9 +25,10 @@ class BridgePool final : public Bridge {
 
   Result<BridgeResult, BridgeError> run(const BridgeRequest& request,
                                         const BatchSink& sink = {}) override;
-  // All on one bridge of the pool.
-  std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
-                                     const IndexedBatchSink& sink) override;
+  // All on one bridge of the pool, which goes back to the pool before runEach reads what it
+  // kept of the answers: the next caller's requests are answered while this one reads.
+  std::vector<ReceivedAnswer> receiveEach(const std::vector<BridgeRequest>& requests,
+                                          const IndexedBatchSink& sink) override;
   bool healthy() const override { return true; }  // it replaces what fails
 
   // Starts every bridge now rather than on first use; returns the first failure, if any.

@@ -15,7 +15,7 @@
 
 #include "common/json/json_value.h"
 #include "powershell/bridge/frames.h"
-#include "powershell/clixml/reader.h"
+#include "powershell/host/batch_reading.h"
 #include "powershell/host/child_process.h"
 
 namespace easgate::powershell {
@@ -29,25 +29,16 @@ BridgeError failure(BridgeErrc code, std::string message) {
   return BridgeError{code, std::move(message), "", 0};
 }
 
-BridgeError unreadableBatch(const ClixmlError& error) {
-  return failure(BridgeErrc::kBridgeFailed, "unreadable batch from the bridge: " + error.message);
-}
-
-// A batch is the CLIXML of one object[]; callers want its items.
-Result<std::vector<PsValue>, BridgeError> readBatch(std::string payload) {
-  auto values = readClixml(std::move(payload));
-  if (!values) return unreadableBatch(values.error());
-  std::vector<PsValue> out;
-  for (auto& v : values.value()) {
-    const PsObject* o = v.asObject();
-    if (o && o->container == PsContainer::kList && o->hasType("System.Object[]")) {
-      out.insert(out.end(), o->items.begin(), o->items.end());
-    } else {
-      out.push_back(std::move(v));
-    }
-  }
-  return out;
-}
+// How many bytes of batches a BridgeProcess's receiveEach may still keep unread.
+struct Keeping {
+  std::size_t budget;
+  std::size_t bytes = 0;
+};
+// Where receive() keeps one request's batches unread, when it may.
+struct Kept {
+  Keeping* keeping = nullptr;
+  std::vector<std::string>* batches = nullptr;
+};
 
 }  // namespace
 
@@ -217,13 +208,13 @@ struct BridgeProcess::Impl {
   // after the other, so the next one waits in its input while the host reads the answer to the
   // one before. At most kSendAheadBytes of requests are sent ahead, so a write never waits on
   // a bridge that waits for its own answers to be read. Once the bridge fails, the requests it
-  // did not answer fail with it.
-  std::vector<BridgeOutcome> exchangeEach(const std::vector<BridgeRequest>& requests,
-                                          const IndexedBatchSink& sink) {
+  // did not answer fail with it. Batches are kept unread as `keeping` allows.
+  std::vector<ReceivedAnswer> exchangeEach(const std::vector<BridgeRequest>& requests,
+                                           const IndexedBatchSink& sink) {
     constexpr std::size_t kSendAheadBytes = 16 * 1024;
     std::lock_guard one_at_a_time(request_mutex);
-    std::vector<BridgeOutcome> outcomes;
-    outcomes.reserve(requests.size());
+    std::vector<ReceivedAnswer> answers(requests.size());
+    Keeping keeping{options.keep_answers_bytes};
     std::size_t next = 0;
     while (next < requests.size()) {
       const std::uint64_t first_id = next_id;
@@ -240,19 +231,20 @@ struct BridgeProcess::Impl {
       }
       for (std::size_t i = next; i < end; ++i) {
         if (not_sent) {
-          outcomes.push_back(*not_sent);
+          answers[i].outcome = *not_sent;
         } else if (dead) {
-          outcomes.push_back(failure(BridgeErrc::kBridgeFailed,
-                                     requests[i].cmdlet +
-                                         " was not answered: the bridge stopped with an earlier "
-                                         "request"));
+          answers[i].outcome = failure(BridgeErrc::kBridgeFailed,
+                                       requests[i].cmdlet +
+                                           " was not answered: the bridge stopped with an earlier "
+                                           "request");
         } else {
-          outcomes.push_back(receive(first_id + (i - next), requests[i].cmdlet, sink.of(i)));
+          answers[i].outcome = receive(first_id + (i - next), requests[i].cmdlet, sink.of(i),
+                                       Kept{&keeping, &answers[i].batches});
         }
       }
       next = end;
     }
-    return outcomes;
+    return answers;
   }
 
   Result<void, BridgeError> send(const std::string& lines, const std::string& cmdlet) {
@@ -268,8 +260,11 @@ struct BridgeProcess::Impl {
     return {};
   }
 
-  // Request `id`'s answer: its frames up to its done frame, within the request timeout.
-  BridgeOutcome receive(std::uint64_t id, const std::string& cmdlet, const BatchSink& sink) {
+  // Request `id`'s answer: its frames up to its done frame, within the request timeout. Its
+  // batches are kept in `kept` while the budget lasts; past it, what was kept of this request
+  // and what comes next are read into `sink` (or the result) in order.
+  BridgeOutcome receive(std::uint64_t id, const std::string& cmdlet, const BatchSink& sink,
+                        Kept kept = {}) {
     const auto deadline = Clock::now() + options.request_timeout;
     BridgeResult result;
     std::optional<BridgeError> error;
@@ -293,24 +288,25 @@ struct BridgeProcess::Impl {
       }
       switch (frame->kind) {
         case FrameKind::kBatch: {
-          if (const BatchSink::Objects* each = sink.objects()) {
-            if (auto read = readClixmlObjects(std::move(frame->payload), *each); !read) {
-              kill();
-              return unreadableBatch(read.error());
+          if (kept.keeping) {
+            Keeping& k = *kept.keeping;
+            if (k.bytes + frame->payload.size() <= k.budget) {
+              k.bytes += frame->payload.size();
+              kept.batches->push_back(std::move(frame->payload));
+              break;
             }
-            break;
+            k.bytes = k.budget;  // nothing more is kept, of this request or any after it
+            for (std::string& earlier : *kept.batches) {
+              if (auto read = readBatchInto(std::move(earlier), sink, result.objects); !read) {
+                kill();
+                return read.error();
+              }
+            }
+            kept.batches->clear();
           }
-          auto batch = readBatch(std::move(frame->payload));
-          if (!batch) {
+          if (auto read = readBatchInto(std::move(frame->payload), sink, result.objects); !read) {
             kill();
-            return batch.error();
-          }
-          if (sink) {
-            sink(std::move(batch).value());
-          } else {
-            auto& items = batch.value();
-            result.objects.insert(result.objects.end(), std::make_move_iterator(items.begin()),
-                                  std::make_move_iterator(items.end()));
+            return read.error();
           }
           break;
         }
@@ -412,23 +408,24 @@ Result<BridgeResult, BridgeError> BridgeProcess::run(const BridgeRequest& reques
   return impl_->exchange(request, sink);
 }
 
-std::vector<BridgeOutcome> BridgeProcess::runEach(const std::vector<BridgeRequest>& requests,
-                                                  const IndexedBatchSink& sink) {
+std::vector<ReceivedAnswer> BridgeProcess::receiveEach(const std::vector<BridgeRequest>& requests,
+                                                       const IndexedBatchSink& sink) {
   // Refused requests are answered here and never sent; the others go together.
-  std::vector<BridgeOutcome> outcomes(requests.size(), BridgeResult{});
+  std::vector<ReceivedAnswer> answers(requests.size());
   std::vector<BridgeRequest> valid;
   std::vector<std::size_t> sent;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     if (auto checked = validateRequest(requests[i]); !checked) {
-      outcomes[i] = BridgeError{BridgeErrc::kInvalidArgument, checked.error().message, "", 0};
+      answers[i].outcome =
+          BridgeError{BridgeErrc::kInvalidArgument, checked.error().message, "", 0};
     } else {
       valid.push_back(requests[i]);
       sent.push_back(i);
     }
   }
-  auto answers = impl_->exchangeEach(valid, sink.renumbered(sent));
-  for (std::size_t j = 0; j < answers.size(); ++j) outcomes[sent[j]] = std::move(answers[j]);
-  return outcomes;
+  auto received = impl_->exchangeEach(valid, sink.renumbered(sent));
+  for (std::size_t j = 0; j < received.size(); ++j) answers[sent[j]] = std::move(received[j]);
+  return answers;
 }
 
 Result<BridgeResult, BridgeError> BridgeProcess::runUncheckedForTest(const BridgeRequest& request) {

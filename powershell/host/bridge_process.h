@@ -22,6 +22,9 @@ struct BridgeProcessOptions {
   // the pipe fills and the bridge waits. A caller slower than Exchange (a harvest writing what
   // it reads) then holds a few batches in memory, never the whole answer.
   std::size_t read_ahead_bytes = 8 << 20;
+  // Batches receiveEach keeps unread, at most: what comes beyond it is read as it comes, the
+  // request it belongs to from its first batch on, so a request's objects keep their order.
+  std::size_t keep_answers_bytes = 4 << 20;
 };
 
 // One long-lived bridge process (Boost.Process): requests go in as JSON lines, frames come
@@ -36,9 +39,10 @@ class BridgeProcess final : public Bridge {
 
   Result<BridgeResult, BridgeError> run(const BridgeRequest& request,
                                         const BatchSink& sink = {}) override;
-  // Sends the requests together and reads the answers in order (see Bridge::runEach).
-  std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
-                                     const IndexedBatchSink& sink) override;
+  // Sends the requests together and receives the answers in order, their batches kept unread
+  // up to keep_answers_bytes (see Bridge::receiveEach).
+  std::vector<ReceivedAnswer> receiveEach(const std::vector<BridgeRequest>& requests,
+                                          const IndexedBatchSink& sink) override;
   bool healthy() const override;
 
   // Closes the bridge's stdin, which asks it to end its session and exit, and waits up to

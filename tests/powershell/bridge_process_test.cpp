@@ -8,6 +8,7 @@
 #endif
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -242,6 +243,95 @@ TEST(BridgeProcess, ObjectsTakenOneByOneAreTheBatchesObjectsForTheirRequest) {
   EXPECT_EQ(one->count, alone.size());
   EXPECT_EQ(alone, as_values[2]);
   EXPECT_TRUE(bridge->healthy());
+}
+
+TEST(BridgeProcess, AnswersKeptUnreadOrReadAsTheyComeGiveEachRequestItsObjectsInOrder) {
+  // receiveEach keeps batches unread up to a budget and reads the rest as it comes; wherever
+  // the budget runs out, even within a request, each request sees its objects in order. One
+  // object per batch, so that a mailbox with several devices answers in several batches.
+  const BridgeCommand one_per_batch = sim({"--batch-size", "1"});
+  auto reference_bridge = startOk(one_per_batch);
+  ASSERT_TRUE(reference_bridge);
+  const auto names = mailboxes(*reference_bridge, 20);
+  ASSERT_EQ(names.size(), 20u);
+  std::vector<BridgeRequest> requests;
+  for (const auto& name : names) requests.push_back(devicesOf(name));
+  requests.push_back(devicesOf("nobody@contoso.com"));  // fails, keeps nothing
+  using Seen = std::vector<std::vector<std::string>>;
+  auto identities = [&](Bridge& bridge, Seen& seen) {
+    seen.assign(requests.size(), {});
+    return bridge.runEach(requests,
+                          IndexedBatchSink::ofObjects([&](std::size_t i, const PropertyView& o) {
+                            seen[i].push_back(o.display("Identity").value_or("-"));
+                          }));
+  };
+  Seen expected;
+  identities(*reference_bridge, expected);
+  std::size_t devices = 0;
+  for (const auto& one : expected) devices += one.size();
+  ASSERT_GT(devices, names.size()) << "some mailboxes have more than one device";
+
+  // A budget that runs out within a request: the first with several batches keeps its first.
+  std::size_t within = 0;
+  {
+    auto all = reference_bridge->receiveEach(requests, {});
+    for (std::size_t i = 0; i < names.size() && within == 0; ++i) {
+      ASSERT_FALSE(all[i].batches.empty()) << "the default budget keeps a few devices' batches";
+      if (all[i].batches.size() > 1) {
+        within = all[i].batches[0].size();
+        for (std::size_t j = 0; j < i; ++j) {
+          for (const auto& b : all[j].batches) within += b.size();
+        }
+      }
+    }
+    ASSERT_GT(within, 0u) << "no mailbox answered in more than one batch";
+  }
+
+  bool kept_some_then_read_on = false;
+  for (std::size_t budget : {std::size_t{0}, within, std::size_t{4} << 20}) {
+    BridgeProcessOptions options;
+    options.keep_answers_bytes = budget;
+    auto bridge = startOk(one_per_batch, options);
+    ASSERT_TRUE(bridge);
+    // What was kept: every batch within the budget, none after the first that was not.
+    auto received = bridge->receiveEach(requests, {});
+    std::size_t kept_bytes = 0;
+    bool ran_out = false;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      ASSERT_TRUE(received[i].outcome.ok()) << i;
+      const bool kept = !received[i].batches.empty();
+      EXPECT_TRUE(kept || !received[i].outcome->objects.empty()) << i;
+      if (!kept) ran_out = true;
+      EXPECT_FALSE(kept && ran_out) << budget << ": request " << i << " kept after the budget";
+      for (const auto& b : received[i].batches) kept_bytes += b.size();
+    }
+    EXPECT_LE(kept_bytes, budget);
+    if (kept_bytes > 0 && ran_out) kept_some_then_read_on = true;
+    EXPECT_EQ(readAnswers(std::move(received), {}).at(names.size()).error().code,
+              BridgeErrc::kNotFound);
+    Seen seen;
+    auto outcomes = identities(*bridge, seen);
+    EXPECT_EQ(seen, expected) << "keeping up to " << budget << " bytes";
+    for (std::size_t i = 0; i < names.size(); ++i) EXPECT_TRUE(outcomes[i].ok()) << i;
+  }
+  EXPECT_TRUE(kept_some_then_read_on) << "no budget ran out part of the way through";
+}
+
+TEST(ReadAnswers, AKeptBatchThatCannotBeReadFailsItsRequestAloneAndRetryably) {
+  std::vector<ReceivedAnswer> answers(2);
+  answers[0].batches.push_back("<Objs Version=\"1.1.0.1\"><Obj RefId=\"0\"><broken");
+  answers[1].batches.push_back(
+      "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
+      "<S>kept</S></Objs>");
+  auto outcomes = readAnswers(std::move(answers), {});
+  ASSERT_EQ(outcomes.size(), 2u);
+  ASSERT_FALSE(outcomes[0].ok());
+  EXPECT_EQ(outcomes[0].error().code, BridgeErrc::kBridgeFailed);
+  EXPECT_TRUE(outcomes[0].error().retryable());
+  EXPECT_NE(outcomes[0].error().message.find("unreadable batch"), std::string::npos);
+  ASSERT_TRUE(outcomes[1].ok());
+  ASSERT_EQ(outcomes[1]->objects.size(), 1u);
+  EXPECT_EQ(outcomes[1]->objects[0].display(), "kept");
 }
 
 TEST(BridgeProcess, ThousandsOfRequestsSentTogetherAreAllAnswered) {
@@ -495,6 +585,49 @@ TEST(BridgePool, RunsRequestsSentTogetherOnOneBridgeAndReplacesOneThatCrashed) {
   auto third = pool.runEach(requests, noop);  // on a bridge started in its place
   for (const auto& o : third) EXPECT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(pool.stats().replaced, 1u);
+}
+
+TEST(BridgePool, ABridgeServesTheNextCallerWhileTheLastOneReadsItsAnswers) {
+  // A harvest reads a lot of statistics after its bridge has answered: the bridge goes back to
+  // the pool first, so the next lot is asked for while this one is read.
+  BridgePool pool(simBridges(), 1);
+  std::mutex m;
+  std::condition_variable changed;
+  bool reading = false, other_answered = false;
+  std::size_t read_objects = 0;
+  std::thread first([&] {
+    auto outcomes = pool.runEach({BridgeRequest{"Get-MobileDevice", {}}},
+                                 IndexedBatchSink::ofObjects([&](std::size_t, const PropertyView&) {
+                                   std::unique_lock lock(m);
+                                   ++read_objects;
+                                   reading = true;
+                                   changed.notify_all();
+                                   // Held at the first object until the other caller has been
+                                   // answered by the pool's only bridge (or, when it cannot be, for
+                                   // 20 s).
+                                   if (read_objects == 1)
+                                     changed.wait_for(lock, 20s, [&] { return other_answered; });
+                                 }));
+    EXPECT_TRUE(outcomes.at(0).ok());
+  });
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(changed.wait_for(lock, 20s, [&] { return reading; }));
+  }
+  auto other = pool.run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
+  bool answered_while_reading = false;
+  {
+    std::lock_guard lock(m);
+    answered_while_reading = read_objects == 1;  // the first caller is still at its first object
+    other_answered = true;
+  }
+  changed.notify_all();
+  first.join();
+  EXPECT_TRUE(other.ok());
+  EXPECT_TRUE(answered_while_reading)
+      << "the other caller waited until the first had read all of its answers";
+  EXPECT_GT(read_objects, 1u);
+  EXPECT_EQ(pool.stats().started, 1u);
 }
 
 TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
