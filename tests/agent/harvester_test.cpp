@@ -171,6 +171,22 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
   EXPECT_TRUE(newEvents().empty()) << "nothing changed, nothing to say";
 }
 
+TEST_F(Harvests, AStoreThatRefusesTheDirectorysWritesFailsTheHarvestAndSaysWhy) {
+  // The mailboxes are written by a thread of their own while the listing is read: what that
+  // thread meets must still end the harvest, as a store failure, with the store's words.
+  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_directory "
+                           "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
+                  .ok());
+  auto r = harvester_->run(HarvestKind::kFull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, HarvestErrc::kStore);
+  EXPECT_NE(r.error().message.find("the disk says no"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(inventory_->current().value().empty()) << "nothing applied of a failed harvest";
+
+  ASSERT_TRUE(db_->execute("DROP TRIGGER refuse").ok());
+  EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 40u) << "the next harvest starts afresh";
+}
+
 TEST_F(Harvests, RecordsAccessStateChangesFieldByField) {
   harvest(HarvestKind::kFull);
   newEvents();
