@@ -15,6 +15,7 @@
 // organisation for the same present (--now, the bench's start): the command bridge's
 // partnerships have the times the full harvests read, as one Exchange's would, and the delta
 // finds what the commands changed, not every time moved by the moment its simulator started.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -156,15 +157,30 @@ int runBench(int argc, char** argv) {
       "time)\n",
       o.bridges, harvest_options.parallelism);
 
+  // When the listing ends: the harvest's first progress report, before any statistics.
+  std::optional<Clock::time_point> listed;
+  const agent::HarvestProgressCallback progress = [&](const agent::HarvestProgress& p) {
+    if (!listed && p.statistics_done == 0) listed = Clock::now();
+  };
+  auto printListing = [&](Clock::time_point start) {
+    if (!listed) return;
+    std::printf("  of which the listing (Get-CASMailbox, Get-MobileDevice, staged): %.2f s\n",
+                std::chrono::duration<double>(*listed - start).count());
+    listed.reset();
+  };
   CpuMark cpu;
-  auto full = harvester.run(agent::HarvestKind::kFull);
+  auto start = Clock::now();
+  auto full = harvester.run(agent::HarvestKind::kFull, progress);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
   print("full (into an empty store)", full.value(), cpu);
+  printListing(start);
   // The usual case: every partnership as it was.
   cpu = CpuMark{};
-  auto again = harvester.run(agent::HarvestKind::kFull);
+  start = Clock::now();
+  auto again = harvester.run(agent::HarvestKind::kFull, progress);
   if (!again) return std::fprintf(stderr, "%s\n", again.error().message.c_str()), 1;
   print("full (nothing changed)", again.value(), cpu);
+  printListing(start);
 
   {
     const double rss_before = bench::peakRssMb();
