@@ -12,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "agent/harvest/handoff.h"
 #include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
 #include "agent/policy/organisation_policy.h"
@@ -35,10 +34,6 @@ constexpr std::size_t kMailboxBatch = 512;
 // Mailboxes whose statistics go to a bridge in one request (Bridge::runEach), then are applied
 // together.
 constexpr std::size_t kStatisticsPerRequest = 32;
-// What is read of a listing is handed to the thread that stores it this many partnerships at a
-// time, with at most this many batches waiting for it (see Handoff).
-constexpr std::size_t kStagingBatch = 256;
-constexpr std::size_t kHandoffWaiting = 4;
 
 }  // namespace
 
@@ -128,22 +123,25 @@ void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
 }
 
 std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_ms) {
-  // Written as they arrive, a batch at a time, by a thread of their own while the next ones
-  // are read: the directory holds them, not the harvest.
-  std::optional<store::StoreError> failed;  // the handoff's thread's until finish()
-  Handoff<MailboxEntry> record(kMailboxBatch, kHandoffWaiting, [&](std::vector<MailboxEntry>& b) {
-    if (failed) return;
-    if (auto x = recordMailboxes(b, now_ms); !x) failed = x.error();
-  });
+  // Written as they arrive, a batch at a time: the directory holds them, not the harvest.
+  std::vector<MailboxEntry> batch;
+  std::optional<store::StoreError> failed;
+  auto flush = [&] {
+    if (!failed && !batch.empty()) {
+      if (auto x = recordMailboxes(batch, now_ms); !x) failed = x.error();
+    }
+    batch.clear();
+  };
   ++p.calls;
   auto read = gateway_.casMailboxes(
       powershell::BatchSink::ofObjects([&](const powershell::PropertyView& o) {
         auto entry = mailboxEntryFromCasMailbox(o);
         if (!entry) return;
         p.mailbox_keys.insert(entry->key);
-        record.push(std::move(*entry));
+        batch.push_back(std::move(*entry));
+        if (batch.size() >= kMailboxBatch) flush();
       }));
-  record.finish();
+  flush();
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
   // Lists an earlier release kept under a name: looked for in a read, moved (under the write
@@ -205,36 +203,23 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
 }
 
 std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t since_ms) {
-  // Each partnership is read for what the record takes, not built whole first, and staged by
-  // a thread of its own while the next ones are read.
-  struct Listed {
-    DeviceRecord record;
-    std::string mailbox_dn;
-  };
-  std::optional<store::StoreError> failed;  // the handoff's thread's until finish()
-  Handoff<Listed> staging(kStagingBatch, kHandoffWaiting, [&](std::vector<Listed>& batch) {
-    for (const Listed& l : batch) {
-      if (failed) return;
-      const std::string& identity = l.record.identity;
-      if (auto x = p.write->stage(partnershipKey(identity),
-                                  std::string(protocol::mailboxOfPartnership(identity)),
-                                  l.mailbox_dn, l.record);
-          !x) {
-        failed = x.error();
-      }
-    }
-  });
+  std::optional<store::StoreError> failed;
+  // Each partnership is read for what the record takes, not built whole first.
   auto stage = powershell::BatchSink::ofObjects([&](const powershell::PropertyView& o) {
-    Listed l;
-    mergeMobileDevice(l.record, o);
-    if (l.record.identity.empty()) return;  // nothing to know it by
-    l.mailbox_dn = mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName"));
-    staging.push(std::move(l));
+    if (failed) return;
+    DeviceRecord r;
+    mergeMobileDevice(r, o);
+    if (r.identity.empty()) return;  // nothing to know it by
+    if (auto x = p.write->stage(partnershipKey(r.identity),
+                                std::string(protocol::mailboxOfPartnership(r.identity)),
+                                mailboxDnOfDeviceDn(propertyText(o, "DistinguishedName")), r);
+        !x) {
+      failed = x.error();
+    }
   });
   ++p.calls;
   auto read =
       p.full ? gateway_.listDevices(stage) : gateway_.listDevicesChangedSince(stage, since_ms);
-  staging.finish();
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
   return std::nullopt;

@@ -172,8 +172,8 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
 }
 
 TEST_F(Harvests, AStoreThatRefusesTheDirectorysWritesFailsTheHarvestAndSaysWhy) {
-  // The mailboxes are written by a thread of their own while the listing is read: what that
-  // thread meets must still end the harvest, as a store failure, with the store's words.
+  // The mailboxes are written to the directory as the listing is read: a write the store
+  // refuses ends the harvest, as a store failure, with the store's words, and applies nothing.
   ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_directory "
                            "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
                   .ok());
