@@ -141,7 +141,9 @@ class Bridge {
   // that fails does not stop the others), objects to `sink` with their request's index, or
   // into each outcome when there is no sink. A bridge process takes them all at once and
   // answers one after the other, so many small requests cost one wait for the bridge rather
-  // than one each.
+  // than one each. Each request's objects reach the sink in their order, but not always after
+  // the objects of the requests before it (batches kept unread are read once the bridge has
+  // answered, later ones may have been read as they came): tell them apart by the index.
   std::vector<BridgeOutcome> runEach(const std::vector<BridgeRequest>& requests,
                                      const IndexedBatchSink& sink) {
     return readAnswers(receiveEach(requests, sink), sink);

@@ -334,6 +334,32 @@ TEST(ReadAnswers, AKeptBatchThatCannotBeReadFailsItsRequestAloneAndRetryably) {
   EXPECT_EQ(outcomes[1]->objects[0].display(), "kept");
 }
 
+TEST(ReadAnswers, AFailedRequestsKeptObjectsGoToTheSinkAndItKeepsItsOwnError) {
+  // Objects that came before a request failed reach the sink, as they would have while it ran;
+  // a batch of it that cannot be read does not hide why it failed.
+  const std::string kept =
+      "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">"
+      "<S>before the failure</S></Objs>";
+  std::vector<ReceivedAnswer> answers(2);
+  answers[0].outcome = BridgeError{BridgeErrc::kTransient, "database failing over", "", 0};
+  answers[0].batches = {kept};
+  answers[1].outcome = BridgeError{BridgeErrc::kNotFound, "no such mailbox", "", 0};
+  answers[1].batches = {kept, "<Objs Version=\"1.1.0.1\"><broken"};
+  std::vector<std::pair<std::size_t, std::string>> seen;
+  auto outcomes = readAnswers(std::move(answers), [&](std::size_t i, std::vector<PsValue>&& b) {
+    for (const auto& v : b) seen.emplace_back(i, v.display().value_or("?"));
+  });
+  ASSERT_EQ(outcomes.size(), 2u);
+  ASSERT_FALSE(outcomes[0].ok());
+  EXPECT_EQ(outcomes[0].error().code, BridgeErrc::kTransient);
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_EQ(outcomes[1].error().code, BridgeErrc::kNotFound);
+  EXPECT_EQ(outcomes[1].error().message, "no such mailbox");
+  const std::vector<std::pair<std::size_t, std::string>> expected = {{0, "before the failure"},
+                                                                     {1, "before the failure"}};
+  EXPECT_EQ(seen, expected);
+}
+
 TEST(BridgeProcess, ThousandsOfRequestsSentTogetherAreAllAnswered) {
   // More than the host sends ahead at once (16 KB of requests): sent in turns, none lost.
   auto bridge = startOk(sim());
@@ -610,9 +636,19 @@ TEST(BridgePool, ABridgeServesTheNextCallerWhileTheLastOneReadsItsAnswers) {
                                  }));
     EXPECT_TRUE(outcomes.at(0).ok());
   });
+  bool first_reads = false;
   {
     std::unique_lock lock(m);
-    ASSERT_TRUE(changed.wait_for(lock, 20s, [&] { return reading; }));
+    first_reads = changed.wait_for(lock, 20s, [&] { return reading; });
+  }
+  if (!first_reads) {  // the first caller is let go and joined before the test fails
+    {
+      std::lock_guard lock(m);
+      other_answered = true;
+    }
+    changed.notify_all();
+    first.join();
+    FAIL() << "the first caller was given no object within 20 s";
   }
   auto other = pool.run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}});
   bool answered_while_reading = false;
