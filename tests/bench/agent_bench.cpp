@@ -55,16 +55,18 @@ struct Options {
 };
 
 // CPU time used so far by this process (the agent) and by the simulator bridges it runs, which
-// share the machine with it: a harvest's wall time is bounded by both.
-struct CpuMark {
+// share the machine with it: a harvest's wall time is bounded by both. And what the agent has
+// written to storage: a journal write waits for its fsync behind whatever else the disk has.
+struct UsageMark {
   double agent = bench::cpuSeconds();
   std::optional<double> bridges = bench::childrenCpuSeconds();
+  std::optional<double> written_mib = bench::writtenMiB();
 };
 
 // A harvest's figures, with the CPU each side used since `before`.
-void print(const char* what, const agent::HarvestReport& r, const CpuMark& before) {
+void print(const char* what, const agent::HarvestReport& r, const UsageMark& before) {
   const double s = static_cast<double>(r.finished_ms - r.started_ms) / 1e3;
-  const CpuMark now;
+  const UsageMark now;
   std::string bridges;
   if (now.bridges && before.bridges) {
     char text[64];
@@ -78,11 +80,18 @@ void print(const char* what, const agent::HarvestReport& r, const CpuMark& befor
     std::snprintf(text, sizeof text, " (the largest simulator bridge's: %.0f MB)", *largest);
     bridge_rss = text;
   }
+  std::string written;
+  if (now.written_mib && before.written_mib) {
+    char text[64];
+    std::snprintf(text, sizeof text, "; written to storage %.0f MiB",
+                  *now.written_mib - *before.written_mib);
+    written = text;
+  }
   std::printf(
       "%s harvest: %zu devices read, %zu Exchange calls, %.2f s (the agent's CPU: %.2f s%s); %zu "
-      "discovered, %zu changed; peak RSS %.0f MB%s\n",
+      "discovered, %zu changed; peak RSS %.0f MB%s%s\n",
       what, r.devices, r.calls, s, now.agent - before.agent, bridges.c_str(), r.discovered,
-      r.changed, bench::peakRssMb(), bridge_rss.c_str());
+      r.changed, bench::peakRssMb(), bridge_rss.c_str(), written.c_str());
 }
 
 }  // namespace
@@ -168,18 +177,18 @@ int runBench(int argc, char** argv) {
                 std::chrono::duration<double>(*listed - start).count());
     listed.reset();
   };
-  CpuMark cpu;
+  UsageMark mark;
   auto start = Clock::now();
   auto full = harvester.run(agent::HarvestKind::kFull, progress);
   if (!full) return std::fprintf(stderr, "%s\n", full.error().message.c_str()), 1;
-  print("full (into an empty store)", full.value(), cpu);
+  print("full (into an empty store)", full.value(), mark);
   printListing(start);
   // The usual case: every partnership as it was.
-  cpu = CpuMark{};
+  mark = UsageMark{};
   start = Clock::now();
   auto again = harvester.run(agent::HarvestKind::kFull, progress);
   if (!again) return std::fprintf(stderr, "%s\n", again.error().message.c_str()), 1;
-  print("full (nothing changed)", again.value(), cpu);
+  print("full (nothing changed)", again.value(), mark);
   printListing(start);
 
   {
@@ -254,10 +263,10 @@ int runBench(int argc, char** argv) {
 
   agent::Harvester delta_harvester(*harvest_store.value(), *inventory_store.value(),
                                    command_gateway, &journal, clock, harvest_options);
-  cpu = CpuMark{};
+  mark = UsageMark{};
   auto delta = delta_harvester.run(agent::HarvestKind::kDelta);
   if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;
-  print("delta (after the commands)", delta.value(), cpu);
+  print("delta (after the commands)", delta.value(), mark);
   std::printf(
       "delta vs full: %.1f%% of the calls, %.1f%% of the time\n",
       100.0 * static_cast<double>(delta->calls) / static_cast<double>(full->calls),

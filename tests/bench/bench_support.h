@@ -94,6 +94,11 @@ std::optional<double> childrenCpuSeconds();
 // bridges), in MB; nullopt where the system does not tell.
 std::optional<double> childrenPeakRssMb();
 
+// How many bytes this process has had written to storage so far, in MiB: on Linux what it sent
+// to the disk (write_bytes of /proc/self/io, the page cache's write-back included), on Windows
+// the bytes of its write calls; nullopt where the system does not tell.
+std::optional<double> writtenMiB();
+
 // Raises this process's limit of open files (sockets included) as far as it may go, and returns
 // it: on POSIX the hard RLIMIT_NOFILE; Windows has no such small limit.
 std::size_t raiseOpenFileLimit();

@@ -36,6 +36,16 @@ double cpuSeconds() {
   return secondsOf(usage.ru_utime) + secondsOf(usage.ru_stime);
 }
 
+std::optional<double> writtenMiB() {
+  std::ifstream in("/proc/self/io");
+  std::string name;
+  unsigned long long value = 0;
+  while (in >> name >> value) {
+    if (name == "write_bytes:") return static_cast<double>(value) / (1024.0 * 1024.0);
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 // Every running child of this process, as Linux's /proc shows it: its directory and the fields

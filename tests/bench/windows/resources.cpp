@@ -44,6 +44,12 @@ double cpuSeconds() {
   return secondsOf(kernel) + secondsOf(user);
 }
 
+std::optional<double> writtenMiB() {
+  IO_COUNTERS counters{};
+  if (!GetProcessIoCounters(GetCurrentProcess(), &counters)) return std::nullopt;
+  return static_cast<double>(counters.WriteTransferCount) / (1024.0 * 1024.0);
+}
+
 namespace {
 
 // Calls `each` with a handle to every running child of this process; false when the system
