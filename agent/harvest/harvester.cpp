@@ -34,6 +34,9 @@ constexpr std::size_t kMailboxBatch = 512;
 // Mailboxes whose statistics go to a bridge in one request (Bridge::runEach), then are applied
 // together.
 constexpr std::size_t kStatisticsPerRequest = 32;
+// Names (or fingerprints) of new mailboxes the directory adds at a time, in name (key) order,
+// within the transactions above.
+constexpr std::size_t kDeferredNamesAtOnce = 256;
 
 }  // namespace
 
@@ -123,7 +126,21 @@ void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
 }
 
 std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_ms) {
-  // Written as they arrive, a batch at a time: the directory holds them, not the harvest.
+  // Written as they arrive, a batch at a time: the directory holds them, not the harvest. The
+  // names of mailboxes it did not hold go in after the listing, in name order (see
+  // MailboxDirectory::deferNames), and before anything looks a mailbox up by name.
+  if (auto x = directory_.deferNames(); !x)
+    return HarvestError{HarvestErrc::kStore, x.error().message};
+  // Names still kept aside when this ends (a failed harvest's) are forgotten: the next harvest
+  // records their mailboxes again.
+  struct EndDeferring {
+    MailboxDirectory& directory;
+    ~EndDeferring() {
+      if (auto x = directory.endDeferringNames(); !x) {
+        spdlog::warn("harvest: names kept aside could not be forgotten: {}", x.error().message);
+      }
+    }
+  } end_deferring{directory_};
   std::vector<MailboxEntry> batch;
   std::optional<store::StoreError> failed;
   auto flush = [&] {
@@ -144,6 +161,7 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
   flush();
   if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
   if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
+  if (auto x = addDeferredNames(); !x) return HarvestError{HarvestErrc::kStore, x.error().message};
   // Lists an earlier release kept under a name: looked for in a read, moved (under the write
   // lock) only when there are some.
   bool legacy = false;
@@ -193,6 +211,28 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
             if (auto x = directory_.record(*changed[next], now_ms, /*lists=*/true); !x) return x;
             ++next;
           } while (next < changed.size() && !store_.foregroundWaiting() &&
+                   std::chrono::steady_clock::now() < until);
+          return {};
+        },
+        store::Database::Priority::kBackground);
+    if (!written) return written;
+  }
+  return {};
+}
+
+Result<void, store::StoreError> Harvester::addDeferredNames() {
+  auto deferred = directory_.sortDeferredNames();
+  if (!deferred) return deferred.error();
+  if (deferred.value() == 0) return {};  // the usual harvest: nothing new, no write lock
+  for (bool done = false; !done;) {
+    auto written = store_.transaction(
+        [&]() -> Result<void, store::StoreError> {
+          const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
+          do {
+            auto added = directory_.addDeferredNames(kDeferredNamesAtOnce);
+            if (!added) return added.error();
+            done = added.value();
+          } while (!done && !store_.foregroundWaiting() &&
                    std::chrono::steady_clock::now() < until);
           return {};
         },

@@ -126,6 +126,8 @@ class Harvester {
   std::optional<HarvestError> readMailboxes(Pass& pass, std::int64_t now_ms);
   Result<void, store::StoreError> recordMailboxes(std::vector<MailboxEntry>& mailboxes,
                                                   std::int64_t now_ms);
+  // The names of the mailboxes recordMailboxes() found new, in name order.
+  Result<void, store::StoreError> addDeferredNames();
   std::optional<HarvestError> readPartnerships(Pass& pass, std::int64_t since_ms);
   std::optional<HarvestError> readStatistics(Pass& pass);
   // Diffs and applies a mailbox's staged partnerships with the statistics read for it.

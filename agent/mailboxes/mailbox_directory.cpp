@@ -5,6 +5,8 @@
 
 #include "agent/audit/sha256.h"
 #include "agent/inventory/object_text.h"
+#include "common/json/json_value.h"
+#include "common/json/json_writer.h"
 #include "common/text/case_fold.h"
 
 namespace easgate::agent {
@@ -108,54 +110,89 @@ MailboxDirectory::Facts MailboxDirectory::factsOf(const MailboxEntry& e, bool li
   return facts;
 }
 
-Result<bool, store::StoreError> MailboxDirectory::storedAs(const std::string& key,
-                                                           const std::string& fingerprint) {
+Result<MailboxDirectory::Held, store::StoreError> MailboxDirectory::heldAs(
+    const std::string& key, const std::string& fingerprint) {
   auto known = statements_.get("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
   if (!known) return known.error();
   known.value()->bind(1, key);
   auto row = known.value()->step();
   if (!row) return row.error();
-  const bool same = row.value() && known.value()->optionalText(0) == fingerprint;
+  Held held = Held::kNot;
+  if (row.value()) {
+    held = known.value()->optionalText(0) == fingerprint ? Held::kAsIs : Held::kOtherwise;
+  }
   known.value()->reset();
-  return same;
+  return held;
+}
+
+Result<std::vector<std::string>, store::StoreError> MailboxDirectory::storedNames(
+    const std::string& key) {
+  auto q = statements_.get("SELECT names FROM mailbox_directory WHERE key = ?");
+  if (!q) return q.error();
+  q.value()->bind(1, key);
+  auto row = q.value()->step();
+  if (!row) return row.error();
+  std::string text = row.value() ? q.value()->text(0) : std::string();
+  q.value()->reset();
+  std::vector<std::string> names;
+  if (text.empty()) return names;
+  auto parsed = json::parseJson(text);
+  const json::JsonArray* array = parsed ? parsed->asArray() : nullptr;
+  if (!array) {
+    return store::StoreError{
+        store::StoreErrc::kCorrupt,
+        "the names the directory holds for mailbox " + key + " are not a JSON array of strings"};
+  }
+  for (const auto& name : *array) {
+    if (const std::string* n = name.asString()) names.push_back(*n);
+  }
+  return names;
 }
 
 Result<bool, store::StoreError> MailboxDirectory::holds(const MailboxEntry& e, bool lists) {
-  return storedAs(e.key, factsOf(e, lists, {}).fingerprint);
+  auto held = heldAs(e.key, factsOf(e, lists, {}).fingerprint);
+  if (!held) return held.error();
+  return held.value() == Held::kAsIs;
 }
 
 Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
                                                          bool lists, std::string_view also) {
   const Facts facts = factsOf(e, lists, also);
-  auto same = storedAs(e.key, facts.fingerprint);
-  if (!same) return same.error();
-  if (same.value()) return {};
+  auto held = heldAs(e.key, facts.fingerprint);
+  if (!held) return held.error();
+  if (held.value() == Held::kAsIs) return {};
+  const bool defer = deferring_ && held.value() == Held::kNot;
 
-  auto upsert = statements_.get(
-      "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint) "
-      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
-      "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
-      "excluded.fingerprint");
-  if (!upsert) return upsert.error();
-  if (auto r = upsert.value()
-                   ->bind(1, e.key)
-                   .bind(2, e.identity)
-                   .bind(3, e.address)
-                   .bind(4, now)
-                   .bind(5, facts.fingerprint)
-                   .run();
-      !r) {
-    return r;
-  }
   // The names it had may be gone (a rename, a move to another OU): only today's count.
-  auto clear = statements_.get("DELETE FROM mailbox_names WHERE key = ?");
-  if (!clear) return clear.error();
-  if (auto r = clear.value()->bind(1, e.key).run(); !r) return r;
-  auto add = statements_.get("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
-  if (!add) return add.error();
-  for (const auto& n : facts.names) {
-    if (auto r = add.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
+  std::vector<std::string> gone;
+  if (held.value() == Held::kOtherwise) {
+    auto had = storedNames(e.key);
+    if (!had) return had.error();
+    for (auto& n : had.value()) {
+      if (!facts.names.contains(n)) gone.push_back(std::move(n));
+    }
   }
+  std::string names = "[";
+  for (const auto& n : facts.names) {
+    if (names.size() > 1) names += ',';
+    json::appendString(names, n);
+  }
+  names += ']';
+  auto upsert = statements_.get(
+      "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint, names) "
+      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
+      "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
+      "excluded.fingerprint, names = excluded.names");
+  if (!upsert) return upsert.error();
+  store::Statement& u = *upsert.value();
+  u.bind(1, e.key).bind(2, e.identity).bind(3, e.address).bind(4, now);
+  if (defer) {
+    u.bind(5, nullptr);
+  } else {
+    u.bind(5, facts.fingerprint);
+  }
+  if (auto r = u.bind(6, names).run(); !r) return r;
+  if (auto r = writeNames(e, facts, gone, defer); !r) return r;
   if (!lists) return {};
   auto drop =
       statements_.get("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
@@ -297,6 +334,139 @@ Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
     }
   }
   return names->size();
+}
+
+Result<void, store::StoreError> MailboxDirectory::writeNames(const MailboxEntry& e,
+                                                             const Facts& facts,
+                                                             const std::vector<std::string>& gone,
+                                                             bool defer) {
+  if (defer) {
+    auto aside = statements_.get("INSERT INTO temp.deferred_names (name, key) VALUES (?, ?)");
+    if (!aside) return aside.error();
+    for (const auto& n : facts.names) {
+      if (auto r = aside.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
+    }
+    auto digest =
+        statements_.get("INSERT INTO temp.deferred_fingerprints (key, fingerprint) VALUES (?, ?)");
+    if (!digest) return digest.error();
+    return digest.value()->bind(1, e.key).bind(2, facts.fingerprint).run();
+  }
+  auto clear = statements_.get("DELETE FROM mailbox_names WHERE name = ? AND key = ?");
+  if (!clear) return clear.error();
+  for (const auto& n : gone) {
+    if (auto r = clear.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
+  }
+  auto add = statements_.get("INSERT OR IGNORE INTO mailbox_names (name, key) VALUES (?, ?)");
+  if (!add) return add.error();
+  for (const auto& n : facts.names) {
+    if (auto r = add.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
+  }
+  return {};
+}
+
+// The tables of names kept aside are the connection's own (temp): no other connection sees
+// them, and they never reach the write-ahead log. Emptied, not dropped, so the statements
+// prepared on them stay valid.
+Result<void, store::StoreError> MailboxDirectory::deferNames() {
+  if (auto r = database_.execute(R"sql(
+        CREATE TEMP TABLE IF NOT EXISTS deferred_names (name TEXT NOT NULL, key TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS deferred_fingerprints
+          (key TEXT NOT NULL, fingerprint TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS sorted_names (name TEXT NOT NULL, key TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS sorted_fingerprints
+          (key TEXT NOT NULL, fingerprint TEXT NOT NULL);
+      )sql");
+      !r) {
+    return r;
+  }
+  if (auto r = endDeferringNames(); !r) return r;
+  deferring_ = true;
+  return {};
+}
+
+Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
+  deferring_ = false;  // what record() writes from now on goes in at once
+  names_added_ = fingerprints_added_ = 0;
+  auto count = statements_.get("SELECT count(*) FROM temp.deferred_fingerprints");
+  if (!count) return count.error();
+  auto row = count.value()->step();
+  if (!row) return row.error();
+  const auto mailboxes = static_cast<std::size_t>(count.value()->integer(0));
+  count.value()->reset();
+  if (mailboxes == 0) return mailboxes;
+  // Rowids 1..n in the sorted order.
+  auto sorted = database_.execute(R"sql(
+      DELETE FROM temp.sorted_names;
+      DELETE FROM temp.sorted_fingerprints;
+      INSERT INTO temp.sorted_names (rowid, name, key)
+        SELECT row_number() OVER (ORDER BY name, key), name, key FROM temp.deferred_names;
+      INSERT INTO temp.sorted_fingerprints (rowid, key, fingerprint)
+        SELECT row_number() OVER (ORDER BY key), key, fingerprint
+        FROM temp.deferred_fingerprints;
+      DELETE FROM temp.deferred_names;
+      DELETE FROM temp.deferred_fingerprints;
+    )sql");
+  if (!sorted) return sorted.error();
+  return mailboxes;
+}
+
+Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t rows) {
+  const auto n = static_cast<std::int64_t>(rows);
+  // Only for a mailbox still without its fingerprint: one recorded meanwhile by other means
+  // (a command that asked Exchange about it) has the names that recording wrote.
+  auto names = statements_.get(R"sql(
+      INSERT OR IGNORE INTO mailbox_names (name, key)
+        SELECT s.name, s.key FROM temp.sorted_names s
+        JOIN mailbox_directory d ON d.key = s.key AND d.fingerprint IS NULL
+        WHERE s.rowid > ?1 AND s.rowid <= ?2 ORDER BY s.rowid
+    )sql");
+  if (!names) return names.error();
+  auto total = statements_.get("SELECT coalesce(max(rowid), 0) FROM temp.sorted_names");
+  if (!total) return total.error();
+  auto last = total.value()->step();
+  if (!last) return last.error();
+  const std::int64_t name_rows = total.value()->integer(0);
+  total.value()->reset();
+  if (names_added_ < name_rows) {
+    if (auto r = names.value()->bind(1, names_added_).bind(2, names_added_ + n).run(); !r) {
+      return r.error();
+    }
+    names_added_ += n;
+    return false;
+  }
+  auto fingerprints = statements_.get(R"sql(
+      UPDATE mailbox_directory SET fingerprint = s.fingerprint
+        FROM (SELECT key, fingerprint FROM temp.sorted_fingerprints
+              WHERE rowid > ?1 AND rowid <= ?2) s
+        WHERE mailbox_directory.key = s.key AND mailbox_directory.fingerprint IS NULL
+    )sql");
+  if (!fingerprints) return fingerprints.error();
+  if (auto r =
+          fingerprints.value()->bind(1, fingerprints_added_).bind(2, fingerprints_added_ + n).run();
+      !r) {
+    return r.error();
+  }
+  fingerprints_added_ += n;
+  auto more =
+      statements_.get("SELECT EXISTS (SELECT 1 FROM temp.sorted_fingerprints WHERE rowid > ?)");
+  if (!more) return more.error();
+  more.value()->bind(1, fingerprints_added_);
+  auto row = more.value()->step();
+  if (!row) return row.error();
+  const bool left = more.value()->integer(0) != 0;
+  more.value()->reset();
+  return !left;
+}
+
+Result<void, store::StoreError> MailboxDirectory::endDeferringNames() {
+  deferring_ = false;
+  names_added_ = fingerprints_added_ = 0;
+  return database_.execute(R"sql(
+      DELETE FROM temp.deferred_names;
+      DELETE FROM temp.deferred_fingerprints;
+      DELETE FROM temp.sorted_names;
+      DELETE FROM temp.sorted_fingerprints;
+    )sql");
 }
 
 }  // namespace easgate::agent

@@ -187,6 +187,34 @@ TEST_F(Harvests, AStoreThatRefusesTheDirectorysWritesFailsTheHarvestAndSaysWhy) 
   EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 40u) << "the next harvest starts afresh";
 }
 
+TEST_F(Harvests, AHarvestThatFailsWhileAddingNamesLeavesNoMailboxHalfWritten) {
+  // A first harvest adds the names of its new mailboxes after the listing: one that fails then
+  // leaves them unfindable by name and not held as they are, so the next one writes them whole.
+  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_names "
+                           "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
+                  .ok());
+  auto failed = harvester_->run(HarvestKind::kFull);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, HarvestErrc::kStore);
+  const sim::MailboxFacts& first = firstMailbox().facts;
+  EXPECT_EQ(directory_->lookup(first.primarySmtpAddress()).kind, NameLookup::Kind::kUnknown);
+
+  ASSERT_TRUE(db_->execute("DROP TRIGGER refuse").ok());
+  EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 40u);
+  for (const sim::SimMailbox& m : org().mailboxes()) {
+    for (const std::string& name :
+         {std::string(m.facts.identity), m.facts.primarySmtpAddress(), m.facts.sam_account_name}) {
+      const NameLookup found = directory_->lookup(name);
+      EXPECT_EQ(found.kind, NameLookup::Kind::kFound) << name;
+    }
+  }
+  // And the usual harvest after it finds every mailbox as it was: the directory is not written.
+  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE UPDATE ON mailbox_directory "
+                           "BEGIN SELECT RAISE(ABORT, 'written again'); END;")
+                  .ok());
+  EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 0u);
+}
+
 TEST_F(Harvests, RecordsAccessStateChangesFieldByField) {
   harvest(HarvestKind::kFull);
   newEvents();

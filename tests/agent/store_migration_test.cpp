@@ -291,6 +291,84 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
   fs::remove_all(dir);
 }
 
+const fs::path kSchema9 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-9";
+
+// The release before each mailbox's names were kept in its directory row (store migration 10):
+// every name leads where it led, the index by key is gone, the first harvest after the upgrade
+// rewrites no mailbox that did not change, and a renamed mailbox loses the names it no longer
+// has.
+TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
+  const fs::path file = copyOfStore(kSchema9);
+  const fs::path dir = file.parent_path();
+  fs::copy_file(kSchema9 / "easgate-inventory.db", inventoryFile(file));
+  std::vector<std::pair<std::string, std::string>> names;  // (name, key) as that release kept them
+  {
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    auto q = raw.value()->prepare("SELECT name, key FROM mailbox_names ORDER BY name");
+    ASSERT_TRUE(q.ok());
+    while (q->step().value()) names.emplace_back(q->text(0), q->text(1));
+  }
+  ASSERT_EQ(names.size(), 180u);
+  {
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+    AuditLog audit(*db.value());
+    EXPECT_EQ(audit.verify()->entries, 6) << "the audit chain is whole";
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 3);
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names_by_key'"),
+              0);
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM mailbox_directory d WHERE json_array_length(d.names) "
+                    "<> (SELECT count(*) FROM mailbox_names n WHERE n.key = d.key)"),
+              0)
+        << "each row holds its names";
+    MailboxDirectory directory(*db.value());
+    for (const auto& [name, key] : names) {
+      const NameLookup found = directory.lookup(name);
+      EXPECT_EQ(found.kind, NameLookup::Kind::kFound) << name;
+      EXPECT_EQ(found.key, key) << name;
+    }
+
+    // The first harvest after the upgrade finds every mailbox as the directory holds it (the
+    // commands' lists included): it writes none of them.
+    testing::ManualClock clock(SystemClock().nowMs() + 3600'000);
+    CommandJournal journal(*db.value(), audit, clock);
+    auto inventory = InventoryStore::open(inventoryFile(file));
+    ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+    testing::FakeExchangeGateway gateway(organisationOf(kSchema9 / "organisation.json"));
+    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock);
+    auto harvest = harvester.run(HarvestKind::kFull);
+    ASSERT_TRUE(harvest.ok()) << harvest.error().message;
+    EXPECT_EQ(harvest->discovered, 0u);
+    auto written = db.value()->prepare("SELECT count(*) FROM mailbox_directory WHERE seen_ms = ?");
+    ASSERT_TRUE(written.ok());
+    written->bind(1, clock.nowMs());
+    ASSERT_TRUE(written->step().value());
+    EXPECT_EQ(written->integer(0), 0);
+
+    // Renamed: the old address leads nowhere, the new one and the names it kept to it.
+    const NameLookup ann = directory.lookup("ann.ivanova.16@contoso.com");
+    ASSERT_EQ(ann.kind, NameLookup::Kind::kFound);
+    MailboxEntry renamed;
+    renamed.key = ann.key;
+    renamed.identity = "contoso.com/Users/Ann Ivanova 16";
+    renamed.address = "ann.lund@contoso.com";
+    renamed.names = {renamed.identity, renamed.address};
+    ASSERT_TRUE(
+        db.value()
+            ->transaction([&] { return directory.record(renamed, clock.nowMs(), /*lists=*/false); })
+            .ok());
+    EXPECT_EQ(directory.lookup("ann.ivanova.16@contoso.com").kind, NameLookup::Kind::kUnknown);
+    EXPECT_EQ(directory.lookup("ANN.LUND@contoso.com").key, ann.key);
+    EXPECT_EQ(directory.lookup("contoso.com/Users/Ann Ivanova 16").key, ann.key);
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"), 180 - 9 + 2);
+  }
+  fs::remove_all(dir);
+}
+
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
 
 // The status page of the inventory that `easgate demo --mailboxes 30` made in its first harvest

@@ -1,0 +1,160 @@
+// The mailbox directory (agent/mailboxes/) on a real store file: names found, names removed when
+// Exchange stops answering to them, and a harvest's names kept aside and added in name order.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "agent/mailboxes/mailbox_directory.h"
+#include "agent/store/schema.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+MailboxEntry mailbox(const std::string& key, std::vector<std::string> names) {
+  MailboxEntry e;
+  e.key = key;
+  e.identity = "contoso.com/Users/" + key;
+  e.address = key + "@contoso.com";
+  e.names = std::move(names);
+  return e;
+}
+
+class DirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::scratchPath("directory");
+    fs::remove_all(dir_);
+    db_ = store::openStore(store::storeFile(dir_)).value();
+  }
+  void TearDown() override {
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // `name` leads to `key`, or (empty key) to nothing.
+  ::testing::AssertionResult leadsTo(MailboxDirectory& d, const std::string& name,
+                                     const std::string& key) {
+    auto found = d.find(name);
+    if (!found) return ::testing::AssertionFailure() << found.error().message;
+    const std::string got = found->kind == NameLookup::Kind::kFound ? found->key : "";
+    if (got == key) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "'" << name << "' leads to '" << got << "', not '" << key << "'";
+  }
+
+  Result<void, store::StoreError> record(MailboxDirectory& d, const MailboxEntry& e) {
+    return db_->transaction([&] { return d.record(e, 1000, /*lists=*/true); });
+  }
+
+  // addDeferredNames() in transactions of `rows` until it says all are in; how many it took.
+  int addAll(MailboxDirectory& d, std::size_t rows) {
+    int transactions = 0;
+    for (bool done = false; !done && transactions < 1000; ++transactions) {
+      auto r = db_->transaction([&]() -> Result<void, store::StoreError> {
+        auto added = d.addDeferredNames(rows);
+        if (!added) return added.error();
+        done = added.value();
+        return {};
+      });
+      EXPECT_TRUE(r.ok()) << r.error().message;
+    }
+    return transactions;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<store::Database> db_;
+};
+
+TEST_F(DirectoryTest, ARenamedMailboxLosesTheNamesItNoLongerHasAndKeepsTheOthers) {
+  MailboxDirectory d(*db_);
+  ASSERT_TRUE(record(d, mailbox("k1", {"Ann Berg", "ann@contoso.com", "aberg"})).ok());
+  ASSERT_TRUE(record(d, mailbox("k1", {"Ann Lund", "ann@contoso.com", "alund"})).ok());
+  EXPECT_TRUE(leadsTo(d, "ann lund", "k1"));
+  EXPECT_TRUE(leadsTo(d, "ANN@contoso.com", "k1"));
+  EXPECT_TRUE(leadsTo(d, "alund", "k1"));
+  EXPECT_TRUE(leadsTo(d, "Ann Berg", ""));
+  EXPECT_TRUE(leadsTo(d, "aberg", ""));
+  // A name another mailbox takes over is that one's alone.
+  ASSERT_TRUE(record(d, mailbox("k2", {"aberg"})).ok());
+  EXPECT_TRUE(leadsTo(d, "aberg", "k2"));
+}
+
+TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
+  MailboxDirectory d(*db_);
+  ASSERT_TRUE(record(d, mailbox("k0", {"Old One", "old@contoso.com"})).ok());
+  ASSERT_TRUE(d.deferNames().ok());
+  std::vector<MailboxEntry> added;
+  for (int i = 1; i <= 40; ++i) {
+    const std::string n = std::to_string(i);
+    added.push_back(mailbox("k" + n, {"User " + n, "user" + n + "@contoso.com", "u" + n}));
+    ASSERT_TRUE(record(d, added.back()).ok());
+  }
+  // A mailbox the directory held already goes in at once, renamed as it is.
+  ASSERT_TRUE(record(d, mailbox("k0", {"Old One", "older@contoso.com"})).ok());
+  EXPECT_TRUE(leadsTo(d, "older@contoso.com", "k0"));
+  EXPECT_TRUE(leadsTo(d, "old@contoso.com", ""));
+  // Until they are added, a new mailbox is found by none of its names, and held as not yet
+  // written, so a harvest that stops here writes it again next time.
+  EXPECT_TRUE(leadsTo(d, "user7@contoso.com", ""));
+  EXPECT_FALSE(d.holds(added[6], true).value());
+
+  auto sorted = d.sortDeferredNames();
+  ASSERT_TRUE(sorted.ok()) << sorted.error().message;
+  EXPECT_EQ(sorted.value(), 40u);
+  // 120 names, then 40 fingerprints, 16 at a time: 8 and 3 transactions.
+  EXPECT_EQ(addAll(d, 16), 11);
+  for (int i = 1; i <= 40; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_TRUE(leadsTo(d, "user " + n, "k" + n));
+    EXPECT_TRUE(leadsTo(d, "USER" + n + "@contoso.com", "k" + n));
+    EXPECT_TRUE(leadsTo(d, "u" + n, "k" + n));
+    EXPECT_TRUE(d.holds(added[static_cast<std::size_t>(i - 1)], true).value()) << i;
+  }
+  // Recorded again as it is, a mailbox writes nothing; renamed, it loses its old names.
+  ASSERT_TRUE(record(d, mailbox("k3", {"User 3", "user3@contoso.com", "user-three"})).ok());
+  EXPECT_TRUE(leadsTo(d, "u3", ""));
+  EXPECT_TRUE(leadsTo(d, "user-three", "k3"));
+}
+
+TEST_F(DirectoryTest, AMailboxWhoseNamesWereNeverAddedIsWrittenWholeTheNextTime) {
+  MailboxDirectory d(*db_);
+  const MailboxEntry ann = mailbox("k1", {"Ann Berg", "ann@contoso.com"});
+  ASSERT_TRUE(d.deferNames().ok());
+  ASSERT_TRUE(record(d, ann).ok());
+  ASSERT_TRUE(d.endDeferringNames().ok());  // the harvest failed before adding them
+  EXPECT_TRUE(leadsTo(d, "ann berg", ""));
+  EXPECT_FALSE(d.holds(ann, true).value());
+  // The next harvest does not defer a mailbox the directory has a row for.
+  ASSERT_TRUE(d.deferNames().ok());
+  ASSERT_TRUE(record(d, ann).ok());
+  EXPECT_EQ(d.sortDeferredNames().value(), 0u);
+  EXPECT_TRUE(leadsTo(d, "ann berg", "k1"));
+  EXPECT_TRUE(leadsTo(d, "ann@contoso.com", "k1"));
+  EXPECT_TRUE(d.holds(ann, true).value());
+}
+
+TEST_F(DirectoryTest, AMailboxRecordedMeanwhileByAnotherConnectionKeepsWhatThatOneWrote) {
+  // A command resolves a mailbox through Exchange while a harvest holds its names aside: the
+  // command's names (the newer) stay, the harvest's do not come back over them.
+  MailboxDirectory harvest(*db_);
+  auto other_db = store::openStore(store::storeFile(dir_)).value();
+  MailboxDirectory command(*other_db);
+  ASSERT_TRUE(harvest.deferNames().ok());
+  ASSERT_TRUE(record(harvest, mailbox("k1", {"Ann Berg", "aberg"})).ok());
+  const MailboxEntry renamed = mailbox("k1", {"Ann Lund", "alund"});
+  ASSERT_TRUE(
+      other_db->transaction([&] { return command.record(renamed, 2000, /*lists=*/true); }).ok());
+  ASSERT_EQ(harvest.sortDeferredNames().value(), 1u);
+  addAll(harvest, 256);
+  EXPECT_TRUE(leadsTo(harvest, "alund", "k1"));
+  EXPECT_TRUE(leadsTo(harvest, "aberg", ""));
+  EXPECT_TRUE(harvest.holds(renamed, true).value());
+}
+
+}  // namespace
+}  // namespace easgate::agent
