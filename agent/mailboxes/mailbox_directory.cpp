@@ -110,33 +110,23 @@ MailboxDirectory::Facts MailboxDirectory::factsOf(const MailboxEntry& e, bool li
   return facts;
 }
 
-Result<MailboxDirectory::Held, store::StoreError> MailboxDirectory::heldAs(
-    const std::string& key, const std::string& fingerprint) {
-  auto known = statements_.get("SELECT fingerprint FROM mailbox_directory WHERE key = ?");
+Result<MailboxDirectory::Stored, store::StoreError> MailboxDirectory::heldAs(
+    const std::string& key, const std::string& fingerprint, bool with_names) {
+  auto known = statements_.get("SELECT fingerprint, names FROM mailbox_directory WHERE key = ?");
   if (!known) return known.error();
-  known.value()->bind(1, key);
-  auto row = known.value()->step();
+  store::Statement& q = *known.value();
+  q.bind(1, key);
+  auto row = q.step();
   if (!row) return row.error();
-  Held held = Held::kNot;
+  Stored stored;
   if (row.value()) {
-    held = known.value()->optionalText(0) == fingerprint ? Held::kAsIs : Held::kOtherwise;
+    stored.held = q.optionalText(0) == fingerprint ? Held::kAsIs : Held::kOtherwise;
   }
-  known.value()->reset();
-  return held;
-}
-
-Result<std::vector<std::string>, store::StoreError> MailboxDirectory::storedNames(
-    const std::string& key) {
-  auto q = statements_.get("SELECT names FROM mailbox_directory WHERE key = ?");
-  if (!q) return q.error();
-  q.value()->bind(1, key);
-  auto row = q.value()->step();
-  if (!row) return row.error();
-  std::string text = row.value() ? q.value()->text(0) : std::string();
-  q.value()->reset();
-  std::vector<std::string> names;
-  if (text.empty()) return names;
-  auto parsed = json::parseJson(text);
+  std::string names;
+  if (with_names && stored.held == Held::kOtherwise) names = q.text(1);
+  q.reset();
+  if (names.empty()) return stored;
+  auto parsed = json::parseJson(names);
   const json::JsonArray* array = parsed ? parsed->asArray() : nullptr;
   if (!array) {
     return store::StoreError{
@@ -144,40 +134,35 @@ Result<std::vector<std::string>, store::StoreError> MailboxDirectory::storedName
         "the names the directory holds for mailbox " + key + " are not a JSON array of strings"};
   }
   for (const auto& name : *array) {
-    if (const std::string* n = name.asString()) names.push_back(*n);
+    if (const std::string* n = name.asString()) stored.names.push_back(*n);
   }
-  return names;
+  return stored;
 }
 
 Result<bool, store::StoreError> MailboxDirectory::holds(const MailboxEntry& e, bool lists) {
-  auto held = heldAs(e.key, factsOf(e, lists, {}).fingerprint);
-  if (!held) return held.error();
-  return held.value() == Held::kAsIs;
+  auto stored = heldAs(e.key, factsOf(e, lists, {}).fingerprint, /*with_names=*/false);
+  if (!stored) return stored.error();
+  return stored->held == Held::kAsIs;
 }
 
 Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, std::int64_t now,
                                                          bool lists, std::string_view also) {
   const Facts facts = factsOf(e, lists, also);
-  auto held = heldAs(e.key, facts.fingerprint);
-  if (!held) return held.error();
-  if (held.value() == Held::kAsIs) return {};
-  const bool defer = deferring_ && held.value() == Held::kNot;
+  auto stored = heldAs(e.key, facts.fingerprint, /*with_names=*/true);
+  if (!stored) return stored.error();
+  if (stored->held == Held::kAsIs) return {};
+  const bool defer = deferring_ && stored->held == Held::kNot;
 
   // The names it had may be gone (a rename, a move to another OU): only today's count.
   std::vector<std::string> gone;
-  if (held.value() == Held::kOtherwise) {
-    auto had = storedNames(e.key);
-    if (!had) return had.error();
-    for (auto& n : had.value()) {
-      if (!facts.names.contains(n)) gone.push_back(std::move(n));
-    }
+  for (auto& n : stored->names) {
+    if (!facts.names.contains(n)) gone.push_back(std::move(n));
   }
-  std::string names = "[";
-  for (const auto& n : facts.names) {
-    if (names.size() > 1) names += ',';
-    json::appendString(names, n);
-  }
-  names += ']';
+  std::string names;
+  json::JsonWriter w(names);
+  w.beginArray();
+  for (const auto& n : facts.names) w.string(n);
+  w.endArray();
   auto upsert = statements_.get(
       "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint, names) "
       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
@@ -386,18 +371,24 @@ Result<void, store::StoreError> MailboxDirectory::deferNames() {
 
 Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
   deferring_ = false;  // what record() writes from now on goes in at once
-  names_added_ = fingerprints_added_ = 0;
-  auto count = statements_.get("SELECT count(*) FROM temp.deferred_fingerprints");
-  if (!count) return count.error();
-  auto row = count.value()->step();
-  if (!row) return row.error();
-  const auto mailboxes = static_cast<std::size_t>(count.value()->integer(0));
-  count.value()->reset();
-  if (mailboxes == 0) return mailboxes;
-  // Rowids 1..n in the sorted order.
+  auto count = [&](const char* sql) -> Result<std::int64_t, store::StoreError> {
+    auto q = statements_.get(sql);
+    if (!q) return q.error();
+    auto row = q.value()->step();
+    if (!row) return row.error();
+    const std::int64_t n = q.value()->integer(0);
+    q.value()->reset();
+    return n;
+  };
+  auto mailboxes = count("SELECT count(*) FROM temp.deferred_fingerprints");
+  if (!mailboxes) return mailboxes.error();
+  auto names = count("SELECT count(*) FROM temp.deferred_names");
+  if (!names) return names.error();
+  names_to_add_ = names.value();
+  fingerprints_to_add_ = mailboxes.value();
+  if (mailboxes.value() == 0) return std::size_t{0};
+  // Rowids 1..n in the sorted order (deferNames() emptied these tables).
   auto sorted = database_.execute(R"sql(
-      DELETE FROM temp.sorted_names;
-      DELETE FROM temp.sorted_fingerprints;
       INSERT INTO temp.sorted_names (rowid, name, key)
         SELECT row_number() OVER (ORDER BY name, key), name, key FROM temp.deferred_names;
       INSERT INTO temp.sorted_fingerprints (rowid, key, fingerprint)
@@ -407,27 +398,21 @@ Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
       DELETE FROM temp.deferred_fingerprints;
     )sql");
   if (!sorted) return sorted.error();
-  return mailboxes;
+  return static_cast<std::size_t>(mailboxes.value());
 }
 
 Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t rows) {
   const auto n = static_cast<std::int64_t>(rows);
-  // Only for a mailbox still without its fingerprint: one recorded meanwhile by other means
-  // (a command that asked Exchange about it) has the names that recording wrote.
-  auto names = statements_.get(R"sql(
-      INSERT OR IGNORE INTO mailbox_names (name, key)
-        SELECT s.name, s.key FROM temp.sorted_names s
-        JOIN mailbox_directory d ON d.key = s.key AND d.fingerprint IS NULL
-        WHERE s.rowid > ?1 AND s.rowid <= ?2 ORDER BY s.rowid
-    )sql");
-  if (!names) return names.error();
-  auto total = statements_.get("SELECT coalesce(max(rowid), 0) FROM temp.sorted_names");
-  if (!total) return total.error();
-  auto last = total.value()->step();
-  if (!last) return last.error();
-  const std::int64_t name_rows = total.value()->integer(0);
-  total.value()->reset();
-  if (names_added_ < name_rows) {
+  if (names_added_ < names_to_add_) {
+    // Only for a mailbox still without its fingerprint: one recorded meanwhile by other means
+    // (a command that asked Exchange about it) has the names that recording wrote.
+    auto names = statements_.get(R"sql(
+        INSERT OR IGNORE INTO mailbox_names (name, key)
+          SELECT s.name, s.key FROM temp.sorted_names s
+          JOIN mailbox_directory d ON d.key = s.key AND d.fingerprint IS NULL
+          WHERE s.rowid > ?1 AND s.rowid <= ?2 ORDER BY s.rowid
+      )sql");
+    if (!names) return names.error();
     if (auto r = names.value()->bind(1, names_added_).bind(2, names_added_ + n).run(); !r) {
       return r.error();
     }
@@ -447,20 +432,12 @@ Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t r
     return r.error();
   }
   fingerprints_added_ += n;
-  auto more =
-      statements_.get("SELECT EXISTS (SELECT 1 FROM temp.sorted_fingerprints WHERE rowid > ?)");
-  if (!more) return more.error();
-  more.value()->bind(1, fingerprints_added_);
-  auto row = more.value()->step();
-  if (!row) return row.error();
-  const bool left = more.value()->integer(0) != 0;
-  more.value()->reset();
-  return !left;
+  return fingerprints_added_ >= fingerprints_to_add_;
 }
 
 Result<void, store::StoreError> MailboxDirectory::endDeferringNames() {
   deferring_ = false;
-  names_added_ = fingerprints_added_ = 0;
+  names_to_add_ = names_added_ = fingerprints_to_add_ = fingerprints_added_ = 0;
   return database_.execute(R"sql(
       DELETE FROM temp.deferred_names;
       DELETE FROM temp.deferred_fingerprints;

@@ -112,11 +112,15 @@ class MailboxDirectory {
   static Facts factsOf(const MailboxEntry& entry, bool lists, std::string_view also);
   // Names lists are kept under that now resolve to a key: (name, key), newest command first.
   Result<std::vector<std::pair<std::string, std::string>>, store::StoreError> legacyNames();
-  // How the directory holds the mailbox under `key`, against `fingerprint`.
+  // How the directory holds the mailbox under `key`, against `fingerprint`; with `with_names`,
+  // and held otherwise, the names (case-folded) it holds for it. One read of its row.
   enum class Held { kNot, kOtherwise, kAsIs };
-  Result<Held, store::StoreError> heldAs(const std::string& key, const std::string& fingerprint);
-  // The names the directory holds for the mailbox under `key` (case-folded); none if unknown.
-  Result<std::vector<std::string>, store::StoreError> storedNames(const std::string& key);
+  struct Stored {
+    Held held = Held::kNot;
+    std::vector<std::string> names;
+  };
+  Result<Stored, store::StoreError> heldAs(const std::string& key, const std::string& fingerprint,
+                                           bool with_names);
   // record()'s writes of the names: `gone` removed, today's added; or (deferring, for a mailbox
   // not held) today's kept aside.
   Result<void, store::StoreError> writeNames(const MailboxEntry& entry, const Facts& facts,
@@ -124,9 +128,12 @@ class MailboxDirectory {
 
   store::Database& database_;
   store::StatementCache statements_;
-  // Between deferNames() and endDeferringNames(); then how far addDeferredNames() has come.
+  // From deferNames() to sortDeferredNames(); then what addDeferredNames() has to add (rows of
+  // the sorted tables, numbered from 1) and how far it has come.
   bool deferring_ = false;
+  std::int64_t names_to_add_ = 0;
   std::int64_t names_added_ = 0;
+  std::int64_t fingerprints_to_add_ = 0;
   std::int64_t fingerprints_added_ = 0;
 };
 

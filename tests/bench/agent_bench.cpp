@@ -63,7 +63,7 @@ struct UsageMark {
   std::optional<double> written_mib = bench::writtenMiB();
 };
 
-// A harvest's figures, with the CPU each side used since `before`.
+// A harvest's figures, with the CPU each side used and what the agent wrote since `before`.
 void print(const char* what, const agent::HarvestReport& r, const UsageMark& before) {
   const double s = static_cast<double>(r.finished_ms - r.started_ms) / 1e3;
   const UsageMark now;
