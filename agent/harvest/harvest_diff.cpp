@@ -66,7 +66,7 @@ PartnershipDiff diffPartnership(const std::optional<StoredPartnership>& stored,
   PartnershipDiff diff;
   // The usual case: read as it was stored (compared without building the fields).
   const bool as_stored =
-      stored && !stored->removed && statistics_came && recordText(read) == stored->record;
+      stored && !stored->removed && statistics_came && recordTextIs(read, stored->record);
   // Stored as read, statistics current: nothing to write, and no fields are built.
   if (as_stored && !stored->statistics_stale) return diff;
   diff.fields = fieldTextsOf(read);

@@ -8,7 +8,13 @@
 namespace easgate::agent {
 
 std::string formatTimestamp(Timestamp t) {
-  return utc::formatDotNetTicks(t.time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
+  std::string out;
+  appendTimestamp(out, t);
+  return out;
+}
+
+void appendTimestamp(std::string& out, Timestamp t) {
+  utc::appendDotNetTicks(out, t.time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
 }
 
 Timestamp timestampFromDotNetTicks(std::int64_t ticks) {
@@ -131,7 +137,7 @@ void appendFieldValue(std::string& out, const DeviceRecord& record, const Device
     return;
   }
   out += '"';
-  utc::appendDotNetTicks(out, time->time_since_epoch().count() + utc::kUnixEpochDotNetTicks);
+  appendTimestamp(out, *time);
   out += '"';
 }
 

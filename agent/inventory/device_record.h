@@ -19,6 +19,8 @@ using Timestamp = std::chrono::time_point<std::chrono::system_clock, Ticks>;
 
 // ISO 8601 in UTC ("2024-03-05T09:14:27.1234567Z"; no fraction when it is zero).
 std::string formatTimestamp(Timestamp t);
+// The same, appended to `out`.
+void appendTimestamp(std::string& out, Timestamp t);
 // A Timestamp from .NET ticks counted from 0001-01-01T00:00:00Z.
 Timestamp timestampFromDotNetTicks(std::int64_t ticks);
 

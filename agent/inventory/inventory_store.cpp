@@ -325,6 +325,48 @@ bool forEachFlatMember(std::string_view text, Member&& member) {
   return take('}') && at == text.size();
 }
 
+}  // namespace
+
+bool recordTextIs(const DeviceRecord& record, std::string_view text) {
+  // The text recordText() writes, compared member by member as forEachFlatMember() reads it:
+  // equal members in recordText()'s order, as many as it writes, make the same text to the byte.
+  const auto& fields = deviceFields();
+  const std::vector<std::size_t>& order = StoredFieldOrder::get().indexes();
+  thread_local std::string written;  // a member's value as recordText() would write it
+  std::size_t position = 0;
+  bool same = true;
+  const bool flat = forEachFlatMember(text, [&](std::string_view name, std::string_view raw) {
+    if (!same) return;
+    if (position == order.size() || fields[order[position]].name != name) {
+      same = false;
+      return;
+    }
+    const DeviceField& field = fields[order[position++]];
+    if (field.text) {
+      const std::string& value = record.*field.text;
+      // Text that needs no escape is written as it is: most of it, compared without a copy.
+      const bool plain = std::all_of(value.begin(), value.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+      });
+      if (plain) {
+        same = raw == value;
+        return;
+      }
+      written.clear();
+      json::appendString(written, value);  // with its quotes
+      same = std::string_view(written).substr(1, written.size() - 2) == raw;
+      return;
+    }
+    written.clear();
+    if (const auto& time = record.*field.time) appendTimestamp(written, *time);
+    same = raw == written;
+  });
+  return flat && same && position == order.size();
+}
+
+namespace {
+
 // JSON string content without escapes, or nullopt when it has a \u escape (the general parser
 // decodes those).
 std::optional<std::string> unescaped(std::string_view raw) {

@@ -591,6 +591,56 @@ TEST(StoredRecords, ARecordWritesTheTextItsFieldsWrite) {
   EXPECT_NE(recordText(other), recordText(r));
 }
 
+TEST(StoredRecords, ARecordIsFoundAsStoredExactlyWhenItWritesTheStoredText) {
+  // A harvest writes nothing for a partnership whose record is the stored text: recordTextIs
+  // must say so exactly when recordText would write that text, or a change would go unrecorded
+  // (or every partnership be written again).
+  DeviceRecord plain;
+  plain.identity =
+      "Ann\\ExchangeActiveSyncDevices\\iPhone\xc2\xa7"
+      "A1";
+  plain.device_id = "A1";
+  plain.device_type = "iPhone";
+  plain.last_success_sync = timestampFromDotNetTicks(638553491981234567);
+  plain.first_sync_time = timestampFromDotNetTicks(638553491980000000);  // a whole second
+  DeviceRecord escaped = plain;
+  escaped.friendly_name = "Ann's \"work\" phone\t\x01 \\ end\\";
+  escaped.device_model = "\xe5\xb0\x8f\xe7\xb1\xb3 14\xe2\x80\xa8";  // U+2028: escaped
+  DeviceRecord broken = plain;
+  broken.device_os = "iOS \xff 17";  // not UTF-8: written as U+FFFD
+  std::vector<DeviceRecord> records = {DeviceRecord{}, plain, escaped, broken};
+  // Each field changed alone (a time set, or moved by one tick), and a time gone.
+  for (const DeviceField& field : deviceFields()) {
+    DeviceRecord changed = escaped;
+    if (field.text) {
+      (changed.*field.text) += "x";
+    } else {
+      changed.*field.time = timestampFromDotNetTicks(638553491981234568);
+    }
+    records.push_back(changed);
+  }
+  DeviceRecord no_time = plain;
+  no_time.last_success_sync.reset();
+  records.push_back(no_time);
+  for (const DeviceRecord& a : records) {
+    for (const DeviceRecord& b : records) {
+      const std::string text = recordText(b);
+      EXPECT_EQ(recordTextIs(a, text), recordText(a) == text) << recordText(a) << "\n" << text;
+    }
+  }
+  // Texts recordText never writes, though they hold the same fields: not found as stored.
+  const std::string text = recordText(plain);
+  ASSERT_TRUE(recordTextIs(plain, text));
+  const std::string not_written[] = {
+      text.substr(0, text.size() - 1),                    // truncated
+      text.substr(0, text.size() - 1) + ",\"zz\":\"\"}",  // a member more
+      "{" + text.substr(text.find(',') + 1),              // the first member missing
+      " " + text,                                         // space before
+      R"({"deviceId":"A1"})",                             // fewer members
+      "{}"};
+  for (const std::string& t : not_written) EXPECT_FALSE(recordTextIs(plain, t)) << t;
+}
+
 TEST(StoredRecords, AStoredDeviceIsServedAsItsRecordIsWritten) {
   // A page copies each stored field without parsing it into a record: whatever order the members
   // come in (this release's, an earlier one's with fewer fields, a name no field has), the JSON
