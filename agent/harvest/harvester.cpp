@@ -31,9 +31,6 @@ constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
 constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(5);
 // Mailboxes are written to the directory, and taken for their statistics, this many at a time.
 constexpr std::size_t kMailboxBatch = 512;
-// Mailboxes whose statistics go to a bridge in one request (Bridge::runEach), then are applied
-// together.
-constexpr std::size_t kStatisticsPerRequest = 32;
 // Names (or fingerprints) of new mailboxes the directory adds at a time, in name (key) order,
 // within the transactions above.
 constexpr std::size_t kDeferredNamesAtOnce = 256;
@@ -306,7 +303,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
       {
         std::lock_guard lock(taking);
         std::string mailbox;
-        while (mailboxes.size() < kStatisticsPerRequest && nextMailbox(mailbox)) {
+        while (mailboxes.size() < kStatisticsPerLot && nextMailbox(mailbox)) {
           mailboxes.push_back(std::move(mailbox));
         }
       }
@@ -352,7 +349,8 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   };
   std::vector<std::thread> workers;
   // One worker more than requests at once: while one applies what it read, the bridges are
-  // all asked.
+  // all asked. (One more again, to read a lot's answers while another applies, was within this
+  // VM's noise: tests/bench/README.md.)
   for (std::size_t i = 0; i < options_.parallelism; ++i) workers.emplace_back(worker);
   worker();
   for (auto& w : workers) w.join();

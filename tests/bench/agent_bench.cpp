@@ -162,9 +162,9 @@ int runBench(int argc, char** argv) {
   agent::Harvester harvester(*harvest_store.value(), *inventory_store.value(), gateway, &journal,
                              clock, harvest_options);
   std::printf(
-      "full harvests through %zu bridge(s) (statistics requests of up to 32 mailboxes, %zu at a "
-      "time)\n",
-      o.bridges, harvest_options.parallelism);
+      "full harvests through %zu bridge(s) (statistics asked for up to %zu mailboxes at once, %zu "
+      "lots at a time)\n",
+      o.bridges, agent::kStatisticsPerLot, harvest_options.parallelism);
 
   // When the listing ends: the harvest's first progress report, before any statistics.
   std::optional<Clock::time_point> listed;
