@@ -36,7 +36,7 @@ std::string recordText(const DeviceFieldTexts& fields);
 // The same text straight from a record (fieldTextsOf() then recordText(), without the map).
 std::string recordText(const DeviceRecord& record);
 // recordText(record) == text, without writing the text: how a harvest finds a partnership as
-// it was stored (for 200,000 of them, writing each record's text was a twentieth of the time).
+// it was stored (writing each record's text took a twentieth of a usual full harvest).
 bool recordTextIs(const DeviceRecord& record, std::string_view text);
 Result<DeviceFieldTexts, store::StoreError> fieldTextsFromRecord(const std::string& record);
 // A record from its stored form (recordFromFieldTexts(fieldTextsFromRecord()), without the map).
