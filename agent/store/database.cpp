@@ -4,10 +4,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <mutex>
 
 #include <sqlite3.h>
 
-#include <mutex>
+#include "agent/store/write_behind.h"
 
 namespace easgate::agent::store {
 namespace {
@@ -166,21 +167,38 @@ class WriteGate {
   int foreground_waiting_ = 0;
 };
 
-std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
+// One T per file of this process, shared by the connections that open it (by the file's
+// canonical path) and gone with the last of them.
+template <typename T>
+std::shared_ptr<T> sharedFor(const std::filesystem::path& file, const std::function<T*()>& make) {
   static std::mutex registry_mutex;
-  static std::map<std::filesystem::path, std::weak_ptr<WriteGate>> registry;
+  static std::map<std::filesystem::path, std::weak_ptr<T>> registry;
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(file, ec);
   if (ec) canonical = std::filesystem::absolute(file, ec);
   std::lock_guard lock(registry_mutex);
   std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });  // closed
   auto& slot = registry[canonical];
-  auto gate = slot.lock();
-  if (!gate) {
-    gate = std::make_shared<WriteGate>();
-    slot = gate;
+  auto shared = slot.lock();
+  if (!shared) {
+    shared.reset(make());
+    slot = shared;
   }
-  return gate;
+  return shared;
+}
+
+std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
+  return sharedFor<WriteGate>(file, [] { return new WriteGate; });
+}
+
+// While a connection to `file` commits without waiting for the disk: its writes, in the file and
+// its write-ahead log, go to the disk behind it (store/write_behind.h).
+std::shared_ptr<WriteBehind> writeBehindFor(const std::filesystem::path& file) {
+  return sharedFor<WriteBehind>(file, [&] {
+    auto wal = file;
+    wal += "-wal";
+    return new WriteBehind({file, wal});
+  });
 }
 
 }  // namespace
@@ -188,6 +206,7 @@ std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
 struct Database::Impl {
   sqlite3* db = nullptr;
   std::shared_ptr<WriteGate> gate;
+  std::shared_ptr<WriteBehind> write_behind;  // from commitWithoutWaitingForTheDisk()
   std::mutex transaction_mutex;
   std::filesystem::path file;
   // Set by SQLite's hook under the connection's own mutex, read by transaction() after it.
@@ -260,7 +279,11 @@ Result<std::unique_ptr<Database>, StoreError> Database::openToRead(
 }
 
 Result<void, StoreError> Database::commitWithoutWaitingForTheDisk() {
-  return execute("PRAGMA synchronous = NORMAL");
+  if (auto r = execute("PRAGMA synchronous = NORMAL"); !r) return r;
+  if (WriteBehind::supported() && !impl_->write_behind) {
+    impl_->write_behind = writeBehindFor(impl_->file);
+  }
+  return {};
 }
 
 Result<void, StoreError> Database::execute(std::string_view sql) {

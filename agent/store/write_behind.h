@@ -1,0 +1,55 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+// Writes of a connection that commits without waiting for the disk (store::Database's
+// commitWithoutWaitingForTheDisk: the harvest's) stay in the operating system's page cache until
+// something syncs their file. On a host with memory to spare nothing else sends them sooner, and
+// the first sync sends them all at once: the checkpoint at the end of a first harvest of 100,000
+// mailboxes sent about a gigabyte, and a journal commit queued behind it on the same disk (the
+// fsync an MDM's 202 waits for) took 110-180 ms instead of 1-2 (tests/bench/README.md).
+// A WriteBehind sends such files' dirty pages to the disk every `period`, without waiting for
+// them and without asking the disk to flush its cache, so that a sync finds little left to write.
+namespace easgate::agent::store {
+
+// Starts writing `file`'s dirty pages to the disk and returns at once; false when the file cannot
+// be opened (it may not exist yet, as a -wal before the first write). Linux (sync_file_range);
+// elsewhere a no-op that returns false: Windows' cache manager writes dirty pages behind by itself
+// within about a second.
+bool startWriteback(const std::filesystem::path& file);
+
+class WriteBehind {
+ public:
+  using Push = std::function<void(const std::filesystem::path&)>;
+  static constexpr std::chrono::milliseconds kPeriod{50};
+
+  // Pushes each of `files` every `period` from a thread of its own, until destroyed.
+  explicit WriteBehind(
+      std::vector<std::filesystem::path> files, std::chrono::milliseconds period = kPeriod,
+      Push push = [](const std::filesystem::path& f) { (void)startWriteback(f); });
+  ~WriteBehind();
+  WriteBehind(const WriteBehind&) = delete;
+  WriteBehind& operator=(const WriteBehind&) = delete;
+
+  // Whether pushing does anything on this system (Linux).
+  static bool supported();
+
+ private:
+  void run();
+
+  const std::vector<std::filesystem::path> files_;
+  const std::chrono::milliseconds period_;
+  const Push push_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: started once the members above are ready
+};
+
+}  // namespace easgate::agent::store
