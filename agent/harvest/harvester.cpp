@@ -15,6 +15,7 @@
 #include "agent/inventory/exchange_mapping.h"
 #include "agent/inventory/object_text.h"
 #include "agent/policy/organisation_policy.h"
+#include "common/threads/priority.h"
 #include "protocol/validation.h"
 
 namespace easgate::agent {
@@ -350,8 +351,15 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   std::vector<std::thread> workers;
   // One worker more than requests at once: while one applies what it read, the bridges are
   // all asked. (One more again, to read a lot's answers while another applies, was within this
-  // VM's noise: tests/bench/README.md.)
-  for (std::size_t i = 0; i < options_.parallelism; ++i) workers.emplace_back(worker);
+  // VM's noise: tests/bench/README.md.) Each at the harvest's own priority (AgentLoop's thread
+  // runs below normal; Windows does not pass a thread's priority on to those it starts).
+  const threads::Priority priority = threads::thisThreadPriority();
+  for (std::size_t i = 0; i < options_.parallelism; ++i) {
+    workers.emplace_back([&worker, priority] {
+      (void)threads::setThisThreadPriority(priority);  // refused: the worker runs as it is
+      worker();
+    });
+  }
   worker();
   for (auto& w : workers) w.join();
   // Partnerships whose Identity names no mailbox: no statistics to ask for.

@@ -4,11 +4,16 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "agent/agent_loop.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
+#include "common/threads/priority.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
@@ -72,6 +77,17 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     options.full_harvest_every_ms = 3600'000;
     options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
     options.poll = 10min;                // by the clock, which moves only when the test says
+    // The priority of the thread each call to Exchange came from, by cmdlet.
+    std::mutex calls_mutex;
+    std::map<std::string, std::set<threads::Priority>> priorities;
+    gateway.onCall([&](const powershell::BridgeRequest& request) {
+      std::lock_guard lock(calls_mutex);
+      priorities[request.cmdlet].insert(threads::thisThreadPriority());
+    });
+    auto prioritiesOf = [&](const std::string& cmdlet) {
+      std::lock_guard lock(calls_mutex);
+      return priorities[cmdlet];
+    };
     AgentLoop loop(executor, harvester, clock, options);
     std::thread running([&] { loop.run(); });
 
@@ -88,6 +104,13 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     EXPECT_TRUE(eventually([&] {
       return journal.get(submitted->command.id).value().state == CommandState::kSucceeded;
     }));
+    // Harvests give way to the rest of the agent, their workers included; commands do not.
+    const std::set<threads::Priority> below{threads::Priority::kBelowNormal};
+    const std::set<threads::Priority> normal{threads::Priority::kNormal};
+    EXPECT_EQ(prioritiesOf("Get-MobileDevice"), below);
+    EXPECT_EQ(prioritiesOf("Get-MobileDeviceStatistics"), below);
+    EXPECT_EQ(prioritiesOf("Set-CASMailbox"), normal) << "the block";
+    EXPECT_EQ(threads::thisThreadPriority(), threads::Priority::kNormal) << "only their threads";
 
     // Throttled: the retry is due 30 s later by the loop's clock, and the loop waits for that
     // clock, not for real time.
