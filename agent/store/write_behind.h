@@ -13,7 +13,7 @@
 // something syncs their file. On a host with memory to spare nothing else sends them sooner, and
 // the first sync sends them all at once: the checkpoint at the end of a first harvest of 100,000
 // mailboxes sent about a gigabyte, and a journal commit queued behind it on the same disk (the
-// fsync an MDM's 202 waits for) took 110-180 ms instead of 1-2 (tests/bench/README.md).
+// fsync an MDM's 202 waits for) took 90-180 ms instead of 1-2 (tests/bench/README.md).
 // A WriteBehind sends such files' dirty pages to the disk every `period`, without waiting for
 // them and without asking the disk to flush its cache, so that a sync finds little left to write.
 namespace easgate::agent::store {

@@ -9,7 +9,10 @@ namespace easgate::threads {
 namespace {
 
 TEST(ThreadPriority, ALoweredThreadIsBelowNormalAndNoOtherIs) {
-  ASSERT_EQ(thisThreadPriority(), Priority::kNormal) << "the test starts at normal priority";
+  if (thisThreadPriority() != Priority::kNormal) {
+    GTEST_SKIP() << "SKIPPED: the tests themselves run below normal priority (under `nice`?), so "
+                    "a lowered thread cannot be told from the others";
+  }
   Priority lowered = Priority::kNormal;
   Priority started_by_it = Priority::kNormal;
   std::thread([&] {

@@ -4,26 +4,40 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 namespace easgate::threads {
+
+#if defined(__linux__)
+
 namespace {
 
 constexpr int kBelowNormalNice = 10;
 
-}  // namespace
+// The calling thread's nice value; nullopt when it cannot be read.
+std::optional<int> thisThreadNice() {
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  if (errno != 0) return std::nullopt;
+  return nice;
+}
 
-#if defined(__linux__)
+}  // namespace
 
 // On Linux a nice value belongs to a thread (the kernel's task), named by its thread id.
 bool setThisThreadPriority(Priority priority) {
   const int nice = priority == Priority::kBelowNormal ? kBelowNormalNice : 0;
+  // Already as low (an agent started under `nice`): raising it would need a privilege.
+  if (const auto now = thisThreadNice();
+      priority == Priority::kBelowNormal && now && *now >= nice) {
+    return true;
+  }
   return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) == 0;
 }
 
 Priority thisThreadPriority() {
-  errno = 0;
-  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-  return errno == 0 && nice > 0 ? Priority::kBelowNormal : Priority::kNormal;
+  const auto nice = thisThreadNice();
+  return nice && *nice > 0 ? Priority::kBelowNormal : Priority::kNormal;
 }
 
 #else
