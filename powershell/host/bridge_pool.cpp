@@ -2,10 +2,92 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <deque>
+#include <future>
+#include <thread>
+
+#include "common/threads/priority.h"
+
 namespace easgate::powershell {
 
+// A thread made with the pool, and so at its maker's priority, that starts bridges for callers
+// running below it. Each start gets a thread of its own, made by this one (so at its priority):
+// bridges start side by side, as when each caller starts its own.
+class BridgePool::Starter {
+ public:
+  using Started = Result<std::unique_ptr<Bridge>, BridgeError>;
+
+  Starter() : priority_(threads::thisThreadPriority()), thread_([this] { run(); }) {}
+  ~Starter() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // Whether the calling thread runs below the pool's priority.
+  bool below() const {
+    return priority_ == threads::Priority::kNormal &&
+           threads::thisThreadPriority() == threads::Priority::kBelowNormal;
+  }
+
+  // Runs `factory` on a thread at the pool's priority; returns what it returned.
+  Started start(const BridgeFactory& factory) {
+    std::packaged_task<Started()> task([&factory] { return factory(); });
+    auto started = task.get_future();
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_all();
+    return started.get();
+  }
+
+ private:
+  struct Starting {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      std::erase_if(starting_, [](Starting& s) {
+        if (!*s.done) return false;
+        s.thread.join();
+        return true;
+      });
+      if (tasks_.empty()) break;  // stopping
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      starting_.push_back({std::thread([task = std::move(task), done]() mutable {
+                             task();
+                             *done = true;
+                           }),
+                           done});
+    }
+    lock.unlock();
+    for (auto& s : starting_) s.thread.join();
+  }
+
+  const threads::Priority priority_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<Started()>> tasks_;
+  std::vector<Starting> starting_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: started once the members above are ready
+};
+
 BridgePool::BridgePool(BridgeFactory factory, std::size_t size)
-    : factory_(std::move(factory)), slots_(size == 0 ? 1 : size) {
+    : factory_(std::move(factory)),
+      starter_(std::make_unique<Starter>()),
+      slots_(size == 0 ? 1 : size) {
   stats_.size = slots_.size();
 }
 
@@ -56,7 +138,7 @@ Result<Bridge*, BridgeError> BridgePool::ensureStarted(std::size_t slot,
     ++stats_.replaced;
   }
   bridge.reset();
-  auto started = factory_();
+  auto started = starter_->below() ? starter_->start(factory_) : factory_();
   if (!started) {
     spdlog::error("bridge pool: slot {}: no bridge could be started: {}", slot,
                   started.error().message);

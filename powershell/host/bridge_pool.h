@@ -17,7 +17,10 @@ using BridgeFactory = std::function<Result<std::unique_ptr<Bridge>, BridgeError>
 
 // N bridges behind one Bridge: at most `size` requests run at once (Exchange caps sessions
 // per account: 18 on-premises by default, a few in Exchange Online), each on a warm bridge.
-// A bridge that crashed or hung is replaced when its slot is next used.
+// A bridge that crashed or hung is replaced when its slot is next used. Bridges start at the
+// priority of the thread that made the pool, whichever thread first needs them: a process and
+// the threads that read it take the priority of the thread that starts them, and a harvest's
+// threads run below normal (common/threads/priority.h) while commands use the same bridges.
 class BridgePool final : public Bridge {
  public:
   BridgePool(BridgeFactory factory, std::size_t size);
@@ -54,6 +57,9 @@ class BridgePool final : public Bridge {
   Result<Bridge*, BridgeError> ensureStarted(std::size_t slot, std::unique_ptr<Bridge>& bridge);
 
   BridgeFactory factory_;
+  // For a caller below the pool's priority: starts bridges on threads at the pool's.
+  class Starter;
+  std::unique_ptr<Starter> starter_;
   mutable std::mutex mutex_;
   std::condition_variable slot_freed_;
   std::vector<Slot> slots_;

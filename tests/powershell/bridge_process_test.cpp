@@ -4,14 +4,17 @@
 
 #ifndef _WIN32
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #endif
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "common/threads/priority.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
 #include "tests/support/scratch.h"
@@ -664,6 +667,51 @@ TEST(BridgePool, ABridgeServesTheNextCallerWhileTheLastOneReadsItsAnswers) {
       << "the other caller waited until the first had read all of its answers";
   EXPECT_GT(read_objects, 1u);
   EXPECT_EQ(pool.stats().started, 1u);
+}
+
+// A harvest's threads run below normal priority and commands use the same bridges: a bridge
+// (its process and the threads that read it) starts at the pool's priority whoever needs it.
+TEST(BridgePool, StartsBridgesAtItsOwnPriorityWhicheverThreadNeedsThem) {
+  if (threads::thisThreadPriority() != threads::Priority::kNormal) {
+    GTEST_SKIP() << "SKIPPED: the tests themselves run below normal priority (under `nice`?)";
+  }
+  std::mutex mutex;
+  std::vector<threads::Priority> starts;  // the priority each bridge was started at
+  std::vector<int> nices;                 // Linux: each bridge process's nice value
+  BridgePool pool(
+      [&]() -> Result<std::unique_ptr<Bridge>, BridgeError> {
+        const auto priority = threads::thisThreadPriority();
+        auto started = BridgeProcess::start(sim(), {});
+        if (!started) return started.error();
+        std::lock_guard lock(mutex);
+        starts.push_back(priority);
+#if defined(__linux__)
+        errno = 0;
+        nices.push_back(::getpriority(PRIO_PROCESS, static_cast<id_t>(started.value()->pid())));
+#endif
+        return std::unique_ptr<Bridge>(std::move(started).value());
+      },
+      2);
+  // Two harvest workers, each needing a bridge of its own at once.
+  std::atomic<int> ok{0};
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 2; ++i) {
+    workers.emplace_back([&] {
+      ASSERT_TRUE(threads::setThisThreadPriority(threads::Priority::kBelowNormal));
+      std::this_thread::sleep_for(20ms);  // both waiting for a bridge at the same time, mostly
+      for (int r = 0; r < 3; ++r) {
+        if (pool.run(BridgeRequest{"Get-ActiveSyncOrganizationSettings", {}}).ok()) ++ok;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(ok.load(), 6);
+  EXPECT_EQ(pool.stats().started, 2u);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(starts, std::vector<threads::Priority>(2, threads::Priority::kNormal));
+#if defined(__linux__)
+  EXPECT_EQ(nices, std::vector<int>(2, 0)) << "the processes too";
+#endif
 }
 
 TEST(BridgePool, WarmStartsEveryBridgeOrSaysWhyNot) {
