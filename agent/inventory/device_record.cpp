@@ -1,5 +1,7 @@
 #include "agent/inventory/device_record.h"
 
+#include <cstring>
+
 #include "common/json/json_writer.h"
 #include "common/text/ascii.h"
 #include "common/time/utc_time.h"
@@ -93,6 +95,10 @@ bool setFieldText(DeviceRecord& record, const DeviceField& field, std::string_vi
   return true;
 }
 
+namespace {
+
+// What goes before each field's value, in deviceFields() order: `{"mailboxIdentity":` for the
+// first, `,"mailboxAddress":` and so on after it.
 const std::vector<std::string>& deviceJsonKeys() {
   static const std::vector<std::string> kKeys = [] {
     std::vector<std::string> keys;
@@ -107,6 +113,7 @@ const std::vector<std::string>& deviceJsonKeys() {
   return kKeys;
 }
 
+// The `extra` members (name, time in Unix ms), then the closing brace.
 void endDeviceJson(std::string& out, std::initializer_list<JsonTime> extra) {
   for (const auto& [name, unix_ms] : extra) {
     out += ',';
@@ -117,8 +124,6 @@ void endDeviceJson(std::string& out, std::initializer_list<JsonTime> extra) {
   }
   out += '}';
 }
-
-namespace {
 
 // A field's value: a string, or null when Exchange gave none.
 void appendFieldValue(std::string& out, const DeviceRecord& record, const DeviceField& field) {
@@ -146,9 +151,39 @@ void appendFieldValue(std::string& out, const DeviceRecord& record, const Device
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra) {
   const auto& fields = deviceFields();
-  writeDeviceJson(
-      out, [&](std::size_t i, std::string& json) { appendFieldValue(json, record, fields[i]); },
-      extra);
+  const std::vector<std::string>& keys = deviceJsonKeys();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    out += keys[i];
+    appendFieldValue(out, record, fields[i]);
+  }
+  endDeviceJson(out, extra);
+}
+
+void appendDeviceJson(std::string& out, std::span<const std::string_view> contents,
+                      std::initializer_list<JsonTime> extra) {
+  const std::vector<std::string>& keys = deviceJsonKeys();
+  std::size_t size = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    size += keys[i].size() + (contents[i].empty() ? 4 : contents[i].size() + 2);
+  }
+  const std::size_t start = out.size();
+  out.resize(start + size);
+  char* at = out.data() + start;
+  auto copy = [&at](std::string_view text) {
+    std::memcpy(at, text.data(), text.size());
+    at += text.size();
+  };
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    copy(keys[i]);
+    if (contents[i].empty()) {
+      copy("null");
+    } else {
+      *at++ = '"';
+      copy(contents[i]);
+      *at++ = '"';
+    }
+  }
+  endDeviceJson(out, extra);
 }
 
 void appendDeviceJson(std::string& out, const DeviceRecord& record,

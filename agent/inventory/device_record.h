@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <ratio>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,29 +90,17 @@ struct JsonTime {
   std::string_view name;
   std::int64_t unix_ms = 0;
 };
-// What goes before each field's value, in deviceFields() order: `{"mailboxIdentity":` for the
-// first, `,"mailboxAddress":` and so on after it.
-const std::vector<std::string>& deviceJsonKeys();
-// The `extra` members, then the closing brace.
-void endDeviceJson(std::string& out, std::initializer_list<JsonTime> extra);
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       std::initializer_list<JsonTime> extra = {});
 // The same shape with only `fields`, in their order (an export's --columns).
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       const std::vector<const DeviceField*>& fields);
-
-// The shape appendDeviceJson writes, for a device read from elsewhere (the inventory's stored
-// form): `value(index, out)` appends field `index`'s value as JSON, null when it has none.
-// Inline: a page of 1,000 devices calls `value` 31,000 times.
-template <typename Value>
-void writeDeviceJson(std::string& out, Value&& value, std::initializer_list<JsonTime> extra) {
-  const std::vector<std::string>& keys = deviceJsonKeys();
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    out += keys[i];
-    value(i, out);
-  }
-  endDeviceJson(out, extra);
-}
+// The same shape as the first, for a device read from elsewhere (the inventory's stored form):
+// `contents[i]`, one for each of deviceFields(), is field i's value as JSON string content,
+// escapes written, as it goes between the quotes; empty for null. Copied as it is, sized
+// first: a page of 1,000 devices writes 31,000 of them.
+void appendDeviceJson(std::string& out, std::span<const std::string_view> contents,
+                      std::initializer_list<JsonTime> extra);
 
 // A field's value as text; empty when there is none.
 std::string fieldText(const DeviceRecord& record, const DeviceField& field);

@@ -243,6 +243,10 @@ class StoredFieldOrder {
   // deviceFields() indexes, in stored order.
   const std::vector<std::size_t>& indexes() const { return indexes_; }
 
+  // What the `position`th member of a record this release wrote starts with, up to its
+  // value's opening quote: `{"accessControlRule":"` for the first, `,"accessState":"` after.
+  const std::vector<std::string>& openings() const { return openings_; }
+
   // The deviceFields() index of the member `name`, the `position`th of its record; nullopt for
   // a name that is no field.
   std::optional<std::size_t> indexOf(std::size_t position, std::string_view name) const {
@@ -263,9 +267,16 @@ class StoredFieldOrder {
     }
     std::sort(indexes_.begin(), indexes_.end(),
               [&](std::size_t a, std::size_t b) { return fields[a].name < fields[b].name; });
+    for (std::size_t i : indexes_) {
+      std::string opening(openings_.empty() ? "{" : ",");
+      json::appendString(opening, fields[i].name);
+      opening += ":\"";
+      openings_.push_back(std::move(opening));
+    }
   }
 
   std::vector<std::size_t> indexes_;
+  std::vector<std::string> openings_;
   std::unordered_map<std::string_view, std::size_t> by_name_;
 };
 
@@ -287,6 +298,19 @@ std::string recordText(const DeviceRecord& record) {
 
 namespace {
 
+// Where the JSON string content that starts at `start` ends: its closing quote, the first quote
+// (memchr: a page of 1,000 devices is about a megabyte of these) that no odd run of backslashes
+// escapes; npos when there is none.
+std::size_t closingQuote(std::string_view text, std::size_t start) {
+  for (std::size_t quote = text.find('"', start); quote != std::string_view::npos;
+       quote = text.find('"', quote + 1)) {
+    std::size_t backslashes = 0;
+    while (quote - backslashes > start && text[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote;
+  }
+  return std::string_view::npos;
+}
+
 // The stored form is a flat object of strings that recordText() wrote: read directly, for a
 // page of 1,000 devices reads 1,000 of them. Calls `member` with each name and its value as
 // JSON string content (escapes as written); false for anything else.
@@ -300,20 +324,11 @@ bool forEachFlatMember(std::string_view text, Member&& member) {
   };
   auto string = [&](std::string_view& out) {
     if (!take('"')) return false;
-    const std::size_t start = at;
-    // The next quote (memchr: a page of 1,000 devices is about a megabyte of these) ends the
-    // string unless an odd run of backslashes escapes it.
-    for (std::size_t quote = text.find('"', at); quote != std::string_view::npos;
-         quote = text.find('"', quote + 1)) {
-      std::size_t backslashes = 0;
-      while (quote - backslashes > start && text[quote - backslashes - 1] == '\\') ++backslashes;
-      if (backslashes % 2 == 0) {
-        out = text.substr(start, quote - start);
-        at = quote + 1;
-        return true;
-      }
-    }
-    return false;
+    const std::size_t end = closingQuote(text, at);
+    if (end == std::string_view::npos) return false;
+    out = text.substr(at, end - at);
+    at = end + 1;
+    return true;
   };
   if (!take('{')) return false;
   if (take('}')) return at == text.size();
@@ -323,6 +338,27 @@ bool forEachFlatMember(std::string_view text, Member&& member) {
     member(name, value);
   } while (take(','));
   return take('}') && at == text.size();
+}
+
+// A record exactly as this release writes it (every field, in stored order): each member's
+// value as JSON string content into `raw`, by deviceFields() index, without reading a name (each
+// member must start with its position's opening). False for any other text, which
+// forEachFlatMember() reads by name: an earlier release's record, or not a record at all.
+bool readCurrentRecord(std::string_view text, std::vector<std::string_view>& raw) {
+  const StoredFieldOrder& order = StoredFieldOrder::get();
+  const std::vector<std::string>& openings = order.openings();
+  const std::vector<std::size_t>& indexes = order.indexes();
+  std::size_t at = 0;
+  for (std::size_t position = 0; position < openings.size(); ++position) {
+    const std::string& opening = openings[position];
+    if (text.compare(at, opening.size(), opening) != 0) return false;
+    at += opening.size();
+    const std::size_t end = closingQuote(text, at);
+    if (end == std::string_view::npos) return false;
+    raw[indexes[position]] = text.substr(at, end - at);
+    at = end + 1;
+  }
+  return at + 1 == text.size() && text[at] == '}';
 }
 
 }  // namespace
@@ -456,32 +492,23 @@ void appendStoredDeviceJson(std::string& out, const StoredDeviceView& device) {
   // Each field's stored JSON string content, by its place in deviceFields(); copied as it is:
   // the stored form and the API's escape strings alike (common/json/json_writer.h). Kept per
   // thread: a page asks for it once per device.
-  const StoredFieldOrder& order = StoredFieldOrder::get();
   thread_local std::vector<std::string_view> raw;
   raw.assign(deviceFields().size(), std::string_view());
-  std::size_t position = 0;
-  const bool flat =
-      forEachFlatMember(device.record, [&](std::string_view name, std::string_view v) {
-        if (const auto index = order.indexOf(position++, name)) raw[*index] = v;
-      });
-  if (flat) {
-    writeDeviceJson(
-        out,
-        [&](std::size_t i, std::string& json) {
-          if (raw[i].empty()) {
-            json += "null";
-          } else {
-            json += '"';
-            json += raw[i];
-            json += '"';
-          }
-        },
-        seen);
+  bool flat = readCurrentRecord(device.record, raw);
+  if (!flat) {  // an earlier release's record: each member found by its name
+    const StoredFieldOrder& order = StoredFieldOrder::get();
+    std::size_t position = 0;
+    flat = forEachFlatMember(device.record, [&](std::string_view name, std::string_view v) {
+      if (const auto index = order.indexOf(position++, name)) raw[*index] = v;
+    });
+  }
+  if (!flat) {
+    // Not the usual form: through a record.
+    auto record = recordFromText(std::string(device.record));
+    appendDeviceJson(out, record ? record.value() : DeviceRecord{}, seen);
     return;
   }
-  // Not the usual form: through a record.
-  auto record = recordFromText(std::string(device.record));
-  appendDeviceJson(out, record ? record.value() : DeviceRecord{}, seen);
+  appendDeviceJson(out, raw, seen);
 }
 
 // --- HarvestWrite -----------------------------------------------------------------------------

@@ -582,6 +582,7 @@ TEST(StoredRecords, ARecordWritesTheTextItsFieldsWrite) {
   r.identity = "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook";
   r.device_id = "D1";
   r.friendly_name = "Ann's \"work\" phone\t\x01";
+  r.device_model = "ends in a backslash \\";  // its stored content ends \\ before the quote
   r.is_managed = "True";
   r.last_success_sync = timestampFromDotNetTicks(638553491981234567);
   EXPECT_EQ(recordText(r), recordText(fieldTextsOf(r)));
@@ -649,6 +650,7 @@ TEST(StoredRecords, AStoredDeviceIsServedAsItsRecordIsWritten) {
   r.identity = "Ann\\ExchangeActiveSyncDevices\\REST\xc2\xa7Outlook";
   r.device_id = "D1";
   r.friendly_name = "Ann's \"work\" phone\t\x01";
+  r.device_model = "ends in a backslash \\";
   r.last_success_sync = timestampFromDotNetTicks(638553491981234567);
   DeviceRecord earlier;
   earlier.device_os = "iOS 17";
