@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <sqlite3.h>
 
@@ -220,6 +221,8 @@ struct Database::Impl {
     auto& impl = *static_cast<Impl*>(self);
     impl.wal_pages = pages;
     if (!impl.in_transaction && pages >= kCheckpointPagesInCommit) checkpoint(db, schema);
+    // transaction() holds a WriteBehind::Writing; a write outside one says so here.
+    if (impl.write_behind && !impl.in_transaction) impl.write_behind->wrote();
     return SQLITE_OK;
   }
   // Copies what it can without waiting for readers or writers (PASSIVE); a busy log is left to
@@ -310,6 +313,10 @@ Result<Statement, StoreError> Database::prepare(std::string_view sql) {
 Result<void, StoreError> Database::transaction(
     const std::function<Result<void, StoreError>()>& body, Priority priority) {
   std::lock_guard one_at_a_time(impl_->transaction_mutex);
+  // Pages may go to the log long before the commit (a large transaction spills them), and the
+  // checkpoint after it writes the file: pushed to the disk behind them from the start.
+  std::optional<WriteBehind::Writing> writing;
+  if (impl_->write_behind) writing.emplace(*impl_->write_behind);
   {
     impl_->gate->enter(priority);
     impl_->in_transaction = true;

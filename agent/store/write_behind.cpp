@@ -50,9 +50,36 @@ WriteBehind::~WriteBehind() {
   thread_.join();
 }
 
+WriteBehind::Writing::Writing(WriteBehind& behind) : behind_(behind) {
+  {
+    std::lock_guard lock(behind_.mutex_);
+    ++behind_.writing_;
+  }
+  behind_.wake_.notify_all();
+}
+
+WriteBehind::Writing::~Writing() {
+  std::lock_guard lock(behind_.mutex_);
+  --behind_.writing_;
+  behind_.wrote_ = true;  // what it wrote last is pushed a period from now
+}
+
+void WriteBehind::wrote() {
+  {
+    std::lock_guard lock(mutex_);
+    wrote_ = true;
+  }
+  wake_.notify_all();
+}
+
 void WriteBehind::run() {
   std::unique_lock lock(mutex_);
-  while (!wake_.wait_for(lock, period_, [&] { return stopping_; })) {
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || writing_ > 0 || wrote_; });
+    // Something is being written, or was: its pages are pushed a period from now. What is
+    // written during that period sets wrote_ again, and is pushed a period after.
+    wrote_ = false;
+    if (wake_.wait_for(lock, period_, [&] { return stopping_; })) return;
     lock.unlock();
     for (const auto& file : files_) push_(file);
     lock.lock();

@@ -14,8 +14,10 @@
 // the first sync sends them all at once: the checkpoint at the end of a first harvest of 100,000
 // mailboxes sent about a gigabyte, and a journal commit queued behind it on the same disk (the
 // fsync an MDM's 202 waits for) took 90-180 ms instead of 1-2 (tests/bench/README.md).
-// A WriteBehind sends such files' dirty pages to the disk every `period`, without waiting for
-// them and without asking the disk to flush its cache, so that a sync finds little left to write.
+// A WriteBehind sends such files' dirty pages to the disk every `period` while they are being
+// written, and once more a period after, without waiting for them and without asking the disk to
+// flush its cache, so that a sync finds little left to write. Between writes it sleeps: an idle
+// agent does not wake for it.
 namespace easgate::agent::store {
 
 // Starts writing `file`'s dirty pages to the disk and returns at once; false when the file cannot
@@ -29,7 +31,8 @@ class WriteBehind {
   using Push = std::function<void(const std::filesystem::path&)>;
   static constexpr std::chrono::milliseconds kPeriod{50};
 
-  // Pushes each of `files` every `period` from a thread of its own, until destroyed.
+  // Pushes each of `files` from a thread of its own, every `period` while something writes them
+  // (Writing, wrote()), until destroyed.
   explicit WriteBehind(
       std::vector<std::filesystem::path> files, std::chrono::milliseconds period = kPeriod,
       Push push = [](const std::filesystem::path& f) { (void)startWriteback(f); });
@@ -40,6 +43,23 @@ class WriteBehind {
   // Whether pushing does anything on this system (Linux).
   static bool supported();
 
+  // While one lives, the files are being written (a transaction, which may spill pages into its
+  // log long before it commits): they are pushed every period, and once more a period after the
+  // last one ends.
+  class Writing {
+   public:
+    explicit Writing(WriteBehind& behind);
+    ~Writing();
+    Writing(const Writing&) = delete;
+    Writing& operator=(const Writing&) = delete;
+
+   private:
+    WriteBehind& behind_;
+  };
+
+  // The files were written (a commit outside a transaction): pushed a period from now.
+  void wrote();
+
  private:
   void run();
 
@@ -48,6 +68,8 @@ class WriteBehind {
   const Push push_;
   std::mutex mutex_;
   std::condition_variable wake_;
+  int writing_ = 0;     // Writing objects alive
+  bool wrote_ = false;  // written since the last push began
   bool stopping_ = false;
   std::thread thread_;  // last: started once the members above are ready
 };

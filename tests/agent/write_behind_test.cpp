@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/store/database.h"
 #include "tests/support/scratch.h"
@@ -29,30 +31,78 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-TEST(WriteBehind, PushesEachFileEveryPeriodAndStopsWhenDestroyed) {
-  std::mutex mutex;
-  std::map<fs::path, int> pushes;
-  auto pushed = [&] {
-    std::lock_guard lock(mutex);
-    return pushes;
-  };
-  {
-    WriteBehind behind({"a.db", "a.db-wal"}, 1ms, [&](const fs::path& file) {
-      std::lock_guard lock(mutex);
-      ++pushes[file];
-    });
+// Counts what a WriteBehind pushes, by file.
+class Pushes {
+ public:
+  WriteBehind::Push push() {
+    return [this](const fs::path& file) {
+      std::lock_guard lock(mutex_);
+      ++pushes_[file];
+    };
+  }
+  std::map<fs::path, int> now() {
+    std::lock_guard lock(mutex_);
+    return pushes_;
+  }
+  // Waits (up to 30 s) until each of `files` was pushed at least `times` in all.
+  bool reach(const std::vector<fs::path>& files, int times) {
     const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline &&
-           (pushed()["a.db"] < 3 || pushed()["a.db-wal"] < 3)) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto seen = now();
+      if (std::all_of(files.begin(), files.end(), [&](const fs::path& f) {
+            auto it = seen.find(f);
+            return it != seen.end() && it->second >= times;
+          })) {
+        return true;
+      }
       std::this_thread::sleep_for(1ms);
     }
-    EXPECT_GE(pushed()["a.db"], 3);
-    EXPECT_GE(pushed()["a.db-wal"], 3);
+    return false;
   }
-  const auto after = pushed();
+
+ private:
+  std::mutex mutex_;
+  std::map<fs::path, int> pushes_;
+};
+
+TEST(WriteBehind, PushesEachFileEveryPeriodWhileWritingAndStopsWhenDestroyed) {
+  Pushes pushes;
+  {
+    WriteBehind behind({"a.db", "a.db-wal"}, 1ms, pushes.push());
+    WriteBehind::Writing writing(behind);
+    EXPECT_TRUE(pushes.reach({"a.db", "a.db-wal"}, 3)) << "pushed again and again while writing";
+  }
+  const auto after = pushes.now();
   std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(pushed(), after) << "nothing is pushed once it is destroyed";
+  EXPECT_EQ(pushes.now(), after) << "nothing is pushed once it is destroyed";
   EXPECT_EQ(after.size(), 2u) << "only the files it was given";
+}
+
+TEST(WriteBehind, AnIdleOneSleepsAndWhatWasWrittenLastIsPushedOnceAfter) {
+  // An agent between harvests keeps its harvest connection, and with it the write-behind: it
+  // must not wake every period for nothing.
+  Pushes pushes;
+  WriteBehind behind({"a.db"}, 1ms, pushes.push());
+  std::this_thread::sleep_for(50ms);  // fifty periods
+  EXPECT_TRUE(pushes.now().empty()) << "pushed with nothing written";
+
+  // A commit outside a transaction: pushed once, a period later, then quiet again.
+  behind.wrote();
+  ASSERT_TRUE(pushes.reach({"a.db"}, 1));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(pushes.now()["a.db"], 1) << "pushed again with nothing more written";
+
+  // A transaction: what it wrote last is pushed after it ends, then quiet again.
+  int during = 0;
+  {
+    WriteBehind::Writing writing(behind);
+    ASSERT_TRUE(pushes.reach({"a.db"}, 3));
+    during = pushes.now()["a.db"];
+  }
+  ASSERT_TRUE(pushes.reach({"a.db"}, during + 1)) << "its last writes were not pushed";
+  const int settled = pushes.now()["a.db"];
+  std::this_thread::sleep_for(50ms);
+  EXPECT_LE(pushes.now()["a.db"], settled + 1) << "still pushing after the transaction";
 }
 
 TEST(WriteBehind, ADestroyedOneDoesNotWaitForItsNextRound) {
@@ -120,22 +170,8 @@ std::uint64_t dirtyPages(const fs::path& file) {
 
 // Without it, Linux keeps such pages in memory for up to 30 s (dirty_expire_centisecs), or
 // until a sync sends them; with it they are on their way within a round or two.
-TEST_F(WriteBehindOnDisk, ACommitThatDidNotWaitForTheDiskReachesItSoonAfter) {
-  const auto file = dir_ / "easgate-inventory.db";
-  auto db = Database::open(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  ASSERT_TRUE(db.value()->commitWithoutWaitingForTheDisk().ok());
-  ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v BLOB)").ok());
-  auto wrote = db.value()->transaction([&]() -> Result<void, StoreError> {
-    auto insert = db.value()->prepare("INSERT INTO t VALUES (zeroblob(65536))");
-    if (!insert) return insert.error();
-    // 2 MiB: under the log's size that brings a checkpoint, whose sync would send it anyway.
-    for (int i = 0; i < 32; ++i) {
-      if (auto r = insert->run(); !r) return r;
-    }
-    return {};
-  });
-  ASSERT_TRUE(wrote.ok()) << wrote.error().message;
+// Waits up to 10 s for `file` and its log to have no dirty page left.
+void expectOnDiskSoon(const fs::path& file) {
   auto wal = file;
   wal += "-wal";
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -143,6 +179,35 @@ TEST_F(WriteBehindOnDisk, ACommitThatDidNotWaitForTheDiskReachesItSoonAfter) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(dirtyPages(file) + dirtyPages(wal), 0u) << "still only in memory after 10 s";
+}
+
+// 2 MiB, under the log's size that brings a checkpoint (whose sync would send it anyway). The
+// table is made before the connection stops waiting for the disk: only these writes are left.
+constexpr const char* kTwoMiB = "INSERT INTO t VALUES (zeroblob(2097152))";
+
+TEST_F(WriteBehindOnDisk, ATransactionThatDidNotWaitForTheDiskReachesItSoonAfter) {
+  const auto file = dir_ / "easgate-inventory.db";
+  auto db = Database::open(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v BLOB)").ok());
+  ASSERT_TRUE(db.value()->commitWithoutWaitingForTheDisk().ok());
+  auto wrote = db.value()->transaction([&]() -> Result<void, StoreError> {
+    auto insert = db.value()->prepare(kTwoMiB);
+    if (!insert) return insert.error();
+    return insert->run();
+  });
+  ASSERT_TRUE(wrote.ok()) << wrote.error().message;
+  expectOnDiskSoon(file);
+}
+
+TEST_F(WriteBehindOnDisk, AWriteOutsideATransactionReachesItSoonAfterToo) {
+  const auto file = dir_ / "easgate-inventory.db";
+  auto db = Database::open(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v BLOB)").ok());
+  ASSERT_TRUE(db.value()->commitWithoutWaitingForTheDisk().ok());
+  ASSERT_TRUE(db.value()->execute(kTwoMiB).ok());
+  expectOnDiskSoon(file);
 }
 
 #endif
