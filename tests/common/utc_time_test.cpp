@@ -1,13 +1,15 @@
 // The one time format (common/time/utc_time.h): every time the API, the exports and the
-// simulator write. Checked against the C library's calendar (gmtime_r), which shares no code
-// with it, across DateTime's whole range, and at the ends of that range.
+// simulator write. Checked against the standard library's calendar (std::chrono's
+// year_month_day, which shares no code with it; the C library's gmtime cannot reach years before
+// 1970 on Windows), across DateTime's whole range, and at the ends of that range.
 #include "common/time/utc_time.h"
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
-#include <ctime>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -16,17 +18,20 @@ namespace {
 
 constexpr std::int64_t kTicksPerSecondHere = 10'000'000;
 
-// What the format should be for `ticks` (within DateTime's range), from the C library.
+// What the format should be for `ticks` (within DateTime's range), from std::chrono.
 std::string expectedFor(std::int64_t ticks, bool always_fraction) {
+  using namespace std::chrono;
   const std::int64_t seconds_from_unix =
       (ticks - kUnixEpochDotNetTicks - (ticks % kTicksPerSecondHere)) / kTicksPerSecondHere;
-  const auto t = static_cast<std::time_t>(seconds_from_unix);
-  std::tm tm{};
-  EXPECT_NE(gmtime_r(&t, &tm), nullptr);
+  const sys_seconds t{seconds{seconds_from_unix}};
+  const auto day = floor<days>(t);
+  const year_month_day date{day};
+  const hh_mm_ss time{t - day};
   std::array<char, 64> text{};
-  // %Y pads to four digits only on some C libraries: the year is written by hand.
-  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(text.data(), text.size(), "%04d-%02u-%02uT%02d:%02d:%02d",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
+                static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()));
   std::string out = text.data();
   const std::int64_t fraction = ticks % kTicksPerSecondHere;
   if (always_fraction || fraction != 0) {
@@ -61,6 +66,7 @@ TEST(UtcTime, TheEndsOfTheRangeAndWhatLiesBeyondThem) {
   EXPECT_EQ(formatUnixMs(0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(formatUnixMs(951'782'400'005), "2000-02-29T00:00:00.0050000Z");  // a leap day
   EXPECT_EQ(formatSpreadsheetTicks(kUnixEpochDotNetTicks + 5), "1970-01-01 00:00:00");
+  EXPECT_EQ(expectedFor(0, false), "0001-01-01T00:00:00") << "the reference itself";
 }
 
 TEST(UtcTime, AppendingKeepsWhatWasThere) {
