@@ -162,9 +162,10 @@ void appendDeviceJson(std::string& out, const DeviceRecord& record,
 void appendDeviceJson(std::string& out, std::span<const std::string_view> contents,
                       std::initializer_list<JsonTime> extra) {
   const std::vector<std::string>& keys = deviceJsonKeys();
+  auto content = [&](std::size_t i) { return i < contents.size() ? contents[i] : ""; };
   std::size_t size = 0;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    size += keys[i].size() + (contents[i].empty() ? 4 : contents[i].size() + 2);
+    size += keys[i].size() + (content(i).empty() ? 4 : content(i).size() + 2);
   }
   const std::size_t start = out.size();
   out.resize(start + size);
@@ -175,11 +176,11 @@ void appendDeviceJson(std::string& out, std::span<const std::string_view> conten
   };
   for (std::size_t i = 0; i < keys.size(); ++i) {
     copy(keys[i]);
-    if (contents[i].empty()) {
+    if (content(i).empty()) {
       copy("null");
     } else {
       *at++ = '"';
-      copy(contents[i]);
+      copy(content(i));
       *at++ = '"';
     }
   }

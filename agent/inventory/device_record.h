@@ -96,9 +96,9 @@ void appendDeviceJson(std::string& out, const DeviceRecord& record,
 void appendDeviceJson(std::string& out, const DeviceRecord& record,
                       const std::vector<const DeviceField*>& fields);
 // The same shape as the first, for a device read from elsewhere (the inventory's stored form):
-// `contents[i]`, one for each of deviceFields(), is field i's value as JSON string content,
-// escapes written, as it goes between the quotes; empty for null. Copied as it is, sized
-// first: a page of 1,000 devices writes 31,000 of them.
+// `contents[i]` is field i of deviceFields() as JSON string content, escapes written, as it goes
+// between the quotes; empty (or missing) for null. Copied as it is, sized first: a page of 1,000
+// devices writes 31,000 of them.
 void appendDeviceJson(std::string& out, std::span<const std::string_view> contents,
                       std::initializer_list<JsonTime> extra);
 

@@ -672,6 +672,15 @@ TEST(StoredRecords, AStoredDeviceIsServedAsItsRecordIsWritten) {
   }
 }
 
+TEST(StoredRecords, FieldsWithNoContentAreNull) {
+  std::string empty_record;
+  appendDeviceJson(empty_record, DeviceRecord{});
+  std::string no_contents;
+  appendDeviceJson(no_contents, std::span<const std::string_view>(), {});
+  EXPECT_EQ(no_contents, empty_record);
+  EXPECT_NE(no_contents.find("\"deviceId\":null"), std::string::npos) << no_contents;
+}
+
 TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {
   inventory_.reset();
   {
