@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -159,8 +160,25 @@ class WriteBehindOnDisk : public ::testing::Test {
       GTEST_SKIP() << "SKIPPED: a file just written shows no dirty pages in " << dir_;
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // The inventory's file with a table `t`, made before the connection stops waiting for the
+  // disk: only what a test writes after is left for the write-behind.
+  void openNotWaiting() {
+    file_ = dir_ / "easgate-inventory.db";
+    auto db = Database::open(file_);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    db_ = std::move(db).value();
+    ASSERT_TRUE(db_->execute("CREATE TABLE t (v BLOB)").ok());
+    ASSERT_TRUE(db_->commitWithoutWaitingForTheDisk().ok());
+  }
+
   fs::path dir_;
+  fs::path file_;
+  std::unique_ptr<Database> db_;
 };
 
 std::uint64_t dirtyPages(const fs::path& file) {
@@ -168,9 +186,9 @@ std::uint64_t dirtyPages(const fs::path& file) {
   return stat ? stat->dirty : 0;
 }
 
-// Without it, Linux keeps such pages in memory for up to 30 s (dirty_expire_centisecs), or
-// until a sync sends them; with it they are on their way within a round or two.
-// Waits up to 10 s for `file` and its log to have no dirty page left.
+// Waits up to 10 s for `file` and its log to have no dirty page left. Without the write-behind,
+// Linux keeps such pages in memory for up to 30 s (dirty_expire_centisecs), or until a sync
+// sends them; with it they are on their way within a round or two.
 void expectOnDiskSoon(const fs::path& file) {
   auto wal = file;
   wal += "-wal";
@@ -181,33 +199,24 @@ void expectOnDiskSoon(const fs::path& file) {
   EXPECT_EQ(dirtyPages(file) + dirtyPages(wal), 0u) << "still only in memory after 10 s";
 }
 
-// 2 MiB, under the log's size that brings a checkpoint (whose sync would send it anyway). The
-// table is made before the connection stops waiting for the disk: only these writes are left.
+// 2 MiB, under the log's size that brings a checkpoint (whose sync would send it anyway).
 constexpr const char* kTwoMiB = "INSERT INTO t VALUES (zeroblob(2097152))";
 
 TEST_F(WriteBehindOnDisk, ATransactionThatDidNotWaitForTheDiskReachesItSoonAfter) {
-  const auto file = dir_ / "easgate-inventory.db";
-  auto db = Database::open(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v BLOB)").ok());
-  ASSERT_TRUE(db.value()->commitWithoutWaitingForTheDisk().ok());
-  auto wrote = db.value()->transaction([&]() -> Result<void, StoreError> {
-    auto insert = db.value()->prepare(kTwoMiB);
+  ASSERT_NO_FATAL_FAILURE(openNotWaiting());
+  auto wrote = db_->transaction([&]() -> Result<void, StoreError> {
+    auto insert = db_->prepare(kTwoMiB);
     if (!insert) return insert.error();
     return insert->run();
   });
   ASSERT_TRUE(wrote.ok()) << wrote.error().message;
-  expectOnDiskSoon(file);
+  expectOnDiskSoon(file_);
 }
 
 TEST_F(WriteBehindOnDisk, AWriteOutsideATransactionReachesItSoonAfterToo) {
-  const auto file = dir_ / "easgate-inventory.db";
-  auto db = Database::open(file);
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  ASSERT_TRUE(db.value()->execute("CREATE TABLE t (v BLOB)").ok());
-  ASSERT_TRUE(db.value()->commitWithoutWaitingForTheDisk().ok());
-  ASSERT_TRUE(db.value()->execute(kTwoMiB).ok());
-  expectOnDiskSoon(file);
+  ASSERT_NO_FATAL_FAILURE(openNotWaiting());
+  ASSERT_TRUE(db_->execute(kTwoMiB).ok());
+  expectOnDiskSoon(file_);
 }
 
 #endif
