@@ -1,6 +1,7 @@
 #include "service/agent_command.h"
 
 #include <iostream>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include "service/agent_runtime.h"
 #include "service/cli.h"
 #include "service/console.h"
+#include "service/stop_request.h"
 
 namespace easgate::service {
 CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& options) {
@@ -53,6 +55,9 @@ CLI::App* addAgentCommand(CLI::App& app, AgentCommandOptions& options) {
 }
 
 int runAgentCommand(const AgentCommandOptions& o) {
+  // First, before the runtime starts its threads (bridges, store, harvests): see StopRequest.
+  auto stop_request = std::make_shared<StopRequest>();
+  onStopRequest([stop_request] { stop_request->request(); });
   spdlog::set_level(spdlog::level::info);  // the agent in the foreground says what it does
   auto runtime = AgentRuntime::open(o.runtime);
   if (!runtime) {
@@ -60,11 +65,12 @@ int runAgentCommand(const AgentCommandOptions& o) {
     return kExitUsage;
   }
   agent::AgentLoop& loop = runtime.value()->loop();
-  onStopRequest([&loop] { loop.stop(); });
+  stop_request->handTo([&loop] { loop.stop(); });
   spdlog::info("easgate agent: store {}, Exchange '{}' through {} bridge(s)",
                runtime.value()->storeFile().string(), o.runtime.exchange.exchange,
                o.runtime.exchange.poolSize());
   loop.run(o.until_idle);
+  stop_request->handTo(nullptr);  // the loop is about to go
   spdlog::info("easgate agent: stopped");
   return kExitOk;
 }

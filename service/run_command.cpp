@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <memory>
-#include <mutex>
 
 #include "agent/agent_loop.h"
 #include "agent/api/api_service.h"
@@ -22,6 +21,7 @@
 #include "service/logging.h"
 #include "service/runtime_metrics.h"
 #include "service/service_host.h"
+#include "service/stop_request.h"
 
 #ifndef EASGATE_VERSION
 #define EASGATE_VERSION "unknown"
@@ -32,22 +32,11 @@ namespace {
 
 constexpr std::size_t kReaderConnections = 4;
 
-// A stop asked for at any time, even before there is a loop to stop.
-struct StopRequest {
-  std::mutex mutex;
-  bool requested = false;
-  std::function<void()> stop;
-};
-
 int serve(const RunCommandOptions& o, ServiceEvents& events) {
   // First, before any thread starts: on POSIX this blocks SIGTERM and SIGINT for every thread
   // that follows, so the signal reaches the one that waits for it.
   auto stop_request = std::make_shared<StopRequest>();
-  events.onStop([stop_request] {
-    std::lock_guard lock(stop_request->mutex);
-    stop_request->requested = true;
-    if (stop_request->stop) stop_request->stop();
-  });
+  events.onStop([stop_request] { stop_request->request(); });
   auto config = loadAgentConfig(o.config_file);
   if (!config) {
     events.startFailed(config.error());
@@ -113,11 +102,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   if (!o.port_file.empty()) {
     std::ofstream(o.port_file) << port << "\n";
   }
-  {
-    std::lock_guard lock(stop_request->mutex);
-    stop_request->stop = [&loop] { loop.stop(); };
-    if (stop_request->requested) loop.stop();
-  }
+  stop_request->handTo([&loop] { loop.stop(); });
   const std::string where = (c.listen.plain_http ? "http://" : "https://") + c.listen.address +
                             ":" + std::to_string(port);
   spdlog::info("easgate {}: listening on {} ({}), store {}, Exchange '{}' through {} bridge(s)",
@@ -133,10 +118,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   spdlog::info("easgate: stopping");
   api.shutdown();
   server.value()->stop();
-  {
-    std::lock_guard lock(stop_request->mutex);
-    stop_request->stop = nullptr;  // the loop is about to go
-  }
+  stop_request->handTo(nullptr);  // the loop is about to go
   spdlog::info("easgate: stopped");
   return kExitOk;
 }

@@ -31,7 +31,8 @@ constexpr int kWipes = 1000;
 class AgentProcess : public easgate::testing::CliTest {
  protected:
   // Starts `easgate agent` in a process group of its own, so its bridges can be waited for.
-  pid_t startAgent(const std::string& log_name, const std::vector<std::string>& extra = {}) {
+  pid_t startAgent(const std::string& log_name, const std::vector<std::string>& extra = {},
+                   bool until_idle = true) {
     const std::string data = "--data-dir=" + dir_.string();
     const std::string org = "--sim-arg=" + (dir_ / "org.json").string();
     const std::string log = (dir_ / log_name).string();
@@ -40,12 +41,12 @@ class AgentProcess : public easgate::testing::CliTest {
                                      "agent",
                                      data,
                                      "--pool=1",
-                                     "--until-idle",
                                      "--sim-arg=--org",
                                      org,
                                      "--sim-arg=--save",
                                      org,
                                      "--sim-arg=--save-every-change"};
+    if (until_idle) args.push_back("--until-idle");
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -139,6 +140,36 @@ TEST_F(AgentProcess, AKillDuringAThousandWipesLosesNoneAndWipesNoDeviceTwice) {
   }
   EXPECT_EQ(wiped, kWipes);
   EXPECT_EQ(twice, 0) << "a wipe Exchange already held was sent again";
+}
+
+// SIGTERM (what systemd sends) and Ctrl+C stop the agent in order, whichever of its threads the
+// kernel hands the signal to: its bridges, store and harvest threads are running by then.
+TEST_F(AgentProcess, SigtermStopsARunningAgentInOrder) {
+  auto org = powershell::sim::Organisation::generate(
+      {7, 20, 40, powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
+  std::ofstream(dir_ / "org.json") << org.toJson();
+  for (int signal : {SIGTERM, SIGINT}) {
+    const std::string log = signal == SIGTERM ? "term.log" : "int.log";
+    const pid_t agent = startAgent(log, {}, /*until_idle=*/false);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (easgate::testing::slurp(dir_ / log).find("full harvest:") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_NE(easgate::testing::slurp(dir_ / log).find("full harvest:"), std::string::npos)
+        << "no first harvest within 60 s: " << easgate::testing::slurp(dir_ / log);
+    ASSERT_EQ(::kill(agent, signal), 0);
+    int status = 0;
+    waitpid(agent, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "signal " << signal << " ended it "
+        << (WIFSIGNALED(status) ? "by the signal's default action" : "with an error") << ":\n"
+        << easgate::testing::slurp(dir_ / log);
+    EXPECT_NE(easgate::testing::slurp(dir_ / log).find("easgate agent: stopped"), std::string::npos)
+        << easgate::testing::slurp(dir_ / log);
+    EXPECT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s))
+        << "the agent's bridge outlived it";
+  }
 }
 
 TEST_F(AgentProcess, EveryCommandSucceedsThroughAStormOfThrottlingAndSessionLimits) {
