@@ -16,13 +16,15 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
 // The write-ahead log is copied back into the file (a checkpoint, with an fsync of the file) once
-// it holds this many pages, by the connection whose transaction brought it there, after its
-// commit and out of the writers' turn (Database::transaction): a checkpoint inside a commit (what
-// SQLite does by itself) would keep a journal write waiting on a harvest's checkpoint. Writes
-// outside a transaction checkpoint in their commit, at a higher mark, so the log stays bounded
-// whoever writes.
+// it holds this many pages, by the connection whose background transaction brought it there,
+// after its commit and out of the writers' turn (Database::transaction): a checkpoint inside a
+// commit (what SQLite does by itself) would keep a journal write waiting on a harvest's
+// checkpoint.
 constexpr int kCheckpointPages = 1'000;
-constexpr int kCheckpointPagesInCommit = 4'000;
+// A foreground transaction (the journal's: a 202 waits for it) checkpoints only past a higher
+// mark, and so does a write outside a transaction, in its commit: while a harvest writes the
+// file, the harvest copies back what it wrote, and the log stays bounded whoever writes.
+constexpr int kCheckpointPagesHigh = 4'000;
 
 StoreError errorFrom(sqlite3* db, int code, std::string_view doing) {
   StoreErrc kind = StoreErrc::kSql;
@@ -220,7 +222,7 @@ struct Database::Impl {
   static int onCommit(void* self, sqlite3* db, const char* schema, int pages) {
     auto& impl = *static_cast<Impl*>(self);
     impl.wal_pages = pages;
-    if (!impl.in_transaction && pages >= kCheckpointPagesInCommit) checkpoint(db, schema);
+    if (!impl.in_transaction && pages >= kCheckpointPagesHigh) checkpoint(db, schema);
     // transaction() holds a WriteBehind::Writing; a write outside one says so here.
     if (impl.write_behind && !impl.in_transaction) impl.write_behind->wrote();
     return SQLITE_OK;
@@ -330,7 +332,8 @@ Result<void, StoreError> Database::transaction(
     if (auto x = runTransaction("BEGIN IMMEDIATE", body, /*reads_only=*/false); !x) return x;
   }
   // The other writers have their turn while this connection checkpoints.
-  if (impl_->wal_pages.exchange(0) >= kCheckpointPages) Impl::checkpoint(impl_->db, nullptr);
+  const int mark = priority == Priority::kBackground ? kCheckpointPages : kCheckpointPagesHigh;
+  if (impl_->wal_pages.exchange(0) >= mark) Impl::checkpoint(impl_->db, nullptr);
   return {};
 }
 

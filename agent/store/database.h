@@ -103,8 +103,10 @@ class Database {
   // their transactions (SQLite's own lock, which waits by polling, is left to other processes);
   // a background transaction waits while any foreground one does. One connection runs one
   // transaction at a time (others wait); parts of the agent that work concurrently each open
-  // their own connection. A transaction that leaves the write-ahead log long checkpoints it
-  // after its commit, once the other writers may go on.
+  // their own connection. A background transaction that leaves the write-ahead log long
+  // checkpoints it after its commit, once the other writers may go on; a foreground one only past
+  // a higher mark, so that while a harvest writes the file a journal write never waits for the
+  // copying back of what the harvest wrote.
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
                                        Priority priority = Priority::kForeground);
 
