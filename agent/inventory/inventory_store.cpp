@@ -853,7 +853,9 @@ int InventoryStore::currentSchemaVersion() { return static_cast<int>(migrations(
 
 Result<std::unique_ptr<InventoryStore>, StoreError> InventoryStore::open(
     const std::filesystem::path& file) {
-  auto opened = store::Database::open(file);
+  // A first harvest ends with some 850 MiB of indexes and checkpoint at 200,000 partnerships:
+  // written at a pace the journal's fsyncs can get past (store/paced_writes.h).
+  auto opened = store::Database::open(file, store::Database::Pacing::kPaced);
   if (!opened) return opened.error();
   std::unique_ptr<store::Database> db = std::move(opened).value();
   // What a harvest writes, the next harvest reads again from Exchange: a power cut may cost

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "agent/store/paced_writes.h"
 #include "agent/store/write_behind.h"
 
 namespace easgate::agent::store {
@@ -237,7 +238,8 @@ struct Database::Impl {
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 
-Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesystem::path& file) {
+Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesystem::path& file,
+                                                             Pacing pacing) {
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) {
@@ -247,9 +249,9 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   auto impl = std::make_unique<Impl>();
   impl->file = file;
   impl->gate = gateFor(file);
-  int rc =
-      sqlite3_open_v2(file.string().c_str(), &impl->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int rc = sqlite3_open_v2(file.string().c_str(), &impl->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           pacing == Pacing::kPaced ? pacedVfs() : nullptr);
   if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string());
   // The store is the agent's alone, whatever umask made it: SQLite gives its -wal and -shm
   // files the database file's permissions.

@@ -76,8 +76,13 @@ class Statement {
 
 class Database {
  public:
+  // Whether the connection's writes to its file and its write-ahead log are metered to the
+  // process's budget for bulk that can wait (store/paced_writes.h). Only for a connection whose
+  // writes hold no lock the journal waits for.
+  enum class Pacing { kNone, kPaced };
   // Opens or creates the store file (and its directory).
-  static Result<std::unique_ptr<Database>, StoreError> open(const std::filesystem::path& file);
+  static Result<std::unique_ptr<Database>, StoreError> open(const std::filesystem::path& file,
+                                                            Pacing pacing = Pacing::kNone);
   // Opens an existing file only to read it: nothing is created, nothing written (for checks,
   // such as doctor's, that must leave the agent's files as they found them).
   static Result<std::unique_ptr<Database>, StoreError> openToRead(

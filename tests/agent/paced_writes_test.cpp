@@ -1,0 +1,129 @@
+// Paced connections (agent/store/paced_writes.h): real files, real SQLite, the VFS between them.
+// Times are checked from below only (a write cannot finish before its budget allows it), so a
+// busy machine makes these slower, never wrong.
+#include "agent/store/paced_writes.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "agent/store/database.h"
+#include "tests/support/scratch.h"
+
+namespace easgate::agent::store {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+class PacedWrites : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = easgate::testing::scratchPath("paced-writes");
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    rate_ = pacedWriteRate();
+  }
+  void TearDown() override {
+    setPacedWriteRate(rate_);
+    fs::remove_all(dir_);
+  }
+  fs::path file() const { return dir_ / "paced.db"; }
+
+  static std::unique_ptr<Database> open(const fs::path& file, Database::Pacing pacing) {
+    auto db = Database::open(file, pacing);
+    EXPECT_TRUE(db.ok()) << db.error().message;
+    return std::move(db).value();
+  }
+  static std::string scalar(Database& db, const char* sql) {
+    auto q = db.prepare(sql);
+    EXPECT_TRUE(q.ok()) << q.error().message;
+    auto row = q->step();
+    EXPECT_TRUE(row.ok() && row.value());
+    return q->text(0);
+  }
+  // `rows` rows of 3,000 bytes: about a page each.
+  static Result<void, StoreError> fill(Database& db, int rows) {
+    return db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                      std::to_string(rows) + ") INSERT INTO filler SELECT randomblob(3000) FROM n");
+  }
+
+  fs::path dir_;
+  std::uint64_t rate_ = 0;
+};
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+
+TEST_F(PacedWrites, TheDefaultBudgetIsTheAgents) {
+  EXPECT_EQ(pacedWriteRate(), kPacedWriteBytesPerSecond);
+  EXPECT_NE(pacedVfs(), nullptr) << "SQLite refused the VFS";
+}
+
+// Over 4 MiB through a paced connection at 8 MiB/s: at least 0.4 s, however fast the disk (the
+// budget holds a tenth of a second's worth at the start).
+TEST_F(PacedWrites, AConnectionsWritesWaitForTheBudget) {
+  setPacedWriteRate(8 * kMiB);
+  auto db = open(file(), Database::Pacing::kPaced);
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  const auto before = pacedWriteTotals();
+  const auto start = Clock::now();
+  ASSERT_TRUE(db->transaction([&] { return fill(*db, 1'300); }).ok());
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto after = pacedWriteTotals();
+
+  EXPECT_GE(after.bytes - before.bytes, 4 * kMiB) << "the log's pages were metered";
+  EXPECT_GE(took, 0.4) << "over 4 MiB at 8 MiB/s went faster than the budget";
+  EXPECT_GE(after.slept_s - before.slept_s, 0.3);
+  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "1300");
+}
+
+// A connection with no pacing is not metered, whatever the budget.
+TEST_F(PacedWrites, AConnectionWithoutPacingIsNotMetered) {
+  setPacedWriteRate(kMiB);
+  auto db = open(file(), Database::Pacing::kNone);
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  const auto before = pacedWriteTotals();
+  ASSERT_TRUE(db->transaction([&] { return fill(*db, 300); }).ok());
+  EXPECT_EQ(pacedWriteTotals().bytes, before.bytes);
+}
+
+// Both what goes into the write-ahead log and its copy back into the file (a checkpoint, the
+// bulk at the end of a first harvest) are metered.
+TEST_F(PacedWrites, TheLogAndTheCopyBackIntoTheFileAreBothMetered) {
+  auto db = open(file(), Database::Pacing::kPaced);
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  ASSERT_TRUE(db->execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  const auto before = pacedWriteTotals();
+  ASSERT_TRUE(fill(*db, 500).ok());  // under the marks: stays in the log
+  const auto logged = pacedWriteTotals();
+  EXPECT_GE(logged.bytes - before.bytes, 500 * 3'000u) << "the log's writes were not metered";
+
+  ASSERT_TRUE(db->execute("PRAGMA wal_checkpoint(PASSIVE)").ok());
+  EXPECT_GE(pacedWriteTotals().bytes - logged.bytes, 500 * 3'000u)
+      << "the checkpoint's writes of the file were not metered";
+}
+
+// The VFS changes nothing but the pace: a paced writer and an ordinary reader share the file
+// and its log (WAL's shared memory through the VFS), and the file is whole when reopened.
+TEST_F(PacedWrites, APacedConnectionSharesItsFileWithOrdinaryOnes) {
+  {
+    auto writer = open(file(), Database::Pacing::kPaced);
+    auto reader = open(file(), Database::Pacing::kNone);
+    ASSERT_TRUE(writer->execute("CREATE TABLE filler (bytes BLOB)").ok());
+    ASSERT_TRUE(writer->transaction([&] { return fill(*writer, 200); }).ok());
+    EXPECT_EQ(scalar(*reader, "SELECT count(*) FROM filler"), "200");
+    ASSERT_TRUE(reader->transaction([&] { return fill(*reader, 100); }).ok());
+    EXPECT_EQ(scalar(*writer, "SELECT count(*) FROM filler"), "300");
+    ASSERT_TRUE(writer->execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  }
+  auto reopened = open(file(), Database::Pacing::kNone);
+  EXPECT_EQ(scalar(*reopened, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(scalar(*reopened, "SELECT count(*) FROM filler"), "300");
+  EXPECT_EQ(scalar(*reopened, "PRAGMA journal_mode"), "wal");
+}
+
+}  // namespace
+}  // namespace easgate::agent::store
