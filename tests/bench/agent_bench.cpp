@@ -31,6 +31,7 @@
 #include "agent/harvest/harvester.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/policy_plan.h"
+#include "agent/store/paced_writes.h"
 #include "agent/store/schema.h"
 #include "common/json/json_writer.h"
 #include "common/threads/priority.h"
@@ -51,8 +52,9 @@ struct Options {
       : mailboxes(a.count("--mailboxes", 100000)),
         devices(a.count("--devices", 200000)),
         commands(a.count("--commands", 2000)),
-        bridges(a.count("--bridges", 1)) {}
-  std::size_t mailboxes, devices, commands, bridges;
+        bridges(a.count("--bridges", 1)),
+        paced_mib(a.count("--paced-mib", agent::store::kPacedWriteBytesPerSecond >> 20)) {}
+  std::size_t mailboxes, devices, commands, bridges, paced_mib;
 };
 
 // CPU time used so far by this process (the agent) and by the simulator bridges it runs, which
@@ -101,10 +103,12 @@ int runBench(int argc, char** argv) {
   const Options o{bench::BenchArgs(
       argc, argv,
       "usage: agent_bench [--mailboxes N (100000)] [--devices N (200000)] [--commands N (2000)]\n"
-      "                   [--bridges N (1)]\n"
+      "                   [--bridges N (1)] [--paced-mib P (the agent's: 128)]\n"
       "The agent core against easgate-exchange-sim: full and delta harvests, a policy plan,\n"
-      "commands; wall time, the agent's CPU, peak RSS.\n",
-      {"--mailboxes", "--devices", "--commands", "--bridges"})};
+      "commands; wall time, the agent's CPU, peak RSS. The inventory is written at P MiB/s\n"
+      "at most (agent/store/paced_writes.h).\n",
+      {"--mailboxes", "--devices", "--commands", "--bridges", "--paced-mib"})};
+  agent::store::setPacedWriteRate(std::uint64_t{o.paced_mib} << 20);
   spdlog::set_level(spdlog::level::warn);  // each command's lines would be timed too
   std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
               std::thread::hardware_concurrency());
