@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "agent/store/database.h"
@@ -74,7 +75,7 @@ TEST_F(PacedWrites, AConnectionsWritesWaitForTheBudget) {
   const double took = std::chrono::duration<double>(Clock::now() - start).count();
   const auto after = pacedWriteTotals();
 
-  EXPECT_GE(after.bytes - before.bytes, 4 * kMiB) << "the log's pages were metered";
+  EXPECT_GE(after.bytes - before.bytes, 4 * kMiB) << "the log's pages were not metered";
   EXPECT_GE(took, 0.4) << "over 4 MiB at 8 MiB/s went faster than the budget";
   EXPECT_GE(after.slept_s - before.slept_s, 0.3);
   EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "1300");
