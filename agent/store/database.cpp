@@ -195,13 +195,18 @@ std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
   return sharedFor<WriteGate>(file, [] { return new WriteGate; });
 }
 
-// While a connection to `file` commits without waiting for the disk: its writes, in the file and
-// its write-ahead log, go to the disk behind it (store/write_behind.h).
+// While a connection to `file` commits without waiting for the disk: its writes to the
+// write-ahead log go to the disk behind it (store/write_behind.h). Never the database file: the
+// write-behind opens and closes what it pushes, and closing any descriptor of a file drops every
+// POSIX lock this process holds on it, SQLite's shared lock included (seen in /proc/locks). With
+// it gone, another process closing its connection to the store (`easgate audit verify`) could
+// take itself for the last one, checkpoint and delete the log this process still writes. SQLite
+// takes no such lock on the log. What a checkpoint copies into the file, its sync sends.
 std::shared_ptr<WriteBehind> writeBehindFor(const std::filesystem::path& file) {
   return sharedFor<WriteBehind>(file, [&] {
     auto wal = file;
     wal += "-wal";
-    return new WriteBehind({file, wal});
+    return new WriteBehind({wal});
   });
 }
 

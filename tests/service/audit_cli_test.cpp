@@ -1,8 +1,10 @@
 // `easgate audit verify` on a real store file: intact, tampered, truncated, and its errors.
 #include <filesystem>
+#include <thread>
 
 #include "agent/audit/audit_log.h"
 #include "agent/store/schema.h"
+#include "agent/store/write_behind.h"
 #include "tests/service/cli_test_support.h"
 
 namespace {
@@ -41,6 +43,27 @@ TEST_F(AuditCli, AnIntactLogExitsZeroAndPrintsItsHead) {
   CliRun r = run("audit verify " + dataDir());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("intact: 4 entries, head " + head), std::string::npos) << r.out;
+}
+
+// Verifying while the agent writes: the agent's connection keeps its lock on the store. Its
+// write-behind once opened and closed the store file to push it, and closing any descriptor of a
+// file drops every POSIX lock the process holds on it; `audit verify`, closing its connection,
+// then took itself for the last one, checkpointed and deleted the log the agent still wrote, and
+// the agent's later commits went to a deleted file.
+TEST_F(AuditCli, VerifyingWhileTheAgentWritesLeavesTheAgentsLogInPlace) {
+  writeLog(2);
+  auto opened = agent::store::openStore(agent::store::storeFile(dir_));
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  agent::store::Database& store = *opened.value();
+  ASSERT_TRUE(store.commitWithoutWaitingForTheDisk().ok());  // as the agent's harvest connection
+  ASSERT_TRUE(store.transaction([&] { return store.execute("CREATE TABLE t (v INTEGER)"); }).ok());
+  std::this_thread::sleep_for(agent::store::WriteBehind::kPeriod * 10);  // pushed by now
+
+  CliRun r = run("audit verify " + dataDir());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(store.transaction([&] { return store.execute("INSERT INTO t VALUES (1)"); }).ok());
+  EXPECT_TRUE(fs::exists(agent::store::storeFile(dir_).string() + "-wal"))
+      << "`audit verify` deleted the log the agent was writing";
 }
 
 TEST_F(AuditCli, ATamperedLogExitsFourAndSaysWhere) {
