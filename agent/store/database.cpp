@@ -49,6 +49,9 @@ StoreError errorFrom(sqlite3* db, int code, std::string_view doing) {
 struct Statement::Impl {
   sqlite3* db = nullptr;
   sqlite3_stmt* stmt = nullptr;
+  // A connection closed before its statements lives on until they are finalized: so does the
+  // file's held descriptor (released after the destructor's body).
+  std::shared_ptr<HeldFile> held;
   ~Impl() { sqlite3_finalize(stmt); }
 };
 
@@ -195,18 +198,28 @@ std::shared_ptr<WriteGate> gateFor(const std::filesystem::path& file) {
   return sharedFor<WriteGate>(file, [] { return new WriteGate; });
 }
 
-// While a connection to `file` commits without waiting for the disk: its writes to the
-// write-ahead log go to the disk behind it (store/write_behind.h). Never the database file: the
-// write-behind opens and closes what it pushes, and closing any descriptor of a file drops every
-// POSIX lock this process holds on it, SQLite's shared lock included (seen in /proc/locks). With
-// it gone, another process closing its connection to the store (`easgate audit verify`) could
-// take itself for the last one, checkpoint and delete the log this process still writes. SQLite
-// takes no such lock on the log. What a checkpoint copies into the file, its sync sends.
-std::shared_ptr<WriteBehind> writeBehindFor(const std::filesystem::path& file) {
+// The file's descriptor held by every connection of this process to it (HeldFile).
+std::shared_ptr<HeldFile> heldFor(const std::filesystem::path& file) {
+  return sharedFor<HeldFile>(file, [&] { return new HeldFile(file); });
+}
+
+// While a connection to `file` commits without waiting for the disk: its writes go to the disk
+// behind it (store/write_behind.h), the log's opened each time (SQLite takes no lock on it, and
+// removes and remakes it), the database file's through the descriptor its connections hold
+// (closing one of its own would drop the process's locks on it).
+std::shared_ptr<WriteBehind> writeBehindFor(const std::filesystem::path& file,
+                                            std::shared_ptr<HeldFile> held) {
   return sharedFor<WriteBehind>(file, [&] {
     auto wal = file;
     wal += "-wal";
-    return new WriteBehind({wal});
+    return new WriteBehind({file, wal}, WriteBehind::kPeriod,
+                           [held = std::move(held), file](const std::filesystem::path& pushed) {
+                             if (pushed == file) {
+                               (void)held->push();
+                             } else {
+                               (void)startWriteback(pushed);
+                             }
+                           });
   });
 }
 
@@ -216,6 +229,7 @@ struct Database::Impl {
   sqlite3* db = nullptr;
   std::shared_ptr<WriteGate> gate;
   std::shared_ptr<WriteBehind> write_behind;  // from commitWithoutWaitingForTheDisk()
+  std::shared_ptr<HeldFile> held;             // released after the destructor's body closed db
   std::mutex transaction_mutex;
   std::filesystem::path file;
   // Set by SQLite's hook under the connection's own mutex, read by transaction() after it.
@@ -258,6 +272,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            pacing == Pacing::kPaced ? pacedVfs() : nullptr);
   if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string());
+  impl->held = heldFor(file);
   // The store is the agent's alone, whatever umask made it: SQLite gives its -wal and -shm
   // files the database file's permissions.
   std::filesystem::permissions(
@@ -285,6 +300,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::openToRead(
   int rc = sqlite3_open_v2(file.string().c_str(), &impl->db,
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) return errorFrom(impl->db, rc, "opening " + file.string() + " to read");
+  impl->held = heldFor(file);
   sqlite3_extended_result_codes(impl->db, 1);
   sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
   return std::unique_ptr<Database>(new Database(std::move(impl)));
@@ -293,7 +309,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::openToRead(
 Result<void, StoreError> Database::commitWithoutWaitingForTheDisk() {
   if (auto r = execute("PRAGMA synchronous = NORMAL"); !r) return r;
   if (WriteBehind::supported() && !impl_->write_behind) {
-    impl_->write_behind = writeBehindFor(impl_->file);
+    impl_->write_behind = writeBehindFor(impl_->file, impl_->held);
   }
   return {};
 }
@@ -313,6 +329,7 @@ Result<void, StoreError> Database::execute(std::string_view sql) {
 Result<Statement, StoreError> Database::prepare(std::string_view sql) {
   auto impl = std::make_unique<Statement::Impl>();
   impl->db = impl_->db;
+  impl->held = impl_->held;
   int rc = sqlite3_prepare_v3(impl_->db, sql.data(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &impl->stmt, nullptr);
   if (rc != SQLITE_OK) return errorFrom(impl_->db, rc, "preparing " + std::string(sql));

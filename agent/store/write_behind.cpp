@@ -26,6 +26,30 @@ bool startWriteback(const std::filesystem::path& file) {
 #endif
 }
 
+HeldFile::HeldFile(const std::filesystem::path& file) {
+#if defined(__linux__)
+  fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+#else
+  (void)file;
+#endif
+}
+
+HeldFile::~HeldFile() {
+#if defined(__linux__)
+  if (fd_ >= 0) ::close(fd_);
+#endif
+}
+
+bool HeldFile::push() const {
+#if defined(__linux__)
+  if (fd_ < 0) return false;
+  (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool WriteBehind::supported() {
 #if defined(__linux__)
   return true;

@@ -23,8 +23,30 @@ namespace easgate::agent::store {
 // Starts writing `file`'s dirty pages to the disk and returns at once; false when the file cannot
 // be opened (it may not exist yet, as a -wal before the first write). Linux (sync_file_range);
 // elsewhere a no-op that returns false: Windows' cache manager writes dirty pages behind by itself
-// within about a second.
+// within about a second. It opens and closes the file: never for a file this process locks (a
+// database file, below).
 bool startWriteback(const std::filesystem::path& file);
+
+// A file held open to push it: what startWriteback does, through a descriptor opened once.
+// Closing any descriptor of a file drops every POSIX lock this process holds on that file,
+// SQLite's included; had the agent's locks on the store gone, another process closing its own
+// connection (`easgate audit verify`) would take itself for the last one, checkpoint, and delete
+// the log the agent still wrote. So a database file is pushed only through a HeldFile that
+// outlives every SQLite connection of the process to it (store::Database shares one among them
+// and their statements). Linux; elsewhere it holds nothing and pushes nothing.
+class HeldFile {
+ public:
+  explicit HeldFile(const std::filesystem::path& file);
+  ~HeldFile();
+  HeldFile(const HeldFile&) = delete;
+  HeldFile& operator=(const HeldFile&) = delete;
+
+  // As startWriteback; false when the file could not be opened.
+  bool push() const;
+
+ private:
+  int fd_ = -1;
+};
 
 class WriteBehind {
  public:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "agent/store/database.h"
+#include "agent/store/paced_writes.h"
 #include "tests/support/scratch.h"
 
 #if defined(__linux__)
@@ -142,7 +144,7 @@ TEST(WriteBehind, ADestroyedOneDoesNotWaitForItsNextRound) {
 struct CacheStat {
   std::uint64_t cached = 0, dirty = 0, writeback = 0, evicted = 0, recently_evicted = 0;
 };
-std::optional<CacheStat> cacheStat(const fs::path& file) {
+std::optional<CacheStat> cacheStat(int fd) {
 #if defined(SYS_cachestat)
   const long call = SYS_cachestat;
 #elif defined(__x86_64__) || defined(__aarch64__)
@@ -150,15 +152,18 @@ std::optional<CacheStat> cacheStat(const fs::path& file) {
 #else
   return std::nullopt;
 #endif
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
   struct {
     std::uint64_t offset, length;
   } range{0, 0};  // the whole file
   CacheStat stat;
-  const long r = ::syscall(call, fd, &range, &stat, 0);
+  if (::syscall(call, fd, &range, &stat, 0) != 0) return std::nullopt;
+  return stat;
+}
+std::optional<CacheStat> cacheStat(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  auto stat = cacheStat(fd);
   ::close(fd);
-  if (r != 0) return std::nullopt;
   return stat;
 }
 
@@ -192,9 +197,9 @@ class WriteBehindOnDisk : public ::testing::Test {
 
   // The inventory's file with a table `t`, made before the connection stops waiting for the
   // disk: only what a test writes after is left for the write-behind.
-  void openNotWaiting() {
+  void openNotWaiting(Database::Pacing pacing = Database::Pacing::kNone) {
     file_ = dir_ / "easgate-inventory.db";
-    auto db = Database::open(file_);
+    auto db = Database::open(file_, pacing);
     ASSERT_TRUE(db.ok()) << db.error().message;
     db_ = std::move(db).value();
     ASSERT_TRUE(db_->execute("CREATE TABLE t (v BLOB)").ok());
@@ -242,6 +247,55 @@ TEST_F(WriteBehindOnDisk, AWriteOutsideATransactionReachesItSoonAfterToo) {
   ASSERT_NO_FATAL_FAILURE(openNotWaiting());
   ASSERT_TRUE(db_->execute(kTwoMiB).ok());
   expectOnDiskSoon(file_);
+}
+
+// A checkpoint copies the log into the database file and syncs the file at its end: that sync
+// must find the copy already on its way, not send it all at once (the journal's sync of its
+// own few pages would queue behind it). The checkpoint is paced here, so that it lasts long
+// enough to be watched.
+TEST_F(WriteBehindOnDisk, ACheckpointsCopyReachesTheDiskAsItGoesNotAllAtItsSync) {
+  ASSERT_NO_FATAL_FAILURE(openNotWaiting(Database::Pacing::kPaced));
+  const auto rate = pacedWriteRate();
+  setPacedWriteRate(std::uint64_t{16} << 20);
+  struct Restore {
+    std::uint64_t rate;
+    ~Restore() { setPacedWriteRate(rate); }
+  } restore{rate};
+
+  // Watched through one descriptor, opened once: closing one while the connection is open would
+  // drop this process's locks on the file.
+  const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::atomic<bool> done = false;
+  std::atomic<std::uint64_t> most_dirty = 0;
+  std::thread watch([&] {
+    while (!done) {
+      if (auto stat = cacheStat(fd)) most_dirty = std::max<std::uint64_t>(most_dirty, stat->dirty);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  // 16 MiB in one background transaction: its log is past the checkpoint mark, and the
+  // transaction checkpoints after it commits.
+  auto wrote = db_->transaction(
+      [&]() -> Result<void, StoreError> {
+        auto insert = db_->prepare(kTwoMiB);
+        if (!insert) return insert.error();
+        for (int i = 0; i < 8; ++i) {
+          if (auto r = insert->run(); !r) return r;
+          insert->reset();
+        }
+        return {};
+      },
+      Database::Priority::kBackground);
+  done = true;
+  watch.join();
+  const auto copied = cacheStat(fd);
+  ::close(fd);
+  ASSERT_TRUE(wrote.ok()) << wrote.error().message;
+  ASSERT_TRUE(copied.has_value());
+  ASSERT_GE(copied->cached, 4096u) << "the checkpoint copied nothing into the file";
+  EXPECT_LT(most_dirty.load(), 2048u)  // 8 MiB of 4 KiB pages: half of what was copied
+      << "the checkpoint's copy waited in memory for its sync";
 }
 
 #endif
