@@ -13,11 +13,13 @@
 
 #include "agent/store/database.h"
 #include "tests/support/scratch.h"
+#include "tests/support/sql_value.h"
 
 namespace easgate::agent::store {
 namespace {
 
 namespace fs = std::filesystem;
+using easgate::testing::sqlValue;
 using Clock = std::chrono::steady_clock;
 
 class PacedWrites : public ::testing::Test {
@@ -38,13 +40,6 @@ class PacedWrites : public ::testing::Test {
     auto db = Database::open(file, pacing);
     EXPECT_TRUE(db.ok()) << db.error().message;
     return std::move(db).value();
-  }
-  static std::string scalar(Database& db, const char* sql) {
-    auto q = db.prepare(sql);
-    EXPECT_TRUE(q.ok()) << q.error().message;
-    auto row = q->step();
-    EXPECT_TRUE(row.ok() && row.value());
-    return q->text(0);
   }
   // `rows` rows of 3,000 bytes: about a page each.
   static Result<void, StoreError> fill(Database& db, int rows) {
@@ -78,7 +73,7 @@ TEST_F(PacedWrites, AConnectionsWritesWaitForTheBudget) {
   EXPECT_GE(after.bytes - before.bytes, 4 * kMiB) << "the log's pages were not metered";
   EXPECT_GE(took, 0.4) << "over 4 MiB at 8 MiB/s went faster than the budget";
   EXPECT_GE(after.slept_s - before.slept_s, 0.3);
-  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "1300");
+  EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM filler"), "1300");
 }
 
 // A connection with no pacing is not metered, whatever the budget.
@@ -115,15 +110,15 @@ TEST_F(PacedWrites, APacedConnectionSharesItsFileWithOrdinaryOnes) {
     auto reader = open(file(), Database::Pacing::kNone);
     ASSERT_TRUE(writer->execute("CREATE TABLE filler (bytes BLOB)").ok());
     ASSERT_TRUE(writer->transaction([&] { return fill(*writer, 200); }).ok());
-    EXPECT_EQ(scalar(*reader, "SELECT count(*) FROM filler"), "200");
+    EXPECT_EQ(sqlValue(*reader, "SELECT count(*) FROM filler"), "200");
     ASSERT_TRUE(reader->transaction([&] { return fill(*reader, 100); }).ok());
-    EXPECT_EQ(scalar(*writer, "SELECT count(*) FROM filler"), "300");
+    EXPECT_EQ(sqlValue(*writer, "SELECT count(*) FROM filler"), "300");
     ASSERT_TRUE(writer->execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
   }
   auto reopened = open(file(), Database::Pacing::kNone);
-  EXPECT_EQ(scalar(*reopened, "PRAGMA integrity_check"), "ok");
-  EXPECT_EQ(scalar(*reopened, "SELECT count(*) FROM filler"), "300");
-  EXPECT_EQ(scalar(*reopened, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(sqlValue(*reopened, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(sqlValue(*reopened, "SELECT count(*) FROM filler"), "300");
+  EXPECT_EQ(sqlValue(*reopened, "PRAGMA journal_mode"), "wal");
 }
 
 }  // namespace

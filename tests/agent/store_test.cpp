@@ -12,11 +12,13 @@
 
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
+#include "tests/support/sql_value.h"
 
 namespace easgate::agent::store {
 namespace {
 
 namespace fs = std::filesystem;
+using easgate::testing::sqlValue;
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -29,22 +31,14 @@ class StoreTest : public ::testing::Test {
   fs::path dir_;
 };
 
-std::string scalar(Database& db, const char* sql) {
-  auto q = db.prepare(sql);
-  EXPECT_TRUE(q.ok()) << q.error().message;
-  auto row = q->step();
-  EXPECT_TRUE(row.ok() && row.value());
-  return q->text(0);
-}
-
 TEST_F(StoreTest, CreatesTheFileAtTheCurrentSchemaInWalMode) {
   auto db = openStore(file());
   ASSERT_TRUE(db.ok()) << db.error().message;
   EXPECT_TRUE(fs::exists(file())) << "the directory is created too";
   EXPECT_EQ(schemaVersion(*db.value()).value(), currentSchemaVersion());
-  EXPECT_EQ(scalar(*db.value(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar(*db.value(), "PRAGMA synchronous"), "2") << "FULL";
-  EXPECT_EQ(scalar(*db.value(), "PRAGMA foreign_keys"), "1");
+  EXPECT_EQ(sqlValue(*db.value(), "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(sqlValue(*db.value(), "PRAGMA synchronous"), "2") << "FULL";
+  EXPECT_EQ(sqlValue(*db.value(), "PRAGMA foreign_keys"), "1");
 }
 
 // A harvest's connection commits without waiting for the disk; the journal's, to the same file,
@@ -54,8 +48,8 @@ TEST_F(StoreTest, OnlyAConnectionThatAsksCommitsWithoutWaitingForTheDisk) {
   auto harvest = openStore(file());
   ASSERT_TRUE(journal.ok() && harvest.ok());
   ASSERT_TRUE(harvest.value()->commitWithoutWaitingForTheDisk().ok());
-  EXPECT_EQ(scalar(*harvest.value(), "PRAGMA synchronous"), "1") << "NORMAL";
-  EXPECT_EQ(scalar(*journal.value(), "PRAGMA synchronous"), "2") << "FULL";
+  EXPECT_EQ(sqlValue(*harvest.value(), "PRAGMA synchronous"), "1") << "NORMAL";
+  EXPECT_EQ(sqlValue(*journal.value(), "PRAGMA synchronous"), "2") << "FULL";
 }
 
 TEST_F(StoreTest, KeepsWhatWasCommittedAcrossReopening) {
@@ -69,7 +63,7 @@ TEST_F(StoreTest, KeepsWhatWasCommittedAcrossReopening) {
   }
   auto again = openStore(file());
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(scalar(*again.value(), "SELECT v FROM t"), "kept \xC2\xA7");
+  EXPECT_EQ(sqlValue(*again.value(), "SELECT v FROM t"), "kept \xC2\xA7");
 }
 
 TEST_F(StoreTest, ATransactionThatFailsLeavesNothingBehind) {
@@ -83,9 +77,9 @@ TEST_F(StoreTest, ATransactionThatFailsLeavesNothingBehind) {
   });
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().code, StoreErrc::kConstraint);
-  EXPECT_EQ(scalar(d, "SELECT count(*) FROM t"), "0");
+  EXPECT_EQ(sqlValue(d, "SELECT count(*) FROM t"), "0");
   ASSERT_TRUE(d.transaction([&] { return d.execute("INSERT INTO t VALUES (2)"); }).ok());
-  EXPECT_EQ(scalar(d, "SELECT count(*) FROM t"), "1");
+  EXPECT_EQ(sqlValue(d, "SELECT count(*) FROM t"), "1");
 }
 
 TEST_F(StoreTest, RefusesAFileFromANewerReleaseAndOneThatIsNoDatabase) {
@@ -161,7 +155,7 @@ TEST_F(StoreTest, AWaitingForegroundWriterGoesBeforeABackgroundOne) {
 TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
   auto db = openStore(file()).value();
   ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
-  const std::uintmax_t page = std::stoull(scalar(*db, "PRAGMA page_size"));
+  const std::uintmax_t page = std::stoull(sqlValue(*db, "PRAGMA page_size"));
   const fs::path wal = file().string() + "-wal";
   auto fill = [&](const std::function<Result<void, StoreError>()>& write) {
     for (int i = 0; i < 60; ++i) ASSERT_TRUE(write().ok());
@@ -178,7 +172,7 @@ TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
   EXPECT_LT(fs::file_size(wal), 4'500 * page) << "foreground transactions";
   fill([&] { return db->execute(write); });
   EXPECT_LT(fs::file_size(wal), 4'500 * page) << "writes outside a transaction";
-  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM filler"), "18000");
+  EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM filler"), "18000");
 }
 
 // A journal write (a 202 waits for it) leaves to the harvest the copying back of what the
@@ -187,7 +181,7 @@ TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
 TEST_F(StoreTest, AForegroundTransactionLeavesTheCheckpointToTheBackgroundBelowTheHigherMark) {
   auto db = openStore(file()).value();
   ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
-  const std::uintmax_t page = std::stoull(scalar(*db, "PRAGMA page_size"));
+  const std::uintmax_t page = std::stoull(sqlValue(*db, "PRAGMA page_size"));
   // 1,500 pages in the log, between the two marks: a write outside a transaction leaves them.
   ASSERT_TRUE(db->execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
                           "i < 1500) INSERT INTO filler SELECT randomblob(3000) FROM n")
@@ -210,22 +204,22 @@ TEST_F(StoreTest, AReadTransactionSeesOneStateWhileOthersWriteAndWritesNothing) 
 
   std::vector<std::string> counts;
   auto read = db->read([&]() -> Result<void, StoreError> {
-    counts.push_back(scalar(*db, "SELECT count(*) FROM t"));
+    counts.push_back(sqlValue(*db, "SELECT count(*) FROM t"));
     if (auto x = other->execute("INSERT INTO t VALUES ('b')"); !x) return x;
-    counts.push_back(scalar(*db, "SELECT count(*) FROM t"));
+    counts.push_back(sqlValue(*db, "SELECT count(*) FROM t"));
     return {};
   });
   ASSERT_TRUE(read.ok()) << read.error().message;
   EXPECT_EQ(counts, (std::vector<std::string>{"1", "1"}))
       << "the other connection's write, committed meanwhile, is not seen inside";
-  EXPECT_EQ(scalar(*db, "SELECT count(*) FROM t"), "2") << "and is seen after";
+  EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM t"), "2") << "and is seen after";
 
   auto wrote = db->read([&] { return db->execute("INSERT INTO t VALUES ('c')"); });
   ASSERT_FALSE(wrote.ok());
   EXPECT_EQ(wrote.error().code, StoreErrc::kSql);
   EXPECT_NE(wrote.error().message.find("write inside a read"), std::string::npos)
       << wrote.error().message;
-  EXPECT_EQ(scalar(*other, "SELECT count(*) FROM t"), "2") << "the write was rolled back";
+  EXPECT_EQ(sqlValue(*other, "SELECT count(*) FROM t"), "2") << "the write was rolled back";
 
   auto failed = db->read([]() -> Result<void, StoreError> {
     return StoreError{StoreErrc::kBusy, "the body's own failure"};
