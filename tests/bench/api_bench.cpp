@@ -371,8 +371,13 @@ int runBench(int argc, char** argv) {
                     harvested, harvest_mailboxes, harvest_s, written.c_str());
       }
       print("  POST /v1/commands, one every 20 ms", during);
-      std::printf("  max %.2f ms, refused %d of %zu\n",
-                  during.latencies_ms.empty() ? 0.0 : during.latencies_ms.back(), during.failures,
+      // The worst wait, and when it came: where in the harvest to look for its cause.
+      const auto worst =
+          std::max_element(sent.begin(), sent.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      std::printf("  max %.2f ms (sent %.2f s in), refused %d of %zu\n",
+                  worst == sent.end() ? 0.0 : worst->second,
+                  worst == sent.end() ? 0.0 : worst->first, during.failures,
                   during.latencies_ms.size());
       // When the slowest 1 % were sent: spread over the harvest, or in its last seconds (a
       // first harvest's indexes and checkpoint, some 850 MiB at once: tests/bench/README.md).
