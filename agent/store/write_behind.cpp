@@ -8,6 +8,15 @@
 #endif
 
 namespace easgate::agent::store {
+namespace {
+
+#if defined(__linux__)
+// SYNC_FILE_RANGE_WRITE alone: queue the dirty pages for writing, wait for nothing (pages
+// already being written are left to finish), no cache flush of the disk's.
+void writeBack(int fd) { (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
+#endif
+
+}  // namespace
 
 bool startWriteback(const std::filesystem::path& file) {
 #if defined(__linux__)
@@ -15,9 +24,7 @@ bool startWriteback(const std::filesystem::path& file) {
   // after, and a descriptor kept open would push the old one.
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  // SYNC_FILE_RANGE_WRITE alone: queue the dirty pages for writing, wait for nothing (pages
-  // already being written are left to finish), no cache flush of the disk's.
-  (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  writeBack(fd);
   ::close(fd);
   return true;
 #else
@@ -43,7 +50,7 @@ HeldFile::~HeldFile() {
 bool HeldFile::push() const {
 #if defined(__linux__)
   if (fd_ < 0) return false;
-  (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+  writeBack(fd_);
   return true;
 #else
   return false;
