@@ -17,4 +17,9 @@ Priority thisThreadPriority() {
              : Priority::kNormal;
 }
 
+// A waking thread of higher priority takes a core from a lower one at once here.
+bool preferPromptWakeups() { return false; }
+
+std::optional<std::chrono::microseconds> thisThreadTimeSlice() { return std::nullopt; }
+
 }  // namespace easgate::threads
