@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "common/threads/priority.h"
 #include "service/agent_command.h"
 #include "service/audit_command.h"
 #include "service/ctl_command.h"
@@ -76,7 +77,14 @@ int runCli(int argc, char** argv) {
     if (audit_cmds.verify->parsed()) return runAuditVerify(audit_options);
     if (audit_cmds.list->parsed()) return runAuditList(audit_options);
     // The agent's own files (store, journal, logs, keys) are private, whatever the umask.
-    if (agent_cmd->parsed() || run_cmd->parsed() || demo_cmd->parsed()) keepNewFilesPrivate();
+    if (agent_cmd->parsed() || run_cmd->parsed() || demo_cmd->parsed()) {
+      keepNewFilesPrivate();
+      // Before any thread starts, so that every one inherits it: the agent's threads take a
+      // core from a harvest as soon as they wake (its harvest's thread gives the slice back when
+      // it lowers its priority: agent/agent_loop.cpp). Where the system does not do it, the
+      // system needs none.
+      (void)threads::preferPromptWakeups();
+    }
     if (agent_cmd->parsed()) return runAgentCommand(agent_options);
     if (run_cmd->parsed()) return runRunCommand(run_options);
     if (ctl_cmd->parsed()) return runCtlCommand(*ctl_cmd, ctl_options);

@@ -5,17 +5,22 @@
 // - under a storm of throttling and session-limit errors: every command still succeeds.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/audit/audit_log.h"
 #include "agent/commands/command_journal.h"
 #include "agent/store/schema.h"
+#include "common/threads/priority.h"
 #include "powershell/sim/organisation.h"
 #include "tests/service/cli_test_support.h"
 #include "tests/service/running_agent.h"
@@ -170,6 +175,73 @@ TEST_F(AgentProcess, SigtermStopsARunningAgentInOrder) {
     EXPECT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s))
         << "the agent's bridge outlived it";
   }
+}
+
+// A thread's nice value and time slice as the kernel shows them (/proc/PID/task/TID/sched,
+// read here rather than through the agent's own code); nullopt without that file or its line.
+struct ThreadScheduling {
+  int nice = 0;
+  std::int64_t slice_ns = 0;
+};
+std::optional<ThreadScheduling> threadScheduling(pid_t pid, const std::string& tid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + tid + "/sched");
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(std::stoi(tid)));
+  if (errno != 0) return std::nullopt;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("se.slice", 0) == 0) {
+      return ThreadScheduling{nice, std::stoll(line.substr(line.find(':') + 1))};
+    }
+  }
+  return std::nullopt;
+}
+
+// The agent's threads answer the MDM with the shortest time slice, so that on a kernel that lets
+// a running thread finish its slice first (Linux 6.6 and later) they take a core from a harvest
+// at once; its harvest's threads, lowered below normal, have the kernel's default.
+TEST_F(AgentProcess, ItsThreadsHaveTheShortTimeSliceAndItsHarvestsTheDefault) {
+  if (!threads::thisThreadTimeSlice()) {
+    GTEST_SKIP() << "SKIPPED: this kernel gives a thread no time slice of its own (Linux 6.12 "
+                    "and later do), so the agent's threads all have the default";
+  }
+  auto org = powershell::sim::Organisation::generate(
+      {7, 20, 40, powershell::sim::dotNetTicksFromUnixSeconds(1'790'000'000)});
+  std::ofstream(dir_ / "org.json") << org.toJson();
+  const pid_t agent = startAgent("slices.log", {}, /*until_idle=*/false);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (easgate::testing::slurp(dir_ / "slices.log").find("full harvest:") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_NE(easgate::testing::slurp(dir_ / "slices.log").find("full harvest:"), std::string::npos)
+      << easgate::testing::slurp(dir_ / "slices.log");
+  const std::int64_t short_ns = std::chrono::nanoseconds(threads::kShortTimeSlice).count();
+  int normal = 0, below = 0;
+  std::string read_all = "every thread read";
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(agent) + "/task")) {
+    const std::string tid = task.path().filename().string();
+    const auto s = threadScheduling(agent, tid);
+    if (!s) {
+      read_all = "thread " + tid + " unreadable";
+      continue;
+    }
+    if (s->nice > 0) {
+      ++below;
+      EXPECT_NE(s->slice_ns, short_ns) << "thread " << tid << ", below normal, has the short slice";
+    } else {
+      ++normal;
+      EXPECT_EQ(s->slice_ns, short_ns)
+          << "thread " << tid << " (" << easgate::testing::slurp(task.path() / "comm")
+          << ") answers with a longer slice; the agent is " << agent;
+    }
+  }
+  ::kill(agent, SIGTERM);
+  int status = 0;
+  waitpid(agent, &status, 0);
+  EXPECT_TRUE(easgate::testing::waitForProcessGroup(agent, 30s));
+  EXPECT_EQ(read_all, "every thread read");
+  EXPECT_GE(below, 1) << "no harvest thread below normal";
+  EXPECT_GE(normal, 3) << "the agent's own threads (main, executor, bridge readers)";
 }
 
 TEST_F(AgentProcess, EveryCommandSucceedsThroughAStormOfThrottlingAndSessionLimits) {
