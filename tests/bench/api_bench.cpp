@@ -172,11 +172,19 @@ int runBench(int argc, char** argv) {
       argc, argv,
       "usage: api_bench [--mailboxes N (2000)] [--seconds S (5)] [--connections C (4)]\n"
       "                 [--long-polls L (1000)] [--idle I (500)] [--harvest-mailboxes H (20000)]\n"
-      "                 [--paced-mib P (the agent's: 128)]\n"
+      "                 [--paced-mib P (the agent's: 128)] [--short-slices yes|no (yes)]\n"
       "The 9090 protocol under load (TLS, client certificates, keep-alive), and commands\n"
-      "during full harvests of H mailboxes, the inventory written at P MiB/s at most.\n",
+      "during full harvests of H mailboxes, the inventory written at P MiB/s at most.\n"
+      "--short-slices no: the threads keep the kernel's default time slice (the agent\n"
+      "gives its own the shortest: common/threads/priority.h).\n",
       {"--mailboxes", "--seconds", "--connections", "--long-polls", "--idle", "--harvest-mailboxes",
-       "--paced-mib"});
+       "--paced-mib", "--short-slices"});
+  // As the agent does, before any thread starts (service/cli.cpp).
+  const std::string short_slices = args.text("--short-slices", "yes");
+  if (short_slices != "yes" && short_slices != "no") {
+    return std::fprintf(stderr, "--short-slices takes yes or no\n"), 2;
+  }
+  const bool sliced = short_slices == "yes" && threads::preferPromptWakeups();
   agent::store::setPacedWriteRate(
       args.count("--paced-mib", agent::store::kPacedWriteBytesPerSecond >> 20) << 20);
   const std::size_t mailboxes = args.count("--mailboxes", 2000);
@@ -228,9 +236,11 @@ int runBench(int argc, char** argv) {
   const int port = server.value()->port();
   std::printf(
       "api_bench: %s, %u hardware threads; %zu devices in the store; TLS 1.3 with client "
-      "certificates, keep-alive, %d connections, %.0f s per figure\n",
+      "certificates, keep-alive, %d connections, %.0f s per figure; %s\n",
       bench::cpuModel().c_str(), std::thread::hardware_concurrency(), mailboxes * 2, connections,
-      seconds);
+      seconds,
+      sliced ? "0.1 ms time slices, the harvest's the kernel's default"
+             : "every thread on the kernel's default time slice");
   using R = std::tuple<http::verb, std::string, std::string>;
   print("GET /v1/health (listener + auth ceiling)",
         load(dir / "pki", port, connections, seconds, [](int, int) {
