@@ -189,6 +189,20 @@ const std::vector<Migration>& migrations() {
              (SELECT name FROM mailbox_names n WHERE n.key = mailbox_directory.key ORDER BY name));
         DROP INDEX mailbox_names_by_key;
       )sql",
+      // v11: mailbox_names without a rowid. Its primary key (name, key) is all it holds: as a
+      // rowid table every name was written twice, in the table and in the key's index, and
+      // those two were three quarters of the directory (agent/mailboxes/mailbox_directory.h).
+      R"sql(
+        CREATE TABLE mailbox_names_by_name (
+          name       TEXT NOT NULL,            -- case-folded (common/text/case_fold.h)
+          key        TEXT NOT NULL REFERENCES mailbox_directory (key),
+          PRIMARY KEY (name, key)
+        ) WITHOUT ROWID;
+        INSERT INTO mailbox_names_by_name (name, key)
+          SELECT name, key FROM mailbox_names ORDER BY name, key;
+        DROP TABLE mailbox_names;
+        ALTER TABLE mailbox_names_by_name RENAME TO mailbox_names;
+      )sql",
   };
   return kMigrations;
 }

@@ -292,15 +292,16 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
 }
 
 const fs::path kSchema9 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-9";
+const fs::path kSchema10 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-10";
 
-// The release before each mailbox's names were kept in its directory row (store migration 10):
-// every name leads where it led, the index by key is gone, the first harvest after the upgrade
-// rewrites no mailbox that did not change, and a renamed mailbox loses the names it no longer
-// has.
-TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
-  const fs::path file = copyOfStore(kSchema9);
+// A store of `fixture`'s release opened by this one: every name leads where it led, the names
+// are in a table without a rowid (store migration 11) and no index by key (10), the first
+// harvest after the upgrade rewrites no mailbox that did not change, and a renamed mailbox loses
+// the names it no longer has.
+void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fixture) {
+  const fs::path file = copyOfStore(fixture);
   const fs::path dir = file.parent_path();
-  fs::copy_file(kSchema9 / "easgate-inventory.db", inventoryFile(file));
+  fs::copy_file(fixture / "easgate-inventory.db", inventoryFile(file));
   std::vector<std::pair<std::string, std::string>> names;  // (name, key) as that release kept them
   {
     auto raw = store::Database::open(file);
@@ -321,6 +322,13 @@ TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOld
                     "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names_by_key'"),
               0);
     EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names' "
+                    "AND sql LIKE '%WITHOUT ROWID%'"),
+              1)
+        << "each name is written once, in its key";
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"),
+              static_cast<std::int64_t>(names.size()));
+    EXPECT_EQ(count(*db.value(),
                     "SELECT count(*) FROM mailbox_directory d WHERE json_array_length(d.names) "
                     "<> (SELECT count(*) FROM mailbox_names n WHERE n.key = d.key)"),
               0)
@@ -338,7 +346,7 @@ TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOld
     CommandJournal journal(*db.value(), audit, clock);
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
-    testing::FakeExchangeGateway gateway(organisationOf(kSchema9 / "organisation.json"));
+    testing::FakeExchangeGateway gateway(organisationOf(fixture / "organisation.json"));
     Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock);
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
@@ -367,6 +375,16 @@ TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOld
     EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"), 180 - 9 + 2);
   }
   fs::remove_all(dir);
+}
+
+// The release before each mailbox's names were kept in its directory row (store migration 10).
+TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
+  expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema9);
+}
+
+// The release before mailbox_names lost its rowid (store migration 11).
+TEST(StoreMigration, AStoreOfSchema10FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
+  expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema10);
 }
 
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
