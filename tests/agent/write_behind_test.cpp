@@ -289,11 +289,13 @@ TEST_F(WriteBehindOnDisk, ACheckpointsCopyReachesTheDiskAsItGoesNotAllAtItsSync)
       Database::Priority::kBackground);
   done = true;
   watch.join();
-  const auto copied = cacheStat(fd);
   ::close(fd);
   ASSERT_TRUE(wrote.ok()) << wrote.error().message;
-  ASSERT_TRUE(copied.has_value());
-  ASSERT_GE(copied->cached, 4096u) << "the checkpoint copied nothing into the file";
+  // The file's size, not what the page cache holds of it: a machine that pages out memory
+  // nobody touched for a second (DAMON's pageout, as on this project's CI VMs) may already have
+  // dropped the first pages the checkpoint wrote.
+  ASSERT_GE(fs::file_size(file_), std::uintmax_t{16} << 20)
+      << "the checkpoint did not copy the log into the file";
   EXPECT_LT(most_dirty.load(), 2048u)  // 8 MiB of 4 KiB pages: half of what was copied
       << "the checkpoint's copy waited in memory for its sync";
 }
