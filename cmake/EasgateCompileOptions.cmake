@@ -6,6 +6,10 @@ target_compile_options(easgate_options INTERFACE -Wall -Wextra -Wpedantic -Wshad
 if(EASGATE_WERROR)
   target_compile_options(easgate_options INTERFACE -Werror)
 endif()
+if(EASGATE_DEBUG_INFO STREQUAL "lines")
+  # Comes after the build type's -g on the command line, and the last -g level counts.
+  target_compile_options(easgate_options INTERFACE $<$<CONFIG:RelWithDebInfo>:-g1>)
+endif()
 if(EASGATE_SANITIZE)
   # vptr is off: cpprestsdk's headers call into its shared library, whose type information the
   # check cannot match ("does not point to an object of type 'basic_streambuf'" in
