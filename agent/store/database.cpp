@@ -284,8 +284,14 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   std::unique_ptr<Database> database(new Database(std::move(impl)));
   // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
   // returns, which is what "journaled before acknowledged" needs.
+  // temp.secure_delete off: Debian builds SQLite to overwrite whatever a statement deletes, so
+  // emptying a temporary table (a harvest's staged partnerships, the names it kept aside)
+  // wrote every page of it again and, first, into the temporary database's rollback journal:
+  // twice the pages, for files that are the connection's alone and deleted from the start.
+  // The store and inventory files keep it on.
   if (auto r = database->execute(
-          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+          "PRAGMA temp.secure_delete = OFF;");
       !r) {
     return r.error();
   }

@@ -41,6 +41,19 @@ TEST_F(StoreTest, CreatesTheFileAtTheCurrentSchemaInWalMode) {
   EXPECT_EQ(sqlValue(*db.value(), "PRAGMA foreign_keys"), "1");
 }
 
+// Emptying a temporary table (a harvest's staged partnerships, the names it kept aside) frees its
+// pages without overwriting each of them first, as Debian's SQLite otherwise does for every
+// delete; the store's own file keeps the library's setting.
+TEST_F(StoreTest, TemporaryTablesAreEmptiedWithoutOverwritingTheirPages) {
+  auto db = openStore(file());
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(sqlValue(*db.value(), "PRAGMA temp.secure_delete"), "0");
+  auto plain = Database::openToRead(file());
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(sqlValue(*db.value(), "PRAGMA main.secure_delete"),
+            sqlValue(*plain.value(), "PRAGMA main.secure_delete"));
+}
+
 // A harvest's connection commits without waiting for the disk; the journal's, to the same file,
 // still waits for every commit.
 TEST_F(StoreTest, OnlyAConnectionThatAsksCommitsWithoutWaitingForTheDisk) {
