@@ -288,7 +288,7 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   // emptying a temporary table (a harvest's staged partnerships, the names it kept aside)
   // wrote every page of it again and, first, into the temporary database's rollback journal:
   // twice the pages, for files that are the connection's alone and deleted from the start.
-  // The store and inventory files keep it on.
+  // The store and inventory files keep the library's setting.
   if (auto r = database->execute(
           "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
           "PRAGMA temp.secure_delete = OFF;");
