@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <memory>
 
 #include "agent/agent_loop.h"
@@ -13,6 +12,7 @@
 #include "agent/time/clock.h"
 #include "agent/transport/certificates.h"
 #include "agent/transport/http_server.h"
+#include "common/files/atomic_file.h"
 #include "powershell/host/bridge_pool.h"
 #include "service/agent_config.h"
 #include "service/agent_runtime.h"
@@ -31,6 +31,14 @@ namespace easgate::service {
 namespace {
 
 constexpr std::size_t kReaderConnections = 4;
+
+Result<void, files::FileError> writePortFile(const std::filesystem::path& path,
+                                             std::uint16_t port) {
+  auto file = files::AtomicFile::create(path);
+  if (!file) return file.error();
+  file.value().stream() << port << "\n";
+  return file.value().commit();
+}
 
 int serve(const RunCommandOptions& o, ServiceEvents& events) {
   // First, before any thread starts: on POSIX this blocks SIGTERM and SIGINT for every thread
@@ -100,7 +108,11 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   }
   const std::uint16_t port = server.value()->port();
   if (!o.port_file.empty()) {
-    std::ofstream(o.port_file) << port << "\n";
+    // Whole or not at all: a script waiting for the file never reads it half written.
+    if (auto written = writePortFile(o.port_file, port); !written) {
+      events.startFailed("cannot write the port file: " + written.error().message);
+      return kExitOutputFailed;
+    }
   }
   stop_request->handTo([&loop] { loop.stop(); });
   const std::string where = (c.listen.plain_http ? "http://" : "https://") + c.listen.address +

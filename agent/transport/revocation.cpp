@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <ctime>
-#include <fstream>
 
 #include "agent/transport/openssl_support.h"
+#include "common/files/atomic_file.h"
 #include "common/time/utc_time.h"
 
 namespace easgate::agent::transport {
@@ -71,19 +71,6 @@ X509* signerOf(X509_CRL* crl, const std::vector<X509Ptr>& cas) {
     ERR_clear_error();
   }
   return nullptr;
-}
-
-bool writeAtomically(const std::filesystem::path& path, const std::string& content) {
-  std::filesystem::path partial = path;
-  partial += ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  return !ec;
 }
 
 }  // namespace
@@ -220,7 +207,11 @@ Result<RevocationListInfo, std::string> publishRevocationList(
   if (X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) == 0) {
     return "cannot sign the revocation list: " + lastError();
   }
-  if (!writeAtomically(crl_file, pemOf(crl.get()))) return "cannot write " + crl_file.string();
+  // Whole or not at all: the listener rereads the file while it runs.
+  auto file = files::AtomicFile::create(crl_file);
+  if (!file) return file.error().message;
+  file.value().stream() << pemOf(crl.get());
+  if (auto written = file.value().commit(); !written) return written.error().message;
   return describe(crl.get());
 }
 

@@ -203,6 +203,21 @@ TEST_F(RunProcess, TheStoreTheJournalAndTheLogAreReadableByTheAgentAlone) {
 }
 
 // Doctor beside the running service checks the service instead of failing on its busy port.
+// A script waits for the port file to learn where the agent listens: one it cannot write is a
+// failed start with its reason, not an agent running where nobody will find it.
+TEST_F(RunProcess, APortFileThatCannotBeWrittenStopsTheStartWithItsReason) {
+  const RunningAgent agent = startEasgateRun(dir_, {}, dir_ / "no such folder" / "port");
+  pid_ = agent.pid;
+  EXPECT_EQ(agent.port, 0);
+  ASSERT_TRUE(agent.exit_status.has_value()) << "still running: " << slurp(dir_ / "run.log");
+  EXPECT_TRUE(WIFEXITED(*agent.exit_status) && WEXITSTATUS(*agent.exit_status) == 5)
+      << "the output cannot be written: " << *agent.exit_status;
+  const std::string log = slurp(dir_ / "run.log");
+  EXPECT_NE(log.find("cannot write the port file"), std::string::npos) << log;
+  EXPECT_NE(log.find("no such folder"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir_ / "no such folder")) << "nothing made up in its place";
+}
+
 TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
   const int port = start();
   ASSERT_GT(port, 0) << slurp(dir_ / "run.log");

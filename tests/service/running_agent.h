@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -21,18 +22,21 @@
 namespace easgate::testing {
 
 // `easgate run` started in the background: its process and the port it listens on (0 when it
-// did not come up within half a minute).
+// did not come up within half a minute, or exited first: then `exit_status` is waitpid's).
 struct RunningAgent {
   pid_t pid = -1;
   int port = 0;
+  std::optional<int> exit_status;
 };
 
 // Starts `easgate run --config <dir>/easgate.json` on a free port, with `environment` added to
-// its own; its log (standard error) is appended to <dir>/run.log.
+// its own; its log (standard error) is appended to <dir>/run.log. It writes the port it
+// listens on to `port_file` (<dir>/port when none is given).
 inline RunningAgent startEasgateRun(
     const std::filesystem::path& dir,
-    const std::vector<std::pair<std::string, std::string>>& environment = {}) {
-  const std::filesystem::path port_file = dir / "port";
+    const std::vector<std::pair<std::string, std::string>>& environment = {},
+    std::filesystem::path port_file = {}) {
+  if (port_file.empty()) port_file = dir / "port";
   std::filesystem::remove(port_file);
   RunningAgent agent;
   agent.pid = ::fork();
@@ -48,11 +52,18 @@ inline RunningAgent startEasgateRun(
     ::_exit(127);
   }
   ::setpgid(agent.pid, agent.pid);
-  // Starting takes a moment (the bridges, the store); give up after a generous bound.
-  for (int i = 0; i < 600 && !std::filesystem::exists(port_file); ++i) {
+  // Starting takes a moment (the bridges, the store); give up after a generous bound, or as
+  // soon as the agent has exited.
+  for (int i = 0; i < 600; ++i) {
+    agent.port = std::atoi(slurp(port_file).c_str());
+    if (agent.port > 0) break;
+    int status = 0;
+    if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
+      agent.exit_status = status;
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  agent.port = std::atoi(slurp(port_file).c_str());
   return agent;
 }
 
