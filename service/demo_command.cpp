@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "agent/transport/certificates.h"
+#include "common/files/atomic_file.h"
 #include "common/json/json_writer.h"
 #include "powershell/sim/organisation.h"
 #include "service/cli.h"
@@ -172,7 +173,11 @@ int runDemoCommand(const DemoOptions& o) {
     auto generated =
         powershell::sim::Organisation::generate({1, o.mailboxes, o.mailboxes * 2, now});
     mixAccessForTheDemo(generated, now);
-    std::ofstream(organisation_file, std::ios::trunc) << generated.toJson();
+    // Whole or not at all: a demo stopped while writing it finds none the next time.
+    if (auto written = files::writeWholeFile(organisation_file, generated.toJson()); !written) {
+      std::cerr << "easgate demo: " << written.error().message << "\n";
+      return kExitOutputFailed;
+    }
   }
   std::ifstream org_in(organisation_file, std::ios::binary);
   const std::string org_text((std::istreambuf_iterator<char>(org_in)),
@@ -186,9 +191,9 @@ int runDemoCommand(const DemoOptions& o) {
   }
   const auto& sample = organisation->mailboxes()[0];
   const auto config_file = dir / "easgate.json";
-  std::ofstream(config_file, std::ios::trunc) << demoConfig(o, organisation_file);
-  if (!std::filesystem::exists(config_file)) {
-    std::cerr << "easgate demo: cannot write " << config_file.string() << "\n";
+  if (auto written = files::writeWholeFile(config_file, demoConfig(o, organisation_file));
+      !written) {
+    std::cerr << "easgate demo: " << written.error().message << "\n";
     return kExitOutputFailed;
   }
   const std::string self = (executableDirectory() / "easgate").string();

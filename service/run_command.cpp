@@ -32,14 +32,6 @@ namespace {
 
 constexpr std::size_t kReaderConnections = 4;
 
-Result<void, files::FileError> writePortFile(const std::filesystem::path& path,
-                                             std::uint16_t port) {
-  auto file = files::AtomicFile::create(path);
-  if (!file) return file.error();
-  file.value().stream() << port << "\n";
-  return file.value().commit();
-}
-
 int serve(const RunCommandOptions& o, ServiceEvents& events) {
   // First, before any thread starts: on POSIX this blocks SIGTERM and SIGINT for every thread
   // that follows, so the signal reaches the one that waits for it.
@@ -109,7 +101,7 @@ int serve(const RunCommandOptions& o, ServiceEvents& events) {
   const std::uint16_t port = server.value()->port();
   if (!o.port_file.empty()) {
     // Whole or not at all: a script waiting for the file never reads it half written.
-    if (auto written = writePortFile(o.port_file, port); !written) {
+    if (auto written = files::writeWholeFile(o.port_file, std::to_string(port) + "\n"); !written) {
       events.startFailed("cannot write the port file: " + written.error().message);
       return kExitOutputFailed;
     }

@@ -208,10 +208,9 @@ Result<RevocationListInfo, std::string> publishRevocationList(
     return "cannot sign the revocation list: " + lastError();
   }
   // Whole or not at all: the listener rereads the file while it runs.
-  auto file = files::AtomicFile::create(crl_file);
-  if (!file) return file.error().message;
-  file.value().stream() << pemOf(crl.get());
-  if (auto written = file.value().commit(); !written) return written.error().message;
+  if (auto written = files::writeWholeFile(crl_file, pemOf(crl.get())); !written) {
+    return written.error().message;
+  }
   return describe(crl.get());
 }
 

@@ -76,4 +76,11 @@ Result<void, FileError> AtomicFile::commit() {
   return syncDirectoryToDisk(target_.parent_path());
 }
 
+Result<void, FileError> writeWholeFile(const std::filesystem::path& target, std::string_view text) {
+  auto file = AtomicFile::create(target);
+  if (!file) return file.error();
+  file.value().stream() << text;
+  return file.value().commit();
+}
+
 }  // namespace easgate::files

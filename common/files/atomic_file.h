@@ -4,6 +4,7 @@
 #include <fstream>
 #include <memory>
 #include <ostream>
+#include <string_view>
 
 #include "common/files/file_error.h"
 
@@ -34,5 +35,9 @@ class AtomicFile {
   std::unique_ptr<std::ofstream> out_;
   bool done_ = false;
 };
+
+// Writes `text` to `target` through an AtomicFile: the whole text or, after a failure, the
+// file as it was.
+Result<void, FileError> writeWholeFile(const std::filesystem::path& target, std::string_view text);
 
 }  // namespace easgate::files

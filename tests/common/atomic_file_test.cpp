@@ -72,5 +72,17 @@ TEST_F(AtomicFileTest, ReportsAMissingDirectoryOrADirectoryTarget) {
   EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos);
 }
 
+TEST_F(AtomicFileTest, AWholeFileReplacesTheOldOneOrLeavesItAsItWas) {
+  { std::ofstream(dir_ / "port") << "old"; }
+  ASSERT_TRUE(writeWholeFile(dir_ / "port", "9090\n").ok());
+  EXPECT_EQ(slurp(dir_ / "port"), "9090\n");
+  EXPECT_EQ(entries(), 1u) << "no temporary file is left behind";
+  auto refused = writeWholeFile(dir_ / "no such folder" / "port", "9090\n");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("no such folder"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(entries(), 1u) << "nothing made in its place";
+}
+
 }  // namespace
 }  // namespace easgate::files
