@@ -124,18 +124,18 @@ void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
 }
 
 std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_ms) {
-  // Written as they arrive, a batch at a time: the directory holds them, not the harvest. The
-  // names of mailboxes it did not hold go in after the listing, in name order (see
-  // MailboxDirectory::deferNames), and before anything looks a mailbox up by name.
+  // Written as they arrive, a batch at a time: the directory holds them, not the harvest.
+  // Mailboxes it did not hold go in after the listing, their rows in key order and their names
+  // in name order (see MailboxDirectory::deferNames), before anything looks a mailbox up.
   if (auto x = directory_.deferNames(); !x)
     return HarvestError{HarvestErrc::kStore, x.error().message};
-  // Names still kept aside when this ends (a failed harvest's) are forgotten: the next harvest
-  // records their mailboxes again.
+  // Mailboxes still kept aside when this ends (a failed harvest's) are forgotten: the next
+  // harvest records them again.
   struct EndDeferring {
     MailboxDirectory& directory;
     ~EndDeferring() {
       if (auto x = directory.endDeferringNames(); !x) {
-        spdlog::warn("harvest: names kept aside could not be forgotten: {}", x.error().message);
+        spdlog::warn("harvest: mailboxes kept aside could not be forgotten: {}", x.error().message);
       }
     }
   } end_deferring{directory_};

@@ -163,21 +163,28 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
   w.beginArray();
   for (const auto& n : facts.names) w.string(n);
   w.endArray();
-  auto upsert = statements_.get(
-      "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint, names) "
-      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
-      "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
-      "excluded.fingerprint, names = excluded.names");
-  if (!upsert) return upsert.error();
-  store::Statement& u = *upsert.value();
-  u.bind(1, e.key).bind(2, e.identity).bind(3, e.address).bind(4, now);
   if (defer) {
-    u.bind(5, nullptr);
+    if (auto r = keepAside(e, facts, names, now); !r) return r;
   } else {
-    u.bind(5, facts.fingerprint);
+    auto upsert = statements_.get(
+        "INSERT INTO mailbox_directory (key, identity, address, seen_ms, fingerprint, names) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET identity = excluded.identity, "
+        "address = excluded.address, seen_ms = excluded.seen_ms, fingerprint = "
+        "excluded.fingerprint, names = excluded.names");
+    if (!upsert) return upsert.error();
+    if (auto r = upsert.value()
+                     ->bind(1, e.key)
+                     .bind(2, e.identity)
+                     .bind(3, e.address)
+                     .bind(4, now)
+                     .bind(5, facts.fingerprint)
+                     .bind(6, names)
+                     .run();
+        !r) {
+      return r;
+    }
+    if (auto r = writeNames(e, facts, gone); !r) return r;
   }
-  if (auto r = u.bind(6, names).run(); !r) return r;
-  if (auto r = writeNames(e, facts, gone, defer); !r) return r;
   if (!lists) return {};
   auto drop =
       statements_.get("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
@@ -323,19 +330,7 @@ Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
 
 Result<void, store::StoreError> MailboxDirectory::writeNames(const MailboxEntry& e,
                                                              const Facts& facts,
-                                                             const std::vector<std::string>& gone,
-                                                             bool defer) {
-  if (defer) {
-    auto aside = statements_.get("INSERT INTO temp.deferred_names (name, key) VALUES (?, ?)");
-    if (!aside) return aside.error();
-    for (const auto& n : facts.names) {
-      if (auto r = aside.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
-    }
-    auto digest =
-        statements_.get("INSERT INTO temp.deferred_fingerprints (key, fingerprint) VALUES (?, ?)");
-    if (!digest) return digest.error();
-    return digest.value()->bind(1, e.key).bind(2, facts.fingerprint).run();
-  }
+                                                             const std::vector<std::string>& gone) {
   auto clear = statements_.get("DELETE FROM mailbox_names WHERE name = ? AND key = ?");
   if (!clear) return clear.error();
   for (const auto& n : gone) {
@@ -349,17 +344,42 @@ Result<void, store::StoreError> MailboxDirectory::writeNames(const MailboxEntry&
   return {};
 }
 
-// The tables of names kept aside are the connection's own (temp): no other connection sees
+Result<void, store::StoreError> MailboxDirectory::keepAside(const MailboxEntry& e,
+                                                            const Facts& facts,
+                                                            const std::string& names_json,
+                                                            std::int64_t now) {
+  auto aside = statements_.get("INSERT INTO temp.deferred_names (name, key) VALUES (?, ?)");
+  if (!aside) return aside.error();
+  for (const auto& n : facts.names) {
+    if (auto r = aside.value()->bind(1, n).bind(2, e.key).run(); !r) return r;
+  }
+  auto row = statements_.get(
+      "INSERT INTO temp.deferred_rows (key, identity, address, seen_ms, names, fingerprint) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!row) return row.error();
+  return row.value()
+      ->bind(1, e.key)
+      .bind(2, e.identity)
+      .bind(3, e.address)
+      .bind(4, now)
+      .bind(5, names_json)
+      .bind(6, facts.fingerprint)
+      .run();
+}
+
+// The tables of what is kept aside are the connection's own (temp): no other connection sees
 // them, and they never reach the write-ahead log. Emptied, not dropped, so the statements
 // prepared on them stay valid.
 Result<void, store::StoreError> MailboxDirectory::deferNames() {
   if (auto r = database_.execute(R"sql(
         CREATE TEMP TABLE IF NOT EXISTS deferred_names (name TEXT NOT NULL, key TEXT NOT NULL);
-        CREATE TEMP TABLE IF NOT EXISTS deferred_fingerprints
-          (key TEXT NOT NULL, fingerprint TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS deferred_rows
+          (key TEXT NOT NULL, identity TEXT NOT NULL, address TEXT NOT NULL,
+           seen_ms INTEGER NOT NULL, names TEXT NOT NULL, fingerprint TEXT NOT NULL);
         CREATE TEMP TABLE IF NOT EXISTS sorted_names (name TEXT NOT NULL, key TEXT NOT NULL);
-        CREATE TEMP TABLE IF NOT EXISTS sorted_fingerprints
-          (key TEXT NOT NULL, fingerprint TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS sorted_rows
+          (key TEXT NOT NULL, identity TEXT NOT NULL, address TEXT NOT NULL,
+           seen_ms INTEGER NOT NULL, names TEXT NOT NULL, fingerprint TEXT NOT NULL);
       )sql");
       !r) {
     return r;
@@ -380,22 +400,26 @@ Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
     q.value()->reset();
     return n;
   };
-  auto mailboxes = count("SELECT count(*) FROM temp.deferred_fingerprints");
+  auto mailboxes = count("SELECT count(*) FROM temp.deferred_rows");
   if (!mailboxes) return mailboxes.error();
   auto names = count("SELECT count(*) FROM temp.deferred_names");
   if (!names) return names.error();
+  mailboxes_to_add_ = mailboxes.value();
   names_to_add_ = names.value();
-  fingerprints_to_add_ = mailboxes.value();
   if (mailboxes.value() == 0) return std::size_t{0};
-  // Rowids 1..n in the sorted order (deferNames() emptied these tables).
+  // Rowids 1..n in the sorted order (deferNames() emptied these tables): the rows by key, so
+  // that they go in at the end of the index by key and of the table, the names by name, for
+  // the index of names. A mailbox listed twice: the first listing's row is the one kept.
   auto sorted = database_.execute(R"sql(
+      INSERT INTO temp.sorted_rows (rowid, key, identity, address, seen_ms, names, fingerprint)
+        SELECT row_number() OVER (ORDER BY key), key, identity, address, seen_ms, names,
+               fingerprint
+        FROM (SELECT key, identity, address, seen_ms, names, fingerprint, min(rowid)
+              FROM temp.deferred_rows GROUP BY key);
       INSERT INTO temp.sorted_names (rowid, name, key)
         SELECT row_number() OVER (ORDER BY name, key), name, key FROM temp.deferred_names;
-      INSERT INTO temp.sorted_fingerprints (rowid, key, fingerprint)
-        SELECT row_number() OVER (ORDER BY key), key, fingerprint
-        FROM temp.deferred_fingerprints;
       DELETE FROM temp.deferred_names;
-      DELETE FROM temp.deferred_fingerprints;
+      DELETE FROM temp.deferred_rows;
     )sql");
   if (!sorted) return sorted.error();
   return static_cast<std::size_t>(mailboxes.value());
@@ -403,9 +427,24 @@ Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
 
 Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t rows) {
   const auto n = static_cast<std::int64_t>(rows);
+  if (rows_added_ < mailboxes_to_add_) {
+    // Without the fingerprint, which comes once the names are in; a mailbox recorded meanwhile
+    // by other means (a command that asked Exchange about it) keeps the row that wrote.
+    auto added = statements_.get(R"sql(
+        INSERT OR IGNORE INTO mailbox_directory (key, identity, address, seen_ms, names)
+          SELECT key, identity, address, seen_ms, names FROM temp.sorted_rows
+          WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid
+      )sql");
+    if (!added) return added.error();
+    if (auto r = added.value()->bind(1, rows_added_).bind(2, rows_added_ + n).run(); !r) {
+      return r.error();
+    }
+    rows_added_ += n;
+    return false;
+  }
   if (names_added_ < names_to_add_) {
     // Only for a mailbox still without its fingerprint: one recorded meanwhile by other means
-    // (a command that asked Exchange about it) has the names that recording wrote.
+    // has the names that recording wrote.
     auto names = statements_.get(R"sql(
         INSERT OR IGNORE INTO mailbox_names (name, key)
           SELECT s.name, s.key FROM temp.sorted_names s
@@ -419,9 +458,10 @@ Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t r
     names_added_ += n;
     return false;
   }
+  // In key order, which is the order the rows went in: side by side in the table.
   auto fingerprints = statements_.get(R"sql(
       UPDATE mailbox_directory SET fingerprint = s.fingerprint
-        FROM (SELECT key, fingerprint FROM temp.sorted_fingerprints
+        FROM (SELECT key, fingerprint FROM temp.sorted_rows
               WHERE rowid > ?1 AND rowid <= ?2) s
         WHERE mailbox_directory.key = s.key AND mailbox_directory.fingerprint IS NULL
     )sql");
@@ -432,17 +472,17 @@ Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t r
     return r.error();
   }
   fingerprints_added_ += n;
-  return fingerprints_added_ >= fingerprints_to_add_;
+  return fingerprints_added_ >= mailboxes_to_add_;
 }
 
 Result<void, store::StoreError> MailboxDirectory::endDeferringNames() {
   deferring_ = false;
-  names_to_add_ = names_added_ = fingerprints_to_add_ = fingerprints_added_ = 0;
+  mailboxes_to_add_ = rows_added_ = names_to_add_ = names_added_ = fingerprints_added_ = 0;
   return database_.execute(R"sql(
       DELETE FROM temp.deferred_names;
-      DELETE FROM temp.deferred_fingerprints;
+      DELETE FROM temp.deferred_rows;
       DELETE FROM temp.sorted_names;
-      DELETE FROM temp.sorted_fingerprints;
+      DELETE FROM temp.sorted_rows;
     )sql");
 }
 

@@ -57,22 +57,24 @@ class MailboxDirectory {
   Result<void, store::StoreError> record(const MailboxEntry& entry, std::int64_t now_ms, bool lists,
                                          std::string_view also = {});
 
-  // Names kept aside, for a harvest's listing of many mailboxes at once. Each name of a mailbox
-  // goes into the names index at a place of its own: written a mailbox at a time, in the short
-  // transactions that leave the journal its turn, every name dirtied a page of its own (a first
-  // harvest of 100,000 mailboxes wrote 11.5 GB, and the names took 30 s of its listing's 37).
-  // From deferNames() until sortDeferredNames(), record() writes a mailbox the directory does
-  // not hold yet without its fingerprint (so that, should its names never be added, the next
-  // harvest records it again) and keeps its names aside; a reader meanwhile finds it by none of
-  // them, as before it was recorded. sortDeferredNames() then puts them in name order, outside
-  // any transaction; addDeferredNames(), in the caller's write transactions, adds them a few
-  // at a time, side by side in the index, and last the fingerprints, in key order.
-  // endDeferringNames() forgets what is left (a harvest that failed). A mailbox recorded
-  // meanwhile by other means (a command that asked Exchange about it) keeps what they wrote.
+  // New mailboxes kept aside, for a harvest's listing of many mailboxes at once. Written a
+  // mailbox at a time, in the short transactions that leave the journal its turn, each of a
+  // mailbox's names went into the names index at a place of its own, and its row into the index
+  // by key, so that nearly every one dirtied a page of its own (a first harvest of 100,000
+  // mailboxes wrote 11.5 GB, and the names took 30 s of its listing's 37).
+  // From deferNames() until sortDeferredNames(), record() keeps a mailbox the directory does not
+  // hold yet aside, its row and its names; a reader meanwhile does not find it, as before it was
+  // recorded. sortDeferredNames() then puts the rows in key order and the names in name order,
+  // outside any transaction; addDeferredNames(), in the caller's write transactions, adds them a
+  // few at a time, side by side: the rows without their fingerprints, then the names, then the
+  // fingerprints (so that a mailbox whose names were never all added is recorded again by the
+  // next harvest). endDeferringNames() forgets what is left (a harvest that failed). A mailbox
+  // recorded meanwhile by other means (a command that asked Exchange about it) keeps what they
+  // wrote.
   Result<void, store::StoreError> deferNames();
-  // Returns how many mailboxes' names were kept aside.
+  // Returns how many mailboxes were kept aside.
   Result<std::size_t, store::StoreError> sortDeferredNames();
-  // Adds up to `rows` names or fingerprints; true once all of them are in.
+  // Adds up to `rows` rows, names or fingerprints; true once all of them are in.
   Result<bool, store::StoreError> addDeferredNames(std::size_t rows);
   Result<void, store::StoreError> endDeferringNames();
 
@@ -121,19 +123,22 @@ class MailboxDirectory {
   };
   Result<Stored, store::StoreError> heldAs(const std::string& key, const std::string& fingerprint,
                                            bool with_names);
-  // record()'s writes of the names: `gone` removed, today's added; or (deferring, for a mailbox
-  // not held) today's kept aside.
+  // record()'s writes of the names: `gone` removed, today's added.
   Result<void, store::StoreError> writeNames(const MailboxEntry& entry, const Facts& facts,
-                                             const std::vector<std::string>& gone, bool defer);
+                                             const std::vector<std::string>& gone);
+  // record() of a mailbox not held, while deferring: its row and names kept aside.
+  Result<void, store::StoreError> keepAside(const MailboxEntry& entry, const Facts& facts,
+                                            const std::string& names_json, std::int64_t now_ms);
 
   store::Database& database_;
   store::StatementCache statements_;
   // From deferNames() to sortDeferredNames(); then what addDeferredNames() has to add (rows of
   // the sorted tables, numbered from 1) and how far it has come.
   bool deferring_ = false;
+  std::int64_t mailboxes_to_add_ = 0;
+  std::int64_t rows_added_ = 0;
   std::int64_t names_to_add_ = 0;
   std::int64_t names_added_ = 0;
-  std::int64_t fingerprints_to_add_ = 0;
   std::int64_t fingerprints_added_ = 0;
 };
 

@@ -2,6 +2,7 @@
 // Exchange stops answering to them, and a harvest's names kept aside and added in name order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -98,16 +99,27 @@ TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
   ASSERT_TRUE(record(d, mailbox("k0", {"Old One", "older@contoso.com"})).ok());
   EXPECT_TRUE(leadsTo(d, "older@contoso.com", "k0"));
   EXPECT_TRUE(leadsTo(d, "old@contoso.com", ""));
-  // Until they are added, a new mailbox is found by none of its names, and held as not yet
-  // written, so a harvest that stops here writes it again next time.
+  // Until they are added, a new mailbox is found neither by its names nor by its key, and not
+  // held, so a harvest that stops here writes it again next time.
   EXPECT_TRUE(leadsTo(d, "user7@contoso.com", ""));
+  EXPECT_FALSE(d.entry("k7").value().has_value());
   EXPECT_FALSE(d.holds(added[6], true).value());
 
   auto sorted = d.sortDeferredNames();
   ASSERT_TRUE(sorted.ok()) << sorted.error().message;
   EXPECT_EQ(sorted.value(), 40u);
-  // 120 names, then 40 fingerprints, 16 at a time: 8 and 3 transactions.
-  EXPECT_EQ(addAll(d, 16), 11);
+  // 40 rows, 120 names, then 40 fingerprints, 16 at a time: 3, 8 and 3 transactions.
+  EXPECT_EQ(addAll(d, 16), 14);
+  // The rows went in by key, one after the other (the listing gave k1, k2, ... k10, ...):
+  // each transaction wrote the end of the table and of its index, not pages all over them.
+  std::vector<std::string> keys;
+  for (int i = 1; i <= 40; ++i) keys.push_back("k" + std::to_string(i));
+  std::sort(keys.begin(), keys.end());
+  auto q = db_->prepare("SELECT key FROM mailbox_directory WHERE key <> 'k0' ORDER BY rowid");
+  ASSERT_TRUE(q.ok());
+  std::vector<std::string> in_row_order;
+  while (q->step().value()) in_row_order.push_back(q->text(0));
+  EXPECT_EQ(in_row_order, keys);
   for (int i = 1; i <= 40; ++i) {
     const std::string n = std::to_string(i);
     EXPECT_TRUE(leadsTo(d, "user " + n, "k" + n));
@@ -121,7 +133,7 @@ TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
   EXPECT_TRUE(leadsTo(d, "user-three", "k3"));
 }
 
-TEST_F(DirectoryTest, AMailboxWhoseNamesWereNeverAddedIsWrittenWholeTheNextTime) {
+TEST_F(DirectoryTest, AMailboxKeptAsideByAHarvestThatFailedIsWrittenWholeTheNextTime) {
   MailboxDirectory d(*db_);
   const MailboxEntry ann = mailbox("k1", {"Ann Berg", "ann@contoso.com"});
   ASSERT_TRUE(d.deferNames().ok());
@@ -129,13 +141,37 @@ TEST_F(DirectoryTest, AMailboxWhoseNamesWereNeverAddedIsWrittenWholeTheNextTime)
   ASSERT_TRUE(d.endDeferringNames().ok());  // the harvest failed before adding them
   EXPECT_TRUE(leadsTo(d, "ann berg", ""));
   EXPECT_FALSE(d.holds(ann, true).value());
-  // The next harvest does not defer a mailbox the directory has a row for.
+  // The next harvest keeps it aside again and adds it whole.
   ASSERT_TRUE(d.deferNames().ok());
   ASSERT_TRUE(record(d, ann).ok());
-  EXPECT_EQ(d.sortDeferredNames().value(), 0u);
+  EXPECT_EQ(d.sortDeferredNames().value(), 1u);
+  addAll(d, 256);
   EXPECT_TRUE(leadsTo(d, "ann berg", "k1"));
   EXPECT_TRUE(leadsTo(d, "ann@contoso.com", "k1"));
   EXPECT_TRUE(d.holds(ann, true).value());
+
+  // One that failed after the rows went in, before the names: the row is there without its
+  // fingerprint, so the next harvest writes that mailbox at once, names and all.
+  const MailboxEntry bo = mailbox("k2", {"Bo Lind", "bo@contoso.com"});
+  ASSERT_TRUE(d.deferNames().ok());
+  ASSERT_TRUE(record(d, bo).ok());
+  ASSERT_EQ(d.sortDeferredNames().value(), 1u);
+  ASSERT_TRUE(db_->transaction([&]() -> Result<void, store::StoreError> {
+                   auto added = d.addDeferredNames(256);  // the rows only
+                   if (!added) return added.error();
+                   EXPECT_FALSE(added.value());
+                   return {};
+                 })
+                  .ok());
+  ASSERT_TRUE(d.endDeferringNames().ok());
+  EXPECT_TRUE(d.entry("k2").value().has_value());
+  EXPECT_TRUE(leadsTo(d, "bo lind", ""));
+  EXPECT_FALSE(d.holds(bo, true).value());
+  ASSERT_TRUE(d.deferNames().ok());
+  ASSERT_TRUE(record(d, bo).ok());
+  EXPECT_EQ(d.sortDeferredNames().value(), 0u);
+  EXPECT_TRUE(leadsTo(d, "bo lind", "k2"));
+  EXPECT_TRUE(d.holds(bo, true).value());
 }
 
 TEST_F(DirectoryTest, AMailboxRecordedMeanwhileByAnotherConnectionKeepsWhatThatOneWrote) {
