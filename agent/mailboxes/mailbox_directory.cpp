@@ -427,51 +427,54 @@ Result<std::size_t, store::StoreError> MailboxDirectory::sortDeferredNames() {
 
 Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t rows) {
   const auto n = static_cast<std::int64_t>(rows);
+  // Runs `sql` over the sorted rows (from, from + n] and moves `from` past them.
+  auto addNext = [&](const char* sql, std::int64_t& from) -> Result<void, store::StoreError> {
+    auto st = statements_.get(sql);
+    if (!st) return st.error();
+    if (auto r = st.value()->bind(1, from).bind(2, from + n).run(); !r) return r;
+    from += n;
+    return {};
+  };
   if (rows_added_ < mailboxes_to_add_) {
     // Without the fingerprint, which comes once the names are in; a mailbox recorded meanwhile
     // by other means (a command that asked Exchange about it) keeps the row that wrote.
-    auto added = statements_.get(R"sql(
+    if (auto r = addNext(R"sql(
         INSERT OR IGNORE INTO mailbox_directory (key, identity, address, seen_ms, names)
           SELECT key, identity, address, seen_ms, names FROM temp.sorted_rows
           WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid
-      )sql");
-    if (!added) return added.error();
-    if (auto r = added.value()->bind(1, rows_added_).bind(2, rows_added_ + n).run(); !r) {
+      )sql",
+                         rows_added_);
+        !r) {
       return r.error();
     }
-    rows_added_ += n;
     return false;
   }
   if (names_added_ < names_to_add_) {
     // Only for a mailbox still without its fingerprint: one recorded meanwhile by other means
     // has the names that recording wrote.
-    auto names = statements_.get(R"sql(
+    if (auto r = addNext(R"sql(
         INSERT OR IGNORE INTO mailbox_names (name, key)
           SELECT s.name, s.key FROM temp.sorted_names s
           JOIN mailbox_directory d ON d.key = s.key AND d.fingerprint IS NULL
           WHERE s.rowid > ?1 AND s.rowid <= ?2 ORDER BY s.rowid
-      )sql");
-    if (!names) return names.error();
-    if (auto r = names.value()->bind(1, names_added_).bind(2, names_added_ + n).run(); !r) {
+      )sql",
+                         names_added_);
+        !r) {
       return r.error();
     }
-    names_added_ += n;
     return false;
   }
   // In key order, which is the order the rows went in: side by side in the table.
-  auto fingerprints = statements_.get(R"sql(
+  if (auto r = addNext(R"sql(
       UPDATE mailbox_directory SET fingerprint = s.fingerprint
         FROM (SELECT key, fingerprint FROM temp.sorted_rows
               WHERE rowid > ?1 AND rowid <= ?2) s
         WHERE mailbox_directory.key = s.key AND mailbox_directory.fingerprint IS NULL
-    )sql");
-  if (!fingerprints) return fingerprints.error();
-  if (auto r =
-          fingerprints.value()->bind(1, fingerprints_added_).bind(2, fingerprints_added_ + n).run();
+    )sql",
+                       fingerprints_added_);
       !r) {
     return r.error();
   }
-  fingerprints_added_ += n;
   return fingerprints_added_ >= mailboxes_to_add_;
 }
 
