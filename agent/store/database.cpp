@@ -17,15 +17,16 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
 // The write-ahead log is copied back into the file (a checkpoint, with an fsync of the file) once
-// it holds this many pages, by the connection whose background transaction brought it there,
-// after its commit and out of the writers' turn (Database::transaction): a checkpoint inside a
-// commit (what SQLite does by itself) would keep a journal write waiting on a harvest's
-// checkpoint.
-constexpr int kCheckpointPages = 1'000;
+// it holds this many bytes of pages (1,000 pages of SQLite's default 4 KiB), by the connection
+// whose background transaction brought it there, after its commit and out of the writers' turn
+// (Database::transaction): a checkpoint inside a commit (what SQLite does by itself) would keep a
+// journal write waiting on a harvest's checkpoint. In bytes, not pages: a file of larger pages
+// (the inventory's) keeps a log of the same size, and checkpoints of the same length.
+constexpr std::int64_t kCheckpointBytes = 1'000 * 4096;
 // A foreground transaction (the journal's: a 202 waits for it) checkpoints only past a higher
 // mark, and so does a write outside a transaction, in its commit: while a harvest writes the
 // file, the harvest copies back what it wrote, and the log stays bounded whoever writes.
-constexpr int kCheckpointPagesHigh = 4'000;
+constexpr std::int64_t kCheckpointBytesHigh = 4'000 * 4096;
 
 StoreError errorFrom(sqlite3* db, int code, std::string_view doing) {
   StoreErrc kind = StoreErrc::kSql;
@@ -234,6 +235,7 @@ struct Database::Impl {
   std::filesystem::path file;
   // Set by SQLite's hook under the connection's own mutex, read by transaction() after it.
   std::atomic<int> wal_pages = 0;            // as the last commit of this connection left the log
+  std::int64_t page_bytes = 4096;            // the file's, read once it is open
   std::atomic<bool> in_transaction = false;  // of transaction(), which checkpoints after it
   ~Impl() { sqlite3_close_v2(db); }
 
@@ -242,11 +244,14 @@ struct Database::Impl {
   static int onCommit(void* self, sqlite3* db, const char* schema, int pages) {
     auto& impl = *static_cast<Impl*>(self);
     impl.wal_pages = pages;
-    if (!impl.in_transaction && pages >= kCheckpointPagesHigh) checkpoint(db, schema);
+    if (!impl.in_transaction && impl.logBytes(pages) >= kCheckpointBytesHigh) {
+      checkpoint(db, schema);
+    }
     // transaction() holds a WriteBehind::Writing; a write outside one says so here.
     if (impl.write_behind && !impl.in_transaction) impl.write_behind->wrote();
     return SQLITE_OK;
   }
+  std::int64_t logBytes(int pages) const { return pages * page_bytes; }
   // Copies what it can without waiting for readers or writers (PASSIVE); a busy log is left to
   // the next one.
   static void checkpoint(sqlite3* db, const char* schema) {
@@ -258,7 +263,8 @@ Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 
 Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesystem::path& file,
-                                                             Pacing pacing) {
+                                                             Pacing pacing,
+                                                             std::uint32_t new_page_bytes) {
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) {
@@ -289,12 +295,25 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   // wrote every page of it again and, first, into the temporary database's rollback journal:
   // twice the pages, for files that are the connection's alone and deleted from the start.
   // The store and inventory files keep the library's setting.
+  // The page size takes only before the file's first write (setting WAL is one): a file that
+  // exists keeps its own.
+  if (new_page_bytes != 0) {
+    if (auto r = database->execute("PRAGMA main.page_size = " + std::to_string(new_page_bytes));
+        !r) {
+      return r.error();
+    }
+  }
   if (auto r = database->execute(
           "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
           "PRAGMA temp.secure_delete = OFF;");
       !r) {
     return r.error();
   }
+  auto page_size = database->prepare("PRAGMA main.page_size");
+  if (!page_size) return page_size.error();
+  auto row = page_size->step();
+  if (!row) return row.error();
+  if (row.value()) database->impl_->page_bytes = page_size->integer(0);
   return database;
 }
 
@@ -362,8 +381,9 @@ Result<void, StoreError> Database::transaction(
     if (auto x = runTransaction("BEGIN IMMEDIATE", body, /*reads_only=*/false); !x) return x;
   }
   // The other writers have their turn while this connection checkpoints.
-  const int mark = priority == Priority::kBackground ? kCheckpointPages : kCheckpointPagesHigh;
-  if (impl_->wal_pages.exchange(0) >= mark) Impl::checkpoint(impl_->db, nullptr);
+  const std::int64_t mark =
+      priority == Priority::kBackground ? kCheckpointBytes : kCheckpointBytesHigh;
+  if (impl_->logBytes(impl_->wal_pages.exchange(0)) >= mark) Impl::checkpoint(impl_->db, nullptr);
   return {};
 }
 

@@ -80,9 +80,12 @@ class Database {
   // process's budget for bulk that can wait (store/paced_writes.h). Only for a connection whose
   // writes hold no lock the journal waits for.
   enum class Pacing { kNone, kPaced };
-  // Opens or creates the store file (and its directory).
+  // Opens or creates the store file (and its directory). A file it creates has pages of
+  // `new_page_bytes` (a power of two from 512 to 65,536; SQLite's default, 4 KiB, when 0); a file
+  // that exists keeps the page size it was written with.
   static Result<std::unique_ptr<Database>, StoreError> open(const std::filesystem::path& file,
-                                                            Pacing pacing = Pacing::kNone);
+                                                            Pacing pacing = Pacing::kNone,
+                                                            std::uint32_t new_page_bytes = 0);
   // Opens an existing file only to read it: nothing is created, nothing written (for checks,
   // such as doctor's, that must leave the agent's files as they found them).
   static Result<std::unique_ptr<Database>, StoreError> openToRead(

@@ -188,6 +188,34 @@ TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedWhoeverWrites) {
   EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM filler"), "18000");
 }
 
+// A file of larger pages (the inventory's) keeps a log of the same size in bytes, not four
+// times as large: the marks are bytes of pages. A file that exists keeps the pages it has.
+TEST_F(StoreTest, AFileOfLargerPagesIsCheckpointedAtTheSameLogSize) {
+  const fs::path wal = file().string() + "-wal";
+  {
+    auto db = Database::open(file(), Database::Pacing::kNone, 16 * 1024).value();
+    ASSERT_EQ(sqlValue(*db, "PRAGMA page_size"), "16384");
+    ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+    // 300 KB a write, 18 MB in all: in pages of 16 KiB, a mark of 1,000 pages would let the log
+    // grow to 16 MB.
+    for (int i = 0; i < 60; ++i) {
+      ASSERT_TRUE(db->transaction(
+                        [&] {
+                          return db->execute(
+                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                              "WHERE i < 100) INSERT INTO filler SELECT randomblob(3000) FROM n");
+                        },
+                        Database::Priority::kBackground)
+                      .ok());
+    }
+    EXPECT_LT(fs::file_size(wal), 1'500u * 4096) << "background transactions";
+    EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM filler"), "6000");
+  }
+  auto again = Database::open(file(), Database::Pacing::kNone, 4096).value();
+  EXPECT_EQ(sqlValue(*again, "PRAGMA page_size"), "16384") << "the file keeps its pages";
+  EXPECT_EQ(sqlValue(*again, "SELECT count(*) FROM filler"), "6000");
+}
+
 // A journal write (a 202 waits for it) leaves to the harvest the copying back of what the
 // harvest wrote: below the higher mark a foreground transaction does not checkpoint, and the next
 // background one does. (In WAL mode only a checkpoint writes the database file.)
