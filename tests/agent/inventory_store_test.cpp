@@ -14,6 +14,7 @@
 #include "agent/store/schema.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
+#include "tests/support/sql_value.h"
 
 namespace easgate::agent {
 namespace {
@@ -679,6 +680,14 @@ TEST(StoredRecords, FieldsWithNoContentAreNull) {
   appendDeviceJson(no_contents, std::span<const std::string_view>(), {});
   EXPECT_EQ(no_contents, empty_record);
   EXPECT_NE(no_contents.find("\"deviceId\":null"), std::string::npos) << no_contents;
+}
+
+// A new inventory is written in pages of 16 KiB (rows of 1.3-1.9 KB left a third of each 4 KiB
+// page empty); one an earlier release wrote keeps its own (StoreMigration's tests).
+TEST_F(InventoryStoreTest, ANewInventoryIsWrittenInPagesOf16KiB) {
+  inventory_.reset();
+  auto raw = store::Database::openToRead(inventoryFile(store::storeFile(dir_))).value();
+  EXPECT_EQ(easgate::testing::sqlValue(*raw, "PRAGMA page_size"), "16384");
 }
 
 TEST_F(InventoryStoreTest, AFileWrittenByANewerReleaseIsRefused) {

@@ -455,6 +455,7 @@ TEST(StoreMigration, AnInventoryOfSchema4FindsAndCountsFromColumnsAsItDidFromIts
     ASSERT_TRUE(raw.ok());
     store::Database& db = *raw.value();
     EXPECT_EQ(count(db, "PRAGMA user_version"), InventoryStore::currentSchemaVersion());
+    EXPECT_EQ(count(db, "PRAGMA page_size"), 4096) << "the file keeps the pages it was written in";
     EXPECT_EQ(count(db, "SELECT count(*) FROM devices"), 60);
     EXPECT_EQ(columnsApartFromRecords(db), 0) << "every column filled from its record";
     EXPECT_EQ(count(db,
