@@ -288,6 +288,12 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
   sqlite3_wal_hook(impl->db, &Impl::onCommit, impl.get());  // in place of SQLite's checkpoints
   std::unique_ptr<Database> database(new Database(std::move(impl)));
+  // The page size takes only before the file's first write (setting WAL is one): a file that
+  // exists keeps its own.
+  std::string pragmas;
+  if (new_page_bytes != 0) {
+    pragmas = "PRAGMA main.page_size = " + std::to_string(new_page_bytes) + "; ";
+  }
   // WAL: readers never block the writer. synchronous=FULL: a commit is on disk when it
   // returns, which is what "journaled before acknowledged" needs.
   // temp.secure_delete off: Debian builds SQLite to overwrite whatever a statement deletes, so
@@ -295,20 +301,11 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   // wrote every page of it again and, first, into the temporary database's rollback journal:
   // twice the pages, for files that are the connection's alone and deleted from the start.
   // The store and inventory files keep the library's setting.
-  // The page size takes only before the file's first write (setting WAL is one): a file that
-  // exists keeps its own.
-  if (new_page_bytes != 0) {
-    if (auto r = database->execute("PRAGMA main.page_size = " + std::to_string(new_page_bytes));
-        !r) {
-      return r.error();
-    }
-  }
-  if (auto r = database->execute(
-          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-          "PRAGMA temp.secure_delete = OFF;");
-      !r) {
-    return r.error();
-  }
+  pragmas +=
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+      "PRAGMA temp.secure_delete = OFF;";
+  if (auto r = database->execute(pragmas); !r) return r.error();
+  // The file's page size, whoever chose it: the checkpoint marks are bytes.
   auto page_size = database->prepare("PRAGMA main.page_size");
   if (!page_size) return page_size.error();
   auto row = page_size->step();
