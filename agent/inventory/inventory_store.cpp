@@ -1242,6 +1242,14 @@ Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string
   return out;
 }
 
+Result<std::int64_t, StoreError> InventoryStore::temporaryPages() {
+  auto q = database_->prepare("PRAGMA temp.page_count");
+  if (!q) return q.error();
+  auto row = q->step();
+  if (!row) return row.error();
+  return q->integer(0);
+}
+
 Result<std::string, StoreError> InventoryStore::overviewPlan() {
   std::string plan;
   for (const auto& entry : overviewQueries().all()) {
@@ -1364,7 +1372,10 @@ Result<void, StoreError> InventoryStore::applyHarvestTransaction(
     for (const auto& index : dropped.value()) {
       if (auto x = database_->execute(index.sql); !x) return x;
     }
-    return database_->execute(kEmpty);
+    // Emptied, and cut back to a few pages when the harvest commits (a harvest that fails is
+    // rolled back to the size it began with): nothing staged is left to go to the disk.
+    if (auto x = database_->execute(kEmpty); !x) return x;
+    return database_->releaseTemporaryPages();
   });
 }
 

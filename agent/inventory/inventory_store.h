@@ -301,6 +301,11 @@ class InventoryStore {
       const HarvestRun& run,
       const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);
 
+  // Pages of the connection's temporary database, where a harvest stages what it listed: a
+  // harvest leaves a few (applyHarvest), so that none of its staging is left to go to the disk.
+  // For the tests that hold it to that, and for diagnosis.
+  Result<std::int64_t, store::StoreError> temporaryPages();
+
   const std::filesystem::path& file() const { return database_->file(); }
 
  private:

@@ -481,12 +481,18 @@ Result<bool, store::StoreError> MailboxDirectory::addDeferredNames(std::size_t r
 Result<void, store::StoreError> MailboxDirectory::endDeferringNames() {
   deferring_ = false;
   mailboxes_to_add_ = rows_added_ = names_to_add_ = names_added_ = fingerprints_added_ = 0;
-  return database_.execute(R"sql(
-      DELETE FROM temp.deferred_names;
-      DELETE FROM temp.deferred_rows;
-      DELETE FROM temp.sorted_names;
-      DELETE FROM temp.sorted_rows;
-    )sql");
+  if (auto r = database_.execute(R"sql(
+        DELETE FROM temp.deferred_names;
+        DELETE FROM temp.deferred_rows;
+        DELETE FROM temp.sorted_names;
+        DELETE FROM temp.sorted_rows;
+      )sql");
+      !r) {
+    return r;
+  }
+  // Nothing kept aside is left in the temporary file to go to the disk (a first harvest keeps
+  // every name of every mailbox there).
+  return database_.releaseTemporaryPages();
 }
 
 }  // namespace easgate::agent

@@ -301,9 +301,11 @@ Result<std::unique_ptr<Database>, StoreError> Database::open(const std::filesyst
   // wrote every page of it again and, first, into the temporary database's rollback journal:
   // twice the pages, for files that are the connection's alone and deleted from the start.
   // The store and inventory files keep the library's setting.
+  // temp.auto_vacuum incremental: a temporary database that was emptied can give its pages back
+  // (releaseTemporaryPages); set before it is first written, as SQLite requires.
   pragmas +=
       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-      "PRAGMA temp.secure_delete = OFF;";
+      "PRAGMA temp.secure_delete = OFF; PRAGMA temp.auto_vacuum = INCREMENTAL;";
   if (auto r = database->execute(pragmas); !r) return r.error();
   // The file's page size, whoever chose it: the checkpoint marks are bytes.
   auto page_size = database->prepare("PRAGMA main.page_size");
@@ -346,6 +348,10 @@ Result<void, StoreError> Database::execute(std::string_view sql) {
     return error;
   }
   return {};
+}
+
+Result<void, StoreError> Database::releaseTemporaryPages() {
+  return execute("PRAGMA temp.incremental_vacuum");
 }
 
 Result<Statement, StoreError> Database::prepare(std::string_view sql) {

@@ -96,6 +96,14 @@ class Database {
   Result<void, StoreError> execute(std::string_view sql);
   Result<Statement, StoreError> prepare(std::string_view sql);
 
+  // Cuts the connection's temporary database (its temporary tables, in a file of its own,
+  // deleted from the start) back to the pages it uses, when the transaction it runs in commits,
+  // or at once outside one. Pages of temporary tables that were emptied are otherwise kept for
+  // reuse, dirty in the operating system's cache, which sends them to the disk some 30 s later:
+  // a harvest's staging, hundreds of megabytes written for nothing, with the journal's fsyncs
+  // queued behind them (tests/bench/README.md).
+  Result<void, StoreError> releaseTemporaryPages();
+
   // For a connection whose writes the next harvest reads again from Exchange anyway (the
   // inventory, the mailbox directory): its commits return before they reach the disk
   // (synchronous=NORMAL). A power cut may cost its last commits, never the file's consistency

@@ -10,6 +10,7 @@
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
+#include "tests/support/sql_value.h"
 
 namespace easgate::agent {
 namespace {
@@ -131,6 +132,33 @@ TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
   ASSERT_TRUE(record(d, mailbox("k3", {"User 3", "user3@contoso.com", "user-three"})).ok());
   EXPECT_TRUE(leadsTo(d, "u3", ""));
   EXPECT_TRUE(leadsTo(d, "user-three", "k3"));
+}
+
+// What a harvest kept aside lives in the connection's temporary file only while it does: once
+// the names are added (or the harvest failed), the file is back to a few pages, none left to go to
+// the disk for nothing (tests/bench/README.md).
+TEST_F(DirectoryTest, NamesKeptAsideLeaveTheTemporaryFileWhenTheHarvestEnds) {
+  MailboxDirectory d(*db_);
+  auto temporaryPages = [&] {
+    return std::stoll(easgate::testing::sqlValue(*db_, "PRAGMA temp.page_count"));
+  };
+  for (const bool failed : {false, true}) {
+    ASSERT_TRUE(d.deferNames().ok());
+    const std::string run = failed ? "f" : "s";
+    for (int i = 0; i < 2'000; ++i) {
+      const std::string n = run + std::to_string(i);
+      // Long names: more than SQLite keeps in memory for a temporary database (2 MB).
+      ASSERT_TRUE(record(d, mailbox("k" + n, {"User " + n + std::string(400, 'x'),
+                                              "user" + n + "@contoso.com"}))
+                      .ok());
+    }
+    ASSERT_EQ(d.sortDeferredNames().value(), 2'000u);
+    EXPECT_GT(temporaryPages(), 200) << "kept aside in the file";
+    if (!failed) addAll(d, 4'096);
+    ASSERT_TRUE(d.endDeferringNames().ok());
+    EXPECT_LT(temporaryPages(), 20)
+        << (failed ? "after a harvest that failed" : "after one that added them");
+  }
 }
 
 TEST_F(DirectoryTest, AMailboxKeptAsideByAHarvestThatFailedIsWrittenWholeTheNextTime) {
