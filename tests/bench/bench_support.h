@@ -95,7 +95,8 @@ std::optional<double> childrenCpuSeconds();
 std::optional<double> childrenPeakRssMb();
 
 // How many bytes this process has had written to storage so far, in MiB: on Linux what it sent
-// to the disk (write_bytes of /proc/self/io, the page cache's write-back included), on Windows
+// or will send to the disk (write_bytes of /proc/self/io, the page cache's write-back included,
+// less cancelled_write_bytes: pages of files truncated or deleted before they went), on Windows
 // the bytes of its write calls; nullopt where the system does not tell.
 std::optional<double> writtenMiB();
 

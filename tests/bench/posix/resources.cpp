@@ -37,13 +37,19 @@ double cpuSeconds() {
 }
 
 std::optional<double> writtenMiB() {
+  // Linux counts a write when it dirties the page cache (write_bytes), and takes it back when
+  // the page is dropped before it went to the disk (cancelled_write_bytes: a file truncated or
+  // deleted, as SQLite's temporary files are).
   std::ifstream in("/proc/self/io");
   std::string name;
   unsigned long long value = 0;
+  std::optional<unsigned long long> dirtied, dropped;
   while (in >> name >> value) {
-    if (name == "write_bytes:") return static_cast<double>(value) / (1024.0 * 1024.0);
+    if (name == "write_bytes:") dirtied = value;
+    if (name == "cancelled_write_bytes:") dropped = value;
   }
-  return std::nullopt;
+  if (!dirtied || !dropped) return std::nullopt;
+  return static_cast<double>(*dirtied - std::min(*dirtied, *dropped)) / (1024.0 * 1024.0);
 }
 
 namespace {
