@@ -1242,14 +1242,6 @@ Result<InventoryOverview, StoreError> InventoryStore::overview(const std::string
   return out;
 }
 
-Result<std::int64_t, StoreError> InventoryStore::temporaryPages() {
-  auto q = database_->prepare("PRAGMA temp.page_count");
-  if (!q) return q.error();
-  auto row = q->step();
-  if (!row) return row.error();
-  return q->integer(0);
-}
-
 Result<std::string, StoreError> InventoryStore::overviewPlan() {
   std::string plan;
   for (const auto& entry : overviewQueries().all()) {

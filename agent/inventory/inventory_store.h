@@ -304,7 +304,7 @@ class InventoryStore {
   // Pages of the connection's temporary database, where a harvest stages what it listed: a
   // harvest leaves a few (applyHarvest), so that none of its staging is left to go to the disk.
   // For the tests that hold it to that, and for diagnosis.
-  Result<std::int64_t, store::StoreError> temporaryPages();
+  Result<std::int64_t, store::StoreError> temporaryPages() { return database_->temporaryPages(); }
 
   const std::filesystem::path& file() const { return database_->file(); }
 

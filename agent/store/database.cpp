@@ -354,6 +354,13 @@ Result<void, StoreError> Database::releaseTemporaryPages() {
   return execute("PRAGMA temp.incremental_vacuum");
 }
 
+Result<std::int64_t, StoreError> Database::temporaryPages() {
+  auto q = prepare("PRAGMA temp.page_count");
+  if (!q) return q.error();
+  if (auto row = q->step(); !row) return row.error();
+  return q->integer(0);
+}
+
 Result<Statement, StoreError> Database::prepare(std::string_view sql) {
   auto impl = std::make_unique<Statement::Impl>();
   impl->db = impl_->db;

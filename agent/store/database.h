@@ -103,6 +103,9 @@ class Database {
   // a harvest's staging, hundreds of megabytes written for nothing, with the journal's fsyncs
   // queued behind them (tests/bench/README.md).
   Result<void, StoreError> releaseTemporaryPages();
+  // The pages the temporary database has now: for the tests that hold its users to releasing
+  // them, and for diagnosis.
+  Result<std::int64_t, StoreError> temporaryPages();
 
   // For a connection whose writes the next harvest reads again from Exchange anyway (the
   // inventory, the mailbox directory): its commits return before they reach the disk

@@ -10,7 +10,6 @@
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
-#include "tests/support/sql_value.h"
 
 namespace easgate::agent {
 namespace {
@@ -139,9 +138,7 @@ TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
 // the disk for nothing (tests/bench/README.md).
 TEST_F(DirectoryTest, NamesKeptAsideLeaveTheTemporaryFileWhenTheHarvestEnds) {
   MailboxDirectory d(*db_);
-  auto temporaryPages = [&] {
-    return std::stoll(easgate::testing::sqlValue(*db_, "PRAGMA temp.page_count"));
-  };
+  auto temporaryPages = [&] { return db_->temporaryPages().value(); };
   for (const bool failed : {false, true}) {
     ASSERT_TRUE(d.deferNames().ok());
     const std::string run = failed ? "f" : "s";
