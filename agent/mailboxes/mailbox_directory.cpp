@@ -112,7 +112,12 @@ MailboxDirectory::Facts MailboxDirectory::factsOf(const MailboxEntry& e, bool li
 
 Result<MailboxDirectory::Stored, store::StoreError> MailboxDirectory::heldAs(
     const std::string& key, const std::string& fingerprint, bool with_names) {
-  auto known = statements_.get("SELECT fingerprint, names FROM mailbox_directory WHERE key = ?");
+  // Without the names, answered from mailbox_directory_held alone (store migration 12; named,
+  // since SQLite prefers the key's unique index, which leads to the row).
+  auto known =
+      statements_.get(with_names ? "SELECT fingerprint, names FROM mailbox_directory WHERE key = ?"
+                                 : "SELECT fingerprint FROM mailbox_directory INDEXED BY "
+                                   "mailbox_directory_held WHERE key = ?");
   if (!known) return known.error();
   store::Statement& q = *known.value();
   q.bind(1, key);
@@ -205,7 +210,10 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
 
 Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
     std::string_view key) {
-  auto q = statements_.get("SELECT identity, address FROM mailbox_directory WHERE key = ?");
+  // Answered from mailbox_directory_held alone (store migration 12).
+  auto q = statements_.get(
+      "SELECT identity, address FROM mailbox_directory INDEXED BY mailbox_directory_held "
+      "WHERE key = ?");
   if (!q) return q.error();
   store::Statement& st = *q.value();
   st.bind(1, key);

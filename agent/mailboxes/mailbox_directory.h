@@ -115,7 +115,8 @@ class MailboxDirectory {
   // Names lists are kept under that now resolve to a key: (name, key), newest command first.
   Result<std::vector<std::pair<std::string, std::string>>, store::StoreError> legacyNames();
   // How the directory holds the mailbox under `key`, against `fingerprint`; with `with_names`,
-  // and held otherwise, the names (case-folded) it holds for it. One read of its row.
+  // and held otherwise, the names (case-folded) it holds for it. One read of its row; without
+  // the names, of one page of the index mailbox_directory_held (store migration 12).
   enum class Held { kNot, kOtherwise, kAsIs };
   struct Stored {
     Held held = Held::kNot;

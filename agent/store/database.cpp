@@ -361,6 +361,12 @@ Result<std::int64_t, StoreError> Database::temporaryPages() {
   return q->integer(0);
 }
 
+std::int64_t Database::pagesReadFromFile() const {
+  int now = 0, highest = 0;
+  sqlite3_db_status(impl_->db, SQLITE_DBSTATUS_CACHE_MISS, &now, &highest, /*reset=*/0);
+  return now;
+}
+
 Result<Statement, StoreError> Database::prepare(std::string_view sql) {
   auto impl = std::make_unique<Statement::Impl>();
   impl->db = impl_->db;

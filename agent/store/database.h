@@ -106,6 +106,9 @@ class Database {
   // The pages the temporary database has now: for the tests that hold its users to releasing
   // them, and for diagnosis.
   Result<std::int64_t, StoreError> temporaryPages();
+  // Pages this connection has read from its files (not found in its own cache) since it was
+  // opened: what a question costs beyond the CPU, for the tests that hold a hot path to it.
+  std::int64_t pagesReadFromFile() const;
 
   // For a connection whose writes the next harvest reads again from Exchange anyway (the
   // inventory, the mailbox directory): its commits return before they reach the disk

@@ -203,6 +203,14 @@ const std::vector<Migration>& migrations() {
         DROP TABLE mailbox_names;
         ALTER TABLE mailbox_names_by_name RENAME TO mailbox_names;
       )sql",
+      // v12: what a harvest asks of every mailbox by its key (is it as the directory holds it;
+      // its identity and address, for its partnerships) in an index that answers alone. The
+      // table's rows are in the order they were added, so each of those questions read two
+      // pages at random, the key's index and the row, where it now reads one
+      // (agent/mailboxes/mailbox_directory.h).
+      R"sql(
+        CREATE INDEX mailbox_directory_held ON mailbox_directory (key, fingerprint, identity, address);
+      )sql",
   };
   return kMigrations;
 }

@@ -293,11 +293,12 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
 
 const fs::path kSchema9 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-9";
 const fs::path kSchema10 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-10";
+const fs::path kSchema11 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-11";
 
 // A store of `fixture`'s release opened by this one: every name leads where it led, the names
-// are in a table without a rowid (store migration 11) and no index by key (10), the first
-// harvest after the upgrade rewrites no mailbox that did not change, and a renamed mailbox loses
-// the names it no longer has.
+// are in a table without a rowid (store migration 11) and no index by key (10), what a harvest
+// asks of every mailbox has its index (12), the first harvest after the upgrade rewrites no
+// mailbox that did not change, and a renamed mailbox loses the names it no longer has.
 void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fixture) {
   const fs::path file = copyOfStore(fixture);
   const fs::path dir = file.parent_path();
@@ -326,6 +327,9 @@ void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fi
                     "AND sql LIKE '%WITHOUT ROWID%'"),
               1)
         << "each name is written once, in its key";
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_directory_held'"),
+              1);
     EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"),
               static_cast<std::int64_t>(names.size()));
     EXPECT_EQ(count(*db.value(),
@@ -385,6 +389,12 @@ TEST(StoreMigration, AStoreOfSchema9FindsItsMailboxesByEveryNameAndForgetsTheOld
 // The release before mailbox_names lost its rowid (store migration 11).
 TEST(StoreMigration, AStoreOfSchema10FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
   expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema10);
+}
+
+// The release before the directory's index of what a harvest asks of every mailbox (store
+// migration 12).
+TEST(StoreMigration, AStoreOfSchema11FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
+  expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema11);
 }
 
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
