@@ -123,12 +123,16 @@ void Harvester::readStatisticsOf(const std::vector<std::string>& mailboxes,
   }
 }
 
-std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_ms) {
+Harvester::MailboxesRead Harvester::readMailboxes(std::int64_t now_ms) {
+  MailboxesRead out;
+  auto failure = [&](HarvestErrc code, std::string message) {
+    out.error = HarvestError{code, std::move(message)};
+    return std::move(out);
+  };
   // Written as they arrive, a batch at a time: the directory holds them, not the harvest.
   // Mailboxes it did not hold go in after the listing, their rows in key order and their names
   // in name order (see MailboxDirectory::deferNames), before anything looks a mailbox up.
-  if (auto x = directory_.deferNames(); !x)
-    return HarvestError{HarvestErrc::kStore, x.error().message};
+  if (auto x = directory_.deferNames(); !x) return failure(HarvestErrc::kStore, x.error().message);
   // Mailboxes still kept aside when this ends (a failed harvest's) are forgotten: the next
   // harvest records them again.
   struct EndDeferring {
@@ -147,19 +151,19 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
     }
     batch.clear();
   };
-  ++p.calls;
+  ++out.calls;
   auto read = gateway_.casMailboxes(
       powershell::BatchSink::ofObjects([&](const powershell::PropertyView& o) {
         auto entry = mailboxEntryFromCasMailbox(o);
         if (!entry) return;
-        p.mailbox_keys.insert(entry->key);
+        out.keys.insert(entry->key);
         batch.push_back(std::move(*entry));
         if (batch.size() >= kMailboxBatch) flush();
       }));
   flush();
-  if (failed) return HarvestError{HarvestErrc::kStore, failed->message};
-  if (!read) return HarvestError{HarvestErrc::kExchange, read.error().message};
-  if (auto x = addDeferredNames(); !x) return HarvestError{HarvestErrc::kStore, x.error().message};
+  if (failed) return failure(HarvestErrc::kStore, failed->message);
+  if (!read) return failure(HarvestErrc::kExchange, read.error().message);
+  if (auto x = addDeferredNames(); !x) return failure(HarvestErrc::kStore, x.error().message);
   // Lists an earlier release kept under a name: looked for in a read, moved (under the write
   // lock) only when there are some.
   bool legacy = false;
@@ -169,16 +173,16 @@ std::optional<HarvestError> Harvester::readMailboxes(Pass& p, std::int64_t now_m
     legacy = has.value();
     return {};
   });
-  if (!looked) return HarvestError{HarvestErrc::kStore, looked.error().message};
-  if (!legacy) return std::nullopt;
+  if (!looked) return failure(HarvestErrc::kStore, looked.error().message);
+  if (!legacy) return out;
   auto rekeyed = store_.transaction(
       [&]() -> Result<void, store::StoreError> {
         if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
         return {};
       },
       store::Database::Priority::kBackground);
-  if (!rekeyed) return HarvestError{HarvestErrc::kStore, rekeyed.error().message};
-  return std::nullopt;
+  if (!rekeyed) return failure(HarvestErrc::kStore, rekeyed.error().message);
+  return out;
 }
 
 Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEntry>& mailboxes,
@@ -537,14 +541,43 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
   p.full = report.kind == HarvestKind::kFull;
   p.progress = &progress;
 
-  // 1. The mailboxes, into the directory: the partnerships below find their mailbox's key and
-  // address through it.
-  if (p.full) {
-    if (auto e = readMailboxes(p, report.started_ms)) return *e;
+  // 1. The mailboxes, into the directory: the partnerships find their mailbox's key and address
+  // through it when they are applied (3). When more than one bridge call may run at once, they
+  // are read on a thread of their own while the partnerships are listed (2): each listing is
+  // parsed on its own core, and the two write different files (the store; the inventory's
+  // staging). Either way, 3 begins once both are done.
+  const bool beside = p.full && options_.parallelism > 1;
+  MailboxesRead mailboxes;
+  std::thread mailbox_reader;
+  struct JoinOnEveryPath {
+    std::thread& thread;
+    ~JoinOnEveryPath() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_mailbox_reader{mailbox_reader};
+  if (beside) {
+    const threads::Priority priority = threads::thisThreadPriority();
+    mailbox_reader = std::thread([this, &mailboxes, priority, now_ms = report.started_ms] {
+      (void)threads::setThisThreadPriority(priority);  // refused: the reader runs as it is
+      mailboxes = readMailboxes(now_ms);
+    });
+  } else if (p.full) {
+    mailboxes = readMailboxes(report.started_ms);
   }
-  auto desired_allowed = directory_.desiredAllowed();
-  if (!desired_allowed) return storeFailure(desired_allowed.error());
-  p.desired_allowed = std::move(desired_allowed).value();
+  // The mailboxes read (and what the MDM wants allowed, by the keys they gave).
+  auto mailboxesRead = [&]() -> std::optional<HarvestError> {
+    if (mailbox_reader.joinable()) mailbox_reader.join();
+    if (mailboxes.error) return *mailboxes.error;
+    p.calls += std::exchange(mailboxes.calls, 0);
+    p.mailbox_keys = std::move(mailboxes.keys);
+    auto desired_allowed = directory_.desiredAllowed();
+    if (!desired_allowed) return storeFailure(desired_allowed.error());
+    p.desired_allowed = std::move(desired_allowed).value();
+    return std::nullopt;
+  };
+  if (!beside) {
+    if (auto e = mailboxesRead()) return *e;
+  }
 
   // The organisation's policy (two small calls, every harvest, so that a policy change shows
   // with the next delta): kept as it was when it cannot be read, which costs only freshness.
@@ -568,10 +601,13 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
         }
         const std::int64_t since = last_start.value().value_or(0) - options_.delta_overlap_ms;
         if (auto e = readPartnerships(p, since)) return stop(*e);
+        if (beside) {
+          if (auto e = mailboxesRead()) return stop(*e);
+        }
         if (progress) {
-          auto mailboxes = w.stagedMailboxCount();
-          if (!mailboxes) return mailboxes.error();
-          p.progress_now = {p.calls, 0, mailboxes.value()};
+          auto staged_mailboxes = w.stagedMailboxCount();
+          if (!staged_mailboxes) return staged_mailboxes.error();
+          p.progress_now = {p.calls, 0, staged_mailboxes.value()};
           progress(p.progress_now);
         }
         if (auto e = readStatistics(p)) return stop(*e);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/commands/command_journal.h"
@@ -92,7 +93,9 @@ using HarvestError = Error<HarvestErrc>;
 //   1. mailboxes (full harvests): Get-CASMailbox, written to the directory as they arrive, in
 //      short background transactions of the store that end when a journal write waits;
 //   2. partnerships: Get-MobileDevice (a delta: those changed since the last harvest), staged
-//      on disk beside the inventory (HarvestWrite::stage);
+//      on disk beside the inventory (HarvestWrite::stage). When the options allow more than one
+//      bridge call at once, 1 and 2 are read together, each on a thread and a bridge of its own
+//      (the two touch different files), and 3 begins when both are done;
 //   3. statistics, a lot of kStatisticsPerLot mailboxes to a bridge (Bridge::runEach), several
 //      lots at once: each mailbox's partnerships joined with them, diffed against the inventory
 //      (harvest_diff.h, pure) and applied;
@@ -129,7 +132,13 @@ class Harvester {
   // The parts of a harvest, in order. Each returns why it stopped, if it did.
   // The organisation's policy as a document for the inventory; nullopt when it cannot be read.
   std::optional<std::string> readPolicy(Pass& p);
-  std::optional<HarvestError> readMailboxes(Pass& pass, std::int64_t now_ms);
+  // What readMailboxes() counted, kept apart from the Pass while it runs beside the partnerships.
+  struct MailboxesRead {
+    std::size_t calls = 0;
+    std::unordered_set<std::string> keys;  // every mailbox Get-CASMailbox gave
+    std::optional<HarvestError> error;
+  };
+  MailboxesRead readMailboxes(std::int64_t now_ms);
   Result<void, store::StoreError> recordMailboxes(std::vector<MailboxEntry>& mailboxes,
                                                   std::int64_t now_ms);
   // The names of the mailboxes recordMailboxes() found new, in name order.

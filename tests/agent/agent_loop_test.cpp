@@ -77,12 +77,17 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     options.full_harvest_every_ms = 3600'000;
     options.delta_harvest_every_ms = 0;  // timers: one full harvest an hour
     options.poll = 10min;                // by the clock, which moves only when the test says
-    // The priority of the thread each call to Exchange came from, by cmdlet.
+    // The priority of the thread each call to Exchange came from, by cmdlet ("Get-CASMailbox
+    // (every mailbox)" for the harvest's listing, whose thread is its own; a command asks for
+    // one mailbox).
     std::mutex calls_mutex;
     std::map<std::string, std::set<threads::Priority>> priorities;
     gateway.onCall([&](const powershell::BridgeRequest& request) {
       std::lock_guard lock(calls_mutex);
-      priorities[request.cmdlet].insert(threads::thisThreadPriority());
+      std::string called = request.cmdlet;
+      if (called == "Get-CASMailbox" && !request.parameter("Identity"))
+        called += " (every mailbox)";
+      priorities[called].insert(threads::thisThreadPriority());
     });
     auto prioritiesOf = [&](const std::string& cmdlet) {
       std::lock_guard lock(calls_mutex);
@@ -108,6 +113,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     // agent's own priority (normal, unless the tests themselves run under `nice`).
     const std::set<threads::Priority> below{threads::Priority::kBelowNormal};
     const std::set<threads::Priority> own{threads::thisThreadPriority()};
+    EXPECT_EQ(prioritiesOf("Get-CASMailbox (every mailbox)"), below);
     EXPECT_EQ(prioritiesOf("Get-MobileDevice"), below);
     EXPECT_EQ(prioritiesOf("Get-MobileDeviceStatistics"), below);
     EXPECT_EQ(prioritiesOf("Set-CASMailbox"), own) << "the block";

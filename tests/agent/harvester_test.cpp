@@ -593,14 +593,60 @@ TEST_F(Harvests, EveryHarvestKeepsTheOrganisationsPolicyAsExchangeHasIt) {
 }
 
 TEST_F(Harvests, AFailedHarvestChangesNothing) {
-  gateway_.failNext({GatewayErrc::kOther, "Active Directory is unreachable", "", 0});
+  // Either listing may fail; the two are read at once, each on a thread of its own.
+  gateway_.failNextOf("Get-CASMailbox",
+                      {GatewayErrc::kOther, "Active Directory is unreachable", "", 0});
   auto r = harvester_->run(HarvestKind::kFull);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, HarvestErrc::kExchange);
   EXPECT_NE(r.error().message.find("Active Directory"), std::string::npos);
   EXPECT_TRUE(inventory_->current().value().empty());
   EXPECT_TRUE(events().empty());
+
+  gateway_.failNextOf("Get-MobileDevice",
+                      {GatewayErrc::kOther, "The global catalog is unreachable", "", 0});
+  r = harvester_->run(HarvestKind::kFull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, HarvestErrc::kExchange);
+  EXPECT_NE(r.error().message.find("global catalog"), std::string::npos);
+  EXPECT_TRUE(inventory_->current().value().empty());
+  EXPECT_TRUE(events().empty());
   EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull) << "no harvest was recorded";
+}
+
+TEST_F(Harvests, AFullHarvestListsMailboxesAndPartnershipsAtOnceWhenItMayCallTwice) {
+  // Get-CASMailbox is held until Get-MobileDevice has been asked for (5 s at most): read one
+  // after the other, the partnerships would only be asked for once the mailboxes were read.
+  auto overlapped = [&](std::size_t parallelism) {
+    HarvestOptions options;
+    options.parallelism = parallelism;
+    harvester_ =
+        std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+    std::mutex m;
+    std::condition_variable cv;
+    bool partnerships_asked = false;
+    bool asked_while_mailboxes_held = false;
+    gateway_.onCall([&](const powershell::BridgeRequest& r) {
+      std::unique_lock lock(m);
+      if (r.cmdlet == "Get-MobileDevice") {
+        partnerships_asked = true;
+        cv.notify_all();
+      } else if (r.cmdlet == "Get-CASMailbox") {
+        asked_while_mailboxes_held =
+            cv.wait_for(lock, std::chrono::seconds(5), [&] { return partnerships_asked; });
+      }
+    });
+    HarvestReport report = harvest(HarvestKind::kFull);
+    gateway_.onCall({});
+    EXPECT_EQ(report.devices, 40u);
+    EXPECT_FALSE(report.partial());
+    return asked_while_mailboxes_held;
+  };
+  EXPECT_TRUE(overlapped(2)) << "two bridge calls at once: both listings together";
+  EXPECT_FALSE(overlapped(1)) << "one bridge call at a time: mailboxes first";
+  // What the first harvest learned is whole: the second finds every mailbox as it was.
+  EXPECT_EQ(directory_->lookup(firstMailbox().facts.primarySmtpAddress()).kind,
+            NameLookup::Kind::kFound);
 }
 
 TEST_F(Harvests, AHarvestThatFindsEveryMailboxAsItWasNeverWaitsForTheStoresWriteLock) {

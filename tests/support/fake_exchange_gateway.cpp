@@ -12,9 +12,10 @@ agent::GatewayResult FakeExchangeGateway::run(const powershell::BridgeRequest& r
   if (on_call_) on_call_(request);
   std::lock_guard lock(mutex_);
   requests_.push_back(request);
-  if (!failures_.empty()) {
-    agent::GatewayError error = std::move(failures_.front());
-    failures_.pop_front();
+  for (auto failure = failures_.begin(); failure != failures_.end(); ++failure) {
+    if (!failure->cmdlet.empty() && failure->cmdlet != request.cmdlet) continue;
+    agent::GatewayError error = std::move(failure->error);
+    failures_.erase(failure);
     return error;
   }
   std::vector<powershell::PsValue> batch;

@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "agent/gateway/exchange_gateway.h"
@@ -20,7 +21,12 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
 
   // The next call fails with `error` instead of reaching the organisation. Queued: each call
   // that passes the input checks takes one.
-  void failNext(agent::GatewayError error) { failures_.push_back(std::move(error)); }
+  void failNext(agent::GatewayError error) { failures_.push_back({"", std::move(error)}); }
+  // The next call of `cmdlet` fails with `error`: for calls that may run in either order (a
+  // full harvest lists mailboxes and partnerships at once).
+  void failNextOf(std::string cmdlet, agent::GatewayError error) {
+    failures_.push_back({std::move(cmdlet), std::move(error)});
+  }
   // Every request that passed the input checks, in order (failed ones included).
   const std::vector<powershell::BridgeRequest>& requests() const { return requests_; }
   powershell::sim::Organisation& organisation() { return organisation_; }
@@ -41,7 +47,11 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
 
  private:
   powershell::sim::Organisation organisation_;
-  std::deque<agent::GatewayError> failures_;
+  struct Failure {
+    std::string cmdlet;  // empty: whichever call comes next
+    agent::GatewayError error;
+  };
+  std::deque<Failure> failures_;
   std::vector<powershell::BridgeRequest> requests_;
   std::function<void(const powershell::BridgeRequest&)> on_call_;
   std::mutex mutex_;  // calls may come from several threads
