@@ -18,6 +18,7 @@
 #include <string_view>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "common/files/atomic_file.h"
 #include "common/json/json_value.h"
@@ -59,13 +60,27 @@ struct Options {
   bool fail_connect = false;
 };
 
-void writeFrame(FrameKind kind, std::uint64_t id, std::string_view payload) {
-  const std::string header = frameHeader(kind, id, payload.size());
-  if (std::fwrite(header.data(), 1, header.size(), stdout) != header.size() ||
-      std::fwrite(payload.data(), 1, payload.size(), stdout) != payload.size() ||
-      std::fflush(stdout) != 0) {
+// Frames are gathered here and leave in one write whenever the simulator is about to wait (for
+// the next request, a simulated latency, or forever) or 64 KiB have gathered, as a PowerShell
+// host's stream does: requests sent together are answered in a few large writes instead of one
+// or more per request. (stdio's own buffer does not do this: it writes anything larger than a
+// pipe's 4 KiB block straight through.)
+constexpr std::size_t kFramesSentAt = 64 * 1024;
+std::string gathered_frames;
+
+void sendFrames() {
+  if (!gathered_frames.empty() && std::fwrite(gathered_frames.data(), 1, gathered_frames.size(),
+                                              stdout) != gathered_frames.size()) {
     std::exit(0);  // the host is gone
   }
+  gathered_frames.clear();
+  if (std::fflush(stdout) != 0) std::exit(0);
+}
+
+void writeFrame(FrameKind kind, std::uint64_t id, std::string_view payload) {
+  gathered_frames += frameHeader(kind, id, payload.size());
+  gathered_frames += payload;
+  if (gathered_frames.size() >= kFramesSentAt) sendFrames();
 }
 
 std::string jsonObject(std::initializer_list<std::pair<const char*, std::string>> members) {
@@ -112,6 +127,12 @@ class InputLines {
  public:
   InputLines() : reader_([this] { run(); }) { reader_.detach(); }
 
+  // Whether a line is waiting (next() would not wait).
+  bool ready() {
+    std::lock_guard lock(mutex_);
+    return !lines_.empty() || eof_;
+  }
+
   // A line, or nullopt on timeout; `eof` is set once stdin has closed and all lines are taken.
   std::optional<std::string> next(double timeout_seconds, bool& eof) {
     std::unique_lock lock(mutex_);
@@ -127,14 +148,22 @@ class InputLines {
   }
 
  private:
+  // Lines that arrived together are queued together, so the main loop finds them all waiting
+  // and sends their answers together (see sendFrames), instead of taking them one at a time as
+  // this thread gets the core.
   void run() {
     std::string line;
+    std::vector<std::string> arrived;
     while (std::getline(std::cin, line)) {
+      arrived.push_back(std::move(line));
+      if (std::cin.rdbuf()->in_avail() > 0 && arrived.size() < 1024) continue;
       std::lock_guard lock(mutex_);
-      lines_.push_back(std::move(line));
+      for (auto& l : arrived) lines_.push_back(std::move(l));
+      arrived.clear();
       cv_.notify_one();
     }
     std::lock_guard lock(mutex_);
+    for (auto& l : arrived) lines_.push_back(std::move(l));
     eof_ = true;
     cv_.notify_one();
   }
@@ -346,6 +375,7 @@ int serve(const Options& options, std::int64_t now) {
                    "Connecting to remote server ex01.contoso.com failed: "
                    "the WinRM client cannot process the request (simulated)",
                    "System.Management.Automation.Remoting.PSRemotingTransportException", 0}));
+    sendFrames();
     return 3;
   }
   writeFrame(FrameKind::kReady, 0,
@@ -354,10 +384,12 @@ int serve(const Options& options, std::int64_t now) {
                          {"psVersion", "simulated"},
                          {"mailboxes", std::to_string(org.mailboxes().size())},
                          {"devices", std::to_string(org.deviceCount())}}));
+  sendFrames();
 
   InputLines input;
   std::uint64_t handled = 0;
   while (true) {
+    if (!input.ready()) sendFrames();
     bool eof = false;
     auto line = input.next(options.heartbeat_seconds, eof);
     if (!line) {
@@ -370,11 +402,13 @@ int serve(const Options& options, std::int64_t now) {
     if (options.crash_after && handled >= options.crash_after) {
       std::fprintf(stderr, "easgate-exchange-sim: crashing on request %llu as configured\n",
                    static_cast<unsigned long long>(handled));
+      sendFrames();  // what it answered before reached the host, as a crashing bridge's does
       std::_Exit(70);
     }
     if (options.hang_after && handled >= options.hang_after) {
       std::fprintf(stderr, "easgate-exchange-sim: hanging on request %llu as configured\n",
                    static_cast<unsigned long long>(handled));
+      sendFrames();
       while (true) std::this_thread::sleep_for(std::chrono::hours(1));
     }
     auto decoded = decodeRequestLine(*line);
@@ -389,7 +423,10 @@ int serve(const Options& options, std::int64_t now) {
     const BridgeRequest& request = decoded->request;
     int delay = options.latency_ms;
     if (auto it = latency.find(request.cmdlet); it != latency.end()) delay = it->second;
-    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (delay > 0) {
+      sendFrames();
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    }
 
     auto finish = [&](std::size_t count) {
       writeFrame(FrameKind::kDone, id, "{\"count\":" + std::to_string(count) + "}");
@@ -428,8 +465,13 @@ int serve(const Options& options, std::int64_t now) {
       finish(0);
       continue;
     }
+    // A request that can change nothing runs on this process's copy with the log unlocked once
+    // others' changes are replayed (if there are any), as a read in one Exchange session does
+    // not wait for the others; a change holds the lock until it is logged, so the log's order is
+    // the order the changes were made in.
+    const bool may_change = changes(request, org);
     std::optional<sim::SharedState::Lock> lock;
-    if (shared) {
+    if (shared && (may_change || shared->hasNews())) {
       lock.emplace(*shared);
       auto others = shared->read(*lock);
       auto replayed = others ? replay(org, others.value())
@@ -442,13 +484,14 @@ int serve(const Options& options, std::int64_t now) {
         finish(0);
         continue;
       }
+      if (!may_change) lock.reset();
     }
     BatchWriter batches(id, options.batch_size);
     const std::int64_t at = sim::nowDotNetTicks();
     sim::CmdletOutcome outcome =
         runRequest(org, request, at, [&](PsValue v) { batches.add(std::move(v)); });
     batches.flush();
-    const bool changed = !outcome.error && changes(request, org);
+    const bool changed = !outcome.error && may_change;
     // Exchange does not forget what it accepted: with --save-every-change, every change is on
     // disk before the answer goes out, whatever happens to this process afterwards. It writes
     // the whole organisation each time, so it suits test-sized organisations.
@@ -466,6 +509,7 @@ int serve(const Options& options, std::int64_t now) {
     if (outcome.error) writeFrame(FrameKind::kError, id, encodeErrorPayload(*outcome.error));
     finish(outcome.objects);
   }
+  sendFrames();  // the last answers, when stdin closed right behind their requests
   if (!options.save_file.empty() && !saveOrganisation(org, options.save_file)) {
     std::fprintf(stderr, "easgate-exchange-sim: cannot save the organisation to %s\n",
                  options.save_file.c_str());

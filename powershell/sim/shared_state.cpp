@@ -36,6 +36,12 @@ Result<std::vector<std::string>, std::string> SharedState::read(const Lock&) {
   return lines;
 }
 
+bool SharedState::hasNews() const {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(file_, ec);
+  return ec || size != offset_;  // when in doubt, read under the lock
+}
+
 Result<void, std::string> SharedState::append(const Lock&, const std::string& line) {
   std::error_code ec;
   const std::uintmax_t size =

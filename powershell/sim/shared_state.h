@@ -40,6 +40,11 @@ class SharedState {
   // its end, left by a process that died while writing it, is not a change anyone saw
   // answered: it is cut off the file.
   Result<std::vector<std::string>, std::string> read(const Lock& held);
+  // Whether anything was appended since this process last read or appended, told from the
+  // file's size without the lock: a request that changes nothing needs the lock only when there
+  // is something to replay (a change still being written is not answered yet, so a read that
+  // misses it raced it, as in Exchange).
+  bool hasNews() const;
   // Appends one line (without a line break), after everything read.
   Result<void, std::string> append(const Lock& held, const std::string& line);
 

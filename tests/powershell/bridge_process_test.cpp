@@ -11,12 +11,14 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
 #include "common/threads/priority.h"
 #include "powershell/host/bridge_pool.h"
 #include "powershell/host/bridge_process.h"
+#include "powershell/sim/shared_state.h"
 #include "tests/support/scratch.h"
 
 namespace easgate::powershell {
@@ -424,6 +426,21 @@ TEST(BridgeProcess, AHungBridgeTimesOutAndIsStopped) {
   EXPECT_EQ(after.error().code, BridgeErrc::kBridgeFailed);
 }
 
+// The simulator answers requests sent together in a few large writes; what it has answered
+// still reaches the host before it stops answering.
+TEST(BridgeProcess, AnswersToRequestsSentTogetherArriveBeforeTheBridgeHangs) {
+  BridgeProcessOptions options;
+  options.request_timeout = 2s;
+  auto bridge = startOk(sim({"--hang-after", "3"}), options);
+  ASSERT_TRUE(bridge);
+  const BridgeRequest settings{"Get-ActiveSyncOrganizationSettings", {}};
+  auto outcomes = bridge->runEach({settings, settings, settings}, {});
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_TRUE(outcomes[0].ok() && outcomes[1].ok()) << "answered before the bridge hung";
+  ASSERT_FALSE(outcomes[2].ok());
+  EXPECT_EQ(outcomes[2].error().code, BridgeErrc::kTimeout);
+}
+
 TEST(BridgeProcess, LatencyPerCmdletSlowsOnlyThatCmdlet) {
   // Get-MobileDevice takes 2 s here, longer than the request timeout; other cmdlets do not.
   BridgeProcessOptions options;
@@ -792,6 +809,50 @@ TEST(SharedSimulator, ABridgePoolSeesOneOrganisation) {
   auto c = startOk(sim(shared));
   ASSERT_TRUE(c);
   EXPECT_EQ(blockedAsSeenBy(*c), both);
+}
+
+// A read in one Exchange session does not wait for another session's change to finish; it waits
+// only when there is an answered change it has not seen yet. The test holds the log's lock as a
+// simulator writing a change would.
+TEST(SharedSimulator, AReadWaitsForTheLogOnlyWhenItHasAChangeToReplay) {
+  const SharedFile file;
+  BridgeProcessOptions options;
+  options.request_timeout = 10s;  // a read stuck on the lock fails instead of hanging the suite
+  auto a = startOk(sim(file.arguments()), options);
+  ASSERT_TRUE(a);
+  auto found = a->run(BridgeRequest{"Get-CASMailbox", {}}.with("ResultSize", 1));
+  ASSERT_TRUE(found.ok() && found->objects.size() == 1u);
+  const std::string mailbox =
+      found->objects[0].asObject()->property("PrimarySmtpAddress")->display().value_or("");
+  auto other_session = sim::SharedState::open(file.path);
+  ASSERT_TRUE(other_session.ok()) << other_session.error();
+  auto& log = *other_session.value();
+  std::optional<sim::SharedState::Lock> held;
+  held.emplace(log);
+  ASSERT_TRUE(log.read(*held).ok());  // the origin line: the log's news, read
+
+  const BridgeRequest read = BridgeRequest{"Get-CASMailbox", {}}.with("Identity", mailbox);
+  auto unhindered = a->run(read);
+  EXPECT_TRUE(unhindered.ok()) << "a read with nothing to replay waited for another's lock: "
+                               << (unhindered.ok() ? "" : unhindered.error().message);
+
+  // Another session's change, logged: the next read must replay it, so it waits for the lock.
+  const BridgeRequest change = BridgeRequest{"Set-CASMailbox", {}}
+                                   .with("Identity", mailbox)
+                                   .with("ActiveSyncBlockedDeviceIDs", ListEdit{{"LOGGED1"}, {}});
+  std::string line = encodeRequestLine(1, change);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  ASSERT_TRUE(log.append(*held, "638000000000000000 " + line).ok());  // "<ticks> <request>"
+  auto reading = std::async(std::launch::async, [&] { return a->run(read); });
+  EXPECT_EQ(reading.wait_for(300ms), std::future_status::timeout)
+      << "a read answered without the change logged before it";
+  held.reset();
+  auto seen = reading.get();
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  const auto& blocked =
+      seen->objects[0].asObject()->property("ActiveSyncBlockedDeviceIDs")->asObject()->items;
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_EQ(blocked[0].display().value_or(""), "LOGGED1");
 }
 
 // The organisation a later bridge joins is the first one's to the tick: the same devices with

@@ -56,6 +56,22 @@ TEST_F(SharedStateTest, EveryProcessReadsEachLineOnceInOrder) {
   EXPECT_EQ(read(*later), (Lines{"origin", "change 1", "change 2"}));
 }
 
+TEST_F(SharedStateTest, HasNewsUntilEveryLineIsReadAndNeverForItsOwnLines) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(append(*first, "origin"));
+  EXPECT_FALSE(first->hasNews()) << "its own line";
+  EXPECT_TRUE(second->hasNews());
+  EXPECT_EQ(read(*second), Lines{"origin"});
+  EXPECT_FALSE(second->hasNews());
+  {
+    std::ofstream out(file_, std::ios::binary | std::ios::app);
+    out << "change 1 that a process is still writ";
+  }
+  EXPECT_TRUE(first->hasNews()) << "a line begun is news: the reader cuts it off under the lock";
+}
+
 TEST_F(SharedStateTest, AnUnfinishedLastLineIsCutOffAndNeverRead) {
   {
     std::ofstream out(file_, std::ios::binary);
