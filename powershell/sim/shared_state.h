@@ -17,7 +17,8 @@ namespace easgate::powershell::sim {
 // replays the changes it has not seen before it answers a request, and appends its own. A
 // change is a few hundred bytes, whatever the size of the organisation.
 //
-// Every read and write happens under an exclusive lock on `<file>.lock`.
+// Every read and append happens under an exclusive lock on `<file>.lock`; hasNews() only looks at
+// the file's size.
 class SharedState {
  public:
   static Result<std::unique_ptr<SharedState>, std::string> open(std::filesystem::path file);
