@@ -151,12 +151,16 @@ class InputLines {
   // Lines that arrived together are queued together, so the main loop finds them all waiting
   // and sends their answers together (see sendFrames), instead of taking them one at a time as
   // this thread gets the core.
+  // At most kHeldBack lines wait here for the rest of what arrived, so the main loop is never
+  // kept from the first of a long burst for long.
+  static constexpr std::size_t kHeldBack = 1024;
+
   void run() {
     std::string line;
     std::vector<std::string> arrived;
     while (std::getline(std::cin, line)) {
       arrived.push_back(std::move(line));
-      if (std::cin.rdbuf()->in_avail() > 0 && arrived.size() < 1024) continue;
+      if (std::cin.rdbuf()->in_avail() > 0 && arrived.size() < kHeldBack) continue;
       std::lock_guard lock(mutex_);
       for (auto& l : arrived) lines_.push_back(std::move(l));
       arrived.clear();
