@@ -533,8 +533,8 @@ HarvestWrite::StoreResult HarvestWrite::seen(const std::string& key, Source sour
   if (source == Source::kStaged) return {};
   if (auto x = indexStaged(); !x) return x;
   auto q = statements_.get(
-      "INSERT OR IGNORE INTO temp.harvest_seen (key) SELECT ?1 "
-      "WHERE NOT EXISTS (SELECT 1 FROM temp.harvest_staged WHERE key = ?1)");
+      "INSERT OR IGNORE INTO staging.harvest_seen (key) SELECT ?1 "
+      "WHERE NOT EXISTS (SELECT 1 FROM staging.harvest_staged WHERE key = ?1)");
   if (!q) return q.error();
   return q.value()->bind(1, key).run();
 }
@@ -724,12 +724,12 @@ HarvestWrite::StoreResult HarvestWrite::stage(const std::string& key, const std:
                                               const std::string& mailbox_dn,
                                               const DeviceRecord& record) {
   if (staged_indexed_) {  // staged after reading began: the last of a key replaces the others
-    auto earlier = statements_.get("DELETE FROM temp.harvest_staged WHERE key = ?");
+    auto earlier = statements_.get("DELETE FROM staging.harvest_staged WHERE key = ?");
     if (!earlier) return earlier.error();
     if (auto x = earlier.value()->bind(1, key).run(); !x) return x;
   }
   auto q = statements_.get(
-      "INSERT INTO temp.harvest_staged (key, mailbox, mailbox_dn, record) VALUES (?, ?, ?, ?)");
+      "INSERT INTO staging.harvest_staged (key, mailbox, mailbox_dn, record) VALUES (?, ?, ?, ?)");
   if (!q) return q.error();
   staged_record_.clear();
   appendStagedRecord(staged_record_, record);
@@ -747,12 +747,12 @@ HarvestWrite::StoreResult HarvestWrite::indexStaged() {
   // rows arrive in no order (figures in tests/bench/README.md, "Staging sorted once").
   // Partnerships listed twice keep the last listing, as Exchange last gave them.
   if (auto x = database_.execute(
-          "CREATE INDEX temp.harvest_staged_by_key ON harvest_staged (key); "
-          "DELETE FROM temp.harvest_staged WHERE key IN "
-          "  (SELECT key FROM temp.harvest_staged GROUP BY key HAVING count(*) > 1) "
+          "CREATE INDEX staging.harvest_staged_by_key ON harvest_staged (key); "
+          "DELETE FROM staging.harvest_staged WHERE key IN "
+          "  (SELECT key FROM staging.harvest_staged GROUP BY key HAVING count(*) > 1) "
           "AND rowid NOT IN "
-          "  (SELECT max(rowid) FROM temp.harvest_staged GROUP BY key HAVING count(*) > 1); "
-          "CREATE INDEX temp.harvest_staged_by_mailbox ON harvest_staged (mailbox, key);");
+          "  (SELECT max(rowid) FROM staging.harvest_staged GROUP BY key HAVING count(*) > 1); "
+          "CREATE INDEX staging.harvest_staged_by_mailbox ON harvest_staged (mailbox, key);");
       !x) {
     return x;
   }
@@ -762,7 +762,7 @@ HarvestWrite::StoreResult HarvestWrite::indexStaged() {
 
 Result<std::size_t, StoreError> HarvestWrite::stagedMailboxCount() {
   if (auto x = indexStaged(); !x) return x.error();
-  auto q = statements_.get("SELECT count(DISTINCT mailbox) FROM temp.harvest_staged");
+  auto q = statements_.get("SELECT count(DISTINCT mailbox) FROM staging.harvest_staged");
   if (!q) return q.error();
   auto row = q.value()->step();
   if (!row) return row.error();
@@ -775,7 +775,7 @@ Result<std::vector<std::string>, StoreError> HarvestWrite::stagedMailboxes(const
                                                                            std::size_t limit) {
   if (auto x = indexStaged(); !x) return x.error();
   auto q = statements_.get(
-      "SELECT DISTINCT mailbox FROM temp.harvest_staged WHERE mailbox > ? ORDER BY mailbox "
+      "SELECT DISTINCT mailbox FROM staging.harvest_staged WHERE mailbox > ? ORDER BY mailbox "
       "LIMIT ?");
   if (!q) return q.error();
   q.value()->bind(1, after).bind(2, static_cast<std::int64_t>(limit));
@@ -793,7 +793,7 @@ Result<std::vector<StagedPartnership>, StoreError> HarvestWrite::staged(const st
   if (auto x = indexStaged(); !x) return x.error();
   static const std::string kSelect =
       "SELECT s.mailbox, s.key, s.mailbox_dn, s.record, " + storedColumns() +
-      " FROM temp.harvest_staged s LEFT JOIN devices d ON d.key = s.key "
+      " FROM staging.harvest_staged s LEFT JOIN devices d ON d.key = s.key "
       "WHERE s.mailbox BETWEEN ? AND ? ORDER BY s.mailbox, s.key";
   auto q = statements_.get(kSelect);
   if (!q) return q.error();
@@ -822,8 +822,8 @@ HarvestWrite::StoreResult HarvestWrite::removeUnseen(
   if (auto x = indexStaged(); !x) return x;
   auto gone = database_.prepare(
       "SELECT key, record FROM devices WHERE removed_ms IS NULL "
-      "AND key NOT IN (SELECT key FROM temp.harvest_staged) "
-      "AND key NOT IN (SELECT key FROM temp.harvest_seen) ORDER BY key");
+      "AND key NOT IN (SELECT key FROM staging.harvest_staged) "
+      "AND key NOT IN (SELECT key FROM staging.harvest_seen) ORDER BY key");
   if (!gone) return gone.error();
   auto mark = database_.prepare("UPDATE devices SET removed_ms = ? WHERE key = ?");
   if (!mark) return mark.error();
@@ -1300,6 +1300,32 @@ Result<std::vector<DeviceIndex>, StoreError> dropIndexesIfEmpty(store::Database&
 
 }  // namespace
 
+namespace {
+
+Result<bool, StoreError> attached(store::Database& db, std::string_view schema) {
+  auto list = db.prepare("PRAGMA database_list");
+  if (!list) return list.error();
+  bool found = false;
+  auto read = eachRow(list.value(), [&]() -> StoreResult {
+    if (list->text(1) == schema) found = true;
+    return {};
+  });
+  if (!read) return read.error();
+  return found;
+}
+
+}  // namespace
+
+Result<std::int64_t, StoreError> InventoryStore::stagingPages() {
+  auto open = attached(*database_, "staging");
+  if (!open) return open.error();
+  if (!open.value()) return std::int64_t{0};
+  auto q = database_->prepare("PRAGMA staging.page_count");
+  if (!q) return q.error();
+  if (auto row = q->step(); !row) return row.error();
+  return q->integer(0);
+}
+
 Result<void, StoreError> InventoryStore::applyHarvest(
     const HarvestRun& run, const std::function<Result<void, StoreError>(HarvestWrite&)>& body) {
   // A delta harvest rewrites a few thousand partnerships scattered over the whole inventory. In
@@ -1314,7 +1340,25 @@ Result<void, StoreError> InventoryStore::applyHarvest(
       return x;
     }
   }
-  auto applied = applyHarvestTransaction(run, body);
+  // What the harvest lists (staged) and what else it reads (seen), for removeUnseen: in a file
+  // of the harvest's own, never in the inventory's, the staged rows' indexes made once they are
+  // all in (HarvestWrite::indexStaged). Its own, not the connection's temporary file, which
+  // lives as long as the connection: Linux writes a file's dirty pages back once the file has
+  // been dirty for half a minute, and emptying it does not make it young again, so harvests
+  // one after the other had their staging written to the disk while they ran, and the
+  // journal's fsyncs waited behind it (tests/bench/README.md). A harvest's file is deleted,
+  // its pages with it, before they are that old unless the harvest itself lasts that long.
+  auto applied = openStaging();
+  if (applied) {
+    applied = applyHarvestTransaction(run, body);
+    auto closed = closeStaging();
+    if (applied && !closed) {
+      return StoreError{closed.error().code,
+                        "the harvest is stored, but its staging file could not be closed (the "
+                        "next harvest closes it): " +
+                            closed.error().message};
+    }
+  }
   if (delta) {
     auto restored = database_->execute("PRAGMA main.cache_size = -" + std::to_string(kCacheKiB));
     if (applied && !restored) return restored;
@@ -1342,34 +1386,44 @@ Result<void, StoreError> InventoryStore::applyHarvestTransaction(
       return x;
     }
     const std::int64_t harvest = database_->lastInsertId();
-    // What this harvest listed (staged) and what else it read (seen), for removeUnseen: on the
-    // side, in the connection's temporary database, never in the file; emptied after, and the
-    // staged rows' indexes dropped until they are all in again (HarvestWrite::indexStaged).
-    constexpr const char* kEmpty =
-        "DROP INDEX IF EXISTS temp.harvest_staged_by_key; "
-        "DROP INDEX IF EXISTS temp.harvest_staged_by_mailbox; "
-        "DELETE FROM temp.harvest_seen; DELETE FROM temp.harvest_staged;";
-    if (auto x = database_->execute(
-            "CREATE TEMP TABLE IF NOT EXISTS harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
-            // A rowid table: rows are appended as they arrive, in no order.
-            "CREATE TEMP TABLE IF NOT EXISTS harvest_staged ("
-            "  key TEXT NOT NULL, mailbox TEXT NOT NULL, mailbox_dn TEXT NOT NULL,"
-            "  record BLOB NOT NULL);");
-        !x) {
-      return x;
-    }
-    if (auto x = database_->execute(kEmpty); !x) return x;
     HarvestWrite write(*database_, harvest, run.started_ms);
     if (auto x = body(write); !x) return x;
     for (const auto& index : dropped.value()) {
       if (auto x = database_->execute(index.sql); !x) return x;
     }
-    // Emptied, and cut back to a few pages when the harvest commits (a harvest that fails is
-    // rolled back to the size it began with): nothing staged is left to go to the disk.
-    if (auto x = database_->execute(kEmpty); !x) return x;
-    return database_->releaseTemporaryPages();
+    return StoreResult{};
   });
 }
+
+StoreResult InventoryStore::openStaging() {
+  // Left by a harvest whose file could not be closed: closed now.
+  auto left = attached(*database_, "staging");
+  if (!left) return left.error();
+  if (left.value()) {
+    if (auto x = closeStaging(); !x) return x;
+  }
+  // '': a private temporary file, never synced, that SQLite deletes when DETACH closes it (on
+  // Linux, as soon as it has opened it). Its journal in memory: the file is empty when the
+  // harvest's transaction begins, so there is nothing a rollback would need but SQLite's own
+  // bookkeeping. secure_delete off: Debian's SQLite would overwrite whatever indexStaged deletes.
+  // Its pages the size of a new inventory's: a staged row is a partnership's record, as in the
+  // inventory (an attached file would have SQLite's default, 4 KiB).
+  if (auto x = database_->execute("ATTACH DATABASE '' AS staging"); !x) return x;
+  if (auto x =
+          database_->execute("PRAGMA staging.page_size = " + std::to_string(kInventoryPageBytes));
+      !x) {
+    return x;
+  }
+  return database_->execute(
+      "PRAGMA staging.journal_mode = MEMORY; PRAGMA staging.secure_delete = OFF; "
+      "CREATE TABLE staging.harvest_seen (key TEXT PRIMARY KEY) WITHOUT ROWID; "
+      // A rowid table: rows are appended as they arrive, in no order.
+      "CREATE TABLE staging.harvest_staged ("
+      "  key TEXT NOT NULL, mailbox TEXT NOT NULL, mailbox_dn TEXT NOT NULL,"
+      "  record BLOB NOT NULL);");
+}
+
+StoreResult InventoryStore::closeStaging() { return database_->execute("DETACH DATABASE staging"); }
 
 Result<void, StoreError> importInventoryFromStore(const std::filesystem::path& store_file) {
   auto inventory = InventoryStore::open(inventoryFile(store_file));

@@ -301,9 +301,11 @@ class InventoryStore {
       const HarvestRun& run,
       const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);
 
-  // Pages of the connection's temporary database, where a harvest stages what it listed: a
-  // harvest leaves a few (applyHarvest), so that none of its staging is left to go to the disk.
-  // For the tests that hold it to that, and for diagnosis.
+  // Pages of the file a harvest stages what it listed in (0 when no harvest runs: the file is
+  // a harvest's own, gone when it ends), and of the connection's temporary database (which
+  // lives as long as the connection, and holds none of it). For the tests that hold applyHarvest
+  // to that, and for diagnosis.
+  Result<std::int64_t, store::StoreError> stagingPages();
   Result<std::int64_t, store::StoreError> temporaryPages() { return database_->temporaryPages(); }
 
   const std::filesystem::path& file() const { return database_->file(); }
@@ -313,6 +315,10 @@ class InventoryStore {
   Result<store::Statement, store::StoreError> devicesQuery(const DeviceFilter& filter,
                                                            std::string_view prefix = {});
   // applyHarvest()'s transaction.
+  // The file a harvest stages in (schema "staging"): a private temporary file, attached when
+  // the harvest begins and detached (deleted) when it ends (applyHarvest).
+  Result<void, store::StoreError> openStaging();
+  Result<void, store::StoreError> closeStaging();
   Result<void, store::StoreError> applyHarvestTransaction(
       const HarvestRun& run,
       const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);
