@@ -659,12 +659,11 @@ HarvestWrite::StoreResult HarvestWrite::finished(const HarvestRun& run) {
 
 namespace {
 
-// A partnership's record as the harvest stages it in the connection's temporary table, which
-// lives and dies with the process (no other release reads it): each of deviceFields() in
-// order, as its length in bytes (a LEB128 varint) and its bytes; a time as its ticks, 8 bytes
-// little-endian, or no bytes when there is none. Two fifths of recordText()'s JSON for the same
-// record, with nothing to escape, format or parse: 200,000 of them are written and read back
-// in each full harvest.
+// A partnership's record as the harvest stages it in its staging file, which lives and dies with
+// the harvest (no other release reads it): each of deviceFields() in order, as its length in bytes
+// (a LEB128 varint) and its bytes; a time as its ticks, 8 bytes little-endian, or no bytes when
+// there is none. Two fifths of recordText()'s JSON for the same record, with nothing to escape,
+// format or parse: 200,000 of them are written and read back in each full harvest.
 void appendStagedRecord(std::vector<std::uint8_t>& out, const DeviceRecord& record) {
   auto length = [&](std::size_t n) {
     for (; n >= 0x80; n >>= 7) out.push_back(static_cast<std::uint8_t>(n | 0x80));

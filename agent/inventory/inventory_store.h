@@ -196,8 +196,8 @@ class HarvestWrite {
   StoreResult finished(const HarvestRun& run);
 
   // Partnerships as the harvest's listing (Get-MobileDevice) gave them, kept until their
-  // mailbox's statistics are read: in a temporary table on disk, never in the inventory, so a
-  // harvest's memory does not grow with the organisation. Staging a key again replaces it.
+  // mailbox's statistics are read: in the harvest's staging file on disk, never in the inventory,
+  // so a harvest's memory does not grow with the organisation. Staging a key again replaces it.
   StoreResult stage(const std::string& key, const std::string& mailbox,
                     const std::string& mailbox_dn, const DeviceRecord& record);
   // How many mailboxes the staged partnerships name.

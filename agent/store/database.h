@@ -100,8 +100,9 @@ class Database {
   // deleted from the start) back to the pages it uses, when the transaction it runs in commits,
   // or at once outside one. Pages of temporary tables that were emptied are otherwise kept for
   // reuse, dirty in the operating system's cache, which sends them to the disk some 30 s later:
-  // a harvest's staging, hundreds of megabytes written for nothing, with the journal's fsyncs
-  // queued behind them (tests/bench/README.md).
+  // hundreds of megabytes written for nothing, with the journal's fsyncs queued behind them
+  // (tests/bench/README.md). What a first harvest keeps aside of new mailboxes lives there (a
+  // harvest's staging has a file of its own: InventoryStore::applyHarvest).
   Result<void, StoreError> releaseTemporaryPages();
   // The pages the temporary database has now: for the tests that hold its users to releasing
   // them, and for diagnosis.
