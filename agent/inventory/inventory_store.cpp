@@ -1297,10 +1297,7 @@ Result<std::vector<DeviceIndex>, StoreError> dropIndexesIfEmpty(store::Database&
   return indexes;
 }
 
-}  // namespace
-
-namespace {
-
+// Whether `schema` is attached to the connection.
 Result<bool, StoreError> attached(store::Database& db, std::string_view schema) {
   auto list = db.prepare("PRAGMA database_list");
   if (!list) return list.error();

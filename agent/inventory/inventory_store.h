@@ -314,11 +314,11 @@ class InventoryStore {
   // forEachDevice()'s statement, bound; `prefix` goes before its SELECT (EXPLAIN QUERY PLAN).
   Result<store::Statement, store::StoreError> devicesQuery(const DeviceFilter& filter,
                                                            std::string_view prefix = {});
-  // applyHarvest()'s transaction.
   // The file a harvest stages in (schema "staging"): a private temporary file, attached when
   // the harvest begins and detached (deleted) when it ends (applyHarvest).
   Result<void, store::StoreError> openStaging();
   Result<void, store::StoreError> closeStaging();
+  // applyHarvest()'s transaction.
   Result<void, store::StoreError> applyHarvestTransaction(
       const HarvestRun& run,
       const std::function<Result<void, store::StoreError>(HarvestWrite&)>& body);

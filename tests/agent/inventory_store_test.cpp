@@ -605,7 +605,16 @@ TEST_F(InventoryStoreTest, AHarvestStagesInAFileOfItsOwnThatIsGoneWhenItEnds) {
 
   // The next harvest opens a file of its own again, and finds nothing of the failed one's.
   staging_pages = 0;
-  ASSERT_TRUE(inventory_->applyHarvest({"full", 3'000, 3'010, 0, 1, 0}, stage).ok());
+  std::int64_t pages_at_start = -1;
+  ASSERT_TRUE(inventory_
+                  ->applyHarvest({"full", 3'000, 3'010, 0, 1, 0},
+                                 [&](HarvestWrite& w) -> StoreResult {
+                                   pages_at_start = stagingPagesNow();
+                                   return stage(w);
+                                 })
+                  .ok());
+  EXPECT_GE(pages_at_start, 0);
+  EXPECT_LT(pages_at_start, 10) << "a new file: nothing of the failed harvest's staging";
   EXPECT_GT(staging_pages, 200);
   EXPECT_EQ(stagingPagesNow(), 0);
 }
