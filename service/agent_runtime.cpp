@@ -6,6 +6,7 @@
 #include "agent/commands/command_journal.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "service/console.h"
@@ -38,8 +39,10 @@ struct AgentRuntime::Parts {
   std::unique_ptr<powershell::BridgePool> pool;
   std::unique_ptr<agent::store::Database> store;
   std::unique_ptr<agent::store::Database> harvest_store;
+  std::unique_ptr<agent::store::Database> harvest_directory;
   std::unique_ptr<agent::InventoryStore> inventory;
-  std::unique_ptr<agent::store::Database> directory_store;
+  std::unique_ptr<agent::store::Database> executor_store;
+  std::unique_ptr<agent::store::Database> executor_directory;
   std::unique_ptr<agent::MailboxDirectory> directory;
   std::unique_ptr<agent::AuditLog> audit;
   std::unique_ptr<agent::CommandJournal> journal;
@@ -71,6 +74,15 @@ Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
   return std::move(store).value();
 }
 
+Result<std::unique_ptr<agent::store::Database>, std::string> openDirectoryFile(
+    const std::filesystem::path& data_directory) {
+  if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
+  auto directory =
+      agent::openDirectory(agent::directoryFile(agent::store::storeFile(data_directory)));
+  if (!directory) return directory.error().message;
+  return std::move(directory).value();
+}
+
 Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(
     const std::filesystem::path& data_directory) {
   if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
@@ -100,29 +112,27 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto pool = makeBridgePool(o.exchange);
   if (!pool) return pool.error();
   p->pool = std::move(pool).value();
-  // The harvester works beside the executor: connections of its own, to the store (the
-  // mailbox directory) and to the inventory, which only it writes.
+  // The harvester works beside the executor: connections of its own, to the mailbox
+  // directory's file and the inventory, which it writes, and to the store, for the MDM's lists
+  // (the directory's commits need not wait for the disk: directory_file.h).
   auto harvest_store = openDataStore(o.data_directory);
   if (!harvest_store) return harvest_store.error();
   p->harvest_store = std::move(harvest_store).value();
-  // It writes only the directory there, which the next harvest reads again from Exchange: its
-  // commits need not wait for the disk (the journal's, on another connection, do).
-  if (auto r = p->harvest_store->commitWithoutWaitingForTheDisk(); !r) {
-    return r.error().message;
-  }
+  auto harvest_directory = openDirectoryFile(o.data_directory);
+  if (!harvest_directory) return harvest_directory.error();
+  p->harvest_directory = std::move(harvest_directory).value();
   auto inventory = openInventoryStore(o.data_directory);
   if (!inventory) return inventory.error();
   p->inventory = std::move(inventory).value();
   // And the executor's mailbox directory, which it writes from its worker threads.
-  auto directory_store = openDataStore(o.data_directory);
-  if (!directory_store) return directory_store.error();
-  p->directory_store = std::move(directory_store).value();
-  // What it writes (names, lists as Exchange holds them) is read back from Exchange anyway:
-  // no need to wait for the disk on each command, as the journal must.
-  if (auto r = p->directory_store->commitWithoutWaitingForTheDisk(); !r) {
-    return r.error().message;
-  }
-  p->directory = std::make_unique<agent::MailboxDirectory>(*p->directory_store);
+  auto executor_store = openDataStore(o.data_directory);
+  if (!executor_store) return executor_store.error();
+  p->executor_store = std::move(executor_store).value();
+  auto executor_directory = openDirectoryFile(o.data_directory);
+  if (!executor_directory) return executor_directory.error();
+  p->executor_directory = std::move(executor_directory).value();
+  p->directory =
+      std::make_unique<agent::MailboxDirectory>(*p->executor_directory, *p->executor_store);
 
   const std::size_t pool_size = o.exchange.poolSize();
   p->audit = std::make_unique<agent::AuditLog>(*p->store);
@@ -138,8 +148,9 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;
   harvest_options.keep_history_ms = static_cast<std::int64_t>(o.history_days * 86'400'000);
-  p->harvester = std::make_unique<agent::Harvester>(*p->harvest_store, *p->inventory, *p->gateway,
-                                                    p->journal.get(), p->clock, harvest_options);
+  p->harvester =
+      std::make_unique<agent::Harvester>(*p->harvest_directory, *p->harvest_store, *p->inventory,
+                                         *p->gateway, p->journal.get(), p->clock, harvest_options);
   agent::AgentLoopOptions loop_options;
   loop_options.full_harvest_every_ms = minutesToMs(o.full_harvest_minutes);
   loop_options.delta_harvest_every_ms = minutesToMs(o.delta_harvest_minutes);

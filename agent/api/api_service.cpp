@@ -7,6 +7,7 @@
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/store/schema.h"
 #include "protocol/openapi_document.h"
 
@@ -90,6 +91,9 @@ Result<std::vector<ReaderConnection>, store::StoreError> openReaders(
     auto db = store::openStore(store::storeFile(data_directory));
     if (!db) return db.error();
     c.store = std::move(db).value();
+    auto directory = openDirectory(directoryFile(store::storeFile(data_directory)));
+    if (!directory) return directory.error();
+    c.directory = std::move(directory).value();
     auto inventory = InventoryStore::open(inventoryFile(store::storeFile(data_directory)));
     if (!inventory) return inventory.error();
     c.inventory = std::move(inventory).value();

@@ -54,10 +54,12 @@ struct BridgeCounters {
 // A reader's connections: to the store (commands, mailbox directory) and to the inventory.
 struct ReaderConnection {
   std::unique_ptr<store::Database> store;
+  std::unique_ptr<store::Database> directory;  // the mailbox directory's file
   std::unique_ptr<InventoryStore> inventory;
 };
 
-// `count` reader connections to the data directory's store and inventory (both migrated).
+// `count` reader connections to the data directory's store, mailbox directory and inventory
+// (each migrated).
 Result<std::vector<ReaderConnection>, store::StoreError> openReaders(
     const std::filesystem::path& data_directory, std::size_t count);
 

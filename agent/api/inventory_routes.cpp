@@ -274,7 +274,7 @@ HttpResponse ApiService::devices(Call& call) {
         // under; a name it does not know is compared as it is.
         filter.mailbox = q.mailbox;
         if (!filter.mailbox.empty()) {
-          MailboxDirectory directory(*c.store);
+          MailboxDirectory directory(*c.directory, *c.store);
           auto known = directory.find(filter.mailbox);
           if (!known) return known.error();
           if (known->kind == NameLookup::Kind::kFound) {
@@ -370,7 +370,7 @@ HttpResponse ApiService::mailboxLists(Call& call) {
   };
   auto lists = withReader([&](ReaderConnection& c) -> Result<Lists, store::StoreError> {
     Lists l;
-    MailboxDirectory directory(*c.store);
+    MailboxDirectory directory(*c.directory, *c.store);
     auto known = directory.find(mailbox);
     if (!known) return known.error();
     l.found = known->kind;

@@ -119,7 +119,7 @@ HttpResponse ApiService::planPolicy(Call& call) {
   auto target = protocol::parsePolicyPlanRequest(call.request.body);
   if (!target) return errorResponse(target.error());
   return withReader([&](ReaderConnection& c) -> HttpResponse {
-    auto inputs = policy::loadPlanInputs(*c.inventory, *c.store);
+    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
     if (!inputs) return storeFailure(inputs.error());
     if (!inputs.value()) return notHarvestedYet();
     auto plan = policy::makePlan(inputs.value()->policy, target.value(), inputs.value()->devices);
@@ -166,7 +166,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
   }
   // The plan again, from the inventory as it is now: applied only if it would do the same.
   return withReader([&](ReaderConnection& c) -> HttpResponse {
-    auto inputs = policy::loadPlanInputs(*c.inventory, *c.store);
+    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
     if (!inputs) return storeFailure(inputs.error());
     if (!inputs.value()) return notHarvestedYet();
     auto plan = policy::makePlan(inputs.value()->policy, stored->target, inputs.value()->devices);

@@ -22,12 +22,12 @@ namespace easgate::agent {
 namespace {
 
 constexpr std::int64_t kCommandDeadlineMs = 7LL * 24 * 3600 * 1000;
-// The directory is written in background store transactions that last at most this long, and
-// less when the journal wants the store: a command the MDM sends meanwhile is journaled at once.
-// A command still waits for the commit of the transaction it interrupted, which grows with the
-// transaction: during a first harvest of 100,000 mailboxes, 50 ms gave commands a p99 of
+// The directory is written in background transactions of its file that last at most this long,
+// and less when a command's thread wants to write it (a name Exchange resolved). Until the
+// directory had a file of its own (store migration 13) they held the store's write lock, which
+// the journal needs: during a first harvest of 100,000 mailboxes, 50 ms gave commands a p99 of
 // 42-45 ms, 5 ms 23.5 ms, for a first harvest a tenth to a third longer; since checkpoints are
-// made after a commit, not in it (store/database.cpp), 5 ms gives 8.5-10 ms, and 2 or 20 ms no
+// made after a commit, not in it (store/database.cpp), 5 ms gave 8.5-10 ms, and 2 or 20 ms no
 // better (tests/bench/README.md).
 constexpr auto kDirectoryTransactionBudget = std::chrono::milliseconds(5);
 // Mailboxes are written to the directory, and taken for their statistics, this many at a time.
@@ -60,11 +60,12 @@ struct Harvester::Pass {
   HarvestProgress progress_now;
 };
 
-Harvester::Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
-                     CommandJournal* journal, const Clock& clock, HarvestOptions options)
-    : store_(store),
+Harvester::Harvester(store::Database& directory, store::Database& store, InventoryStore& inventory,
+                     ExchangeGateway& gateway, CommandJournal* journal, const Clock& clock,
+                     HarvestOptions options)
+    : directory_file_(directory),
       inventory_(inventory),
-      directory_(store),
+      directory_(directory, store),
       gateway_(gateway),
       journal_(journal),
       clock_(clock),
@@ -167,7 +168,7 @@ Harvester::MailboxesRead Harvester::readMailboxes(std::int64_t now_ms) {
   // Lists an earlier release kept under a name: looked for in a read, moved (under the write
   // lock) only when there are some.
   bool legacy = false;
-  auto looked = store_.read([&]() -> Result<void, store::StoreError> {
+  auto looked = directory_file_.read([&]() -> Result<void, store::StoreError> {
     auto has = directory_.hasLegacyLists();
     if (!has) return has.error();
     legacy = has.value();
@@ -175,13 +176,10 @@ Harvester::MailboxesRead Harvester::readMailboxes(std::int64_t now_ms) {
   });
   if (!looked) return failure(HarvestErrc::kStore, looked.error().message);
   if (!legacy) return out;
-  auto rekeyed = store_.transaction(
-      [&]() -> Result<void, store::StoreError> {
-        if (auto x = directory_.rekeyLegacyLists(); !x) return x.error();
-        return {};
-      },
-      store::Database::Priority::kBackground);
-  if (!rekeyed) return failure(HarvestErrc::kStore, rekeyed.error().message);
+  // In a transaction of the store's (the MDM's lists are there).
+  if (auto rekeyed = directory_.rekeyLegacyLists(); !rekeyed) {
+    return failure(HarvestErrc::kStore, rekeyed.error().message);
+  }
   return out;
 }
 
@@ -195,7 +193,7 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
   // that finds them as they were (the usual one) never takes the store's write lock, which
   // the journal's writes need.
   std::vector<const MailboxEntry*> changed;
-  auto checked = store_.read([&]() -> Result<void, store::StoreError> {
+  auto checked = directory_file_.read([&]() -> Result<void, store::StoreError> {
     for (const MailboxEntry& m : mailboxes) {
       auto held = directory_.holds(m, /*lists=*/true);
       if (!held) return held.error();
@@ -206,13 +204,13 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
   if (!checked) return checked;
   std::size_t next = 0;
   while (next < changed.size()) {
-    auto written = store_.transaction(
+    auto written = directory_file_.transaction(
         [&]() -> Result<void, store::StoreError> {
           const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
           do {
             if (auto x = directory_.record(*changed[next], now_ms, /*lists=*/true); !x) return x;
             ++next;
-          } while (next < changed.size() && !store_.foregroundWaiting() &&
+          } while (next < changed.size() && !directory_file_.foregroundWaiting() &&
                    std::chrono::steady_clock::now() < until);
           return {};
         },
@@ -227,14 +225,14 @@ Result<void, store::StoreError> Harvester::addDeferredNames() {
   if (!deferred) return deferred.error();
   if (deferred.value() == 0) return {};  // the usual harvest: nothing new, no write lock
   for (bool done = false; !done;) {
-    auto written = store_.transaction(
+    auto written = directory_file_.transaction(
         [&]() -> Result<void, store::StoreError> {
           const auto until = std::chrono::steady_clock::now() + kDirectoryTransactionBudget;
           do {
             auto added = directory_.addDeferredNames(kDeferredNamesAtOnce);
             if (!added) return added.error();
             done = added.value();
-          } while (!done && !store_.foregroundWaiting() &&
+          } while (!done && !directory_file_.foregroundWaiting() &&
                    std::chrono::steady_clock::now() < until);
           return {};
         },
@@ -325,7 +323,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
       }
       // The lot's mailboxes are looked up in the directory in one read transaction: a read lock
       // taken and released per statement was most of what the lookups cost beyond page reads.
-      auto applied = store_.read([&]() -> Result<void, store::StoreError> {
+      auto applied = directory_file_.read([&]() -> Result<void, store::StoreError> {
         auto next = staged.value().begin();
         for (std::size_t i = 0; i < mailboxes.size(); ++i) {
           std::vector<StagedPartnership> own;

@@ -103,7 +103,7 @@ using HarvestError = Error<HarvestErrc>;
 //      (corrections queued in the journal after the harvest).
 // Steps 2 to 4 are one transaction of the inventory file: a harvest that fails changes nothing
 // there, and readers see the harvest before or after, never a mix. The journal is in the store,
-// so the MDM's commands never wait for a harvest.
+// and the mailbox directory in a file of its own: the MDM's commands never wait for a harvest.
 //
 // Objects are classified by the cmdlet that returned them, not by their type names, which
 // differ across Exchange versions. Mailboxes are keyed by Exchange's immutable id (the
@@ -114,11 +114,13 @@ using HarvestError = Error<HarvestErrc>;
 // mailbox or partnership gone between listing and statistics is no error.
 class Harvester {
  public:
-  // `store` is a connection to the store of the harvester's own (the directory; commands are
-  // read through `journal`), as is `inventory`. `journal` may be null; drift is then reported
-  // for every managed list and never corrected.
-  Harvester(store::Database& store, InventoryStore& inventory, ExchangeGateway& gateway,
-            CommandJournal* journal, const Clock& clock, HarvestOptions options = {});
+  // `directory` (the mailbox directory's file, agent/mailboxes/directory_file.h), `store` (the
+  // MDM's lists; commands are written through `journal`) and `inventory` are connections of the
+  // harvester's own. `journal` may be null; drift is then reported for every managed list and
+  // never corrected.
+  Harvester(store::Database& directory, store::Database& store, InventoryStore& inventory,
+            ExchangeGateway& gateway, CommandJournal* journal, const Clock& clock,
+            HarvestOptions options = {});
 
   // A delta harvest when there was an earlier harvest, otherwise a full one. `progress`, when
   // set, is called as mailboxes' statistics are applied (from the harvest's own threads, one
@@ -161,7 +163,7 @@ class Harvester {
                         std::vector<std::vector<DeviceRecord>>& statistics,
                         std::vector<std::optional<GatewayError>>& failures, std::size_t& calls);
 
-  store::Database& store_;
+  store::Database& directory_file_;
   InventoryStore& inventory_;
   MailboxDirectory directory_;
   ExchangeGateway& gateway_;

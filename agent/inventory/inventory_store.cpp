@@ -1424,21 +1424,7 @@ StoreResult InventoryStore::closeStaging() { return database_->execute("DETACH D
 Result<void, StoreError> importInventoryFromStore(const std::filesystem::path& store_file) {
   auto inventory = InventoryStore::open(inventoryFile(store_file));
   if (!inventory) return inventory.error();
-  store::Database& db = *inventory.value()->database_;
-  {
-    auto done = db.prepare("SELECT count(*) FROM imported_from_store");
-    if (!done) return done.error();
-    if (auto row = done->step(); !row) return row.error();
-    if (done->integer(0) > 0) return {};
-  }
-  {
-    // The path is bound, never spliced into the SQL.
-    auto attach = db.prepare("ATTACH DATABASE ? AS legacy");
-    if (!attach) return attach.error();
-    if (auto x = attach->bind(1, store_file.string()).run(); !x) return x;
-  }
-  auto copied = db.transaction([&]() -> StoreResult {
-    auto x = db.execute(R"sql(
+  return store::importFromStore(*inventory.value()->database_, store_file, R"sql(
       DELETE FROM device_changes; DELETE FROM events; DELETE FROM harvests; DELETE FROM devices;
       INSERT INTO devices (key, mailbox, record, first_seen_ms, last_seen_ms, removed_ms,
                            statistics_stale_ms)
@@ -1450,14 +1436,7 @@ Result<void, StoreError> importInventoryFromStore(const std::filesystem::path& s
         FROM legacy.events;
       INSERT INTO harvests SELECT id, kind, started_ms, finished_ms, devices, calls,
                                   failed_mailboxes FROM legacy.harvests;
-      INSERT INTO imported_from_store (at_ms) VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
-    )sql");
-    if (!x) return x;
-    return db.execute(indexedColumnsFromRecords());
-  });
-  auto detached = db.execute("DETACH DATABASE legacy");
-  if (!copied) return copied.error();
-  return detached;
+    )sql" + indexedColumnsFromRecords());
 }
 
 }  // namespace easgate::agent

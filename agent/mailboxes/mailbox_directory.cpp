@@ -112,7 +112,7 @@ MailboxDirectory::Facts MailboxDirectory::factsOf(const MailboxEntry& e, bool li
 
 Result<MailboxDirectory::Stored, store::StoreError> MailboxDirectory::heldAs(
     const std::string& key, const std::string& fingerprint, bool with_names) {
-  // Without the names, answered from mailbox_directory_held alone (store migration 12; named,
+  // Without the names, answered from mailbox_directory_held alone (directory_file.cpp; named,
   // since SQLite prefers the key's unique index, which leads to the row).
   auto known =
       statements_.get(with_names ? "SELECT fingerprint, names FROM mailbox_directory WHERE key = ?"
@@ -191,13 +191,11 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
     if (auto r = writeNames(e, facts, gone); !r) return r;
   }
   if (!lists) return {};
-  auto drop =
-      statements_.get("DELETE FROM mailbox_lists WHERE mailbox = ? AND source = 'harvested'");
+  auto drop = statements_.get("DELETE FROM harvested_lists WHERE mailbox = ?");
   if (!drop) return drop.error();
   if (auto r = drop.value()->bind(1, e.key).run(); !r) return r;
   auto put = statements_.get(
-      "INSERT OR IGNORE INTO mailbox_lists (mailbox, list, source, device_id) "
-      "VALUES (?, ?, 'harvested', ?)");
+      "INSERT OR IGNORE INTO harvested_lists (mailbox, list, device_id) VALUES (?, ?, ?)");
   if (!put) return put.error();
   for (const auto& [which, ids] :
        {std::pair{"allowed", &e.allowed}, std::pair{"blocked", &e.blocked}}) {
@@ -210,7 +208,7 @@ Result<void, store::StoreError> MailboxDirectory::record(const MailboxEntry& e, 
 
 Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
     std::string_view key) {
-  // Answered from mailbox_directory_held alone (store migration 12).
+  // Answered from mailbox_directory_held alone (directory_file.cpp).
   auto q = statements_.get(
       "SELECT identity, address FROM mailbox_directory INDEXED BY mailbox_directory_held "
       "WHERE key = ?");
@@ -231,13 +229,17 @@ Result<std::optional<MailboxEntry>, store::StoreError> MailboxDirectory::entry(
 Result<std::vector<std::string>, store::StoreError> MailboxDirectory::list(std::string_view key,
                                                                            std::string_view which,
                                                                            Source source) {
-  // Asked for every mailbox by a policy plan and by drift correction: prepared once.
-  auto q = statements_.get(
-      "SELECT device_id FROM mailbox_lists WHERE mailbox = ? AND list = ? AND source = ? "
-      "ORDER BY device_id");
+  // Asked for every mailbox by a policy plan and by drift correction: prepared once. As
+  // Exchange holds it, from the directory's file; as the MDM wants it, from the store.
+  auto q = source == Source::kHarvested
+               ? statements_.get(
+                     "SELECT device_id FROM harvested_lists WHERE mailbox = ? AND list = ? "
+                     "ORDER BY device_id")
+               : store_statements_.get(
+                     "SELECT device_id FROM mailbox_lists WHERE mailbox = ? AND list = ? AND "
+                     "source = 'desired' ORDER BY device_id");
   if (!q) return q.error();
-  q.value()->bind(1, key).bind(2, which).bind(
-      3, source == Source::kHarvested ? "harvested" : "desired");
+  q.value()->bind(1, key).bind(2, which);
   std::optional<store::StoreError> error;
   auto ids = column(*q.value(), error);
   if (error) return *error;
@@ -246,7 +248,7 @@ Result<std::vector<std::string>, store::StoreError> MailboxDirectory::list(std::
 
 Result<bool, store::StoreError> MailboxDirectory::managed(std::string_view key,
                                                           std::string_view which) {
-  auto q = database_.prepare("SELECT 1 FROM managed_lists WHERE mailbox = ? AND list = ?");
+  auto q = store_.prepare("SELECT 1 FROM managed_lists WHERE mailbox = ? AND list = ?");
   if (!q) return q.error();
   q->bind(1, key).bind(2, which);
   auto row = q->step();
@@ -256,7 +258,7 @@ Result<bool, store::StoreError> MailboxDirectory::managed(std::string_view key,
 
 Result<std::vector<std::pair<std::string, std::string>>, store::StoreError>
 MailboxDirectory::managedLists() {
-  auto q = database_.prepare("SELECT mailbox, list FROM managed_lists ORDER BY mailbox, list");
+  auto q = store_.prepare("SELECT mailbox, list FROM managed_lists ORDER BY mailbox, list");
   if (!q) return q.error();
   std::vector<std::pair<std::string, std::string>> out;
   while (true) {
@@ -269,7 +271,7 @@ MailboxDirectory::managedLists() {
 
 Result<std::map<std::string, std::set<std::string>>, store::StoreError>
 MailboxDirectory::desiredAllowed() {
-  auto q = database_.prepare(
+  auto q = store_.prepare(
       "SELECT mailbox, device_id FROM mailbox_lists WHERE source = 'desired' AND "
       "list = 'allowed'");
   if (!q) return q.error();
@@ -284,19 +286,42 @@ MailboxDirectory::desiredAllowed() {
 
 Result<std::vector<std::pair<std::string, std::string>>, store::StoreError>
 MailboxDirectory::legacyNames() {
-  // Names under which lists are kept that are no key, newest command first: of two names of
-  // one mailbox, the later decision wins, as it did in Exchange.
-  auto legacy = database_.prepare(
-      "SELECT m.mailbox, (SELECT max(c.id) FROM commands c WHERE lower(c.mailbox) = m.mailbox) "
-      "AS latest FROM (SELECT DISTINCT mailbox FROM managed_lists UNION SELECT DISTINCT mailbox "
-      "FROM mailbox_lists WHERE source = 'desired') m "
-      "WHERE m.mailbox NOT IN (SELECT key FROM mailbox_directory) ORDER BY latest DESC");
-  if (!legacy) return legacy.error();
+  // Names under which the store keeps lists; those that are no key (in the directory's file)
+  // are an earlier release's. Every full harvest asks: one read of each file, and the commands
+  // searched (their mailbox has no index) for the few legacy names only.
+  auto listed = store_.prepare(
+      "SELECT mailbox FROM managed_lists UNION "
+      "SELECT mailbox FROM mailbox_lists WHERE source = 'desired'");
+  if (!listed) return listed.error();
   std::optional<store::StoreError> error;
-  const auto names = column(*legacy, error);
+  const auto names = column(*listed, error);
   if (error) return *error;
-  std::vector<std::pair<std::string, std::string>> resolved;
+  auto is_key = statements_.get("SELECT 1 FROM mailbox_directory WHERE key = ?");
+  if (!is_key) return is_key.error();
+  std::vector<std::pair<std::int64_t, std::string>> legacy;  // (newest command's id, name)
   for (const auto& name : names) {
+    is_key.value()->bind(1, name);
+    auto row = is_key.value()->step();
+    if (!row) return row.error();
+    is_key.value()->reset();
+    if (!row.value()) legacy.emplace_back(-1, name);
+  }
+  if (legacy.empty()) return std::vector<std::pair<std::string, std::string>>();
+  // Newest command first: of two names of one mailbox, the later decision wins, as it did in
+  // Exchange.
+  auto latest = store_.prepare("SELECT max(id) FROM commands WHERE lower(mailbox) = ?");
+  if (!latest) return latest.error();
+  for (auto& [id, name] : legacy) {
+    latest->bind(1, name);
+    auto row = latest->step();
+    if (!row) return row.error();
+    if (row.value() && !latest->isNull(0)) id = latest->integer(0);
+    latest->reset();
+  }
+  std::stable_sort(legacy.begin(), legacy.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::pair<std::string, std::string>> resolved;
+  for (const auto& [id, name] : legacy) {
     auto found = find(name);
     if (!found) return found.error();
     if (found->kind != NameLookup::Kind::kFound) continue;  // not known yet: stays as it is
@@ -312,9 +337,23 @@ Result<bool, store::StoreError> MailboxDirectory::hasLegacyLists() {
 }
 
 Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
-  auto names = legacyNames();
-  if (!names) return names.error();
-  for (const auto& [name, key] : names.value()) {
+  std::size_t moved = 0;
+  auto rekeyed = store_.transaction(
+      [&]() -> Result<void, store::StoreError> {
+        auto names = legacyNames();
+        if (!names) return names.error();
+        if (auto x = rekey(names.value()); !x) return x;
+        moved = names->size();
+        return {};
+      },
+      store::Database::Priority::kBackground);
+  if (!rekeyed) return rekeyed.error();
+  return moved;
+}
+
+Result<void, store::StoreError> MailboxDirectory::rekey(
+    const std::vector<std::pair<std::string, std::string>>& names) {
+  for (const auto& [name, key] : names) {
     for (const char* which : {"allowed", "blocked"}) {
       auto has = managed(key, which);
       if (!has) return has.error();
@@ -327,13 +366,13 @@ Result<std::size_t, store::StoreError> MailboxDirectory::rekeyLegacyLists() {
             has.value()
                 ? "DELETE FROM managed_lists WHERE mailbox = ?2 AND list = ?3"
                 : "UPDATE managed_lists SET mailbox = ?1 WHERE mailbox = ?2 AND list = ?3"}) {
-        auto st = database_.prepare(sql);
+        auto st = store_.prepare(sql);
         if (!st) return st.error();
         if (auto r = st->bind(1, key).bind(2, name).bind(3, which).run(); !r) return r.error();
       }
     }
   }
-  return names->size();
+  return {};
 }
 
 Result<void, store::StoreError> MailboxDirectory::writeNames(const MailboxEntry& e,

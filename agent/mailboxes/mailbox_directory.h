@@ -39,15 +39,18 @@ struct NameLookup {
   std::string key;  // when found
 };
 
-// The agent's directory of mailboxes, over one store connection: every name the MDM may use
-// for a mailbox (compared as Exchange compares names: text/case_fold.h) leads to one key, and
-// the lists the agent keeps per mailbox are kept under that key. Learned from full harvests and
-// from resolving names Exchange was asked about. Not thread-safe: one caller at a time per
-// connection; call inside the caller's transaction where atomicity matters.
+// The agent's directory of mailboxes: every name the MDM may use for a mailbox (compared as
+// Exchange compares names: text/case_fold.h) leads to one key, and the lists the agent keeps per
+// mailbox are kept under that key. Learned from full harvests and from resolving names Exchange
+// was asked about. Over two connections: one to the directory's file (directory_file.h: the
+// mailboxes, their names, the lists as Exchange holds them), one to the store (the lists as the
+// MDM wants them, which the journal writes with each command). Not thread-safe: one caller at a
+// time per pair of connections; call inside the caller's transaction of the directory's file
+// where atomicity matters.
 class MailboxDirectory {
  public:
-  explicit MailboxDirectory(store::Database& database)
-      : database_(database), statements_(database) {}
+  MailboxDirectory(store::Database& directory, store::Database& store)
+      : database_(directory), store_(store), statements_(directory), store_statements_(store) {}
 
   NameLookup lookup(std::string_view name);  // a store failure reads as kUnknown
   Result<NameLookup, store::StoreError> find(std::string_view name);
@@ -58,7 +61,7 @@ class MailboxDirectory {
                                          std::string_view also = {});
 
   // New mailboxes kept aside, for a harvest's listing of many mailboxes at once. Written a
-  // mailbox at a time, in the short transactions that leave the journal its turn, each of a
+  // mailbox at a time, in the short transactions that leave other writers their turn, each of a
   // mailbox's names went into the names index at a place of its own, and its row into the index
   // by key, so that nearly every one dirtied a page of its own (a first harvest of 100,000
   // mailboxes wrote 11.5 GB, and the names took 30 s of its listing's 37).
@@ -98,8 +101,8 @@ class MailboxDirectory {
   Result<std::map<std::string, std::set<std::string>>, store::StoreError> desiredAllowed();
 
   // Lists an earlier release kept under the name the MDM used: moved under the key the name
-  // now resolves to. Where a key already has a list of its own, that newer one stays. Returns
-  // how many names were moved.
+  // now resolves to, in a write transaction of its own on the store. Where a key already has
+  // a list of its own, that newer one stays. Returns how many names were moved.
   Result<std::size_t, store::StoreError> rekeyLegacyLists();
   // Whether rekeyLegacyLists() would move any: a read, so a caller takes the write lock only
   // when there is something to write.
@@ -114,9 +117,12 @@ class MailboxDirectory {
   static Facts factsOf(const MailboxEntry& entry, bool lists, std::string_view also);
   // Names lists are kept under that now resolve to a key: (name, key), newest command first.
   Result<std::vector<std::pair<std::string, std::string>>, store::StoreError> legacyNames();
+  // rekeyLegacyLists()'s writes, in its transaction: each (name, key)'s lists moved.
+  Result<void, store::StoreError> rekey(
+      const std::vector<std::pair<std::string, std::string>>& names);
   // How the directory holds the mailbox under `key`, against `fingerprint`; with `with_names`,
   // and held otherwise, the names (case-folded) it holds for it. One read of its row; without
-  // the names, of one page of the index mailbox_directory_held (store migration 12).
+  // the names, of one page of the index mailbox_directory_held (directory_file.cpp).
   enum class Held { kNot, kOtherwise, kAsIs };
   struct Stored {
     Held held = Held::kNot;
@@ -131,8 +137,10 @@ class MailboxDirectory {
   Result<void, store::StoreError> keepAside(const MailboxEntry& entry, const Facts& facts,
                                             const std::string& names_json, std::int64_t now_ms);
 
-  store::Database& database_;
+  store::Database& database_;  // the directory's file
+  store::Database& store_;     // the store: the MDM's lists
   store::StatementCache statements_;
+  store::StatementCache store_statements_;
   // From deferNames() to sortDeferredNames(); then what addDeferredNames() has to add (rows of
   // the sorted tables, numbered from 1) and how far it has come.
   bool deferring_ = false;

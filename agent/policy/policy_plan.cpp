@@ -32,6 +32,7 @@ PlanRecord planRecordOf(const DeviceRecord& r) {
 }
 
 Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventoryStore& inventory,
+                                                                    store::Database& directory,
                                                                     store::Database& store) {
   auto stored = inventory.policy();
   if (!stored) return stored.error();
@@ -44,18 +45,18 @@ Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventorySto
   }
   in.policy = std::move(*read);
   in.policy_harvested_ms = stored.value()->harvested_ms;
-  MailboxDirectory directory(store);
+  MailboxDirectory mailboxes(directory, store);
   std::map<std::string, std::string> key_of;  // mailbox Identity -> key ("" when unknown)
   auto each = inventory.forEachCurrent([&](const DeviceRecord& r) {
     PlanDevice d;
     d.record = planRecordOf(r);
     auto [known, first] = key_of.emplace(r.mailbox_identity, "");
     if (first) {
-      auto found = directory.find(r.mailbox_identity);
+      auto found = mailboxes.find(r.mailbox_identity);
       if (found && found->kind == NameLookup::Kind::kFound) {
         known->second = found->key;
-        auto allowed = directory.list(found->key, "allowed", MailboxDirectory::Source::kHarvested);
-        auto blocked = directory.list(found->key, "blocked", MailboxDirectory::Source::kHarvested);
+        auto allowed = mailboxes.list(found->key, "allowed", MailboxDirectory::Source::kHarvested);
+        auto blocked = mailboxes.list(found->key, "blocked", MailboxDirectory::Source::kHarvested);
         if (allowed && blocked) {
           in.lists[found->key] = {std::move(allowed).value(), std::move(blocked).value()};
         }

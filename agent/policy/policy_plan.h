@@ -91,7 +91,9 @@ struct PlanInputs {
   std::vector<PlanDevice> devices;
 };
 // nullopt policy (no full harvest has read it yet) is an error for the caller to explain.
+// `directory` and `store`: connections to the mailbox directory's file and to the store.
 Result<std::optional<PlanInputs>, store::StoreError> loadPlanInputs(InventoryStore& inventory,
+                                                                    store::Database& directory,
                                                                     store::Database& store);
 
 struct PlanError {

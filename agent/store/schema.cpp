@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "agent/inventory/inventory_store.h"
+#include "agent/mailboxes/directory_file.h"
 
 namespace easgate::agent::store {
 namespace {
@@ -211,6 +212,17 @@ const std::vector<Migration>& migrations() {
       R"sql(
         CREATE INDEX mailbox_directory_held ON mailbox_directory (key, fingerprint, identity, address);
       )sql",
+      // v13: the mailbox directory has a file of its own (agent/mailboxes/directory_file.h), so
+      // that a first harvest's writes of every mailbox never share the journal's write-ahead
+      // log, whose every commit waits for the disk, nor its write lock. Its tables and the
+      // lists as Exchange held them are copied there first; the MDM's lists stay here.
+      {R"sql(
+        DROP INDEX mailbox_directory_held;
+        DROP TABLE mailbox_names;
+        DROP TABLE mailbox_directory;
+        DELETE FROM mailbox_lists WHERE source = 'harvested';
+      )sql",
+       &agent::importDirectoryFromStore},
   };
   return kMigrations;
 }
@@ -255,6 +267,34 @@ Result<void, StoreError> migrate(Database& database, const std::vector<Migration
     if (!migrated) return migrated.error();
   }
   return {};
+}
+
+Result<void, StoreError> importFromStore(Database& into, const std::filesystem::path& store_file,
+                                         const std::string& copy_sql) {
+  {
+    auto done = into.prepare("SELECT count(*) FROM imported_from_store");
+    if (!done) return done.error();
+    if (auto row = done->step(); !row) return row.error();
+    if (done->integer(0) > 0) return {};
+  }
+  {
+    // The path is bound, never spliced into the SQL.
+    auto attach = into.prepare("ATTACH DATABASE ? AS legacy");
+    if (!attach) return attach.error();
+    if (auto x = attach->bind(1, store_file.string()).run(); !x) return x;
+  }
+  auto copied = [&]() -> Result<void, StoreError> {
+    if (auto x = into.execute("PRAGMA main.synchronous = FULL"); !x) return x;
+    return into.transaction([&]() -> Result<void, StoreError> {
+      if (auto x = into.execute(copy_sql); !x) return x;
+      return into.execute(
+          "INSERT INTO imported_from_store (at_ms) "
+          "VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))");
+    });
+  }();
+  auto detached = into.execute("DETACH DATABASE legacy");
+  if (!copied) return copied.error();
+  return detached;
 }
 
 Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::path& file) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,15 @@ struct Migration {
 // version (a newer release wrote it). `schema` names it in messages ("store", "inventory").
 Result<void, StoreError> migrate(Database& database, const std::vector<Migration>& migrations,
                                  std::string_view schema);
+
+// The first step of a migration that moves tables out of the store into a file of their own
+// (the inventory's, the mailbox directory's), run on a connection to that file: unless the file
+// holds a copy already (a row in its table imported_from_store), attaches `store_file` as
+// `legacy`, runs `copy_sql` (which empties its tables and fills them from legacy's) and records
+// the copy, in one transaction whose commit waits for the disk (the store drops its tables next),
+// then detaches it. Safe to run again.
+Result<void, StoreError> importFromStore(Database& into, const std::filesystem::path& store_file,
+                                         const std::string& copy_sql);
 
 // Opens the store and brings its schema up to date, one migration per transaction.
 Result<std::unique_ptr<Database>, StoreError> openStore(const std::filesystem::path& file);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/agent_loop.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "common/threads/priority.h"
@@ -48,6 +49,7 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     for (const char* suffix : {"", "-wal", "-shm"}) {
       fs::remove(file.string() + suffix);
       fs::remove(inventoryFile(file).string() + suffix);
+      fs::remove(directoryFile(file).string() + suffix);
     }
   };
   removeFiles();
@@ -61,13 +63,18 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     CommandJournal journal(*db.value(), audit, clock);
     auto directory_db = store::openStore(file);
     ASSERT_TRUE(directory_db.ok());
-    MailboxDirectory directory(*directory_db.value());
+    auto directory_file = openDirectory(directoryFile(file));
+    ASSERT_TRUE(directory_file.ok());
+    MailboxDirectory directory(*directory_file.value(), *directory_db.value());
     CommandExecutor executor(journal, gateway, directory, clock);
     auto harvest_db = store::openStore(file);  // as the agent does: a connection per worker
     ASSERT_TRUE(harvest_db.ok());
+    auto harvest_directory = openDirectory(directoryFile(file));
+    ASSERT_TRUE(harvest_directory.ok());
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok());
-    Harvester harvester(*harvest_db.value(), *inventory.value(), gateway, &journal, clock);
+    Harvester harvester(*harvest_directory.value(), *harvest_db.value(), *inventory.value(),
+                        gateway, &journal, clock);
     // Harvests are counted as the API sees them, on a connection of their own: the harvester's
     // would show a harvest still reading Exchange (its transaction open), and the test would
     // queue a failure for the commands that the harvest then takes.

@@ -13,6 +13,7 @@
 #include "agent/commands/command_executor.h"
 #include "agent/export/inventory_writer.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "common/json/json_value.h"
@@ -45,13 +46,15 @@ class Api : public ::testing::Test {
     fs::remove_all(dir_);
     db_ = store::openStore(store::storeFile(dir_)).value();
     harvest_db_ = store::openStore(store::storeFile(dir_)).value();
+    harvest_directory_ = openDirectory(directoryFile(store::storeFile(dir_))).value();
     inventory_ = InventoryStore::open(inventoryFile(store::storeFile(dir_))).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    harvester_ =
-        std::make_unique<Harvester>(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_);
+    harvester_ = std::make_unique<Harvester>(*harvest_directory_, *harvest_db_, *inventory_,
+                                             gateway_, journal_.get(), clock_);
     directory_db_ = store::openStore(store::storeFile(dir_)).value();
-    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    directory_file_ = openDirectory(directoryFile(store::storeFile(dir_))).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_file_, *directory_db_);
     executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
     ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
     auto readers = openReaders(dir_, 2).value();
@@ -74,8 +77,10 @@ class Api : public ::testing::Test {
     api_.reset();
     executor_.reset();
     directory_.reset();
+    directory_file_.reset();
     directory_db_.reset();
     harvester_.reset();
+    harvest_directory_.reset();
     journal_.reset();
     audit_.reset();
     inventory_.reset();
@@ -143,12 +148,12 @@ class Api : public ::testing::Test {
   testing::FakeExchangeGateway gateway_{
       sim::Organisation::generate({3, 30, 60, sim::dotNetTicksFromUnixSeconds(1'799'000'000)})};
   fs::path dir_;
-  std::unique_ptr<store::Database> db_, harvest_db_;
+  std::unique_ptr<store::Database> db_, harvest_db_, harvest_directory_;
   std::unique_ptr<InventoryStore> inventory_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
-  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<store::Database> directory_db_, directory_file_;
   std::unique_ptr<MailboxDirectory> directory_;
   std::unique_ptr<CommandExecutor> executor_;
   std::unique_ptr<ApiService> api_;
@@ -555,7 +560,8 @@ TEST_F(Api, APartialHarvestIsInTheStatusTheMetricsAndTheEventFeed) {
   gateway_.organisation().statistics_offline = {facts().identity};
   HarvestOptions options;
   options.statistics_retry_ms = 0;
-  Harvester harvester(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  Harvester harvester(*harvest_directory_, *harvest_db_, *inventory_, gateway_, journal_.get(),
+                      clock_, options);
   clock_.advance(60'000);
   ASSERT_TRUE(harvester.run(HarvestKind::kFull).ok());
   HttpResponse status = call(reader_, "GET", "/v1/status");
@@ -576,7 +582,8 @@ TEST_F(Api, AReaderWhoseEventsWereForgottenIsToldWhereToReadOn) {
   constexpr std::int64_t kDay = 86'400'000;
   HarvestOptions options;
   options.keep_history_ms = 10 * kDay;
-  Harvester harvester(*harvest_db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  Harvester harvester(*harvest_directory_, *harvest_db_, *inventory_, gateway_, journal_.get(),
+                      clock_, options);
   clock_.advance(30 * kDay);
   auto full = harvester.run(HarvestKind::kFull);  // nothing changed: no events of its own
   ASSERT_TRUE(full.ok());

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "agent/commands/command_executor.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/fake_exchange_gateway.h"
@@ -72,7 +73,10 @@ class Commands : public ::testing::Test {
     removeStore();
   }
   void removeStore() {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file_.string() + suffix);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::remove(file_.string() + suffix);
+      fs::remove(directoryFile(file_).string() + suffix);
+    }
   }
   void open() {
     auto db = store::openStore(file_);
@@ -88,7 +92,10 @@ class Commands : public ::testing::Test {
     auto directory_db = store::openStore(file_);
     ASSERT_TRUE(directory_db.ok()) << directory_db.error().message;
     directory_db_ = std::move(directory_db).value();
-    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    auto directory_file = openDirectory(directoryFile(file_));
+    ASSERT_TRUE(directory_file.ok()) << directory_file.error().message;
+    directory_file_ = std::move(directory_file).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_file_, *directory_db_);
     executor_ =
         std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_, options);
   }
@@ -96,6 +103,7 @@ class Commands : public ::testing::Test {
   void close() {
     executor_.reset();
     directory_.reset();
+    directory_file_.reset();
     directory_db_.reset();
     journal_.reset();
     audit_.reset();
@@ -144,7 +152,7 @@ class Commands : public ::testing::Test {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
-  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<store::Database> directory_db_, directory_file_;
   std::unique_ptr<MailboxDirectory> directory_;
   std::unique_ptr<CommandExecutor> executor_;
 };

@@ -9,6 +9,7 @@
 #include "agent/commands/command_executor.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "powershell/host/bridge_pool.h"
@@ -51,10 +52,15 @@ TEST(DriftAgainstTheSimulator, IsReportedCorrectedAndThenGone) {
     options.correct_drift = true;
     auto inventory = InventoryStore::open(inventoryFile(store::storeFile(dir)));
     ASSERT_TRUE(inventory.ok());
-    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
+    auto harvest_directory = openDirectory(directoryFile(store::storeFile(dir)));
+    ASSERT_TRUE(harvest_directory.ok());
+    Harvester harvester(*harvest_directory.value(), *db.value(), *inventory.value(), gateway,
+                        &journal, clock, options);
     auto directory_db = store::openStore(store::storeFile(dir));
     ASSERT_TRUE(directory_db.ok());
-    MailboxDirectory directory(*directory_db.value());
+    auto directory_file = openDirectory(directoryFile(store::storeFile(dir)));
+    ASSERT_TRUE(directory_file.ok());
+    MailboxDirectory directory(*directory_file.value(), *directory_db.value());
     CommandExecutor executor(journal, gateway, directory, clock);
 
     // The MDM allows a device, and the agent puts it on the list.

@@ -13,6 +13,7 @@
 #include "agent/harvest/harvester.h"
 #include "agent/inventory/inventory_store.h"
 #include "agent/inventory/object_text.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/organisation_policy.h"
 #include "agent/store/schema.h"
@@ -42,18 +43,27 @@ class Harvests : public ::testing::Test {
     inventory_ = std::move(inventory).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    harvester_ = std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_);
+    auto harvest_directory = openDirectory(directoryFile(file_));
+    ASSERT_TRUE(harvest_directory.ok()) << harvest_directory.error().message;
+    harvest_directory_ = std::move(harvest_directory).value();
+    harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                             journal_.get(), clock_);
     auto directory_db = store::openStore(file_);
     ASSERT_TRUE(directory_db.ok());
     directory_db_ = std::move(directory_db).value();
-    directory_ = std::make_unique<MailboxDirectory>(*directory_db_);
+    auto directory_file = openDirectory(directoryFile(file_));
+    ASSERT_TRUE(directory_file.ok());
+    directory_file_ = std::move(directory_file).value();
+    directory_ = std::make_unique<MailboxDirectory>(*directory_file_, *directory_db_);
     executor_ = std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_);
   }
   void TearDown() override {
     executor_.reset();
     directory_.reset();
+    directory_file_.reset();
     directory_db_.reset();
     harvester_.reset();
+    harvest_directory_.reset();
     journal_.reset();
     audit_.reset();
     inventory_.reset();
@@ -64,6 +74,7 @@ class Harvests : public ::testing::Test {
     for (const char* suffix : {"", "-wal", "-shm"}) {
       fs::remove(file_.string() + suffix);
       fs::remove(inventoryFile(file_).string() + suffix);
+      fs::remove(directoryFile(file_).string() + suffix);
     }
   }
 
@@ -71,6 +82,35 @@ class Harvests : public ::testing::Test {
     auto r = harvester_->run(kind);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? r.value() : HarvestReport{};
+  }
+  // A harvest of `kind` while `holder` holds its file's write lock all along (until the harvest
+  // ends, or 10 s); whether the holder waited that long.
+  bool harvestWhileHeld(store::Database& holder, HarvestKind kind, HarvestReport& report) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool holding = false, harvested = false, waited_out = false;
+    std::thread writer([&] {
+      auto held = holder.transaction([&]() -> Result<void, store::StoreError> {
+        std::unique_lock lock(m);
+        holding = true;
+        cv.notify_all();
+        waited_out = !cv.wait_for(lock, std::chrono::seconds(10), [&] { return harvested; });
+        return {};
+      });
+      EXPECT_TRUE(held.ok()) << held.error().message;
+    });
+    {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return holding; });
+    }
+    report = harvest(kind);
+    {
+      std::lock_guard lock(m);
+      harvested = true;
+    }
+    cv.notify_all();
+    writer.join();
+    return waited_out;
   }
   std::vector<InventoryEvent> events() {
     return inventory_->eventsAfter(last_event_, 1000).value();
@@ -90,11 +130,12 @@ class Harvests : public ::testing::Test {
       sim::Organisation::generate({7, 20, 40, sim::dotNetTicksFromUnixSeconds(1'700'000'000)})};
   fs::path file_;
   std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::Database> harvest_directory_;  // the harvester's; db_ its store
   std::unique_ptr<InventoryStore> inventory_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<CommandJournal> journal_;
   std::unique_ptr<Harvester> harvester_;
-  std::unique_ptr<store::Database> directory_db_;
+  std::unique_ptr<store::Database> directory_db_, directory_file_;  // the executor's
   std::unique_ptr<MailboxDirectory> directory_;
   std::unique_ptr<CommandExecutor> executor_;
   std::int64_t last_event_ = 0;
@@ -102,8 +143,8 @@ class Harvests : public ::testing::Test {
   void withDriftCorrection() {
     HarvestOptions options;
     options.correct_drift = true;
-    harvester_ =
-        std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+    harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                             journal_.get(), clock_, options);
   }
   std::int64_t submit(CommandKind kind, const std::string& mailbox, const std::string& id,
                       std::vector<std::string> ids = {}) {
@@ -172,10 +213,11 @@ TEST_F(Harvests, TheFirstHarvestIsFullAndDiscoversEveryPartnership) {
 }
 
 TEST_F(Harvests, AStoreThatRefusesTheDirectorysWritesFailsTheHarvestAndSaysWhy) {
-  // The mailboxes are written to the directory as the listing is read: a write the store
+  // The mailboxes are written to the directory as the listing is read: a write its file
   // refuses ends the harvest, as a store failure, with the store's words, and applies nothing.
-  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_directory "
-                           "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
+  ASSERT_TRUE(harvest_directory_
+                  ->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_directory "
+                            "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
                   .ok());
   auto r = harvester_->run(HarvestKind::kFull);
   ASSERT_FALSE(r.ok());
@@ -183,15 +225,16 @@ TEST_F(Harvests, AStoreThatRefusesTheDirectorysWritesFailsTheHarvestAndSaysWhy) 
   EXPECT_NE(r.error().message.find("the disk says no"), std::string::npos) << r.error().message;
   EXPECT_TRUE(inventory_->current().value().empty()) << "nothing applied of a failed harvest";
 
-  ASSERT_TRUE(db_->execute("DROP TRIGGER refuse").ok());
+  ASSERT_TRUE(harvest_directory_->execute("DROP TRIGGER refuse").ok());
   EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 40u) << "the next harvest starts afresh";
 }
 
 TEST_F(Harvests, AHarvestThatFailsWhileAddingNamesLeavesNoMailboxHalfWritten) {
   // A first harvest adds the names of its new mailboxes after the listing: one that fails then
   // leaves them unfindable by name and not held as they are, so the next one writes them whole.
-  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_names "
-                           "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
+  ASSERT_TRUE(harvest_directory_
+                  ->execute("CREATE TRIGGER refuse BEFORE INSERT ON mailbox_names "
+                            "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;")
                   .ok());
   auto failed = harvester_->run(HarvestKind::kFull);
   ASSERT_FALSE(failed.ok());
@@ -199,7 +242,7 @@ TEST_F(Harvests, AHarvestThatFailsWhileAddingNamesLeavesNoMailboxHalfWritten) {
   const sim::MailboxFacts& first = firstMailbox().facts;
   EXPECT_EQ(directory_->lookup(first.primarySmtpAddress()).kind, NameLookup::Kind::kUnknown);
 
-  ASSERT_TRUE(db_->execute("DROP TRIGGER refuse").ok());
+  ASSERT_TRUE(harvest_directory_->execute("DROP TRIGGER refuse").ok());
   EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 40u);
   for (const sim::SimMailbox& m : org().mailboxes()) {
     for (const std::string& name :
@@ -209,8 +252,9 @@ TEST_F(Harvests, AHarvestThatFailsWhileAddingNamesLeavesNoMailboxHalfWritten) {
     }
   }
   // And the usual harvest after it finds every mailbox as it was: the directory is not written.
-  ASSERT_TRUE(db_->execute("CREATE TRIGGER refuse BEFORE UPDATE ON mailbox_directory "
-                           "BEGIN SELECT RAISE(ABORT, 'written again'); END;")
+  ASSERT_TRUE(harvest_directory_
+                  ->execute("CREATE TRIGGER refuse BEFORE UPDATE ON mailbox_directory "
+                            "BEGIN SELECT RAISE(ABORT, 'written again'); END;")
                   .ok());
   EXPECT_EQ(harvest(HarvestKind::kFull).discovered, 0u);
 }
@@ -248,8 +292,8 @@ TEST_F(Harvests, AFullHarvestForgetsHistoryOlderThanItKeeps) {
   constexpr std::int64_t kDay = 86'400'000;
   HarvestOptions options;
   options.keep_history_ms = 10 * kDay;
-  harvester_ =
-      std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                           journal_.get(), clock_, options);
   const std::string key = partnershipKey(sim::partnershipIdentity(firstDevice()));
   const std::string id = firstDevice().device_id;
   auto toggle = [&](bool block) {
@@ -492,8 +536,8 @@ TEST_F(Harvests, StatisticsAreReadWhateverTypeThisExchangeGivesThem) {
 TEST_F(Harvests, AMailboxWhoseStatisticsFailIsSkippedAndTheHarvestCompletes) {
   HarvestOptions options;
   options.statistics_retry_ms = 0;
-  harvester_ =
-      std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+  harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                           journal_.get(), clock_, options);
   harvest(HarvestKind::kFull);
   newEvents();
   const sim::MailboxFacts broken = firstMailbox().facts;
@@ -620,8 +664,8 @@ TEST_F(Harvests, AFullHarvestListsMailboxesAndPartnershipsAtOnceWhenItMayCallTwi
   auto overlapped = [&](std::size_t parallelism, std::chrono::milliseconds wait) {
     HarvestOptions options;
     options.parallelism = parallelism;
-    harvester_ =
-        std::make_unique<Harvester>(*db_, *inventory_, gateway_, journal_.get(), clock_, options);
+    harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                             journal_.get(), clock_, options);
     std::mutex m;
     std::condition_variable cv;
     bool partnerships_asked = false;
@@ -652,38 +696,33 @@ TEST_F(Harvests, AFullHarvestListsMailboxesAndPartnershipsAtOnceWhenItMayCallTwi
             NameLookup::Kind::kFound);
 }
 
-TEST_F(Harvests, AHarvestThatFindsEveryMailboxAsItWasNeverWaitsForTheStoresWriteLock) {
+TEST_F(Harvests, AHarvestThatFindsEveryMailboxAsItWasNeverWaitsForTheDirectorysWriteLock) {
   harvest(HarvestKind::kFull);  // the first learns every mailbox
-  // Another writer of the store (the journal is one) holds its write lock all along: the usual
-  // harvest, which has nothing to write there, must not wait for it.
-  std::mutex m;
-  std::condition_variable cv;
-  bool holding = false, harvested = false, waited_out = false;
-  std::thread writer([&] {
-    auto held = directory_db_->transaction([&]() -> Result<void, store::StoreError> {
-      std::unique_lock lock(m);
-      holding = true;
-      cv.notify_all();
-      waited_out = !cv.wait_for(lock, std::chrono::seconds(10), [&] { return harvested; });
-      return {};
-    });
-    EXPECT_TRUE(held.ok()) << held.error().message;
-  });
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return holding; });
-  }
-  HarvestReport again = harvest(HarvestKind::kFull);
-  {
-    std::lock_guard lock(m);
-    harvested = true;
-  }
-  cv.notify_all();
-  writer.join();
-  EXPECT_FALSE(waited_out) << "the harvest waited for the write lock the other writer held";
+  // Another writer of the directory's file (a command's thread recording a name Exchange
+  // resolved) holds its write lock all along: the usual harvest, which has nothing to write
+  // there, must not wait for it.
+  HarvestReport again;
+  EXPECT_FALSE(harvestWhileHeld(*directory_file_, HarvestKind::kFull, again))
+      << "the harvest waited for the write lock the other writer held";
   EXPECT_EQ(again.devices, 40u);
   EXPECT_EQ(again.discovered, 0u);
   EXPECT_EQ(again.changed, 0u);
+}
+
+TEST_F(Harvests, AFirstHarvestNeverWaitsForTheStoresWriteLock) {
+  // The journal holds the store's write lock all along (an MDM's command being journaled): a
+  // first harvest writes every mailbox it learns to the directory's own file (store migration
+  // 13), and must not wait for it.
+  auto journal_db = store::openStore(file_);
+  ASSERT_TRUE(journal_db.ok()) << journal_db.error().message;
+  HarvestReport first;
+  EXPECT_FALSE(harvestWhileHeld(*journal_db.value(), HarvestKind::kFull, first))
+      << "the harvest waited for the write lock the journal held";
+  EXPECT_EQ(first.devices, 40u);
+  EXPECT_EQ(first.discovered, 40u);
+  EXPECT_EQ(directory_->lookup(firstMailbox().facts.primarySmtpAddress()).kind,
+            NameLookup::Kind::kFound)
+      << "the directory learned the mailboxes";
 }
 
 TEST_F(Harvests, NeverOverlap) {
@@ -756,13 +795,16 @@ TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMail
   {
     auto db = store::openStore(file);
     ASSERT_TRUE(db.ok()) << db.error().message;
+    auto directory = openDirectory(directoryFile(file));
+    ASSERT_TRUE(directory.ok()) << directory.error().message;
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
     testing::ManualClock clock{SystemClock().nowMs()};
     HarvestOptions options;
     options.parallelism = 2;
     options.statistics_retry_ms = 0;
-    Harvester harvester(*db.value(), *inventory.value(), gateway, nullptr, clock, options);
+    Harvester harvester(*directory.value(), *db.value(), *inventory.value(), gateway, nullptr,
+                        clock, options);
 
     auto r = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -791,6 +833,7 @@ TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMail
   for (const char* suffix : {"", "-wal", "-shm"}) {
     fs::remove(file.string() + suffix, ec);
     fs::remove(inventoryFile(file).string() + suffix, ec);
+    fs::remove(directoryFile(file).string() + suffix, ec);
   }
 }
 

@@ -1,5 +1,6 @@
-// The mailbox directory (agent/mailboxes/) on a real store file: names found, names removed when
-// Exchange stops answering to them, and a harvest's names kept aside and added in name order.
+// The mailbox directory (agent/mailboxes/) on real files, its own and the store's: names found,
+// names removed when Exchange stops answering to them, and a harvest's names kept aside and added
+// in name order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
 #include "tests/support/scratch.h"
@@ -31,10 +33,12 @@ class DirectoryTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::scratchPath("directory");
     fs::remove_all(dir_);
-    db_ = store::openStore(store::storeFile(dir_)).value();
+    store_ = store::openStore(store::storeFile(dir_)).value();
+    db_ = openDirectory(directoryFile(store::storeFile(dir_))).value();
   }
   void TearDown() override {
     db_.reset();
+    store_.reset();
     fs::remove_all(dir_);
   }
 
@@ -69,11 +73,12 @@ class DirectoryTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::Database> store_;
+  std::unique_ptr<store::Database> db_;  // the directory's file
 };
 
 TEST_F(DirectoryTest, ARenamedMailboxLosesTheNamesItNoLongerHasAndKeepsTheOthers) {
-  MailboxDirectory d(*db_);
+  MailboxDirectory d(*db_, *store_);
   ASSERT_TRUE(record(d, mailbox("k1", {"Ann Berg", "ann@contoso.com", "aberg"})).ok());
   ASSERT_TRUE(record(d, mailbox("k1", {"Ann Lund", "ann@contoso.com", "alund"})).ok());
   EXPECT_TRUE(leadsTo(d, "ann lund", "k1"));
@@ -87,7 +92,7 @@ TEST_F(DirectoryTest, ARenamedMailboxLosesTheNamesItNoLongerHasAndKeepsTheOthers
 }
 
 TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
-  MailboxDirectory d(*db_);
+  MailboxDirectory d(*db_, *store_);
   ASSERT_TRUE(record(d, mailbox("k0", {"Old One", "old@contoso.com"})).ok());
   ASSERT_TRUE(d.deferNames().ok());
   std::vector<MailboxEntry> added;
@@ -138,7 +143,7 @@ TEST_F(DirectoryTest, NamesKeptAsideAreFoundOnceAddedAndThenByEveryName) {
 // the names are added (or the harvest failed), the file is back to a few pages, none left to go to
 // the disk for nothing (tests/bench/README.md).
 TEST_F(DirectoryTest, NamesKeptAsideLeaveTheTemporaryFileWhenTheHarvestEnds) {
-  MailboxDirectory d(*db_);
+  MailboxDirectory d(*db_, *store_);
   auto temporaryPages = [&] { return db_->temporaryPages().value(); };
   for (const bool failed : {false, true}) {
     ASSERT_TRUE(d.deferNames().ok());
@@ -177,7 +182,7 @@ TEST_F(DirectoryTest, WhatAHarvestAsksOfEveryMailboxReadsOnePageOfTheStore) {
     mailboxes.push_back(mailbox(key, std::move(names)));
   }
   {
-    MailboxDirectory writer(*db_);
+    MailboxDirectory writer(*db_, *store_);
     ASSERT_TRUE(db_->transaction([&]() -> Result<void, store::StoreError> {
                      for (const auto& m : mailboxes) {
                        if (auto x = writer.record(m, 1000, /*lists=*/true); !x) return x;
@@ -186,10 +191,10 @@ TEST_F(DirectoryTest, WhatAHarvestAsksOfEveryMailboxReadsOnePageOfTheStore) {
                    })
                     .ok());
   }
-  auto harvester = store::openStore(store::storeFile(dir_));
+  auto harvester = openDirectory(directoryFile(store::storeFile(dir_)));
   ASSERT_TRUE(harvester.ok());
   ASSERT_TRUE(harvester.value()->execute("PRAGMA cache_size = 16").ok());  // pages
-  MailboxDirectory d(*harvester.value());
+  MailboxDirectory d(*harvester.value(), *store_);
   // In orders of neither the keys nor the rows; the two questions apart, as in a harvest
   // (whether it holds a mailbox as listed, then its address as its partnerships are applied).
   std::mt19937 order(20261206);
@@ -210,7 +215,7 @@ TEST_F(DirectoryTest, WhatAHarvestAsksOfEveryMailboxReadsOnePageOfTheStore) {
 }
 
 TEST_F(DirectoryTest, AMailboxKeptAsideByAHarvestThatFailedIsWrittenWholeTheNextTime) {
-  MailboxDirectory d(*db_);
+  MailboxDirectory d(*db_, *store_);
   const MailboxEntry ann = mailbox("k1", {"Ann Berg", "ann@contoso.com"});
   ASSERT_TRUE(d.deferNames().ok());
   ASSERT_TRUE(record(d, ann).ok());
@@ -253,9 +258,9 @@ TEST_F(DirectoryTest, AMailboxKeptAsideByAHarvestThatFailedIsWrittenWholeTheNext
 TEST_F(DirectoryTest, AMailboxRecordedMeanwhileByAnotherConnectionKeepsWhatThatOneWrote) {
   // A command resolves a mailbox through Exchange while a harvest holds its names aside: the
   // command's names (the newer) stay, the harvest's do not come back over them.
-  MailboxDirectory harvest(*db_);
-  auto other_db = store::openStore(store::storeFile(dir_)).value();
-  MailboxDirectory command(*other_db);
+  MailboxDirectory harvest(*db_, *store_);
+  auto other_db = openDirectory(directoryFile(store::storeFile(dir_))).value();
+  MailboxDirectory command(*other_db, *store_);
   ASSERT_TRUE(harvest.deferNames().ok());
   ASSERT_TRUE(record(harvest, mailbox("k1", {"Ann Berg", "aberg"})).ok());
   const MailboxEntry renamed = mailbox("k1", {"Ann Lund", "alund"});

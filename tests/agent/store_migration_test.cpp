@@ -8,11 +8,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "agent/audit/audit_log.h"
 #include "agent/commands/command_executor.h"
 #include "agent/commands/command_journal.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
@@ -41,6 +43,13 @@ std::int64_t count(store::Database& db, const char* sql) {
   EXPECT_TRUE(q.ok());
   EXPECT_TRUE(q->step().value());
   return q->integer(0);
+}
+
+// The mailbox directory's file beside `store_file`, opened (and migrated) as the agent does.
+std::unique_ptr<store::Database> directoryOf(const fs::path& store_file) {
+  auto opened = openDirectory(directoryFile(store_file));
+  EXPECT_TRUE(opened.ok()) << opened.error().message;
+  return opened.ok() ? std::move(opened).value() : nullptr;
 }
 
 // How many rows of `devices` hold an indexed column that is not what their record says.
@@ -123,13 +132,16 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
     testing::FakeExchangeGateway gateway(organisationOf(kRelease010 / "organisation.json"));
     HarvestOptions options;
     options.correct_drift = true;
-    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock, options);
+    auto directory_file = directoryOf(file);
+    ASSERT_NE(directory_file, nullptr);
+    Harvester harvester(*directory_file, *db.value(), *inventory.value(), gateway, &journal, clock,
+                        options);
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->drifted, 0u) << "the newest decision is what Exchange holds";
     EXPECT_EQ(harvest->corrections, 0u) << "nothing is queued that would undo it";
 
-    MailboxDirectory directory(*db.value());
+    MailboxDirectory directory(*directory_file, *db.value());
     const auto by_address = directory.lookup("anya.chen.19@contoso.com");
     ASSERT_EQ(by_address.kind, NameLookup::Kind::kFound);
     EXPECT_EQ(directory.lookup("contoso.com/Users/Anya Chen 19").key, by_address.key);
@@ -140,10 +152,9 @@ TEST(StoreMigration, AStoreOfRelease010KeepsItsJournalAndAuditAndItsListsFindThe
               std::vector<std::string>{"06C239F14F64E194"});
     EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM managed_lists"), 2)
         << "one allowed and one blocked list, both under the key";
-    EXPECT_EQ(count(*db.value(),
-                    "SELECT count(*) FROM managed_lists WHERE mailbox NOT IN "
-                    "(SELECT key FROM mailbox_directory)"),
-              0);
+    for (const auto& [key, list] : directory.managedLists().value()) {
+      EXPECT_TRUE(directory.entry(key).value().has_value()) << key << " is a mailbox's key";
+    }
     EXPECT_EQ(audit.verify()->entries, 8) << "a harvest adds no audit entry";
     EXPECT_EQ(harvest->discovered, 0u) << "the partnerships that release found are known";
   }
@@ -173,7 +184,10 @@ TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
     AuditLog audit(*db.value());
     EXPECT_EQ(audit.verify()->entries, 8);
     EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 4);
-    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_directory"), 20);
+    auto directory_file = directoryOf(file);
+    ASSERT_NE(directory_file, nullptr);
+    EXPECT_EQ(count(*directory_file, "SELECT count(*) FROM mailbox_directory"), 20)
+        << "the directory, in a file of its own";
 
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
@@ -205,7 +219,7 @@ TEST(StoreMigration, TheInventoryAStoreOfSchema6HeldMovesIntoItsOwnFileWhole) {
     testing::ManualClock clock(SystemClock().nowMs());
     CommandJournal journal(*db.value(), audit, clock);
     testing::FakeExchangeGateway gateway(organisationOf(kSchema6 / "organisation.json"));
-    Harvester harvester(*db.value(), inv, gateway, &journal, clock);
+    Harvester harvester(*directory_file, *db.value(), inv, gateway, &journal, clock);
     auto harvest = harvester.run(HarvestKind::kDelta);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->kind, HarvestKind::kDelta) << "there were harvests before";
@@ -266,16 +280,20 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
     testing::FakeExchangeGateway gateway(organisationOf(kSchema8 / "organisation.json"));
     auto directory_db = store::openStore(file);
     ASSERT_TRUE(directory_db.ok());
-    MailboxDirectory directory(*directory_db.value());
+    auto directory_file = directoryOf(file);
+    ASSERT_NE(directory_file, nullptr);
+    MailboxDirectory directory(*directory_file, *directory_db.value());
     CommandExecutor executor(journal, gateway, directory, clock);
     ASSERT_TRUE(executor.runDue().ok());
     EXPECT_EQ(journal.get(1)->state, CommandState::kSucceeded) << journal.get(1)->last_error;
 
-    Harvester harvester(*db.value(), inv, gateway, &journal, clock);
+    auto harvest_directory = directoryOf(file);
+    ASSERT_NE(harvest_directory, nullptr);
+    Harvester harvester(*harvest_directory, *db.value(), inv, gateway, &journal, clock);
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->discovered, 0u);
-    auto inputs = policy::loadPlanInputs(inv, *db.value());
+    auto inputs = policy::loadPlanInputs(inv, *directory_file, *db.value());
     ASSERT_TRUE(inputs.ok() && inputs.value().has_value());
     protocol::PolicyPlanRequest target;
     target.default_access_level = "Quarantine";
@@ -294,24 +312,31 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
 const fs::path kSchema9 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-9";
 const fs::path kSchema10 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-10";
 const fs::path kSchema11 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-11";
+const fs::path kSchema12 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-12";
 
-// A store of `fixture`'s release opened by this one: every name leads where it led, the names
-// are in a table without a rowid (store migration 11) and no index by key (10), what a harvest
-// asks of every mailbox has its index (12), the first harvest after the upgrade rewrites no
-// mailbox that did not change, and a renamed mailbox loses the names it no longer has.
+// A store of `fixture`'s release opened by this one: the directory moves into a file of its own
+// (store migration 13) with the lists as Exchange held them, the MDM's lists stay in the store,
+// every name leads where it led, the names are in a table without a rowid (store migration 11)
+// and no index by key (10), what a harvest asks of every mailbox has its index (12), the first
+// harvest after the upgrade rewrites no mailbox that did not change, and a renamed mailbox loses
+// the names it no longer has.
 void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fixture) {
   const fs::path file = copyOfStore(fixture);
   const fs::path dir = file.parent_path();
   fs::copy_file(fixture / "easgate-inventory.db", inventoryFile(file));
   std::vector<std::pair<std::string, std::string>> names;  // (name, key) as that release kept them
+  std::int64_t harvested_ids = 0;                          // on the lists as Exchange held them
   {
     auto raw = store::Database::open(file);
     ASSERT_TRUE(raw.ok());
     auto q = raw.value()->prepare("SELECT name, key FROM mailbox_names ORDER BY name");
     ASSERT_TRUE(q.ok());
     while (q->step().value()) names.emplace_back(q->text(0), q->text(1));
+    harvested_ids =
+        count(*raw.value(), "SELECT count(*) FROM mailbox_lists WHERE source = 'harvested'");
   }
   ASSERT_EQ(names.size(), 180u);
+  ASSERT_GT(harvested_ids, 0);
   {
     auto db = store::openStore(file);
     ASSERT_TRUE(db.ok()) << db.error().message;
@@ -319,29 +344,56 @@ void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fi
     AuditLog audit(*db.value());
     EXPECT_EQ(audit.verify()->entries, 6) << "the audit chain is whole";
     EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM commands"), 3);
+    // The directory is in a file of its own (store migration 13), whole; the store keeps the
+    // MDM's lists only.
     EXPECT_EQ(count(*db.value(),
-                    "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names_by_key'"),
+                    "SELECT count(*) FROM sqlite_master WHERE name IN ('mailbox_directory', "
+                    "'mailbox_names', 'mailbox_directory_held')"),
               0);
-    EXPECT_EQ(count(*db.value(),
+    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_lists WHERE source = 'harvested'"),
+              0);
+    auto dir_db = directoryOf(file);
+    ASSERT_NE(dir_db, nullptr);
+    EXPECT_EQ(count(*dir_db, "SELECT count(*) FROM harvested_lists"), harvested_ids);
+    ASSERT_TRUE(importDirectoryFromStore(file).ok()) << "opening again imports nothing twice";
+    EXPECT_EQ(count(*dir_db, "SELECT count(*) FROM mailbox_directory"), 20);
+    EXPECT_EQ(
+        count(*dir_db, "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names_by_key'"),
+        0);
+    EXPECT_EQ(count(*dir_db,
                     "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_names' "
                     "AND sql LIKE '%WITHOUT ROWID%'"),
               1)
         << "each name is written once, in its key";
-    EXPECT_EQ(count(*db.value(),
-                    "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_directory_held'"),
-              1);
-    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"),
+    EXPECT_EQ(
+        count(*dir_db, "SELECT count(*) FROM sqlite_master WHERE name = 'mailbox_directory_held'"),
+        1);
+    EXPECT_EQ(count(*dir_db, "SELECT count(*) FROM mailbox_names"),
               static_cast<std::int64_t>(names.size()));
-    EXPECT_EQ(count(*db.value(),
+    EXPECT_EQ(count(*dir_db,
                     "SELECT count(*) FROM mailbox_directory d WHERE json_array_length(d.names) "
                     "<> (SELECT count(*) FROM mailbox_names n WHERE n.key = d.key)"),
               0)
         << "each row holds its names";
-    MailboxDirectory directory(*db.value());
+    MailboxDirectory directory(*dir_db, *db.value());
     for (const auto& [name, key] : names) {
       const NameLookup found = directory.lookup(name);
       EXPECT_EQ(found.kind, NameLookup::Kind::kFound) << name;
       EXPECT_EQ(found.key, key) << name;
+    }
+    // The lists of the two commands that succeeded: as the MDM wants them (in the store) and as
+    // Exchange held them after (in the directory's file), under each mailbox's key.
+    using Source = MailboxDirectory::Source;
+    for (const auto& [name, which, id] :
+         {std::tuple<std::string, std::string, std::string>{"ann.ivanova.16@contoso.com", "allowed",
+                                                            "8B77F25B9A2C0A75"},
+          {"contoso.com/Users/Anya Mensah 18", "blocked", "ANDROIDCEDC66A1F135DC5EF"}}) {
+      const std::string key = directory.lookup(name).key;
+      EXPECT_EQ(directory.list(key, which, Source::kDesired).value(), std::vector<std::string>{id})
+          << name;
+      EXPECT_TRUE(directory.managed(key, which).value()) << name;
+      const auto held = directory.list(key, which, Source::kHarvested).value();
+      EXPECT_NE(std::find(held.begin(), held.end(), id), held.end()) << name;
     }
 
     // The first harvest after the upgrade finds every mailbox as the directory holds it (the
@@ -351,11 +403,14 @@ void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fi
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
     testing::FakeExchangeGateway gateway(organisationOf(fixture / "organisation.json"));
-    Harvester harvester(*db.value(), *inventory.value(), gateway, &journal, clock);
+    auto harvest_directory = directoryOf(file);
+    ASSERT_NE(harvest_directory, nullptr);
+    Harvester harvester(*harvest_directory, *db.value(), *inventory.value(), gateway, &journal,
+                        clock);
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->discovered, 0u);
-    auto written = db.value()->prepare("SELECT count(*) FROM mailbox_directory WHERE seen_ms = ?");
+    auto written = dir_db->prepare("SELECT count(*) FROM mailbox_directory WHERE seen_ms = ?");
     ASSERT_TRUE(written.ok());
     written->bind(1, clock.nowMs());
     ASSERT_TRUE(written->step().value());
@@ -370,13 +425,13 @@ void expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(const fs::path& fi
     renamed.address = "ann.lund@contoso.com";
     renamed.names = {renamed.identity, renamed.address};
     ASSERT_TRUE(
-        db.value()
+        dir_db
             ->transaction([&] { return directory.record(renamed, clock.nowMs(), /*lists=*/false); })
             .ok());
     EXPECT_EQ(directory.lookup("ann.ivanova.16@contoso.com").kind, NameLookup::Kind::kUnknown);
     EXPECT_EQ(directory.lookup("ANN.LUND@contoso.com").key, ann.key);
     EXPECT_EQ(directory.lookup("contoso.com/Users/Ann Ivanova 16").key, ann.key);
-    EXPECT_EQ(count(*db.value(), "SELECT count(*) FROM mailbox_names"), 180 - 9 + 2);
+    EXPECT_EQ(count(*dir_db, "SELECT count(*) FROM mailbox_names"), 180 - 9 + 2);
   }
   fs::remove_all(dir);
 }
@@ -395,6 +450,11 @@ TEST(StoreMigration, AStoreOfSchema10FindsItsMailboxesByEveryNameAndForgetsTheOl
 // migration 12).
 TEST(StoreMigration, AStoreOfSchema11FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
   expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema11);
+}
+
+// The release before the mailbox directory had a file of its own (store migration 13).
+TEST(StoreMigration, AStoreOfSchema12FindsItsMailboxesByEveryNameAndForgetsTheOldOnes) {
+  expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema12);
 }
 
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
@@ -511,7 +571,9 @@ TEST(StoreMigration, AnInventoryOfSchema4FindsAndCountsFromColumnsAsItDidFromIts
             .ok());
     auto store_db = store::openStore(dir / "easgate.db");
     ASSERT_TRUE(store_db.ok()) << store_db.error().message;
-    Harvester harvester(*store_db.value(), inventory, gateway, nullptr, clock);
+    auto directory_file = directoryOf(dir / "easgate.db");
+    ASSERT_NE(directory_file, nullptr);
+    Harvester harvester(*directory_file, *store_db.value(), inventory, gateway, nullptr, clock);
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->discovered, 0u);

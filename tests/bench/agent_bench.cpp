@@ -29,6 +29,7 @@
 #include "agent/commands/command_executor.h"
 #include "agent/gateway/bridge_exchange_gateway.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/policy/policy_plan.h"
 #include "agent/store/paced_writes.h"
@@ -157,15 +158,16 @@ int runBench(int argc, char** argv) {
     return std::fprintf(stderr, "%s\n", inventory_store.error().message.c_str()), 1;
   }
   // As the agent assembles it (service/agent_runtime.cpp): the harvester writes the mailbox
-  // directory through a connection of its own, whose commits need not wait for the disk; the
-  // journal's, on `store`, do.
+  // directory's file through a connection of its own, whose commits need not wait for the disk,
+  // and reads the MDM's lists through one to the store; the journal's commits, on `store`, do.
   auto harvest_store = agent::store::openStore(agent::store::storeFile(dir));
   if (!harvest_store) return std::fprintf(stderr, "%s\n", harvest_store.error().message.c_str()), 1;
-  if (auto r = harvest_store.value()->commitWithoutWaitingForTheDisk(); !r) {
-    return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
+  auto harvest_directory = agent::openDirectory(agent::directoryFile(agent::store::storeFile(dir)));
+  if (!harvest_directory) {
+    return std::fprintf(stderr, "%s\n", harvest_directory.error().message.c_str()), 1;
   }
-  agent::Harvester harvester(*harvest_store.value(), *inventory_store.value(), gateway, &journal,
-                             clock, harvest_options);
+  agent::Harvester harvester(*harvest_directory.value(), *harvest_store.value(),
+                             *inventory_store.value(), gateway, &journal, clock, harvest_options);
   std::printf(
       "full harvests through %zu bridge(s) (statistics asked for up to %zu mailboxes at once, %zu "
       "lots at a time)\n",
@@ -209,7 +211,8 @@ int runBench(int argc, char** argv) {
   {
     const double rss_before = bench::peakRssMb();
     const auto plan_start = Clock::now();
-    auto inputs = agent::policy::loadPlanInputs(*inventory_store.value(), *store.value());
+    auto inputs = agent::policy::loadPlanInputs(*inventory_store.value(),
+                                                *harvest_directory.value(), *store.value());
     if (!inputs || !inputs.value()) return std::fprintf(stderr, "no plan inputs\n"), 1;
     protocol::PolicyPlanRequest target;
     target.default_access_level = "Quarantine";
@@ -259,10 +262,11 @@ int runBench(int argc, char** argv) {
   executor_options.parallelism = 1;
   auto directory_db = agent::store::openStore(agent::store::storeFile(dir));
   if (!directory_db) return std::fprintf(stderr, "%s\n", directory_db.error().message.c_str()), 1;
-  if (auto r = directory_db.value()->commitWithoutWaitingForTheDisk(); !r) {  // as the agent's
-    return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
+  auto directory_file = agent::openDirectory(agent::directoryFile(agent::store::storeFile(dir)));
+  if (!directory_file) {
+    return std::fprintf(stderr, "%s\n", directory_file.error().message.c_str()), 1;
   }
-  agent::MailboxDirectory directory(*directory_db.value());
+  agent::MailboxDirectory directory(*directory_file.value(), *directory_db.value());
   agent::CommandExecutor executor(journal, command_gateway, directory, clock, executor_options);
   auto run_start = Clock::now();
   std::size_t ran = 0;
@@ -276,8 +280,9 @@ int runBench(int argc, char** argv) {
   std::printf("execute %zu commands through one bridge: %.2f s = %.0f commands/s\n", ran, run_s,
               static_cast<double>(ran) / run_s);
 
-  agent::Harvester delta_harvester(*harvest_store.value(), *inventory_store.value(),
-                                   command_gateway, &journal, clock, harvest_options);
+  agent::Harvester delta_harvester(*harvest_directory.value(), *harvest_store.value(),
+                                   *inventory_store.value(), command_gateway, &journal, clock,
+                                   harvest_options);
   mark = UsageMark{};
   auto delta = runHarvest(delta_harvester, agent::HarvestKind::kDelta, {});
   if (!delta) return std::fprintf(stderr, "%s\n", delta.error().message.c_str()), 1;

@@ -25,6 +25,7 @@
 #include "agent/api/api_service.h"
 #include "agent/audit/audit_log.h"
 #include "agent/harvest/harvester.h"
+#include "agent/mailboxes/directory_file.h"
 #include "agent/store/paced_writes.h"
 #include "agent/store/schema.h"
 #include "agent/transport/certificates.h"
@@ -211,9 +212,12 @@ int runBench(int argc, char** argv) {
     testing::FakeExchangeGateway gateway(sim::Organisation::generate(
         {1, mailboxes, mailboxes * 2, sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000)}));
     auto harvest_db = agent::store::openStore(agent::store::storeFile(dir)).value();
+    auto harvest_directory =
+        agent::openDirectory(agent::directoryFile(agent::store::storeFile(dir))).value();
     auto inventory =
         agent::InventoryStore::open(agent::inventoryFile(agent::store::storeFile(dir))).value();
-    agent::Harvester harvester(*harvest_db, *inventory, gateway, &journal, clock);
+    agent::Harvester harvester(*harvest_directory, *harvest_db, *inventory, gateway, &journal,
+                               clock);
     if (!harvester.run(agent::HarvestKind::kFull).ok()) return 1;
   }
   agent::api::ApiService api(
@@ -335,15 +339,16 @@ int runBench(int argc, char** argv) {
     testing::FakeExchangeGateway big(
         sim::Organisation::generate({2, harvest_mailboxes, harvest_mailboxes * 2,
                                      sim::dotNetTicksFromUnixSeconds(clock.nowMs() / 1000)}));
+    // As the agent's (service/agent_runtime.cpp): connections of its own to the store and the
+    // mailbox directory's file. An empty directory and inventory of their own (a first
+    // harvest); the journal is the agent's.
     auto harvest_db = agent::store::openStore(agent::store::storeFile(dir)).value();
-    if (auto r = harvest_db->commitWithoutWaitingForTheDisk(); !r) {  // as the agent's
-      return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
-    }
-    // An empty inventory of its own; the journal is the agent's.
+    auto harvest_directory = agent::openDirectory(dir / "empty-mailboxes.db").value();
     auto inventory = agent::InventoryStore::open(dir / "empty-inventory.db").value();
     agent::HarvestOptions harvest_options;
     harvest_options.parallelism = 4;
-    agent::Harvester harvester(*harvest_db, *inventory, big, &journal, clock, harvest_options);
+    agent::Harvester harvester(*harvest_directory, *harvest_db, *inventory, big, &journal, clock,
+                               harvest_options);
     Connection mdm(dir / "pki", port);
     for (const char* which : {"no", "first", "second"}) {
       const bool none = std::string_view(which) == "no";

@@ -131,8 +131,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q '"deviceId"' "$work/devices.json" || fail "the agent served no devices after its first harvest"
-[[ $(stat -c %U /var/lib/easgate/easgate.db) == easgate ]] || fail "the store is not the service's"
-[[ $(stat -c %a /var/lib/easgate/easgate.db) == 600 ]] || fail "the store is readable by others: $(stat -c %a /var/lib/easgate/easgate.db)"
+for db in easgate.db easgate-mailboxes.db easgate-inventory.db; do
+  [[ $(stat -c %U "/var/lib/easgate/$db") == easgate ]] || fail "$db is not the service's"
+  [[ $(stat -c %a "/var/lib/easgate/$db") == 600 ]] || fail "$db is readable by others: $(stat -c %a "/var/lib/easgate/$db")"
+done
 kill -TERM "$agent_pid"
 wait "$agent_pid" || fail "the agent did not stop cleanly on SIGTERM (exit $?)"
 agent_pid=""
