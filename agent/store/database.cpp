@@ -378,7 +378,7 @@ Result<Statement, StoreError> Database::prepare(std::string_view sql) {
 }
 
 Result<void, StoreError> Database::transaction(
-    const std::function<Result<void, StoreError>()>& body, Priority priority) {
+    const std::function<Result<void, StoreError>()>& body, Priority priority, AfterCommit after) {
   std::lock_guard one_at_a_time(impl_->transaction_mutex);
   // Pages may go to the log long before the commit (a large transaction spills them), and the
   // checkpoint after it writes the file: pushed to the disk behind them from the start.
@@ -397,10 +397,21 @@ Result<void, StoreError> Database::transaction(
     if (auto x = runTransaction("BEGIN IMMEDIATE", body, /*reads_only=*/false); !x) return x;
   }
   // The other writers have their turn while this connection checkpoints.
+  if (after == AfterCommit::kCheckpoint) checkpointPastMark(priority);
+  return {};
+}
+
+void Database::checkpointIfLong(Priority priority) {
+  std::lock_guard one_at_a_time(impl_->transaction_mutex);
+  std::optional<WriteBehind::Writing> writing;
+  if (impl_->write_behind) writing.emplace(*impl_->write_behind);
+  checkpointPastMark(priority);
+}
+
+void Database::checkpointPastMark(Priority priority) {
   const std::int64_t mark =
       priority == Priority::kBackground ? kCheckpointBytes : kCheckpointBytesHigh;
   if (impl_->logBytes(impl_->wal_pages.exchange(0)) >= mark) Impl::checkpoint(impl_->db, nullptr);
-  return {};
 }
 
 Result<void, StoreError> Database::read(const std::function<Result<void, StoreError>()>& body) {

@@ -130,8 +130,16 @@ class Database {
   // checkpoints it after its commit, once the other writers may go on; a foreground one only past
   // a higher mark, so that while a harvest writes the file a journal write never waits for the
   // copying back of what the harvest wrote.
+  // `after`: kLeaveTheLog leaves that checkpoint to checkpointIfLong(), for a caller with
+  // something to do first (a harvest closes its staging file, whose pages would otherwise age
+  // into the kernel's write-back while the log is copied).
+  enum class AfterCommit { kCheckpoint, kLeaveTheLog };
   Result<void, StoreError> transaction(const std::function<Result<void, StoreError>()>& body,
-                                       Priority priority = Priority::kForeground);
+                                       Priority priority = Priority::kForeground,
+                                       AfterCommit after = AfterCommit::kCheckpoint);
+  // The checkpoint a transaction of `priority` left (AfterCommit::kLeaveTheLog): the log copied
+  // back into the file if it is past that priority's mark, pushed to the disk as it goes.
+  void checkpointIfLong(Priority priority = Priority::kForeground);
 
   // Runs `body` in a read transaction: every read in it sees the store as it was when the
   // first one began, and a run of small reads pays for one read lock instead of one each (a
@@ -157,6 +165,8 @@ class Database {
   Result<void, StoreError> runTransaction(std::string_view begin,
                                           const std::function<Result<void, StoreError>()>& body,
                                           bool reads_only);
+  // After a commit of `priority`: the checkpoint, when the log is past its mark.
+  void checkpointPastMark(Priority priority);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -17,6 +17,8 @@ using Clock = std::chrono::steady_clock;
 // write takes its bytes from it, and waits for them when it is short.
 class Meter {
  public:
+  explicit Meter(std::uint64_t bytes_per_second)
+      : rate_(std::max<std::uint64_t>(bytes_per_second, 1)) {}
   void take(std::uint64_t bytes) {
     Clock::time_point until{};
     {
@@ -56,14 +58,20 @@ class Meter {
  private:
   static constexpr Clock::duration kBurst = std::chrono::milliseconds(100);
   std::mutex mutex_;
-  std::uint64_t rate_ = kPacedWriteBytesPerSecond;
+  std::uint64_t rate_;
   Clock::time_point due_{};  // when the budget has paid for every write so far
   std::uint64_t total_bytes_ = 0;
   Clock::duration slept_{};
 };
 
-Meter& meter() {
-  static Meter instance;
+// The two budgets: what goes into the write-ahead logs, and what checkpoints copy back into the
+// database files (in WAL mode nothing else writes a database file).
+Meter& logMeter() {
+  static Meter instance(kPacedWriteBytesPerSecond);
+  return instance;
+}
+Meter& copyBackMeter() {
+  static Meter instance(kPacedCopyBackBytesPerSecond);
   return instance;
 }
 
@@ -72,7 +80,7 @@ Meter& meter() {
 struct PacedFile {
   sqlite3_file base;
   sqlite3_file* real;
-  bool metered;  // the database file or its write-ahead log
+  Meter* meter;  // the database file's budget or its write-ahead log's; nullptr: neither
 };
 
 sqlite3_file* real(sqlite3_file* f) { return reinterpret_cast<PacedFile*>(f)->real; }
@@ -82,8 +90,8 @@ int pacedRead(sqlite3_file* f, void* buffer, int amount, sqlite3_int64 offset) {
   return real(f)->pMethods->xRead(real(f), buffer, amount, offset);
 }
 int pacedWrite(sqlite3_file* f, const void* buffer, int amount, sqlite3_int64 offset) {
-  if (reinterpret_cast<PacedFile*>(f)->metered && amount > 0) {
-    meter().take(static_cast<std::uint64_t>(amount));
+  if (Meter* meter = reinterpret_cast<PacedFile*>(f)->meter; meter && amount > 0) {
+    meter->take(static_cast<std::uint64_t>(amount));
   }
   return real(f)->pMethods->xWrite(real(f), buffer, amount, offset);
 }
@@ -154,7 +162,9 @@ int pacedOpen(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int f
               int* out_flags) {
   auto* paced = reinterpret_cast<PacedFile*>(file);
   paced->real = reinterpret_cast<sqlite3_file*>(paced + 1);
-  paced->metered = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
+  paced->meter = (flags & SQLITE_OPEN_MAIN_DB) ? &copyBackMeter()
+                 : (flags & SQLITE_OPEN_WAL)   ? &logMeter()
+                                               : nullptr;
   const int rc = root(vfs)->xOpen(root(vfs), name, paced->real, flags, out_flags);
   // SQLite closes a file whose methods are set, even when opening failed: as the real one.
   const sqlite3_io_methods* inner = paced->real->pMethods;
@@ -236,8 +246,16 @@ const char* pacedVfs() {
   return registered ? kName : nullptr;
 }
 
-void setPacedWriteRate(std::uint64_t bytes_per_second) { meter().setRate(bytes_per_second); }
-std::uint64_t pacedWriteRate() { return meter().rate(); }
-PacedWriteTotals pacedWriteTotals() { return meter().totals(); }
+void setPacedWriteRate(std::uint64_t bytes_per_second) { logMeter().setRate(bytes_per_second); }
+std::uint64_t pacedWriteRate() { return logMeter().rate(); }
+void setPacedCopyBackRate(std::uint64_t bytes_per_second) {
+  copyBackMeter().setRate(bytes_per_second);
+}
+std::uint64_t pacedCopyBackRate() { return copyBackMeter().rate(); }
+PacedWriteTotals pacedWriteTotals() {
+  const PacedWriteTotals log = logMeter().totals();
+  const PacedWriteTotals copy_back = copyBackMeter().totals();
+  return {log.bytes + copy_back.bytes, log.slept_s + copy_back.slept_s};
+}
 
 }  // namespace easgate::agent::store

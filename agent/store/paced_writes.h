@@ -7,28 +7,37 @@
 // 850 MiB for 200,000 partnerships, which the disk then took in under two seconds while every
 // journal write (a 202 waits for its fsync) queued behind them (tests/bench/README.md).
 //
-// A connection opened through pacedVfs() (Database::Pacing::kPaced) writes its database file and
-// its write-ahead log at no more than the process's rate, one budget for all such connections:
-// a write beyond it sleeps, in the writing thread, until the budget has caught up (the budget
-// holds a tenth of a second's worth: a short write after a pause goes at once). Reads, syncs and
-// locks are not metered. The VFS wraps the platform's default one and changes nothing else.
-// The inventory's connections are paced (only the harvester writes there, and no write of the
-// journal waits for its lock); the store's never are.
+// A connection opened through pacedVfs() (Database::Pacing::kPaced) writes its write-ahead log,
+// and its database file, each at no more than a rate of the process's, one budget for all such
+// connections' logs and one for their files: a write beyond it sleeps, in the writing thread,
+// until the budget has caught up (a budget holds a tenth of a second's worth: a short write after
+// a pause goes at once). In WAL mode only a checkpoint writes the database file, copying back
+// what the log holds; it goes slower than the log, since nothing waits for it but the harvest's
+// own end: at 128 MiB/s the copy back of a first harvest (some 450 MiB at 200,000 partnerships)
+// left 9-24 of the journal's commits a second past 5 ms, at 48 MiB/s 0-2 (tests/bench/README.md).
+// Reads, syncs and locks are not metered. The VFS wraps the platform's default one and changes
+// nothing else. The inventory's connections are paced (only the harvester writes there, and no
+// write of the journal waits for its lock); the store's never are.
 namespace easgate::agent::store {
 
-// What paced connections may write per second, together, unless set otherwise.
+// What paced connections may write per second, together, to their logs and to their files,
+// unless set otherwise.
 inline constexpr std::uint64_t kPacedWriteBytesPerSecond = std::uint64_t{128} << 20;
+inline constexpr std::uint64_t kPacedCopyBackBytesPerSecond = std::uint64_t{48} << 20;
 
 // The name to open a paced connection with (sqlite3_open_v2's zVfs), registered on first use;
 // nullptr (SQLite's default VFS, unpaced) if SQLite refused it.
 const char* pacedVfs();
 
-// The process's budget, bytes per second (tests and benchmarks set it to see it at work).
+// The process's budgets, bytes per second (tests and benchmarks set them to see them at work):
+// the logs' and the files' (what checkpoints copy back).
 void setPacedWriteRate(std::uint64_t bytes_per_second);
 std::uint64_t pacedWriteRate();
+void setPacedCopyBackRate(std::uint64_t bytes_per_second);
+std::uint64_t pacedCopyBackRate();
 
-// Bytes paced connections have written, and how long their writes slept for the budget, since
-// the process began.
+// Bytes paced connections have written, and how long their writes slept for the budgets, since
+// the process began (both budgets together).
 struct PacedWriteTotals {
   std::uint64_t bytes = 0;
   double slept_s = 0;

@@ -29,9 +29,11 @@ class PacedWrites : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     rate_ = pacedWriteRate();
+    copy_back_rate_ = pacedCopyBackRate();
   }
   void TearDown() override {
     setPacedWriteRate(rate_);
+    setPacedCopyBackRate(copy_back_rate_);
     fs::remove_all(dir_);
   }
   fs::path file() const { return dir_ / "paced.db"; }
@@ -49,12 +51,16 @@ class PacedWrites : public ::testing::Test {
 
   fs::path dir_;
   std::uint64_t rate_ = 0;
+  std::uint64_t copy_back_rate_ = 0;
 };
 
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 
 TEST_F(PacedWrites, TheDefaultBudgetIsTheAgents) {
   EXPECT_EQ(pacedWriteRate(), kPacedWriteBytesPerSecond);
+  EXPECT_EQ(pacedCopyBackRate(), kPacedCopyBackBytesPerSecond);
+  EXPECT_LT(kPacedCopyBackBytesPerSecond, kPacedWriteBytesPerSecond)
+      << "the copy back goes slower than the log";
   EXPECT_NE(pacedVfs(), nullptr) << "SQLite refused the VFS";
 }
 
@@ -100,6 +106,23 @@ TEST_F(PacedWrites, TheLogAndTheCopyBackIntoTheFileAreBothMetered) {
   ASSERT_TRUE(db->execute("PRAGMA wal_checkpoint(PASSIVE)").ok());
   EXPECT_GE(pacedWriteTotals().bytes - logged.bytes, 500 * 3'000u)
       << "the checkpoint's writes of the file were not metered";
+}
+
+// The copy back into the file (a checkpoint) has a budget of its own, whatever the log's: about
+// 2 MiB copied at 4 MiB/s takes at least 0.3 s (its first tenth of a second's worth at once).
+TEST_F(PacedWrites, TheCopyBackIntoTheFileGoesAtItsOwnBudget) {
+  setPacedWriteRate(1024 * kMiB);
+  setPacedCopyBackRate(4 * kMiB);
+  auto db = open(file(), Database::Pacing::kPaced);
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  ASSERT_TRUE(db->execute("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  ASSERT_TRUE(fill(*db, 700).ok());  // under the marks: stays in the log
+  const auto before = pacedWriteTotals();
+  const auto start = Clock::now();
+  ASSERT_TRUE(db->execute("PRAGMA wal_checkpoint(PASSIVE)").ok());
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_GE(pacedWriteTotals().bytes - before.bytes, 700 * 3'000u);
+  EXPECT_GE(took, 0.3) << "2 MiB copied back at 4 MiB/s went faster than its budget";
 }
 
 // The VFS changes nothing but the pace: a paced writer and an ordinary reader share the file

@@ -236,6 +236,29 @@ TEST_F(StoreTest, AForegroundTransactionLeavesTheCheckpointToTheBackgroundBelowT
   EXPECT_GT(fs::file_size(file()), before + 1'000 * page) << "the background one did not";
 }
 
+// A harvest that closes its staging file before its log is copied back: a transaction that
+// leaves the checkpoint (AfterCommit::kLeaveTheLog) commits without it, and checkpointIfLong()
+// copies the log back after, past the same mark.
+TEST_F(StoreTest, ATransactionMayLeaveItsCheckpointForLater) {
+  auto db = openStore(file()).value();
+  ASSERT_TRUE(db->execute("CREATE TABLE filler (bytes BLOB)").ok());
+  const std::uintmax_t page = std::stoull(sqlValue(*db, "PRAGMA page_size"));
+  const auto before = fs::file_size(file());
+  // 1,500 pages, past the background mark.
+  ASSERT_TRUE(db->transaction(
+                    [&] {
+                      return db->execute(
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+                          "i < 1500) INSERT INTO filler SELECT randomblob(3000) FROM n");
+                    },
+                    Database::Priority::kBackground, Database::AfterCommit::kLeaveTheLog)
+                  .ok());
+  EXPECT_EQ(fs::file_size(file()), before) << "the transaction checkpointed after all";
+  db->checkpointIfLong(Database::Priority::kBackground);
+  EXPECT_GT(fs::file_size(file()), before + 1'000 * page) << "the log was not copied back";
+  EXPECT_EQ(sqlValue(*db, "SELECT count(*) FROM filler"), "1500");
+}
+
 // A harvest looks a lot's mailboxes up in one read transaction: what it reads there is one state
 // of the store, writers of other connections go on meanwhile, and a write inside is refused.
 TEST_F(StoreTest, AReadTransactionSeesOneStateWhileOthersWriteAndWritesNothing) {

@@ -255,11 +255,11 @@ TEST_F(WriteBehindOnDisk, AWriteOutsideATransactionReachesItSoonAfterToo) {
 // enough to be watched.
 TEST_F(WriteBehindOnDisk, ACheckpointsCopyReachesTheDiskAsItGoesNotAllAtItsSync) {
   ASSERT_NO_FATAL_FAILURE(openNotWaiting(Database::Pacing::kPaced));
-  const auto rate = pacedWriteRate();
-  setPacedWriteRate(std::uint64_t{16} << 20);
+  const auto rate = pacedCopyBackRate();
+  setPacedCopyBackRate(std::uint64_t{16} << 20);  // what the checkpoint writes
   struct Restore {
     std::uint64_t rate;
-    ~Restore() { setPacedWriteRate(rate); }
+    ~Restore() { setPacedCopyBackRate(rate); }
   } restore{rate};
 
   // Watched through one descriptor, opened once: closing one while the connection is open would

@@ -179,13 +179,15 @@ int runBench(int argc, char** argv) {
       argc, argv,
       "usage: api_bench [--mailboxes N (2000)] [--seconds S (5)] [--connections C (4)]\n"
       "                 [--long-polls L (1000)] [--idle I (500)] [--harvest-mailboxes H (20000)]\n"
-      "                 [--paced-mib P (the agent's: 128)] [--short-slices yes|no (yes)]\n"
+      "                 [--paced-mib P (the agent's: 128)] [--copy-back-mib B (the agent's: 48)]\n"
+      "                 [--short-slices yes|no (yes)]\n"
       "The 9090 protocol under load (TLS, client certificates, keep-alive), and commands\n"
-      "during full harvests of H mailboxes, the inventory written at P MiB/s at most.\n"
+      "during full harvests of H mailboxes, the inventory's log written at P MiB/s at most\n"
+      "and copied back into its file at B MiB/s at most (agent/store/paced_writes.h).\n"
       "--short-slices no: the threads keep the kernel's default time slice (the agent\n"
       "gives its own the shortest: common/threads/priority.h).\n",
       {"--mailboxes", "--seconds", "--connections", "--long-polls", "--idle", "--harvest-mailboxes",
-       "--paced-mib", "--short-slices"});
+       "--paced-mib", "--copy-back-mib", "--short-slices"});
   // As the agent does, before any thread starts (service/cli.cpp).
   const std::string short_slices = args.text("--short-slices", "yes");
   if (short_slices != "yes" && short_slices != "no") {
@@ -194,6 +196,8 @@ int runBench(int argc, char** argv) {
   const bool sliced = short_slices == "yes" && threads::preferPromptWakeups();
   agent::store::setPacedWriteRate(
       args.count("--paced-mib", agent::store::kPacedWriteBytesPerSecond >> 20) << 20);
+  agent::store::setPacedCopyBackRate(
+      args.count("--copy-back-mib", agent::store::kPacedCopyBackBytesPerSecond >> 20) << 20);
   const std::size_t mailboxes = args.count("--mailboxes", 2000);
   const double seconds = args.number("--seconds", 5);
   const int connections = static_cast<int>(args.count("--connections", 4));
