@@ -31,6 +31,28 @@ Result<std::filesystem::path, std::string> simulatorStateFile(
   return file;
 }
 
+// What a part that works beside the others keeps the mailbox directory over: connections of its
+// own to the directory's file and to the store (the MDM's lists). The directory's commits need
+// not wait for the disk (agent/mailboxes/directory_file.h).
+struct MailboxConnections {
+  std::unique_ptr<agent::store::Database> store;
+  std::unique_ptr<agent::store::Database> directory;
+};
+
+// Opens them; the store first (its migration moves the directory an earlier release kept in it).
+Result<MailboxConnections, std::string> openMailboxConnections(
+    const std::filesystem::path& data_directory) {
+  MailboxConnections c;
+  auto store = openDataStore(data_directory);
+  if (!store) return store.error();
+  c.store = std::move(store).value();
+  auto directory =
+      agent::openDirectory(agent::directoryFile(agent::store::storeFile(data_directory)));
+  if (!directory) return directory.error().message;
+  c.directory = std::move(directory).value();
+  return c;
+}
+
 }  // namespace
 
 struct AgentRuntime::Parts {
@@ -38,11 +60,9 @@ struct AgentRuntime::Parts {
   agent::SystemClock clock;
   std::unique_ptr<powershell::BridgePool> pool;
   std::unique_ptr<agent::store::Database> store;
-  std::unique_ptr<agent::store::Database> harvest_store;
-  std::unique_ptr<agent::store::Database> harvest_directory;
+  MailboxConnections harvest_mailboxes;
   std::unique_ptr<agent::InventoryStore> inventory;
-  std::unique_ptr<agent::store::Database> executor_store;
-  std::unique_ptr<agent::store::Database> executor_directory;
+  MailboxConnections executor_mailboxes;
   std::unique_ptr<agent::MailboxDirectory> directory;
   std::unique_ptr<agent::AuditLog> audit;
   std::unique_ptr<agent::CommandJournal> journal;
@@ -74,15 +94,6 @@ Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
   return std::move(store).value();
 }
 
-Result<std::unique_ptr<agent::store::Database>, std::string> openDirectoryFile(
-    const std::filesystem::path& data_directory) {
-  if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
-  auto directory =
-      agent::openDirectory(agent::directoryFile(agent::store::storeFile(data_directory)));
-  if (!directory) return directory.error().message;
-  return std::move(directory).value();
-}
-
 Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(
     const std::filesystem::path& data_directory) {
   if (auto problem = foreignOwnerProblem(data_directory); !problem.empty()) return problem;
@@ -112,27 +123,20 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   auto pool = makeBridgePool(o.exchange);
   if (!pool) return pool.error();
   p->pool = std::move(pool).value();
-  // The harvester works beside the executor: connections of its own, to the mailbox
-  // directory's file and the inventory, which it writes, and to the store, for the MDM's lists
-  // (the directory's commits need not wait for the disk: directory_file.h).
-  auto harvest_store = openDataStore(o.data_directory);
-  if (!harvest_store) return harvest_store.error();
-  p->harvest_store = std::move(harvest_store).value();
-  auto harvest_directory = openDirectoryFile(o.data_directory);
-  if (!harvest_directory) return harvest_directory.error();
-  p->harvest_directory = std::move(harvest_directory).value();
+  // The harvester works beside the executor: connections of its own, to the mailbox directory
+  // and to the inventory, which only it writes.
+  auto harvest_mailboxes = openMailboxConnections(o.data_directory);
+  if (!harvest_mailboxes) return harvest_mailboxes.error();
+  p->harvest_mailboxes = std::move(harvest_mailboxes).value();
   auto inventory = openInventoryStore(o.data_directory);
   if (!inventory) return inventory.error();
   p->inventory = std::move(inventory).value();
   // And the executor's mailbox directory, which it writes from its worker threads.
-  auto executor_store = openDataStore(o.data_directory);
-  if (!executor_store) return executor_store.error();
-  p->executor_store = std::move(executor_store).value();
-  auto executor_directory = openDirectoryFile(o.data_directory);
-  if (!executor_directory) return executor_directory.error();
-  p->executor_directory = std::move(executor_directory).value();
-  p->directory =
-      std::make_unique<agent::MailboxDirectory>(*p->executor_directory, *p->executor_store);
+  auto executor_mailboxes = openMailboxConnections(o.data_directory);
+  if (!executor_mailboxes) return executor_mailboxes.error();
+  p->executor_mailboxes = std::move(executor_mailboxes).value();
+  p->directory = std::make_unique<agent::MailboxDirectory>(*p->executor_mailboxes.directory,
+                                                           *p->executor_mailboxes.store);
 
   const std::size_t pool_size = o.exchange.poolSize();
   p->audit = std::make_unique<agent::AuditLog>(*p->store);
@@ -148,9 +152,9 @@ Result<std::unique_ptr<AgentRuntime>, std::string> AgentRuntime::open(RuntimeOpt
   harvest_options.parallelism = pool_size;
   harvest_options.correct_drift = o.correct_drift;
   harvest_options.keep_history_ms = static_cast<std::int64_t>(o.history_days * 86'400'000);
-  p->harvester =
-      std::make_unique<agent::Harvester>(*p->harvest_directory, *p->harvest_store, *p->inventory,
-                                         *p->gateway, p->journal.get(), p->clock, harvest_options);
+  p->harvester = std::make_unique<agent::Harvester>(
+      *p->harvest_mailboxes.directory, *p->harvest_mailboxes.store, *p->inventory, *p->gateway,
+      p->journal.get(), p->clock, harvest_options);
   agent::AgentLoopOptions loop_options;
   loop_options.full_harvest_every_ms = minutesToMs(o.full_harvest_minutes);
   loop_options.delta_harvest_every_ms = minutesToMs(o.delta_harvest_minutes);

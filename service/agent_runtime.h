@@ -50,11 +50,6 @@ Result<std::unique_ptr<agent::store::Database>, std::string> openDataStore(
 // folder when `easgate demo` left one in the current directory.
 std::string noStoreMessage(const std::filesystem::path& data_directory);
 
-// Opens (creating or migrating) the mailbox directory's file beside the store; open the store
-// first (its migration moves the directory an earlier release kept in it).
-Result<std::unique_ptr<agent::store::Database>, std::string> openDirectoryFile(
-    const std::filesystem::path& data_directory);
-
 // Opens (creating or migrating) the inventory beside the store; open the store first (its
 // migration may move an inventory an earlier release kept in it).
 Result<std::unique_ptr<agent::InventoryStore>, std::string> openInventoryStore(

@@ -51,7 +51,8 @@ struct BridgeCounters {
   std::size_t busy = 0;
 };
 
-// A reader's connections: to the store (commands, mailbox directory) and to the inventory.
+// A reader's connections: to the store (commands, the MDM's lists), to the mailbox directory's
+// file and to the inventory.
 struct ReaderConnection {
   std::unique_ptr<store::Database> store;
   std::unique_ptr<store::Database> directory;  // the mailbox directory's file

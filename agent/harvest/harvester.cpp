@@ -190,8 +190,8 @@ Result<void, store::StoreError> Harvester::recordMailboxes(std::vector<MailboxEn
   std::sort(mailboxes.begin(), mailboxes.end(),
             [](const MailboxEntry& a, const MailboxEntry& b) { return a.key < b.key; });
   // Which mailboxes the directory does not hold as they are now, found in one read: a harvest
-  // that finds them as they were (the usual one) never takes the store's write lock, which
-  // the journal's writes need.
+  // that finds them as they were (the usual one) never takes the directory's write lock, which
+  // a command's thread needs to record a name Exchange resolved.
   std::vector<const MailboxEntry*> changed;
   auto checked = directory_file_.read([&]() -> Result<void, store::StoreError> {
     for (const MailboxEntry& m : mailboxes) {

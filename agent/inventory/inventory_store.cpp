@@ -1373,8 +1373,7 @@ Result<void, StoreError> InventoryStore::applyHarvestTransaction(
         if (!dropped) return dropped.error();
         auto recorded = database_->prepare(
             "INSERT INTO harvests (kind, started_ms, finished_ms, devices, calls, "
-            "failed_mailboxes) "
-            "VALUES (?, ?, ?, ?, ?, ?)");
+            "failed_mailboxes) VALUES (?, ?, ?, ?, ?, ?)");
         if (!recorded) return recorded.error();
         if (auto x = recorded->bind(1, run.kind)
                          .bind(2, run.started_ms)

@@ -17,10 +17,10 @@
 
 // The inventory: every partnership harvests found, its history field by field, the event feed
 // and the harvests themselves. It has a file of its own beside the store (easgate.db keeps the
-// journal, the audit trail and the mailbox directory), so that a harvest, which writes the
-// whole inventory in one transaction, never holds the lock the MDM's commands need, and
-// readers see one harvest or the other, never a mix (SQLite's WAL snapshots). All SQL on these
-// tables is here.
+// journal and the audit trail; the mailbox directory has its own), so that a harvest, which writes
+// the whole inventory in one transaction, never holds the lock the MDM's commands need, and readers
+// see one harvest or the other, never a mix (SQLite's WAL snapshots). All SQL on these tables is
+// here.
 namespace easgate::agent {
 
 // The inventory's file, beside the store's: easgate.db -> easgate-inventory.db.

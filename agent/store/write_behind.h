@@ -51,10 +51,11 @@ class HeldFile {
 class WriteBehind {
  public:
   using Push = std::function<void(const std::filesystem::path&)>;
-  // The journal's fsync of the store's log writes out what the directory's writes left in it
-  // since the last push (they share the log): the shorter the period, the less. 10 ms rather
-  // than 50 gave commands during a first harvest a p99 0.7 ms lower and worst waits half as long,
-  // for 0.5 % more written (tests/bench/README.md).
+  // A journal fsync queues at the disk behind whatever a harvest's files left unpushed since the
+  // last push (and, until the directory had a file of its own, wrote it out itself: they shared
+  // the store's log): the shorter the period, the less. 10 ms rather than 50 gave commands during
+  // a first harvest a p99 0.7 ms lower and worst waits half as long, for 0.5 % more written
+  // (tests/bench/README.md).
   static constexpr std::chrono::milliseconds kPeriod{10};
 
   // Pushes each of `files` from a thread of its own, every `period` while something writes them
