@@ -36,10 +36,14 @@ std::uint64_t pacedWriteRate();
 void setPacedCopyBackRate(std::uint64_t bytes_per_second);
 std::uint64_t pacedCopyBackRate();
 
-// Bytes paced connections have written, and how long their writes slept for the budgets, since
-// the process began (both budgets together).
+// Bytes paced connections have written, what the budgets counted them as, and how long their
+// writes slept for the budgets, since the process began (both budgets together). A write counts
+// as what it holds, or as a whole page of the operating system's cache (4 KiB) when it does not
+// go on from where the file's last write ended: the disk is sent whole pages, and a commit that
+// rewrites its log's frame headers (24 bytes, one every frame) dirties a page with each.
 struct PacedWriteTotals {
   std::uint64_t bytes = 0;
+  std::uint64_t cost = 0;
   double slept_s = 0;
 };
 PacedWriteTotals pacedWriteTotals();
