@@ -33,7 +33,7 @@ class Meter {
       total_bytes_ += bytes;
       total_cost_ += cost;
       // More than a burst ahead of the clock: wait until half a burst is left, so that waits are
-      // few and long. A wait per page (30 us at 128 MiB/s) would last a timer's slack, several
+      // few and long. A wait per page (60 us at 64 MiB/s) would last a timer's slack, several
       // times longer, and the rate would be a fraction of the budget's.
       if (due_ - now > kBurst) until = due_ - kBurst / 2;
     }

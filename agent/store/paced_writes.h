@@ -15,6 +15,9 @@
 // what the log holds; it goes slower than the log, since nothing waits for it but the harvest's
 // own end: at 128 MiB/s the copy back of a first harvest (some 450 MiB at 200,000 partnerships)
 // left 9-24 of the journal's commits a second past 5 ms, at 48 MiB/s 0-2 (tests/bench/README.md).
+// The logs' budget is 64 MiB/s: a first harvest writes its log at 41-64 MiB/s on average, so
+// only its bursts wait (the end of its transaction: the indexes built and the frame headers its
+// commit rewrites, below); at 128 MiB/s the commands sent meanwhile had a p99 1-3 ms higher.
 // Reads, syncs and locks are not metered. The VFS wraps the platform's default one and changes
 // nothing else. The inventory's connections are paced (only the harvester writes there, and no
 // write of the journal waits for its lock); the store's never are.
@@ -22,7 +25,7 @@ namespace easgate::agent::store {
 
 // What paced connections may write per second, together, to their logs and to their files,
 // unless set otherwise.
-inline constexpr std::uint64_t kPacedWriteBytesPerSecond = std::uint64_t{128} << 20;
+inline constexpr std::uint64_t kPacedWriteBytesPerSecond = std::uint64_t{64} << 20;
 inline constexpr std::uint64_t kPacedCopyBackBytesPerSecond = std::uint64_t{48} << 20;
 
 // The name to open a paced connection with (sqlite3_open_v2's zVfs), registered on first use;

@@ -104,7 +104,7 @@ int runBench(int argc, char** argv) {
   const Options o{bench::BenchArgs(
       argc, argv,
       "usage: agent_bench [--mailboxes N (100000)] [--devices N (200000)] [--commands N (2000)]\n"
-      "                   [--bridges N (1)] [--paced-mib P (the agent's: 128)]\n"
+      "                   [--bridges N (1)] [--paced-mib P (the agent's: 64)]\n"
       "The agent core against easgate-exchange-sim: full and delta harvests, a policy plan,\n"
       "commands; wall time, the agent's CPU, peak RSS. The inventory is written at P MiB/s\n"
       "at most (agent/store/paced_writes.h).\n",

@@ -179,7 +179,7 @@ int runBench(int argc, char** argv) {
       argc, argv,
       "usage: api_bench [--mailboxes N (2000)] [--seconds S (5)] [--connections C (4)]\n"
       "                 [--long-polls L (1000)] [--idle I (500)] [--harvest-mailboxes H (20000)]\n"
-      "                 [--paced-mib P (the agent's: 128)] [--copy-back-mib B (the agent's: 48)]\n"
+      "                 [--paced-mib P (the agent's: 64)] [--copy-back-mib B (the agent's: 48)]\n"
       "                 [--short-slices yes|no (yes)]\n"
       "The 9090 protocol under load (TLS, client certificates, keep-alive), and commands\n"
       "during full harvests of H mailboxes, the inventory's log written at P MiB/s at most\n"
