@@ -90,9 +90,15 @@ char32_t foldCodePoint(char32_t c) {
 }
 
 std::string foldCase(std::string_view utf8) {
-  std::string out;
-  out.reserve(utf8.size());
+  // Most names are ASCII: copied whole and folded in place up to the first byte that is not,
+  // then decoded from there. (A harvest folds every name of every mailbox.)
+  std::string out(utf8);
   std::size_t pos = 0;
+  for (; pos < out.size() && static_cast<unsigned char>(out[pos]) < 0x80; ++pos) {
+    if (out[pos] >= 'A' && out[pos] <= 'Z') out[pos] = static_cast<char>(out[pos] + 0x20);
+  }
+  if (pos == out.size()) return out;
+  out.resize(pos);
   while (pos < utf8.size()) {
     const auto byte = static_cast<unsigned char>(utf8[pos]);
     if (byte < 0x80) {
