@@ -842,11 +842,10 @@ namespace {
 // change, yet read it.
 const std::string kLastSeen =
     "max(last_seen_ms, coalesce((SELECT max(finished_ms) FROM harvests WHERE kind = 'full'), 0))";
-// The inventory connection's page cache: SQLite's default, and a delta harvest's
-// (applyHarvest): 2,000 partnerships changed touch as many pages of the table, 32 MiB in pages
-// of 16 KiB, and the indexes' besides.
-constexpr int kCacheKiB = 2000;
-constexpr int kDeltaCacheKiB = 64 * 1024;
+// A delta harvest's page cache on the inventory's connection (applyHarvest): 2,000
+// partnerships changed touch as many pages of the table, 32 MiB in pages of 16 KiB, and the
+// indexes' besides.
+constexpr std::int64_t kDeltaCacheKiB = 64 * 1024;
 // A new inventory file's pages. A partnership's row is 1.3-1.9 KB: in SQLite's default 4 KiB pages
 // two fitted and a third of each page was left empty. In 16 KiB pages a first harvest of 200,000
 // partnerships writes a quarter less; a delta rewrites a larger page per partnership it changes,
@@ -1331,10 +1330,7 @@ Result<void, StoreError> InventoryStore::applyHarvest(
   // a full harvest reads every page once and keeps the default, and its memory stays flat.
   const bool delta = run.kind == "delta";
   if (delta) {
-    if (auto x = database_->execute("PRAGMA main.cache_size = -" + std::to_string(kDeltaCacheKiB));
-        !x) {
-      return x;
-    }
+    if (auto x = database_->setPageCacheKiB(kDeltaCacheKiB); !x) return x;
   }
   // What the harvest lists (staged) and what else it reads (seen), for removeUnseen: in a file
   // of the harvest's own, never in the inventory's, the staged rows' indexes made once they are
@@ -1359,7 +1355,7 @@ Result<void, StoreError> InventoryStore::applyHarvest(
     }
   }
   if (delta) {
-    auto restored = database_->execute("PRAGMA main.cache_size = -" + std::to_string(kCacheKiB));
+    auto restored = database_->setPageCacheKiB(store::kDefaultPageCacheKiB);
     if (applied && !restored) return restored;
   }
   return applied;

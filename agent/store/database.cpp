@@ -367,6 +367,23 @@ std::int64_t Database::pagesReadFromFile() const {
   return now;
 }
 
+Result<void, StoreError> Database::setPageCacheKiB(std::int64_t kib) {
+  // Negative: a size in KiB, not a count of pages (whose size differs from file to file).
+  return execute("PRAGMA main.cache_size = " + std::to_string(-kib));
+}
+
+Result<std::int64_t, StoreError> Database::pageCacheKiB() {
+  auto q = prepare("PRAGMA main.cache_size");
+  if (!q) return q.error();
+  if (auto row = q->step(); !row) return row.error();
+  const std::int64_t size = q->integer(0);
+  if (size < 0) return -size;
+  auto page = prepare("PRAGMA main.page_size");
+  if (!page) return page.error();
+  if (auto row = page->step(); !row) return row.error();
+  return size * page->integer(0) / 1024;
+}
+
 Result<Statement, StoreError> Database::prepare(std::string_view sql) {
   auto impl = std::make_unique<Statement::Impl>();
   impl->db = impl_->db;

@@ -74,6 +74,9 @@ class Statement {
   std::unique_ptr<Impl> impl_;
 };
 
+// A connection's page cache unless it sets another: SQLite's own default (cache_size -2000).
+inline constexpr std::int64_t kDefaultPageCacheKiB = 2000;
+
 class Database {
  public:
   // Whether the connection's writes to its file and its write-ahead log are metered to the
@@ -110,6 +113,12 @@ class Database {
   // Pages this connection has read from its files (not found in its own cache) since it was
   // opened: what a question costs beyond the CPU, for the tests that hold a hot path to it.
   std::int64_t pagesReadFromFile() const;
+
+  // The most this connection keeps of its main file's pages in memory, in KiB (SQLite's
+  // cache_size): kDefaultPageCacheKiB unless set. Made larger for a while by a part that reads
+  // and writes more pages than that over and over (a harvest), and given back after.
+  Result<void, StoreError> setPageCacheKiB(std::int64_t kib);
+  Result<std::int64_t, StoreError> pageCacheKiB();
 
   // For a connection whose writes the next harvest reads again from Exchange anyway (the
   // inventory, the mailbox directory): its commits return before they reach the disk
