@@ -658,6 +658,29 @@ TEST_F(Harvests, AFailedHarvestChangesNothing) {
   EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull) << "no harvest was recorded";
 }
 
+TEST_F(Harvests, TheDirectorysPageCacheIsLargerWhileAHarvestRunsAndGivenBackAfter) {
+  // A full harvest looks every mailbox up in the directory (and a first one writes each): in a
+  // larger cache while it runs; between harvests the connection keeps SQLite's default.
+  std::vector<std::int64_t> while_listing;
+  gateway_.onCall([&](const powershell::BridgeRequest& r) {
+    if (r.cmdlet == "Get-CASMailbox") {
+      auto kib = harvest_directory_->pageCacheKiB();
+      ASSERT_TRUE(kib.ok()) << kib.error().message;
+      while_listing.push_back(kib.value());
+    }
+  });
+  harvest(HarvestKind::kFull);
+  ASSERT_EQ(while_listing.size(), 1u);
+  EXPECT_GT(while_listing.front(), store::kDefaultPageCacheKiB);
+  EXPECT_EQ(harvest_directory_->pageCacheKiB().value(), store::kDefaultPageCacheKiB);
+
+  gateway_.failNextOf("Get-MobileDevice",
+                      {GatewayErrc::kOther, "The global catalog is unreachable", "", 0});
+  ASSERT_FALSE(harvester_->run(HarvestKind::kFull).ok());
+  EXPECT_EQ(harvest_directory_->pageCacheKiB().value(), store::kDefaultPageCacheKiB)
+      << "a failed harvest gives it back too";
+}
+
 TEST_F(Harvests, AFullHarvestListsMailboxesAndPartnershipsAtOnceWhenItMayCallTwice) {
   // Get-CASMailbox is held until Get-MobileDevice has been asked for (`wait` at most): read one
   // after the other, the partnerships would only be asked for once the mailboxes were read.
