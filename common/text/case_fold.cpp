@@ -1,5 +1,6 @@
 #include "common/text/case_fold.h"
 
+#include "common/text/ascii.h"
 #include "common/text/utf.h"
 
 namespace easgate::text {
@@ -95,15 +96,14 @@ std::string foldCase(std::string_view utf8) {
   std::string out(utf8);
   std::size_t pos = 0;
   for (; pos < out.size() && static_cast<unsigned char>(out[pos]) < 0x80; ++pos) {
-    if (out[pos] >= 'A' && out[pos] <= 'Z') out[pos] = static_cast<char>(out[pos] + 0x20);
+    out[pos] = lowerAsciiChar(out[pos]);
   }
   if (pos == out.size()) return out;
   out.resize(pos);
   while (pos < utf8.size()) {
     const auto byte = static_cast<unsigned char>(utf8[pos]);
     if (byte < 0x80) {
-      out.push_back(byte >= 'A' && byte <= 'Z' ? static_cast<char>(byte + 0x20)
-                                               : static_cast<char>(byte));
+      out.push_back(lowerAsciiChar(utf8[pos]));
       ++pos;
       continue;
     }
