@@ -18,6 +18,35 @@ Sha256 sha256(std::string_view bytes) {
   return digest;
 }
 
+struct Sha256Stream::Context {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Context() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256Stream::Sha256Stream() : context_(std::make_unique<Context>()) {
+  if (context_->ctx == nullptr || EVP_DigestInit_ex(context_->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");  // only if OpenSSL itself is broken
+  }
+}
+
+Sha256Stream::~Sha256Stream() = default;
+
+Sha256Stream& Sha256Stream::add(std::string_view bytes) {
+  if (EVP_DigestUpdate(context_->ctx, bytes.data(), bytes.size()) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  }
+  return *this;
+}
+
+Sha256 Sha256Stream::finish() {
+  Sha256 digest{};
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(context_->ctx, digest.data(), &size) != 1 || size != digest.size()) {
+    throw std::runtime_error("OpenSSL SHA-256 failed");
+  }
+  return digest;
+}
+
 std::string toHex(const Sha256& digest) {
   std::string out;
   text::appendHex(out, digest);

@@ -70,6 +70,20 @@ TEST_F(AuditLogTest, EachHashCoversTheOneBeforeAndEveryField) {
       << "SHA-256 as FIPS 180-2 gives it";
 }
 
+TEST(Sha256StreamTest, BytesGivenInPartsHashAsTheyWouldJoined) {
+  // FIPS 180-2's second example (56 bytes: the padding takes a second block), cut anywhere.
+  const std::string message = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  const std::string expected = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+  ASSERT_EQ(toHex(sha256(message)), expected);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{55}, message.size()}) {
+    Sha256Stream stream;
+    stream.add(std::string_view(message).substr(0, cut)).add(std::string_view(message).substr(cut));
+    EXPECT_EQ(toHex(stream.finish()), expected) << "cut at " << cut;
+  }
+  Sha256Stream nothing;
+  EXPECT_EQ(nothing.finish(), sha256("")) << "nothing added: the digest of no bytes";
+}
+
 TEST_F(AuditLogTest, TheStoreRefusesToChangeOrDeleteEntries) {
   auto update = db_->execute("UPDATE audit SET outcome = 'failed' WHERE sequence = 2");
   ASSERT_FALSE(update.ok());
