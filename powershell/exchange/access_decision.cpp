@@ -95,10 +95,10 @@ AccessDecision decideAccess(const AccessPolicy& policy, const DeviceFacts& devic
     return {"Allowed", "Individual", nullptr};
   }
   for (Characteristic c : kCharacteristicsInOrder) {
-    const std::string& value = c == Characteristic::kUserAgent     ? device.user_agent
-                               : c == Characteristic::kDeviceOS    ? device.device_os
-                               : c == Characteristic::kDeviceModel ? device.device_model
-                                                                   : device.device_type;
+    const std::string_view value = c == Characteristic::kUserAgent     ? device.user_agent
+                                   : c == Characteristic::kDeviceOS    ? device.device_os
+                                   : c == Characteristic::kDeviceModel ? device.device_model
+                                                                       : device.device_type;
     for (const auto& rule : policy.rules) {
       if (rule.characteristic == c && rule.query_string == value) {
         return {accessStateOf(rule.level), "DeviceRule", &rule};

@@ -55,12 +55,13 @@ struct AccessPolicy {
 };
 
 // The device's side: what it reports of itself, and its mailbox's lists.
+// Views of the device being decided, for the length of the call.
 struct DeviceFacts {
-  std::string device_id;
-  std::string user_agent;
-  std::string device_os;
-  std::string device_model;
-  std::string device_type;
+  std::string_view device_id;
+  std::string_view user_agent;
+  std::string_view device_os;
+  std::string_view device_model;
+  std::string_view device_type;
   const std::vector<std::string>* allowed_ids = nullptr;  // the mailbox's lists (may be null)
   const std::vector<std::string>* blocked_ids = nullptr;
 };
