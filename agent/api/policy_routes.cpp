@@ -183,8 +183,8 @@ HttpResponse ApiService::applyPolicy(Call& call) {
     for (const auto& a : plan->allows) {
       CommandRequest allow;
       allow.kind = CommandKind::kAllow;
-      allow.mailbox = a.device->mailbox;
-      allow.device_id = a.device->record.device_id;
+      allow.mailbox = std::string(a.device->mailbox);
+      allow.device_id = std::string(a.device->record.device_id);
       allow.requested_by = call.client;
       requests.push_back(std::move(allow));
       record.added.emplace_back(a.device->mailbox, a.device->record.device_id);

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/inventory/device_record.h"
@@ -12,6 +14,7 @@
 #include "agent/store/database.h"
 #include "common/json/json_writer.h"
 #include "common/result.h"
+#include "common/text/text_arena.h"
 #include "protocol/requests.h"
 
 // What a change of the organisation's DefaultAccessLevel would do, computed from the stored
@@ -22,35 +25,39 @@
 namespace easgate::agent::policy {
 
 // Of a partnership, what a plan decides with and shows: a plan over a whole organisation
-// holds one per partnership, so no more than that.
+// holds one per partnership, so no more than that, and its texts in an arena (the plan's
+// inputs'): views, 16 bytes each, where strings took 32 and most of them an allocation besides.
 struct PlanRecord {
-  std::string identity;
-  std::string mailbox_identity;
-  std::string device_id;
-  std::string device_type;
-  std::string device_model;
-  std::string device_os;
-  std::string device_user_agent;
-  std::string access_state;
-  std::string access_state_reason;
+  std::string_view identity;
+  std::string_view mailbox_identity;
+  std::string_view device_id;
+  std::string_view device_type;
+  std::string_view device_model;
+  std::string_view device_os;
+  std::string_view device_user_agent;
+  std::string_view access_state;
+  std::string_view access_state_reason;
 };
-PlanRecord planRecordOf(const DeviceRecord& record);
+// Its texts kept in `arena`: the partnership's own (identity, device ID, mailbox) each, those
+// that many partnerships share (type, model, OS, user agent, state, reason) once.
+PlanRecord planRecordOf(const DeviceRecord& record, text::TextArena& arena);
 
 // A partnership as the inventory holds it, with what the agent knows of its mailbox.
 struct PlanDevice {
   PlanRecord record;
-  std::string mailbox;  // how a command names the mailbox: its key, else its Identity
+  std::string_view mailbox;  // how a command names the mailbox: its key, else its Identity
   // The mailbox's lists as Exchange last gave them; null when the agent has not read them.
   const std::vector<std::string>* allowed = nullptr;
   const std::vector<std::string>* blocked = nullptr;
 };
 
+// Its texts are views into the plan's inputs and the names of states and reasons.
 struct PlannedChange {
-  const PlanRecord* device = nullptr;   // into the plan's inputs
-  std::string from_state, from_reason;  // as Exchange reports it now
-  std::string to_state, to_reason;      // as Exchange would decide it after the apply
-  std::string rule;                     // the deciding rule's name, for DeviceRule
-  bool grandfathered = false;           // kept in by adding it to its allowed list
+  const PlanRecord* device = nullptr;        // into the plan's inputs
+  std::string_view from_state, from_reason;  // as Exchange reports it now
+  std::string_view to_state, to_reason;      // as Exchange would decide it after the apply
+  std::string rule;                          // the deciding rule's name, for DeviceRule
+  bool grandfathered = false;                // kept in by adding it to its allowed list
 };
 
 // An `allow` the apply queues, before the default changes: of this partnership's device ID, on
@@ -74,13 +81,14 @@ struct Plan {
   std::vector<RuleChange> rule_changes;
   std::vector<std::string> warnings;  // what the prediction cannot know
   // Partnerships whose state changes, by mailbox Identity, DeviceType, DeviceOS and new state.
-  std::map<std::string, std::int64_t> by_mailbox, by_device_type, by_device_os, by_new_state;
+  using Counts = std::map<std::string, std::int64_t, std::less<>>;
+  Counts by_mailbox, by_device_type, by_device_os, by_new_state;
   std::int64_t partnerships = 0;  // considered in all
   std::string digest;             // SHA-256 of what the plan would do: equal digests, equal applies
 };
 
 // What a plan is made from, read from the inventory and the mailbox directory. The devices
-// point into `lists`, which stays in place when the inputs move.
+// point into `lists` and `texts`, which stay in place when the inputs move.
 struct PlanInputs {
   struct Lists {
     std::vector<std::string> allowed, blocked;
@@ -88,6 +96,7 @@ struct PlanInputs {
   OrganisationPolicy policy;
   std::int64_t policy_harvested_ms = 0;
   std::map<std::string, Lists> lists;  // by mailbox key
+  text::TextArena texts;
   std::vector<PlanDevice> devices;
 };
 // nullopt policy (no full harvest has read it yet) is an error for the caller to explain.
