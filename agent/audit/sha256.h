@@ -31,6 +31,7 @@ class Sha256Stream {
   struct Context;
   std::unique_ptr<Context> context_;
 };
+
 std::string toHex(const Sha256& digest);
 // 64 hex digits (either case) back into a digest; nullopt for anything else.
 std::optional<Sha256> sha256FromHex(std::string_view hex);
