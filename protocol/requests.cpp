@@ -52,6 +52,15 @@ Result<std::string, ApiError> stringMember(const JsonValue& doc, std::string_vie
   return *v->asString();
 }
 
+// A page's cursor parameter, decoded (what nextCursor held).
+Result<std::string, ApiError> cursorParameter(const std::string& name, const std::string& value) {
+  auto position = value.size() <= 4096 ? decodeCursor(value) : std::nullopt;
+  if (!position) {
+    return invalidField(name, "the cursor is not one this agent gave (use nextCursor as is)");
+  }
+  return std::move(*position);
+}
+
 Result<std::int64_t, ApiError> integerParameter(const std::string& name, const std::string& text,
                                                 std::int64_t min, std::int64_t max) {
   std::int64_t value = 0;
@@ -208,9 +217,19 @@ Result<DeviceAccessRuleBody, ApiError> ruleMembers(const JsonValue& doc, const s
 }
 
 Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body) {
-  auto doc = parseObject(body, {"defaultAccessLevel", "grandfather", "rules", "removeRules"});
+  auto doc =
+      parseObject(body, {"defaultAccessLevel", "grandfather", "rules", "removeRules", "limit"});
   if (!doc) return doc.error();
   PolicyPlanRequest r;
+  if (const JsonValue* limit = doc->find("limit"); limit && !limit->isNull()) {
+    auto n = limit->asInt();
+    if (!n || *n < 1 || *n > static_cast<std::int64_t>(kMaxPageSize)) {
+      return invalidField("limit", "limit is a whole number from 1 to " +
+                                       std::to_string(kMaxPageSize) +
+                                       ": how many changes the answer lists");
+    }
+    r.limit = static_cast<std::size_t>(*n);
+  }
   auto level = stringMember(doc.value(), "defaultAccessLevel");
   if (!level) return level.error();
   if (level->empty()) {
@@ -423,11 +442,9 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       if (!v) return v.error();
       q.limit = static_cast<std::size_t>(v.value());
     } else if (name == "cursor") {
-      auto position = value.size() <= 4096 ? decodeCursor(value) : std::nullopt;
-      if (!position) {
-        return invalidField(name, "the cursor is not one this agent gave (use nextCursor as is)");
-      }
-      q.cursor = std::move(*position);
+      auto position = cursorParameter(name, value);
+      if (!position) return position.error();
+      q.cursor = std::move(position).value();
     } else {
       return unknownParameter(name);
     }
@@ -452,6 +469,26 @@ Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
       auto v = integerParameter(name, value, 0, kMaxWaitSeconds);
       if (!v) return v.error();
       q.wait_seconds = static_cast<int>(v.value());
+    } else {
+      return unknownParameter(name);
+    }
+  }
+  return q;
+}
+
+Result<PlanChangesQuery, ApiError> parsePlanChangesQuery(const QueryParameters& query) {
+  PlanChangesQuery q;
+  std::set<std::string> given;
+  for (const auto& [name, value] : query) {
+    if (!given.insert(name).second) return repeatedParameter(name);
+    if (name == "limit") {
+      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      if (!v) return v.error();
+      q.limit = static_cast<std::size_t>(v.value());
+    } else if (name == "cursor") {
+      auto position = cursorParameter(name, value);
+      if (!position) return position.error();
+      q.cursor = std::move(position).value();
     } else {
       return unknownParameter(name);
     }

@@ -68,6 +68,9 @@ struct PolicyPlanRequest {
   std::vector<std::string> partnerships;  // kListed
   std::vector<DeviceAccessRuleBody> rules;
   std::vector<std::string> remove_rules;  // by name, "<QueryString> (<Characteristic>)"
+  // How many of its changes the answer lists, in partnership order; the rest a page at a time
+  // (GET /v1/policy/plans/{id}/changes).
+  std::size_t limit = kDefaultPageSize;
 };
 Result<PolicyPlanRequest, ApiError> parsePolicyPlanRequest(std::string_view body);
 
@@ -105,6 +108,13 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
 // and decoded back only from what the agent could have given (else nullopt).
 std::string encodeCursor(std::string_view position);
 std::optional<std::string> decodeCursor(std::string_view cursor);
+
+// GET /v1/policy/plans/{id}/changes: a plan's changes after `cursor` (nextCursor), `limit` of them.
+struct PlanChangesQuery {
+  std::size_t limit = kDefaultPageSize;
+  std::string cursor;  // decoded: the partnership key the page starts after; empty: the first
+};
+Result<PlanChangesQuery, ApiError> parsePlanChangesQuery(const QueryParameters& query);
 
 // GET /v1/events.
 struct EventsQuery {

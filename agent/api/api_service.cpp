@@ -73,6 +73,7 @@ const std::vector<ApiService::Route>& ApiService::routes() {
       {"GET", "/metrics", Role::kReader, &ApiService::metrics},
       {"GET", "/v1/policy", Role::kReader, &ApiService::getPolicy},
       {"POST", "/v1/policy/plan", Role::kOperator, &ApiService::planPolicy},
+      {"GET", "/v1/policy/plans/{}/changes", Role::kOperator, &ApiService::planChanges},
       {"POST", "/v1/policy/apply", Role::kAdmin, &ApiService::applyPolicy},
       {"POST", "/v1/policy/rollback", Role::kAdmin, &ApiService::rollbackPolicy},
       {"GET", "/v1/policy/rules", Role::kReader, &ApiService::policyRules},

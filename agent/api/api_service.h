@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@
 // The /v1 protocol (protocol/openapi.json) on top of the agent: routes each request, checks the
 // client's role and rate, validates it with protocol/, and answers from the store or the
 // command journal. It knows nothing of the HTTP library.
+namespace easgate::agent::policy {
+struct Plan;
+}  // namespace easgate::agent::policy
+
 namespace easgate::agent::api {
 
 struct ApiOptions {
@@ -123,6 +128,7 @@ class ApiService {
   transport::HttpResponse statusPage(Call& call);
   transport::HttpResponse getPolicy(Call& call);
   transport::HttpResponse planPolicy(Call& call);
+  transport::HttpResponse planChanges(Call& call);
   transport::HttpResponse applyPolicy(Call& call);
   transport::HttpResponse rollbackPolicy(Call& call);
   transport::HttpResponse policyRules(Call& call);
@@ -168,6 +174,12 @@ class ApiService {
   };
   std::mutex plans_mutex_;
   std::deque<StoredPlan> plans_;
+  std::optional<StoredPlan> storedPlan(const std::string& id);
+  // The stored plan made again from the inventory as it is now, handed to `answer`; a 409
+  // (stale-plan) instead when it would no longer do the same.
+  transport::HttpResponse withPlanAgain(
+      const StoredPlan& stored,
+      const std::function<transport::HttpResponse(const policy::Plan&)>& answer);
 
   class EventsWait;  // a long-poll on the event feed
   LongPolls long_polls_;

@@ -141,7 +141,70 @@ HttpResponse ApiService::planPolicy(Call& call) {
     w.string(utc::formatUnixMs(stored.created_ms));
     w.key("policyHarvestedAt");
     w.string(utc::formatUnixMs(inputs.value()->policy_harvested_ms));
-    policy::writePlanMembers(w, plan.value());
+    policy::writePlanMembers(w, plan.value(), policy::planPage(plan.value(), "", target->limit));
+    w.endObject();
+    return jsonResponse(200, std::move(out));
+  });
+}
+
+std::optional<ApiService::StoredPlan> ApiService::storedPlan(const std::string& id) {
+  std::lock_guard lock(plans_mutex_);
+  for (const auto& p : plans_) {
+    if (p.id == id) return p;
+  }
+  return std::nullopt;
+}
+
+HttpResponse ApiService::withPlanAgain(
+    const StoredPlan& stored, const std::function<HttpResponse(const policy::Plan&)>& answer) {
+  return withReader([&](ReaderConnection& c) -> HttpResponse {
+    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
+    if (!inputs) return storeFailure(inputs.error());
+    if (!inputs.value()) return notHarvestedYet();
+    auto plan = policy::makePlan(inputs.value()->policy, stored.target, inputs.value()->devices);
+    if (!plan || plan->digest != stored.digest) {
+      return errorResponse({409, "stale-plan",
+                            "the inventory or the organisation's policy changed since plan " +
+                                stored.id +
+                                " was made, in a way that changes it: make a new "
+                                "plan and review it",
+                            "planId"});
+    }
+    return answer(plan.value());
+  });
+}
+
+namespace {
+
+protocol::ApiError noSuchPlan(const std::string& id, std::string field) {
+  return {404, "not-found",
+          "no plan " + id +
+              " (plans are kept in memory, the last 32, until the agent restarts): make a new "
+              "one with POST /v1/policy/plan",
+          std::move(field)};
+}
+
+}  // namespace
+
+HttpResponse ApiService::planChanges(Call& call) {
+  const std::string& id = call.params[0];
+  if (!protocol::isPlanId(id)) {
+    return errorResponse(protocol::badRequest(
+        "invalid-field", "a plan's id is \"plan-\" and 16 hex digits, as the plan gave it", "id"));
+  }
+  auto query = protocol::parsePlanChangesQuery(call.query);
+  if (!query) return errorResponse(query.error());
+  auto stored = storedPlan(id);
+  if (!stored) return errorResponse(noSuchPlan(id, "id"));
+  // The plan again, from the inventory as it is now: a page of it only while it would do the
+  // same as the plan reviewed.
+  return withPlanAgain(*stored, [&](const policy::Plan& plan) {
+    std::string out;
+    json::JsonWriter w(out);
+    w.beginObject();
+    w.key("planId");
+    w.string(stored->id);
+    policy::writePlanPageMembers(w, plan, policy::planPage(plan, query->cursor, query->limit));
     w.endObject();
     return jsonResponse(200, std::move(out));
   });
@@ -150,37 +213,13 @@ HttpResponse ApiService::planPolicy(Call& call) {
 HttpResponse ApiService::applyPolicy(Call& call) {
   auto id = protocol::parsePolicyApplyRequest(call.request.body);
   if (!id) return errorResponse(id.error());
-  std::optional<StoredPlan> stored;
-  {
-    std::lock_guard lock(plans_mutex_);
-    for (const auto& p : plans_) {
-      if (p.id == id.value()) stored = p;
-    }
-  }
-  if (!stored) {
-    return errorResponse({404, "not-found",
-                          "no plan " + id.value() +
-                              " (plans are kept in memory, the last 32, until the agent "
-                              "restarts): make a new one with POST /v1/policy/plan",
-                          "planId"});
-  }
+  std::optional<StoredPlan> stored = storedPlan(id.value());
+  if (!stored) return errorResponse(noSuchPlan(id.value(), "planId"));
   // The plan again, from the inventory as it is now: applied only if it would do the same.
-  return withReader([&](ReaderConnection& c) -> HttpResponse {
-    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
-    if (!inputs) return storeFailure(inputs.error());
-    if (!inputs.value()) return notHarvestedYet();
-    auto plan = policy::makePlan(inputs.value()->policy, stored->target, inputs.value()->devices);
-    if (!plan || plan->digest != stored->digest) {
-      return errorResponse({409, "stale-plan",
-                            "the inventory or the organisation's policy changed since plan " +
-                                stored->id +
-                                " was made, in a way that changes it: make a new "
-                                "plan and review it",
-                            "planId"});
-    }
+  return withPlanAgain(*stored, [&](const policy::Plan& plan) -> HttpResponse {
     std::vector<CommandRequest> requests;
     policy::PolicyApply record;
-    for (const auto& a : plan->allows) {
+    for (const auto& a : plan.allows) {
       CommandRequest allow;
       allow.kind = CommandKind::kAllow;
       allow.mailbox = std::string(a.device->mailbox);
@@ -189,7 +228,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
       requests.push_back(std::move(allow));
       record.added.emplace_back(a.device->mailbox, a.device->record.device_id);
     }
-    for (const auto& change : plan->rule_changes) {
+    for (const auto& change : plan.rule_changes) {
       namespace exchange = powershell::exchange;
       const std::string characteristic(exchange::characteristicName(change.rule.characteristic));
       const std::string level(exchange::accessLevelName(change.rule.level));
@@ -207,15 +246,15 @@ HttpResponse ApiService::applyPolicy(Call& call) {
     }
     CommandRequest level;
     level.kind = CommandKind::kSetDefaultAccessLevel;
-    level.access_level = std::string(powershell::exchange::accessLevelName(plan->level));
+    level.access_level = std::string(powershell::exchange::accessLevelName(plan.level));
     level.requested_by = call.client;
     requests.push_back(std::move(level));
     if (auto refused = normalizeEach(requests)) return journalRefusal(*refused);
     record.plan = stored->id;
     record.at_ms = clock_.nowMs();
     record.requested_by = call.client;
-    record.previous_level = std::string(powershell::exchange::accessLevelName(plan->current_level));
-    record.level = std::string(powershell::exchange::accessLevelName(plan->level));
+    record.previous_level = std::string(powershell::exchange::accessLevelName(plan.current_level));
+    record.level = std::string(powershell::exchange::accessLevelName(plan.level));
     auto journaled = journal_.submitSequence(
         std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
         [&](store::Database& db, const std::vector<CommandRecord>& commands) {

@@ -212,7 +212,13 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
       change.to_reason = decided.reason;
       if (decided.rule) change.rule = decided.rule->name();
     }
-    if (change.to_state == change.from_state && change.to_reason == change.from_reason) continue;
+    // A grandfathered device is listed even when Exchange shows it so already (allowed
+    // individually, by a list the harvest read before it was taken off): its allow is a change,
+    // and each allow is listed with its partnership's change.
+    if (!change.grandfathered && change.to_state == change.from_state &&
+        change.to_reason == change.from_reason) {
+      continue;
+    }
     if (change.to_state != change.from_state) {
       count(plan.by_mailbox, r.mailbox_identity);
       count(plan.by_device_type, orUnknown(r.device_type));
@@ -256,30 +262,31 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
   return plan;
 }
 
-void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
-  w.key("currentDefaultAccessLevel");
-  w.string(exchange::accessLevelName(plan.current_level));
-  w.key("defaultAccessLevel");
-  w.string(exchange::accessLevelName(plan.level));
-  w.key("partnerships");
-  w.number(plan.partnerships);
-  w.key("counts");
-  w.beginObject();
-  for (auto [name, counts] :
-       {std::pair{"byMailbox", &plan.by_mailbox}, std::pair{"byDeviceType", &plan.by_device_type},
-        std::pair{"byDeviceOS", &plan.by_device_os}, std::pair{"byNewState", &plan.by_new_state}}) {
-    w.key(name);
-    w.beginObject();
-    for (const auto& [k, n] : *counts) {
-      w.key(k);
-      w.number(n);
-    }
-    w.endObject();
+PlanPage planPage(const Plan& plan, std::string_view after, std::size_t limit) {
+  PlanPage page;
+  if (!after.empty()) {
+    // The changes are in key order: the page starts at the first after `after`.
+    page.begin =
+        static_cast<std::size_t>(std::upper_bound(plan.changes.begin(), plan.changes.end(), after,
+                                                  [](std::string_view key, const PlannedChange& c) {
+                                                    return key < partnershipKey(c.device->identity);
+                                                  }) -
+                                 plan.changes.begin());
   }
-  w.endObject();
+  page.end = page.begin + std::min(limit, plan.changes.size() - page.begin);
+  if (page.end < plan.changes.size() && page.end > page.begin) {
+    page.next_after = partnershipKey(plan.changes[page.end - 1].device->identity);
+  }
+  return page;
+}
+
+namespace {
+
+void writeChanges(json::JsonWriter& w, const Plan& plan, const PlanPage& page) {
   w.key("changes");
   w.beginArray();
-  for (const auto& c : plan.changes) {
+  for (std::size_t i = page.begin; i < page.end; ++i) {
+    const PlannedChange& c = plan.changes[i];
     w.beginObject();
     w.key("identity");
     w.string(c.device->identity);
@@ -314,6 +321,73 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
     w.endObject();
   }
   w.endArray();
+}
+
+// The allows an apply queues for the grandfathered changes of the page, inside "commands".
+void writeAllows(json::JsonWriter& w, const Plan& plan, const PlanPage& page) {
+  for (std::size_t i = page.begin; i < page.end; ++i) {
+    const PlannedChange& c = plan.changes[i];
+    if (!c.grandfathered) continue;
+    w.beginObject();
+    w.key("kind");
+    w.string("allow");
+    w.key("mailbox");
+    w.string(c.mailbox);
+    w.key("deviceId");
+    w.string(c.device->device_id);
+    w.key("partnership");
+    w.string(c.device->identity);
+    w.endObject();
+  }
+}
+
+void writeNextCursor(json::JsonWriter& w, const PlanPage& page) {
+  w.key("nextCursor");
+  if (page.next_after.empty()) {
+    w.null();
+  } else {
+    w.string(protocol::encodeCursor(page.next_after));
+  }
+}
+
+}  // namespace
+
+void writePlanPageMembers(json::JsonWriter& w, const Plan& plan, const PlanPage& page) {
+  writeChanges(w, plan, page);
+  w.key("commands");
+  w.beginArray();
+  writeAllows(w, plan, page);
+  w.endArray();
+  writeNextCursor(w, page);
+}
+
+void writePlanMembers(json::JsonWriter& w, const Plan& plan, const PlanPage& page) {
+  w.key("currentDefaultAccessLevel");
+  w.string(exchange::accessLevelName(plan.current_level));
+  w.key("defaultAccessLevel");
+  w.string(exchange::accessLevelName(plan.level));
+  w.key("partnerships");
+  w.number(plan.partnerships);
+  w.key("counts");
+  w.beginObject();
+  for (auto [name, counts] :
+       {std::pair{"byMailbox", &plan.by_mailbox}, std::pair{"byDeviceType", &plan.by_device_type},
+        std::pair{"byDeviceOS", &plan.by_device_os}, std::pair{"byNewState", &plan.by_new_state}}) {
+    w.key(name);
+    w.beginObject();
+    for (const auto& [k, n] : *counts) {
+      w.key(k);
+      w.number(n);
+    }
+    w.endObject();
+  }
+  w.endObject();
+  writeChanges(w, plan, page);
+  w.key("changesTotal");
+  w.number(static_cast<std::int64_t>(plan.changes.size()));
+  w.key("allowsTotal");
+  w.number(static_cast<std::int64_t>(plan.allows.size()));
+  writeNextCursor(w, page);
   w.key("ruleChanges");
   w.beginArray();
   for (const auto& r : plan.rule_changes) {
@@ -333,20 +407,10 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan) {
     w.endObject();
   }
   w.endArray();
+  // In the order an apply queues them: the allows (of this page's changes), the rules, the default.
   w.key("commands");
   w.beginArray();
-  for (const auto& a : plan.allows) {
-    w.beginObject();
-    w.key("kind");
-    w.string("allow");
-    w.key("mailbox");
-    w.string(a.device->mailbox);
-    w.key("deviceId");
-    w.string(a.device->record.device_id);
-    w.key("partnership");
-    w.string(a.device->record.identity);
-    w.endObject();
-  }
+  writeAllows(w, plan, page);
   for (const auto& r : plan.rule_changes) {
     w.beginObject();
     w.key("kind");

@@ -54,6 +54,7 @@ struct PlanDevice {
 // Its texts are views into the plan's inputs and the names of states and reasons.
 struct PlannedChange {
   const PlanRecord* device = nullptr;        // into the plan's inputs
+  std::string_view mailbox;                  // as its allow names it (PlanDevice::mailbox)
   std::string_view from_state, from_reason;  // as Exchange reports it now
   std::string_view to_state, to_reason;      // as Exchange would decide it after the apply
   std::string rule;                          // the deciding rule's name, for DeviceRule
@@ -76,7 +77,8 @@ struct RuleChange {
 struct Plan {
   powershell::exchange::AccessLevel current_level = powershell::exchange::AccessLevel::kAllow;
   powershell::exchange::AccessLevel level = powershell::exchange::AccessLevel::kQuarantine;
-  std::vector<PlannedChange> changes;  // partnerships whose state or reason changes
+  // Partnerships whose state or reason changes, in key order (partnershipKey of the Identity).
+  std::vector<PlannedChange> changes;
   std::vector<PlannedAllow> allows;
   std::vector<RuleChange> rule_changes;
   std::vector<std::string> warnings;  // what the prediction cannot know
@@ -114,8 +116,21 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
                                  const protocol::PolicyPlanRequest& target,
                                  const std::vector<PlanDevice>& devices);
 
-// The plan as POST /v1/policy/plan answers it (members after "id" and "createdAt").
-// `w` is inside the answer's object.
-void writePlanMembers(json::JsonWriter& w, const Plan& plan);
+// Which of a plan's changes an answer lists: those of the partnerships after `after` (a
+// partnership key; empty: from the first), at most `limit`. A plan over a whole organisation
+// may change every partnership of it: its answer lists a page, the rest a page at a time.
+struct PlanPage {
+  std::size_t begin = 0, end = 0;  // into Plan::changes
+  std::string next_after;          // the key the next page starts after; empty after the last
+};
+PlanPage planPage(const Plan& plan, std::string_view after, std::size_t limit);
+
+// The plan as POST /v1/policy/plan answers it (members after "id" and "createdAt"), its changes
+// and the allows of the grandfathered among them as far as `page` goes. `w` is inside the
+// answer's object.
+void writePlanMembers(json::JsonWriter& w, const Plan& plan, const PlanPage& page);
+// A page of its changes as GET /v1/policy/plans/{id}/changes answers it: "changes", the allows
+// of the grandfathered among them ("commands") and "nextCursor".
+void writePlanPageMembers(json::JsonWriter& w, const Plan& plan, const PlanPage& page);
 
 }  // namespace easgate::agent::policy

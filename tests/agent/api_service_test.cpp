@@ -965,6 +965,85 @@ TEST_F(PolicyApi, AStalePlanIsNotAppliedAndAFailedAllowStopsTheDefault) {
   EXPECT_NE(q->text(1).find("not sent"), std::string::npos) << q->text(1);
 }
 
+TEST_F(PolicyApi, APlansChangesComeAPageAtATimeWhileThePlanStandsAndAStalePlanHasNone) {
+  // The whole plan in one answer, to compare the pages with.
+  json::JsonValue whole = plan(R"({"defaultAccessLevel":"Quarantine","limit":1000})");
+  const auto& all_changes = *whole.find("changes")->asArray();
+  ASSERT_GT(all_changes.size(), 10u);
+  EXPECT_EQ(*whole.find("changesTotal")->asInt(), static_cast<std::int64_t>(all_changes.size()));
+  EXPECT_TRUE(whole.find("nextCursor")->isNull()) << "all of it in one page";
+  const std::int64_t allows = *whole.find("allowsTotal")->asInt();
+  EXPECT_EQ(allows, by_default_ + by_rule_) << "every Allowed device not on its list";
+
+  // The same plan in pages of 3: its first with the plan, the rest from the plan's id.
+  json::JsonValue first = plan(R"({"defaultAccessLevel":"Quarantine","limit":3})");
+  EXPECT_EQ(text(first, "digest"), text(whole, "digest"));
+  EXPECT_EQ(*first.find("changesTotal")->asInt(), static_cast<std::int64_t>(all_changes.size()));
+  EXPECT_EQ(*first.find("allowsTotal")->asInt(), allows);
+  const std::string id = text(first, "id");
+  std::vector<std::string> identities;
+  std::size_t allow_commands = 0;
+  auto take = [&](const json::JsonValue& page) {
+    for (const auto& c : *page.find("changes")->asArray())
+      identities.push_back(text(c, "identity"));
+    for (const auto& c : *page.find("commands")->asArray()) {
+      if (text(c, "kind") == "allow") ++allow_commands;
+    }
+  };
+  take(first);
+  ASSERT_EQ(identities.size(), 3u);
+  EXPECT_EQ(text(first.find("commands")->asArray()->back(), "kind"), "set-default-access-level")
+      << "the default still last";
+  auto nextCursor = [](const json::JsonValue& page) -> std::optional<std::string> {
+    const json::JsonValue* c = page.find("nextCursor");
+    return c && c->asString() ? std::optional(*c->asString()) : std::nullopt;
+  };
+  int pages = 1;
+  for (auto cursor = nextCursor(first); cursor; ++pages) {
+    ASSERT_LT(pages, 100) << "the pages end";
+    HttpResponse r = call(
+        operator_, "GET",
+        "/v1/policy/plans/" + id + "/changes?limit=3&cursor=" + protocol::percentEncode(*cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json::JsonValue page = parse(r);
+    EXPECT_EQ(text(page, "planId"), id);
+    EXPECT_LE(page.find("changes")->asArray()->size(), 3u);
+    take(page);
+    cursor = nextCursor(page);
+  }
+  ASSERT_EQ(identities.size(), all_changes.size());
+  for (std::size_t i = 0; i < identities.size(); ++i) {
+    EXPECT_EQ(identities[i], text(all_changes[i], "identity")) << "change " << i << ", in order";
+  }
+  EXPECT_EQ(allow_commands, static_cast<std::size_t>(allows))
+      << "each allow comes with its partnership's page";
+
+  // Refused: what is not a page of a plan this agent made.
+  EXPECT_EQ(call(operator_, "GET", "/v1/policy/plans/" + id + "/changes?cursor=xyz").status, 400);
+  EXPECT_EQ(call(operator_, "GET", "/v1/policy/plans/" + id + "/changes?limit=0").status, 400);
+  EXPECT_EQ(call(operator_, "GET", "/v1/policy/plans/plan-x/changes").status, 400);
+  EXPECT_EQ(call(operator_, "GET", "/v1/policy/plans/plan-0123456789abcdef/changes").status, 404);
+  EXPECT_EQ(call(reader_, "GET", "/v1/policy/plans/" + id + "/changes").status, 403);
+  EXPECT_EQ(call(operator_, "POST", "/v1/policy/plan",
+                 R"({"defaultAccessLevel":"Quarantine","limit":1001})")
+                .status,
+            400);
+
+  // A device of the plan is blocked meanwhile: the plan would now do otherwise, and its pages
+  // are refused as its apply would be.
+  auto& org = gateway_.organisation();
+  auto& boxes = const_cast<std::vector<sim::SimMailbox>&>(org.mailboxes());
+  ASSERT_TRUE(
+      org.changeLists(
+             boxes[3], std::nullopt,
+             sim::Organisation::ListChange{std::nullopt, {boxes[3].devices[0].device_id}, {}}, 2)
+          .ok());
+  ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
+  HttpResponse stale = call(operator_, "GET", "/v1/policy/plans/" + id + "/changes");
+  EXPECT_EQ(stale.status, 409) << stale.body;
+  EXPECT_NE(stale.body.find("stale-plan"), std::string::npos) << stale.body;
+}
+
 TEST_F(PolicyApi, RulesAndQuarantineRecipientsChangeThroughCommands) {
   auto& org = gateway_.organisation();
   const sim::PartnershipFacts target = org.mailboxes()[4].devices[0];

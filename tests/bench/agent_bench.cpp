@@ -232,7 +232,8 @@ int runBench(int argc, char** argv) {
     std::string answer;
     json::JsonWriter w(answer);
     w.beginObject();
-    agent::policy::writePlanMembers(w, plan.value());
+    agent::policy::writePlanMembers(w, plan.value(),
+                                    agent::policy::planPage(plan.value(), "", target.limit));
     w.endObject();
     std::printf(
         "policy plan over %lld partnerships: %zu changes, %zu allows, %.2f s, answer %.1f MB; "
