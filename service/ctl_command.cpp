@@ -113,6 +113,10 @@ Request policyRequest(const std::string& action, const CtlOptions& o) {
       for (const auto& name : o.plan_remove_rules) w.string(name);
       w.endArray();
     }
+    if (o.limit > 0) {
+      w.key("limit");
+      w.number(o.limit);
+    }
   } else if (action == "apply") {
     w.key("planId");
     w.string(o.plan_id);
@@ -275,7 +279,8 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
                   "Makes a retried command safe: a repeat returns the first command");
   ctl->add_option("-o,--output", o.output, "table, json or csv (default: table on a terminal)")
       ->transform(CLI::IsMember({"table", "json", "csv"}, CLI::ignore_case));
-  ctl->add_flag("--all", o.all, "Every page (devices, events, audit), not just the first");
+  ctl->add_flag("--all", o.all,
+                "Every page (devices, events, audit, a policy plan's changes), not just the first");
   ctl->add_option("--wait", o.change_wait_seconds,
                   "After a change (allow, wipe, policy apply, ...): wait up to this many seconds "
                   "for its commands to finish; exit 6 if one failed");
@@ -335,8 +340,9 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
       "roll back");
   policy->require_subcommand(1);
   policy->footer(
-      "A plan changes nothing: it lists every device whose access would change and the\n"
-      "commands applying it would queue. Apply it by its id (admin); roll back with one command.\n"
+      "A plan changes nothing: it lists the devices whose access would change (the first\n"
+      "--limit of them; --all for every one) and the commands applying it would queue. Apply it\n"
+      "by its id (admin); roll back with one command.\n"
       "Example:\n"
       "  easgate ctl policy plan Quarantine --grandfather allowed\n"
       "  easgate ctl policy apply plan-1f0c3a9e5b7d2c41\n"
@@ -361,6 +367,8 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   plan->add_option("--remove-rule", o.plan_remove_rules,
                    "A rule to remove, by its name '<QueryString> (<Characteristic>)' (repeatable)");
+  plan->add_option("--limit", o.limit,
+                   "Changes listed (1-1000; default 100); with --all, changes per page");
   policy->add_subcommand("apply", "Apply a plan (admin)")
       ->add_option("plan-id", o.plan_id, "The plan's id")
       ->required();
@@ -528,6 +536,75 @@ std::optional<Request> nextPage(const std::string& name, const std::string& acti
   return requestFor(name, action, next);
 }
 
+// `policy plan --all`: the plan's answer with every page of its changes joined in (from GET
+// /v1/policy/plans/{id}/changes), and each page's allows among its commands, before the rules and
+// the default. nullopt, said on stderr, when a page does not come.
+std::optional<std::string> wholePlan(protocol::ApiClient& client, const CtlOptions& o,
+                                     const std::string& answer_text, int& exit_code) {
+  auto answer = json::parseJson(answer_text);
+  const json::JsonValue* id = answer ? answer->find("id") : nullptr;
+  if (!answer || !answer->asObject() || !id || !id->asString()) return answer_text;
+  json::JsonArray changes, allows, others;
+  auto take = [&](const json::JsonValue& page) {
+    if (const json::JsonArray* c =
+            page.find("changes") ? page.find("changes")->asArray() : nullptr) {
+      changes.insert(changes.end(), c->begin(), c->end());
+    }
+    if (const json::JsonArray* c =
+            page.find("commands") ? page.find("commands")->asArray() : nullptr) {
+      for (const auto& command : *c) {
+        const json::JsonValue* kind = command.find("kind");
+        const bool allow = kind && kind->asString() && *kind->asString() == "allow";
+        (allow ? allows : others).push_back(command);
+      }
+    }
+  };
+  take(*answer);
+  const json::JsonValue* cursor = answer->find("nextCursor");
+  std::optional<std::string> next =
+      cursor && cursor->asString() ? std::optional(*cursor->asString()) : std::nullopt;
+  while (next) {
+    std::string path =
+        "/v1/policy/plans/" + *id->asString() + "/changes?cursor=" + protocol::percentEncode(*next);
+    if (o.limit > 0) path += "&limit=" + std::to_string(o.limit);
+    auto response = client.send("GET", path, "", {});
+    if (!response) {
+      std::cerr << "easgate ctl: no answer from " << o.client.base_url << ": " << response.error()
+                << "\n";
+      exit_code = kExitUnreachable;
+      return std::nullopt;
+    }
+    if (response->status >= 400) {
+      std::cerr << "easgate ctl: " << response->status << ": " << response->body << "\n";
+      exit_code = kExitRefused;
+      return std::nullopt;
+    }
+    auto page = json::parseJson(response->body);
+    if (!page) {
+      std::cerr << "easgate ctl: a page of the plan is no JSON\n";
+      exit_code = kExitRefused;
+      return std::nullopt;
+    }
+    take(*page);
+    cursor = page->find("nextCursor");
+    next = cursor && cursor->asString() ? std::optional(*cursor->asString()) : std::nullopt;
+  }
+  allows.insert(allows.end(), others.begin(), others.end());
+  json::JsonObject whole;
+  for (const auto& [key, value] : *answer->asObject()) {
+    if (key == "changes") {
+      whole.emplace_back(key, json::JsonValue(std::move(changes)));
+    } else if (key == "commands") {
+      whole.emplace_back(key, json::JsonValue(std::move(allows)));
+    } else if (key == "nextCursor") {
+      whole.emplace_back(key, json::JsonValue());
+    } else {
+      whole.emplace_back(key, value);
+    }
+  }
+  return jsonText(json::JsonValue(std::move(whole)));
+}
+
 // The commands a change queued: a Command's id, or each of a CommandSequence's.
 std::vector<std::int64_t> commandIds(const json::JsonValue& answer) {
   std::vector<std::int64_t> ids;
@@ -641,6 +718,13 @@ int runCtlCommand(CLI::App& ctl, const CtlOptions& o) {
       if (auto answer = json::parseJson(response->body); answer && !commandIds(*answer).empty()) {
         return waitForCommands(*client.value(), name, *answer, format, give_up);
       }
+    }
+    if (o.all && name == "policy" && action == "plan") {
+      int exit_code = kExitOk;
+      auto whole = wholePlan(*client.value(), o, response->body, exit_code);
+      if (!whole) return exit_code;
+      printAnswer(name, *whole, format);
+      return kExitOk;
     }
     if (o.all && request.method == "GET") {
       auto answer = json::parseJson(response->body);

@@ -16,7 +16,7 @@ struct CtlOptions {
   protocol::ClientOptions client;
   std::string idempotency_key;
   std::string output;  // table, json or csv; empty: a table on a terminal, JSON otherwise
-  bool all = false;    // every page of devices, events or audit entries
+  bool all = false;    // every page of devices, events, audit entries or a plan's changes
   double change_wait_seconds = 0;  // after a change: wait this long for its commands
   // Arguments of the subcommand chosen.
   std::string mailbox;

@@ -157,6 +157,18 @@ TEST_F(RunProcess, TheFirstPolicyIsPlannedAppliedAndRolledBack) {
   CliRun none = run(admin + "policy plan quarantine --grandfather none");
   ASSERT_EQ(none.exit_code, 0) << none.err;
   EXPECT_EQ(count(none.out, "\"to\":{\"accessState\":\"Quarantined\""), 40) << none.out;
+  // A page of the plan, and the whole of it read page by page into one answer.
+  CliRun page = run(admin + "policy plan quarantine --grandfather none --limit 7");
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_EQ(count(page.out, "\"to\":{\"accessState\":\"Quarantined\""), 7) << page.out;
+  EXPECT_NE(page.out.find("\"changesTotal\":40"), std::string::npos) << page.out;
+  CliRun whole = run(admin + "policy plan quarantine --grandfather none --limit 7 --all");
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  auto joined = json::parseJson(whole.out);
+  ASSERT_TRUE(joined.ok()) << whole.out;
+  EXPECT_EQ(joined->find("changes")->asArray()->size(), 40u) << whole.out;
+  EXPECT_TRUE(joined->find("nextCursor")->isNull());
+  EXPECT_EQ(joined->find("digest")->asString()->size(), 64u) << "the plan's own members kept";
 
   CliRun plan = run(admin + "policy plan Quarantine");
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
