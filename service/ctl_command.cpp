@@ -559,10 +559,12 @@ std::optional<std::string> wholePlan(protocol::ApiClient& client, const CtlOptio
       }
     }
   };
+  auto nextCursor = [](const json::JsonValue& page) -> std::optional<std::string> {
+    const json::JsonValue* cursor = page.find("nextCursor");
+    return cursor && cursor->asString() ? std::optional(*cursor->asString()) : std::nullopt;
+  };
   take(*answer);
-  const json::JsonValue* cursor = answer->find("nextCursor");
-  std::optional<std::string> next =
-      cursor && cursor->asString() ? std::optional(*cursor->asString()) : std::nullopt;
+  std::optional<std::string> next = nextCursor(*answer);
   while (next) {
     std::string path =
         "/v1/policy/plans/" + *id->asString() + "/changes?cursor=" + protocol::percentEncode(*next);
@@ -586,8 +588,7 @@ std::optional<std::string> wholePlan(protocol::ApiClient& client, const CtlOptio
       return std::nullopt;
     }
     take(*page);
-    cursor = page->find("nextCursor");
-    next = cursor && cursor->asString() ? std::optional(*cursor->asString()) : std::nullopt;
+    next = nextCursor(*page);
   }
   allows.insert(allows.end(), others.begin(), others.end());
   json::JsonObject whole;
