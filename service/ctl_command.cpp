@@ -54,6 +54,14 @@ std::string query(std::initializer_list<std::pair<const char*, std::string>> par
 }
 
 // `ctl policy show|plan|apply|rollback`.
+// The changes a plan's answer, and each of its pages, lists: --limit, else with --all the most a
+// page may hold (each page makes the plan again, seconds at 200,000 partnerships), else the
+// agent's default (0).
+int planPageSize(const CtlOptions& o) {
+  if (o.limit > 0) return o.limit;
+  return o.all ? static_cast<int>(protocol::kMaxPageSize) : 0;
+}
+
 Request policyRequest(const std::string& action, const CtlOptions& o) {
   std::string body;
   json::JsonWriter w(body);
@@ -113,9 +121,9 @@ Request policyRequest(const std::string& action, const CtlOptions& o) {
       for (const auto& name : o.plan_remove_rules) w.string(name);
       w.endArray();
     }
-    if (o.limit > 0) {
+    if (const int limit = planPageSize(o); limit > 0) {
       w.key("limit");
-      w.number(o.limit);
+      w.number(limit);
     }
   } else if (action == "apply") {
     w.key("planId");
@@ -368,7 +376,7 @@ CLI::App* addCtlCommand(CLI::App& app, CtlOptions& o) {
   plan->add_option("--remove-rule", o.plan_remove_rules,
                    "A rule to remove, by its name '<QueryString> (<Characteristic>)' (repeatable)");
   plan->add_option("--limit", o.limit,
-                   "Changes listed (1-1000; default 100); with --all, changes per page");
+                   "Changes listed (1-1000; default 100); with --all, per page (default 1000)");
   policy->add_subcommand("apply", "Apply a plan (admin)")
       ->add_option("plan-id", o.plan_id, "The plan's id")
       ->required();
@@ -568,7 +576,7 @@ std::optional<std::string> wholePlan(protocol::ApiClient& client, const CtlOptio
   while (next) {
     std::string path =
         "/v1/policy/plans/" + *id->asString() + "/changes?cursor=" + protocol::percentEncode(*next);
-    if (o.limit > 0) path += "&limit=" + std::to_string(o.limit);
+    path += "&limit=" + std::to_string(planPageSize(o));
     auto response = client.send("GET", path, "", {});
     if (!response) {
       std::cerr << "easgate ctl: no answer from " << o.client.base_url << ": " << response.error()
