@@ -6,6 +6,7 @@
 #include <memory>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 // Many texts kept for as long as their owner lives, packed into large blocks. A std::string is 32
@@ -17,17 +18,27 @@ namespace easgate::text {
 class TextArena {
  public:
   TextArena() = default;
-  TextArena(TextArena&&) = default;  // views stay valid: the blocks do not move
-  TextArena& operator=(TextArena&&) = default;
+  // Views stay valid: the blocks do not move. The arena moved from is empty, as a new one.
+  TextArena(TextArena&& other) noexcept { *this = std::move(other); }
+  TextArena& operator=(TextArena&& other) noexcept {
+    blocks_ = std::move(other.blocks_);
+    shared_ = std::move(other.shared_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    used_ = std::exchange(other.used_, 0);
+    other.blocks_.clear();
+    other.shared_.clear();
+    return *this;
+  }
   TextArena(const TextArena&) = delete;
   TextArena& operator=(const TextArena&) = delete;
 
   // A copy of `text` that lives as long as the arena.
   std::string_view keep(std::string_view text) {
     if (text.empty()) return {};
-    if (text.size() > kBlockBytes - used_) {
+    if (text.size() > capacity_ - used_) {
       // A text larger than a block gets one of its own size.
-      blocks_.push_back(std::make_unique<char[]>(std::max(kBlockBytes, text.size())));
+      capacity_ = std::max(kBlockBytes, text.size());
+      blocks_.push_back(std::make_unique<char[]>(capacity_));
       used_ = 0;
     }
     char* at = blocks_.back().get() + used_;
@@ -46,7 +57,8 @@ class TextArena {
  private:
   static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
   std::vector<std::unique_ptr<char[]>> blocks_;
-  std::size_t used_ = kBlockBytes;  // of the last block: full before the first
+  std::size_t capacity_ = 0;  // of the last block (none before the first)
+  std::size_t used_ = 0;      // of it
   std::unordered_set<std::string_view> shared_;
 };
 

@@ -29,6 +29,9 @@ TEST(TextArena, KeptTextsStayAsTheyWereWhileMoreAreKeptAndTheArenaMoves) {
         << "a copy, not the caller's text";
   }
   EXPECT_TRUE(moved.keep("").empty());
+  // The arena moved from starts again, as a new one.
+  EXPECT_EQ(arena.keep("again"), "again");  // NOLINT(bugprone-use-after-move): on purpose
+  EXPECT_EQ(arena.keepShared("iPhone"), "iPhone");
 }
 
 TEST(TextArena, ASharedTextIsKeptOnce) {
