@@ -72,6 +72,13 @@ Result<std::int64_t, ApiError> integerParameter(const std::string& name, const s
   return value;
 }
 
+// A page's size: 1 to kMaxPageSize.
+Result<std::size_t, ApiError> pageLimitParameter(const std::string& name, const std::string& text) {
+  auto v = integerParameter(name, text, 1, static_cast<std::int64_t>(kMaxPageSize));
+  if (!v) return v.error();
+  return static_cast<std::size_t>(v.value());
+}
+
 ApiError unknownParameter(const std::string& name) {
   return badRequest("unknown-parameter", "'" + name + "' is not a parameter of this request", name);
 }
@@ -438,9 +445,9 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
         return invalidField(name, "seenSince is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
       }
     } else if (name == "limit") {
-      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      auto v = pageLimitParameter(name, value);
       if (!v) return v.error();
-      q.limit = static_cast<std::size_t>(v.value());
+      q.limit = v.value();
     } else if (name == "cursor") {
       auto position = cursorParameter(name, value);
       if (!position) return position.error();
@@ -462,9 +469,9 @@ Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
       if (!v) return v.error();
       q.after = v.value();
     } else if (name == "limit") {
-      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      auto v = pageLimitParameter(name, value);
       if (!v) return v.error();
-      q.limit = static_cast<std::size_t>(v.value());
+      q.limit = v.value();
     } else if (name == "wait") {
       auto v = integerParameter(name, value, 0, kMaxWaitSeconds);
       if (!v) return v.error();
@@ -482,9 +489,9 @@ Result<PlanChangesQuery, ApiError> parsePlanChangesQuery(const QueryParameters& 
   for (const auto& [name, value] : query) {
     if (!given.insert(name).second) return repeatedParameter(name);
     if (name == "limit") {
-      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      auto v = pageLimitParameter(name, value);
       if (!v) return v.error();
-      q.limit = static_cast<std::size_t>(v.value());
+      q.limit = v.value();
     } else if (name == "cursor") {
       auto position = cursorParameter(name, value);
       if (!position) return position.error();
@@ -516,9 +523,9 @@ Result<AuditQuery, ApiError> parseAuditQuery(const QueryParameters& query) {
       if (!searchText(value)) return invalidField(name, name + " is 1 to 256 printable characters");
       (name == "actor" ? q.actor : name == "action" ? q.action : q.target) = value;
     } else if (name == "limit") {
-      auto v = integerParameter(name, value, 1, kMaxPageSize);
+      auto v = pageLimitParameter(name, value);
       if (!v) return v.error();
-      q.limit = static_cast<std::size_t>(v.value());
+      q.limit = v.value();
     } else if (name == "before") {
       auto v = integerParameter(name, value, 1, INT64_MAX);
       if (!v) return v.error();
