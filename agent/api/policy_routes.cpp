@@ -219,14 +219,15 @@ HttpResponse ApiService::applyPolicy(Call& call) {
   return withPlanAgain(*stored, [&](const policy::Plan& plan) -> HttpResponse {
     std::vector<CommandRequest> requests;
     policy::PolicyApply record;
-    for (const auto& a : plan.allows) {
+    for (const auto& c : plan.changes) {
+      if (!c.grandfathered) continue;
       CommandRequest allow;
       allow.kind = CommandKind::kAllow;
-      allow.mailbox = std::string(a.device->mailbox);
-      allow.device_id = std::string(a.device->record.device_id);
+      allow.mailbox = std::string(c.mailbox);
+      allow.device_id = std::string(c.device->device_id);
       allow.requested_by = call.client;
       requests.push_back(std::move(allow));
-      record.added.emplace_back(a.device->mailbox, a.device->record.device_id);
+      record.added.emplace_back(c.mailbox, c.device->device_id);
     }
     for (const auto& change : plan.rule_changes) {
       namespace exchange = powershell::exchange;

@@ -196,13 +196,14 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
 
     PlannedChange change;
     change.device = &r;
+    change.mailbox = d.mailbox;
     change.from_state = r.access_state;
     change.from_reason = r.access_state_reason;
     if (keep) {
       change.to_state = "Allowed";
       change.to_reason = "Individual";
       change.grandfathered = true;
-      plan.allows.push_back({&d});
+      ++plan.allows;
     } else if (!lists_known && r.access_state_reason == "Individual") {
       // On a list the agent has not read: Exchange keeps deciding it by that list.
       continue;
@@ -251,7 +252,9 @@ Result<Plan, PlanError> makePlan(const OrganisationPolicy& current,
   };
   line({exchange::accessLevelName(plan.current_level)});
   line({exchange::accessLevelName(plan.level)});
-  for (const auto& a : plan.allows) line({"allow", a.device->mailbox, a.device->record.device_id});
+  for (const auto& c : plan.changes) {
+    if (c.grandfathered) line({"allow", c.mailbox, c.device->device_id});
+  }
   for (const auto& r : plan.rule_changes) {
     line({r.remove ? "remove" : "rule", r.rule.name(), exchange::accessLevelName(r.rule.level)});
   }
@@ -386,7 +389,7 @@ void writePlanMembers(json::JsonWriter& w, const Plan& plan, const PlanPage& pag
   w.key("changesTotal");
   w.number(static_cast<std::int64_t>(plan.changes.size()));
   w.key("allowsTotal");
-  w.number(static_cast<std::int64_t>(plan.allows.size()));
+  w.number(plan.allows);
   writeNextCursor(w, page);
   w.key("ruleChanges");
   w.beginArray();

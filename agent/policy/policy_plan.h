@@ -58,13 +58,9 @@ struct PlannedChange {
   std::string_view from_state, from_reason;  // as Exchange reports it now
   std::string_view to_state, to_reason;      // as Exchange would decide it after the apply
   std::string rule;                          // the deciding rule's name, for DeviceRule
-  bool grandfathered = false;                // kept in by adding it to its allowed list
-};
-
-// An `allow` the apply queues, before the default changes: of this partnership's device ID, on
-// its mailbox (PlanDevice::mailbox).
-struct PlannedAllow {
-  const PlanDevice* device = nullptr;  // into the plan's inputs
+  // Kept in by adding it to its allowed list: the apply queues an `allow` of its device ID on
+  // `mailbox`, before the default changes.
+  bool grandfathered = false;
 };
 
 // A change of the device access rules the apply makes before the default changes.
@@ -79,7 +75,7 @@ struct Plan {
   powershell::exchange::AccessLevel level = powershell::exchange::AccessLevel::kQuarantine;
   // Partnerships whose state or reason changes, in key order (partnershipKey of the Identity).
   std::vector<PlannedChange> changes;
-  std::vector<PlannedAllow> allows;
+  std::int64_t allows = 0;  // of the changes, the grandfathered
   std::vector<RuleChange> rule_changes;
   std::vector<std::string> warnings;  // what the prediction cannot know
   // Partnerships whose state changes, by mailbox Identity, DeviceType, DeviceOS and new state.

@@ -982,12 +982,21 @@ TEST_F(PolicyApi, APlansChangesComeAPageAtATimeWhileThePlanStandsAndAStalePlanHa
   EXPECT_EQ(*first.find("allowsTotal")->asInt(), allows);
   const std::string id = text(first, "id");
   std::vector<std::string> identities;
-  std::size_t allow_commands = 0;
+  // Each allow as the whole plan has it: its partnership, mailbox and device ID.
+  auto allowOf = [&](const json::JsonValue& c) {
+    return text(c, "partnership") + "|" + text(c, "mailbox") + "|" + text(c, "deviceId");
+  };
+  std::vector<std::string> whole_allows, paged_allows;
+  for (const auto& c : *whole.find("commands")->asArray()) {
+    if (text(c, "kind") == "allow") whole_allows.push_back(allowOf(c));
+  }
   auto take = [&](const json::JsonValue& page) {
     for (const auto& c : *page.find("changes")->asArray())
       identities.push_back(text(c, "identity"));
     for (const auto& c : *page.find("commands")->asArray()) {
-      if (text(c, "kind") == "allow") ++allow_commands;
+      if (text(c, "kind") != "allow") continue;
+      EXPECT_FALSE(text(c, "mailbox").empty()) << "an allow names its mailbox";
+      paged_allows.push_back(allowOf(c));
     }
   };
   take(first);
@@ -1015,8 +1024,8 @@ TEST_F(PolicyApi, APlansChangesComeAPageAtATimeWhileThePlanStandsAndAStalePlanHa
   for (std::size_t i = 0; i < identities.size(); ++i) {
     EXPECT_EQ(identities[i], text(all_changes[i], "identity")) << "change " << i << ", in order";
   }
-  EXPECT_EQ(allow_commands, static_cast<std::size_t>(allows))
-      << "each allow comes with its partnership's page";
+  EXPECT_EQ(whole_allows.size(), static_cast<std::size_t>(allows));
+  EXPECT_EQ(paged_allows, whole_allows) << "each allow comes with its partnership's page";
 
   // Refused: what is not a page of a plan this agent made.
   EXPECT_EQ(call(operator_, "GET", "/v1/policy/plans/" + id + "/changes?cursor=xyz").status, 400);

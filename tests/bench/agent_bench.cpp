@@ -238,9 +238,9 @@ int runBench(int argc, char** argv) {
     std::printf(
         "policy plan over %lld partnerships: %zu changes, %zu allows, %.2f s, answer %.1f MB; "
         "peak RSS %.0f MB (%.0f MB before)\n",
-        static_cast<long long>(plan->partnerships), plan->changes.size(), plan->allows.size(),
-        seconds(Clock::now() - plan_start), static_cast<double>(answer.size()) / 1e6,
-        bench::peakRssMb(), rss_before);
+        static_cast<long long>(plan->partnerships), plan->changes.size(),
+        static_cast<std::size_t>(plan->allows), seconds(Clock::now() - plan_start),
+        static_cast<double>(answer.size()) / 1e6, bench::peakRssMb(), rss_before);
   }
 
   // Commands: block one real device on each of N mailboxes (its state, and so its
