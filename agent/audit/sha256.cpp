@@ -30,6 +30,8 @@ Sha256Stream::Sha256Stream() : context_(std::make_unique<Context>()) {
 }
 
 Sha256Stream::~Sha256Stream() = default;
+Sha256Stream::Sha256Stream(Sha256Stream&&) noexcept = default;
+Sha256Stream& Sha256Stream::operator=(Sha256Stream&&) noexcept = default;
 
 Sha256Stream& Sha256Stream::add(std::string_view bytes) {
   if (EVP_DigestUpdate(context_->ctx, bytes.data(), bytes.size()) != 1) {

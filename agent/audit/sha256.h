@@ -22,6 +22,8 @@ class Sha256Stream {
   ~Sha256Stream();
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
+  Sha256Stream(Sha256Stream&&) noexcept;  // the stream moved from is not to be used
+  Sha256Stream& operator=(Sha256Stream&&) noexcept;
 
   Sha256Stream& add(std::string_view bytes);
   // The digest of everything added; the stream is not to be used after.
