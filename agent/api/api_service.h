@@ -31,6 +31,7 @@
 // command journal. It knows nothing of the HTTP library.
 namespace easgate::agent::policy {
 struct Plan;
+struct PlanWindow;
 }  // namespace easgate::agent::policy
 
 namespace easgate::agent::api {
@@ -175,10 +176,10 @@ class ApiService {
   std::mutex plans_mutex_;
   std::deque<StoredPlan> plans_;
   std::optional<StoredPlan> storedPlan(const std::string& id);
-  // The stored plan made again from the inventory as it is now, handed to `answer`; a 409
-  // (stale-plan) instead when it would no longer do the same.
+  // The stored plan made again from the inventory as it is now, keeping the changes of `window`,
+  // handed to `answer`; a 409 (stale-plan) instead when it would no longer do the same.
   transport::HttpResponse withPlanAgain(
-      const StoredPlan& stored,
+      const StoredPlan& stored, policy::PlanWindow window,
       const std::function<transport::HttpResponse(const policy::Plan&)>& answer);
 
   class EventsWait;  // a long-poll on the event feed

@@ -1,6 +1,7 @@
 // The organisation's policy on 9090: read it, plan a change of its DefaultAccessLevel, apply a
 // plan as journaled commands, roll an apply back (agent/policy/).
 #include <random>
+#include <variant>
 
 #include "agent/api/api_call.h"
 #include "agent/api/api_json.h"
@@ -33,6 +34,13 @@ HttpResponse notHarvestedYet() {
                         "the organisation's policy has not been read from Exchange yet: the "
                         "first full harvest reads it",
                         ""});
+}
+
+// A store's failure is the agent's (500); a plan's, the request's (400, with its field).
+HttpResponse planFailure(const policy::PlanFailure& failure) {
+  if (const auto* store = std::get_if<store::StoreError>(&failure)) return storeFailure(*store);
+  const auto& refused = std::get<policy::PlanError>(failure);
+  return errorResponse(protocol::badRequest("invalid-field", refused.message, refused.field));
 }
 
 void writeApply(json::JsonWriter& w, const policy::PolicyApply& a) {
@@ -119,14 +127,12 @@ HttpResponse ApiService::planPolicy(Call& call) {
   auto target = protocol::parsePolicyPlanRequest(call.request.body);
   if (!target) return errorResponse(target.error());
   return withReader([&](ReaderConnection& c) -> HttpResponse {
-    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
-    if (!inputs) return storeFailure(inputs.error());
-    if (!inputs.value()) return notHarvestedYet();
-    auto plan = policy::makePlan(inputs.value()->policy, target.value(), inputs.value()->devices);
-    if (!plan)
-      return errorResponse(
-          protocol::badRequest("invalid-field", plan.error().message, plan.error().field));
-    StoredPlan stored{newPlanId(), target.value(), plan->digest, clock_.nowMs(), call.client};
+    auto plan = policy::planFromInventory(*c.inventory, *c.directory, *c.store, target.value(),
+                                          {{}, target->limit, false});
+    if (!plan) return planFailure(plan.error());
+    if (!plan.value()) return notHarvestedYet();
+    StoredPlan stored{newPlanId(), target.value(), plan.value()->digest, clock_.nowMs(),
+                      call.client};
     {
       std::lock_guard lock(plans_mutex_);
       plans_.push_back(stored);
@@ -140,8 +146,8 @@ HttpResponse ApiService::planPolicy(Call& call) {
     w.key("createdAt");
     w.string(utc::formatUnixMs(stored.created_ms));
     w.key("policyHarvestedAt");
-    w.string(utc::formatUnixMs(inputs.value()->policy_harvested_ms));
-    policy::writePlanMembers(w, plan.value(), policy::planPage(plan.value(), "", target->limit));
+    w.string(utc::formatUnixMs(plan.value()->policy_harvested_ms));
+    policy::writePlanMembers(w, *plan.value());
     w.endObject();
     return jsonResponse(200, std::move(out));
   });
@@ -156,13 +162,16 @@ std::optional<ApiService::StoredPlan> ApiService::storedPlan(const std::string& 
 }
 
 HttpResponse ApiService::withPlanAgain(
-    const StoredPlan& stored, const std::function<HttpResponse(const policy::Plan&)>& answer) {
+    const StoredPlan& stored, policy::PlanWindow window,
+    const std::function<HttpResponse(const policy::Plan&)>& answer) {
   return withReader([&](ReaderConnection& c) -> HttpResponse {
-    auto inputs = policy::loadPlanInputs(*c.inventory, *c.directory, *c.store);
-    if (!inputs) return storeFailure(inputs.error());
-    if (!inputs.value()) return notHarvestedYet();
-    auto plan = policy::makePlan(inputs.value()->policy, stored.target, inputs.value()->devices);
-    if (!plan || plan->digest != stored.digest) {
+    auto plan = policy::planFromInventory(*c.inventory, *c.directory, *c.store, stored.target,
+                                          std::move(window));
+    if (!plan && std::holds_alternative<store::StoreError>(plan.error())) {
+      return planFailure(plan.error());
+    }
+    if (plan && !plan.value()) return notHarvestedYet();
+    if (!plan || plan.value()->digest != stored.digest) {
       return errorResponse({409, "stale-plan",
                             "the inventory or the organisation's policy changed since plan " +
                                 stored.id +
@@ -170,7 +179,7 @@ HttpResponse ApiService::withPlanAgain(
                                 "plan and review it",
                             "planId"});
     }
-    return answer(plan.value());
+    return answer(*plan.value());
   });
 }
 
@@ -198,16 +207,17 @@ HttpResponse ApiService::planChanges(Call& call) {
   if (!stored) return errorResponse(noSuchPlan(id, "id"));
   // The plan again, from the inventory as it is now: a page of it only while it would do the
   // same as the plan reviewed.
-  return withPlanAgain(*stored, [&](const policy::Plan& plan) {
-    std::string out;
-    json::JsonWriter w(out);
-    w.beginObject();
-    w.key("planId");
-    w.string(stored->id);
-    policy::writePlanPageMembers(w, plan, policy::planPage(plan, query->cursor, query->limit));
-    w.endObject();
-    return jsonResponse(200, std::move(out));
-  });
+  return withPlanAgain(*stored, {query->cursor, query->limit, false},
+                       [&](const policy::Plan& plan) {
+                         std::string out;
+                         json::JsonWriter w(out);
+                         w.beginObject();
+                         w.key("planId");
+                         w.string(stored->id);
+                         policy::writePlanPageMembers(w, plan);
+                         w.endObject();
+                         return jsonResponse(200, std::move(out));
+                       });
 }
 
 HttpResponse ApiService::applyPolicy(Call& call) {
@@ -216,60 +226,63 @@ HttpResponse ApiService::applyPolicy(Call& call) {
   std::optional<StoredPlan> stored = storedPlan(id.value());
   if (!stored) return errorResponse(noSuchPlan(id.value(), "planId"));
   // The plan again, from the inventory as it is now: applied only if it would do the same.
-  return withPlanAgain(*stored, [&](const policy::Plan& plan) -> HttpResponse {
-    std::vector<CommandRequest> requests;
-    policy::PolicyApply record;
-    for (const auto& c : plan.changes) {
-      if (!c.grandfathered) continue;
-      CommandRequest allow;
-      allow.kind = CommandKind::kAllow;
-      allow.mailbox = std::string(c.mailbox);
-      allow.device_id = std::string(c.device->device_id);
-      allow.requested_by = call.client;
-      requests.push_back(std::move(allow));
-      record.added.emplace_back(c.mailbox, c.device->device_id);
-    }
-    for (const auto& change : plan.rule_changes) {
-      namespace exchange = powershell::exchange;
-      const std::string characteristic(exchange::characteristicName(change.rule.characteristic));
-      const std::string level(exchange::accessLevelName(change.rule.level));
-      CommandRequest rule;
-      rule.kind =
-          change.remove ? CommandKind::kRemoveDeviceAccessRule : CommandKind::kSetDeviceAccessRule;
-      rule.rule_query = change.rule.query_string;
-      rule.rule_characteristic = characteristic;
-      if (!change.remove) rule.access_level = level;
-      rule.requested_by = call.client;
-      requests.push_back(std::move(rule));
-      record.rule_changes.push_back(
-          {change.remove, change.rule.query_string, characteristic, level,
-           change.previous ? std::string(exchange::accessLevelName(*change.previous)) : ""});
-    }
-    CommandRequest level;
-    level.kind = CommandKind::kSetDefaultAccessLevel;
-    level.access_level = std::string(powershell::exchange::accessLevelName(plan.level));
-    level.requested_by = call.client;
-    requests.push_back(std::move(level));
-    if (auto refused = normalizeEach(requests)) return journalRefusal(*refused);
-    record.plan = stored->id;
-    record.at_ms = clock_.nowMs();
-    record.requested_by = call.client;
-    record.previous_level = std::string(powershell::exchange::accessLevelName(plan.current_level));
-    record.level = std::string(powershell::exchange::accessLevelName(plan.level));
-    auto journaled = journal_.submitSequence(
-        std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
-        [&](store::Database& db, const std::vector<CommandRecord>& commands) {
-          record.id = commands.back().id;
-          return policy::recordApply(db, record);
-        });
-    if (!journaled) return journalRefusal(journaled.error());
-    {
-      std::lock_guard lock(plans_mutex_);  // a plan is applied once
-      std::erase_if(plans_, [&](const StoredPlan& p) { return p.id == stored->id; });
-    }
-    if (commands_submitted_) commands_submitted_();
-    return sequenceAccepted(journaled.value(), record.id, "applyId");
-  });
+  return withPlanAgain(
+      *stored, policy::PlanWindow::everyAllow(), [&](const policy::Plan& plan) -> HttpResponse {
+        std::vector<CommandRequest> requests;
+        policy::PolicyApply record;
+        for (const auto& c : plan.changes) {
+          if (!c.grandfathered) continue;
+          CommandRequest allow;
+          allow.kind = CommandKind::kAllow;
+          allow.mailbox = std::string(c.mailbox);
+          allow.device_id = std::string(c.device.device_id);
+          allow.requested_by = call.client;
+          requests.push_back(std::move(allow));
+          record.added.emplace_back(c.mailbox, c.device.device_id);
+        }
+        for (const auto& change : plan.rule_changes) {
+          namespace exchange = powershell::exchange;
+          const std::string characteristic(
+              exchange::characteristicName(change.rule.characteristic));
+          const std::string level(exchange::accessLevelName(change.rule.level));
+          CommandRequest rule;
+          rule.kind = change.remove ? CommandKind::kRemoveDeviceAccessRule
+                                    : CommandKind::kSetDeviceAccessRule;
+          rule.rule_query = change.rule.query_string;
+          rule.rule_characteristic = characteristic;
+          if (!change.remove) rule.access_level = level;
+          rule.requested_by = call.client;
+          requests.push_back(std::move(rule));
+          record.rule_changes.push_back(
+              {change.remove, change.rule.query_string, characteristic, level,
+               change.previous ? std::string(exchange::accessLevelName(*change.previous)) : ""});
+        }
+        CommandRequest level;
+        level.kind = CommandKind::kSetDefaultAccessLevel;
+        level.access_level = std::string(powershell::exchange::accessLevelName(plan.level));
+        level.requested_by = call.client;
+        requests.push_back(std::move(level));
+        if (auto refused = normalizeEach(requests)) return journalRefusal(*refused);
+        record.plan = stored->id;
+        record.at_ms = clock_.nowMs();
+        record.requested_by = call.client;
+        record.previous_level =
+            std::string(powershell::exchange::accessLevelName(plan.current_level));
+        record.level = std::string(powershell::exchange::accessLevelName(plan.level));
+        auto journaled = journal_.submitSequence(
+            std::move(requests), clock_.nowMs() + options_.command_deadline_ms,
+            [&](store::Database& db, const std::vector<CommandRecord>& commands) {
+              record.id = commands.back().id;
+              return policy::recordApply(db, record);
+            });
+        if (!journaled) return journalRefusal(journaled.error());
+        {
+          std::lock_guard lock(plans_mutex_);  // a plan is applied once
+          std::erase_if(plans_, [&](const StoredPlan& p) { return p.id == stored->id; });
+        }
+        if (commands_submitted_) commands_submitted_();
+        return sequenceAccepted(journaled.value(), record.id, "applyId");
+      });
 }
 
 HttpResponse ApiService::rollbackPolicy(Call& call) {

@@ -293,17 +293,17 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
     auto harvest = harvester.run(HarvestKind::kFull);
     ASSERT_TRUE(harvest.ok()) << harvest.error().message;
     EXPECT_EQ(harvest->discovered, 0u);
-    auto inputs = policy::loadPlanInputs(inv, *directory_file, *db.value());
-    ASSERT_TRUE(inputs.ok() && inputs.value().has_value());
     protocol::PolicyPlanRequest target;
     target.default_access_level = "Quarantine";
     target.grandfather = protocol::PolicyPlanRequest::Grandfather::kNone;
-    auto plan = policy::makePlan(inputs.value()->policy, target, inputs.value()->devices);
-    ASSERT_TRUE(plan.ok());
-    EXPECT_EQ(plan->changes.size(), 38u) << "all but the allowed and the blocked device";
-    for (const auto& c : plan->changes) {
-      EXPECT_NE(c.device->device_id, "ANDROIDC04CEAC5AE7AC74EE");
-      EXPECT_NE(c.device->device_id, "FE4A1EAAC4ECFCE1");
+    auto planned =
+        policy::planFromInventory(inv, *directory_file, *db.value(), target, {{}, 1000, false});
+    ASSERT_TRUE(planned.ok() && planned.value().has_value());
+    const policy::Plan& plan = *planned.value();
+    EXPECT_EQ(plan.changes.size(), 38u) << "all but the allowed and the blocked device";
+    for (const auto& c : plan.changes) {
+      EXPECT_NE(c.device.device_id, "ANDROIDC04CEAC5AE7AC74EE");
+      EXPECT_NE(c.device.device_id, "FE4A1EAAC4ECFCE1");
     }
   }
   fs::remove_all(dir);
