@@ -222,25 +222,36 @@ int runBench(int argc, char** argv) {
   {
     const double rss_before = bench::peakRssMb();
     const auto plan_start = Clock::now();
-    auto inputs = agent::policy::loadPlanInputs(*inventory_store.value(),
-                                                *harvest_directory.value(), *store.value());
-    if (!inputs || !inputs.value()) return std::fprintf(stderr, "no plan inputs\n"), 1;
     protocol::PolicyPlanRequest target;
     target.default_access_level = "Quarantine";
-    auto plan = agent::policy::makePlan(inputs.value()->policy, target, inputs.value()->devices);
-    if (!plan) return std::fprintf(stderr, "%s\n", plan.error().message.c_str()), 1;
+    // What POST /v1/policy/plan does: the whole plan made, its first page kept.
+    auto planned =
+        agent::policy::planFromInventory(*inventory_store.value(), *harvest_directory.value(),
+                                         *store.value(), target, {{}, target.limit, false});
+    if (!planned || !planned.value()) return std::fprintf(stderr, "no plan\n"), 1;
+    const agent::policy::Plan& plan = *planned.value();
     std::string answer;
     json::JsonWriter w(answer);
     w.beginObject();
-    agent::policy::writePlanMembers(w, plan.value(),
-                                    agent::policy::planPage(plan.value(), "", target.limit));
+    agent::policy::writePlanMembers(w, plan);
     w.endObject();
     std::printf(
         "policy plan over %lld partnerships: %zu changes, %zu allows, %.2f s, answer %.1f MB; "
         "peak RSS %.0f MB (%.0f MB before)\n",
-        static_cast<long long>(plan->partnerships), plan->changes.size(),
-        static_cast<std::size_t>(plan->allows), seconds(Clock::now() - plan_start),
+        static_cast<long long>(plan.partnerships), static_cast<std::size_t>(plan.changes_total),
+        static_cast<std::size_t>(plan.allows), seconds(Clock::now() - plan_start),
         static_cast<double>(answer.size()) / 1e6, bench::peakRssMb(), rss_before);
+    // What an apply makes before it queues anything: the plan again, every allow kept.
+    const auto apply_start = Clock::now();
+    auto applied = agent::policy::planFromInventory(
+        *inventory_store.value(), *harvest_directory.value(), *store.value(), target,
+        agent::policy::PlanWindow::everyAllow());
+    if (!applied || !applied.value() || applied.value()->digest != plan.digest) {
+      return std::fprintf(stderr, "the apply's plan is not the plan\n"), 1;
+    }
+    std::printf("  the apply's plan (its %zu allows kept): %.2f s; peak RSS %.0f MB\n",
+                applied.value()->changes.size(), seconds(Clock::now() - apply_start),
+                bench::peakRssMb());
   }
 
   // Commands: block one real device on each of N mailboxes (its state, and so its
