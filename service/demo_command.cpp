@@ -1,9 +1,12 @@
 #include "service/demo_command.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
+#include <string>
 
 #include "agent/transport/certificates.h"
 #include "common/files/atomic_file.h"
@@ -157,6 +160,25 @@ void mixAccessForTheDemo(powershell::sim::Organisation& org, std::int64_t now) {
   org.reevaluateAll(now);
 }
 
+// The banner's example mailbox: the organisation's first, with its first device. The
+// organisation read for it is let go before the agent starts, which would otherwise carry it
+// (some 1 GB at 100,000 mailboxes) for as long as it runs.
+struct SampleMailbox {
+  std::string identity, address, device_id;
+};
+std::optional<SampleMailbox> sampleMailbox(const std::filesystem::path& organisation_file) {
+  std::ifstream in(organisation_file, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto organisation = powershell::sim::Organisation::fromJson(text);
+  if (!organisation || organisation->mailboxes().empty() ||
+      organisation->mailboxes()[0].devices.empty()) {
+    return std::nullopt;
+  }
+  const auto& first = organisation->mailboxes()[0];
+  return SampleMailbox{first.facts.identity, first.facts.primarySmtpAddress(),
+                       first.devices[0].device_id};
+}
+
 }  // namespace
 
 int runDemoCommand(const DemoOptions& o) {
@@ -179,17 +201,12 @@ int runDemoCommand(const DemoOptions& o) {
       return kExitOutputFailed;
     }
   }
-  std::ifstream org_in(organisation_file, std::ios::binary);
-  const std::string org_text((std::istreambuf_iterator<char>(org_in)),
-                             std::istreambuf_iterator<char>());
-  auto organisation = powershell::sim::Organisation::fromJson(org_text);
-  if (!organisation || organisation->mailboxes().empty() ||
-      organisation->mailboxes()[0].devices.empty()) {
+  auto sample = sampleMailbox(organisation_file);
+  if (!sample) {
     std::cerr << "easgate demo: " << organisation_file.string()
               << " is no simulated organisation; delete it to start afresh\n";
     return kExitOutputFailed;
   }
-  const auto& sample = organisation->mailboxes()[0];
   const auto config_file = dir / "easgate.json";
   if (auto written = files::writeWholeFile(config_file, demoConfig(o, organisation_file));
       !written) {
@@ -211,9 +228,8 @@ int runDemoCommand(const DemoOptions& o) {
       << "  " << self << " ctl devices --limit 3\n"
       << "  " << self << " ctl devices --access-state Quarantined --limit 3\n"
       << "  # One mailbox, two names: allow by its SMTP address, read its lists by its Identity\n"
-      << "  " << self << " ctl allow " << sample.facts.primarySmtpAddress() << " "
-      << sample.devices[0].device_id << "\n"
-      << "  " << self << " ctl lists '" << sample.facts.identity << "'\n"
+      << "  " << self << " ctl allow " << sample->address << " " << sample->device_id << "\n"
+      << "  " << self << " ctl lists '" << sample->identity << "'\n"
       << "  " << self << " ctl events --wait 30\n"
       << "  # Only the MDM's devices: see whose phones a Quarantine default would stop, then "
          "apply\n"
