@@ -59,8 +59,14 @@ void AgentLoop::runCommands(bool until_idle) {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
+      commands_woken_ = false;  // what is submitted from now on, the run below may not see
     }
-    auto ran = executor_.runDue();
+    // A run of many (each mailbox's next of a policy apply's allows) ends early when the agent
+    // stops, or when a command is submitted: the next run takes it in, the urgent first.
+    auto ran = executor_.runDue([this] {
+      std::lock_guard lock(mutex_);
+      return !stopping_ && !commands_woken_;
+    });
     if (!ran) spdlog::error("commands: {}", ran.error().message);
     // A policy change shows at once: the settings and the devices Exchange decided again.
     if (executor_.takeOrganisationChanged()) requestHarvest(HarvestKind::kDelta);

@@ -21,35 +21,40 @@ struct CommandKindInfo {
   std::string_view list;  // the mailbox list it changes ("allowed", "blocked"), or empty
   bool admin;             // only an admin may send it (operators send the rest)
   bool posted;            // sent as POST /v1/commands (a whole list is PUT on the mailbox)
+  // Cuts a device off, or stops a wipe: run before the other commands due at the same time,
+  // so that a bulk change (a policy apply's allows) does not hold it up.
+  bool urgent;
   std::string_view summary;
 };
 
 // In the order of agent::CommandKind (agent/commands/command.h), which is checked there.
 inline constexpr CommandKindInfo kCommandKindTable[] = {
-    {"allow", CommandTarget::kDeviceId, "allowed", false, true,
+    {"allow", CommandTarget::kDeviceId, "allowed", false, true, false,
      "Add a device ID to the allowed list"},
-    {"revoke", CommandTarget::kDeviceId, "allowed", false, true, "Remove it from the allowed list"},
-    {"block", CommandTarget::kDeviceId, "blocked", false, true,
+    {"revoke", CommandTarget::kDeviceId, "allowed", false, true, true,
+     "Remove it from the allowed list"},
+    {"block", CommandTarget::kDeviceId, "blocked", false, true, true,
      "Add a device ID to the blocked list"},
-    {"unblock", CommandTarget::kDeviceId, "blocked", false, true,
+    {"unblock", CommandTarget::kDeviceId, "blocked", false, true, false,
      "Remove it from the blocked list"},
-    {"set-allowed", CommandTarget::kDeviceIdList, "allowed", false, false,
+    {"set-allowed", CommandTarget::kDeviceIdList, "allowed", false, false, false,
      "Make the allowed list exactly these IDs"},
-    {"set-blocked", CommandTarget::kDeviceIdList, "blocked", false, false,
+    {"set-blocked", CommandTarget::kDeviceIdList, "blocked", false, false, true,
      "Make the blocked list exactly these IDs"},
-    {"wipe", CommandTarget::kPartnership, "", true, true, "Remote-wipe a device (admin)"},
-    {"wipe-account-only", CommandTarget::kPartnership, "", true, true,
+    {"wipe", CommandTarget::kPartnership, "", true, true, true, "Remote-wipe a device (admin)"},
+    {"wipe-account-only", CommandTarget::kPartnership, "", true, true, true,
      "Remove only the mailbox's data from a device (admin)"},
-    {"cancel-wipe", CommandTarget::kPartnership, "", true, true, "Cancel a pending wipe (admin)"},
-    {"remove-partnership", CommandTarget::kPartnership, "", true, true,
+    {"cancel-wipe", CommandTarget::kPartnership, "", true, true, true,
+     "Cancel a pending wipe (admin)"},
+    {"remove-partnership", CommandTarget::kPartnership, "", true, true, false,
      "Remove a partnership (admin)"},
-    {"set-default-access-level", CommandTarget::kOrganisation, "", true, false,
+    {"set-default-access-level", CommandTarget::kOrganisation, "", true, false, false,
      "Set the organisation's DefaultAccessLevel (admin; POST /v1/policy/apply and rollback)"},
-    {"set-device-access-rule", CommandTarget::kOrganisation, "", true, false,
+    {"set-device-access-rule", CommandTarget::kOrganisation, "", true, false, false,
      "Create a device access rule, or set its level (admin; POST /v1/policy/rules)"},
-    {"remove-device-access-rule", CommandTarget::kOrganisation, "", true, false,
+    {"remove-device-access-rule", CommandTarget::kOrganisation, "", true, false, false,
      "Remove a device access rule (admin; DELETE /v1/policy/rules/{name})"},
-    {"set-admin-mail-recipients", CommandTarget::kOrganisation, "", true, false,
+    {"set-admin-mail-recipients", CommandTarget::kOrganisation, "", true, false, false,
      "Set who Exchange tells of quarantined devices (admin; PUT /v1/policy/settings)"},
 };
 

@@ -170,6 +170,11 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
     seen[*key] = true;
     if (!waiting(c) && c.next_attempt_ms <= now) due.push_back(std::move(c));
   }
+  // The urgent first, each kind's in the order they came: one mailbox's stay in order, as a
+  // mailbox has one command here.
+  std::stable_sort(due.begin(), due.end(), [](const CommandRecord& a, const CommandRecord& b) {
+    return commandKindInfo(a.request.kind).urgent && !commandKindInfo(b.request.kind).urgent;
+  });
   return due;
 }
 
@@ -183,15 +188,19 @@ Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
   return next;
 }
 
-Result<std::size_t, CommandError> CommandExecutor::runDue() {
+Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bool()>& keep_going) {
   auto due = dueHeads();
   if (!due) return due.error();
   const auto& commands = due.value();
+  const std::size_t n = std::min(options_.parallelism, commands.size());
   std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> ran{0};
   std::mutex failure_mutex;
   std::optional<CommandError> failure;  // the first outcome the journal could not record
   auto worker = [&] {
     for (std::size_t i = next++; i < commands.size(); i = next++) {
+      if (i >= n && keep_going && !keep_going()) return;
+      ++ran;
       const CommandRecord& command = commands[i];
       {
         if (!journal_.markRunning(command.id)) continue;  // final meanwhile
@@ -208,12 +217,11 @@ Result<std::size_t, CommandError> CommandExecutor::runDue() {
     }
   };
   std::vector<std::thread> workers;
-  const std::size_t n = std::min(options_.parallelism, commands.size());
   for (std::size_t i = 1; i < n; ++i) workers.emplace_back(worker);
   if (n > 0) worker();
   for (auto& w : workers) w.join();
   if (failure) return *failure;
-  return commands.size();
+  return ran.load();
 }
 
 std::int64_t CommandExecutor::retryDelay(int attempts, const GatewayError& error) {

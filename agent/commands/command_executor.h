@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -52,9 +53,12 @@ class CommandExecutor {
   CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway, MailboxDirectory& directory,
                   const Clock& clock, ExecutorOptions options = {});
 
-  // Runs every command due now (each mailbox's oldest unfinished one, if its time has come)
-  // and waits for them. Returns how many ran.
-  Result<std::size_t, CommandError> runDue();
+  // Runs the commands due now (each mailbox's oldest unfinished one, if its time has come), the
+  // urgent kinds first (protocol/command_kinds.h: a wipe, a block), and waits for them.
+  // Returns how many ran. Once each worker has run one, `keep_going` is asked before each
+  // further command: false ends the run there, the rest staying queued for the next (the agent
+  // stopping, or a command submitted meanwhile that may go before them).
+  Result<std::size_t, CommandError> runDue(const std::function<bool()>& keep_going = {});
 
   // Whether a command changed the organisation's policy since the last call (then a harvest
   // shows its effect: the policy, and devices Exchange decided again).

@@ -2,13 +2,18 @@
 // submitted, harvests follow their timers and on-demand requests, and stop() ends it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_loop.h"
 #include "agent/mailboxes/directory_file.h"
@@ -153,6 +158,142 @@ TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
     running.join();
   }
   removeFiles();
+}
+
+// An agent's parts on a scratch store, with an organisation of `mailboxes` mailboxes the
+// directory knows, and commands run one at a time.
+struct LoopParts {
+  explicit LoopParts(std::size_t mailboxes)
+      : file(testing::scratchPath("loop-run", ".db")),
+        clock(SystemClock().nowMs()),
+        gateway(sim::Organisation::generate(
+            {5, mailboxes, mailboxes, sim::dotNetTicksFromUnixSeconds(1'700'000'000)})) {
+    removeFiles();
+    db = store::openStore(file).value();
+    audit = std::make_unique<AuditLog>(*db);
+    journal = std::make_unique<CommandJournal>(*db, *audit, clock);
+    directory_db = store::openStore(file).value();
+    directory_file = openDirectory(directoryFile(file)).value();
+    directory = std::make_unique<MailboxDirectory>(*directory_file, *directory_db);
+    for (const auto& m : gateway.organisation().mailboxes()) {
+      auto e = mailboxEntryFromCasMailbox(*sim::casMailbox(m.facts).asObject());
+      EXPECT_TRUE(e && directory->record(*e, clock.nowMs(), /*lists=*/true).ok());
+    }
+    ExecutorOptions one_at_a_time;
+    one_at_a_time.parallelism = 1;
+    executor =
+        std::make_unique<CommandExecutor>(*journal, gateway, *directory, clock, one_at_a_time);
+    harvest_db = store::openStore(file).value();
+    harvest_directory = openDirectory(directoryFile(file)).value();
+    inventory = InventoryStore::open(inventoryFile(file)).value();
+    harvester = std::make_unique<Harvester>(*harvest_directory, *harvest_db, *inventory, gateway,
+                                            journal.get(), clock);
+    AgentLoopOptions options;
+    options.full_harvest_every_ms = 0;
+    options.delta_harvest_every_ms = 0;  // commands only
+    options.poll = 10min;
+    loop = std::make_unique<AgentLoop>(*executor, *harvester, clock, options);
+  }
+  ~LoopParts() {
+    loop.reset();
+    harvester.reset();
+    inventory.reset();
+    harvest_directory.reset();
+    harvest_db.reset();
+    executor.reset();
+    directory.reset();
+    directory_file.reset();
+    directory_db.reset();
+    journal.reset();
+    audit.reset();
+    db.reset();
+    removeFiles();
+  }
+  void removeFiles() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::remove(file.string() + suffix);
+      fs::remove(inventoryFile(file).string() + suffix);
+      fs::remove(directoryFile(file).string() + suffix);
+    }
+  }
+  // An allow on each mailbox, as a policy apply queues them: their ids.
+  std::vector<std::int64_t> allowOnEachMailbox() {
+    std::vector<std::int64_t> ids;
+    int n = 0;
+    for (const auto& m : gateway.organisation().mailboxes()) {
+      CommandRequest allow;
+      allow.kind = CommandKind::kAllow;
+      allow.mailbox = m.facts.primarySmtpAddress();
+      allow.device_id = "KEPT" + std::to_string(n++);
+      allow.requested_by = "test";
+      ids.push_back(journal->submit(allow, clock.nowMs() + 3600'000).value().command.id);
+    }
+    return ids;
+  }
+  std::size_t inState(const std::vector<std::int64_t>& ids, CommandState state) {
+    return static_cast<std::size_t>(std::count_if(ids.begin(), ids.end(), [&](std::int64_t id) {
+      return journal->get(id).value().state == state;
+    }));
+  }
+
+  fs::path file;
+  testing::ManualClock clock;
+  testing::FakeExchangeGateway gateway;
+  std::unique_ptr<store::Database> db, directory_db, harvest_db;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<CommandJournal> journal;
+  std::unique_ptr<store::Database> directory_file, harvest_directory;
+  std::unique_ptr<MailboxDirectory> directory;
+  std::unique_ptr<CommandExecutor> executor;
+  std::unique_ptr<InventoryStore> inventory;
+  std::unique_ptr<Harvester> harvester;
+  std::unique_ptr<AgentLoop> loop;
+};
+
+TEST(AgentLoop, StopEndsALongRunOfCommandsAfterTheOneRunning) {
+  LoopParts agent(30);
+  const auto allows = agent.allowOnEachMailbox();
+  std::atomic<int> edits{0};
+  agent.gateway.onCall([&](const powershell::BridgeRequest& request) {
+    if (request.cmdlet == "Set-CASMailbox" && ++edits == 3) agent.loop->stop();
+  });
+  std::thread running([&] { agent.loop->run(); });
+  running.join();  // before the change, only once all thirty had run
+  EXPECT_EQ(edits.load(), 3);
+  EXPECT_EQ(agent.inState(allows, CommandState::kSucceeded), 3u);
+  EXPECT_EQ(agent.inState(allows, CommandState::kQueued), 27u)
+      << "journaled: the next start runs them";
+}
+
+TEST(AgentLoop, AWipeSubmittedDuringALongRunOfAllowsRunsNext) {
+  LoopParts agent(30);
+  const auto allows = agent.allowOnEachMailbox();
+  CommandRequest wipe;
+  wipe.kind = CommandKind::kWipe;
+  for (const auto& m : agent.gateway.organisation().mailboxes()) {
+    if (!m.devices.empty()) {
+      wipe.partnership = sim::partnershipIdentity(m.devices.front());
+      break;
+    }
+  }
+  wipe.requested_by = "test";
+  wipe = normalizeCommand(wipe).value();
+  std::atomic<int> edits{0};
+  std::atomic<int> edits_before_the_wipe{-1};
+  std::optional<std::int64_t> wipe_id;
+  agent.gateway.onCall([&](const powershell::BridgeRequest& request) {
+    if (request.cmdlet == "Clear-MobileDevice") edits_before_the_wipe = edits.load();
+    if (request.cmdlet != "Set-CASMailbox" || ++edits != 3) return;
+    // The MDM's wipe, while the third allow runs.
+    wipe_id = agent.journal->submit(wipe, agent.clock.nowMs() + 3600'000).value().command.id;
+    agent.loop->wake();
+  });
+  agent.loop->run(/*until_idle=*/true);
+  ASSERT_TRUE(wipe_id.has_value());
+  EXPECT_EQ(agent.journal->get(*wipe_id).value().state, CommandState::kSucceeded);
+  EXPECT_EQ(edits_before_the_wipe.load(), 3)
+      << "the wipe ran next, not after the twenty-seven allows due before it";
+  EXPECT_EQ(agent.inState(allows, CommandState::kSucceeded), 30u);
 }
 
 }  // namespace

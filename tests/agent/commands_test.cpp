@@ -2,6 +2,8 @@
 // clock the test moves (no sleeps).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 
 #include "agent/commands/command_executor.h"
@@ -330,6 +332,48 @@ TEST_F(Commands, AWipeThatReachedExchangeBeforeACrashIsNotSentAgain) {
   EXPECT_EQ(c.state, CommandState::kSucceeded);
   EXPECT_NE(c.result.find("already holds"), std::string::npos) << c.result;
   EXPECT_EQ(requestsOf("Clear-MobileDevice"), 0u);
+}
+
+TEST_F(Commands, AWipeGoesBeforeTheAllowsDueWithItAndARunEndsWhereItIsTold) {
+  // Twelve more mailboxes, an allow queued on each (a policy apply's, say), then a wipe.
+  gateway_.withOrganisation([](sim::Organisation& org) {
+    for (int i = 0; i < 12; ++i) {
+      sim::MailboxFacts m;
+      m.name = "User " + std::to_string(i);
+      m.identity = "contoso.com/Users/" + m.name;
+      m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
+      org.addMailbox(std::move(m));
+    }
+  });
+  knowMailboxes();
+  std::vector<std::int64_t> allows;
+  for (int i = 0; i < 12; ++i) {
+    allows.push_back(
+        submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
+                       "DEV" + std::to_string(i))));
+  }
+  const std::int64_t wipe = submit(wipeOf(kTonysIphone));
+  auto queued = [&] {
+    return std::count_if(allows.begin(), allows.end(),
+                         [&](std::int64_t id) { return get(id).state == CommandState::kQueued; });
+  };
+
+  // Told to end at once, the run still gives each of its four workers one command: the wipe
+  // first, though it came last.
+  std::size_t asked = 0;
+  auto ran = executor_->runDue([&] {
+    ++asked;
+    return false;
+  });
+  ASSERT_TRUE(ran.ok()) << ran.error().message;
+  EXPECT_EQ(ran.value(), 4u);
+  EXPECT_GE(asked, 1u);
+  EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
+  EXPECT_EQ(requestsOf("Clear-MobileDevice"), 1u);
+  EXPECT_EQ(queued(), 9) << "three allows ran beside the wipe; the rest wait for the next run";
+
+  EXPECT_EQ(runDue(), 9u);
+  EXPECT_EQ(queued(), 0);
 }
 
 TEST_F(Commands, AWipeThatDidNotReachExchangeIsSentOnceAfterACrash) {
