@@ -133,11 +133,13 @@ std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
   return key;
 }
 
-Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
+Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
   auto unfinished = journal_.unfinished();
   if (!unfinished) return unfinished.error();
   std::map<std::string, bool> seen;  // mailbox key: its head was considered
   std::vector<CommandRecord> due;
+  std::vector<std::string> due_keys;         // of each in `due`
+  std::map<std::string, int> urgent_queued;  // mailbox key: its urgent commands unfinished
   const std::int64_t now = clock_.nowMs();
   std::set<std::int64_t> pending;  // commands not final: those that wait for them wait on
   for (const auto& c : unfinished.value()) pending.insert(c.id);
@@ -151,7 +153,10 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
       // waits for; they have no mailbox to resolve.
       if (seen[kOrganisationKey]) continue;
       seen[kOrganisationKey] = true;
-      if (!waiting(c) && c.next_attempt_ms <= now) due.push_back(std::move(c));
+      if (!waiting(c) && c.next_attempt_ms <= now) {
+        due.push_back(std::move(c));
+        due_keys.emplace_back(kOrganisationKey);
+      }
       continue;
     }
     if (c.mailbox_key.empty() && c.next_attempt_ms > now)
@@ -166,16 +171,30 @@ Result<std::vector<CommandRecord>, CommandError> CommandExecutor::dueHeads() {
       }
       continue;
     }
+    if (commandKindInfo(c.request.kind).urgent) ++urgent_queued[*key];
     if (seen[*key]) continue;  // waits for the one before
     seen[*key] = true;
-    if (!waiting(c) && c.next_attempt_ms <= now) due.push_back(std::move(c));
+    if (!waiting(c) && c.next_attempt_ms <= now) {
+      due.push_back(std::move(c));
+      due_keys.push_back(std::move(*key));
+    }
   }
-  // The urgent first, each kind's in the order they came: one mailbox's stay in order, as a
-  // mailbox has one command here.
-  std::stable_sort(due.begin(), due.end(), [](const CommandRecord& a, const CommandRecord& b) {
-    return commandKindInfo(a.request.kind).urgent && !commandKindInfo(b.request.kind).urgent;
-  });
-  return due;
+  // The heads of mailboxes with an urgent command queued first (the urgent command itself, or
+  // what its mailbox must run before it), the rest after, each in the order they came.
+  DueHeads out;
+  std::vector<std::size_t> order(due.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto urgent_mailbox = [&](std::size_t i) { return urgent_queued.contains(due_keys[i]); };
+  const auto rest = std::stable_partition(order.begin(), order.end(), urgent_mailbox);
+  out.urgent = static_cast<std::size_t>(rest - order.begin());
+  for (auto i = order.begin(); i != rest; ++i) {
+    const int behind =
+        urgent_queued[due_keys[*i]] - (commandKindInfo(due[*i].request.kind).urgent ? 1 : 0);
+    if (behind > 0) out.urgent_behind = true;
+  }
+  out.commands.reserve(due.size());
+  for (std::size_t i : order) out.commands.push_back(std::move(due[i]));
+  return out;
 }
 
 Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
@@ -191,7 +210,7 @@ Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
 Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bool()>& keep_going) {
   auto due = dueHeads();
   if (!due) return due.error();
-  const auto& commands = due.value();
+  const auto& commands = due->commands;
   const std::size_t n = std::min(options_.parallelism, commands.size());
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> ran{0};
@@ -199,6 +218,9 @@ Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bo
   std::optional<CommandError> failure;  // the first outcome the journal could not record
   auto worker = [&] {
     for (std::size_t i = next++; i < commands.size(); i = next++) {
+      // A run that moved a mailbox forward for an urgent command queued behind its head ends
+      // once those heads are taken: the next run takes the urgent command, first.
+      if (i >= due->urgent && due->urgent_behind) return;
       if (i >= n && keep_going && !keep_going()) return;
       ++ran;
       const CommandRecord& command = commands[i];

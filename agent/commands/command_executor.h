@@ -53,8 +53,10 @@ class CommandExecutor {
   CommandExecutor(CommandJournal& journal, ExchangeGateway& gateway, MailboxDirectory& directory,
                   const Clock& clock, ExecutorOptions options = {});
 
-  // Runs the commands due now (each mailbox's oldest unfinished one, if its time has come), the
-  // urgent kinds first (protocol/command_kinds.h: a wipe, a block), and waits for them.
+  // Runs the commands due now (each mailbox's oldest unfinished one, if its time has come), and
+  // waits for them. The mailboxes with an urgent command queued (protocol/command_kinds.h: a
+  // wipe, a block) go first; when their heads are other commands (a policy apply's allows),
+  // the run ends after those, so that the next run takes the urgent ones.
   // Returns how many ran. Once each worker has run one, `keep_going` is asked before each
   // further command: false ends the run there, the rest staying queued for the next (the agent
   // stopping, or a command submitted meanwhile that may go before them).
@@ -86,7 +88,14 @@ class CommandExecutor {
   void readBack(const CommandRecord& command);
   // Why a command may not run because one it waits for did not succeed; nullopt when all did.
   std::optional<std::string> firstFailedPrerequisite(const CommandRecord& command);
-  Result<std::vector<CommandRecord>, CommandError> dueHeads();
+  // Each mailbox's oldest unfinished command, if due, and the organisation's: the heads of the
+  // mailboxes with an urgent command queued (the first `urgent`) before the rest.
+  struct DueHeads {
+    std::vector<CommandRecord> commands;
+    std::size_t urgent = 0;
+    bool urgent_behind = false;  // an urgent command waits behind one of those heads
+  };
+  Result<DueHeads, CommandError> dueHeads();
   // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
   // when the command cannot run now (failed, or retrying).
   std::optional<std::string> resolve(CommandRecord& command);

@@ -376,6 +376,43 @@ TEST_F(Commands, AWipeGoesBeforeTheAllowsDueWithItAndARunEndsWhereItIsTold) {
   EXPECT_EQ(queued(), 0);
 }
 
+TEST_F(Commands, AWipeQueuedBehindAnAllowOfItsMailboxGoesBeforeTheOtherMailboxes) {
+  gateway_.withOrganisation([](sim::Organisation& org) {
+    for (int i = 0; i < 8; ++i) {
+      sim::MailboxFacts m;
+      m.name = "User " + std::to_string(i);
+      m.identity = "contoso.com/Users/" + m.name;
+      m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
+      org.addMailbox(std::move(m));
+    }
+  });
+  knowMailboxes();
+  std::vector<std::int64_t> others;
+  for (int i = 0; i < 8; ++i) {
+    others.push_back(
+        submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
+                       "DEV" + std::to_string(i))));
+  }
+  // Tony's mailbox: an allow (a policy apply's), then his phone's wipe.
+  const std::int64_t tonys_allow = submit(command(CommandKind::kAllow, kTony, "NEW1"));
+  const std::int64_t wipe = submit(wipeOf(kTonysIphone));
+
+  // The first run takes Tony's allow, first and alone: his wipe waits only for it.
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(get(tonys_allow).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(wipe).state, CommandState::kQueued);
+  for (std::int64_t id : others) EXPECT_EQ(get(id).state, CommandState::kQueued);
+  // The next, the wipe first, then the others.
+  EXPECT_EQ(runDue(), 9u);
+  EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
+  std::size_t edits_before_the_wipe = 0;
+  for (const auto& r : gateway_.requests()) {
+    if (r.cmdlet == "Clear-MobileDevice") break;
+    if (r.cmdlet == "Set-CASMailbox") ++edits_before_the_wipe;
+  }
+  EXPECT_EQ(edits_before_the_wipe, 1u) << "only Tony's allow";
+}
+
 TEST_F(Commands, AWipeThatDidNotReachExchangeIsSentOnceAfterACrash) {
   std::int64_t id = submit(wipeOf(kTonysIphone));
   ASSERT_TRUE(journal_->markRunning(id).ok());  // died before sending
