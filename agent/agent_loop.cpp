@@ -27,6 +27,7 @@ void AgentLoop::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
+  harvester_.requestStop();  // a full harvest may have many minutes to go
   wakeup_.notify_all();
 }
 
@@ -121,6 +122,8 @@ void AgentLoop::runHarvests() {
         if (report->kind == HarvestKind::kFull) next_full = now + options_.full_harvest_every_ms;
         next_delta = now + options_.delta_harvest_every_ms;
         if (options_.after_harvest) options_.after_harvest();
+      } else if (report.error().code == HarvestErrc::kStopped) {
+        spdlog::info("harvest: {}", report.error().message);
       } else {
         spdlog::error("harvest: {}", report.error().message);
         ++failures_[static_cast<int>(*due)][static_cast<int>(report.error().code)];

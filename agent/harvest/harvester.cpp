@@ -249,6 +249,14 @@ Result<void, store::StoreError> Harvester::addDeferredNames() {
   return {};
 }
 
+namespace {
+
+HarvestError stoppedError() {
+  return {HarvestErrc::kStopped, "the agent is stopping: the harvest ended, nothing of it kept"};
+}
+
+}  // namespace
+
 std::optional<HarvestError> Harvester::readPartnerships(Pass& p, std::int64_t since_ms) {
   std::optional<store::StoreError> failed;
   // Each partnership is read for what the record takes, not built whole first.
@@ -284,6 +292,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   std::size_t taken = 0;
   bool exhausted = false;
   std::optional<store::StoreError> failed;        // under `applying`
+  std::atomic<bool> stopped{false};               // a worker saw the stop requested
   auto nextMailbox = [&](std::string& mailbox) {  // under `taking`
     if (taken == chunk.size()) {
       if (exhausted) return false;
@@ -318,6 +327,10 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
         }
       }
       if (mailboxes.empty()) break;
+      if (stop_requested_) {
+        stopped = true;
+        break;
+      }
       readStatisticsOf(mailboxes, statistics, failures, calls);
       std::lock_guard lock(applying);
       p.calls += std::exchange(calls, 0);
@@ -371,6 +384,7 @@ std::optional<HarvestError> Harvester::readStatistics(Pass& p) {
   }
   worker();
   for (auto& w : workers) w.join();
+  if (stopped) return stoppedError();
   // Partnerships whose Identity names no mailbox: no statistics to ask for.
   if (!failed) {
     auto staged = p.write->staged("", "");
@@ -532,6 +546,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
                                                    const HarvestProgressCallback& progress) {
   std::unique_lock one_at_a_time(running_, std::try_to_lock);
   if (!one_at_a_time) return HarvestError{HarvestErrc::kBusy, "a harvest is already running"};
+  if (stop_requested_) return stoppedError();
   auto storeFailure = [](const store::StoreError& e) {
     return HarvestError{HarvestErrc::kStore, e.message};
   };
@@ -618,6 +633,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
         }
         const std::int64_t since = last_start.value().value_or(0) - options_.delta_overlap_ms;
         if (auto e = readPartnerships(p, since)) return stop(*e);
+        if (stop_requested_) return stop(stoppedError());
         if (beside) {
           if (auto e = mailboxesRead()) return stop(*e);
         }
@@ -628,6 +644,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
           progress(p.progress_now);
         }
         if (auto e = readStatistics(p)) return stop(*e);
+        if (stop_requested_) return stop(stoppedError());
         if (p.full) {
           auto emit = [&](const HarvestEvent& e) {
             return w.event(e.kind, e.mailbox, e.device_key, e.detail);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -75,7 +76,9 @@ struct HarvestProgress {
 };
 using HarvestProgressCallback = std::function<void(const HarvestProgress&)>;
 
-enum class HarvestErrc { kBusy, kExchange, kStore };
+// kStopped: the agent is stopping (Harvester::requestStop), and the harvest ended with nothing of
+// it kept; no failure.
+enum class HarvestErrc { kBusy, kExchange, kStore, kStopped };
 using HarvestError = Error<HarvestErrc>;
 
 // Reads the ActiveSync inventory from Exchange and brings the inventory (devices, their history
@@ -128,6 +131,11 @@ class Harvester {
   Result<HarvestReport, HarvestError> run(HarvestKind kind,
                                           const HarvestProgressCallback& progress = {});
 
+  // The agent is stopping: the harvest running ends after the lots of statistics being read
+  // (kStopped, nothing of it kept, as for any harvest that fails), and so does every later one.
+  // From any thread.
+  void requestStop() { stop_requested_ = true; }
+
  private:
   struct Pass;
   struct Correction;
@@ -171,6 +179,7 @@ class Harvester {
   const Clock& clock_;
   HarvestOptions options_;
   std::mutex running_;
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace easgate::agent

@@ -658,6 +658,29 @@ TEST_F(Harvests, AFailedHarvestChangesNothing) {
   EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull) << "no harvest was recorded";
 }
 
+TEST_F(Harvests, AStopEndsTheHarvestRunningWithNothingOfItKept) {
+  // The agent stops while the first statistics are read (a full harvest of a large organisation
+  // has minutes to go then): the harvest ends, as one that failed, and so does the next.
+  gateway_.onCall([&](const powershell::BridgeRequest& request) {
+    if (request.cmdlet == "Get-MobileDeviceStatistics") harvester_->requestStop();
+  });
+  auto r = harvester_->run(HarvestKind::kFull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, HarvestErrc::kStopped);
+  EXPECT_TRUE(inventory_->current().value().empty());
+  EXPECT_TRUE(events().empty());
+  r = harvester_->run(HarvestKind::kFull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, HarvestErrc::kStopped) << "stopping is for good";
+
+  // The agent started again: its first harvest is a full one, as if none had begun.
+  gateway_.onCall({});
+  harvester_ = std::make_unique<Harvester>(*harvest_directory_, *db_, *inventory_, gateway_,
+                                           journal_.get(), clock_);
+  EXPECT_EQ(harvest(HarvestKind::kDelta).kind, HarvestKind::kFull);
+  EXPECT_EQ(inventory_->current().value().size(), 40u);
+}
+
 TEST_F(Harvests, TheDirectorysPageCacheIsLargerWhileAHarvestRunsAndGivenBackAfter) {
   // A full harvest looks every mailbox up in the directory (and a first one writes each): in a
   // larger cache while it runs; between harvests the connection keeps SQLite's default.
