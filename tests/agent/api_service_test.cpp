@@ -932,6 +932,53 @@ TEST_F(PolicyApi, ApplyKeepsTheAllowedDevicesThenQuarantinesTheRestAndRollbackRe
   EXPECT_EQ(again.status, 409);
 }
 
+TEST_F(PolicyApi, ALargeApplyAnswersWithItsCountAndAPageOfItsCommands) {
+  // Sixty more mailboxes of two phones each, allowed by the default: an apply keeping them in
+  // queues more allows than a page lists.
+  auto& org = gateway_.organisation();
+  for (int i = 0; i < 60; ++i) {
+    sim::MailboxFacts m;
+    m.name = "Bulk " + std::to_string(i);
+    m.identity = "contoso.com/Users/" + m.name;
+    m.setPrimarySmtpAddress("bulk" + std::to_string(i) + "@contoso.com");
+    sim::SimMailbox& box = org.addMailbox(std::move(m));
+    for (int d = 0; d < 2; ++d) {
+      char guid[40];
+      std::snprintf(guid, sizeof guid, "00000000-0000-4000-9000-%012d", i * 2 + d);
+      sim::PartnershipFacts phone;
+      phone.device_id = "BULK" + std::to_string(i * 2 + d);
+      phone.device_type = "iPhone";
+      phone.guid = sim::Guid(guid);
+      org.addDevice(box, phone);
+    }
+  }
+  org.syncAll(1);
+  ASSERT_TRUE(harvester_->run(HarvestKind::kFull).ok());
+  const std::string id = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
+  HttpResponse applied = call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}");
+  ASSERT_EQ(applied.status, 202) << applied.body;
+  json::JsonValue a = parse(applied);
+  const std::int64_t total = by_default_ + by_rule_ + 120 + 1;  // the allows, the default
+  EXPECT_EQ(*a.find("commandsTotal")->asInt(), total);
+  const std::int64_t first = *a.find("firstCommandId")->asInt();
+  const std::int64_t last = *a.find("lastCommandId")->asInt();
+  EXPECT_EQ(last - first + 1, total) << "one id after another";
+  EXPECT_EQ(*a.find("applyId")->asInt(), last) << "the default is the last";
+  const auto& commands = *a.find("commands")->asArray();
+  ASSERT_EQ(commands.size(), 100u);
+  EXPECT_EQ(text(commands.back(), "kind"), "set-default-access-level");
+  EXPECT_EQ(*commands.back().find("id")->asInt(), last);
+  for (std::size_t i = 0; i + 1 < commands.size(); ++i) {
+    EXPECT_EQ(*commands[i].find("id")->asInt(), first + static_cast<std::int64_t>(i))
+        << "the first of the allows, in order";
+    EXPECT_EQ(text(commands[i], "kind"), "allow");
+  }
+  // Every one of them is there to read.
+  for (std::int64_t c : {first + 99, first + 150, last - 1}) {
+    EXPECT_EQ(call(reader_, "GET", "/v1/commands/" + std::to_string(c)).status, 200) << c;
+  }
+}
+
 TEST_F(PolicyApi, AStalePlanIsNotAppliedAndAFailedAllowStopsTheDefault) {
   const std::string id = text(plan(R"({"defaultAccessLevel":"Quarantine"})"), "id");
   // A device of the plan is blocked meanwhile: the plan would now do otherwise.
