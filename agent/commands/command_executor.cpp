@@ -198,13 +198,7 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
 }
 
 Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
-  auto unfinished = journal_.unfinished();
-  if (!unfinished) return unfinished.error();
-  std::optional<std::int64_t> next;
-  for (const auto& c : unfinished.value()) {
-    if (!next || c.next_attempt_ms < *next) next = c.next_attempt_ms;
-  }
-  return next;
+  return journal_.earliestDue();
 }
 
 Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bool()>& keep_going) {

@@ -360,6 +360,17 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
   return out;
 }
 
+Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue() {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(
+      "SELECT min(next_attempt_ms) FROM commands WHERE state NOT IN ('succeeded', 'failed')");
+  if (!q) return storeError(q.error());
+  auto row = q->step();
+  if (!row) return storeError(row.error());
+  if (!row.value() || q->isNull(0)) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(q->integer(0));
+}
+
 Result<CommandJournal::ListCommandsInFlight, CommandError> CommandJournal::listCommandsSince(
     std::int64_t since_ms) {
   std::lock_guard lock(mutex_);

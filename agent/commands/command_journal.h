@@ -51,6 +51,9 @@ class CommandJournal {
 
   // Every command not yet succeeded or failed, oldest first.
   Result<std::vector<CommandRecord>, CommandError> unfinished();
+  // When the earliest unfinished command is next due; nullopt when none is unfinished. One
+  // aggregate, however many are queued (a policy apply's allows).
+  Result<std::optional<std::int64_t>, CommandError> earliestDue();
 
   Result<void, CommandError> markRunning(std::int64_t id);
   Result<void, CommandError> markSucceeded(std::int64_t id, const std::string& result);

@@ -413,6 +413,24 @@ TEST_F(Commands, AWipeQueuedBehindAnAllowOfItsMailboxGoesBeforeTheOtherMailboxes
   EXPECT_EQ(edits_before_the_wipe, 1u) << "only Tony's allow";
 }
 
+TEST_F(Commands, TheNextDueIsTheEarliestUnfinishedCommandsTime) {
+  EXPECT_EQ(executor_->nextDue().value(), std::nullopt) << "nothing queued";
+  knowMailboxes();
+  const std::int64_t throttled = submit(command(CommandKind::kAllow, kTony, "ID1"));
+  EXPECT_EQ(executor_->nextDue().value(), clock_.nowMs());
+  gateway_.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
+  EXPECT_EQ(runDue(), 1u);
+  const std::int64_t retry_at = get(throttled).next_attempt_ms;
+  EXPECT_GE(retry_at, clock_.nowMs() + 30'000);
+  EXPECT_EQ(executor_->nextDue().value(), retry_at) << "the retry, not the time it was queued";
+  clock_.advance(10'000);
+  const std::int64_t lila = submit(command(CommandKind::kBlock, kLila, "ID2"));
+  EXPECT_EQ(executor_->nextDue().value(), clock_.nowMs()) << "Lila's block, due now";
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(get(lila).state, CommandState::kSucceeded);
+  EXPECT_EQ(executor_->nextDue().value(), retry_at) << "a finished command is no longer due";
+}
+
 TEST_F(Commands, AWipeThatDidNotReachExchangeIsSentOnceAfterACrash) {
   std::int64_t id = submit(wipeOf(kTonysIphone));
   ASSERT_TRUE(journal_->markRunning(id).ok());  // died before sending
