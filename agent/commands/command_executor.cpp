@@ -73,15 +73,17 @@ CommandExecutor::CommandExecutor(CommandJournal& journal, ExchangeGateway& gatew
   if (options_.parallelism == 0) options_.parallelism = 1;
 }
 
+std::optional<std::string> CommandExecutor::knownKey(const std::string& name) {
+  std::lock_guard lock(directory_mutex_);
+  NameLookup known = directory_.lookup(name);
+  if (known.kind != NameLookup::Kind::kFound) return std::nullopt;
+  return std::move(known.key);
+}
+
 std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
   if (!c.mailbox_key.empty()) return c.mailbox_key;
   const std::string& name = c.request.mailbox;
-  NameLookup known;
-  {
-    std::lock_guard lock(directory_mutex_);
-    known = directory_.lookup(name);
-  }
-  std::string key = known.kind == NameLookup::Kind::kFound ? known.key : "";
+  std::string key = knownKey(name).value_or("");
   if (key.empty()) {
     // Ask Exchange, which knows every name of every mailbox. An ambiguous name in the directory
     // is asked too: Exchange may still tell the two apart (a full address, say).
@@ -140,6 +142,7 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
   std::vector<CommandRecord> due;
   std::vector<std::string> due_keys;         // of each in `due`
   std::map<std::string, int> urgent_queued;  // mailbox key: its urgent commands unfinished
+  std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
   const std::int64_t now = clock_.nowMs();
   std::set<std::int64_t> pending;  // commands not final: those that wait for them wait on
   for (const auto& c : unfinished.value()) pending.insert(c.id);
@@ -161,7 +164,17 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
     }
     if (c.mailbox_key.empty() && c.next_attempt_ms > now)
       break;  // resolving it waits: so do all after
-    auto key = resolve(c);
+    std::optional<std::string> key;
+    if (c.mailbox_key.empty()) {
+      // A name the directory knows: journaled below with the others, in one transaction (a
+      // policy apply queues an allow for every device kept in).
+      key = knownKey(c.request.mailbox);
+      if (key) {
+        c.mailbox_key = *key;
+        resolved.emplace_back(c.id, *key);
+      }
+    }
+    if (!key) key = resolve(c);
     if (!key) {
       if (c.mailbox_key.empty()) {
         // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
@@ -178,6 +191,9 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
       due.push_back(std::move(c));
       due_keys.push_back(std::move(*key));
     }
+  }
+  if (!resolved.empty()) {
+    if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
   }
   // The heads of mailboxes with an urgent command queued first (the urgent command itself, or
   // what its mailbox must run before it), the rest after, each in the order they came.

@@ -99,6 +99,8 @@ class CommandExecutor {
   // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
   // when the command cannot run now (failed, or retrying).
   std::optional<std::string> resolve(CommandRecord& command);
+  // The key of a mailbox name the directory knows; nullopt for one it does not, or shares.
+  std::optional<std::string> knownKey(const std::string& name);
   // Journals the outcome: succeeded, retrying later, or failed. An error when the journal could
   // not record it (logged; the command is taken up again after a restart).
   Result<void, CommandError> settle(const CommandRecord& command, const Outcome& outcome);

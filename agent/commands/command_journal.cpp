@@ -309,23 +309,33 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::submitSequence(
 }
 
 Result<void, CommandError> CommandJournal::resolveMailbox(std::int64_t id, const std::string& key) {
+  return resolveMailboxes({{id, key}});
+}
+
+Result<void, CommandError> CommandJournal::resolveMailboxes(
+    const std::vector<std::pair<std::int64_t, std::string>>& resolved) {
   std::lock_guard lock(mutex_);
   auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
     auto q = database_.prepare(std::string("SELECT ") + kColumns + " FROM commands WHERE id = ?");
     if (!q) return q.error();
-    q->bind(1, id);
-    auto row = q->step();
-    if (!row) return row.error();
-    if (!row.value()) {
-      return store::StoreError{store::StoreErrc::kConstraint,
-                               "command " + std::to_string(id) + " is unknown"};
-    }
-    const CommandRecord command = readRecord(q.value());
-    if (command.mailbox_key == key) return {};
     auto update = database_.prepare("UPDATE commands SET mailbox_key = ? WHERE id = ?");
     if (!update) return update.error();
-    if (auto r = update->bind(1, key).bind(2, id).run(); !r) return r;
-    return recordDesiredLists(database_, command.request, key);
+    for (const auto& [id, key] : resolved) {
+      q->reset();
+      q->bind(1, id);
+      auto row = q->step();
+      if (!row) return row.error();
+      if (!row.value()) {
+        return store::StoreError{store::StoreErrc::kConstraint,
+                                 "command " + std::to_string(id) + " is unknown"};
+      }
+      const CommandRecord command = readRecord(q.value());
+      if (command.mailbox_key == key) continue;
+      update->reset();
+      if (auto r = update->bind(1, key).bind(2, id).run(); !r) return r;
+      if (auto r = recordDesiredLists(database_, command.request, key); !r) return r;
+    }
+    return {};
   });
   if (!written) return storeError(written.error());
   return {};

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/audit/audit_log.h"
@@ -48,6 +49,10 @@ class CommandJournal {
   // the MDM now wants that mailbox's list to hold. Called once per command, in journal order
   // per mailbox, before it first runs.
   Result<void, CommandError> resolveMailbox(std::int64_t id, const std::string& key);
+  // The same for many commands, in one transaction (a policy apply's allows, each mailbox
+  // known to the directory).
+  Result<void, CommandError> resolveMailboxes(
+      const std::vector<std::pair<std::int64_t, std::string>>& resolved);
 
   // Every command not yet succeeded or failed, oldest first.
   Result<std::vector<CommandRecord>, CommandError> unfinished();
