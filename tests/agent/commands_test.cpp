@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <filesystem>
 
@@ -360,14 +361,14 @@ TEST_F(Commands, AWipeGoesBeforeTheAllowsDueWithItAndARunEndsWhereItIsTold) {
 
   // Told to end at once, the run still gives each of its four workers one command: the wipe
   // first, though it came last.
-  std::size_t asked = 0;
+  std::atomic<std::size_t> asked{0};  // asked from the run's workers, at once
   auto ran = executor_->runDue([&] {
     ++asked;
     return false;
   });
   ASSERT_TRUE(ran.ok()) << ran.error().message;
   EXPECT_EQ(ran.value(), 4u);
-  EXPECT_GE(asked, 1u);
+  EXPECT_GE(asked.load(), 1u);
   EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
   EXPECT_EQ(requestsOf("Clear-MobileDevice"), 1u);
   EXPECT_EQ(queued(), 9) << "three allows ran beside the wipe; the rest wait for the next run";
