@@ -174,6 +174,12 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
         resolved.emplace_back(c.id, *key);
       }
     }
+    if (!key && c.mailbox_key.empty() && !resolved.empty()) {
+      // Asked of Exchange, it is journaled at once (with the MDM's desired list it changes):
+      // those found before it go first, as each mailbox's desired lists follow journal order.
+      if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
+      resolved.clear();
+    }
     if (!key) key = resolve(c);
     if (!key) {
       if (c.mailbox_key.empty()) {

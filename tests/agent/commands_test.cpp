@@ -491,6 +491,31 @@ TEST_F(Commands, AMailboxNamedTwoWaysIsOneMailboxForTheDesiredLists) {
   EXPECT_EQ(rows->integer(0), 1) << "not one managed list per name";
 }
 
+TEST_F(Commands, TheDesiredListFollowsTheCommandsOrderWhereverTheirNamesWereFound) {
+  // The directory knows Tony by his names but his Identity (as if Exchange had just renamed
+  // him). An allow by his address, then a revoke of the same ID by his Identity, which only
+  // Exchange can resolve: the MDM's latest decision, not allowed, is what the desired list keeps.
+  using namespace mailbox_names;
+  const sim::SimMailbox& tony = *gateway_.organisation().findMailbox(kTony);
+  auto entry = mailboxEntryFromCasMailbox(*sim::casMailbox(tony.facts).asObject());
+  ASSERT_TRUE(entry.has_value());
+  std::erase_if(entry->names, [&](const std::string& n) { return n == kTonysIdentity; });
+  ASSERT_TRUE(directory_->record(*entry, clock_.nowMs(), /*lists=*/true).ok());
+  ASSERT_NE(directory_->lookup(kTonysIdentity).kind, NameLookup::Kind::kFound);
+  submit(command(CommandKind::kAllow, kTony, "D7"));
+  submit(command(CommandKind::kRevoke, kTonysIdentity, "D7"));
+  while (runDue() > 0) {
+  }
+  EXPECT_EQ(directory_->lookup(kTonysIdentity).kind, NameLookup::Kind::kFound)
+      << "Exchange was asked, and the directory learnt the name";
+  EXPECT_TRUE(allowedOf(gateway_.organisation(), kTony).empty());
+  const auto key = directory_->lookup(kTony);
+  ASSERT_EQ(key.kind, NameLookup::Kind::kFound);
+  EXPECT_TRUE(
+      directory_->list(key.key, "allowed", MailboxDirectory::Source::kDesired).value().empty())
+      << "a drift check would put D7 back";
+}
+
 TEST_F(Commands, OrderPerMailboxHoldsWhateverNameEachCommandUses) {
   // Eight pairs: allow by SMTP address, then revoke by Identity. Every revoke must run after
   // its allow, so the device ends up not allowed.
