@@ -80,56 +80,51 @@ std::optional<std::string> CommandExecutor::knownKey(const std::string& name) {
   return std::move(known.key);
 }
 
-std::optional<std::string> CommandExecutor::resolve(CommandRecord& c) {
-  if (!c.mailbox_key.empty()) return c.mailbox_key;
+std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
+  // Exchange knows every name of every mailbox. An ambiguous name in the directory is asked too:
+  // Exchange may still tell the two apart (a full address, say).
   const std::string& name = c.request.mailbox;
-  std::string key = knownKey(name).value_or("");
-  if (key.empty()) {
-    // Ask Exchange, which knows every name of every mailbox. An ambiguous name in the directory
-    // is asked too: Exchange may still tell the two apart (a full address, say).
-    std::vector<MailboxEntry> found;
-    auto asked = gateway_.casMailbox(name, [&](std::vector<powershell::PsValue>&& batch) {
-      for (const auto& v : batch) {
-        if (const auto* o = v.asObject()) {
-          if (auto e = mailboxEntryFromCasMailbox(*o)) found.push_back(std::move(*e));
-        }
+  std::vector<MailboxEntry> found;
+  auto asked = gateway_.casMailbox(name, [&](std::vector<powershell::PsValue>&& batch) {
+    for (const auto& v : batch) {
+      if (const auto* o = v.asObject()) {
+        if (auto e = mailboxEntryFromCasMailbox(*o)) found.push_back(std::move(*e));
       }
-    });
-    // Failures take the path any attempt's do (settle): retried while retryable, else final.
-    if (!asked) {
-      const GatewayError& e = asked.error();
-      const std::string why =
-          e.retryable()                      ? "resolving the mailbox '" + name + "'"
-          : e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
-          : e.code == GatewayErrc::kAmbiguous
-              ? "the name '" + name +
-                    "' fits more than one mailbox in Exchange; name it by its SMTP address or Guid"
-              : "Exchange refused the mailbox name '" + name + "'";
-      (void)settle(c, Outcome{false, why + ": " + e.message, e});  // a failure is logged there
-      return std::nullopt;
     }
-    if (found.size() != 1) {
-      GatewayError e{found.empty() ? GatewayErrc::kNotFound : GatewayErrc::kAmbiguous,
-                     found.empty()
-                         ? "Exchange returned no mailbox for '" + name + "'"
-                         : "the name '" + name + "' fits " + std::to_string(found.size()) +
-                               " mailboxes in Exchange; name it by its SMTP address or "
-                               "Guid",
-                     "", 0};
+  });
+  // Failures take the path any attempt's do (settle): retried while retryable, else final.
+  if (!asked) {
+    const GatewayError& e = asked.error();
+    const std::string why =
+        e.retryable()                      ? "resolving the mailbox '" + name + "'"
+        : e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
+        : e.code == GatewayErrc::kAmbiguous
+            ? "the name '" + name +
+                  "' fits more than one mailbox in Exchange; name it by its SMTP address or Guid"
+            : "Exchange refused the mailbox name '" + name + "'";
+    (void)settle(c, Outcome{false, why + ": " + e.message, e});  // a failure is logged there
+    return std::nullopt;
+  }
+  if (found.size() != 1) {
+    GatewayError e{found.empty() ? GatewayErrc::kNotFound : GatewayErrc::kAmbiguous,
+                   found.empty() ? "Exchange returned no mailbox for '" + name + "'"
+                                 : "the name '" + name + "' fits " + std::to_string(found.size()) +
+                                       " mailboxes in Exchange; name it by its SMTP address or "
+                                       "Guid",
+                   "", 0};
+    (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
+    return std::nullopt;
+  }
+  {
+    std::lock_guard lock(directory_mutex_);
+    if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
+        !recorded) {
+      GatewayError e{GatewayErrc::kTransient, "the store: " + recorded.error().message, "", 0};
       (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
       return std::nullopt;
     }
-    {
-      std::lock_guard lock(directory_mutex_);
-      if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
-          !recorded) {
-        GatewayError e{GatewayErrc::kTransient, "the store: " + recorded.error().message, "", 0};
-        (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
-        return std::nullopt;
-      }
-    }
-    key = found.front().key;
   }
+  const std::string key = found.front().key;
   if (auto r = journal_.resolveMailbox(c.id, key); !r) return std::nullopt;
   c.mailbox_key = key;
   return key;
@@ -165,30 +160,27 @@ Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
     if (c.mailbox_key.empty() && c.next_attempt_ms > now)
       break;  // resolving it waits: so do all after
     std::optional<std::string> key;
-    if (c.mailbox_key.empty()) {
+    if (!c.mailbox_key.empty()) {
+      key = c.mailbox_key;
+    } else if ((key = knownKey(c.request.mailbox))) {
       // A name the directory knows: journaled below with the others, in one transaction (a
       // policy apply queues an allow for every device kept in).
-      key = knownKey(c.request.mailbox);
-      if (key) {
-        c.mailbox_key = *key;
-        resolved.emplace_back(c.id, *key);
-      }
-    }
-    if (!key && c.mailbox_key.empty() && !resolved.empty()) {
+      c.mailbox_key = *key;
+      resolved.emplace_back(c.id, *key);
+    } else {
       // Asked of Exchange, it is journaled at once (with the MDM's desired list it changes):
       // those found before it go first, as each mailbox's desired lists follow journal order.
-      if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
-      resolved.clear();
-    }
-    if (!key) key = resolve(c);
-    if (!key) {
-      if (c.mailbox_key.empty()) {
+      if (!resolved.empty()) {
+        if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
+        resolved.clear();
+      }
+      key = askExchange(c);
+      if (!key) {
         // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
         auto now_state = journal_.get(c.id);
         if (now_state && isFinal(now_state->state)) continue;
         break;
       }
-      continue;
     }
     if (commandKindInfo(c.request.kind).urgent) ++urgent_queued[*key];
     if (seen[*key]) continue;  // waits for the one before

@@ -96,9 +96,10 @@ class CommandExecutor {
     bool urgent_behind = false;  // an urgent command waits behind one of those heads
   };
   Result<DueHeads, CommandError> dueHeads();
-  // The key of the command's mailbox: from the command, the directory or Exchange. nullopt
-  // when the command cannot run now (failed, or retrying).
-  std::optional<std::string> resolve(CommandRecord& command);
+  // The key of the command's mailbox, for a name the directory does not know: from Exchange,
+  // then recorded in the directory and journaled. nullopt when the command cannot run now
+  // (failed, or retrying).
+  std::optional<std::string> askExchange(CommandRecord& command);
   // The key of a mailbox name the directory knows; nullopt for one it does not, or shares.
   std::optional<std::string> knownKey(const std::string& name);
   // Journals the outcome: succeeded, retrying later, or failed. An error when the journal could
