@@ -161,23 +161,49 @@ void mixAccessForTheDemo(powershell::sim::Organisation& org, std::int64_t now) {
   org.reevaluateAll(now);
 }
 
-// The banner's example mailbox: the organisation's first, with its first device. The
-// organisation read for it is let go (and its memory given back) before the agent starts, which
-// would otherwise carry it (some 0.8 GB at 100,000 mailboxes) for as long as it runs.
+// The banner's example mailbox: the organisation's first, with its first device; nullopt when
+// it has none (no simulated organisation).
 struct SampleMailbox {
   std::string identity, address, device_id;
 };
-std::optional<SampleMailbox> sampleMailbox(const std::filesystem::path& organisation_file) {
-  std::ifstream in(organisation_file, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto organisation = powershell::sim::Organisation::fromJson(text);
-  if (!organisation || organisation->mailboxes().empty() ||
-      organisation->mailboxes()[0].devices.empty()) {
+std::optional<SampleMailbox> sampleOf(const powershell::sim::Organisation& organisation) {
+  if (organisation.mailboxes().empty() || organisation.mailboxes()[0].devices.empty()) {
     return std::nullopt;
   }
-  const auto& first = organisation->mailboxes()[0];
+  const auto& first = organisation.mailboxes()[0];
   return SampleMailbox{first.facts.identity, first.facts.primarySmtpAddress(),
                        first.devices[0].device_id};
+}
+
+// The organisation made now (and written), or the one an earlier demo wrote, read: kept only
+// for its sample. The agent would otherwise carry it (some 0.8 GB at 100,000 mailboxes) for as
+// long as it runs, and glibc the memory it freed: given back before the agent starts.
+std::optional<SampleMailbox> ensureOrganisation(const DemoOptions& o,
+                                                const std::filesystem::path& file) {
+  std::optional<SampleMailbox> sample;
+  if (!std::filesystem::exists(file)) {
+    const std::int64_t now = powershell::sim::nowDotNetTicks();
+    auto generated =
+        powershell::sim::Organisation::generate({1, o.mailboxes, o.mailboxes * 2, now});
+    mixAccessForTheDemo(generated, now);
+    // Whole or not at all: a demo stopped while writing it finds none the next time.
+    if (auto written = files::writeWholeFile(file, generated.toJson()); !written) {
+      std::cerr << "easgate demo: " << written.error().message << "\n";
+      return std::nullopt;
+    }
+    sample = sampleOf(generated);
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto read = powershell::sim::Organisation::fromJson(text);
+    if (read) sample = sampleOf(read.value());
+    if (!sample) {
+      std::cerr << "easgate demo: " << file.string()
+                << " is no simulated organisation; delete it to start afresh\n";
+    }
+  }
+  memory::returnFreedMemory();
+  return sample;
 }
 
 }  // namespace
@@ -189,26 +215,10 @@ int runDemoCommand(const DemoOptions& o) {
     std::cerr << "easgate demo: " << pki.error() << "\n";
     return kExitOutputFailed;
   }
-  // The simulated organisation, made once: the banner can then name one of its mailboxes.
+  // The simulated organisation, made once: the banner names one of its mailboxes.
   const auto organisation_file = dir / "organisation.json";
-  if (!std::filesystem::exists(organisation_file)) {
-    const std::int64_t now = powershell::sim::nowDotNetTicks();
-    auto generated =
-        powershell::sim::Organisation::generate({1, o.mailboxes, o.mailboxes * 2, now});
-    mixAccessForTheDemo(generated, now);
-    // Whole or not at all: a demo stopped while writing it finds none the next time.
-    if (auto written = files::writeWholeFile(organisation_file, generated.toJson()); !written) {
-      std::cerr << "easgate demo: " << written.error().message << "\n";
-      return kExitOutputFailed;
-    }
-  }
-  auto sample = sampleMailbox(organisation_file);
-  memory::returnFreedMemory();  // the organisation read for it
-  if (!sample) {
-    std::cerr << "easgate demo: " << organisation_file.string()
-              << " is no simulated organisation; delete it to start afresh\n";
-    return kExitOutputFailed;
-  }
+  auto sample = ensureOrganisation(o, organisation_file);
+  if (!sample) return kExitOutputFailed;
   const auto config_file = dir / "easgate.json";
   if (auto written = files::writeWholeFile(config_file, demoConfig(o, organisation_file));
       !written) {
