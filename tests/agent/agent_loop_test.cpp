@@ -23,6 +23,7 @@
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
+#include "tests/support/store_files.h"
 
 namespace easgate::agent {
 namespace {
@@ -50,13 +51,7 @@ std::int64_t harvests(InventoryStore& inventory) {
 
 TEST(AgentLoop, RunsCommandsHarvestsOnTimersAndOnDemandAndStops) {
   const fs::path file = testing::scratchPath("loop", ".db");
-  auto removeFiles = [&] {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      fs::remove(file.string() + suffix);
-      fs::remove(inventoryFile(file).string() + suffix);
-      fs::remove(directoryFile(file).string() + suffix);
-    }
-  };
+  auto removeFiles = [&] { testing::removeStoreFiles(file); };
   removeFiles();
   {
     auto db = store::openStore(file);
@@ -209,13 +204,7 @@ struct LoopParts {
     db.reset();
     removeFiles();
   }
-  void removeFiles() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      fs::remove(file.string() + suffix);
-      fs::remove(inventoryFile(file).string() + suffix);
-      fs::remove(directoryFile(file).string() + suffix);
-    }
-  }
+  void removeFiles() { testing::removeStoreFiles(file); }
   // An allow on each mailbox, as a policy apply queues them: their ids.
   std::vector<std::int64_t> allowOnEachMailbox() {
     std::vector<std::int64_t> ids;

@@ -14,6 +14,7 @@
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
+#include "tests/support/store_files.h"
 
 namespace easgate::agent {
 namespace {
@@ -75,12 +76,7 @@ class Commands : public ::testing::Test {
     close();
     removeStore();
   }
-  void removeStore() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      fs::remove(file_.string() + suffix);
-      fs::remove(directoryFile(file_).string() + suffix);
-    }
-  }
+  void removeStore() { testing::removeStoreFiles(file_); }
   void open() {
     auto db = store::openStore(file_);
     ASSERT_TRUE(db.ok()) << db.error().message;
@@ -137,6 +133,26 @@ class Commands : public ::testing::Test {
       ASSERT_TRUE(e.has_value());
       ASSERT_TRUE(directory_->record(*e, clock_.nowMs(), /*lists=*/true).ok());
     }
+  }
+  // `n` more mailboxes, known to the directory, and an allow queued on each (as a policy apply
+  // queues them): the allows' ids.
+  std::vector<std::int64_t> allowOnNewMailboxes(int n) {
+    gateway_.withOrganisation([n](sim::Organisation& org) {
+      for (int i = 0; i < n; ++i) {
+        sim::MailboxFacts m;
+        m.name = "User " + std::to_string(i);
+        m.identity = "contoso.com/Users/" + m.name;
+        m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
+        org.addMailbox(std::move(m));
+      }
+    });
+    knowMailboxes();
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
+                                   "DEV" + std::to_string(i))));
+    }
+    return ids;
   }
   const powershell::BridgeRequest& lastRequestOf(const std::string& cmdlet) {
     for (auto it = gateway_.requests().rbegin(); it != gateway_.requests().rend(); ++it) {
@@ -337,22 +353,7 @@ TEST_F(Commands, AWipeThatReachedExchangeBeforeACrashIsNotSentAgain) {
 
 TEST_F(Commands, AWipeGoesBeforeTheAllowsDueWithItAndARunEndsWhereItIsTold) {
   // Twelve more mailboxes, an allow queued on each (a policy apply's, say), then a wipe.
-  gateway_.withOrganisation([](sim::Organisation& org) {
-    for (int i = 0; i < 12; ++i) {
-      sim::MailboxFacts m;
-      m.name = "User " + std::to_string(i);
-      m.identity = "contoso.com/Users/" + m.name;
-      m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
-      org.addMailbox(std::move(m));
-    }
-  });
-  knowMailboxes();
-  std::vector<std::int64_t> allows;
-  for (int i = 0; i < 12; ++i) {
-    allows.push_back(
-        submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
-                       "DEV" + std::to_string(i))));
-  }
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(12);
   const std::int64_t wipe = submit(wipeOf(kTonysIphone));
   auto queued = [&] {
     return std::count_if(allows.begin(), allows.end(),
@@ -378,22 +379,7 @@ TEST_F(Commands, AWipeGoesBeforeTheAllowsDueWithItAndARunEndsWhereItIsTold) {
 }
 
 TEST_F(Commands, AWipeQueuedBehindAnAllowOfItsMailboxGoesBeforeTheOtherMailboxes) {
-  gateway_.withOrganisation([](sim::Organisation& org) {
-    for (int i = 0; i < 8; ++i) {
-      sim::MailboxFacts m;
-      m.name = "User " + std::to_string(i);
-      m.identity = "contoso.com/Users/" + m.name;
-      m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
-      org.addMailbox(std::move(m));
-    }
-  });
-  knowMailboxes();
-  std::vector<std::int64_t> others;
-  for (int i = 0; i < 8; ++i) {
-    others.push_back(
-        submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
-                       "DEV" + std::to_string(i))));
-  }
+  const std::vector<std::int64_t> others = allowOnNewMailboxes(8);
   // Tony's mailbox: an allow (a policy apply's), then his phone's wipe.
   const std::int64_t tonys_allow = submit(command(CommandKind::kAllow, kTony, "NEW1"));
   const std::int64_t wipe = submit(wipeOf(kTonysIphone));

@@ -23,6 +23,7 @@
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
 #include "tests/support/start_again.h"
+#include "tests/support/store_files.h"
 
 namespace easgate::agent {
 namespace {
@@ -70,13 +71,7 @@ class Harvests : public ::testing::Test {
     db_.reset();
     removeStore();
   }
-  void removeStore() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      fs::remove(file_.string() + suffix);
-      fs::remove(inventoryFile(file_).string() + suffix);
-      fs::remove(directoryFile(file_).string() + suffix);
-    }
-  }
+  void removeStore() { testing::removeStoreFiles(file_); }
 
   HarvestReport harvest(HarvestKind kind) {
     auto r = harvester_->run(kind);
@@ -875,12 +870,7 @@ TEST(HarvestOverBridges, AFailureInsideARequestForManyMailboxesCostsOnlyThatMail
     }
     EXPECT_EQ(failure_events, 1u);
   }  // the harvester, then its stores, closed before their files go
-  std::error_code ec;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    fs::remove(file.string() + suffix, ec);
-    fs::remove(inventoryFile(file).string() + suffix, ec);
-    fs::remove(directoryFile(file).string() + suffix, ec);
-  }
+  testing::removeStoreFiles(file);
 }
 
 }  // namespace
