@@ -6,10 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <map>
+#include <limits>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include "agent/inventory/object_text.h"
@@ -49,9 +48,6 @@ std::string ruleName(const CommandRequest& r) {
       r.rule_query, exchange::AccessLevel::kAllow}
       .name();
 }
-
-// Where the organisation's commands queue, beside the mailboxes' keys (which are Guids).
-constexpr const char* kOrganisationKey = "#organisation";
 
 // The mailbox as Exchange is asked about it: by its key (a Guid Exchange takes as -Identity and
 // that no rename changes), else the name the MDM gave.
@@ -130,85 +126,47 @@ std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
   return key;
 }
 
-Result<CommandExecutor::DueHeads, CommandError> CommandExecutor::dueHeads() {
-  auto unfinished = journal_.unfinished();
-  if (!unfinished) return unfinished.error();
-  std::map<std::string, bool> seen;  // mailbox key: its head was considered
-  std::vector<CommandRecord> due;
-  std::vector<std::string> due_keys;         // of each in `due`
-  std::map<std::string, int> urgent_queued;  // mailbox key: its urgent commands unfinished
-  std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
+Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
   const std::int64_t now = clock_.nowMs();
-  std::set<std::int64_t> pending;  // commands not final: those that wait for them wait on
-  for (const auto& c : unfinished.value()) pending.insert(c.id);
-  auto waiting = [&](const CommandRecord& c) {
-    return std::any_of(c.request.after.begin(), c.request.after.end(),
-                       [&](std::int64_t id) { return pending.count(id) > 0; });
+  // First every command whose mailbox is not known yet learns it, in journal order, a page at a
+  // time: a name the directory knows is journaled with the others of its page, in one
+  // transaction (a policy apply queues an allow for every device kept in); one asked of Exchange
+  // is journaled at once (with the MDM's desired list it changes), so those found before it go
+  // first, as each mailbox's desired lists follow journal order. One that cannot be resolved
+  // now (Exchange throttles) holds up every command after it: they may be for its mailbox.
+  std::int64_t before = std::numeric_limits<std::int64_t>::max();
+  std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
+  auto journalResolved = [&]() -> Result<void, CommandError> {
+    if (resolved.empty()) return {};
+    auto r = journal_.resolveMailboxes(resolved);
+    resolved.clear();
+    return r;
   };
-  for (auto& c : unfinished.value()) {
-    if (commandKindInfo(c.request.kind).target == protocol::CommandTarget::kOrganisation) {
-      // The organisation's commands run in order among themselves, and each after those it
-      // waits for; they have no mailbox to resolve.
-      if (seen[kOrganisationKey]) continue;
-      seen[kOrganisationKey] = true;
-      if (!waiting(c) && c.next_attempt_ms <= now) {
-        due.push_back(std::move(c));
-        due_keys.emplace_back(kOrganisationKey);
-      }
-      continue;
-    }
-    if (c.mailbox_key.empty() && c.next_attempt_ms > now)
-      break;  // resolving it waits: so do all after
-    std::optional<std::string> key;
-    if (!c.mailbox_key.empty()) {
-      key = c.mailbox_key;
-    } else if ((key = knownKey(c.request.mailbox))) {
-      // A name the directory knows: journaled below with the others, in one transaction (a
-      // policy apply queues an allow for every device kept in).
-      c.mailbox_key = *key;
-      resolved.emplace_back(c.id, *key);
-    } else {
-      // Asked of Exchange, it is journaled at once (with the MDM's desired list it changes):
-      // those found before it go first, as each mailbox's desired lists follow journal order.
-      if (!resolved.empty()) {
-        if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
-        resolved.clear();
-      }
-      key = askExchange(c);
-      if (!key) {
-        // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
-        auto now_state = journal_.get(c.id);
-        if (now_state && isFinal(now_state->state)) continue;
+  for (std::int64_t after = 0; before == std::numeric_limits<std::int64_t>::max();) {
+    auto page = journal_.unresolved(after, options_.commands_per_run);
+    if (!page) return page.error();
+    if (page->empty()) break;
+    for (auto& c : page.value()) {
+      after = c.id;
+      if (c.next_attempt_ms > now) {
+        before = c.id;  // resolving it waits: so do all after
         break;
       }
+      if (auto key = knownKey(c.request.mailbox)) {
+        resolved.emplace_back(c.id, std::move(*key));
+        continue;
+      }
+      if (auto r = journalResolved(); !r) return r.error();
+      if (askExchange(c)) continue;
+      // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
+      auto now_state = journal_.get(c.id);
+      if (now_state && isFinal(now_state->state)) continue;
+      before = c.id;
+      break;
     }
-    if (commandKindInfo(c.request.kind).urgent) ++urgent_queued[*key];
-    if (seen[*key]) continue;  // waits for the one before
-    seen[*key] = true;
-    if (!waiting(c) && c.next_attempt_ms <= now) {
-      due.push_back(std::move(c));
-      due_keys.push_back(std::move(*key));
-    }
+    if (auto r = journalResolved(); !r) return r.error();
   }
-  if (!resolved.empty()) {
-    if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
-  }
-  // The heads of mailboxes with an urgent command queued first (the urgent command itself, or
-  // what its mailbox must run before it), the rest after, each in the order they came.
-  DueHeads out;
-  std::vector<std::size_t> order(due.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto urgent_mailbox = [&](std::size_t i) { return urgent_queued.contains(due_keys[i]); };
-  const auto rest = std::stable_partition(order.begin(), order.end(), urgent_mailbox);
-  out.urgent = static_cast<std::size_t>(rest - order.begin());
-  for (auto i = order.begin(); i != rest; ++i) {
-    const int behind =
-        urgent_queued[due_keys[*i]] - (commandKindInfo(due[*i].request.kind).urgent ? 1 : 0);
-    if (behind > 0) out.urgent_behind = true;
-  }
-  out.commands.reserve(due.size());
-  for (std::size_t i : order) out.commands.push_back(std::move(due[i]));
-  return out;
+  return journal_.dueHeads(now, before, options_.commands_per_run);
 }
 
 Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {

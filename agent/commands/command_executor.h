@@ -23,6 +23,9 @@ struct ExecutorOptions {
   std::int64_t first_retry_ms = 5'000;      // the first retry's delay, doubling each time
   std::int64_t max_retry_ms = 15 * 60'000;  // the longest delay between attempts
   std::uint64_t jitter_seed = 0;            // 0: seeded from the system's random device
+  // A run takes at most this many commands (and as many more of mailboxes with an urgent one
+  // queued), so that what it reads and holds does not grow with what is queued.
+  std::size_t commands_per_run = 1'000;
 };
 
 // Runs journaled commands against Exchange: in order per mailbox (a mailbox's next command
@@ -88,14 +91,10 @@ class CommandExecutor {
   void readBack(const CommandRecord& command);
   // Why a command may not run because one it waits for did not succeed; nullopt when all did.
   std::optional<std::string> firstFailedPrerequisite(const CommandRecord& command);
-  // Each mailbox's oldest unfinished command, if due, and the organisation's: the heads of the
-  // mailboxes with an urgent command queued (the first `urgent`) before the rest.
-  struct DueHeads {
-    std::vector<CommandRecord> commands;
-    std::size_t urgent = 0;
-    bool urgent_behind = false;  // an urgent command waits behind one of those heads
-  };
-  Result<DueHeads, CommandError> dueHeads();
+  // Resolves the mailboxes of the commands that do not know theirs yet, then asks the journal
+  // for the commands that may run: each mailbox's oldest unfinished one, if due, and the
+  // organisation's, the heads of the mailboxes with an urgent command queued first.
+  Result<CommandJournal::DueHeads, CommandError> dueHeads();
   // The key of the command's mailbox, for a name the directory does not know: from Exchange,
   // then recorded in the directory and journaled. nullopt when the command cannot run now
   // (failed, or retrying).

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <set>
+#include <string_view>
+
 #include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
 #include "common/json/json_writer.h"
@@ -13,6 +17,88 @@ constexpr const char* kColumns =
     "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
     "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result, "
     "mailbox_key, organisation, after_ids";
+
+// The unfinished states, as the indexes of unfinished commands (store schema 14) name them: a
+// query names them the same way to be answered from those indexes.
+// `alias` names the table in a query that reads it more than once.
+std::string openStates(std::string_view alias = {}) {
+  std::string out(alias);
+  if (!out.empty()) out += '.';
+  return out + "state IN ('queued', 'running', 'retrying')";
+}
+
+// The names of the kinds for which `pick` holds, as an SQL list ('wipe', 'block'). They come
+// from the kind table, never from a request.
+template <typename Pick>
+std::string kindNames(Pick pick) {
+  std::string out;
+  for (const auto& kind : protocol::kCommandKindTable) {
+    if (!pick(kind)) continue;
+    if (!out.empty()) out += ", ";
+    out.append("'").append(kind.name).append("'");
+  }
+  return out;
+}
+
+const std::string& organisationKinds() {
+  static const std::string names = kindNames([](const protocol::CommandKindInfo& k) {
+    return k.target == protocol::CommandTarget::kOrganisation;
+  });
+  return names;
+}
+
+const std::string& urgentKinds() {
+  static const std::string names =
+      kindNames([](const protocol::CommandKindInfo& k) { return k.urgent; });
+  return names;
+}
+
+// The questions that choose what runs next (CommandJournal::dueHeads), each answered from the
+// indexes of unfinished commands.
+// SQLite is told which index to read (without statistics it may choose to read every unfinished
+// command by state, and sort them): a query the index cannot answer fails to prepare.
+std::string selectOpen(std::string_view index, std::string_view alias = {}) {
+  return std::string("SELECT ") + kColumns + " FROM commands " + std::string(alias) +
+         " INDEXED BY " + std::string(index) + " WHERE " + openStates(alias);
+}
+// ?1 after this id, ?2 at most this many.
+std::string unresolvedSql() {
+  return selectOpen("commands_open_by_mailbox") +
+         " AND mailbox_key IS NULL AND id > ? AND kind NOT IN (" + organisationKinds() +
+         ") ORDER BY id LIMIT ?";
+}
+// ?1 before this id, ?2 at most this many mailboxes.
+std::string urgentMailboxesSql() {
+  return "SELECT mailbox_key, count(*) FROM commands INDEXED BY commands_open_by_kind WHERE " +
+         openStates() + " AND kind IN (" + urgentKinds() +
+         ") AND mailbox_key IS NOT NULL AND id < ? GROUP BY mailbox_key ORDER BY min(id) LIMIT ?";
+}
+// ?1 the mailbox's key.
+std::string oldestOfMailboxSql() {
+  return selectOpen("commands_open_by_mailbox") + " AND mailbox_key = ? ORDER BY id LIMIT 1";
+}
+std::string oldestOfOrganisationSql() {
+  return selectOpen("commands_open_by_kind") + " AND kind IN (" + organisationKinds() +
+         ") ORDER BY id LIMIT 1";
+}
+// ?1 before this id, ?2 due by this time, ?3 at most this many: commands with no unfinished one
+// of their mailbox before them, none they wait for unfinished.
+std::string mailboxHeadsSql() {
+  return selectOpen("commands_open", "c") +
+         " AND c.id < ? AND c.next_attempt_ms <= ? AND c.mailbox_key IS NOT NULL "
+         "AND NOT EXISTS (SELECT 1 FROM commands e INDEXED BY commands_open_by_mailbox WHERE " +
+         openStates("e") +
+         " AND e.mailbox_key = c.mailbox_key AND e.id < c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM json_each(c.after_ids) j CROSS JOIN commands d "
+         "ON d.id = j.value WHERE " +
+         openStates("d") + ") ORDER BY c.id LIMIT ?";
+}
+// ?1 the command: whether one it waits for is unfinished.
+std::string waitsSql() {
+  return "SELECT EXISTS (SELECT 1 FROM commands c, json_each(c.after_ids) j CROSS JOIN commands d "
+         "ON d.id = j.value WHERE c.id = ? AND " +
+         openStates("d") + ")";
+}
 
 CommandError storeError(const store::StoreError& e) {
   return CommandError{CommandErrc::kStore, e.message};
@@ -368,6 +454,124 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
     out.push_back(readRecord(q.value()));
   }
   return out;
+}
+
+Result<std::vector<CommandRecord>, CommandError> CommandJournal::unresolved(std::int64_t after_id,
+                                                                            std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(unresolvedSql());
+  if (!q) return storeError(q.error());
+  q->bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<CommandRecord> out;
+  while (true) {
+    auto row = q->step();
+    if (!row) return storeError(row.error());
+    if (!row.value()) break;
+    out.push_back(readRecord(q.value()));
+  }
+  return out;
+}
+
+Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int64_t now,
+                                                                        std::int64_t before_id,
+                                                                        std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  const auto max_rows = static_cast<std::int64_t>(limit);
+  auto waits = database_.prepare(waitsSql());
+  if (!waits) return storeError(waits.error());
+  std::optional<store::StoreError> failed;  // of a question asked inside `due`
+  // Whether a head (its mailbox's or the organisation's oldest unfinished command) may run.
+  auto due = [&](const CommandRecord& c) {
+    if (c.id >= before_id || c.next_attempt_ms > now) return false;
+    if (c.request.after.empty()) return true;
+    waits->reset();
+    waits->bind(1, c.id);
+    auto row = waits->step();
+    if (!row) failed = row.error();
+    return row && row.value() && waits->integer(0) == 0;
+  };
+  // The oldest unfinished command of a mailbox (by its key), or of the organisation.
+  auto oldest = [&](const std::optional<std::string>& mailbox_key)
+      -> Result<std::optional<CommandRecord>, store::StoreError> {
+    auto q = database_.prepare(mailbox_key ? oldestOfMailboxSql() : oldestOfOrganisationSql());
+    if (!q) return q.error();
+    if (mailbox_key) q->bind(1, *mailbox_key);
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) return std::optional<CommandRecord>();
+    return std::optional<CommandRecord>(readRecord(q.value()));
+  };
+  auto byId = [](const CommandRecord& a, const CommandRecord& b) { return a.id < b.id; };
+
+  DueHeads out;
+  std::set<std::int64_t> taken;
+  {
+    // The mailboxes with an urgent command queued, the oldest first, and each one's head.
+    auto q = database_.prepare(urgentMailboxesSql());
+    if (!q) return storeError(q.error());
+    q->bind(1, before_id).bind(2, max_rows);
+    std::vector<std::pair<std::string, std::int64_t>> urgent;  // mailbox key, urgent commands
+    while (true) {
+      auto row = q->step();
+      if (!row) return storeError(row.error());
+      if (!row.value()) break;
+      urgent.emplace_back(q->text(0), q->integer(1));
+    }
+    for (const auto& [key, queued] : urgent) {
+      auto head = oldest(key);
+      if (!head) return storeError(head.error());
+      if (!head.value() || !due(**head)) continue;
+      const bool itself = commandKindInfo(head.value()->request.kind).urgent;
+      if (queued > (itself ? 1 : 0)) out.urgent_behind = true;
+      taken.insert(head.value()->id);
+      out.commands.push_back(std::move(**head));
+    }
+    std::sort(out.commands.begin(), out.commands.end(), byId);
+    out.urgent = out.commands.size();
+  }
+  // The rest, oldest first: the organisation's head, and each mailbox's command that has no
+  // unfinished one before it.
+  std::vector<CommandRecord> rest;
+  {
+    auto head = oldest(std::nullopt);
+    if (!head) return storeError(head.error());
+    if (head.value() && due(**head)) rest.push_back(std::move(**head));
+  }
+  {
+    auto q = database_.prepare(mailboxHeadsSql());
+    if (!q) return storeError(q.error());
+    q->bind(1, before_id).bind(2, now).bind(3, max_rows);
+    while (true) {
+      auto row = q->step();
+      if (!row) return storeError(row.error());
+      if (!row.value()) break;
+      CommandRecord c = readRecord(q.value());
+      if (!taken.contains(c.id)) rest.push_back(std::move(c));
+    }
+  }
+  if (failed) return storeError(*failed);
+  std::sort(rest.begin(), rest.end(), byId);
+  if (rest.size() > limit) rest.resize(limit);
+  for (auto& c : rest) out.commands.push_back(std::move(c));
+  return out;
+}
+
+Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {
+  std::lock_guard lock(mutex_);
+  std::string plan;
+  for (const std::string& sql : {unresolvedSql(), urgentMailboxesSql(), oldestOfMailboxSql(),
+                                 oldestOfOrganisationSql(), mailboxHeadsSql(), waitsSql()}) {
+    auto q = database_.prepare("EXPLAIN QUERY PLAN " + sql);
+    if (!q) return storeError(q.error());
+    while (true) {
+      auto row = q->step();
+      if (!row) return storeError(row.error());
+      if (!row.value()) break;
+      plan += q->text(3) + "\n";
+    }
+    plan += "\n";
+  }
+  return plan;
 }
 
 Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue() {

@@ -56,6 +56,28 @@ class CommandJournal {
 
   // Every command not yet succeeded or failed, oldest first.
   Result<std::vector<CommandRecord>, CommandError> unfinished();
+
+  // Unfinished commands for a mailbox whose key is not known yet, oldest first: those after
+  // `after_id`, at most `limit` (resolving them goes a page at a time).
+  Result<std::vector<CommandRecord>, CommandError> unresolved(std::int64_t after_id,
+                                                              std::size_t limit);
+
+  // What may run at `now`: each resolved mailbox's oldest unfinished command and the
+  // organisation's oldest, where its time has come and every command it waits for (`after`) is
+  // final. Only commands before `before_id`: one whose mailbox is not resolved yet may be for any
+  // mailbox. The heads of mailboxes with an urgent command queued (protocol/command_kinds.h)
+  // come first, then the rest oldest first; at most `limit` of each. Read from indexes of the
+  // unfinished commands (store schema 14): its cost follows `limit`, not how many are queued.
+  struct DueHeads {
+    std::vector<CommandRecord> commands;
+    std::size_t urgent = 0;      // the first `urgent` are those of the urgent mailboxes
+    bool urgent_behind = false;  // an urgent command waits behind one of those heads
+  };
+  Result<DueHeads, CommandError> dueHeads(std::int64_t now, std::int64_t before_id,
+                                          std::size_t limit);
+  // How SQLite answers the questions unresolved() and dueHeads() ask: a line a step, an empty
+  // line after each question (tests check that none reads the whole journal).
+  Result<std::string, CommandError> dueHeadsPlan();
   // When the earliest unfinished command is next due; nullopt when none is unfinished. One
   // aggregate, however many are queued (a policy apply's allows).
   Result<std::optional<std::int64_t>, CommandError> earliestDue();

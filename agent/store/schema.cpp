@@ -223,6 +223,21 @@ const std::vector<Migration>& migrations() {
         DELETE FROM mailbox_lists WHERE source = 'harvested';
       )sql",
        &agent::importDirectoryFromStore},
+      // v14: the executor asks the journal which commands may run next (each mailbox's oldest
+      // unfinished one, the urgent ones first) instead of reading every unfinished command on
+      // each turn: a policy apply queues one for every device it keeps in. These indexes hold
+      // the unfinished commands only, so they stay as small as what is queued however long the
+      // journal grows; the queries name the same states (agent/commands/command_journal.cpp).
+      // The index by the mailbox's name is no longer asked: commands queue by mailbox key.
+      R"sql(
+        DROP INDEX commands_unfinished;
+        CREATE INDEX commands_open ON commands (id)
+          WHERE state IN ('queued', 'running', 'retrying');
+        CREATE INDEX commands_open_by_mailbox ON commands (mailbox_key, id)
+          WHERE state IN ('queued', 'running', 'retrying');
+        CREATE INDEX commands_open_by_kind ON commands (kind, mailbox_key)
+          WHERE state IN ('queued', 'running', 'retrying');
+      )sql",
   };
   return kMigrations;
 }

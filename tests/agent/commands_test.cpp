@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <sstream>
 
 #include <filesystem>
 
@@ -83,11 +84,6 @@ class Commands : public ::testing::Test {
     db_ = std::move(db).value();
     audit_ = std::make_unique<AuditLog>(*db_);
     journal_ = std::make_unique<CommandJournal>(*db_, *audit_, clock_);
-    ExecutorOptions options;
-    options.parallelism = 4;
-    options.first_retry_ms = 1'000;
-    options.max_retry_ms = 60'000;
-    options.jitter_seed = 42;
     auto directory_db = store::openStore(file_);
     ASSERT_TRUE(directory_db.ok()) << directory_db.error().message;
     directory_db_ = std::move(directory_db).value();
@@ -95,8 +91,11 @@ class Commands : public ::testing::Test {
     ASSERT_TRUE(directory_file.ok()) << directory_file.error().message;
     directory_file_ = std::move(directory_file).value();
     directory_ = std::make_unique<MailboxDirectory>(*directory_file_, *directory_db_);
+    makeExecutor();
+  }
+  void makeExecutor() {
     executor_ =
-        std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_, options);
+        std::make_unique<CommandExecutor>(*journal_, gateway_, *directory_, clock_, options_);
   }
   // What a restart does: everything in memory goes, the file stays.
   void close() {
@@ -165,6 +164,16 @@ class Commands : public ::testing::Test {
     return gateway_.organisation().findMailbox(smtp)->facts.blocked_device_ids;
   }
 
+  static ExecutorOptions executorOptions() {
+    ExecutorOptions options;
+    options.parallelism = 4;
+    options.first_retry_ms = 1'000;
+    options.max_retry_ms = 60'000;
+    options.jitter_seed = 42;
+    return options;
+  }
+
+  ExecutorOptions options_ = executorOptions();
   testing::ManualClock clock_{SystemClock().nowMs()};
   testing::FakeExchangeGateway gateway_{organisation()};
   fs::path file_;
@@ -398,6 +407,81 @@ TEST_F(Commands, AWipeQueuedBehindAnAllowOfItsMailboxGoesBeforeTheOtherMailboxes
     if (r.cmdlet == "Set-CASMailbox") ++edits_before_the_wipe;
   }
   EXPECT_EQ(edits_before_the_wipe, 1u) << "only Tony's allow";
+}
+
+TEST_F(Commands, ARunTakesAtMostItsShareOldestFirstAndTheUrgentOnesBesideIt) {
+  options_.commands_per_run = 5;
+  makeExecutor();
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(12);
+  const std::int64_t wipe = submit(wipeOf(kTonysIphone));
+  auto succeeded = [&] {
+    std::vector<std::int64_t> done;
+    for (std::int64_t id : allows) {
+      if (get(id).state == CommandState::kSucceeded) done.push_back(id);
+    }
+    return done;
+  };
+
+  // The wipe, as urgent, beside the run's five; those five the oldest.
+  EXPECT_EQ(runDue(), 6u);
+  EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
+  EXPECT_EQ(succeeded(), std::vector<std::int64_t>(allows.begin(), allows.begin() + 5));
+  EXPECT_EQ(runDue(), 5u);
+  EXPECT_EQ(succeeded(), std::vector<std::int64_t>(allows.begin(), allows.begin() + 10));
+  EXPECT_EQ(runDue(), 2u);
+  EXPECT_EQ(succeeded(), allows);
+  EXPECT_EQ(runDue(), 0u);
+}
+
+TEST_F(Commands, AMailboxsCommandsRunOneARunInOrderWhateverTheRunsShare) {
+  options_.commands_per_run = 2;
+  makeExecutor();
+  knowMailboxes();
+  // Tony's three edits come first in the journal: each run takes only his next one, and Lila's.
+  const std::int64_t first = submit(command(CommandKind::kAllow, kTony, "T1"));
+  CommandRequest set = command(CommandKind::kSetAllowed, kTony);
+  set.device_ids = {"T2"};
+  const std::int64_t second = submit(set);
+  const std::int64_t third = submit(command(CommandKind::kAllow, kTony, "T3"));
+  const std::int64_t lilas = submit(command(CommandKind::kAllow, kLila, "L1"));
+  EXPECT_EQ(runDue(), 2u);
+  EXPECT_EQ(get(first).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(second).state, CommandState::kQueued);
+  EXPECT_EQ(get(lilas).state, CommandState::kSucceeded) << "beside Tony's first, not after all";
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(get(second).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(third).state, CommandState::kQueued);
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(get(third).state, CommandState::kSucceeded);
+  EXPECT_EQ(gateway_.organisation().findMailbox(kTony)->facts.allowed_device_ids,
+            (std::vector<std::string>{"T2", "T3"}))
+      << "allow, replace the list, allow: in that order";
+}
+
+TEST_F(Commands, ChoosingWhatRunsReadsTheUnfinishedCommandsOnlyNeverTheWholeJournal) {
+  auto plan = journal_->dueHeadsPlan();
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  std::istringstream lines(plan.value());
+  std::size_t steps = 0;
+  bool walks_heads = false;  // the question being read walks the mailboxes' heads
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) walks_heads = false;
+    // The heads are walked in the order of the journal, a run's share at a time: never all
+    // found first and sorted.
+    if (line.starts_with("SEARCH c USING INDEX commands_open (")) walks_heads = true;
+    if (walks_heads) {
+      EXPECT_EQ(line.find("TEMP B-TREE"), std::string::npos) << plan.value();
+    }
+    ++steps;
+    // A scan of the commands (aliased or not) that is not of an index of unfinished ones reads
+    // every command ever journaled; a temporary b-tree sorts all that were found.
+    const bool scans = line.starts_with("SCAN commands") || line.starts_with("SCAN c") ||
+                       line.starts_with("SCAN e") || line.starts_with("SCAN d");
+    if (scans) {
+      EXPECT_NE(line.find("INDEX commands_open"), std::string::npos) << plan.value();
+    }
+  }
+  EXPECT_GE(steps, 8u) << plan.value();
 }
 
 TEST_F(Commands, TheNextDueIsTheEarliestUnfinishedCommandsTime) {
