@@ -457,6 +457,86 @@ TEST(StoreMigration, AStoreOfSchema12FindsItsMailboxesByEveryNameAndForgetsTheOl
   expectItFindsItsMailboxesByEveryNameAndForgetsTheOldOnes(kSchema12);
 }
 
+const fs::path kSchema13 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-13";
+
+// The release before the executor asked the journal for what runs next (store migration 14),
+// stopped partway through a policy apply: some of its allows run, some resolved to their
+// mailbox and queued, some not yet resolved, the default waiting for them all. This one takes up
+// the rest in journal order, a share at a time, through the new indexes, the default last.
+TEST(StoreMigration, AStoreOfSchema13TakesUpThePolicyApplyItHadNotFinished) {
+  const fs::path file = copyOfStore(kSchema13);
+  const fs::path dir = file.parent_path();
+  fs::copy_file(kSchema13 / "easgate-inventory.db", inventoryFile(file));
+  fs::copy_file(kSchema13 / "easgate-mailboxes.db", directoryFile(file));
+  sim::Organisation organisation = organisationOf(kSchema13 / "organisation.json");
+  organisation.policy.default_level = powershell::exchange::AccessLevel::kAllow;  // before it
+  {
+    // Commands 4 to 32 are the apply's allows, 33 its default (as that release wrote them).
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(count(*raw.value(),
+                    "SELECT count(*) FROM commands WHERE id BETWEEN 4 AND 32 AND "
+                    "kind = 'allow' AND after_ids = '[]'"),
+              29);
+    ASSERT_EQ(count(*raw.value(),
+                    "SELECT json_array_length(after_ids) FROM commands WHERE id = "
+                    "33 AND kind = 'set-default-access-level'"),
+              29);
+    ASSERT_TRUE(raw.value()
+                    ->execute("UPDATE commands SET state = 'queued', attempts = 0 WHERE id >= 10; "
+                              "UPDATE commands SET mailbox_key = NULL WHERE id >= 21 AND id < 33")
+                    .ok());
+  }
+  auto db = store::openStore(file);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+  EXPECT_EQ(count(*db.value(),
+                  "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                  "('commands_open', 'commands_open_by_mailbox', 'commands_open_by_kind')"),
+            3);
+  EXPECT_EQ(
+      count(*db.value(), "SELECT count(*) FROM sqlite_master WHERE name = 'commands_unfinished'"),
+      0);
+  AuditLog audit(*db.value());
+  auto verified = audit.verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(verified->entries, 66) << "the audit chain is whole";
+  testing::ManualClock clock(SystemClock().nowMs());
+  CommandJournal journal(*db.value(), audit, clock);
+  ASSERT_TRUE(journal.dueHeadsPlan().ok()) << "the new indexes answer its questions";
+
+  testing::FakeExchangeGateway gateway(std::move(organisation));
+  auto directory_db = store::openStore(file);
+  ASSERT_TRUE(directory_db.ok());
+  auto directory_file = directoryOf(file);
+  ASSERT_NE(directory_file, nullptr);
+  MailboxDirectory directory(*directory_file, *directory_db.value());
+  ExecutorOptions options;
+  options.commands_per_run = 4;
+  CommandExecutor executor(journal, gateway, directory, clock, options);
+  std::size_t runs = 0;
+  for (std::size_t ran = 1; ran > 0 && runs < 50; ++runs) {
+    auto r = executor.runDue();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ran = r.value();
+    EXPECT_LE(ran, 4u);
+  }
+  EXPECT_GE(runs, 7u) << "23 allows and the default, at most four a run";
+  for (std::int64_t id = 10; id <= 33; ++id) {
+    EXPECT_EQ(journal.get(id)->state, CommandState::kSucceeded)
+        << id << journal.get(id)->last_error;
+    EXPECT_FALSE(journal.get(id)->mailbox_key.empty() && id < 33) << id;
+  }
+  EXPECT_EQ(journal.get(3)->state, CommandState::kFailed) << "as that release left it";
+  EXPECT_EQ(gateway.organisation().policy.default_level,
+            powershell::exchange::AccessLevel::kQuarantine);
+  ASSERT_FALSE(gateway.requests().empty());
+  EXPECT_EQ(gateway.requests().back().cmdlet, "Set-ActiveSyncOrganizationSettings")
+      << "the default after every allow";
+  EXPECT_GT(audit.verify()->entries, 66);
+  fs::remove_all(dir);
+}
+
 const fs::path kInventory3 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "inventory-3";
 
 // The status page of the inventory that `easgate demo --mailboxes 30` made in its first harvest
