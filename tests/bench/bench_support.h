@@ -79,8 +79,13 @@ class BenchArgs {
   std::string usage_;
 };
 
-// This process's peak resident set (peak working set on Windows) so far, in MB.
+// This process's peak resident set (peak working set on Windows) so far, in MB: since the
+// last resetPeakRss() that worked.
 double peakRssMb();
+
+// Starts the peak resident set again from what the process holds now, so that a step's own peak
+// can be told from the steps' before it. False where the system cannot (Windows).
+bool resetPeakRss();
 
 // The CPU time this process has used so far, user and system, in seconds (its own, not its
 // children's).

@@ -22,9 +22,23 @@ std::string cpuModel() {
 }
 
 double peakRssMb() {
+  // Linux's VmHWM, which resetPeakRss() starts again; elsewhere the peak since the start.
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1e3;  // KiB
+  }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1e3;  // Linux counts in KiB
+}
+
+bool resetPeakRss() {
+  // Linux: "5" to clear_refs sets VmHWM to what is resident now (proc(5)).
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
 }
 
 double cpuSeconds() {

@@ -38,6 +38,8 @@ std::string cpuModel() {
 
 double peakRssMb() { return peakWorkingSetMb(GetCurrentProcess()); }
 
+bool resetPeakRss() { return false; }  // Windows keeps one peak working set for a process's life
+
 double cpuSeconds() {
   FILETIME created{}, ended{}, kernel{}, user{};
   if (!GetProcessTimes(GetCurrentProcess(), &created, &ended, &kernel, &user)) return 0;
