@@ -9,6 +9,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "agent/inventory/object_text.h"
@@ -182,26 +183,17 @@ Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bo
   std::atomic<std::size_t> ran{0};
   std::mutex failure_mutex;
   std::optional<CommandError> failure;  // the first outcome the journal could not record
+  auto unrecorded = [&](const CommandError& e) {
+    std::lock_guard lock(failure_mutex);
+    if (!failure) failure = e;
+  };
   auto worker = [&] {
     for (std::size_t i = next++; i < commands.size(); i = next++) {
       // A run that moved a mailbox forward for an urgent command queued behind its head ends
       // once those heads are taken: the next run takes the urgent command, first.
       if (i >= due->urgent && due->urgent_behind) return;
       if (i >= n && keep_going && !keep_going()) return;
-      ++ran;
-      const CommandRecord& command = commands[i];
-      {
-        if (!journal_.markRunning(command.id)) continue;  // final meanwhile
-      }
-      const Outcome outcome = execute(command);
-      if (outcome.succeeded &&
-          commandKindInfo(command.request.kind).target == protocol::CommandTarget::kOrganisation) {
-        organisation_changed_ = true;
-      }
-      if (auto settled = settle(command, outcome); !settled) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = settled.error();
-      }
+      ran += runHead(commands[i], unrecorded);
     }
   };
   std::vector<std::thread> workers;
@@ -210,6 +202,57 @@ Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bo
   for (auto& w : workers) w.join();
   if (failure) return *failure;
   return ran.load();
+}
+
+std::size_t CommandExecutor::runHead(const CommandRecord& head,
+                                     const std::function<void(const CommandError&)>& unrecorded) {
+  auto settled = [&](const CommandRecord& c, const Outcome& outcome) {
+    if (outcome.succeeded &&
+        commandKindInfo(c.request.kind).target == protocol::CommandTarget::kOrganisation) {
+      organisation_changed_ = true;
+    }
+    if (auto s = settle(c, outcome); !s) unrecorded(s.error());
+  };
+  if (!journal_.markRunning(head.id)) return 1;  // final meanwhile
+  std::vector<CommandRecord> together{head};
+  for (auto& c : editsBehind(head)) {
+    if (!journal_.markRunning(c.id)) break;  // the rest wait for the next run
+    together.push_back(std::move(c));
+  }
+  if (together.size() == 1) {
+    settled(head, execute(head));
+    return 1;
+  }
+  const Outcome outcome = editLists(together);
+  if (outcome.succeeded || (outcome.error && outcome.error->retryable())) {
+    for (const auto& c : together) settled(c, outcome);
+  } else {
+    // Refused as a whole for good: each again on its own, so that only what Exchange refuses
+    // fails.
+    for (const auto& c : together) settled(c, execute(c));
+  }
+  return together.size();
+}
+
+std::vector<CommandRecord> CommandExecutor::editsBehind(const CommandRecord& head) {
+  auto edits = [](const CommandRecord& c) {
+    return commandKindInfo(c.request.kind).target == protocol::CommandTarget::kDeviceId &&
+           c.request.after.empty();
+  };
+  std::vector<CommandRecord> out;
+  if (!edits(head)) return out;
+  auto behind = journal_.queuedBehind(head, kEditsPerCall - 1);
+  if (!behind) {
+    spdlog::debug("command {}: its mailbox's next commands are not read ({}); it runs alone",
+                  head.id, behind.error().message);
+    return out;
+  }
+  const std::int64_t now = clock_.nowMs();
+  for (auto& c : behind.value()) {
+    if (!edits(c) || c.next_attempt_ms > now) break;  // what follows waits for it
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 std::int64_t CommandExecutor::retryDelay(int attempts, const GatewayError& error) {
@@ -282,7 +325,7 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
     case CommandKind::kAllow:
     case CommandKind::kRevoke:
     case CommandKind::kBlock:
-    case CommandKind::kUnblock: return editLists(c);
+    case CommandKind::kUnblock: return editLists(std::span(&c, 1));
     case CommandKind::kSetAllowed:
     case CommandKind::kSetBlocked: return setList(c);
     case CommandKind::kWipe:
@@ -317,27 +360,51 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   return Outcome{true, result, {}};
 }
 
-CommandExecutor::Outcome CommandExecutor::editLists(const CommandRecord& c) {
-  const CommandRequest& r = c.request;
+CommandExecutor::Outcome CommandExecutor::editLists(std::span<const CommandRecord> edits) {
   // Exchange keeps an ID on one list: allowing takes it off the blocked list and blocking off
-  // the allowed one, in the same call, so that Exchange and the desired lists agree.
-  std::optional<powershell::ListEdit> allowed, blocked;
-  switch (r.kind) {
-    case CommandKind::kAllow:
-      allowed = powershell::ListEdit{{r.device_id}, {}};
-      blocked = powershell::ListEdit{{}, {r.device_id}};
-      break;
-    case CommandKind::kRevoke: allowed = powershell::ListEdit{{}, {r.device_id}}; break;
-    case CommandKind::kBlock:
-      blocked = powershell::ListEdit{{r.device_id}, {}};
-      allowed = powershell::ListEdit{{}, {r.device_id}};
-      break;
-    default: blocked = powershell::ListEdit{{}, {r.device_id}}; break;
+  // the allowed one, in the same call, so that Exchange and the desired lists agree. Edits of
+  // one mailbox queued one behind the other go in one call: for each ID, on each list, the
+  // last edit that touches it decides (device IDs compare without case, as Exchange's do).
+  struct ListChange {
+    std::vector<std::string> add, remove;
+    bool touched = false;
+  };
+  ListChange allowed, blocked;
+  auto put = [](ListChange& list, const std::string& id, bool on) {
+    auto same = [&](const std::string& x) { return lowerAscii(x) == lowerAscii(id); };
+    std::erase_if(list.add, same);
+    std::erase_if(list.remove, same);
+    (on ? list.add : list.remove).push_back(id);
+    list.touched = true;
+  };
+  for (const auto& c : edits) {
+    const std::string& id = c.request.device_id;
+    switch (c.request.kind) {
+      case CommandKind::kAllow:
+        put(allowed, id, true);
+        put(blocked, id, false);
+        break;
+      case CommandKind::kRevoke: put(allowed, id, false); break;
+      case CommandKind::kBlock:
+        put(blocked, id, true);
+        put(allowed, id, false);
+        break;
+      default: put(blocked, id, false); break;  // unblock
+    }
   }
-  auto done = gateway_.editLists(exchangeName(c), allowed, blocked);
+  auto edit = [](const ListChange& list) {
+    return list.touched ? std::optional(powershell::ListEdit{list.add, list.remove}) : std::nullopt;
+  };
+  const CommandRecord& head = edits.front();
+  auto done = gateway_.editLists(exchangeName(head), edit(allowed), edit(blocked));
   if (!done) return Outcome{false, done.error().message, done.error()};
-  readBack(c);
+  readBack(head);
   std::string result = "done";
+  if (edits.size() > 1) {
+    result += " (one Exchange call for commands ";
+    for (const auto& c : edits) result += (&c == &head ? "" : ", ") + std::to_string(c.id);
+    result += ")";
+  }
   for (const auto& w : done->warnings) result += "; Exchange warned: " + w;
   return Outcome{true, result, {}};
 }

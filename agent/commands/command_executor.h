@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -40,8 +41,10 @@ struct ExecutorOptions {
 // Exchange's message.
 //
 // List commands edit both lists in one Set-CASMailbox call, as Exchange keeps them: an ID put
-// on one list is taken off the other. After an edit the lists are read back and stored, so
-// reads are current at once.
+// on one list is taken off the other. A mailbox's edits queued one behind the other (a policy
+// apply's allows) go in the same call, the last edit of each ID deciding; a call Exchange
+// refuses for good is tried again one edit a call, so that only the edit it refuses fails.
+// After an edit the lists are read back and stored, so reads are current at once.
 //
 // A command may wait for others (`after`): it is due once they are all final, and fails
 // without reaching Exchange if one of them failed. The organisation's commands (its
@@ -84,7 +87,18 @@ class CommandExecutor {
     std::optional<GatewayError> error;
   };
   Outcome execute(const CommandRecord& command);
-  Outcome editLists(const CommandRecord& command);
+  // Allow, revoke, block and unblock: in one Set-CASMailbox however many (one mailbox's).
+  Outcome editLists(std::span<const CommandRecord> edits);
+  // Runs a head and, where it edits a device ID's lists, the edits of its mailbox queued right
+  // behind it (due, waiting for nothing), in the same Exchange call: a policy apply's allows
+  // go one call a mailbox, not one a device. How many ran; what the journal could not record
+  // goes to `unrecorded`.
+  std::size_t runHead(const CommandRecord& head,
+                      const std::function<void(const CommandError&)>& unrecorded);
+  // The edits behind a head that go in its call (none when it is no edit).
+  std::vector<CommandRecord> editsBehind(const CommandRecord& head);
+  // At most this many edits in one call: a mailbox holds at most 100 partnerships by default.
+  static constexpr std::size_t kEditsPerCall = 100;
   Outcome setList(const CommandRecord& command);
   Outcome wipe(const CommandRecord& command);
   Outcome setRule(const CommandRecord& command);

@@ -93,6 +93,11 @@ std::string mailboxHeadsSql() {
          "ON d.id = j.value WHERE " +
          openStates("d") + ") ORDER BY c.id LIMIT ?";
 }
+// ?1 the mailbox's key, ?2 after this id, ?3 at most this many.
+std::string queuedBehindSql() {
+  return selectOpen("commands_open_by_mailbox") +
+         " AND mailbox_key = ? AND id > ? ORDER BY id LIMIT ?";
+}
 // ?1 the command: whether one it waits for is unfinished.
 std::string waitsSql() {
   return "SELECT EXISTS (SELECT 1 FROM commands c, json_each(c.after_ids) j CROSS JOIN commands d "
@@ -556,11 +561,29 @@ Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int
   return out;
 }
 
+Result<std::vector<CommandRecord>, CommandError> CommandJournal::queuedBehind(
+    const CommandRecord& head, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<CommandRecord> out;
+  if (head.mailbox_key.empty()) return out;
+  auto q = database_.prepare(queuedBehindSql());
+  if (!q) return storeError(q.error());
+  q->bind(1, head.mailbox_key).bind(2, head.id).bind(3, static_cast<std::int64_t>(limit));
+  while (true) {
+    auto row = q->step();
+    if (!row) return storeError(row.error());
+    if (!row.value()) break;
+    out.push_back(readRecord(q.value()));
+  }
+  return out;
+}
+
 Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {
   std::lock_guard lock(mutex_);
   std::string plan;
-  for (const std::string& sql : {unresolvedSql(), urgentMailboxesSql(), oldestOfMailboxSql(),
-                                 oldestOfOrganisationSql(), mailboxHeadsSql(), waitsSql()}) {
+  for (const std::string& sql :
+       {unresolvedSql(), urgentMailboxesSql(), oldestOfMailboxSql(), oldestOfOrganisationSql(),
+        mailboxHeadsSql(), waitsSql(), queuedBehindSql()}) {
     auto q = database_.prepare("EXPLAIN QUERY PLAN " + sql);
     if (!q) return storeError(q.error());
     while (true) {

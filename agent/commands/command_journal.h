@@ -75,8 +75,12 @@ class CommandJournal {
   };
   Result<DueHeads, CommandError> dueHeads(std::int64_t now, std::int64_t before_id,
                                           std::size_t limit);
-  // How SQLite answers the questions unresolved() and dueHeads() ask: a line a step, an empty
-  // line after each question (tests check that none reads the whole journal).
+  // The unfinished commands of a command's mailbox after it, oldest first, at most `limit`.
+  Result<std::vector<CommandRecord>, CommandError> queuedBehind(const CommandRecord& head,
+                                                                std::size_t limit);
+
+  // How SQLite answers the questions unresolved(), dueHeads() and queuedBehind() ask: a line a
+  // step, an empty line after each question (tests check that none reads the whole journal).
   Result<std::string, CommandError> dueHeadsPlan();
   // When the earliest unfinished command is next due; nullopt when none is unfinished. One
   // aggregate, however many are queued (a policy apply's allows).

@@ -255,14 +255,54 @@ TEST_F(Commands, RunInOrderPerMailboxAndInParallelAcrossMailboxes) {
   std::int64_t block = submit(command(CommandKind::kBlock, kTony, "APPL1"));
   std::int64_t unblock = submit(command(CommandKind::kUnblock, kTony, "APPL1"));
   std::int64_t lila = submit(command(CommandKind::kBlock, kLila, "X9"));
-  EXPECT_EQ(runDue(), 2u) << "Tony's first command and Lila's";
+  // Tony's two edits go in one call, the last deciding; Lila's beside them.
+  EXPECT_EQ(runDue(), 3u);
   EXPECT_EQ(get(block).state, CommandState::kSucceeded);
-  EXPECT_EQ(get(unblock).state, CommandState::kQueued) << "waits for the one before";
-  EXPECT_EQ(get(lila).state, CommandState::kSucceeded);
-  EXPECT_EQ(runDue(), 1u);
   EXPECT_EQ(get(unblock).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(lila).state, CommandState::kSucceeded);
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 2u) << "one call a mailbox";
   EXPECT_TRUE(blockedOf(kTony).empty()) << "block then unblock, in that order";
+  EXPECT_EQ(blockedOf(kLila), std::vector<std::string>{"X9"});
   EXPECT_EQ(runDue(), 0u);
+  // The other way round it ends blocked: the order, not the set of edits, decides.
+  submit(command(CommandKind::kUnblock, kTony, "APPL1"));
+  submit(command(CommandKind::kBlock, kTony, "APPL1"));
+  EXPECT_EQ(runDue(), 2u);
+  EXPECT_EQ(blockedOf(kTony), std::vector<std::string>{"APPL1"});
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 3u);
+}
+
+TEST_F(Commands, ACallRefusedForGoodIsTriedAgainOneEditACallSoOnlyTheRefusedEditFails) {
+  knowMailboxes();
+  gateway_.refuseDeviceId("BAD1",
+                          {GatewayErrc::kInvalidArgument, "The device ID is not valid", "", 0});
+  const std::int64_t first = submit(command(CommandKind::kAllow, kTony, "GOOD1"));
+  const std::int64_t refused = submit(command(CommandKind::kAllow, kTony, "BAD1"));
+  const std::int64_t last = submit(command(CommandKind::kAllow, kTony, "GOOD2"));
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(get(first).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(refused).state, CommandState::kFailed);
+  EXPECT_NE(get(refused).last_error.find("The device ID is not valid"), std::string::npos);
+  EXPECT_EQ(get(last).state, CommandState::kSucceeded);
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 1u + 3u) << "together, then each alone";
+  EXPECT_EQ(gateway_.organisation().findMailbox(kTony)->facts.allowed_device_ids,
+            (std::vector<std::string>{"GOOD1", "GOOD2"}));
+}
+
+TEST_F(Commands, AThrottledCallIsRetriedWithEveryEditItCarried) {
+  knowMailboxes();
+  gateway_.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
+  const std::int64_t first = submit(command(CommandKind::kAllow, kTony, "A1"));
+  const std::int64_t second = submit(command(CommandKind::kRevoke, kTony, "A1"));
+  EXPECT_EQ(runDue(), 2u);
+  EXPECT_EQ(get(first).state, CommandState::kRetrying);
+  EXPECT_EQ(get(second).state, CommandState::kRetrying);
+  clock_.set(std::max(get(first).next_attempt_ms, get(second).next_attempt_ms));
+  EXPECT_EQ(runDue(), 2u);
+  EXPECT_EQ(get(first).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(second).state, CommandState::kSucceeded);
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 2u) << "the throttled call, then both again in one";
+  EXPECT_TRUE(gateway_.organisation().findMailbox(kTony)->facts.allowed_device_ids.empty());
 }
 
 TEST_F(Commands, ThrottlingIsRetriedNoSoonerThanExchangeAsks) {
@@ -587,7 +627,7 @@ TEST_F(Commands, TheDesiredListFollowsTheCommandsOrderWhereverTheirNamesWereFoun
 }
 
 TEST_F(Commands, OrderPerMailboxHoldsWhateverNameEachCommandUses) {
-  // Eight pairs: allow by SMTP address, then revoke by Identity. Every revoke must run after
+  // Eight pairs: allow by SMTP address, then revoke by Identity. Every revoke must come after
   // its allow, so the device ends up not allowed.
   for (int i = 0; i < 8; ++i) {
     const std::string id = "PAIR" + std::to_string(i);
@@ -597,12 +637,13 @@ TEST_F(Commands, OrderPerMailboxHoldsWhateverNameEachCommandUses) {
   std::size_t rounds = 0;
   while (runDue() > 0) {
     ++rounds;
-    // One mailbox: one command at a time, whatever its name.
+    // One mailbox: never two of its calls at once, whatever its name.
     std::size_t running = 0;
     for (const auto& c : journal_->unfinished().value()) running += c.attempts > 0 ? 1 : 0;
     EXPECT_EQ(running, 0u);
   }
-  EXPECT_EQ(rounds, 16u) << "one command of the mailbox per round: never two at once";
+  EXPECT_EQ(rounds, 1u) << "one mailbox under two names: its sixteen edits in one call";
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 1u);
   EXPECT_TRUE(mailbox_names::allowedOf(gateway_.organisation(), kTony).empty());
 }
 
@@ -614,10 +655,13 @@ TEST_F(Commands, NamesCompareAsExchangeComparesThemBeyondAscii) {
   gateway_.organisation().addMailbox(zoe);
   submit(command(CommandKind::kAllow, "ZOË.ÜNAL@CONTOSO.COM", "Z1"));
   submit(command(CommandKind::kRevoke, "contoso.com/Users/zoë ünal", "Z1"));
-  EXPECT_EQ(runDue(), 1u) << "the second waits: the same mailbox";
-  EXPECT_EQ(runDue(), 1u);
-  EXPECT_EQ(requestsOf("Get-CASMailbox"), 1u + 2u)
-      << "one look-up for the first name; the second is in the directory (plus two read-backs)";
+  EXPECT_EQ(runDue(), 2u) << "the same mailbox: one call, in order";
+  EXPECT_EQ(requestsOf("Set-CASMailbox"), 1u);
+  EXPECT_EQ(requestsOf("Get-CASMailbox"), 1u + 1u)
+      << "one look-up for the first name; the second is in the directory (plus the read-back)";
+  EXPECT_TRUE(gateway_.organisation()
+                  .findMailbox("zoë.ünal@contoso.com")
+                  ->facts.allowed_device_ids.empty());
   EXPECT_EQ(directory_->lookup("zoë.ünal@contoso.com").key,
             directory_->lookup("contoso.com/Users/ZOË ÜNAL").key);
 }

@@ -1,5 +1,7 @@
 #include "tests/support/fake_exchange_gateway.h"
 
+#include <algorithm>
+
 #include "powershell/sim/cmdlets.h"
 
 namespace easgate::testing {
@@ -17,6 +19,16 @@ agent::GatewayResult FakeExchangeGateway::run(const powershell::BridgeRequest& r
     agent::GatewayError error = std::move(failure->error);
     failures_.erase(failure);
     return error;
+  }
+  for (const auto& [id, error] : refused_ids_) {
+    if (request.cmdlet != "Set-CASMailbox") continue;
+    for (const char* list : {"ActiveSyncAllowedDeviceIDs", "ActiveSyncBlockedDeviceIDs"}) {
+      const auto* value = request.parameter(list);
+      const auto* edit = value ? std::get_if<powershell::ListEdit>(value) : nullptr;
+      if (edit && std::find(edit->add.begin(), edit->add.end(), id) != edit->add.end()) {
+        return error;
+      }
+    }
   }
   std::vector<powershell::PsValue> batch;
   auto flush = [&] {

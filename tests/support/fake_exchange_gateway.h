@@ -27,6 +27,11 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
   void failNextOf(std::string cmdlet, agent::GatewayError error) {
     failures_.push_back({std::move(cmdlet), std::move(error)});
   }
+  // Every Set-CASMailbox that would add `device_id` to a list fails with `error`, alone or with
+  // other IDs, as Exchange refuses an ID it does not take.
+  void refuseDeviceId(std::string device_id, agent::GatewayError error) {
+    refused_ids_.push_back({std::move(device_id), std::move(error)});
+  }
   // Every request that passed the input checks, in order (failed ones included).
   const std::vector<powershell::BridgeRequest>& requests() const { return requests_; }
   powershell::sim::Organisation& organisation() { return organisation_; }
@@ -52,6 +57,7 @@ class FakeExchangeGateway final : public agent::CmdletGateway {
     agent::GatewayError error;
   };
   std::deque<Failure> failures_;
+  std::vector<std::pair<std::string, agent::GatewayError>> refused_ids_;
   std::vector<powershell::BridgeRequest> requests_;
   std::function<void(const powershell::BridgeRequest&)> on_call_;
   std::mutex mutex_;  // calls may come from several threads
