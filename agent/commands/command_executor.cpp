@@ -144,7 +144,7 @@ Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
     return r;
   };
   for (std::int64_t after = 0; before == std::numeric_limits<std::int64_t>::max();) {
-    auto page = journal_.unresolved(after, options_.commands_per_run);
+    auto page = journal_.unresolved(after, kResolvedPerTransaction);
     if (!page) return page.error();
     if (page->empty()) break;
     for (auto& c : page.value()) {

@@ -97,6 +97,8 @@ class CommandExecutor {
                       const std::function<void(const CommandError&)>& unrecorded);
   // The edits behind a head that go in its call (none when it is no edit).
   std::vector<CommandRecord> editsBehind(const CommandRecord& head);
+  // Commands whose mailbox is resolved in one journal transaction at most (a page read at once).
+  static constexpr std::size_t kResolvedPerTransaction = 10'000;
   // At most this many edits in one call: a mailbox holds at most 100 partnerships by default.
   static constexpr std::size_t kEditsPerCall = 100;
   Outcome setList(const CommandRecord& command);

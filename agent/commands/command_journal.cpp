@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <tuple>
 
 #include "agent/inventory/object_text.h"
 #include "common/json/json_value.h"
@@ -411,7 +412,14 @@ Result<void, CommandError> CommandJournal::resolveMailboxes(
     if (!q) return q.error();
     auto update = database_.prepare("UPDATE commands SET mailbox_key = ? WHERE id = ?");
     if (!update) return update.error();
-    for (const auto& [id, key] : resolved) {
+    // By mailbox, each mailbox's in journal order (its desired lists follow that order; no two
+    // mailboxes share a list): the keys go into the index by mailbox in its order, each page of
+    // it written once, where journal order wrote one at a random place for each command.
+    std::vector<std::pair<std::int64_t, std::string>> by_mailbox = resolved;
+    std::sort(by_mailbox.begin(), by_mailbox.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.second, a.first) < std::tie(b.second, b.first);
+    });
+    for (const auto& [id, key] : by_mailbox) {
       q->reset();
       q->bind(1, id);
       auto row = q->step();
