@@ -129,12 +129,14 @@ std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
 
 Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
   const std::int64_t now = clock_.nowMs();
-  // First every command whose mailbox is not known yet learns it, in journal order, a page at a
-  // time: a name the directory knows is journaled with the others of its page, in one
-  // transaction (a policy apply queues an allow for every device kept in); one asked of Exchange
-  // is journaled at once (with the MDM's desired list it changes), so those found before it go
-  // first, as each mailbox's desired lists follow journal order. One that cannot be resolved
-  // now (Exchange throttles) holds up every command after it: they may be for its mailbox.
+  // First the commands whose mailbox is not known yet learn it, in journal order, a page a run:
+  // a name the directory knows is journaled with the others of its page, in one transaction (a
+  // policy apply queues an allow for every device kept in); one asked of Exchange is journaled
+  // at once (with the MDM's desired list it changes), so those found before it go first, as each
+  // mailbox's desired lists follow journal order. The first command still unresolved holds up
+  // every command after it, since they may be for its mailbox: one Exchange cannot resolve now
+  // (it throttles) until it can, one past the page until a next run (so that the first allows
+  // of a large apply run while the rest are resolved, run after run).
   std::int64_t before = std::numeric_limits<std::int64_t>::max();
   std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
   auto journalResolved = [&]() -> Result<void, CommandError> {
@@ -143,30 +145,30 @@ Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
     resolved.clear();
     return r;
   };
-  for (std::int64_t after = 0; before == std::numeric_limits<std::int64_t>::max();) {
-    auto page = journal_.unresolved(after, kResolvedPerTransaction);
-    if (!page) return page.error();
-    if (page->empty()) break;
-    for (auto& c : page.value()) {
-      after = c.id;
-      if (c.next_attempt_ms > now) {
-        before = c.id;  // resolving it waits: so do all after
-        break;
-      }
-      if (auto key = knownKey(c.request.mailbox)) {
-        resolved.emplace_back(c.id, std::move(*key));
-        continue;
-      }
-      if (auto r = journalResolved(); !r) return r.error();
-      if (askExchange(c)) continue;
-      // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
-      auto now_state = journal_.get(c.id);
-      if (now_state && isFinal(now_state->state)) continue;
-      before = c.id;
+  auto page = journal_.unresolved(options_.resolved_per_run + 1);
+  if (!page) return page.error();
+  if (page->size() > options_.resolved_per_run) {
+    before = page->back().id;
+    page->pop_back();
+  }
+  for (auto& c : page.value()) {
+    if (c.next_attempt_ms > now) {
+      before = c.id;  // resolving it waits: so do all after
       break;
     }
+    if (auto key = knownKey(c.request.mailbox)) {
+      resolved.emplace_back(c.id, std::move(*key));
+      continue;
+    }
     if (auto r = journalResolved(); !r) return r.error();
+    if (askExchange(c)) continue;
+    // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
+    auto now_state = journal_.get(c.id);
+    if (now_state && isFinal(now_state->state)) continue;
+    before = c.id;
+    break;
   }
+  if (auto r = journalResolved(); !r) return r.error();
   return journal_.dueHeads(now, before, options_.commands_per_run);
 }
 

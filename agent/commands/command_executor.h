@@ -27,6 +27,9 @@ struct ExecutorOptions {
   // A run takes at most this many commands (and as many more of mailboxes with an urgent one
   // queued), so that what it reads and holds does not grow with what is queued.
   std::size_t commands_per_run = 1'000;
+  // A run resolves the mailboxes of at most this many commands (in one journal transaction); the
+  // commands after them wait for the next run.
+  std::size_t resolved_per_run = 10'000;
 };
 
 // Runs journaled commands against Exchange: in order per mailbox (a mailbox's next command
@@ -97,8 +100,6 @@ class CommandExecutor {
                       const std::function<void(const CommandError&)>& unrecorded);
   // The edits behind a head that go in its call (none when it is no edit).
   std::vector<CommandRecord> editsBehind(const CommandRecord& head);
-  // Commands whose mailbox is resolved in one journal transaction at most (a page read at once).
-  static constexpr std::size_t kResolvedPerTransaction = 10'000;
   // At most this many edits in one call: a mailbox holds at most 100 partnerships by default.
   static constexpr std::size_t kEditsPerCall = 100;
   Outcome setList(const CommandRecord& command);

@@ -62,11 +62,10 @@ std::string selectOpen(std::string_view index, std::string_view alias = {}) {
   return std::string("SELECT ") + kColumns + " FROM commands " + std::string(alias) +
          " INDEXED BY " + std::string(index) + " WHERE " + openStates(alias);
 }
-// ?1 after this id, ?2 at most this many.
+// ?1 at most this many.
 std::string unresolvedSql() {
-  return selectOpen("commands_open_by_mailbox") +
-         " AND mailbox_key IS NULL AND id > ? AND kind NOT IN (" + organisationKinds() +
-         ") ORDER BY id LIMIT ?";
+  return selectOpen("commands_open_by_mailbox") + " AND mailbox_key IS NULL AND kind NOT IN (" +
+         organisationKinds() + ") ORDER BY id LIMIT ?";
 }
 // ?1 before this id, ?2 at most this many mailboxes.
 std::string urgentMailboxesSql() {
@@ -469,12 +468,11 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
   return out;
 }
 
-Result<std::vector<CommandRecord>, CommandError> CommandJournal::unresolved(std::int64_t after_id,
-                                                                            std::size_t limit) {
+Result<std::vector<CommandRecord>, CommandError> CommandJournal::unresolved(std::size_t limit) {
   std::lock_guard lock(mutex_);
   auto q = database_.prepare(unresolvedSql());
   if (!q) return storeError(q.error());
-  q->bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+  q->bind(1, static_cast<std::int64_t>(limit));
   std::vector<CommandRecord> out;
   while (true) {
     auto row = q->step();

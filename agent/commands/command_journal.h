@@ -57,10 +57,9 @@ class CommandJournal {
   // Every command not yet succeeded or failed, oldest first.
   Result<std::vector<CommandRecord>, CommandError> unfinished();
 
-  // Unfinished commands for a mailbox whose key is not known yet, oldest first: those after
-  // `after_id`, at most `limit` (resolving them goes a page at a time).
-  Result<std::vector<CommandRecord>, CommandError> unresolved(std::int64_t after_id,
-                                                              std::size_t limit);
+  // Unfinished commands for a mailbox whose key is not known yet, oldest first, at most `limit`
+  // (resolving them goes a page at a time).
+  Result<std::vector<CommandRecord>, CommandError> unresolved(std::size_t limit);
 
   // What may run at `now`: each resolved mailbox's oldest unfinished command and the
   // organisation's oldest, where its time has come and every command it waits for (`after`) is

@@ -473,6 +473,37 @@ TEST_F(Commands, ARunTakesAtMostItsShareOldestFirstAndTheUrgentOnesBesideIt) {
   EXPECT_EQ(runDue(), 0u);
 }
 
+TEST_F(Commands, TheFirstCommandsRunWhileTheMailboxesOfTheRestAreResolvedRunAfterRun) {
+  options_.resolved_per_run = 3;
+  options_.parallelism = 1;  // in the order chosen
+  makeExecutor();
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(8);
+  const std::int64_t wipe = submit(wipeOf(kTonysIphone));
+  auto resolved = [&] {
+    return std::count_if(allows.begin(), allows.end(),
+                         [&](std::int64_t id) { return !get(id).mailbox_key.empty(); });
+  };
+  // Three resolved a run, and those three run: what comes after them may be for their mailboxes.
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(resolved(), 3);
+  EXPECT_EQ(get(allows[2]).state, CommandState::kSucceeded);
+  EXPECT_EQ(get(allows[3]).state, CommandState::kQueued);
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(resolved(), 6);
+  EXPECT_EQ(requestsOf("Clear-MobileDevice"), 0u) << "the wipe's mailbox is not known yet";
+  // The last two allows and the wipe resolved: the wipe, urgent, first.
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
+  std::size_t edits_before_the_wipe = 0;
+  for (const auto& r : gateway_.requests()) {
+    if (r.cmdlet == "Clear-MobileDevice") break;
+    if (r.cmdlet == "Set-CASMailbox") ++edits_before_the_wipe;
+  }
+  EXPECT_EQ(edits_before_the_wipe, 6u);
+  for (std::int64_t id : allows) EXPECT_EQ(get(id).state, CommandState::kSucceeded);
+  EXPECT_EQ(runDue(), 0u);
+}
+
 TEST_F(Commands, AMailboxsCommandsRunOneARunInOrderWhateverTheRunsShare) {
   options_.commands_per_run = 2;
   makeExecutor();
