@@ -9,6 +9,7 @@
 #include "agent/policy/policy_applies.h"
 #include "agent/policy/policy_plan.h"
 #include "common/json/json_writer.h"
+#include "common/memory/return_freed_memory.h"
 #include "common/text/hex.h"
 #include "common/time/utc_time.h"
 
@@ -255,7 +256,7 @@ HttpResponse ApiService::applyPolicy(Call& call) {
   std::optional<StoredPlan> stored = storedPlan(id.value());
   if (!stored) return errorResponse(noSuchPlan(id.value(), "planId"));
   // The plan again, from the inventory as it is now: applied only if it would do the same.
-  return withPlanAgain(
+  HttpResponse answer = withPlanAgain(
       *stored, policy::PlanWindow::everyAllow(), [&](const policy::Plan& plan) -> HttpResponse {
         std::vector<CommandRequest> requests;
         policy::PolicyApply record;
@@ -312,12 +313,16 @@ HttpResponse ApiService::applyPolicy(Call& call) {
         if (commands_submitted_) commands_submitted_();
         return sequenceAccepted(journaled.value(), record.id, "applyId");
       });
+  // The apply's plan (every allow) and what it journaled lived for this call only: hundreds of
+  // MB for a large organisation, which glibc would otherwise keep for the agent's life.
+  memory::returnFreedMemory();
+  return answer;
 }
 
 HttpResponse ApiService::rollbackPolicy(Call& call) {
   auto request = protocol::parsePolicyRollbackRequest(call.request.body);
   if (!request) return errorResponse(request.error());
-  return withReader([&](ReaderConnection& c) -> HttpResponse {
+  HttpResponse answer = withReader([&](ReaderConnection& c) -> HttpResponse {
     auto found = policy::findApply(*c.store, request->apply_id);
     if (!found) return storeFailure(found.error());
     if (!found.value()) {
@@ -376,6 +381,8 @@ HttpResponse ApiService::rollbackPolicy(Call& call) {
     if (commands_submitted_) commands_submitted_();
     return sequenceAccepted(journaled.value(), journaled->front().id, "rollbackId");
   });
+  memory::returnFreedMemory();  // what it journaled, as for an apply
+  return answer;
 }
 
 HttpResponse ApiService::policyRules(Call&) {
