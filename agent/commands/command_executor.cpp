@@ -13,12 +13,16 @@
 #include <thread>
 
 #include "agent/inventory/object_text.h"
+#include "common/memory/return_freed_memory.h"
 #include "common/time/utc_time.h"
 #include "powershell/clixml/ps_value.h"
 #include "powershell/exchange/access_decision.h"
 
 namespace easgate::agent {
 namespace {
+
+// Commands resolved in one run from which the memory they took is handed back to the system.
+constexpr std::size_t kLargePage = 1'000;
 
 // Exchange's clock and ours may differ; a wipe requested this long before the command was
 // journaled is an older one.
@@ -169,6 +173,12 @@ Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
     break;
   }
   if (auto r = journalResolved(); !r) return r.error();
+  // A large page (a policy apply's) came and went: glibc would keep its memory, page after page.
+  if (page->size() >= kLargePage) {
+    page->clear();
+    page->shrink_to_fit();
+    memory::returnFreedMemory();
+  }
   return journal_.dueHeads(now, before, options_.commands_per_run);
 }
 
