@@ -361,8 +361,20 @@ int runBench(int argc, char** argv) {
     const auto first_start = Clock::now();
     auto first = executor.runDue(endAfterTheFirst);
     if (!first) return std::fprintf(stderr, "%s\n", first.error().message.c_str()), 1;
-    std::printf("  the first run (every mailbox resolved, then %zu command): %.2f s\n",
-                first.value(), seconds(Clock::now() - first_start));
+    std::printf("  from the apply to its first command run: %.2f s\n",
+                seconds(Clock::now() - first_start));
+    // Each run resolves a page of mailboxes, until none is left to resolve.
+    std::size_t resolving_runs = 1;
+    for (;; ++resolving_runs) {
+      auto left = journal.unresolved(1);
+      if (!left) return std::fprintf(stderr, "%s\n", left.error().message.c_str()), 1;
+      if (left->empty()) break;
+      if (auto n = executor.runDue(endAfterTheFirst); !n) {
+        return std::fprintf(stderr, "%s\n", n.error().message.c_str()), 1;
+      }
+    }
+    std::printf("  every mailbox resolved after %zu runs: %.2f s\n", resolving_runs,
+                seconds(Clock::now() - first_start));
     constexpr int kRuns = 50;
     std::size_t run_commands = 0;
     const auto runs_start = Clock::now();
@@ -371,7 +383,7 @@ int runBench(int argc, char** argv) {
       if (!n) return std::fprintf(stderr, "%s\n", n.error().message.c_str()), 1;
       run_commands += n.value();
     }
-    std::printf("  %d runs after it, %zu commands through one bridge: %.1f ms a run\n", kRuns,
+    std::printf("  %d runs after that, %zu commands through one bridge: %.1f ms a run\n", kRuns,
                 run_commands, 1e3 * seconds(Clock::now() - runs_start) / kRuns);
     std::printf("  peak RSS through those runs: %.0f MB (%.0f MB as they began)%s\n",
                 bench::peakRssMb(), rss_before,
