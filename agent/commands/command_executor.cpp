@@ -173,6 +173,7 @@ Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
     break;
   }
   if (auto r = journalResolved(); !r) return r.error();
+  held_from_ = before;
   // A large page (a policy apply's) came and went: glibc would keep its memory, page after page.
   if (page->size() >= kLargePage) {
     page->clear();
@@ -183,7 +184,8 @@ Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
 }
 
 Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
-  return journal_.earliestDue();
+  // Those after a command whose mailbox waits to be resolved wait with it: not due before it.
+  return journal_.earliestDue(held_from_.load());
 }
 
 Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bool()>& keep_going) {

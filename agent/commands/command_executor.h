@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -80,7 +81,9 @@ class CommandExecutor {
   // until its deadline), "prerequisite" (a command it waited for failed). Only classes seen.
   std::vector<std::pair<std::string, std::uint64_t>> failuresByClass() const;
 
-  // When the earliest unfinished command is due, if there is one.
+  // When the earliest unfinished command is due, if there is one; of those the last run found
+  // held up by a command still unresolved, only that command counts (when it may be resolved,
+  // or at once when the next page waits).
   Result<std::optional<std::int64_t>, CommandError> nextDue();
 
  private:
@@ -130,6 +133,9 @@ class CommandExecutor {
   const Clock& clock_;
   ExecutorOptions options_;
   std::atomic<bool> organisation_changed_{false};
+  // The first command the last run left unresolved (those after it wait for it), or the largest
+  // id when none was.
+  std::atomic<std::int64_t> held_from_{std::numeric_limits<std::int64_t>::max()};
   mutable std::mutex failures_mutex_;
   std::map<std::string, std::uint64_t> failures_;  // by class
   std::mutex rng_mutex_;

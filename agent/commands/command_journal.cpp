@@ -603,11 +603,15 @@ Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {
   return plan;
 }
 
-Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue() {
+Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue(
+    std::int64_t up_to_id) {
   std::lock_guard lock(mutex_);
   auto q = database_.prepare(
-      "SELECT min(next_attempt_ms) FROM commands WHERE state NOT IN ('succeeded', 'failed')");
+      "SELECT min(next_attempt_ms) FROM commands INDEXED BY commands_open "
+      "WHERE " +
+      openStates() + " AND id <= ?");
   if (!q) return storeError(q.error());
+  q->bind(1, up_to_id);
   auto row = q->step();
   if (!row) return storeError(row.error());
   if (!row.value() || q->isNull(0)) return std::optional<std::int64_t>();

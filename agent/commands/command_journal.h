@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -81,9 +82,10 @@ class CommandJournal {
   // How SQLite answers the questions unresolved(), dueHeads() and queuedBehind() ask: a line a
   // step, an empty line after each question (tests check that none reads the whole journal).
   Result<std::string, CommandError> dueHeadsPlan();
-  // When the earliest unfinished command is next due; nullopt when none is unfinished. One
-  // aggregate, however many are queued (a policy apply's allows).
-  Result<std::optional<std::int64_t>, CommandError> earliestDue();
+  // When the earliest unfinished command up to `up_to_id` is next due; nullopt when none is
+  // unfinished. One aggregate, however many are queued (a policy apply's allows).
+  Result<std::optional<std::int64_t>, CommandError> earliestDue(
+      std::int64_t up_to_id = std::numeric_limits<std::int64_t>::max());
 
   Result<void, CommandError> markRunning(std::int64_t id);
   Result<void, CommandError> markSucceeded(std::int64_t id, const std::string& result);
