@@ -221,6 +221,17 @@ CommandRecord readRecord(const store::Statement& row) {
   return c;
 }
 
+// Every row of a query of kColumns, in its order.
+Result<std::vector<CommandRecord>, store::StoreError> readRecords(store::Statement& q) {
+  std::vector<CommandRecord> out;
+  while (true) {
+    auto row = q.step();
+    if (!row) return row.error();
+    if (!row.value()) return out;
+    out.push_back(readRecord(q));
+  }
+}
+
 // The audit entry's target: what the command acts on.
 std::string targetOf(const CommandRequest& r) {
   if (commandKindInfo(r.kind).target == protocol::CommandTarget::kOrganisation) {
@@ -454,18 +465,11 @@ Result<CommandRecord, CommandError> CommandJournal::get(std::int64_t id) {
 
 Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
   std::lock_guard lock(mutex_);
-  auto q = database_.prepare(std::string("SELECT ") + kColumns +
-                             " FROM commands WHERE state NOT IN ('succeeded', 'failed') "
-                             "ORDER BY id");
+  auto q = database_.prepare(selectOpen("commands_open") + " ORDER BY id");
   if (!q) return storeError(q.error());
-  std::vector<CommandRecord> out;
-  while (true) {
-    auto row = q->step();
-    if (!row) return storeError(row.error());
-    if (!row.value()) break;
-    out.push_back(readRecord(q.value()));
-  }
-  return out;
+  auto records = readRecords(q.value());
+  if (!records) return storeError(records.error());
+  return std::move(records).value();
 }
 
 Result<std::vector<CommandRecord>, CommandError> CommandJournal::unresolved(std::size_t limit) {
@@ -473,14 +477,9 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::unresolved(std:
   auto q = database_.prepare(unresolvedSql());
   if (!q) return storeError(q.error());
   q->bind(1, static_cast<std::int64_t>(limit));
-  std::vector<CommandRecord> out;
-  while (true) {
-    auto row = q->step();
-    if (!row) return storeError(row.error());
-    if (!row.value()) break;
-    out.push_back(readRecord(q.value()));
-  }
-  return out;
+  auto records = readRecords(q.value());
+  if (!records) return storeError(records.error());
+  return std::move(records).value();
 }
 
 Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int64_t now,
@@ -507,10 +506,10 @@ Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int
     auto q = database_.prepare(mailbox_key ? oldestOfMailboxSql() : oldestOfOrganisationSql());
     if (!q) return q.error();
     if (mailbox_key) q->bind(1, *mailbox_key);
-    auto row = q->step();
-    if (!row) return row.error();
-    if (!row.value()) return std::optional<CommandRecord>();
-    return std::optional<CommandRecord>(readRecord(q.value()));
+    auto records = readRecords(q.value());
+    if (!records) return records.error();
+    if (records->empty()) return std::optional<CommandRecord>();
+    return std::optional<CommandRecord>(std::move(records->front()));
   };
   auto byId = [](const CommandRecord& a, const CommandRecord& b) { return a.id < b.id; };
 
@@ -552,11 +551,9 @@ Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int
     auto q = database_.prepare(mailboxHeadsSql());
     if (!q) return storeError(q.error());
     q->bind(1, before_id).bind(2, now).bind(3, max_rows);
-    while (true) {
-      auto row = q->step();
-      if (!row) return storeError(row.error());
-      if (!row.value()) break;
-      CommandRecord c = readRecord(q.value());
+    auto heads = readRecords(q.value());
+    if (!heads) return storeError(heads.error());
+    for (auto& c : heads.value()) {
       if (!taken.contains(c.id)) rest.push_back(std::move(c));
     }
   }
@@ -570,18 +567,13 @@ Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int
 Result<std::vector<CommandRecord>, CommandError> CommandJournal::queuedBehind(
     const CommandRecord& head, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  std::vector<CommandRecord> out;
-  if (head.mailbox_key.empty()) return out;
+  if (head.mailbox_key.empty()) return std::vector<CommandRecord>();
   auto q = database_.prepare(queuedBehindSql());
   if (!q) return storeError(q.error());
   q->bind(1, head.mailbox_key).bind(2, head.id).bind(3, static_cast<std::int64_t>(limit));
-  while (true) {
-    auto row = q->step();
-    if (!row) return storeError(row.error());
-    if (!row.value()) break;
-    out.push_back(readRecord(q.value()));
-  }
-  return out;
+  auto records = readRecords(q.value());
+  if (!records) return storeError(records.error());
+  return std::move(records).value();
 }
 
 Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {

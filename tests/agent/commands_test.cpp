@@ -153,6 +153,15 @@ class Commands : public ::testing::Test {
     }
     return ids;
   }
+  // How many list edits Exchange was sent before the first wipe.
+  std::size_t editsBeforeTheWipe() {
+    std::size_t edits = 0;
+    for (const auto& r : gateway_.requests()) {
+      if (r.cmdlet == "Clear-MobileDevice") break;
+      if (r.cmdlet == "Set-CASMailbox") ++edits;
+    }
+    return edits;
+  }
   const powershell::BridgeRequest& lastRequestOf(const std::string& cmdlet) {
     for (auto it = gateway_.requests().rbegin(); it != gateway_.requests().rend(); ++it) {
       if (it->cmdlet == cmdlet) return *it;
@@ -443,12 +452,7 @@ TEST_F(Commands, AWipeQueuedBehindAnAllowOfItsMailboxGoesBeforeTheOtherMailboxes
   // The next, the wipe first, then the others.
   EXPECT_EQ(runDue(), 9u);
   EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
-  std::size_t edits_before_the_wipe = 0;
-  for (const auto& r : gateway_.requests()) {
-    if (r.cmdlet == "Clear-MobileDevice") break;
-    if (r.cmdlet == "Set-CASMailbox") ++edits_before_the_wipe;
-  }
-  EXPECT_EQ(edits_before_the_wipe, 1u) << "only Tony's allow";
+  EXPECT_EQ(editsBeforeTheWipe(), 1u) << "only Tony's allow";
 }
 
 TEST_F(Commands, ARunTakesAtMostItsShareOldestFirstAndTheUrgentOnesBesideIt) {
@@ -496,12 +500,7 @@ TEST_F(Commands, TheFirstCommandsRunWhileTheMailboxesOfTheRestAreResolvedRunAfte
   // The last two allows and the wipe resolved: the wipe, urgent, first.
   EXPECT_EQ(runDue(), 3u);
   EXPECT_EQ(get(wipe).state, CommandState::kSucceeded);
-  std::size_t edits_before_the_wipe = 0;
-  for (const auto& r : gateway_.requests()) {
-    if (r.cmdlet == "Clear-MobileDevice") break;
-    if (r.cmdlet == "Set-CASMailbox") ++edits_before_the_wipe;
-  }
-  EXPECT_EQ(edits_before_the_wipe, 6u);
+  EXPECT_EQ(editsBeforeTheWipe(), 6u);
   for (std::int64_t id : allows) EXPECT_EQ(get(id).state, CommandState::kSucceeded);
   EXPECT_EQ(runDue(), 0u);
 }
