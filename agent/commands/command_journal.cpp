@@ -98,6 +98,17 @@ std::string queuedBehindSql() {
   return selectOpen("commands_open_by_mailbox") +
          " AND mailbox_key = ? AND id > ? ORDER BY id LIMIT ?";
 }
+// ?1 from this id (openFrom() before the harvest began), ?2 finished since then. A range of
+// the journal's ids, never the whole journal: those before it were final when it began.
+// ?1 up to this id.
+std::string earliestDueSql() {
+  return "SELECT min(next_attempt_ms) FROM commands INDEXED BY commands_open WHERE " +
+         openStates() + " AND id <= ?";
+}
+std::string listCommandsSinceSql() {
+  return "SELECT kind, mailbox_key FROM commands WHERE id >= ? AND (" + openStates() +
+         " OR updated_ms >= ?)";
+}
 // ?1 the command: whether one it waits for is unfinished.
 std::string waitsSql() {
   return "SELECT EXISTS (SELECT 1 FROM commands c, json_each(c.after_ids) j CROSS JOIN commands d "
@@ -576,12 +587,12 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::queuedBehind(
   return std::move(records).value();
 }
 
-Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {
+Result<std::string, CommandError> CommandJournal::queryPlans() {
   std::lock_guard lock(mutex_);
   std::string plan;
-  for (const std::string& sql :
-       {unresolvedSql(), urgentMailboxesSql(), oldestOfMailboxSql(), oldestOfOrganisationSql(),
-        mailboxHeadsSql(), waitsSql(), queuedBehindSql()}) {
+  for (const std::string& sql : {unresolvedSql(), urgentMailboxesSql(), oldestOfMailboxSql(),
+                                 oldestOfOrganisationSql(), mailboxHeadsSql(), waitsSql(),
+                                 queuedBehindSql(), earliestDueSql(), listCommandsSinceSql()}) {
     auto q = database_.prepare("EXPLAIN QUERY PLAN " + sql);
     if (!q) return storeError(q.error());
     while (true) {
@@ -598,10 +609,7 @@ Result<std::string, CommandError> CommandJournal::dueHeadsPlan() {
 Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue(
     std::int64_t up_to_id) {
   std::lock_guard lock(mutex_);
-  auto q = database_.prepare(
-      "SELECT min(next_attempt_ms) FROM commands INDEXED BY commands_open "
-      "WHERE " +
-      openStates() + " AND id <= ?");
+  auto q = database_.prepare(earliestDueSql());
   if (!q) return storeError(q.error());
   q->bind(1, up_to_id);
   auto row = q->step();
@@ -610,14 +618,23 @@ Result<std::optional<std::int64_t>, CommandError> CommandJournal::earliestDue(
   return std::optional<std::int64_t>(q->integer(0));
 }
 
-Result<CommandJournal::ListCommandsInFlight, CommandError> CommandJournal::listCommandsSince(
-    std::int64_t since_ms) {
+Result<std::int64_t, CommandError> CommandJournal::openFrom() {
   std::lock_guard lock(mutex_);
   auto q = database_.prepare(
-      "SELECT kind, mailbox_key FROM commands "
-      "WHERE state NOT IN ('succeeded', 'failed') OR updated_ms >= ?");
+      "SELECT coalesce((SELECT min(id) FROM commands INDEXED BY commands_open WHERE " +
+      openStates() + "), (SELECT coalesce(max(id), 0) + 1 FROM commands))");
   if (!q) return storeError(q.error());
-  q->bind(1, since_ms);
+  auto row = q->step();
+  if (!row) return storeError(row.error());
+  return q->integer(0);
+}
+
+Result<CommandJournal::ListCommandsInFlight, CommandError> CommandJournal::listCommandsSince(
+    std::int64_t from_id, std::int64_t since_ms) {
+  std::lock_guard lock(mutex_);
+  auto q = database_.prepare(listCommandsSinceSql());
+  if (!q) return storeError(q.error());
+  q->bind(1, from_id).bind(2, since_ms);
   ListCommandsInFlight out;
   while (true) {
     auto row = q->step();

@@ -79,9 +79,10 @@ class CommandJournal {
   Result<std::vector<CommandRecord>, CommandError> queuedBehind(const CommandRecord& head,
                                                                 std::size_t limit);
 
-  // How SQLite answers the questions unresolved(), dueHeads() and queuedBehind() ask: a line a
-  // step, an empty line after each question (tests check that none reads the whole journal).
-  Result<std::string, CommandError> dueHeadsPlan();
+  // How SQLite answers the questions asked again and again (unresolved(), dueHeads(),
+  // queuedBehind(), earliestDue(), listCommandsSince()): a line a step, an empty line after each
+  // question (tests check that none reads the whole journal).
+  Result<std::string, CommandError> queryPlans();
   // When the earliest unfinished command up to `up_to_id` is next due; nullopt when none is
   // unfinished. One aggregate, however many are queued (a policy apply's allows).
   Result<std::optional<std::int64_t>, CommandError> earliestDue(
@@ -93,13 +94,18 @@ class CommandJournal {
                                           std::int64_t next_attempt_ms);
   Result<void, CommandError> markFailed(std::int64_t id, const std::string& error);
 
+  // Where a harvest's view of the journal begins: every command not final now, or submitted
+  // later, has this id or a larger one. Taken before the harvest's start time.
+  Result<std::int64_t, CommandError> openFrom();
   // The list commands a harvest that began at `since_ms` must not take for drift: those not
   // finished, and those that finished since (Exchange's lists may have been read before them).
+  // Reads the commands from `from_id` (openFrom() before the harvest began) on, not the journal.
   struct ListCommandsInFlight {
     std::set<std::string> mailbox_keys;  // of those that know their mailbox
     bool unresolved = false;             // one does not know its mailbox yet: it may be any
   };
-  Result<ListCommandsInFlight, CommandError> listCommandsSince(std::int64_t since_ms);
+  Result<ListCommandsInFlight, CommandError> listCommandsSince(std::int64_t from_id,
+                                                               std::int64_t since_ms);
 
   // A mutation the client was not allowed: into the audit trail beside the commands, so "who
   // tried to wipe what" has one answer. `action` is what was asked ("wipe", "PUT ...").

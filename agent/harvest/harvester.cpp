@@ -63,6 +63,8 @@ struct Harvester::Pass {
   std::size_t removed = 0;
   std::unordered_set<std::string> mailbox_keys;  // full: every mailbox Get-CASMailbox gave
   std::map<std::string, std::set<std::string>> desired_allowed;  // by mailbox key
+  // The journal's commands from this id on were not final when the harvest began, or came after.
+  std::int64_t commands_from = 0;
   const HarvestProgressCallback* progress = nullptr;
   HarvestProgress progress_now;
 };
@@ -487,7 +489,7 @@ Result<std::vector<Harvester::Correction>, store::StoreError> Harvester::findDri
   // after it and undo it).
   CommandJournal::ListCommandsInFlight in_flight;
   if (journal_) {
-    auto read = journal_->listCommandsSince(started_ms);
+    auto read = journal_->listCommandsSince(p.commands_from, started_ms);
     if (!read) return store::StoreError{store::StoreErrc::kSql, read.error().message};
     in_flight = std::move(read).value();
   }
@@ -558,6 +560,14 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
     }
   } give_the_cache_back{directory_file_};
 
+  // Where the journal's commands that drift correction must know of begin: read before the
+  // harvest's start time, so that no command final since then is before it.
+  std::int64_t commands_from = 0;
+  if (journal_) {
+    auto from = journal_->openFrom();
+    if (!from) return storeFailure(store::StoreError{store::StoreErrc::kSql, from.error().message});
+    commands_from = from.value();
+  }
   HarvestReport report;
   report.started_ms = clock_.nowMs();
   auto last_start = inventory_.lastHarvestStart();
@@ -565,6 +575,7 @@ Result<HarvestReport, HarvestError> Harvester::run(HarvestKind requested,
   report.kind = requested == HarvestKind::kDelta && last_start.value() ? HarvestKind::kDelta
                                                                        : HarvestKind::kFull;
   Pass p;
+  p.commands_from = commands_from;
   p.full = report.kind == HarvestKind::kFull;
   p.progress = &progress;
 

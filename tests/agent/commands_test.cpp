@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <sstream>
 
 #include <filesystem>
@@ -153,6 +154,7 @@ class Commands : public ::testing::Test {
     }
     return ids;
   }
+  std::string knownKey(const std::string& name) { return directory_->lookup(name).key; }
   // How many list edits Exchange was sent before the first wipe.
   std::size_t editsBeforeTheWipe() {
     std::size_t edits = 0;
@@ -530,8 +532,8 @@ TEST_F(Commands, AMailboxsCommandsRunOneARunInOrderWhateverTheRunsShare) {
       << "allow, replace the list, allow: in that order";
 }
 
-TEST_F(Commands, ChoosingWhatRunsReadsTheUnfinishedCommandsOnlyNeverTheWholeJournal) {
-  auto plan = journal_->dueHeadsPlan();
+TEST_F(Commands, TheQuestionsAskedRunAfterRunReadTheUnfinishedCommandsNeverTheWholeJournal) {
+  auto plan = journal_->queryPlans();
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   std::istringstream lines(plan.value());
   std::size_t steps = 0;
@@ -554,6 +556,41 @@ TEST_F(Commands, ChoosingWhatRunsReadsTheUnfinishedCommandsOnlyNeverTheWholeJour
     }
   }
   EXPECT_GE(steps, 8u) << plan.value();
+}
+
+TEST_F(Commands, AHarvestKnowsTheListCommandsOpenWhenItBeganAndThoseFinishedSince) {
+  // Drift correction must not take a list for drifting while a command on it is queued, or
+  // when one ran while the harvest read (Exchange's lists may have been read before it).
+  knowMailboxes();
+  const std::string tony = knownKey(kTony), lila = knownKey(kLila);
+  submit(command(CommandKind::kAllow, kLila, "L1"));
+  EXPECT_EQ(runDue(), 1u);
+  clock_.advance(1'000);
+  const std::int64_t queued = submit(command(CommandKind::kAllow, kTony, "T1"));
+  const std::int64_t from = journal_->openFrom().value();
+  EXPECT_EQ(from, queued) << "the oldest command not final";
+  const std::int64_t began = clock_.nowMs();
+  auto seen = journal_->listCommandsSince(from, began).value();
+  EXPECT_TRUE(seen.unresolved) << "Tony's allow does not know its mailbox yet";
+  EXPECT_EQ(seen.mailbox_keys, std::set<std::string>{}) << "Lila's finished before";
+  clock_.advance(1'000);
+  EXPECT_EQ(runDue(), 1u);  // while the harvest reads
+  seen = journal_->listCommandsSince(from, began).value();
+  EXPECT_FALSE(seen.unresolved);
+  EXPECT_EQ(seen.mailbox_keys, std::set<std::string>{tony}) << "finished since it began";
+  // Nothing open: the next command to come is where the next harvest's view begins.
+  const std::int64_t next_from = journal_->openFrom().value();
+  EXPECT_EQ(next_from, queued + 1);
+  const std::int64_t next_began = clock_.nowMs();
+  EXPECT_TRUE(journal_->listCommandsSince(next_from, next_began).value().mailbox_keys.empty());
+  submit(command(CommandKind::kBlock, kLila, "L2"));
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(journal_->listCommandsSince(next_from, next_began).value().mailbox_keys,
+            std::set<std::string>{lila});
+  // A wipe touches no list.
+  submit(wipeOf(kTonysIphone));
+  EXPECT_EQ(journal_->listCommandsSince(next_from, next_began).value().mailbox_keys,
+            std::set<std::string>{lila});
 }
 
 TEST_F(Commands, TheNextDueIsTheEarliestUnfinishedCommandsTime) {

@@ -505,7 +505,7 @@ TEST(StoreMigration, AStoreOfSchema13TakesUpThePolicyApplyItHadNotFinished) {
     EXPECT_EQ(verified->entries, 66) << "the audit chain is whole";
     testing::ManualClock clock(SystemClock().nowMs());
     CommandJournal journal(*db.value(), audit, clock);
-    ASSERT_TRUE(journal.dueHeadsPlan().ok()) << "the new indexes answer its questions";
+    ASSERT_TRUE(journal.queryPlans().ok()) << "the new indexes answer its questions";
 
     testing::FakeExchangeGateway gateway(std::move(organisation));
     auto directory_db = store::openStore(file);
