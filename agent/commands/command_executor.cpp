@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -81,10 +82,12 @@ std::optional<std::string> CommandExecutor::knownKey(const std::string& name) {
   return std::move(known.key);
 }
 
-std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
+CommandExecutor::Answer CommandExecutor::askExchange(const std::string& name) {
   // Exchange knows every name of every mailbox. An ambiguous name in the directory is asked too:
   // Exchange may still tell the two apart (a full address, say).
-  const std::string& name = c.request.mailbox;
+  auto failed = [](GatewayError e, const std::string& why) {
+    return Answer{std::nullopt, Outcome{false, why + ": " + e.message, std::move(e)}};
+  };
   std::vector<MailboxEntry> found;
   auto asked = gateway_.casMailbox(name, [&](std::vector<powershell::PsValue>&& batch) {
     for (const auto& v : batch) {
@@ -96,15 +99,13 @@ std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
   // Failures take the path any attempt's do (settle): retried while retryable, else final.
   if (!asked) {
     const GatewayError& e = asked.error();
-    const std::string why =
-        e.retryable()                      ? "resolving the mailbox '" + name + "'"
-        : e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
-        : e.code == GatewayErrc::kAmbiguous
-            ? "the name '" + name +
-                  "' fits more than one mailbox in Exchange; name it by its SMTP address or Guid"
-            : "Exchange refused the mailbox name '" + name + "'";
-    (void)settle(c, Outcome{false, why + ": " + e.message, e});  // a failure is logged there
-    return std::nullopt;
+    return failed(e, e.retryable()                      ? "resolving the mailbox '" + name + "'"
+                     : e.code == GatewayErrc::kNotFound ? "Exchange has no mailbox '" + name + "'"
+                     : e.code == GatewayErrc::kAmbiguous
+                         ? "the name '" + name +
+                               "' fits more than one mailbox in Exchange; name it by its SMTP "
+                               "address or Guid"
+                         : "Exchange refused the mailbox name '" + name + "'");
   }
   if (found.size() != 1) {
     GatewayError e{found.empty() ? GatewayErrc::kNotFound : GatewayErrc::kAmbiguous,
@@ -113,66 +114,107 @@ std::optional<std::string> CommandExecutor::askExchange(CommandRecord& c) {
                                        " mailboxes in Exchange; name it by its SMTP address or "
                                        "Guid",
                    "", 0};
-    (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
-    return std::nullopt;
+    std::string message = e.message;
+    return Answer{std::nullopt, Outcome{false, std::move(message), std::move(e)}};
   }
-  {
-    std::lock_guard lock(directory_mutex_);
-    if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
-        !recorded) {
-      GatewayError e{GatewayErrc::kTransient, "the store: " + recorded.error().message, "", 0};
-      (void)settle(c, Outcome{false, e.message, e});  // a failure is logged there
-      return std::nullopt;
-    }
+  std::lock_guard lock(directory_mutex_);
+  if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);
+      !recorded) {
+    return failed(GatewayError{GatewayErrc::kTransient, "", "", 0},
+                  "the store: " + recorded.error().message);
   }
-  const std::string key = found.front().key;
-  if (auto r = journal_.resolveMailbox(c.id, key); !r) return std::nullopt;
-  c.mailbox_key = key;
-  return key;
+  return Answer{std::move(found.front().key), {}};
 }
 
-Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads() {
-  const std::int64_t now = clock_.nowMs();
-  // First the commands whose mailbox is not known yet learn it, in journal order, a page a run:
-  // a name the directory knows is journaled with the others of its page, in one transaction (a
-  // policy apply queues an allow for every device kept in); one asked of Exchange is journaled
-  // at once (with the MDM's desired list it changes), so those found before it go first, as each
-  // mailbox's desired lists follow journal order. The first command still unresolved holds up
-  // every command after it, since they may be for its mailbox: one Exchange cannot resolve now
-  // (it throttles) until it can, one past the page until a next run (so that the first allows
-  // of a large apply run while the rest are resolved, run after run).
-  std::int64_t before = std::numeric_limits<std::int64_t>::max();
-  std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
-  auto journalResolved = [&]() -> Result<void, CommandError> {
-    if (resolved.empty()) return {};
-    auto r = journal_.resolveMailboxes(resolved);
-    resolved.clear();
-    return r;
+std::map<std::string, CommandExecutor::Answer> CommandExecutor::askExchange(
+    const std::vector<std::string>& names, const std::function<bool()>& keep_going) {
+  std::map<std::string, Answer> answers;
+  std::mutex answers_mutex;
+  const std::size_t n = std::min(options_.parallelism, names.size());
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < names.size(); i = next++) {
+      // As for the commands of a run: each worker asks one, so that every run moves on.
+      if (i >= n && keep_going && !keep_going()) return;
+      // Another name of the same mailbox, answered meanwhile, may have taught the directory this
+      // one (an address after the identity, say).
+      auto known = knownKey(names[i]);
+      Answer answer = known ? Answer{std::move(known), {}} : askExchange(names[i]);
+      std::lock_guard lock(answers_mutex);
+      answers.emplace(names[i], std::move(answer));
+    }
   };
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < n; ++i) workers.emplace_back(worker);
+  if (n > 0) worker();
+  for (auto& w : workers) w.join();
+  return answers;
+}
+
+Result<CommandJournal::DueHeads, CommandError> CommandExecutor::dueHeads(
+    const std::function<bool()>& keep_going) {
+  const std::int64_t now = clock_.nowMs();
+  // First the commands whose mailbox is not known yet learn it, in journal order, a page a run,
+  // journaled in one transaction (a policy apply queues an allow for every device kept in). The
+  // names the directory does not know are asked of Exchange first, a few a run and several at
+  // once. The first command still unresolved holds up every command after it, since they may
+  // be for its mailbox: one Exchange cannot resolve now (it throttles) until it can, one past
+  // the page or whose name was not asked until a next run (so that the first allows of a large
+  // apply run while the rest are resolved, run after run).
   auto page = journal_.unresolved(options_.resolved_per_run + 1);
   if (!page) return page.error();
+  std::int64_t before = std::numeric_limits<std::int64_t>::max();
   if (page->size() > options_.resolved_per_run) {
     before = page->back().id;
     page->pop_back();
   }
-  for (auto& c : page.value()) {
-    if (c.next_attempt_ms > now) {
-      before = c.id;  // resolving it waits: so do all after
-      break;
-    }
-    if (auto key = knownKey(c.request.mailbox)) {
-      resolved.emplace_back(c.id, std::move(*key));
+  // The page's part this run resolves: up to the first command whose resolving waits, or whose
+  // name is past this run's share of look-ups.
+  std::map<std::string, std::string> known;  // name: key, as the directory knows it
+  std::vector<std::string> to_ask;
+  std::size_t end = 0;
+  for (; end < page->size(); ++end) {
+    const CommandRecord& c = (*page)[end];
+    if (c.next_attempt_ms > now) break;
+    const std::string& name = c.request.mailbox;
+    if (known.count(name) || std::find(to_ask.begin(), to_ask.end(), name) != to_ask.end()) {
       continue;
     }
-    if (auto r = journalResolved(); !r) return r.error();
-    if (askExchange(c)) continue;
-    // Failed for good, or waiting to resolve: a failed one no longer holds anything up.
-    auto now_state = journal_.get(c.id);
-    if (now_state && isFinal(now_state->state)) continue;
-    before = c.id;
+    if (auto key = knownKey(name)) {
+      known.emplace(name, std::move(*key));
+    } else if (to_ask.size() < options_.lookups_per_run) {
+      to_ask.push_back(name);
+    } else {
+      break;
+    }
+  }
+  if (end < page->size()) before = (*page)[end].id;
+  const auto answers = askExchange(to_ask, keep_going);
+  std::vector<std::pair<std::int64_t, std::string>> resolved;  // (command, its mailbox's key)
+  for (std::size_t i = 0; i < end; ++i) {
+    const CommandRecord& c = (*page)[i];
+    const std::string& name = c.request.mailbox;
+    if (auto k = known.find(name); k != known.end()) {
+      resolved.emplace_back(c.id, k->second);
+      continue;
+    }
+    auto answer = answers.find(name);
+    if (answer != answers.end() && answer->second.key) {
+      resolved.emplace_back(c.id, *answer->second.key);
+      continue;
+    }
+    if (answer != answers.end()) {
+      // Failed for good (it then holds nothing up), or waiting to be asked again. A failure is
+      // logged where it is settled; one the journal could not record is asked about again.
+      (void)settle(c, answer->second.failure);
+      if (auto settled = journal_.get(c.id); settled && isFinal(settled->state)) continue;
+    }
+    before = c.id;  // not asked (a stop), or asked again later: all after it wait
     break;
   }
-  if (auto r = journalResolved(); !r) return r.error();
+  if (!resolved.empty()) {
+    if (auto r = journal_.resolveMailboxes(resolved); !r) return r.error();
+  }
   held_from_ = before;
   // A large page (a policy apply's) came and went: glibc would keep its memory, page after page.
   if (page->size() >= kLargePage) {
@@ -189,7 +231,7 @@ Result<std::optional<std::int64_t>, CommandError> CommandExecutor::nextDue() {
 }
 
 Result<std::size_t, CommandError> CommandExecutor::runDue(const std::function<bool()>& keep_going) {
-  auto due = dueHeads();
+  auto due = dueHeads(keep_going);
   if (!due) return due.error();
   const auto& commands = due->commands;
   const std::size_t n = std::min(options_.parallelism, commands.size());

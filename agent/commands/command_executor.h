@@ -31,6 +31,11 @@ struct ExecutorOptions {
   // A run resolves the mailboxes of at most this many commands (in one journal transaction); the
   // commands after them wait for the next run.
   std::size_t resolved_per_run = 10'000;
+  // A run asks Exchange who at most this many names are that the directory does not know, up to
+  // `parallelism` at once (each a Get-CASMailbox, a second or more on a busy server); the
+  // commands from the first name not asked wait for the next run, so that those resolved run
+  // first and a stop does not wait for a page of look-ups.
+  std::size_t lookups_per_run = 16;
 };
 
 // Runs journaled commands against Exchange: in order per mailbox (a mailbox's next command
@@ -38,11 +43,11 @@ struct ExecutorOptions {
 // mailbox whatever name each command gives it: before a command first runs, its mailbox is
 // resolved to its key through the directory, or, for a name the directory does not know, with
 // one Get-CASMailbox call (a name Exchange does not know fails the command with Exchange's
-// message). While a command's mailbox cannot be resolved yet (Exchange throttles), the
-// commands after it wait too, since they may be for the same mailbox. Retryable errors
-// (throttling, session limits, a bridge that failed) are retried with exponential backoff and
-// jitter until the command's deadline; permanent ones fail the command at once with
-// Exchange's message.
+// message): a few names a run, several at once, so that the commands resolved run meanwhile. While
+// a command's mailbox cannot be resolved yet (Exchange throttles), the commands after it wait too,
+// since they may be for the same mailbox. Retryable errors (throttling, session limits, a bridge
+// that failed) are retried with exponential backoff and jitter until the command's deadline;
+// permanent ones fail the command at once with Exchange's message.
 //
 // List commands edit both lists in one Set-CASMailbox call, as Exchange keeps them: an ID put
 // on one list is taken off the other. A mailbox's edits queued one behind the other (a policy
@@ -114,11 +119,19 @@ class CommandExecutor {
   // Resolves the mailboxes of the commands that do not know theirs yet, then asks the journal
   // for the commands that may run: each mailbox's oldest unfinished one, if due, and the
   // organisation's, the heads of the mailboxes with an urgent command queued first.
-  Result<CommandJournal::DueHeads, CommandError> dueHeads();
-  // The key of the command's mailbox, for a name the directory does not know: from Exchange,
-  // then recorded in the directory and journaled. nullopt when the command cannot run now
-  // (failed, or retrying).
-  std::optional<std::string> askExchange(CommandRecord& command);
+  // `keep_going` false stops the look-ups of names the directory does not know.
+  Result<CommandJournal::DueHeads, CommandError> dueHeads(const std::function<bool()>& keep_going);
+  // What Exchange says of a name the directory does not know: its mailbox's key (recorded in
+  // the directory), or the failure each command naming it settles with.
+  struct Answer {
+    std::optional<std::string> key;
+    Outcome failure;
+  };
+  Answer askExchange(const std::string& name);
+  // Asks Exchange for each name, up to `parallelism` at once; once each worker has asked one,
+  // `keep_going` false ends the asking there. A name left unasked has no answer.
+  std::map<std::string, Answer> askExchange(const std::vector<std::string>& names,
+                                            const std::function<bool()>& keep_going);
   // The key of a mailbox name the directory knows; nullopt for one it does not, or shares.
   std::optional<std::string> knownKey(const std::string& name);
   // Journals the outcome: succeeded, retrying later, or failed. An error when the journal could

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -136,25 +138,39 @@ class Commands : public ::testing::Test {
   }
   // `n` more mailboxes, known to the directory, and an allow queued on each (as a policy apply
   // queues them): the allows' ids.
-  std::vector<std::int64_t> allowOnNewMailboxes(int n) {
+  std::vector<std::int64_t> allowOnNewMailboxes(int n) { return allowOnNewMailboxes(n, true); }
+  // The same, the directory knowing them or not (an MDM naming mailboxes before the first
+  // harvest: each name is asked of Exchange).
+  std::vector<std::int64_t> allowOnNewMailboxes(int n, bool known) {
     gateway_.withOrganisation([n](sim::Organisation& org) {
       for (int i = 0; i < n; ++i) {
         sim::MailboxFacts m;
         m.name = "User " + std::to_string(i);
         m.identity = "contoso.com/Users/" + m.name;
-        m.setPrimarySmtpAddress("user" + std::to_string(i) + "@contoso.com");
+        m.setPrimarySmtpAddress(userAddress(i));
         org.addMailbox(std::move(m));
       }
     });
-    knowMailboxes();
+    if (known) knowMailboxes();
     std::vector<std::int64_t> ids;
     for (int i = 0; i < n; ++i) {
-      ids.push_back(submit(command(CommandKind::kAllow, "user" + std::to_string(i) + "@contoso.com",
-                                   "DEV" + std::to_string(i))));
+      ids.push_back(
+          submit(command(CommandKind::kAllow, userAddress(i), "DEV" + std::to_string(i))));
     }
     return ids;
   }
+  static std::string userAddress(int i) { return "user" + std::to_string(i) + "@contoso.com"; }
+  // A Get-CASMailbox that asks Exchange who a name is (a read-back names the mailbox's key).
+  static bool isLookUp(const powershell::BridgeRequest& r) {
+    if (r.cmdlet != "Get-CASMailbox") return false;
+    const auto* identity = r.parameter("Identity");
+    const auto* name = identity ? std::get_if<std::string>(identity) : nullptr;
+    return name && name->find('@') != std::string::npos;
+  }
   std::string knownKey(const std::string& name) { return directory_->lookup(name).key; }
+  std::size_t lookUps() {
+    return std::count_if(gateway_.requests().begin(), gateway_.requests().end(), isLookUp);
+  }
   // How many list edits Exchange was sent before the first wipe.
   std::size_t editsBeforeTheWipe() {
     std::size_t edits = 0;
@@ -717,6 +733,10 @@ TEST_F(Commands, OrderPerMailboxHoldsWhateverNameEachCommandUses) {
 }
 
 TEST_F(Commands, NamesCompareAsExchangeComparesThemBeyondAscii) {
+  // Names asked one at a time: the second spelling is then found in the directory the first
+  // taught (asked at once, each would cost a look-up, and still name one mailbox).
+  options_.parallelism = 1;
+  makeExecutor();
   sim::MailboxFacts zoe;
   zoe.identity = "contoso.com/Users/Zoë Ünal";
   zoe.name = "Zoë Ünal";
@@ -798,6 +818,8 @@ TEST_F(Commands, ANameTwoMailboxesShareFailsWithAClearError) {
 }
 
 TEST_F(Commands, WhileAMailboxCannotBeResolvedLaterCommandsWait) {
+  options_.parallelism = 1;  // the first name asked first: it is the one throttled
+  makeExecutor();
   gateway_.failNext({GatewayErrc::kThrottled, "user load quota exceeded", "", 30'000});
   std::int64_t first = submit(command(CommandKind::kAllow, kTony, "F1"));
   std::int64_t second = submit(command(CommandKind::kRevoke, mailbox_names::kTonysIdentity, "F1"));
@@ -814,6 +836,81 @@ TEST_F(Commands, WhileAMailboxCannotBeResolvedLaterCommandsWait) {
   EXPECT_EQ(get(second).state, CommandState::kSucceeded);
   EXPECT_TRUE(mailbox_names::allowedOf(gateway_.organisation(), kTony).empty())
       << "allow, then revoke: in that order";
+}
+
+TEST_F(Commands, ARunAsksExchangeForAtMostItsShareOfUnknownNamesAndRunsWhatItResolved) {
+  // Names the directory does not know (the MDM's commands before the first harvest): each costs
+  // Exchange a call, a second or more on a busy server. A run asks for a few and runs those
+  // commands; it does not first ask for a whole page of them while nothing runs.
+  options_.lookups_per_run = 3;
+  options_.parallelism = 1;  // in the order chosen
+  makeExecutor();
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(7, /*known=*/false);
+  auto state = [&](std::size_t i) { return get(allows[i]).state; };
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(lookUps(), 3u);
+  EXPECT_EQ(state(2), CommandState::kSucceeded);
+  EXPECT_EQ(state(3), CommandState::kQueued);
+  EXPECT_TRUE(get(allows[3]).mailbox_key.empty()) << "not asked yet";
+  EXPECT_EQ(runDue(), 3u);
+  EXPECT_EQ(lookUps(), 6u);
+  EXPECT_EQ(state(5), CommandState::kSucceeded);
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(lookUps(), 7u);
+  for (std::size_t i = 0; i < allows.size(); ++i) {
+    EXPECT_EQ(state(i), CommandState::kSucceeded) << i;
+    EXPECT_EQ(mailbox_names::allowedOf(gateway_.organisation(), userAddress(int(i))),
+              std::vector<std::string>{"DEV" + std::to_string(i)});
+  }
+  // A name asked once is known: its next command needs no call to resolve it.
+  const std::int64_t again = submit(command(CommandKind::kAllow, userAddress(0), "DEV9"));
+  EXPECT_EQ(runDue(), 1u);
+  EXPECT_EQ(get(again).state, CommandState::kSucceeded);
+  EXPECT_EQ(lookUps(), 7u);
+}
+
+TEST_F(Commands, UnknownNamesAreAskedOfExchangeSeveralAtOnce) {
+  // The bridges are a pool: four names asked one after the other take four times as long.
+  options_.parallelism = 4;
+  makeExecutor();
+  std::mutex mutex;
+  std::condition_variable arrived;
+  int asking = 0, most = 0;
+  gateway_.onCall([&](const powershell::BridgeRequest& r) {
+    if (!isLookUp(r)) return;
+    std::unique_lock lock(mutex);
+    most = std::max(most, ++asking);
+    arrived.notify_all();
+    // Held until four are asked at once (or a while: asked one at a time, they never are).
+    arrived.wait_for(lock, std::chrono::seconds(2), [&] { return most >= 4; });
+    --asking;
+  });
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(4, /*known=*/false);
+  EXPECT_EQ(runDue(), 4u);
+  EXPECT_EQ(most, 4) << "the four names asked at once";
+  for (std::int64_t id : allows) EXPECT_EQ(get(id).state, CommandState::kSucceeded);
+}
+
+TEST_F(Commands, AStopEndsTheLookUpsOfARunTheCommandsNotAskedForStayQueued) {
+  options_.parallelism = 1;
+  makeExecutor();
+  const std::vector<std::int64_t> allows = allowOnNewMailboxes(5, /*known=*/false);
+  std::atomic<bool> stopping{false};
+  gateway_.onCall([&](const powershell::BridgeRequest& r) {
+    if (isLookUp(r)) stopping = true;  // Ctrl+C while Exchange answers the first
+  });
+  auto ran = executor_->runDue([&] { return !stopping.load(); });
+  ASSERT_TRUE(ran.ok()) << ran.error().message;
+  EXPECT_EQ(lookUps(), 1u) << "no name asked after the stop";
+  for (std::size_t i = 1; i < allows.size(); ++i) {
+    EXPECT_EQ(get(allows[i]).state, CommandState::kQueued) << i;
+    EXPECT_TRUE(get(allows[i]).mailbox_key.empty()) << i;
+  }
+  // The next start takes them up.
+  gateway_.onCall({});
+  while (runDue() > 0) {
+  }
+  for (std::int64_t id : allows) EXPECT_EQ(get(id).state, CommandState::kSucceeded);
 }
 
 }  // namespace
