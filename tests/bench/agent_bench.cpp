@@ -6,7 +6,10 @@
 //      the whole inventory, as POST /v1/policy/plan makes it: wall time, answer size, peak RSS;
 //   4. commands through the journal: journaling rate (each one durable before its
 //      acknowledgement), and journal + execution rate end to end;
-//   5. a policy apply's allows queued: what each run of the executor costs while they drain.
+//   5. a policy apply's allows queued: what each run of the executor costs while they drain;
+//   6. commands naming mailboxes the directory does not know yet (before a first harvest),
+//      against an Exchange that takes its time over each Get-CASMailbox: when the first runs,
+//      when all have, and how long a stop waits.
 //
 // Options: `agent_bench --help`.
 // Full harvests read through --bridges simulator processes sharing one organisation (the
@@ -56,8 +59,10 @@ struct Options {
         devices(a.count("--devices", 200000)),
         commands(a.count("--commands", 2000)),
         bridges(a.count("--bridges", 1)),
-        paced_mib(a.count("--paced-mib", agent::store::kPacedWriteBytesPerSecond >> 20)) {}
+        paced_mib(a.count("--paced-mib", agent::store::kPacedWriteBytesPerSecond >> 20)),
+        lookup_ms(static_cast<int>(a.count("--lookup-ms", 50))) {}
   std::size_t mailboxes, devices, commands, bridges, paced_mib;
+  int lookup_ms;
 };
 
 // CPU time used so far by this process (the agent) and by the simulator bridges it runs, which
@@ -100,17 +105,112 @@ void print(const char* what, const agent::HarvestReport& r, const UsageMark& bef
       r.changed, bench::peakRssMb(), bridge_rss.c_str(), written.c_str());
 }
 
+// 6. Commands on mailboxes the directory does not know, each name asked of an Exchange that
+// answers Get-CASMailbox in `latency_ms`, through a pool of `bridges`.
+int unknownNames(const std::filesystem::path& dir, const std::string& now, std::size_t bridges,
+                 int latency_ms) {
+  constexpr std::size_t kCommands = 400;  // two rounds of 200
+  std::filesystem::create_directories(dir);
+  const powershell::BridgeCommand sim{
+      EASGATE_SIM_BINARY,
+      {"--mailboxes", "1000", "--devices", "1000", "--seed", "1", "--now", now, "--latency",
+       "Get-CASMailbox=" + std::to_string(latency_ms), "--shared-state",
+       (dir / "organisation.state").string()},
+      {}};
+  powershell::BridgePool pool(
+      [sim]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+        auto b = powershell::BridgeProcess::start(sim, {});
+        if (!b) return b.error();
+        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+      },
+      bridges);
+  if (auto warmed = pool.warm(); !warmed) {
+    return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
+  }
+  agent::BridgeExchangeGateway gateway(pool);
+  std::vector<std::string> addresses;
+  auto listed = gateway.casMailboxes([&](std::vector<powershell::PsValue>&& batch) {
+    for (const auto& v : batch) {
+      const auto* o = v.asObject();
+      auto e = o ? agent::mailboxEntryFromCasMailbox(*o) : std::nullopt;
+      if (e && addresses.size() < kCommands) addresses.push_back(e->address);
+    }
+  });
+  if (!listed) return std::fprintf(stderr, "%s\n", listed.error().message.c_str()), 1;
+
+  agent::SystemClock clock;
+  auto store = agent::store::openStore(agent::store::storeFile(dir));
+  if (!store) return std::fprintf(stderr, "%s\n", store.error().message.c_str()), 1;
+  auto directory_db = agent::store::openStore(agent::store::storeFile(dir));
+  if (!directory_db) return std::fprintf(stderr, "%s\n", directory_db.error().message.c_str()), 1;
+  auto directory_file = agent::openDirectory(agent::directoryFile(agent::store::storeFile(dir)));
+  if (!directory_file) {
+    return std::fprintf(stderr, "%s\n", directory_file.error().message.c_str()), 1;
+  }
+  agent::AuditLog audit(*store.value());
+  agent::CommandJournal journal(*store.value(), audit, clock);
+  agent::MailboxDirectory directory(*directory_file.value(), *directory_db.value());
+  agent::ExecutorOptions options;
+  options.parallelism = bridges;
+  agent::CommandExecutor executor(journal, gateway, directory, clock, options);
+  // Allows on `n` of the mailboxes from the `from`-th.
+  auto submitAllows = [&](std::size_t from, std::size_t n) {
+    for (std::size_t i = from; i < from + n; ++i) {
+      agent::CommandRequest allow;
+      allow.kind = agent::CommandKind::kAllow;
+      allow.mailbox = addresses[i];
+      allow.device_id = "BENCH" + std::to_string(i);
+      allow.requested_by = "agent_bench";
+      if (!journal.submit(allow, clock.nowMs() + 3600'000)) return false;
+    }
+    return true;
+  };
+  const std::size_t half = addresses.size() / 2;
+  if (!submitAllows(0, half)) return std::fprintf(stderr, "submit\n"), 1;
+  std::printf(
+      "%zu allows on mailboxes the directory does not know, Get-CASMailbox answered in %d ms, %zu "
+      "bridges:\n",
+      half, latency_ms, bridges);
+  const auto start = Clock::now();
+  std::optional<double> first_ran;
+  std::size_t ran = 0, runs = 0, in_the_first = 0;
+  while (ran < half) {
+    auto n = executor.runDue();
+    if (!n) return std::fprintf(stderr, "%s\n", n.error().message.c_str()), 1;
+    ++runs;
+    if (n.value() > 0 && !first_ran) {
+      first_ran = seconds(Clock::now() - start);
+      in_the_first = n.value();
+    }
+    if (n.value() == 0) break;
+    ran += n.value();
+  }
+  std::printf("  the first run: %.2f s, %zu commands ran; all %zu after %.2f s, %zu runs\n",
+              first_ran.value_or(0.0), in_the_first, ran, seconds(Clock::now() - start), runs);
+  // As many more, and a stop asked 0.2 s into the first run: how long that run goes on.
+  if (!submitAllows(half, addresses.size() - half)) return std::fprintf(stderr, "submit\n"), 1;
+  const auto stop_start = Clock::now();
+  auto stopped =
+      executor.runDue([&] { return Clock::now() - stop_start < std::chrono::milliseconds(200); });
+  if (!stopped) return std::fprintf(stderr, "%s\n", stopped.error().message.c_str()), 1;
+  std::printf("  %zu more, a stop 0.2 s into their first run: it ended after %.2f s, %zu ran\n",
+              addresses.size() - half, seconds(Clock::now() - stop_start), stopped.value());
+  return 0;
+}
+
 }  // namespace
 
 int runBench(int argc, char** argv) {
   const Options o{bench::BenchArgs(
       argc, argv,
       "usage: agent_bench [--mailboxes N (100000)] [--devices N (200000)] [--commands N (2000)]\n"
-      "                   [--bridges N (1)] [--paced-mib P (the agent's: 64)]\n"
+      "                   [--bridges N (1)] [--paced-mib P (the agent's: 64)] [--lookup-ms L "
+      "(50)]\n"
       "The agent core against easgate-exchange-sim: full and delta harvests, a policy plan,\n"
       "commands; wall time, the agent's CPU, peak RSS. The inventory is written at P MiB/s\n"
-      "at most (agent/store/paced_writes.h).\n",
-      {"--mailboxes", "--devices", "--commands", "--bridges", "--paced-mib"})};
+      "at most (agent/store/paced_writes.h). Commands on mailboxes the directory does not know\n"
+      "go to an Exchange that answers Get-CASMailbox in L ms.\n",
+      {"--mailboxes", "--devices", "--commands", "--bridges", "--paced-mib", "--lookup-ms"})};
   agent::store::setPacedWriteRate(std::uint64_t{o.paced_mib} << 20);
   spdlog::set_level(spdlog::level::warn);  // each command's lines would be timed too
   std::printf("machine: %s, %u cores\n", bench::cpuModel().c_str(),
@@ -389,7 +489,8 @@ int runBench(int argc, char** argv) {
                 bench::peakRssMb(), rss_before,
                 reset ? "" : "; the process's peak: this system cannot start it again");
   }
-  return 0;
+  // 6.
+  return unknownNames(dir / "unknown-names", now, 4, o.lookup_ms);
 }
 
 int main(int argc, char** argv) {
