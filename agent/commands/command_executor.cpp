@@ -114,8 +114,7 @@ CommandExecutor::Answer CommandExecutor::askExchange(const std::string& name) {
                                        " mailboxes in Exchange; name it by its SMTP address or "
                                        "Guid",
                    "", 0};
-    std::string message = e.message;
-    return Answer{std::nullopt, Outcome{false, std::move(message), std::move(e)}};
+    return Answer{std::nullopt, Outcome{false, e.message, e}};
   }
   std::lock_guard lock(directory_mutex_);
   if (auto recorded = directory_.record(found.front(), clock_.nowMs(), /*lists=*/true, name);

@@ -105,6 +105,20 @@ void print(const char* what, const agent::HarvestReport& r, const UsageMark& bef
       r.changed, bench::peakRssMb(), bridge_rss.c_str(), written.c_str());
 }
 
+// A pool of `n` bridges, each a process running `command`.
+std::unique_ptr<powershell::BridgePool> bridgePool(std::size_t n,
+                                                   const powershell::BridgeCommand& command) {
+  return std::make_unique<powershell::BridgePool>(
+      [command]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
+        powershell::BridgeProcessOptions options;
+        options.connect_timeout = std::chrono::minutes(5);
+        auto b = powershell::BridgeProcess::start(command, options);
+        if (!b) return b.error();
+        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
+      },
+      n);
+}
+
 // 6. Commands on mailboxes the directory does not know, each name asked of an Exchange that
 // answers Get-CASMailbox in `latency_ms`, through a pool of `bridges`.
 int unknownNames(const std::filesystem::path& dir, const std::string& now, std::size_t bridges,
@@ -117,17 +131,11 @@ int unknownNames(const std::filesystem::path& dir, const std::string& now, std::
        "Get-CASMailbox=" + std::to_string(latency_ms), "--shared-state",
        (dir / "organisation.state").string()},
       {}};
-  powershell::BridgePool pool(
-      [sim]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
-        auto b = powershell::BridgeProcess::start(sim, {});
-        if (!b) return b.error();
-        return std::unique_ptr<powershell::Bridge>(std::move(b).value());
-      },
-      bridges);
-  if (auto warmed = pool.warm(); !warmed) {
+  auto pool = bridgePool(bridges, sim);
+  if (auto warmed = pool->warm(); !warmed) {
     return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
   }
-  agent::BridgeExchangeGateway gateway(pool);
+  agent::BridgeExchangeGateway gateway(*pool);
   std::vector<std::string> addresses;
   auto listed = gateway.casMailboxes([&](std::vector<powershell::PsValue>&& batch) {
     for (const auto& v : batch) {
@@ -230,19 +238,8 @@ int runBench(int argc, char** argv) {
   powershell::BridgeCommand shared_sim = sim;
   shared_sim.arguments.insert(shared_sim.arguments.end(),
                               {"--shared-state", (dir / "organisation.state").string()});
-  auto bridges = [&](std::size_t n, const powershell::BridgeCommand& command) {
-    return std::make_unique<powershell::BridgePool>(
-        [command]() -> Result<std::unique_ptr<powershell::Bridge>, powershell::BridgeError> {
-          powershell::BridgeProcessOptions options;
-          options.connect_timeout = std::chrono::minutes(5);
-          auto b = powershell::BridgeProcess::start(command, options);
-          if (!b) return b.error();
-          return std::unique_ptr<powershell::Bridge>(std::move(b).value());
-        },
-        n);
-  };
-  auto harvest_pool = bridges(o.bridges, o.bridges > 1 ? shared_sim : sim);
-  auto command_pool = bridges(1, sim);
+  auto harvest_pool = bridgePool(o.bridges, o.bridges > 1 ? shared_sim : sim);
+  auto command_pool = bridgePool(1, sim);
   for (auto* pool : {harvest_pool.get(), command_pool.get()}) {
     if (auto warmed = pool->warm(); !warmed) {
       return std::fprintf(stderr, "%s\n", warmed.error().message.c_str()), 1;
