@@ -65,11 +65,9 @@ std::string commandJson(const CommandRecord& c) {
     for (const auto& a : c.request.recipients) w.string(a);
     w.endArray();
   }
-  if (!c.request.after.empty()) {
+  if (c.request.after) {
     w.key("after");
-    w.beginArray();
-    for (auto id : c.request.after) w.number(id);
-    w.endArray();
+    w.raw(commandRangeJson(*c.request.after));
   }
   w.key("attempts");
   w.number(c.attempts);

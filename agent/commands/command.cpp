@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "agent/inventory/exchange_mapping.h"
+#include "common/json/json_writer.h"
 #include "common/text/name_table.h"
 #include "powershell/exchange/access_decision.h"
 #include "protocol/command_kinds.h"
@@ -90,6 +91,18 @@ const protocol::CommandKindInfo& commandKindInfo(CommandKind kind) {
 }
 
 std::string_view commandKindName(CommandKind kind) { return commandKindInfo(kind).name; }
+
+std::string commandRangeJson(const CommandRange& range) {
+  std::string out;
+  json::JsonWriter w(out);
+  w.beginObject();
+  w.key("firstCommandId");
+  w.number(range.first);
+  w.key("lastCommandId");
+  w.number(range.last);
+  w.endObject();
+  return out;
+}
 
 std::optional<CommandKind> commandKindFromName(std::string_view name) {
   const protocol::CommandKindInfo* row = protocol::commandKindNamed(name);

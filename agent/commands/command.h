@@ -33,6 +33,19 @@ const protocol::CommandKindInfo& commandKindInfo(CommandKind kind);  // its row 
 std::string_view commandKindName(CommandKind kind);  // allow, revoke, ..., remove-partnership
 std::optional<CommandKind> commandKindFromName(std::string_view name);
 
+// Commands one after another in the journal, `first` to `last` and every id in between: what an
+// organisation's command of a sequence waits for (every command of the sequence before it), or a
+// mailbox's command after one (that one). However many, it is said in two ids.
+struct CommandRange {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+
+  std::int64_t size() const { return last - first + 1; }
+  bool operator==(const CommandRange&) const = default;
+};
+// {"firstCommandId":1,"lastCommandId":2}: a range as the API and the audit trail write it.
+std::string commandRangeJson(const CommandRange& range);
+
 struct CommandRequest {
   CommandKind kind = CommandKind::kAllow;
   std::string mailbox;                  // as Exchange accepts it; derived for partnership commands
@@ -46,9 +59,9 @@ struct CommandRequest {
   std::string rule_query;
   std::string rule_characteristic;  // UserAgent, DeviceOS, DeviceModel, DeviceType
   std::vector<std::string> recipients;
-  // Commands this one waits for: it runs once they are all final, and fails unsent if one of
-  // them failed (a policy's default changes only after its allowed lists are done).
-  std::vector<std::int64_t> after;
+  // The commands this one waits for: it runs once they are all final, and fails unsent if one
+  // of them failed (a policy's default changes only after its allowed lists are done).
+  std::optional<CommandRange> after;
   std::string idempotency_key;  // optional: a repeat returns the first command
   std::string requested_by;     // the client's identity, for the audit log
 

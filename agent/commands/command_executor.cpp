@@ -292,7 +292,7 @@ std::size_t CommandExecutor::runHead(const CommandRecord& head,
 std::vector<CommandRecord> CommandExecutor::editsBehind(const CommandRecord& head) {
   auto edits = [](const CommandRecord& c) {
     return commandKindInfo(c.request.kind).target == protocol::CommandTarget::kDeviceId &&
-           c.request.after.empty();
+           !c.request.after;
   };
   std::vector<CommandRecord> out;
   if (!edits(head)) return out;
@@ -372,9 +372,7 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   const CommandRequest& r = c.request;
   // A command that waits for others goes only where they all went: one that failed stops it
   // (a policy's rules and default never change after a failed allow).
-  if (auto failed = firstFailedPrerequisite(c)) {
-    return Outcome{false, "not sent: " + *failed, std::nullopt};
-  }
+  if (auto unmet = unmetPrerequisites(c)) return *std::move(unmet);
   GatewayResult done = GatewayReply{};
   switch (r.kind) {
     case CommandKind::kAllow:
@@ -529,24 +527,26 @@ CommandExecutor::Outcome CommandExecutor::setRule(const CommandRecord& c) {
   return Outcome{true, (exists ? "set the level of '" : "made the rule '") + name + "'", {}};
 }
 
-std::optional<std::string> CommandExecutor::firstFailedPrerequisite(const CommandRecord& c) {
-  std::size_t failed = 0;
-  std::string first;
-  for (std::int64_t id : c.request.after) {
-    auto before = journal_.get(id);
-    if (before && before->state == CommandState::kSucceeded) continue;
-    if (failed++ == 0) {
-      first = before
-                  ? "command " + std::to_string(id) + " (" +
-                        std::string(commandKindName(before->request.kind)) + " " +
-                        before->request.mailbox + " " + before->request.device_id +
-                        ") failed: " + before->last_error
-                  : "command " + std::to_string(id) + " cannot be read: " + before.error().message;
-    }
+std::optional<CommandExecutor::Outcome> CommandExecutor::unmetPrerequisites(
+    const CommandRecord& c) {
+  if (!c.request.after) return std::nullopt;
+  auto found = journal_.unsucceeded(*c.request.after);
+  if (!found) {
+    const std::string why = "the commands it waits for cannot be read: " + found.error().message;
+    return Outcome{false, why, GatewayError{GatewayErrc::kTransient, why, "", 0}};
   }
-  if (failed == 0) return std::nullopt;
-  return std::to_string(failed) + " of the " + std::to_string(c.request.after.size()) +
-         " commands it waits for did not succeed; the first, " + first;
+  if (found->count == 0) return std::nullopt;
+  const std::string first =
+      found->first ? "command " + std::to_string(found->first->id) + " (" +
+                         std::string(commandKindName(found->first->request.kind)) + " " +
+                         found->first->request.mailbox + " " + found->first->request.device_id +
+                         ") failed: " + found->first->last_error
+                   : "not in the journal";
+  return Outcome{false,
+                 "not sent: " + std::to_string(found->count) + " of the " +
+                     std::to_string(c.request.after->size()) +
+                     " commands it waits for did not succeed; the first, " + first,
+                 std::nullopt};
 }
 
 void CommandExecutor::readBack(const CommandRecord& c) {

@@ -114,8 +114,9 @@ class CommandExecutor {
   Outcome wipe(const CommandRecord& command);
   Outcome setRule(const CommandRecord& command);
   void readBack(const CommandRecord& command);
-  // Why a command may not run because one it waits for did not succeed; nullopt when all did.
-  std::optional<std::string> firstFailedPrerequisite(const CommandRecord& command);
+  // Why a command may not run: one it waits for did not succeed (it fails, unsent), or the
+  // journal could not say (tried again later); nullopt when every one succeeded.
+  std::optional<Outcome> unmetPrerequisites(const CommandRecord& command);
   // Resolves the mailboxes of the commands that do not know theirs yet, then asks the journal
   // for the commands that may run: each mailbox's oldest unfinished one, if due, and the
   // organisation's, the heads of the mailboxes with an urgent command queued first.

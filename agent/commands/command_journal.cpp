@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kColumns =
     "id, idempotency_key, kind, mailbox, device_id, device_ids, partnership, requested_by, "
     "state, attempts, created_ms, updated_ms, next_attempt_ms, deadline_ms, last_error, result, "
-    "mailbox_key, organisation, after_ids";
+    "mailbox_key, organisation, after_first, after_last";
 
 // The unfinished states, as the indexes of unfinished commands (store schema 14) name them: a
 // query names them the same way to be answered from those indexes.
@@ -89,9 +89,9 @@ std::string mailboxHeadsSql() {
          "AND NOT EXISTS (SELECT 1 FROM commands e INDEXED BY commands_open_by_mailbox WHERE " +
          openStates("e") +
          " AND e.mailbox_key = c.mailbox_key AND e.id < c.id) "
-         "AND NOT EXISTS (SELECT 1 FROM json_each(c.after_ids) j CROSS JOIN commands d "
-         "ON d.id = j.value WHERE " +
-         openStates("d") + ") ORDER BY c.id LIMIT ?";
+         "AND NOT EXISTS (SELECT 1 FROM commands d INDEXED BY commands_open WHERE " +
+         openStates("d") +
+         " AND d.id BETWEEN c.after_first AND c.after_last) ORDER BY c.id LIMIT ?";
 }
 // ?1 the mailbox's key, ?2 after this id, ?3 at most this many.
 std::string queuedBehindSql() {
@@ -109,11 +109,10 @@ std::string listCommandsSinceSql() {
   return "SELECT kind, mailbox_key FROM commands WHERE id >= ? AND (" + openStates() +
          " OR updated_ms >= ?)";
 }
-// ?1 the command: whether one it waits for is unfinished.
+// ?1 ?2 the range a command waits for: whether one of them is unfinished.
 std::string waitsSql() {
-  return "SELECT EXISTS (SELECT 1 FROM commands c, json_each(c.after_ids) j CROSS JOIN commands d "
-         "ON d.id = j.value WHERE c.id = ? AND " +
-         openStates("d") + ")";
+  return "SELECT EXISTS (SELECT 1 FROM commands INDEXED BY commands_open WHERE " + openStates() +
+         " AND id BETWEEN ? AND ?)";
 }
 
 CommandError storeError(const store::StoreError& e) {
@@ -127,26 +126,6 @@ std::string encodeIds(const std::vector<std::string>& ids) {
   for (const auto& id : ids) w.string(id);
   w.endArray();
   return out;
-}
-
-std::string encodeNumbers(const std::vector<std::int64_t>& numbers) {
-  std::string out;
-  json::JsonWriter w(out);
-  w.beginArray();
-  for (auto n : numbers) w.number(n);
-  w.endArray();
-  return out;
-}
-
-std::vector<std::int64_t> decodeNumbers(const std::string& text) {
-  std::vector<std::int64_t> numbers;
-  auto doc = json::parseJson(text);
-  if (doc && doc->asArray()) {
-    for (const auto& v : *doc->asArray()) {
-      if (auto n = v.asInt()) numbers.push_back(*n);
-    }
-  }
-  return numbers;
 }
 
 // The organisation's commands' arguments, as the `organisation` column keeps them.
@@ -228,7 +207,7 @@ CommandRecord readRecord(const store::Statement& row) {
   c.result = row.text(15);
   c.mailbox_key = row.optionalText(16).value_or("");
   readOrganisation(row.text(17), c.request);
-  c.request.after = decodeNumbers(row.text(18));
+  if (!row.isNull(18)) c.request.after = CommandRange{row.integer(18), row.integer(19)};
   return c;
 }
 
@@ -328,8 +307,8 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
   auto insert = database_.prepare(
       "INSERT INTO commands (idempotency_key, kind, mailbox, device_id, device_ids, "
       "partnership, requested_by, state, attempts, created_ms, updated_ms, next_attempt_ms, "
-      "deadline_ms, last_error, result, organisation, after_ids) VALUES (?, ?, ?, ?, ?, ?, ?, "
-      "'queued', 0, ?, ?, ?, ?, '', '', ?, ?)");
+      "deadline_ms, last_error, result, organisation, after_first, after_last) VALUES (?, ?, ?, ?, "
+      "?, ?, ?, 'queued', 0, ?, ?, ?, ?, '', '', ?, ?, ?)");
   if (!insert) return insert.error();
   insert
       ->bind(1, request.idempotency_key.empty() ? std::optional<std::string>()
@@ -344,8 +323,12 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
       .bind(9, now)
       .bind(10, now)
       .bind(11, deadline_ms)
-      .bind(12, encodeOrganisation(request))
-      .bind(13, encodeNumbers(request.after));
+      .bind(12, encodeOrganisation(request));
+  if (request.after) {
+    insert->bind(13, request.after->first).bind(14, request.after->last);
+  } else {
+    insert->bind(13, nullptr).bind(14, nullptr);
+  }
   if (auto r = insert->run(); !r) return r;
   out.command.id = database_.lastInsertId();
   out.command.request = request;
@@ -355,7 +338,7 @@ Result<void, store::StoreError> CommandJournal::insert(const CommandRequest& req
   if (const std::string o = encodeOrganisation(request); o != "{}") {
     detail += ",\"organisation\":" + o;
   }
-  if (!request.after.empty()) detail += ",\"after\":" + encodeNumbers(request.after);
+  if (request.after) detail += ",\"after\":" + commandRangeJson(*request.after);
   detail += "}";
   auto audited =
       audit_.append({now, request.requested_by, std::string(commandKindName(request.kind)),
@@ -391,22 +374,36 @@ Result<std::vector<CommandRecord>, CommandError> CommandJournal::submitSequence(
   const std::int64_t now = clock_.nowMs();
   auto written = database_.transaction([&]() -> Result<void, store::StoreError> {
     out.clear();
-    std::vector<std::int64_t> before;          // every command of the sequence so far
+    // The commands of the sequence so far are one run of ids: journaled here, one after the
+    // other, in this transaction, under the journal's lock. A repeat of an earlier command (an
+    // idempotency key) would break the run, so a sequence takes none.
+    std::optional<CommandRange> before;        // every command of the sequence so far
     std::optional<std::int64_t> organisation;  // the last organisation command so far
     for (auto& request : requests) {
+      if (!request.idempotency_key.empty()) {
+        refusal =
+            CommandError{CommandErrc::kInvalid, "a sequence of commands takes no idempotency key"};
+        return store::StoreError{store::StoreErrc::kConstraint, refusal->message};
+      }
       const bool org =
           commandKindInfo(request.kind).target == protocol::CommandTarget::kOrganisation;
       if (org) {
         request.after = before;
       } else if (organisation) {
-        request.after = {*organisation};
+        request.after = CommandRange{*organisation, *organisation};
       }
       Submitted one;
       if (auto r = insert(request, deadline_ms, now, one, refusal); !r) return r;
       if (refusal) {
         return store::StoreError{store::StoreErrc::kConstraint, refusal->message};
       }
-      before.push_back(one.command.id);
+      if (before && one.command.id != before->last + 1) {
+        return store::StoreError{store::StoreErrc::kConstraint,
+                                 "command " + std::to_string(one.command.id) +
+                                     " does not follow the sequence's last, " +
+                                     std::to_string(before->last)};
+      }
+      before = CommandRange{before ? before->first : one.command.id, one.command.id};
       if (org) organisation = one.command.id;
       out.push_back(std::move(one.command));
     }
@@ -474,6 +471,28 @@ Result<CommandRecord, CommandError> CommandJournal::get(std::int64_t id) {
   return readRecord(q.value());
 }
 
+Result<CommandJournal::Unsucceeded, CommandError> CommandJournal::unsucceeded(
+    const CommandRange& range) {
+  std::lock_guard lock(mutex_);
+  auto succeeded = database_.prepare(
+      "SELECT count(*) FROM commands WHERE id BETWEEN ? AND ? AND state = 'succeeded'");
+  if (!succeeded) return storeError(succeeded.error());
+  succeeded->bind(1, range.first).bind(2, range.last);
+  if (auto row = succeeded->step(); !row) return storeError(row.error());
+  Unsucceeded out;
+  out.count = range.size() - succeeded->integer(0);
+  if (out.count == 0) return out;
+  auto first = database_.prepare(std::string("SELECT ") + kColumns +
+                                 " FROM commands WHERE id BETWEEN ? AND ? AND state <> "
+                                 "'succeeded' ORDER BY id LIMIT 1");
+  if (!first) return storeError(first.error());
+  first->bind(1, range.first).bind(2, range.last);
+  auto row = first->step();
+  if (!row) return storeError(row.error());
+  if (row.value()) out.first = readRecord(first.value());
+  return out;
+}
+
 Result<std::vector<CommandRecord>, CommandError> CommandJournal::unfinished() {
   std::lock_guard lock(mutex_);
   auto q = database_.prepare(selectOpen("commands_open") + " ORDER BY id");
@@ -504,9 +523,9 @@ Result<CommandJournal::DueHeads, CommandError> CommandJournal::dueHeads(std::int
   // Whether a head (its mailbox's or the organisation's oldest unfinished command) may run.
   auto due = [&](const CommandRecord& c) {
     if (c.id >= before_id || c.next_attempt_ms > now) return false;
-    if (c.request.after.empty()) return true;
+    if (!c.request.after) return true;
     waits->reset();
-    waits->bind(1, c.id);
+    waits->bind(1, c.request.after->first).bind(2, c.request.after->last);
     auto row = waits->step();
     if (!row) failed = row.error();
     return row && row.value() && waits->integer(0) == 0;

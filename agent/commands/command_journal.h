@@ -46,6 +46,15 @@ class CommandJournal {
 
   Result<CommandRecord, CommandError> get(std::int64_t id);
 
+  // Of the commands a command waits for, how many did not succeed (those missing from the
+  // journal among them) and the first of them in the journal. Two questions of the journal's
+  // ids, however long the range.
+  struct Unsucceeded {
+    std::int64_t count = 0;
+    std::optional<CommandRecord> first;  // none when every one succeeded, or none is there
+  };
+  Result<Unsucceeded, CommandError> unsucceeded(const CommandRange& range);
+
   // Records the key of the command's mailbox (agent/mailboxes/) and, for a list command, what
   // the MDM now wants that mailbox's list to hold. Called once per command, in journal order
   // per mailbox, before it first runs.

@@ -158,10 +158,10 @@ const std::vector<Migration>& migrations() {
         ALTER TABLE mailbox_directory ADD COLUMN fingerprint TEXT;  -- NULL: written before v8
       )sql",
       // v9: the organisation's policy (agent/policy/). A command may wait for others (`after`,
-      // a JSON array of command ids); the organisation's commands keep their arguments in
-      // `organisation` (JSON: accessLevel, queryString, characteristic, adminMailRecipients);
-      // each policy apply keeps what its rollback needs: the settings before it and the device
-      // IDs it added.
+      // a JSON array of command ids; a range since v15); the organisation's commands keep their
+      // arguments in `organisation` (JSON: accessLevel, queryString, characteristic,
+      // adminMailRecipients); each policy apply keeps what its rollback needs: the settings
+      // before it and the device IDs it added.
       R"sql(
         ALTER TABLE commands ADD COLUMN organisation TEXT NOT NULL DEFAULT '{}';
         ALTER TABLE commands ADD COLUMN after_ids TEXT NOT NULL DEFAULT '[]';
@@ -239,6 +239,21 @@ const std::vector<Migration>& migrations() {
           WHERE state IN ('queued', 'running', 'retrying');
         CREATE INDEX commands_open_by_kind ON commands (kind)
           WHERE state IN ('queued', 'running', 'retrying');
+      )sql",
+      // v15: what a command waits for is a range of ids, first to last (agent/commands/command.h,
+      // CommandRange), where it was a JSON array of every id: a policy apply's default listed
+      // each of its allows, 1 MB at 160,000, read and parsed at every run while they drained.
+      // Every release wrote that array as one run of consecutive ids (a sequence is journaled in
+      // one transaction under the journal's lock, without idempotency keys), so its smallest and
+      // largest say the same.
+      R"sql(
+        ALTER TABLE commands ADD COLUMN after_first INTEGER;  -- NULL: it waits for nothing
+        ALTER TABLE commands ADD COLUMN after_last INTEGER;
+        UPDATE commands SET
+            after_first = (SELECT min(value) FROM json_each(after_ids)),
+            after_last = (SELECT max(value) FROM json_each(after_ids))
+          WHERE after_ids <> '[]';
+        ALTER TABLE commands DROP COLUMN after_ids;
       )sql",
   };
   return kMigrations;

@@ -881,8 +881,11 @@ TEST_F(PolicyApi, ApplyKeepsTheAllowedDevicesThenQuarantinesTheRestAndRollbackRe
   json::JsonValue a = parse(applied);
   const auto& commands = *a.find("commands")->asArray();
   ASSERT_EQ(commands.size(), static_cast<std::size_t>(by_default_ + by_rule_ + 1));
-  EXPECT_EQ(commands.back().find("after")->asArray()->size(), commands.size() - 1)
-      << "the default waits for every allow";
+  const json::JsonValue* after = commands.back().find("after");
+  ASSERT_NE(after, nullptr) << "the default waits for every allow";
+  EXPECT_EQ(*after->find("firstCommandId")->asInt(), *commands.front().find("id")->asInt());
+  EXPECT_EQ(*after->find("lastCommandId")->asInt(),
+            *commands[commands.size() - 2].find("id")->asInt());
   EXPECT_EQ(call(admin_, "POST", "/v1/policy/apply", "{\"planId\":\"" + id + "\"}").status, 404)
       << "a plan is applied once";
 
@@ -990,6 +993,18 @@ TEST_F(PolicyApi, ALargeApplyAnswersWithItsCountAndAPageOfItsCommands) {
   // Every one of them is there to read.
   for (std::int64_t c : {first + 99, first + 150, last - 1}) {
     EXPECT_EQ(call(reader_, "GET", "/v1/commands/" + std::to_string(c)).status, 200) << c;
+  }
+  // The default says what it waits for in two ids, however many allows there are.
+  for (const HttpResponse& r :
+       {applied, call(reader_, "GET", "/v1/commands/" + std::to_string(last))}) {
+    const json::JsonValue body = parse(r);
+    const json::JsonValue& level =
+        body.find("commands") ? body.find("commands")->asArray()->back() : body;
+    const json::JsonValue* after = level.find("after");
+    ASSERT_NE(after, nullptr) << r.body;
+    EXPECT_EQ(*after->find("firstCommandId")->asInt(), first);
+    EXPECT_EQ(*after->find("lastCommandId")->asInt(), last - 1);
+    EXPECT_EQ(after->asObject()->size(), 2u) << r.body;
   }
 }
 

@@ -609,6 +609,73 @@ TEST_F(Commands, AHarvestKnowsTheListCommandsOpenWhenItBeganAndThoseFinishedSinc
             std::set<std::string>{lila});
 }
 
+TEST_F(Commands, AnOrganisationCommandWaitsForTheCommandsOfItsSequenceBeforeItByTheirRange) {
+  // A policy apply: allows, the default after them, then (as a rollback's revokes are) a
+  // mailbox's command after the default. However many allows, what the default waits for is
+  // said in two ids, in the journal, its audit entry and its record.
+  knowMailboxes();
+  gateway_.refuseDeviceId("KEEP7",
+                          {GatewayErrc::kInvalidArgument, "The device ID is not valid", "", 0});
+  std::vector<CommandRequest> sequence;
+  for (int i = 0; i < 300; ++i) {
+    sequence.push_back(
+        command(CommandKind::kAllow, i % 2 ? kLila : kTony, "KEEP" + std::to_string(i)));
+  }
+  CommandRequest level;
+  level.kind = CommandKind::kSetDefaultAccessLevel;
+  level.access_level = "Quarantine";
+  level.requested_by = "CN=admin.contoso.com";
+  sequence.push_back(level);
+  sequence.push_back(command(CommandKind::kBlock, kLila, "LAST"));
+  auto journaled = journal_->submitSequence(sequence, clock_.nowMs() + 7 * kDay);
+  ASSERT_TRUE(journaled.ok()) << journaled.error().message;
+  const auto& commands = journaled.value();
+  ASSERT_EQ(commands.size(), 302u);
+  const std::int64_t first = commands.front().id, last_allow = commands[299].id;
+  const std::int64_t level_id = commands[300].id, block = commands[301].id;
+  EXPECT_EQ(level_id, last_allow + 1);
+  EXPECT_EQ(commands[300].request.after, (CommandRange{first, last_allow}));
+  EXPECT_EQ(get(level_id).request.after, (CommandRange{first, last_allow})) << "as journaled";
+  EXPECT_EQ(get(block).request.after, (CommandRange{level_id, level_id}));
+  EXPECT_FALSE(get(first).request.after) << "the first waits for nothing";
+  protocol::AuditQuery accepted;
+  accepted.action = "set-default-access-level";
+  auto entries = audit_->list(accepted);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_NE(
+      entries->front().record.detail.find("\"after\":{\"firstCommandId\":" + std::to_string(first) +
+                                          ",\"lastCommandId\":" + std::to_string(last_allow) + "}"),
+      std::string::npos)
+      << entries->front().record.detail;
+  EXPECT_LT(entries->front().record.detail.size(), 200u) << "not every id";
+
+  // The allows run (one refused); the default is never sent, and says how many of its 300
+  // failed and which; the block after it fails unsent too.
+  for (int run = 0; run < 10 && runDue() > 0; ++run) {
+  }
+  EXPECT_EQ(requestsOf("Set-ActiveSyncOrganizationSettings"), 0u);
+  const CommandRecord d = get(level_id);
+  EXPECT_EQ(d.state, CommandState::kFailed);
+  EXPECT_NE(d.last_error.find("1 of the 300 commands it waits for did not succeed; the first, "
+                              "command " +
+                              std::to_string(first + 7) + " (allow " + kLila + " KEEP7) failed"),
+            std::string::npos)
+      << d.last_error;
+  EXPECT_EQ(get(block).state, CommandState::kFailed) << get(block).last_error;
+  EXPECT_EQ(get(first + 8).state, CommandState::kSucceeded);
+}
+
+TEST_F(Commands, ASequenceTakesNoIdempotencyKeyItsCommandsAreOneRunOfIds) {
+  CommandRequest keyed = command(CommandKind::kAllow, kTony, "K1");
+  keyed.idempotency_key = "apply-1";
+  auto refused = journal_->submitSequence({command(CommandKind::kAllow, kLila, "L1"), keyed},
+                                          clock_.nowMs() + kDay);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, CommandErrc::kInvalid);
+  EXPECT_TRUE(journal_->unfinished()->empty()) << "none of it journaled";
+}
+
 TEST_F(Commands, TheNextDueIsTheEarliestUnfinishedCommandsTime) {
   EXPECT_EQ(executor_->nextDue().value(), std::nullopt) << "nothing queued";
   knowMailboxes();

@@ -257,7 +257,7 @@ TEST(StoreMigration, AStoreOfSchema8TakesThePolicyAndItsCommandsRunAsBefore) {
     ASSERT_TRUE(failed.ok());
     EXPECT_EQ(failed->state, CommandState::kFailed);
     EXPECT_TRUE(failed->request.access_level.empty());
-    EXPECT_TRUE(failed->request.after.empty());
+    EXPECT_FALSE(failed->request.after.has_value());
 
     auto inventory = InventoryStore::open(inventoryFile(file));
     ASSERT_TRUE(inventory.ok()) << inventory.error().message;
@@ -506,6 +506,13 @@ TEST(StoreMigration, AStoreOfSchema13TakesUpThePolicyApplyItHadNotFinished) {
     testing::ManualClock clock(SystemClock().nowMs());
     CommandJournal journal(*db.value(), audit, clock);
     ASSERT_TRUE(journal.queryPlans().ok()) << "the new indexes answer its questions";
+    EXPECT_EQ(journal.get(33)->request.after, (CommandRange{4, 32}))
+        << "the default waits for the apply's allows, said in two ids (migration 15)";
+    EXPECT_FALSE(journal.get(32)->request.after.has_value());
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM pragma_table_info('commands') WHERE name = 'after_ids'"),
+              0)
+        << "one home for what a command waits for";
 
     testing::FakeExchangeGateway gateway(std::move(organisation));
     auto directory_db = store::openStore(file);
