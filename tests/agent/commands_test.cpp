@@ -15,6 +15,7 @@
 #include "agent/mailboxes/directory_file.h"
 #include "agent/mailboxes/mailbox_directory.h"
 #include "agent/store/schema.h"
+#include "tests/support/command_printers.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"

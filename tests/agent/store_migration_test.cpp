@@ -19,6 +19,7 @@
 #include "agent/policy/policy_plan.h"
 #include "agent/store/schema.h"
 #include "common/text/ascii.h"
+#include "tests/support/command_printers.h"
 #include "tests/support/fake_exchange_gateway.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/scratch.h"
@@ -553,6 +554,111 @@ TEST(StoreMigration, AStoreOfSchema13TakesUpThePolicyApplyItHadNotFinished) {
     EXPECT_EQ(gateway.requests().back().cmdlet, "Set-ActiveSyncOrganizationSettings")
         << "the default after every allow";
     EXPECT_GT(audit.verify()->entries, 66);
+  }
+  fs::remove_all(dir);
+}
+
+const fs::path kSchema14 = fs::path(EASGATE_TEST_DATA_DIR) / "store" / "schema-14";
+
+// The release before what a command waits for was a range of ids (store migration 15): its
+// apply's default waited for a list of every allow, its rollback's revokes for the rollback's
+// default. This one reads both as ranges and, the rollback put back in the queue as a stop before
+// it ran would have left it, runs it as that release would have: the default first, then the
+// revokes, each once the default succeeded.
+TEST(StoreMigration, AStoreOfSchema14KeepsWhatItsPolicyCommandsWaitForAsRanges) {
+  const fs::path file = copyOfStore(kSchema14);
+  const fs::path dir = file.parent_path();
+  fs::copy_file(kSchema14 / "easgate-inventory.db", inventoryFile(file));
+  fs::copy_file(kSchema14 / "easgate-mailboxes.db", directoryFile(file));
+  sim::Organisation organisation = organisationOf(kSchema14 / "organisation.json");
+  organisation.policy.default_level = powershell::exchange::AccessLevel::kQuarantine;  // before
+  std::vector<std::pair<std::string, std::string>> revoked;  // (mailbox key, device ID)
+  {
+    auto raw = store::Database::open(file);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_EQ(count(*raw.value(), "PRAGMA user_version"), 14);
+    ASSERT_EQ(count(*raw.value(),
+                    "SELECT json_array_length(after_ids) FROM commands WHERE id = 33 AND kind = "
+                    "'set-default-access-level'"),
+              29);
+    ASSERT_EQ(count(*raw.value(),
+                    "SELECT count(*) FROM commands WHERE id BETWEEN 35 AND 63 AND kind = 'revoke' "
+                    "AND after_ids = '[34]'"),
+              29);
+    auto q = raw.value()->prepare("SELECT mailbox_key, device_id FROM commands WHERE id >= 35");
+    ASSERT_TRUE(q.ok());
+    while (q->step().value()) revoked.emplace_back(q->text(0), q->text(1));
+    ASSERT_TRUE(raw.value()
+                    ->execute("UPDATE commands SET state = 'queued', attempts = 0, result = '' "
+                              "WHERE id >= 34")
+                    .ok());
+  }
+  // Exchange as it was before the rollback: every ID the apply added on its mailbox's list.
+  for (const auto& [key, device_id] : revoked) {
+    sim::SimMailbox* m = organisation.findMailbox(key);
+    ASSERT_NE(m, nullptr) << key;
+    ASSERT_TRUE(organisation
+                    .changeLists(*m, sim::Organisation::ListChange{std::nullopt, {device_id}, {}},
+                                 std::nullopt, 1)
+                    .ok());
+  }
+  {
+    auto db = store::openStore(file);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    EXPECT_EQ(store::schemaVersion(*db.value()).value(), store::currentSchemaVersion());
+    EXPECT_EQ(count(*db.value(),
+                    "SELECT count(*) FROM pragma_table_info('commands') WHERE name = 'after_ids'"),
+              0);
+    AuditLog audit(*db.value());
+    auto verified = audit.verify();
+    ASSERT_TRUE(verified.ok());
+    EXPECT_EQ(verified->entries, 126) << "the audit chain is whole";
+    testing::ManualClock clock(SystemClock().nowMs());
+    CommandJournal journal(*db.value(), audit, clock);
+    EXPECT_EQ(journal.get(33)->request.after, (CommandRange{4, 32})) << "the apply's default";
+    EXPECT_FALSE(journal.get(34)->request.after.has_value()) << "the rollback's default";
+    for (std::int64_t id = 35; id <= 63; ++id) {
+      EXPECT_EQ(journal.get(id)->request.after, (CommandRange{34, 34})) << id;
+    }
+    for (std::int64_t id = 1; id <= 32; ++id) {
+      EXPECT_FALSE(journal.get(id)->request.after.has_value()) << id;
+    }
+
+    testing::FakeExchangeGateway gateway(std::move(organisation));
+    auto directory_db = store::openStore(file);
+    ASSERT_TRUE(directory_db.ok());
+    auto directory_file = directoryOf(file);
+    ASSERT_NE(directory_file, nullptr);
+    MailboxDirectory directory(*directory_file, *directory_db.value());
+    CommandExecutor executor(journal, gateway, directory, clock);
+    for (int runs = 0; runs < 20; ++runs) {
+      auto r = executor.runDue();
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      if (r.value() == 0) break;
+    }
+    for (std::int64_t id = 34; id <= 63; ++id) {
+      EXPECT_EQ(journal.get(id)->state, CommandState::kSucceeded)
+          << id << " " << journal.get(id)->last_error;
+    }
+    const auto& requests = gateway.requests();
+    const auto set_default = std::find_if(requests.begin(), requests.end(), [](const auto& r) {
+      return r.cmdlet == "Set-ActiveSyncOrganizationSettings";
+    });
+    const auto first_edit = std::find_if(requests.begin(), requests.end(), [](const auto& r) {
+      return r.cmdlet == "Set-CASMailbox";
+    });
+    ASSERT_NE(set_default, requests.end());
+    ASSERT_NE(first_edit, requests.end());
+    EXPECT_LT(set_default, first_edit) << "the default restored before any ID is revoked";
+    EXPECT_EQ(gateway.organisation().policy.default_level,
+              powershell::exchange::AccessLevel::kAllow);
+    for (const auto& [key, device_id] : revoked) {
+      const sim::SimMailbox* m = gateway.organisation().findMailbox(key);
+      ASSERT_NE(m, nullptr);
+      const auto& allowed = m->facts.allowed_device_ids;
+      EXPECT_EQ(std::find(allowed.begin(), allowed.end(), device_id), allowed.end()) << device_id;
+    }
+    EXPECT_GT(audit.verify()->entries, 126);
   }
   fs::remove_all(dir);
 }
