@@ -536,17 +536,17 @@ std::optional<CommandExecutor::Outcome> CommandExecutor::unmetPrerequisites(
     return Outcome{false, why, GatewayError{GatewayErrc::kTransient, why, "", 0}};
   }
   if (found->count == 0) return std::nullopt;
-  const std::string first =
-      found->first ? "command " + std::to_string(found->first->id) + " (" +
-                         std::string(commandKindName(found->first->request.kind)) + " " +
-                         found->first->request.mailbox + " " + found->first->request.device_id +
-                         ") failed: " + found->first->last_error
-                   : "not in the journal";
-  return Outcome{false,
-                 "not sent: " + std::to_string(found->count) + " of the " +
-                     std::to_string(c.request.after->size()) +
-                     " commands it waits for did not succeed; the first, " + first,
-                 std::nullopt};
+  std::string why = "not sent: " + std::to_string(found->count) + " of the " +
+                    std::to_string(c.request.after->size()) +
+                    " commands it waits for did not succeed";
+  if (const auto& first = found->first) {
+    why += "; the first, command " + std::to_string(first->id) + " (" +
+           std::string(commandKindName(first->request.kind)) + " " + first->request.mailbox + " " +
+           first->request.device_id + ") failed: " + first->last_error;
+  } else {
+    why += " (they are not in the journal)";
+  }
+  return Outcome{false, why, std::nullopt};
 }
 
 void CommandExecutor::readBack(const CommandRecord& c) {
