@@ -39,10 +39,14 @@ class ApiClient {
 
   // Sends one request; an error only when no HTTP answer came (TLS refused, no connection,
   // timeout). `path` includes the query string.
+  // The error says why when TLS failed: the agent's certificate not trusted or not for its
+  // host, no client certificate given, or ours refused (and the agent's words for it).
   Result<ApiResponse, std::string> send(std::string_view method, std::string_view path,
                                         std::string_view body = {}, const Headers& headers = {});
 
  private:
+  // `failure`, the HTTP library's words, with the reason a second connection finds.
+  std::string explainFailure(const std::string& failure) const;
   struct Impl;
   explicit ApiClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
