@@ -42,6 +42,20 @@ std::string cellOf(const json::JsonValue& v) {
   return jsonText(v);
 }
 
+// A row per member of `object`, named by its path from the answer ("commands.failed"): an
+// object inside is rows of its own, so that none is cut off at a terminal's width.
+void addMemberRows(Table& table, const json::JsonObject& object, const std::string& path) {
+  for (const auto& [key, value] : object) {
+    const std::string name = path.empty() ? key : path + "." + key;
+    const json::JsonObject* inner = value.asObject();
+    if (inner && !inner->empty()) {
+      addMemberRows(table, *inner, name);
+    } else {
+      table.rows.push_back({name, cellOf(value)});
+    }
+  }
+}
+
 }  // namespace
 
 const json::JsonArray* pageOf(const json::JsonValue& answer) {
@@ -72,7 +86,7 @@ Table tableOfAnswer(const json::JsonValue& answer, const std::vector<std::string
   if (!page) {
     table.header = {"field", "value"};
     if (const json::JsonObject* object = answer.asObject()) {
-      for (const auto& [key, value] : *object) table.rows.push_back({key, cellOf(value)});
+      addMemberRows(table, *object, "");
     } else {
       table.rows.push_back({"value", cellOf(answer)});
     }

@@ -419,7 +419,15 @@ TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAny
   CliRun status = run("ctl status" + url + credentials + " -o table");
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_EQ(status.out.rfind("field", 0), 0u) << status.out;
-  EXPECT_NE(status.out.find("\nexchange   simulator\n"), std::string::npos) << status.out;
+  const auto exchange_row = status.out.find("\nexchange ");
+  ASSERT_NE(exchange_row, std::string::npos) << status.out;
+  EXPECT_EQ(status.out.substr(status.out.find_first_not_of(' ', exchange_row + 9), 10),
+            "simulator\n")
+      << status.out;
+  // What is inside an object is a row each, named by its path: nothing cut off at the width.
+  EXPECT_NE(status.out.find("\ncommands.failed "), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\nbridges.capacity "), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("{\""), std::string::npos) << status.out;
 
   // A table of devices with the columns a person reads first; piped, the agent's JSON. The
   // harvest the agent starts with may still be running: one more, waited for, has them all.
