@@ -42,17 +42,33 @@ std::string cellOf(const json::JsonValue& v) {
   return jsonText(v);
 }
 
-// A row per member of `object`, named by its path from the answer ("commands.failed"): an
-// object inside is rows of its own, so that none is cut off at a terminal's width.
+void addMemberRows(Table& table, const json::JsonObject& object, const std::string& path);
+
+// A value's rows: an object's members, a list of objects element by element ("rules[0].name"),
+// anything else one row.
+void addValueRows(Table& table, const json::JsonValue& value, const std::string& name) {
+  const json::JsonObject* object = value.asObject();
+  const json::JsonArray* list = value.asArray();
+  const bool objects = list && !list->empty() &&
+                       std::all_of(list->begin(), list->end(), [](const json::JsonValue& e) {
+                         return e.asObject() && !e.asObject()->empty();
+                       });
+  if (object && !object->empty()) {
+    addMemberRows(table, *object, name);
+  } else if (objects) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      addMemberRows(table, *(*list)[i].asObject(), name + "[" + std::to_string(i) + "]");
+    }
+  } else {
+    table.rows.push_back({name, cellOf(value)});
+  }
+}
+
+// A row per member of `object`, named by its path from the answer ("commands.failed"): what is
+// inside is rows of its own, so that none is cut off at a terminal's width.
 void addMemberRows(Table& table, const json::JsonObject& object, const std::string& path) {
   for (const auto& [key, value] : object) {
-    const std::string name = path.empty() ? key : path + "." + key;
-    const json::JsonObject* inner = value.asObject();
-    if (inner && !inner->empty()) {
-      addMemberRows(table, *inner, name);
-    } else {
-      table.rows.push_back({name, cellOf(value)});
-    }
+    addValueRows(table, value, path.empty() ? key : path + "." + key);
   }
 }
 

@@ -33,7 +33,10 @@ void printTable(std::ostream& out, const Table& table, std::size_t max_width) {
   lines.push_back(table.header);
   for (const auto& row : table.rows) {
     std::vector<std::string> cells;
-    for (const auto& cell : row) cells.push_back(cut(cell, max_width));
+    // The last column is whole: cutting it lines nothing up.
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      cells.push_back(i + 1 < row.size() ? cut(row[i], max_width) : row[i]);
+    }
     lines.push_back(std::move(cells));
   }
   std::vector<std::size_t> widths(table.header.size(), 0);

@@ -12,7 +12,8 @@ struct Table {
   std::vector<std::vector<std::string>> rows;  // each as long as the header
 };
 
-// Aligned columns, a header line, cells past `max_width` characters cut with "...".
+// Aligned columns, a header line, cells past `max_width` characters cut with "..." but those
+// of the last column, which are whole.
 void printTable(std::ostream& out, const Table& table, std::size_t max_width = 60);
 
 // RFC 4180: a header row, CRLF line ends, formula-like cells guarded.

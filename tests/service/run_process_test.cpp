@@ -450,6 +450,15 @@ TEST_F(RunProcess, CtlShowsTablesReadsEveryPageWaitsForChangesAndTakesOptionsAny
   for (const auto& d : *found->find("devices")->asArray()) {
     EXPECT_NE(d.find("mailboxIdentity")->asString()->find("/Zoe"), std::string::npos) << zoe.out;
   }
+  // One device as a table: its members a row each, each value whole (an Identity is longer
+  // than a column of a page may be, and is what a person copies).
+  const std::string identity =
+      *found->find("devices")->asArray()->front().find("identity")->asString();
+  ASSERT_GT(identity.size(), 60u);
+  CliRun one = run(ctl(port, "admin") + "device '" + identity + "' -o table");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("\ndevice.identity "), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(" " + identity + "\n"), std::string::npos) << one.out;
 
   // --all reads page after page: the 40 devices, 7 at a time, as one CSV.
   CliRun all = run(ctl(port, "admin") + "devices --all --limit 7 -o csv");
