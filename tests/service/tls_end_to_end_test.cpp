@@ -29,6 +29,19 @@ namespace easgate::agent {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A TLS listener on a free loopback port with the certificate `certificate` and the key `key`
+// of the PKI folder `pki`, accepting the client certificates of its CA.
+transport::HttpServerOptions loopbackTls(const fs::path& pki, const std::string& certificate,
+                                         const std::string& key) {
+  transport::HttpServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.tls.certificate_file = (pki / (certificate + ".pem")).string();
+  options.tls.key_file = (pki / (key + ".key")).string();
+  options.tls.client_ca_file = (pki / "ca.pem").string();
+  return options;
+}
 using transport::CertificateRequest;
 
 // A TLS connection by hand, for what the protocol's client cannot do (send a body chunked past
@@ -69,12 +82,7 @@ class Tls : public ::testing::Test {
                            {"CN=easgate-foreign", "", api::Role::kAdmin}},
                           api::Role::kNone),
         api::ApiOptions{"test", "none", 3600'000, 0, 1}, nullptr, nullptr);
-    transport::HttpServerOptions options;
-    options.address = "127.0.0.1";
-    options.port = 0;
-    options.tls.certificate_file = (dir_ / "pki/server.pem").string();
-    options.tls.key_file = (dir_ / "pki/server.key").string();
-    options.tls.client_ca_file = (dir_ / "pki/ca.pem").string();
+    transport::HttpServerOptions options = loopbackTls(dir_ / "pki", "server", "server");
     options.tls.client_crl_file = (dir_ / "pki/ca.crl").string();
     options.tls.revocation_recheck = std::chrono::milliseconds(50);
     options.max_body_bytes = 64 * 1024;
@@ -270,14 +278,9 @@ TEST_F(Tls, AnAgentWhoseCertificateIsForAnotherHostIsNamed) {
   auto pair = transport::issueCertificate(ca_, r);
   ASSERT_TRUE(pair.ok()) << pair.error();
   ASSERT_TRUE(transport::writePemPair(dir_ / "pki", "elsewhere", pair.value()).ok());
-  transport::HttpServerOptions options;
-  options.address = "127.0.0.1";
-  options.port = 0;
-  options.tls.certificate_file = (dir_ / "pki/elsewhere.pem").string();
-  options.tls.key_file = (dir_ / "pki/elsewhere.key").string();
-  options.tls.client_ca_file = (dir_ / "pki/ca.pem").string();
   auto elsewhere = transport::startHttpServer(
-      options, [this](const transport::HttpRequest& request) { return api_->handle(request); });
+      loopbackTls(dir_ / "pki", "elsewhere", "elsewhere"),
+      [this](const transport::HttpRequest& request) { return api_->handle(request); });
   ASSERT_TRUE(elsewhere.ok()) << elsewhere.error();
   expectSaid(client(clientOptions("admin", elsewhere.value()->port()))->send("GET", "/v1/health"),
              {"the agent's certificate CN=agent.example", "is not for localhost"});
@@ -429,14 +432,9 @@ TEST(Listener, RefusesAKeyThatIsNotTheCertificates) {
   const fs::path dir = testing::scratchPath("tls-keys");
   fs::remove_all(dir);
   ASSERT_TRUE(transport::ensureDevelopmentPki(dir, {}).ok());
-  transport::HttpServerOptions options;
-  options.address = "127.0.0.1";
-  options.port = 0;
-  options.tls.certificate_file = (dir / "server.pem").string();
-  options.tls.key_file = (dir / "admin.key").string();
-  options.tls.client_ca_file = (dir / "ca.pem").string();
   auto r = transport::startHttpServer(
-      options, [](const transport::HttpRequest&) { return transport::HttpResponse{}; });
+      loopbackTls(dir, "server", "admin"),
+      [](const transport::HttpRequest&) { return transport::HttpResponse{}; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("admin.key"), std::string::npos) << r.error();
   fs::remove_all(dir);
