@@ -1,12 +1,7 @@
 #include "service/doctor_command.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -20,6 +15,7 @@
 #include "common/time/utc_time.h"
 #include "powershell/host/bridge_process.h"
 #include "protocol/requests.h"
+#include "protocol/tls_probe.h"
 #include "service/agent_config.h"
 #include "service/agent_runtime.h"
 #include "service/cli.h"
@@ -207,45 +203,33 @@ struct Probe {
 
 Result<Probe, std::string> probeAgent(const boost::asio::ip::address& address, std::uint16_t port,
                                       const DoctorOptions& o) {
-  namespace net = boost::asio;
-  namespace http = boost::beast::http;
-  net::io_context io;
-  net::ssl::context tls(net::ssl::context::tls_client);
-  tls.set_verify_mode(net::ssl::verify_none);  // the thumbprint is compared instead
-  boost::system::error_code ec;
+  protocol::TlsProbeOptions asked;
+  asked.host = address.to_string();
+  asked.port = std::to_string(port);
+  asked.verify = false;  // the thumbprint is compared instead
   const bool asking = !o.client_certificate.empty() && !o.client_key.empty();
   if (asking) {
-    tls.use_certificate_chain_file(o.client_certificate, ec);
-    if (!ec) tls.use_private_key_file(o.client_key, net::ssl::context::pem, ec);
-    if (ec)
-      return "cannot use the client certificate " + o.client_certificate + ": " + ec.message();
+    asked.certificate_file = o.client_certificate;
+    asked.key_file = o.client_key;
   }
-  net::ssl::stream<net::ip::tcp::socket> stream(io, tls);
-  stream.next_layer().connect({address, port}, ec);
-  if (!ec) stream.handshake(net::ssl::stream_base::client, ec);
-  X509* cert = SSL_get1_peer_certificate(stream.native_handle());
-  if (!cert) return "no TLS certificate came back" + (ec ? ": " + ec.message() : std::string());
+  asked.ask_health = asking;
+  auto found = protocol::probeTls(asked);
+  if (!found) return found.error();
+  if (found->presented_der.empty()) {
+    return "no TLS certificate came back" +
+           (found->failure.empty() ? std::string() : ": " + found->failure);
+  }
+  auto presented = agent::transport::describeDerCertificate(found->presented_der);
+  if (!presented) return "the certificate it presents: " + presented.error();
   Probe probe;
-  probe.presented = agent::transport::describeCertificate(cert);
-  X509_free(cert);
+  probe.presented = std::move(presented).value();
   if (!asking) return probe;
-  if (ec) {
-    probe.problem = "the TLS handshake with the client certificate failed: " + ec.message();
-    return probe;
+  probe.health_status = found->health_status;
+  probe.health_body = found->health_body;
+  if (probe.health_status == 0) {
+    probe.problem = protocol::tlsProblem(asked, found.value())
+                        .value_or("no answer to GET /v1/health: " + found->failure);
   }
-  http::request<http::empty_body> request(http::verb::get, "/v1/health", 11);
-  request.set(http::field::host, address.to_string());
-  request.set(http::field::connection, "close");
-  http::write(stream, request, ec);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  if (!ec) http::read(stream, buffer, response, ec);
-  if (ec) {
-    probe.problem = "no answer to GET /v1/health: " + ec.message();
-    return probe;
-  }
-  probe.health_status = static_cast<int>(response.result_int());
-  probe.health_body = response.body();
   return probe;
 }
 

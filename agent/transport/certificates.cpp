@@ -109,6 +109,13 @@ CertificateInfo describeCertificate(X509* cert) {
   return info;
 }
 
+Result<CertificateInfo, std::string> describeDerCertificate(std::string_view der) {
+  const auto* data = reinterpret_cast<const unsigned char*>(der.data());
+  X509Ptr cert(d2i_X509(nullptr, &data, static_cast<long>(der.size())));
+  if (!cert) return "not a certificate (DER): " + lastError();
+  return describeCertificate(cert.get());
+}
+
 Result<CertificateInfo, std::string> readCertificate(const std::filesystem::path& pem) {
   auto cert = loadCertificate(pem);
   if (!cert) return cert.error();

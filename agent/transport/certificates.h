@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -27,6 +28,8 @@ struct CertificateInfo {
 };
 
 CertificateInfo describeCertificate(X509* certificate);
+// A certificate in DER, as a TLS peer presents it.
+Result<CertificateInfo, std::string> describeDerCertificate(std::string_view der);
 
 // The first certificate of a PEM file.
 Result<CertificateInfo, std::string> readCertificate(const std::filesystem::path& pem);

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -59,6 +60,23 @@ class RunProcess : public CliTest {
     const RunningAgent agent = startEasgateRun(dir_);
     pid_ = agent.pid;
     return agent.port;
+  }
+
+  // Points the configuration (written with "port": 0) at `port`, as doctor is run beside an
+  // agent there.
+  void usePort(int port) {
+    std::string config = slurp(dir_ / "easgate.json");
+    const std::string any_port = R"("port": 0)";
+    config.replace(config.find(any_port), any_port.size(), "\"port\": " + std::to_string(port));
+    std::ofstream(dir_ / "easgate.json") << config;
+  }
+
+  // `doctor` without Exchange, with the client certificate <stem>.pem and its key <stem>.key
+  // (a path under the test's folder) when one is named.
+  std::string doctor(const std::string& stem = "") {
+    const std::string at = (dir_ / stem).string();
+    return "doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'" +
+           (stem.empty() ? std::string() : " --cert '" + at + ".pem' --key '" + at + ".key'");
   }
 
   std::string ctl(int port, const std::string& who) {
@@ -233,19 +251,14 @@ TEST_F(RunProcess, APortFileThatCannotBeWrittenStopsTheStartWithItsReason) {
 TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
   const int port = start();
   ASSERT_GT(port, 0) << slurp(dir_ / "run.log");
-  std::string config = slurp(dir_ / "easgate.json");
-  const std::string any_port = R"("port": 0)";
-  config.replace(config.find(any_port), any_port.size(), "\"port\": " + std::to_string(port));
-  std::ofstream(dir_ / "easgate.json") << config;
-  CliRun doctor = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
-  EXPECT_EQ(doctor.exit_code, 0) << doctor.out;
-  EXPECT_NE(doctor.out.find("the agent is running on 127.0.0.1:" + std::to_string(port)),
+  usePort(port);
+  CliRun plain = run(doctor());
+  EXPECT_EQ(plain.exit_code, 0) << plain.out;
+  EXPECT_NE(plain.out.find("the agent is running on 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
-      << doctor.out;
+      << plain.out;
   // With a client certificate it asks the agent itself.
-  const std::string pki = (dir_ / "pki").string();
-  CliRun asked = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() +
-                     "' --cert '" + pki + "/reader.pem' --key '" + pki + "/reader.key'");
+  CliRun asked = run(doctor("pki/reader"));
   EXPECT_EQ(asked.exit_code, 0) << asked.out;
   EXPECT_NE(asked.out.find("is healthy, version "), std::string::npos) << asked.out;
   // A certificate the agent maps to no role: doctor says so, and fails.
@@ -255,17 +268,23 @@ TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
       agent::transport::readPemPair(dir_ / "pki", "ca").value(), nobody_request);
   ASSERT_TRUE(nobody_pair.ok());
   ASSERT_TRUE(agent::transport::writePemPair(dir_ / "pki", "nobody", nobody_pair.value()).ok());
-  CliRun nobody = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() +
-                      "' --cert '" + pki + "/nobody.pem' --key '" + pki + "/nobody.key'");
+  CliRun nobody = run(doctor("pki/nobody"));
   EXPECT_EQ(nobody.exit_code, 8) << nobody.out;
   EXPECT_NE(nobody.out.find("answered GET /v1/health with 401"), std::string::npos) << nobody.out;
+  // A certificate of another CA: the agent refuses it in the handshake, and doctor says so in
+  // the agent's words.
+  ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "other", {}).ok());
+  CliRun stranger = run(doctor("other/reader"));
+  EXPECT_EQ(stranger.exit_code, 8) << stranger.out;
+  EXPECT_NE(stranger.out.find("the agent refused the client certificate CN=easgate-reader"),
+            std::string::npos)
+      << stranger.out;
+  EXPECT_NE(stranger.out.find("unknown ca"), std::string::npos) << stranger.out;
 
   // Another certificate on that port is not this agent.
   writeConfig("pki/admin.pem", "pki/admin.key");
-  config = slurp(dir_ / "easgate.json");
-  config.replace(config.find(any_port), any_port.size(), "\"port\": " + std::to_string(port));
-  std::ofstream(dir_ / "easgate.json") << config;
-  CliRun other = run("doctor --skip-exchange --config '" + (dir_ / "easgate.json").string() + "'");
+  usePort(port);
+  CliRun other = run(doctor());
   EXPECT_EQ(other.exit_code, 8) << other.out;
   EXPECT_NE(other.out.find("not this agent's certificate"), std::string::npos) << other.out;
 }
@@ -297,6 +316,14 @@ TEST_F(RunProcess, ARevokedClientIsRefusedWithoutARestart) {
   EXPECT_EQ(run(ctl(port, "admin") + "health").exit_code, 0);
   EXPECT_NE(slurp(dir_ / "run.log").find("1 revoked certificate(s)"), std::string::npos)
       << "the agent logs the list it reads";
+  // Doctor beside it names the refusal and its reason.
+  usePort(port);
+  CliRun doctor_run = run(doctor("pki/reader"));
+  EXPECT_EQ(doctor_run.exit_code, 8) << doctor_run.out;
+  EXPECT_NE(doctor_run.out.find("the agent refused the client certificate CN=easgate-reader"),
+            std::string::npos)
+      << doctor_run.out;
+  EXPECT_NE(doctor_run.out.find("certificate revoked"), std::string::npos) << doctor_run.out;
 
   // Another CA's certificate is not this PKI's to revoke.
   ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "other", {}).ok());
@@ -304,6 +331,38 @@ TEST_F(RunProcess, ARevokedClientIsRefusedWithoutARestart) {
       run("pki revoke --dir '" + pki + "' '" + (dir_ / "other/admin.pem").string() + "'");
   EXPECT_EQ(foreign.exit_code, 4) << foreign.out;
   EXPECT_NE(foreign.err.find("was not issued by this CA"), std::string::npos) << foreign.err;
+}
+
+// Something on the agent's port that accepts a connection and never answers: doctor gives up on
+// it after its limit and says what it found, rather than wait with the administrator.
+TEST_F(RunProcess, DoctorGivesUpOnAPortWhereNothingAnswers) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ip::tcp::acceptor silent(io, {net::ip::make_address("127.0.0.1"), 0});
+  net::ip::tcp::socket held(io);
+  char bytes[4096];
+  // Reads what comes (a ClientHello) and answers nothing, until doctor closes the connection,
+  // or for 60 s at most (a doctor that waited that long fails below on what it printed).
+  std::function<void(boost::system::error_code, std::size_t)> swallow =
+      [&](boost::system::error_code e, std::size_t) {
+        if (!e) held.async_read_some(net::buffer(bytes), swallow);
+      };
+  silent.async_accept(held, [&](boost::system::error_code accepted) {
+    if (!accepted) swallow({}, 0);
+  });
+  std::thread holding([&] {
+    io.run_for(std::chrono::seconds(60));
+    boost::system::error_code ignored;
+    held.close(ignored);
+  });
+  usePort(silent.local_endpoint().port());
+  CliRun silence = run(doctor("pki/reader"));
+  io.stop();
+  holding.join();
+  EXPECT_EQ(silence.exit_code, 8) << silence.out;
+  EXPECT_NE(silence.out.find("speaks no TLS (no TLS certificate came back: no answer within 5 s)"),
+            std::string::npos)
+      << silence.out;
 }
 
 TEST_F(RunProcess, DoctorPassesAGoodSetupAndNamesWhatIsWrong) {
