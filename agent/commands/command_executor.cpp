@@ -368,6 +368,15 @@ std::vector<std::pair<std::string, std::uint64_t>> CommandExecutor::failuresByCl
   return {failures_.begin(), failures_.end()};
 }
 
+CommandExecutor::Outcome CommandExecutor::failedOn(const CommandRequest& r, GatewayError e) {
+  // A partnership Exchange does not know is named, as a mailbox it does not know is
+  // (askExchange): a device removed since the last harvest, or an Identity mistyped.
+  std::string text = e.code == GatewayErrc::kNotFound && !r.partnership.empty()
+                         ? "Exchange has no partnership '" + r.partnership + "': " + e.message
+                         : e.message;
+  return Outcome{false, std::move(text), std::move(e)};
+}
+
 CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
   const CommandRequest& r = c.request;
   // A command that waits for others goes only where they all went: one that failed stops it
@@ -407,7 +416,7 @@ CommandExecutor::Outcome CommandExecutor::execute(const CommandRecord& c) {
       }
       break;
   }
-  if (!done) return Outcome{false, done.error().message, done.error()};
+  if (!done) return failedOn(r, done.error());
   std::string result = "done";
   for (const auto& w : done->warnings) result += "; Exchange warned: " + w;
   return Outcome{true, result, {}};
@@ -590,7 +599,7 @@ CommandExecutor::Outcome CommandExecutor::wipe(const CommandRecord& c) {
   }
   auto done = gateway_.wipe(c.request.partnership,
                             account_only ? WipeScope::kAccountOnly : WipeScope::kDevice);
-  if (!done) return Outcome{false, done.error().message, done.error()};
+  if (!done) return failedOn(c.request, done.error());
   return Outcome{true, "wipe requested", {}};
 }
 

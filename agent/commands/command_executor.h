@@ -98,6 +98,8 @@ class CommandExecutor {
     std::optional<GatewayError> error;
   };
   Outcome execute(const CommandRecord& command);
+  // A command's failure as Exchange answered it, naming the partnership Exchange does not know.
+  static Outcome failedOn(const CommandRequest& request, GatewayError error);
   // Allow, revoke, block and unblock: in one Set-CASMailbox however many (one mailbox's).
   Outcome editLists(std::span<const CommandRecord> edits);
   // Runs a head and, where it edits a device ID's lists, the edits of its mailbox queued right

@@ -393,6 +393,26 @@ TEST_F(Commands, PermanentErrorsFailAtOnceWithExchangesMessage) {
   EXPECT_EQ(requestsOf("Set-CASMailbox"), 0u);
 }
 
+// A partnership Exchange does not know (one removed since the last harvest, or mistyped) is said
+// so, as a mailbox it does not know is: the administrator reads which name was wrong.
+TEST_F(Commands, APartnershipExchangeDoesNotKnowIsNamedInTheError) {
+  const std::string ghost =
+      "contoso.com/Users/Tony Smith/ExchangeActiveSyncDevices/Ghost\xC2\xA7GHOST1";
+  for (CommandKind kind :
+       {CommandKind::kWipe, CommandKind::kCancelWipe, CommandKind::kRemovePartnership}) {
+    CommandRequest r = wipeOf(ghost);
+    r.kind = kind;
+    std::int64_t id = submit(r);
+    runDue();
+    CommandRecord c = get(id);
+    EXPECT_EQ(c.state, CommandState::kFailed) << commandKindName(kind);
+    EXPECT_NE(c.last_error.find("Exchange has no partnership '" + ghost + "'"), std::string::npos)
+        << commandKindName(kind) << ": " << c.last_error;
+    EXPECT_NE(c.last_error.find("couldn't be found"), std::string::npos)
+        << "Exchange's own words follow: " << c.last_error;
+  }
+}
+
 TEST_F(Commands, SetAllowedSendsOnlyTheDifference) {
   gateway_.organisation().findMailbox(kTony)->facts.allowed_device_ids = {"A", "B"};
   CommandRequest set = command(CommandKind::kSetAllowed, kTony);
