@@ -79,6 +79,17 @@ class RunProcess : public CliTest {
            (stem.empty() ? std::string() : " --cert '" + at + ".pem' --key '" + at + ".key'");
   }
 
+  // Doctor, with a reader's certificate (<stem>.pem) the running agent refuses: fails, naming
+  // the certificate and the agent's reason (its TLS alert).
+  void expectDoctorNamesTheRefusal(const std::string& stem, const std::string& reason) {
+    CliRun refused = run(doctor(stem));
+    EXPECT_EQ(refused.exit_code, 8) << refused.out;
+    EXPECT_NE(refused.out.find("the agent refused the client certificate CN=easgate-reader"),
+              std::string::npos)
+        << refused.out;
+    EXPECT_NE(refused.out.find(reason), std::string::npos) << refused.out;
+  }
+
   std::string ctl(int port, const std::string& who) {
     const std::string pki = (dir_ / "pki").string();
     return "ctl --url https://localhost:" + std::to_string(port) + " --ca '" + pki +
@@ -274,12 +285,7 @@ TEST_F(RunProcess, DoctorRecognisesTheRunningAgentOnItsPort) {
   // A certificate of another CA: the agent refuses it in the handshake, and doctor says so in
   // the agent's words.
   ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "other", {}).ok());
-  CliRun stranger = run(doctor("other/reader"));
-  EXPECT_EQ(stranger.exit_code, 8) << stranger.out;
-  EXPECT_NE(stranger.out.find("the agent refused the client certificate CN=easgate-reader"),
-            std::string::npos)
-      << stranger.out;
-  EXPECT_NE(stranger.out.find("unknown ca"), std::string::npos) << stranger.out;
+  expectDoctorNamesTheRefusal("other/reader", "unknown ca");
 
   // Another certificate on that port is not this agent.
   writeConfig("pki/admin.pem", "pki/admin.key");
@@ -318,12 +324,7 @@ TEST_F(RunProcess, ARevokedClientIsRefusedWithoutARestart) {
       << "the agent logs the list it reads";
   // Doctor beside it names the refusal and its reason.
   usePort(port);
-  CliRun doctor_run = run(doctor("pki/reader"));
-  EXPECT_EQ(doctor_run.exit_code, 8) << doctor_run.out;
-  EXPECT_NE(doctor_run.out.find("the agent refused the client certificate CN=easgate-reader"),
-            std::string::npos)
-      << doctor_run.out;
-  EXPECT_NE(doctor_run.out.find("certificate revoked"), std::string::npos) << doctor_run.out;
+  expectDoctorNamesTheRefusal("pki/reader", "certificate revoked");
 
   // Another CA's certificate is not this PKI's to revoke.
   ASSERT_TRUE(agent::transport::ensureDevelopmentPki(dir_ / "other", {}).ok());
