@@ -138,22 +138,40 @@ Result<ApiResponse, std::string> ApiClient::send(std::string_view method, std::s
 
 std::string ApiClient::explainFailure(const std::string& failure) const {
   try {
+    // A second connection with the same files: the HTTP library says only "Failed to connect
+    // to any resolved endpoint", "Error in SSL handshake" or, when TLS 1.3 lets the agent refuse
+    // a client certificate after the handshake (or the agent speaks TLS to an http:// URL),
+    // "Failed to read HTTP status line".
     const web::uri base(platformText(impl_->options.base_url));
-    if (base.scheme() != platformText("https")) return failure;
-    const std::string port = base.port() > 0 ? std::to_string(base.port()) : "443";
-    // A second connection with the same files: the HTTP library says only "Error in SSL
-    // handshake" or, when TLS 1.3 lets the agent refuse a client certificate after the
-    // handshake, "Failed to read HTTP status line".
+    const bool https = base.scheme() == platformText("https");
     TlsProbeOptions asked;
     asked.host = utf8Text(base.host());
-    asked.port = port;
-    asked.ca_file = impl_->options.ca_file;
-    asked.certificate_file = impl_->options.certificate_file;
-    asked.key_file = impl_->options.key_file;
+    asked.port = base.port() > 0 ? std::to_string(base.port()) : https ? "443" : "80";
+    if (https) {
+      asked.ca_file = impl_->options.ca_file;
+      asked.certificate_file = impl_->options.certificate_file;
+      asked.key_file = impl_->options.key_file;
+    } else {
+      asked.verify = false;  // only whether TLS answers
+      asked.ask_health = false;
+    }
     auto probe = probeTls(asked);
     if (!probe) return failure;
-    auto why = tlsProblem(asked, probe.value());
-    return why ? failure + ": " + *why : failure;
+    const std::string at = asked.host + ":" + asked.port;
+    if (!probe->connected) {
+      return probe->failure.empty() ? failure : failure + ": " + at + ": " + probe->failure;
+    }
+    if (!https) {
+      return probe->presented_der.empty()
+                 ? failure
+                 : failure + ": the agent on " + at + " speaks TLS: use https://" + at;
+    }
+    if (auto why = tlsProblem(asked, probe.value())) return failure + ": " + *why;
+    if (probe->timed_out) {
+      return failure + ": " + at + " took the connection and did not answer (" + probe->failure +
+             ")";
+    }
+    return failure;
   } catch (const std::exception&) {
     return failure;
   }

@@ -39,8 +39,10 @@ class ApiClient {
 
   // Sends one request; an error only when no HTTP answer came (TLS refused, no connection,
   // timeout). `path` includes the query string.
-  // The error says why when TLS failed: the agent's certificate not trusted or not for its
-  // host, no client certificate given, or ours refused (and the agent's words for it).
+  // The error says why (protocol/tls_probe.h): the system's reason no connection was made, an
+  // agent that took the connection and did not answer, TLS on an http:// URL; when TLS failed,
+  // the agent's certificate not trusted or not for its host, no client certificate given, or
+  // ours refused (and the agent's words for it).
   Result<ApiResponse, std::string> send(std::string_view method, std::string_view path,
                                         std::string_view body = {}, const Headers& headers = {});
 

@@ -286,6 +286,33 @@ TEST_F(Tls, AnAgentWhoseCertificateIsForAnotherHostIsNamed) {
              {"the agent's certificate CN=agent.example", "is not for localhost"});
 }
 
+// http:// to the agent's TLS port: the HTTP library says "Failed to read HTTP status line";
+// the client says what to use.
+TEST_F(Tls, PlainHttpToTheAgentsPortIsToldToUseHttps) {
+  protocol::ClientOptions o = clientOptions("admin");
+  const std::string at = "localhost:" + std::to_string(server_->port());
+  o.base_url = "http://" + at;
+  expectSaid(client(o)->send("GET", "/v1/health"),
+             {"the agent on " + at + " speaks TLS: use https://" + at});
+}
+
+// No agent there, or one that does not answer: the system's reason, where the HTTP library says
+// only "Failed to connect to any resolved endpoint".
+TEST_F(Tls, APortWhereNothingListensOrAnswersIsSaidSo) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ip::tcp::acceptor silent(io, {net::ip::make_address("127.0.0.1"), 0});
+  const int port = silent.local_endpoint().port();
+  // Listening, and never answering: accepted by the kernel, never read.
+  protocol::ClientOptions o = clientOptions("admin", port);
+  o.timeout = std::chrono::seconds(1);
+  expectSaid(client(o)->send("GET", "/v1/health"),
+             {"localhost:" + std::to_string(port) + " took the connection and did not answer"});
+  // Nothing listening: refused ("Connection refused"; Windows: "... actively refused it").
+  silent.close();
+  expectSaid(client(o)->send("GET", "/v1/health"), {"refused"});
+}
+
 TEST_F(Tls, AFileThatCannotBeReadIsNamed) {
   const auto refusedSaying = [](const protocol::ClientOptions& o, const std::string& words) {
     auto created = protocol::ApiClient::create(o);
