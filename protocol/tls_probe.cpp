@@ -45,6 +45,15 @@ std::string subjectOfFile(const std::string& path) {
   return out;
 }
 
+// The subject of a certificate in DER, as a probe keeps the one the agent presented.
+std::string subjectOfDer(const std::string& der) {
+  const auto* data = reinterpret_cast<const unsigned char*>(der.data());
+  X509* certificate = d2i_X509(nullptr, &data, static_cast<long>(der.size()));
+  const std::string out = certificate ? subjectOf(certificate) : "(unreadable)";
+  X509_free(certificate);
+  return out;
+}
+
 // Whether `e` is a TLS alert the other side sent (OpenSSL files each received alert as a reason
 // of its own, from SSL_AD_REASON_OFFSET on), as an agent refusing a client certificate does.
 bool isReceivedAlert(const Error& e) {
@@ -153,7 +162,6 @@ Result<TlsProbe, std::string> probeTls(const TlsProbeOptions& o) {
                                                           : std::to_string(ms) + " ms");
   }
   if (X509* peer = SSL_get1_peer_certificate(stream.native_handle())) {
-    probe.presented_subject = subjectOf(peer);
     unsigned char* der = nullptr;
     const int size = i2d_X509(peer, &der);
     if (size > 0) probe.presented_der.assign(reinterpret_cast<char*>(der), size);
@@ -161,8 +169,6 @@ Result<TlsProbe, std::string> probeTls(const TlsProbeOptions& o) {
     probe.for_host = X509_check_host(peer, o.host.data(), o.host.size(), 0, nullptr) == 1 ||
                      X509_check_ip_asc(peer, o.host.c_str(), 0) == 1;
     X509_free(peer);
-  } else {
-    probe.presented_subject = "(none)";
   }
   return probe;
 }
@@ -170,15 +176,15 @@ Result<TlsProbe, std::string> probeTls(const TlsProbeOptions& o) {
 std::optional<std::string> tlsProblem(const TlsProbeOptions& o, const TlsProbe& probe) {
   if (!probe.connected) return std::nullopt;
   if (o.verify && !probe.presented_der.empty()) {
+    const std::string presented = subjectOfDer(probe.presented_der);
     if (!probe.untrusted.empty()) {
-      return "the agent's certificate " + probe.presented_subject +
-             " is not trusted: " + probe.untrusted + "; " +
+      return "the agent's certificate " + presented + " is not trusted: " + probe.untrusted + "; " +
              (o.ca_file.empty()
                   ? std::string("no CA file was given, and the system's CAs did not sign it")
                   : "it is not signed by the CA in " + o.ca_file);
     }
     if (!probe.for_host) {
-      return "the agent's certificate " + probe.presented_subject + " is not for " + o.host;
+      return "the agent's certificate " + presented + " is not for " + o.host;
     }
   }
   if (!probe.refused) return std::nullopt;

@@ -26,10 +26,9 @@ struct TlsProbeOptions {
 };
 
 struct TlsProbe {
-  bool connected = false;         // a TCP connection was made
-  bool timed_out = false;         // the limit passed first
-  std::string presented_der;      // the certificate the agent presented (DER); empty: none came
-  std::string presented_subject;  // its subject (RFC 2253), "(none)" without one
+  bool connected = false;     // a TCP connection was made
+  bool timed_out = false;     // the limit passed first
+  std::string presented_der;  // the certificate the agent presented (DER); empty: none came
   // With `verify`: OpenSSL's reason the chain is not trusted and the certificate it stopped at
   // ("unable to get local issuer certificate (at CN=...)"); empty when trusted.
   std::string untrusted;

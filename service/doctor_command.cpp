@@ -196,9 +196,8 @@ void checkTls(Report& r, const AgentConfig& c) {
 // GET /v1/health.
 struct Probe {
   agent::transport::CertificateInfo presented;
-  int health_status = 0;  // 0: not asked, or no answer
-  std::string health_body;
-  std::string problem;  // why there was no answer
+  protocol::TlsProbe found;  // its answer to GET /v1/health, when asked
+  std::string problem;       // why there was no answer
 };
 
 Result<Probe, std::string> probeAgent(const boost::asio::ip::address& address, std::uint16_t port,
@@ -223,12 +222,10 @@ Result<Probe, std::string> probeAgent(const boost::asio::ip::address& address, s
   if (!presented) return "the certificate it presents: " + presented.error();
   Probe probe;
   probe.presented = std::move(presented).value();
-  if (!asking) return probe;
-  probe.health_status = found->health_status;
-  probe.health_body = found->health_body;
-  if (probe.health_status == 0) {
-    probe.problem = protocol::tlsProblem(asked, found.value())
-                        .value_or("no answer to GET /v1/health: " + found->failure);
+  probe.found = std::move(found).value();
+  if (asking && probe.found.health_status == 0) {
+    probe.problem = protocol::tlsProblem(asked, probe.found)
+                        .value_or("no answer to GET /v1/health: " + probe.found.failure);
   }
   return probe;
 }
@@ -239,16 +236,17 @@ void reportHealth(Report& r, const Probe& probe, const std::string& where) {
     return r.fail("the agent on " + where + ": " + probe.problem,
                   "use a client certificate the agent accepts (--cert, --key)");
   }
-  if (probe.health_status == 0) {
+  if (probe.found.health_status == 0) {
     return r.ok("(pass --cert and --key, any role, to check its health and version too)");
   }
-  auto body = json::parseJson(probe.health_body, 4);
+  auto body = json::parseJson(probe.found.health_body, 4);
   const json::JsonValue* status = body ? body->find("status") : nullptr;
   const json::JsonValue* version = body ? body->find("version") : nullptr;
-  if (probe.health_status != 200 || !status || !status->asString() || *status->asString() != "ok") {
+  if (probe.found.health_status != 200 || !status || !status->asString() ||
+      *status->asString() != "ok") {
     return r.fail("the agent on " + where + " answered GET /v1/health with " +
-                      std::to_string(probe.health_status) + ": " + probe.health_body,
-                  probe.health_status == 401 || probe.health_status == 403
+                      std::to_string(probe.found.health_status) + ": " + probe.found.health_body,
+                  probe.found.health_status == 401 || probe.found.health_status == 403
                       ? "map this client certificate to a role in clients"
                       : "read the agent's log");
   }
