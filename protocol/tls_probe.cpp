@@ -12,6 +12,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "protocol/certificate_names.h"
+
 namespace easgate::protocol {
 namespace {
 
@@ -20,18 +22,8 @@ namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 using Error = boost::system::error_code;
 
-// A certificate's subject as RFC 2253 writes it ("CN=easgate-admin,O=..."), as the agent's log
-// and `doctor` name certificates.
 std::string subjectOf(X509* certificate) {
-  if (certificate == nullptr) return "(none)";
-  BIO* bio = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(bio, X509_get_subject_name(certificate), 0,
-                     XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio, &data);
-  std::string out = size > 0 ? std::string(data, static_cast<std::size_t>(size)) : "";
-  BIO_free(bio);
-  return out;
+  return certificate ? distinguishedName(X509_get_subject_name(certificate)) : "(none)";
 }
 
 // The subject of the first certificate of a PEM file; empty when there is none.

@@ -15,6 +15,7 @@
 #include "agent/transport/openssl_support.h"
 #include "agent/transport/revocation.h"
 #include "common/text/hex.h"
+#include "protocol/certificate_names.h"
 
 namespace easgate::agent::transport {
 using namespace openssl;
@@ -76,8 +77,8 @@ KeyPtr newKey() { return KeyPtr(EVP_EC_gen("P-256")); }
 
 CertificateInfo describeCertificate(X509* cert) {
   CertificateInfo info;
-  info.subject = nameText(X509_get_subject_name(cert));
-  info.issuer = nameText(X509_get_issuer_name(cert));
+  info.subject = protocol::distinguishedName(X509_get_subject_name(cert));
+  info.issuer = protocol::distinguishedName(X509_get_issuer_name(cert));
   char cn[256] = {};
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) {
     info.common_name = cn;

@@ -29,12 +29,6 @@ std::string lastError() {
   return buffer;
 }
 
-std::string nameText(const X509_NAME* name) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-  return memoryText(bio.get());
-}
-
 std::int64_t unixMs(const ASN1_TIME* t) {
   if (t == nullptr) return 0;
   ASN1_TIME* epoch = ASN1_TIME_set(nullptr, 0);

@@ -30,9 +30,6 @@ using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509
 // The oldest error on this thread's OpenSSL queue in words, and the queue cleared.
 std::string lastError();
 
-// RFC 2253, UTF-8 kept as it is.
-std::string nameText(const X509_NAME* name);
-
 // Milliseconds since 1970 (0 when `t` is null or unreadable).
 std::int64_t unixMs(const ASN1_TIME* t);
 

@@ -11,6 +11,7 @@
 #include "agent/transport/openssl_support.h"
 #include "common/files/atomic_file.h"
 #include "common/time/utc_time.h"
+#include "protocol/certificate_names.h"
 
 namespace easgate::agent::transport {
 using namespace openssl;
@@ -20,7 +21,7 @@ using TimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>>;
 
 RevocationListInfo describe(X509_CRL* crl) {
   RevocationListInfo info;
-  info.issuer = nameText(X509_CRL_get_issuer(crl));
+  info.issuer = protocol::distinguishedName(X509_CRL_get_issuer(crl));
   info.this_update_ms = unixMs(X509_CRL_get0_lastUpdate(crl));
   info.next_update_ms = unixMs(X509_CRL_get0_nextUpdate(crl));
   const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
@@ -123,7 +124,8 @@ Result<VerifyStore, std::string> loadVerifyStore(const std::filesystem::path& ca
   }
   for (const auto& ca : cas.value()) {
     if (std::find(covered.begin(), covered.end(), ca.get()) == covered.end()) {
-      result.warnings.push_back("the CA " + nameText(X509_get_subject_name(ca.get())) +
+      result.warnings.push_back("the CA " +
+                                protocol::distinguishedName(X509_get_subject_name(ca.get())) +
                                 " has no revocation list in " + crl_file.string() +
                                 ": client certificates it issued are refused");
     }
@@ -184,7 +186,7 @@ Result<RevocationListInfo, std::string> publishRevocationList(
       return std::string("a certificate to revoke is not PEM");
     }
     if (X509_check_issued(ca_cert.get(), cert.get()) != X509_V_OK) {
-      return "the certificate " + nameText(X509_get_subject_name(cert.get())) +
+      return "the certificate " + protocol::distinguishedName(X509_get_subject_name(cert.get())) +
              " was not issued by this CA";
     }
     const std::string serial = serialText(X509_get0_serialNumber(cert.get()));
