@@ -386,6 +386,15 @@ TEST_F(Api, EveryValidationErrorIsA4xxWithAJsonBodyNamingTheField) {
       {"GET", "/v1/devices?sort=name", "", 400, "sort"},
       {"GET", "/v1/devices/nonsense", "", 400, "identity"},
       {"GET", "/v1/events?wait=100", "", 400, "wait"},
+      // Each list's parameters, and only its own.
+      {"GET", "/v1/devices?seenSince=yesterday", "", 400, "seenSince"},
+      {"GET", "/v1/devices?q=", "", 400, "q"},
+      {"GET", "/v1/devices?deviceType=" + std::string(65, 'x'), "", 400, "deviceType"},
+      {"GET", "/v1/devices?cursor=d1zz", "", 400, "cursor"},
+      {"GET", "/v1/events?limit=0", "", 400, "limit"},
+      {"GET", "/v1/events?cursor=d100", "", 400, "cursor"},
+      {"GET", "/v1/audit?cursor=d100", "", 400, "cursor"},
+      {"GET", "/v1/audit?target=" + std::string(257, 'x'), "", 400, "target"},
       // Names that look like other names: a bidi override, a zero-width space (in the body and
       // in the path), a partnership with a bidi isolate.
       {"POST", "/v1/commands",
