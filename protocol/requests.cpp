@@ -79,6 +79,43 @@ Result<std::size_t, ApiError> pageLimitParameter(const std::string& name, const 
   return static_cast<std::size_t>(v.value());
 }
 
+// `limit` and `cursor`, which every paged list takes: false when `name` is neither. A list
+// without a cursor (it pages by another parameter) passes none.
+Result<bool, ApiError> pageParameter(const std::string& name, const std::string& value,
+                                     std::size_t& limit, std::string* cursor) {
+  if (name == "limit") {
+    auto v = pageLimitParameter(name, value);
+    if (!v) return v.error();
+    limit = v.value();
+    return true;
+  }
+  if (name == "cursor" && cursor != nullptr) {
+    auto position = cursorParameter(name, value);
+    if (!position) return position.error();
+    *cursor = std::move(position).value();
+    return true;
+  }
+  return false;
+}
+
+// A time, as the agent writes them.
+Result<std::int64_t, ApiError> timeParameter(const std::string& name, const std::string& value) {
+  const auto at = parseUtcTime(value);
+  if (!at) return invalidField(name, name + " is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
+  return *at;
+}
+
+// Text to search for: 1 to `max` bytes of UTF-8, no control characters.
+Result<std::string, ApiError> searchParameter(const std::string& name, const std::string& value,
+                                              std::size_t max) {
+  if (value.empty() || value.size() > max || !text::isValidUtf8(value) ||
+      std::any_of(value.begin(), value.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    return invalidField(name, name + " is 1 to " + std::to_string(max) + " printable characters");
+  }
+  return value;
+}
+
 ApiError unknownParameter(const std::string& name) {
   return badRequest("unknown-parameter", "'" + name + "' is not a parameter of this request", name);
 }
@@ -433,26 +470,16 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       }
       q.access_state = std::string(*state);
     } else if (name == "deviceType" || name == "q") {
-      if (value.empty() || value.size() > 64 || !text::isValidUtf8(value) ||
-          std::any_of(value.begin(), value.end(),
-                      [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-        return invalidField(name, name + " is 1 to 64 printable characters");
-      }
-      (name == "q" ? q.search : q.device_type) = value;
+      auto text = searchParameter(name, value, 64);
+      if (!text) return text.error();
+      (name == "q" ? q.search : q.device_type) = std::move(text).value();
     } else if (name == "seenSince") {
-      q.seen_since_ms = parseUtcTime(value);
-      if (!q.seen_since_ms) {
-        return invalidField(name, "seenSince is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
-      }
-    } else if (name == "limit") {
-      auto v = pageLimitParameter(name, value);
-      if (!v) return v.error();
-      q.limit = v.value();
-    } else if (name == "cursor") {
-      auto position = cursorParameter(name, value);
-      if (!position) return position.error();
-      q.cursor = std::move(position).value();
-    } else {
+      auto at = timeParameter(name, value);
+      if (!at) return at.error();
+      q.seen_since_ms = at.value();
+    } else if (auto paged = pageParameter(name, value, q.limit, &q.cursor); !paged) {
+      return paged.error();
+    } else if (!paged.value()) {
       return unknownParameter(name);
     }
   }
@@ -468,15 +495,13 @@ Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
       auto v = integerParameter(name, value, 0, INT64_MAX);
       if (!v) return v.error();
       q.after = v.value();
-    } else if (name == "limit") {
-      auto v = pageLimitParameter(name, value);
-      if (!v) return v.error();
-      q.limit = v.value();
     } else if (name == "wait") {
       auto v = integerParameter(name, value, 0, kMaxWaitSeconds);
       if (!v) return v.error();
       q.wait_seconds = static_cast<int>(v.value());
-    } else {
+    } else if (auto paged = pageParameter(name, value, q.limit, nullptr); !paged) {
+      return paged.error();
+    } else if (!paged.value()) {
       return unknownParameter(name);
     }
   }
@@ -488,17 +513,9 @@ Result<PlanChangesQuery, ApiError> parsePlanChangesQuery(const QueryParameters& 
   std::set<std::string> given;
   for (const auto& [name, value] : query) {
     if (!given.insert(name).second) return repeatedParameter(name);
-    if (name == "limit") {
-      auto v = pageLimitParameter(name, value);
-      if (!v) return v.error();
-      q.limit = v.value();
-    } else if (name == "cursor") {
-      auto position = cursorParameter(name, value);
-      if (!position) return position.error();
-      q.cursor = std::move(position).value();
-    } else {
-      return unknownParameter(name);
-    }
+    auto paged = pageParameter(name, value, q.limit, &q.cursor);
+    if (!paged) return paged.error();
+    if (!paged.value()) return unknownParameter(name);
   }
   return q;
 }
@@ -506,31 +523,25 @@ Result<PlanChangesQuery, ApiError> parsePlanChangesQuery(const QueryParameters& 
 Result<AuditQuery, ApiError> parseAuditQuery(const QueryParameters& query) {
   AuditQuery q;
   std::set<std::string> given;
-  const auto searchText = [](const std::string& value) {
-    return !value.empty() && value.size() <= 256 && text::isValidUtf8(value) &&
-           std::none_of(value.begin(), value.end(),
-                        [](char c) { return static_cast<unsigned char>(c) < 0x20; });
-  };
   for (const auto& [name, value] : query) {
     if (!given.insert(name).second) return repeatedParameter(name);
     if (name == "since" || name == "until") {
-      auto at = parseUtcTime(value);
-      if (!at) {
-        return invalidField(name, name + " is an ISO 8601 UTC time, like 2026-11-01T00:00:00Z");
-      }
-      (name == "since" ? q.since_ms : q.until_ms) = at;
+      auto at = timeParameter(name, value);
+      if (!at) return at.error();
+      (name == "since" ? q.since_ms : q.until_ms) = at.value();
     } else if (name == "actor" || name == "action" || name == "target") {
-      if (!searchText(value)) return invalidField(name, name + " is 1 to 256 printable characters");
-      (name == "actor" ? q.actor : name == "action" ? q.action : q.target) = value;
-    } else if (name == "limit") {
-      auto v = pageLimitParameter(name, value);
-      if (!v) return v.error();
-      q.limit = v.value();
+      auto text = searchParameter(name, value, 256);
+      if (!text) return text.error();
+      (name == "actor"    ? q.actor
+       : name == "action" ? q.action
+                          : q.target) = std::move(text).value();
     } else if (name == "before") {
       auto v = integerParameter(name, value, 1, INT64_MAX);
       if (!v) return v.error();
       q.before = v.value();
-    } else {
+    } else if (auto paged = pageParameter(name, value, q.limit, nullptr); !paged) {
+      return paged.error();
+    } else if (!paged.value()) {
       return unknownParameter(name);
     }
   }
