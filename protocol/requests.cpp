@@ -477,10 +477,10 @@ Result<InventoryQuery, ApiError> parseInventoryQuery(const QueryParameters& quer
       auto at = timeParameter(name, value);
       if (!at) return at.error();
       q.seen_since_ms = at.value();
-    } else if (auto paged = pageParameter(name, value, q.limit, &q.cursor); !paged) {
-      return paged.error();
-    } else if (!paged.value()) {
-      return unknownParameter(name);
+    } else {
+      auto paged = pageParameter(name, value, q.limit, &q.cursor);
+      if (!paged) return paged.error();
+      if (!paged.value()) return unknownParameter(name);
     }
   }
   return q;
@@ -499,10 +499,10 @@ Result<EventsQuery, ApiError> parseEventsQuery(const QueryParameters& query) {
       auto v = integerParameter(name, value, 0, kMaxWaitSeconds);
       if (!v) return v.error();
       q.wait_seconds = static_cast<int>(v.value());
-    } else if (auto paged = pageParameter(name, value, q.limit, nullptr); !paged) {
-      return paged.error();
-    } else if (!paged.value()) {
-      return unknownParameter(name);
+    } else {
+      auto paged = pageParameter(name, value, q.limit, nullptr);
+      if (!paged) return paged.error();
+      if (!paged.value()) return unknownParameter(name);
     }
   }
   return q;
@@ -539,10 +539,10 @@ Result<AuditQuery, ApiError> parseAuditQuery(const QueryParameters& query) {
       auto v = integerParameter(name, value, 1, INT64_MAX);
       if (!v) return v.error();
       q.before = v.value();
-    } else if (auto paged = pageParameter(name, value, q.limit, nullptr); !paged) {
-      return paged.error();
-    } else if (!paged.value()) {
-      return unknownParameter(name);
+    } else {
+      auto paged = pageParameter(name, value, q.limit, nullptr);
+      if (!paged) return paged.error();
+      if (!paged.value()) return unknownParameter(name);
     }
   }
   return q;

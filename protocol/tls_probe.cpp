@@ -23,7 +23,7 @@ using tcp = boost::asio::ip::tcp;
 using Error = boost::system::error_code;
 
 std::string subjectOf(X509* certificate) {
-  return certificate ? distinguishedName(X509_get_subject_name(certificate)) : "(none)";
+  return distinguishedName(certificate ? X509_get_subject_name(certificate) : nullptr);
 }
 
 // The subject of the first certificate of a PEM file; empty when there is none.
